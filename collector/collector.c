@@ -1,0 +1,464 @@
+/* collector — the loop: bus messages in, statistics kept; see collector.h. */
+#include "collector_int.h"
+
+#include "tb_ctl.h"
+#include "tb_err.h"
+#include "tb_hash.h"
+#include "tb_log.h"
+#include "tb_time.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define LOG_COMPONENT "collector"
+#define RECV_BUDGET 256 /* bus messages handled before control gets a look */
+
+void tb_collector_config_defaults(tb_collector_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->control = "tcp://*:5557";
+    cfg->max_streams = 256;
+    cfg->flow_capacity = 4096;
+    cfg->host_capacity = 4096;
+    cfg->top_n = 10;
+    cfg->rcvhwm = 1000;
+}
+
+const char *tb_coll_state_name(stream_state_t s)
+{
+    switch (s) {
+    case STREAM_RUNNING:
+        return "running";
+    case STREAM_FINISHED:
+        return "finished";
+    default:
+        return "stopped";
+    }
+}
+
+void tb_collector_destroy(tb_collector_t **p)
+{
+    if (p == NULL || *p == NULL) {
+        return;
+    }
+    tb_collector_t *c = *p;
+    *p = NULL;
+    if (c->streams != NULL) {
+        for (size_t i = 0; i < c->cfg.max_streams; i++) {
+            tb_stats_destroy(&c->streams[i].stats);
+        }
+    }
+    for (size_t i = 0; i < c->nsinks; i++) {
+        tb_sink_destroy(&c->sinks[i]);
+    }
+    free(c->streams);
+    free(c->items);
+    if (c->sub != NULL) {
+        zmq_close(c->sub);
+    }
+    if (c->rep != NULL) {
+        zmq_close(c->rep);
+    }
+    if (c->zctx != NULL) {
+        zmq_ctx_term(c->zctx);
+    }
+    free(c);
+}
+
+tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, size_t errsize)
+{
+    if (cfg->nprobes == 0) {
+        snprintf(err, errsize, "no --probe endpoint given");
+        return NULL;
+    }
+    if (cfg->max_streams == 0 || cfg->flow_capacity == 0 || cfg->host_capacity == 0) {
+        snprintf(err, errsize, "stream and table limits must be at least 1");
+        return NULL;
+    }
+    tb_collector_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    c->cfg = *cfg;
+    c->started_ns = tb_time_now_ns();
+    c->started_mono = tb_time_mono_ns();
+    c->seed = tb_hash_seed();
+    c->streams = calloc(cfg->max_streams, sizeof *c->streams);
+    c->items = malloc(TB_WIRE_MAX_BATCH * sizeof *c->items);
+    c->sinks[0] = tb_sink_log_new();
+    c->nsinks = 1;
+    if (c->streams == NULL || c->items == NULL || c->sinks[0] == NULL) {
+        snprintf(err, errsize, "out of memory");
+        goto fail;
+    }
+    c->zctx = zmq_ctx_new();
+    if (c->zctx == NULL) {
+        snprintf(err, errsize, "cannot create ZeroMQ context: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    c->sub = zmq_socket(c->zctx, ZMQ_SUB);
+    c->rep = zmq_socket(c->zctx, ZMQ_REP);
+    int64_t maxmsg = TB_WIRE_MAX_MSG + TB_TOPIC_MAX;
+    int64_t maxctl = TB_CTL_MAX_MSG;
+    int linger = 0;
+    if (c->sub == NULL || c->rep == NULL ||
+        zmq_setsockopt(c->sub, ZMQ_RCVHWM, &cfg->rcvhwm, sizeof cfg->rcvhwm) != 0 ||
+        zmq_setsockopt(c->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        zmq_setsockopt(c->sub, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(c->rep, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl) != 0 ||
+        zmq_setsockopt(c->rep, ZMQ_LINGER, &linger, sizeof linger) != 0) {
+        snprintf(err, errsize, "cannot create sockets: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->nprobes; i++) {
+        if (zmq_connect(c->sub, cfg->probes[i]) != 0) {
+            snprintf(err, errsize, "cannot connect to probe %s: %s", cfg->probes[i],
+                     zmq_strerror(errno));
+            goto fail;
+        }
+    }
+    if (zmq_bind(c->rep, cfg->control) != 0) {
+        snprintf(err, errsize, "cannot bind control endpoint %s: %s", cfg->control,
+                 zmq_strerror(errno));
+        goto fail;
+    }
+    return c;
+fail:
+    tb_collector_destroy(&c);
+    return NULL;
+}
+
+coll_stream_t *tb_coll_find(tb_collector_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        if (c->streams[i].in_use && strcmp(c->streams[i].name, name) == 0) {
+            return &c->streams[i];
+        }
+    }
+    return NULL;
+}
+
+/* Topic frame -> started stream, or NULL. */
+static coll_stream_t *s_find_topic(tb_collector_t *c, const uint8_t *topic, size_t len)
+{
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        coll_stream_t *st = &c->streams[i];
+        if (st->in_use && st->topic_len == len && memcmp(st->topic, topic, len) == 0) {
+            return st;
+        }
+    }
+    return NULL;
+}
+
+int tb_coll_start(tb_collector_t *c, const char *name)
+{
+    coll_stream_t *st = tb_coll_find(c, name);
+    if (st == NULL) {
+        /* A free slot, or else the oldest stopped/finished stream's slot. */
+        coll_stream_t *victim = NULL;
+        for (size_t i = 0; i < c->cfg.max_streams && st == NULL; i++) {
+            if (!c->streams[i].in_use) {
+                st = &c->streams[i];
+            } else if (c->streams[i].state != STREAM_RUNNING &&
+                       (victim == NULL || c->streams[i].ended_ns < victim->ended_ns)) {
+                victim = &c->streams[i];
+            }
+        }
+        if (st == NULL && victim != NULL) {
+            tb_log(TB_LOG_INFO, LOG_COMPONENT, "forgetting ended stream %s to make room",
+                   victim->name);
+            st = victim;
+        }
+        if (st == NULL) {
+            return TB_ENOMEM;
+        }
+        tb_stats_t *stats = st->stats;
+        memset(st, 0, sizeof *st);
+        st->stats = stats;
+        snprintf(st->name, sizeof st->name, "%s", name);
+        st->topic_len = (size_t)tb_wire_topic(name, st->topic, sizeof st->topic);
+    } else if (st->state == STREAM_RUNNING) {
+        /* Restarting a running stream: leave the subscription, start over. */
+        zmq_setsockopt(c->sub, ZMQ_UNSUBSCRIBE, st->topic, st->topic_len);
+    }
+    if (st->stats == NULL) {
+        st->stats = tb_stats_new(c->cfg.flow_capacity, c->cfg.host_capacity, c->seed);
+        if (st->stats == NULL) {
+            return TB_ENOMEM;
+        }
+    }
+    tb_stats_reset(st->stats);
+    st->nprobes = 0;
+    st->probes_refused = 0;
+    st->bad_messages = 0;
+    st->in_use = 1;
+    st->state = STREAM_RUNNING;
+    st->started_ns = tb_time_now_ns();
+    st->ended_ns = 0;
+    if (zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, st->topic, st->topic_len) != 0) {
+        st->state = STREAM_STOPPED;
+        return TB_EIO;
+    }
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s started", st->name);
+    return 0;
+}
+
+static void s_notify_final(tb_collector_t *c, coll_stream_t *st)
+{
+    st->ended_ns = tb_time_now_ns();
+    for (size_t i = 0; i < c->nsinks; i++) {
+        c->sinks[i]->ops->stream_final(c->sinks[i], st->name, tb_coll_state_name(st->state),
+                                       st->stats);
+    }
+}
+
+void tb_coll_stop(tb_collector_t *c, coll_stream_t *st)
+{
+    if (st->state == STREAM_RUNNING) {
+        zmq_setsockopt(c->sub, ZMQ_UNSUBSCRIBE, st->topic, st->topic_len);
+        st->state = STREAM_STOPPED;
+        s_notify_final(c, st);
+    } else if (st->state == STREAM_FINISHED) {
+        zmq_setsockopt(c->sub, ZMQ_UNSUBSCRIBE, st->topic, st->topic_len);
+        st->state = STREAM_STOPPED;
+    }
+}
+
+static probe_track_t *s_track(coll_stream_t *st, const tb_wire_header_t *h)
+{
+    for (size_t i = 0; i < st->nprobes; i++) {
+        if (strcmp(st->probes[i].probe_id, h->probe_id) == 0) {
+            return &st->probes[i];
+        }
+    }
+    if (st->nprobes == TB_STREAM_MAX_PROBES) {
+        st->probes_refused++;
+        return NULL;
+    }
+    probe_track_t *pt = &st->probes[st->nprobes++];
+    memset(pt, 0, sizeof *pt);
+    snprintf(pt->probe_id, sizeof pt->probe_id, "%s", h->probe_id);
+    pt->boot_ns = h->boot_ns;
+    pt->next_seq = h->seq;
+    return pt;
+}
+
+/* Sequence accounting. The first message of a (probe, boot) sets the
+ * baseline; a later gap counts the messages that never arrived. */
+static void s_sequence(coll_stream_t *st, probe_track_t *pt, const tb_wire_header_t *h)
+{
+    if (h->boot_ns != pt->boot_ns) {
+        tb_log(TB_LOG_WARN, LOG_COMPONENT, "stream %s: probe %s restarted", st->name,
+               pt->probe_id);
+        pt->restarts++;
+        pt->boot_ns = h->boot_ns;
+        pt->next_seq = h->seq;
+    }
+    if (h->seq > pt->next_seq) {
+        uint64_t lost = h->seq - pt->next_seq;
+        pt->seq_gaps += lost;
+        tb_log(TB_LOG_WARN, LOG_COMPONENT, "stream %s: %llu message(s) from probe %s lost",
+               st->name, (unsigned long long)lost, pt->probe_id);
+    }
+    pt->next_seq = h->seq + 1;
+}
+
+static int s_all_ended(const coll_stream_t *st)
+{
+    if (st->nprobes == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < st->nprobes; i++) {
+        if (!st->probes[i].eos_seen) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m)
+{
+    probe_track_t *pt = s_track(st, &m->hdr);
+    if (pt == NULL) {
+        return;
+    }
+    s_sequence(st, pt, &m->hdr);
+    pt->last_heard = tb_time_mono_ns();
+    switch (m->hdr.type) {
+    case TB_MSG_BATCH:
+        if (pt->eos_seen) {
+            /* A new run of a finite source (somebody subscribed again). */
+            pt->eos_seen = 0;
+            pt->received = 0;
+            if (st->state == STREAM_FINISHED) {
+                st->state = STREAM_RUNNING;
+            }
+        }
+        tb_stats_add(st->stats, m->items, m->count);
+        pt->received += m->count;
+        break;
+    case TB_MSG_HEARTBEAT:
+        pt->hb = m->hb;
+        pt->have_hb = 1;
+        break;
+    case TB_MSG_EOS:
+        pt->eos = m->eos;
+        pt->eos_seen = 1;
+        if (m->eos.packets > pt->received) {
+            pt->lost_packets += m->eos.packets - pt->received;
+        }
+        if (m->eos.error) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT, "stream %s: probe %s source ended with error: %s",
+                   st->name, pt->probe_id, m->eos.detail);
+        }
+        if (st->state == STREAM_RUNNING && s_all_ended(st)) {
+            st->state = STREAM_FINISHED;
+            s_notify_final(c, st);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Receive one message (all its frames). Returns 1 if one was handled, 0 if
+ * none was waiting, or a negative tb_err_t on a socket failure. */
+static int s_recv_one(tb_collector_t *c, uint64_t now, uint64_t *last_warn)
+{
+    zmq_msg_t topic, body;
+    zmq_msg_init(&topic);
+    if (zmq_msg_recv(&topic, c->sub, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&topic);
+        return errno == EAGAIN ? 0 : TB_EIO;
+    }
+    int frames = 1;
+    int have_body = 0;
+    zmq_msg_init(&body);
+    while (zmq_msg_more(frames == 1 ? &topic : &body)) {
+        if (frames >= 2) {
+            zmq_msg_close(&body);
+            zmq_msg_init(&body);
+        }
+        if (zmq_msg_recv(&body, c->sub, 0) < 0) {
+            break;
+        }
+        have_body = 1;
+        frames++;
+    }
+    int rc = 1;
+    if (frames != 2 || !have_body) {
+        c->bad_frames++;
+        goto done;
+    }
+    coll_stream_t *st = s_find_topic(c, zmq_msg_data(&topic), zmq_msg_size(&topic));
+    if (st == NULL || st->state == STREAM_STOPPED) {
+        c->unknown_stream++;
+        goto done;
+    }
+    tb_wire_msg_t m;
+    int drc = tb_wire_decode(zmq_msg_data(&body), zmq_msg_size(&body), &m, c->items,
+                             TB_WIRE_MAX_BATCH);
+    if (drc != 0) {
+        c->bad_bodies++;
+        st->bad_messages++;
+        c->last_bad_error = drc;
+        if (now - *last_warn >= TB_NS_PER_SEC) {
+            *last_warn = now;
+            tb_log(TB_LOG_WARN, LOG_COMPONENT,
+                   "stream %s: dropped a bad message (%s); %llu bad so far", st->name,
+                   tb_strerror(drc), (unsigned long long)c->bad_bodies);
+        }
+        goto done;
+    }
+    if (strcmp(m.hdr.stream, st->name) != 0) {
+        c->bad_topic++;
+        st->bad_messages++;
+        goto done;
+    }
+    c->msgs++;
+    s_apply(c, st, &m);
+done:
+    zmq_msg_close(&topic);
+    zmq_msg_close(&body);
+    return rc;
+}
+
+static void s_serve_control(tb_collector_t *c)
+{
+    zmq_msg_t req;
+    zmq_msg_init(&req);
+    if (zmq_msg_recv(&req, c->rep, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&req);
+        return;
+    }
+    /* A multi-frame request is answered as one bad request (REP must reply). */
+    int more = zmq_msg_more(&req);
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        zmq_msg_recv(&extra, c->rep, 0);
+        more = zmq_msg_more(&extra);
+        zmq_msg_close(&extra);
+    }
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init(&sbuf);
+    tb_coll_control(c, zmq_msg_data(&req), zmq_msg_size(&req), &sbuf);
+    if (zmq_send(c->rep, sbuf.data, sbuf.size, 0) < 0) {
+        tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
+    }
+    msgpack_sbuffer_destroy(&sbuf);
+    zmq_msg_close(&req);
+}
+
+int tb_collector_run(tb_collector_t *c, int stop_fd)
+{
+    for (size_t i = 0; i < c->cfg.nprobes; i++) {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "listening to probe %s", c->cfg.probes[i]);
+    }
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "control on %s", c->cfg.control);
+    uint64_t last_warn = 0;
+    int rc = 0;
+    for (;;) {
+        zmq_pollitem_t items[3] = {
+            {.socket = c->sub, .events = ZMQ_POLLIN},
+            {.socket = c->rep, .events = ZMQ_POLLIN},
+            {.fd = stop_fd, .events = ZMQ_POLLIN},
+        };
+        int nitems = stop_fd >= 0 ? 3 : 2;
+        if (zmq_poll(items, nitems, 500) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            tb_log(TB_LOG_ERROR, LOG_COMPONENT, "poll failed: %s", zmq_strerror(errno));
+            rc = TB_EIO;
+            break;
+        }
+        if (nitems == 3 && (items[2].revents & ZMQ_POLLIN)) {
+            tb_log(TB_LOG_INFO, LOG_COMPONENT, "stop requested");
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            uint64_t now = tb_time_mono_ns();
+            for (int i = 0; i < RECV_BUDGET; i++) {
+                int r = s_recv_one(c, now, &last_warn);
+                if (r <= 0) {
+                    break;
+                }
+            }
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            s_serve_control(c);
+        }
+    }
+    /* Streams still running end as stopped: their sinks get the final state. */
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        if (c->streams[i].in_use && c->streams[i].state == STREAM_RUNNING) {
+            tb_coll_stop(c, &c->streams[i]);
+        }
+    }
+    return rc;
+}

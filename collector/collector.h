@@ -1,0 +1,42 @@
+/* collector — subscribes to the streams an operator starts, keeps their
+ * statistics and answers control requests.
+ *
+ * One thread, one zmq_poll loop over the SUB socket (connected to every
+ * probe), the REP control socket and a stop descriptor. Per stream it keeps
+ * tb_stats_t plus loss accounting per (probe, stream): sequence gaps, probe
+ * restarts, capture and bus drops from heartbeats, and packets announced in
+ * end-of-stream messages but never received. */
+#ifndef TB_COLLECTOR_H
+#define TB_COLLECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TB_COLLECTOR_MAX_PROBES 64
+
+typedef struct {
+    const char *probes[TB_COLLECTOR_MAX_PROBES]; /* borrowed endpoints */
+    size_t nprobes;
+    const char *control;  /* REP endpoint to bind, e.g. "tcp://0.0.0.0:5557" */
+    size_t max_streams;   /* streams that can be started at once */
+    size_t flow_capacity; /* entries of each stream's top-flows table */
+    size_t host_capacity; /* entries of each stream's top-hosts table */
+    size_t top_n;         /* flows/hosts listed in a stats reply */
+    int rcvhwm;           /* SUB receive high-water mark, in messages */
+} tb_collector_config_t;
+
+typedef struct tb_collector tb_collector_t;
+
+void tb_collector_config_defaults(tb_collector_config_t *cfg);
+
+/* Create sockets, connect to probes, bind control. NULL with a one-line
+ * reason in err on failure. cfg's strings must outlive the collector. */
+tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, size_t errsize);
+
+/* Run until stop_fd becomes readable. Returns 0 or a negative tb_err_t. */
+int tb_collector_run(tb_collector_t *c, int stop_fd);
+
+/* Accepts NULL, sets *p = NULL. */
+void tb_collector_destroy(tb_collector_t **p);
+
+#endif

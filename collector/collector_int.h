@@ -1,0 +1,84 @@
+/* collector_int — state shared by the collector's loop (collector.c) and its
+ * control handler (control.c). Not a public interface. */
+#ifndef TB_COLLECTOR_INT_H
+#define TB_COLLECTOR_INT_H
+
+#include "collector.h"
+#include "sink.h"
+#include "stats.h"
+#include "tb_wire.h"
+
+#include <msgpack.h>
+
+#define TB_STREAM_MAX_PROBES 32
+
+typedef enum { STREAM_STOPPED = 0, STREAM_RUNNING, STREAM_FINISHED } stream_state_t;
+
+/* What one probe told us about one stream. */
+typedef struct {
+    char probe_id[TB_PROBE_ID_MAX + 1];
+    uint64_t boot_ns;
+    uint64_t next_seq;     /* expected sequence number */
+    uint64_t last_heard;   /* monotonic ns of the last message */
+    uint64_t received;     /* packets received from this probe in this run */
+    uint64_t seq_gaps;     /* messages lost (sequence gaps) */
+    uint64_t restarts;     /* boot epoch changes seen */
+    uint64_t lost_packets; /* announced by end-of-stream but never received */
+    int have_hb;
+    tb_heartbeat_t hb;     /* last heartbeat */
+    int eos_seen;
+    tb_eos_t eos;
+} probe_track_t;
+
+typedef struct {
+    int in_use;
+    char name[TB_STREAM_MAX + 1];
+    uint8_t topic[TB_TOPIC_MAX];
+    size_t topic_len;
+    stream_state_t state;
+    uint64_t started_ns;  /* wall-clock time of start */
+    uint64_t ended_ns;    /* wall-clock time it finished or stopped */
+    tb_stats_t *stats;    /* owned */
+    size_t nprobes;
+    probe_track_t probes[TB_STREAM_MAX_PROBES];
+    uint64_t probes_refused; /* messages from probes beyond TB_STREAM_MAX_PROBES */
+    uint64_t bad_messages;   /* messages on this stream's topic that failed validation */
+} coll_stream_t;
+
+struct tb_collector {
+    tb_collector_config_t cfg;
+    uint64_t started_ns;
+    uint64_t started_mono;
+    void *zctx;
+    void *sub;
+    void *rep;
+    coll_stream_t *streams; /* cfg.max_streams slots */
+    tb_summary_t *items;    /* decode buffer, TB_WIRE_MAX_BATCH */
+    uint64_t seed;
+    tb_sink_t *sinks[4];
+    size_t nsinks;
+    /* Bus counters. */
+    uint64_t msgs;          /* well-formed messages received */
+    uint64_t bad_frames;    /* messages without exactly two frames */
+    uint64_t bad_bodies;    /* bodies that failed validation */
+    uint64_t bad_topic;     /* topic frame did not match the body's stream */
+    uint64_t unknown_stream; /* messages for streams not started (e.g. in flight at stop) */
+    int last_bad_error;     /* tb_err_t of the last bad body */
+};
+
+/* Find a started-or-stopped stream by name, or NULL. */
+coll_stream_t *tb_coll_find(tb_collector_t *c, const char *name);
+
+/* Start (or restart) measuring a stream. Returns 0, TB_ENOMEM when every
+ * slot is taken, or TB_EIO when subscribing failed. */
+int tb_coll_start(tb_collector_t *c, const char *name);
+
+/* Stop measuring a stream: unsubscribe, keep its statistics. */
+void tb_coll_stop(tb_collector_t *c, coll_stream_t *st);
+
+/* Handle one control request and leave the reply in sbuf. */
+void tb_coll_control(tb_collector_t *c, const uint8_t *req, size_t len, msgpack_sbuffer *sbuf);
+
+const char *tb_coll_state_name(stream_state_t s);
+
+#endif

@@ -1,0 +1,386 @@
+/* control — answers tapbusctl's requests (docs/control-protocol.md).
+ *
+ * Every request gets exactly one reply; user errors (unknown command, unknown
+ * stream, bad name) go back in the reply's "error", not to the log. */
+#include "collector_int.h"
+
+#include "tb_ctl.h"
+#include "tb_err.h"
+#include "tb_log.h"
+#include "tb_mp.h"
+#include "tb_time.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define LOG_COMPONENT "control"
+
+static void s_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
+{
+    tb_mp_pack_cstr(pk, key);
+    msgpack_pack_uint64(pk, v);
+}
+
+static void s_kv_str(msgpack_packer *pk, const char *key, const char *v)
+{
+    tb_mp_pack_cstr(pk, key);
+    tb_mp_pack_cstr(pk, v);
+}
+
+static void s_kv_double(msgpack_packer *pk, const char *key, double v)
+{
+    tb_mp_pack_cstr(pk, key);
+    msgpack_pack_double(pk, v);
+}
+
+static void s_kv_time(msgpack_packer *pk, const char *key, uint64_t ns)
+{
+    char buf[48];
+    s_kv_str(pk, key, ns ? tb_time_format(ns, 9, buf, sizeof buf) : "");
+}
+
+static void s_pack_packet(msgpack_packer *pk, const tb_summary_t *s)
+{
+    char src[64], dst[64];
+    tb_summary_addr(s, 0, src, sizeof src);
+    tb_summary_addr(s, 1, dst, sizeof dst);
+    int ports = (s->flags & TB_SUM_PORTS) != 0;
+    msgpack_pack_map(pk, 11);
+    s_kv_u64(pk, "ts", s->ts_ns);
+    s_kv_time(pk, "time", s->ts_ns);
+    s_kv_u64(pk, "len", s->wire_len);
+    s_kv_u64(pk, "caplen", s->cap_len);
+    s_kv_str(pk, "class", tb_proto_class_name(tb_proto_class(s)));
+    s_kv_u64(pk, "proto", s->family ? s->proto : 0);
+    s_kv_str(pk, "src", src);
+    s_kv_str(pk, "dst", dst);
+    s_kv_u64(pk, "sport", ports ? s->sport : 0);
+    s_kv_u64(pk, "dport", ports ? s->dport : 0);
+    tb_mp_pack_cstr(pk, "vlan");
+    if (s->flags & TB_SUM_VLAN) {
+        msgpack_pack_uint16(pk, s->vlan);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+}
+
+/* Loss of a stream summed over its probes. */
+typedef struct {
+    uint64_t seq_gaps, lost_packets, restarts, capture_drops, bus_drops, decode_errors;
+} loss_t;
+
+static void s_loss(const coll_stream_t *st, loss_t *l)
+{
+    memset(l, 0, sizeof *l);
+    for (size_t i = 0; i < st->nprobes; i++) {
+        const probe_track_t *pt = &st->probes[i];
+        l->seq_gaps += pt->seq_gaps;
+        l->lost_packets += pt->lost_packets;
+        l->restarts += pt->restarts;
+        if (pt->have_hb) {
+            l->capture_drops += pt->hb.pcap_drop + pt->hb.pcap_ifdrop;
+            l->bus_drops += pt->hb.bus_drops;
+            l->decode_errors += pt->hb.decode_errors;
+        }
+    }
+}
+
+static void s_pack_loss(msgpack_packer *pk, const coll_stream_t *st)
+{
+    loss_t l;
+    s_loss(st, &l);
+    msgpack_pack_map(pk, 7);
+    s_kv_u64(pk, "seq_gaps", l.seq_gaps);
+    s_kv_u64(pk, "lost_packets", l.lost_packets);
+    s_kv_u64(pk, "capture_drops", l.capture_drops);
+    s_kv_u64(pk, "bus_drops", l.bus_drops);
+    s_kv_u64(pk, "bad_messages", st->bad_messages);
+    s_kv_u64(pk, "probe_restarts", l.restarts);
+    s_kv_u64(pk, "decode_errors", l.decode_errors);
+}
+
+static void s_pack_top_flows(tb_collector_t *c, msgpack_packer *pk, const tb_stats_t *stats)
+{
+    tb_topk_item_t top[64];
+    size_t want = c->cfg.top_n < 64 ? c->cfg.top_n : 64;
+    size_t n = tb_topk_top(stats->flows, top, want);
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        tb_flow_key_t k;
+        memcpy(&k, top[i].key, sizeof k);
+        tb_summary_t s;
+        memset(&s, 0, sizeof s);
+        s.family = k.family;
+        s.proto = k.proto;
+        memcpy(s.src, k.src, 16);
+        memcpy(s.dst, k.dst, 16);
+        char src[64], dst[64];
+        tb_summary_addr(&s, 0, src, sizeof src);
+        tb_summary_addr(&s, 1, dst, sizeof dst);
+        msgpack_pack_map(pk, 9);
+        s_kv_str(pk, "src", src);
+        s_kv_str(pk, "dst", dst);
+        s_kv_u64(pk, "sport", k.sport);
+        s_kv_u64(pk, "dport", k.dport);
+        s_kv_u64(pk, "proto", k.proto);
+        s_kv_str(pk, "class", tb_proto_class_name(tb_proto_class(&s)));
+        s_kv_u64(pk, "packets", top[i].packets);
+        s_kv_u64(pk, "bytes", top[i].bytes);
+        s_kv_u64(pk, "error", top[i].error);
+    }
+}
+
+static void s_pack_top_hosts(tb_collector_t *c, msgpack_packer *pk, const tb_stats_t *stats)
+{
+    tb_topk_item_t top[64];
+    size_t want = c->cfg.top_n < 64 ? c->cfg.top_n : 64;
+    size_t n = tb_topk_top(stats->hosts, top, want);
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        tb_host_key_t k;
+        memcpy(&k, top[i].key, sizeof k);
+        tb_summary_t s;
+        memset(&s, 0, sizeof s);
+        s.family = k.family;
+        memcpy(s.src, k.addr, 16);
+        char addr[64];
+        tb_summary_addr(&s, 0, addr, sizeof addr);
+        msgpack_pack_map(pk, 4);
+        s_kv_str(pk, "addr", addr);
+        s_kv_u64(pk, "packets", top[i].packets);
+        s_kv_u64(pk, "bytes", top[i].bytes);
+        s_kv_u64(pk, "error", top[i].error);
+    }
+}
+
+static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_stream_t *st)
+{
+    const tb_stats_t *s = st->stats;
+    int any = s->packets > 0;
+    msgpack_pack_map(pk, 21);
+    s_kv_str(pk, "stream", st->name);
+    s_kv_str(pk, "state", tb_coll_state_name(st->state));
+    s_kv_u64(pk, "packets", s->packets);
+    s_kv_u64(pk, "bytes", s->bytes);
+    s_kv_u64(pk, "min_len", any ? s->min_pkt.wire_len : 0);
+    s_kv_u64(pk, "max_len", any ? s->max_pkt.wire_len : 0);
+    s_kv_double(pk, "avg_pps", tb_stats_avg_pps(s));
+    s_kv_double(pk, "avg_bps",
+                s->last_ts > s->first_ts
+                    ? (double)s->bytes * 8.0 / ((double)(s->last_ts - s->first_ts) / 1e9)
+                    : 0.0);
+    s_kv_u64(pk, "first_ts", s->first_ts);
+    s_kv_u64(pk, "last_ts", s->last_ts);
+    s_kv_time(pk, "first_time", s->first_ts);
+    s_kv_time(pk, "last_time", s->last_ts);
+    s_kv_u64(pk, "started_ns", st->started_ns);
+
+    const tb_summary_t *pkts[3] = {&s->min_pkt, &s->max_pkt, &s->last_pkt};
+    const char *names[3] = {"min_packet", "max_packet", "last_packet"};
+    for (int i = 0; i < 3; i++) {
+        tb_mp_pack_cstr(pk, names[i]);
+        if (any) {
+            s_pack_packet(pk, pkts[i]);
+        } else {
+            msgpack_pack_nil(pk);
+        }
+    }
+
+    tb_mp_pack_cstr(pk, "protocols");
+    msgpack_pack_map(pk, TB_PC_COUNT);
+    for (int pc = 0; pc < TB_PC_COUNT; pc++) {
+        tb_mp_pack_cstr(pk, tb_proto_class_name((tb_proto_class_t)pc));
+        msgpack_pack_map(pk, 2);
+        s_kv_u64(pk, "packets", s->proto[pc].packets);
+        s_kv_u64(pk, "bytes", s->proto[pc].bytes);
+    }
+    tb_mp_pack_cstr(pk, "top_flows");
+    s_pack_top_flows(c, pk, s);
+    tb_mp_pack_cstr(pk, "top_hosts");
+    s_pack_top_hosts(c, pk, s);
+    /* Space-Saving's guarantee: no reported count is off by more than this. */
+    s_kv_u64(pk, "top_error_bound",
+             tb_topk_total(s->flows) / tb_topk_capacity(s->flows));
+    tb_mp_pack_cstr(pk, "loss");
+    s_pack_loss(pk, st);
+}
+
+static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uint64_t now)
+{
+    msgpack_pack_array(pk, st->nprobes);
+    for (size_t i = 0; i < st->nprobes; i++) {
+        const probe_track_t *pt = &st->probes[i];
+        msgpack_pack_map(pk, 8);
+        s_kv_str(pk, "id", pt->probe_id);
+        s_kv_double(pk, "last_heard_s", (double)(now - pt->last_heard) / 1e9);
+        s_kv_str(pk, "source_state", pt->have_hb ? tb_src_state_name(pt->hb.state) : "unknown");
+        s_kv_str(pk, "detail", pt->have_hb ? pt->hb.detail : "");
+        s_kv_u64(pk, "received", pt->received);
+        s_kv_u64(pk, "published", pt->have_hb ? pt->hb.packets : 0);
+        s_kv_u64(pk, "capture_drops", pt->have_hb ? pt->hb.pcap_drop + pt->hb.pcap_ifdrop : 0);
+        s_kv_u64(pk, "seq_gaps", pt->seq_gaps);
+    }
+}
+
+static void s_status(tb_collector_t *c, msgpack_packer *pk)
+{
+    uint64_t now = tb_time_mono_ns();
+    size_t nstreams = 0;
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        nstreams += c->streams[i].in_use != 0;
+    }
+    tb_ctl_reply_begin(pk, NULL);
+    msgpack_pack_map(pk, 3);
+
+    tb_mp_pack_cstr(pk, "collector");
+    msgpack_pack_map(pk, 5);
+    s_kv_str(pk, "version", TAPBUS_VERSION);
+    s_kv_double(pk, "uptime_s", (double)(now - c->started_mono) / 1e9);
+    s_kv_str(pk, "control", c->cfg.control);
+    tb_mp_pack_cstr(pk, "probes");
+    msgpack_pack_array(pk, c->cfg.nprobes);
+    for (size_t i = 0; i < c->cfg.nprobes; i++) {
+        tb_mp_pack_cstr(pk, c->cfg.probes[i]);
+    }
+    tb_mp_pack_cstr(pk, "bus");
+    msgpack_pack_map(pk, 5);
+    s_kv_u64(pk, "messages", c->msgs);
+    s_kv_u64(pk, "bad_frames", c->bad_frames);
+    s_kv_u64(pk, "bad_bodies", c->bad_bodies);
+    s_kv_u64(pk, "bad_topic", c->bad_topic);
+    s_kv_u64(pk, "not_started", c->unknown_stream);
+
+    tb_mp_pack_cstr(pk, "streams");
+    msgpack_pack_array(pk, nstreams);
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        const coll_stream_t *st = &c->streams[i];
+        if (!st->in_use) {
+            continue;
+        }
+        msgpack_pack_map(pk, 7);
+        s_kv_str(pk, "stream", st->name);
+        s_kv_str(pk, "state", tb_coll_state_name(st->state));
+        s_kv_u64(pk, "packets", st->stats->packets);
+        s_kv_u64(pk, "bytes", st->stats->bytes);
+        s_kv_double(pk, "avg_pps", tb_stats_avg_pps(st->stats));
+        tb_mp_pack_cstr(pk, "probes");
+        s_pack_probe_tracks(pk, st, now);
+        tb_mp_pack_cstr(pk, "loss");
+        s_pack_loss(pk, st);
+    }
+
+    tb_mp_pack_cstr(pk, "limits");
+    msgpack_pack_map(pk, 3);
+    s_kv_u64(pk, "max_streams", c->cfg.max_streams);
+    s_kv_u64(pk, "flow_capacity", c->cfg.flow_capacity);
+    s_kv_u64(pk, "host_capacity", c->cfg.host_capacity);
+}
+
+static void s_error(msgpack_packer *pk, const char *msg)
+{
+    tb_ctl_reply_begin(pk, msg);
+    msgpack_pack_nil(pk);
+}
+
+static void s_name_list(msgpack_packer *pk, const char *key, const char names[][TB_STREAM_MAX + 1],
+                        size_t n)
+{
+    msgpack_pack_map(pk, 1);
+    tb_mp_pack_cstr(pk, key);
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        tb_mp_pack_cstr(pk, names[i]);
+    }
+}
+
+static void s_start(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packer *pk)
+{
+    char msg[TB_CTL_ERROR_MAX];
+    if (req->nstreams == 0) {
+        s_error(pk, "start needs at least one stream");
+        return;
+    }
+    for (size_t i = 0; i < req->nstreams; i++) {
+        int rc = tb_coll_start(c, req->streams[i]);
+        if (rc != 0) {
+            snprintf(msg, sizeof msg, "cannot start %s: %s", req->streams[i],
+                     rc == TB_ENOMEM ? "every stream slot is in use (raise --max-streams)"
+                                     : tb_strerror(rc));
+            s_error(pk, msg);
+            return;
+        }
+    }
+    tb_ctl_reply_begin(pk, NULL);
+    s_name_list(pk, "started", req->streams, req->nstreams);
+}
+
+static void s_stop(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packer *pk)
+{
+    char msg[TB_CTL_ERROR_MAX];
+    for (size_t i = 0; i < req->nstreams; i++) {
+        if (tb_coll_find(c, req->streams[i]) == NULL) {
+            snprintf(msg, sizeof msg, "unknown stream '%s'", req->streams[i]);
+            s_error(pk, msg);
+            return;
+        }
+    }
+    char stopped[TB_CTL_MAX_STREAMS][TB_STREAM_MAX + 1];
+    size_t n = 0;
+    if (req->nstreams > 0) {
+        for (size_t i = 0; i < req->nstreams; i++) {
+            tb_coll_stop(c, tb_coll_find(c, req->streams[i]));
+            snprintf(stopped[n++], sizeof stopped[0], "%s", req->streams[i]);
+        }
+    } else {
+        for (size_t i = 0; i < c->cfg.max_streams; i++) {
+            coll_stream_t *st = &c->streams[i];
+            if (st->in_use && st->state != STREAM_STOPPED) {
+                tb_coll_stop(c, st);
+                if (n < TB_CTL_MAX_STREAMS) {
+                    snprintf(stopped[n++], sizeof stopped[0], "%s", st->name);
+                }
+            }
+        }
+    }
+    tb_ctl_reply_begin(pk, NULL);
+    s_name_list(pk, "stopped", (const char(*)[TB_STREAM_MAX + 1])stopped, n);
+}
+
+void tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_sbuffer *sbuf)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
+    tb_ctl_request_t req;
+    char err[TB_CTL_ERROR_MAX] = "";
+    int rc = tb_ctl_request_decode(buf, len, &req, err, sizeof err);
+    if (rc != 0) {
+        tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "bad request: %s", err);
+        s_error(&pk, err[0] ? err : "malformed request");
+        return;
+    }
+    tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "request %s (%zu stream(s))", req.cmd, req.nstreams);
+    if (strcmp(req.cmd, "start") == 0) {
+        s_start(c, &req, &pk);
+    } else if (strcmp(req.cmd, "stop") == 0) {
+        s_stop(c, &req, &pk);
+    } else if (strcmp(req.cmd, "status") == 0) {
+        s_status(c, &pk);
+    } else if (strcmp(req.cmd, "stats") == 0) {
+        if (req.nstreams != 1) {
+            s_error(&pk, "stats needs exactly one stream");
+            return;
+        }
+        coll_stream_t *st = tb_coll_find(c, req.streams[0]);
+        if (st == NULL) {
+            snprintf(err, sizeof err, "unknown stream '%s' (start it first)", req.streams[0]);
+            s_error(&pk, err);
+            return;
+        }
+        tb_ctl_reply_begin(&pk, NULL);
+        s_pack_stats(c, &pk, st);
+    } else {
+        snprintf(err, sizeof err, "unknown command '%s' (commands: start, stop, status, stats)",
+                 req.cmd);
+        s_error(&pk, err);
+    }
+}

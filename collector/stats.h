@@ -1,0 +1,70 @@
+/* stats — the statistics of one stream since its measurement started.
+ *
+ * Fed batch-wise with packet summaries; keeps totals, extremes, the last
+ * packet, per-protocol-class counters and bounded top flows / top hosts.
+ * Memory is fixed at creation (the top-N tables have a configured capacity).
+ * Not thread-safe: owned by the collector's loop. */
+#ifndef TB_STATS_H
+#define TB_STATS_H
+
+#include "tb_summary.h"
+#include "topk.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Key of a flow in the top-flows table (padding zeroed, compared bytewise). */
+typedef struct {
+    uint8_t family;
+    uint8_t proto;
+    uint16_t sport;
+    uint16_t dport;
+    uint8_t pad[2];
+    uint8_t src[16];
+    uint8_t dst[16];
+} tb_flow_key_t;
+
+/* Key of a host in the top-hosts table. */
+typedef struct {
+    uint8_t family;
+    uint8_t pad[3];
+    uint8_t addr[16];
+} tb_host_key_t;
+
+typedef struct {
+    uint64_t packets;
+    uint64_t bytes;
+} tb_counter_t;
+
+typedef struct {
+    uint64_t packets;
+    uint64_t bytes;
+    uint64_t first_ts; /* capture time of the earliest packet, ns */
+    uint64_t last_ts;  /* capture time of the latest packet, ns */
+    tb_summary_t min_pkt;  /* first packet of the smallest wire length */
+    tb_summary_t max_pkt;  /* first packet of the largest wire length */
+    tb_summary_t last_pkt; /* the packet that arrived last */
+    tb_counter_t proto[TB_PC_COUNT];
+    uint64_t decode_flagged; /* summaries marked truncated or malformed */
+    tb_topk_t *flows;        /* owned */
+    tb_topk_t *hosts;        /* owned */
+} tb_stats_t;
+
+/* Create with top-N tables of the given capacities. NULL on failure. */
+tb_stats_t *tb_stats_new(size_t flow_capacity, size_t host_capacity, uint64_t seed);
+void tb_stats_destroy(tb_stats_t **p);
+
+/* Start over (a new measurement). */
+void tb_stats_reset(tb_stats_t *st);
+
+/* Account n summaries (borrowed). */
+void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n);
+
+/* Average packets per second over the capture-time span (packets if the span
+ * is zero). */
+double tb_stats_avg_pps(const tb_stats_t *st);
+
+/* Flow key of a summary (also used to print top flows). */
+void tb_flow_key(const tb_summary_t *s, tb_flow_key_t *k);
+
+#endif

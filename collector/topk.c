@@ -1,0 +1,253 @@
+/* topk — see topk.h. */
+#include "topk.h"
+
+#include "tb_hash.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define EMPTY UINT32_MAX
+
+typedef struct {
+    uint64_t packets;
+    uint64_t bytes;
+    uint64_t error;
+    uint32_t heap_pos;
+    uint8_t key[TB_TOPK_KEY_MAX];
+} entry_t;
+
+struct tb_topk {
+    size_t capacity;
+    size_t key_size;
+    uint64_t seed;
+    size_t used;       /* entries in use */
+    uint64_t total;    /* packets counted */
+    entry_t *entries;  /* capacity entries */
+    uint32_t *heap;    /* entry indices, min-heap by packets */
+    uint32_t *slots;   /* hash table of entry indices, EMPTY when free */
+    size_t slot_mask;  /* table size - 1 (power of two, >= 2 * capacity) */
+};
+
+tb_topk_t *tb_topk_new(size_t capacity, size_t key_size, uint64_t seed)
+{
+    if (capacity == 0 || capacity > (1u << 24) || key_size == 0 || key_size > TB_TOPK_KEY_MAX) {
+        return NULL;
+    }
+    tb_topk_t *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        return NULL;
+    }
+    size_t nslots = 4;
+    while (nslots < capacity * 2) {
+        nslots *= 2;
+    }
+    t->capacity = capacity;
+    t->key_size = key_size;
+    t->seed = seed;
+    t->slot_mask = nslots - 1;
+    t->entries = calloc(capacity, sizeof *t->entries);
+    t->heap = calloc(capacity, sizeof *t->heap);
+    t->slots = malloc(nslots * sizeof *t->slots);
+    if (t->entries == NULL || t->heap == NULL || t->slots == NULL) {
+        tb_topk_destroy(&t);
+        return NULL;
+    }
+    tb_topk_reset(t);
+    return t;
+}
+
+void tb_topk_destroy(tb_topk_t **p)
+{
+    if (p == NULL || *p == NULL) {
+        return;
+    }
+    tb_topk_t *t = *p;
+    *p = NULL;
+    free(t->entries);
+    free(t->heap);
+    free(t->slots);
+    free(t);
+}
+
+void tb_topk_reset(tb_topk_t *t)
+{
+    memset(t->slots, 0xff, (t->slot_mask + 1) * sizeof *t->slots);
+    t->used = 0;
+    t->total = 0;
+}
+
+static size_t s_home(const tb_topk_t *t, const void *key)
+{
+    return (size_t)tb_hash_bytes(key, t->key_size, t->seed) & t->slot_mask;
+}
+
+/* Slot holding key, or EMPTY-terminated probe position if absent. */
+static size_t s_find(const tb_topk_t *t, const void *key, int *found)
+{
+    size_t i = s_home(t, key);
+    for (;;) {
+        uint32_t e = t->slots[i];
+        if (e == EMPTY) {
+            *found = 0;
+            return i;
+        }
+        if (memcmp(t->entries[e].key, key, t->key_size) == 0) {
+            *found = 1;
+            return i;
+        }
+        i = (i + 1) & t->slot_mask;
+    }
+}
+
+/* Remove the key in slot i, shifting later members of its probe run back so
+ * that lookups never meet a hole (Knuth, TAOCP vol. 3, algorithm R). */
+static void s_slot_delete(tb_topk_t *t, size_t i)
+{
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & t->slot_mask;
+        uint32_t e = t->slots[j];
+        if (e == EMPTY) {
+            break;
+        }
+        size_t home = s_home(t, t->entries[e].key);
+        /* Move e to the hole at i if its home does not lie cyclically in (i, j]. */
+        int in_range = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
+        if (!in_range) {
+            t->slots[i] = e;
+            i = j;
+        }
+    }
+    t->slots[i] = EMPTY;
+}
+
+static void s_heap_swap(tb_topk_t *t, size_t a, size_t b)
+{
+    uint32_t ea = t->heap[a];
+    uint32_t eb = t->heap[b];
+    t->heap[a] = eb;
+    t->heap[b] = ea;
+    t->entries[eb].heap_pos = (uint32_t)a;
+    t->entries[ea].heap_pos = (uint32_t)b;
+}
+
+static void s_sift_down(tb_topk_t *t, size_t pos)
+{
+    for (;;) {
+        size_t l = 2 * pos + 1;
+        if (l >= t->used) {
+            return;
+        }
+        size_t smallest = l;
+        size_t r = l + 1;
+        if (r < t->used && t->entries[t->heap[r]].packets < t->entries[t->heap[l]].packets) {
+            smallest = r;
+        }
+        if (t->entries[t->heap[smallest]].packets >= t->entries[t->heap[pos]].packets) {
+            return;
+        }
+        s_heap_swap(t, pos, smallest);
+        pos = smallest;
+    }
+}
+
+static void s_sift_up(tb_topk_t *t, size_t pos)
+{
+    while (pos > 0) {
+        size_t parent = (pos - 1) / 2;
+        if (t->entries[t->heap[parent]].packets <= t->entries[t->heap[pos]].packets) {
+            return;
+        }
+        s_heap_swap(t, pos, parent);
+        pos = parent;
+    }
+}
+
+void tb_topk_add(tb_topk_t *t, const void *key, uint64_t bytes)
+{
+    t->total++;
+    int found;
+    size_t slot = s_find(t, key, &found);
+    if (found) {
+        entry_t *e = &t->entries[t->slots[slot]];
+        e->packets++;
+        e->bytes += bytes;
+        s_sift_down(t, e->heap_pos);
+        return;
+    }
+    if (t->used < t->capacity) {
+        uint32_t idx = (uint32_t)t->used++;
+        entry_t *e = &t->entries[idx];
+        memcpy(e->key, key, t->key_size);
+        e->packets = 1;
+        e->bytes = bytes;
+        e->error = 0;
+        e->heap_pos = idx;
+        t->heap[idx] = idx;
+        t->slots[slot] = idx;
+        s_sift_up(t, idx);
+        return;
+    }
+    /* Full: the new key takes over the entry with the smallest count. */
+    uint32_t idx = t->heap[0];
+    entry_t *e = &t->entries[idx];
+    int old_found;
+    size_t old_slot = s_find(t, e->key, &old_found);
+    if (old_found) {
+        s_slot_delete(t, old_slot);
+    }
+    memcpy(e->key, key, t->key_size);
+    e->error = e->packets;
+    e->packets++;
+    e->bytes = bytes;
+    slot = s_find(t, key, &found);
+    t->slots[slot] = idx;
+    s_sift_down(t, 0);
+}
+
+static int s_cmp_desc(const void *a, const void *b)
+{
+    const tb_topk_item_t *x = a;
+    const tb_topk_item_t *y = b;
+    if (x->packets != y->packets) {
+        return x->packets < y->packets ? 1 : -1;
+    }
+    if (x->bytes != y->bytes) {
+        return x->bytes < y->bytes ? 1 : -1;
+    }
+    return 0;
+}
+
+size_t tb_topk_top(const tb_topk_t *t, tb_topk_item_t *out, size_t n)
+{
+    if (n == 0 || t->used == 0) {
+        return 0;
+    }
+    /* Partial selection: keep the n best seen so far in out, sorted. For the
+     * small n a report asks for this beats sorting the whole table. */
+    size_t have = 0;
+    for (size_t i = 0; i < t->used; i++) {
+        const entry_t *e = &t->entries[i];
+        tb_topk_item_t item = {e->key, e->packets, e->bytes, e->error};
+        if (have == n && s_cmp_desc(&item, &out[n - 1]) >= 0) {
+            continue;
+        }
+        size_t pos = have < n ? have++ : n - 1;
+        while (pos > 0 && s_cmp_desc(&item, &out[pos - 1]) < 0) {
+            out[pos] = out[pos - 1];
+            pos--;
+        }
+        out[pos] = item;
+    }
+    return have;
+}
+
+uint64_t tb_topk_total(const tb_topk_t *t)
+{
+    return t->total;
+}
+
+size_t tb_topk_capacity(const tb_topk_t *t)
+{
+    return t->capacity;
+}

@@ -1,0 +1,50 @@
+/* topk — bounded heavy hitters (Space-Saving, Metwally et al., ICDT 2005).
+ *
+ * Counts packets (and bytes) per fixed-size key in at most `capacity` entries.
+ * When a new key arrives and the table is full, it takes over the entry with
+ * the smallest count and inherits that count as its error bound. Guarantees:
+ * a key's reported count overestimates its true count by at most its error,
+ * and every key with more than total/capacity packets is in the table. Memory
+ * is fixed at creation, whatever the traffic.
+ *
+ * Layout: entries never move; a min-heap of entry indices finds the smallest
+ * count; an open-addressing hash table (linear probing, backward-shift
+ * deletion) maps keys to entries. An update costs one hash lookup and a heap
+ * sift of O(log capacity). Not thread-safe. */
+#ifndef TB_TOPK_H
+#define TB_TOPK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TB_TOPK_KEY_MAX 40
+
+typedef struct tb_topk tb_topk_t;
+
+typedef struct {
+    const uint8_t *key; /* borrowed: valid until the next add or reset */
+    uint64_t packets;   /* estimated packets (true count <= packets) */
+    uint64_t bytes;     /* bytes counted since the key took its entry */
+    uint64_t error;     /* packets - error <= true count */
+} tb_topk_item_t;
+
+/* capacity >= 1 entries of key_size (1..TB_TOPK_KEY_MAX) bytes. NULL on bad
+ * arguments or out of memory. */
+tb_topk_t *tb_topk_new(size_t capacity, size_t key_size, uint64_t seed);
+void tb_topk_destroy(tb_topk_t **p);
+
+/* Count one packet of `bytes` bytes for key (key_size bytes, borrowed). */
+void tb_topk_add(tb_topk_t *t, const void *key, uint64_t bytes);
+
+/* Forget every key. */
+void tb_topk_reset(tb_topk_t *t);
+
+/* The n heaviest keys, most packets first; returns how many were written. */
+size_t tb_topk_top(const tb_topk_t *t, tb_topk_item_t *out, size_t n);
+
+/* Packets counted since the last reset, and the table's capacity. The error of
+ * any reported count is at most total / capacity. */
+uint64_t tb_topk_total(const tb_topk_t *t);
+size_t tb_topk_capacity(const tb_topk_t *t);
+
+#endif

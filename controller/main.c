@@ -1,0 +1,217 @@
+/* tapbusctl — start, stop and inspect measurements on a collector.
+ *
+ * Exit codes: 0 success; 1 the collector refused the command (its reason is
+ * printed); 2 usage error; 3 the collector did not answer within --timeout;
+ * 4 the reply was malformed. */
+#include "mpjson.h"
+#include "print.h"
+
+#include "tb_ctl.h"
+#include "tb_err.h"
+#include "tb_opt.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_BADREPLY = 4 };
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tapbusctl [--collector ENDPOINT] [--json] [--timeout MS] COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  start STREAM...    start measuring streams (subscribes; file sources begin)\n"
+            "  stop [STREAM...]   stop streams (all when none is named); statistics are kept\n"
+            "  status             collector, streams, probes and loss at a glance\n"
+            "  stats STREAM       the statistics of one stream\n"
+            "\n"
+            "options:\n"
+            "  --collector ENDPOINT  control endpoint (default $TAPBUS_COLLECTOR or\n"
+            "                        tcp://127.0.0.1:5557)\n"
+            "  --json                print the reply as one JSON document\n"
+            "  --timeout MS          give up after MS milliseconds (default 3000)\n"
+            "  --help                this text\n"
+            "\n"
+            "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable,\n"
+            "            4 malformed reply\n");
+}
+
+static int s_usage_error(const char *msg)
+{
+    fprintf(stderr, "tapbusctl: %s (see --help)\n", msg);
+    return EXIT_USAGE;
+}
+
+/* One request, one reply, within timeout_ms. Returns 0 with the reply in
+ * *reply (caller frees) or EXIT_UNREACHABLE. */
+static int s_exchange(const char *endpoint, int timeout_ms, const uint8_t *req, size_t len,
+                      zmq_msg_t *reply)
+{
+    void *ctx = zmq_ctx_new();
+    void *sock = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
+    int rc = EXIT_UNREACHABLE;
+    int linger = 0;
+    int64_t maxmsg = TB_CTL_MAX_MSG;
+    if (sock == NULL || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms) != 0 ||
+        zmq_setsockopt(sock, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms) != 0 ||
+        zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0) {
+        fprintf(stderr, "tapbusctl: cannot create socket: %s\n", zmq_strerror(errno));
+        goto done;
+    }
+    if (zmq_connect(sock, endpoint) != 0) {
+        fprintf(stderr, "tapbusctl: invalid collector endpoint %s: %s\n", endpoint,
+                zmq_strerror(errno));
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if (zmq_send(sock, req, len, 0) < 0 || zmq_msg_recv(reply, sock, 0) < 0) {
+        fprintf(stderr, "tapbusctl: no reply from collector at %s within %d ms\n", endpoint,
+                timeout_ms);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (sock != NULL) {
+        zmq_close(sock);
+    }
+    if (ctx != NULL) {
+        zmq_ctx_term(ctx);
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *endpoint = getenv("TAPBUS_COLLECTOR");
+    if (endpoint == NULL || endpoint[0] == '\0') {
+        endpoint = "tcp://127.0.0.1:5557";
+    }
+    int json_out = 0;
+    uint64_t timeout = 3000;
+    enum { O_COLLECTOR = 256, O_JSON, O_TIMEOUT, O_HELP };
+    static const struct option opts[] = {
+        {"collector", required_argument, NULL, O_COLLECTOR},
+        {"json", no_argument, NULL, O_JSON},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    char msg[512];
+    int c;
+    opterr = 0;
+    /* "+": stop at the command, so stream names are never taken for options. */
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case O_COLLECTOR:
+            endpoint = optarg;
+            break;
+        case O_JSON:
+            json_out = 1;
+            break;
+        case O_TIMEOUT:
+            if (tb_opt_u64(optarg, 1, 3600000, &timeout) != 0) {
+                return s_usage_error("--timeout must be 1-3600000 milliseconds");
+            }
+            break;
+        case O_HELP:
+            s_usage(stdout);
+            return 0;
+        default:
+            snprintf(msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return s_usage_error(msg);
+        }
+    }
+    if (optind >= argc) {
+        return s_usage_error("no command given");
+    }
+    tb_ctl_request_t req;
+    memset(&req, 0, sizeof req);
+    const char *cmd = argv[optind++];
+    if (strcmp(cmd, "help") == 0) {
+        s_usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "start") != 0 && strcmp(cmd, "stop") != 0 && strcmp(cmd, "status") != 0 &&
+        strcmp(cmd, "stats") != 0) {
+        snprintf(msg, sizeof msg, "unknown command '%s'", cmd);
+        return s_usage_error(msg);
+    }
+    snprintf(req.cmd, sizeof req.cmd, "%s", cmd);
+    for (; optind < argc; optind++) {
+        if (req.nstreams == TB_CTL_MAX_STREAMS) {
+            return s_usage_error("too many streams in one command");
+        }
+        if (tb_wire_name_valid(argv[optind]) != 0) {
+            snprintf(msg, sizeof msg,
+                     "invalid stream name '%s' (1-%d characters of A-Z a-z 0-9 . _ : / @ + -)",
+                     argv[optind], TB_STREAM_MAX);
+            return s_usage_error(msg);
+        }
+        snprintf(req.streams[req.nstreams++], TB_STREAM_MAX + 1, "%s", argv[optind]);
+    }
+    if (strcmp(cmd, "start") == 0 && req.nstreams == 0) {
+        return s_usage_error("start needs at least one stream");
+    }
+    if (strcmp(cmd, "stats") == 0 && req.nstreams != 1) {
+        return s_usage_error("stats needs exactly one stream");
+    }
+    if (strcmp(cmd, "status") == 0 && req.nstreams != 0) {
+        return s_usage_error("status takes no stream");
+    }
+
+    uint8_t buf[TB_CTL_MAX_STREAMS * (TB_STREAM_MAX + 8) + 256];
+    size_t len = 0;
+    if (tb_ctl_request_encode(&req, buf, sizeof buf, &len) != 0) {
+        return s_usage_error("cannot encode request");
+    }
+    zmq_msg_t reply;
+    zmq_msg_init(&reply);
+    int rc = s_exchange(endpoint, (int)timeout, buf, len, &reply);
+    if (rc != 0) {
+        zmq_msg_close(&reply);
+        return rc;
+    }
+    int ok = 0;
+    char err[TB_CTL_ERROR_MAX] = "";
+    tb_mp_reader_t data;
+    json_t *j = NULL;
+    if (tb_ctl_reply_decode(zmq_msg_data(&reply), zmq_msg_size(&reply), &ok, err, sizeof err,
+                            &data) != 0 ||
+        (j = tb_mpjson_read(&data)) == NULL) {
+        fprintf(stderr, "tapbusctl: malformed reply from %s\n", endpoint);
+        zmq_msg_close(&reply);
+        return EXIT_BADREPLY;
+    }
+    zmq_msg_close(&reply);
+    if (!ok) {
+        fprintf(stderr, "tapbusctl: %s: %s\n", cmd, err);
+        if (json_out) {
+            json_t *e = json_pack("{s:s, s:s}", "status", "error", "error", err);
+            json_dumpf(e, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            fputc('\n', stdout);
+            json_decref(e);
+        }
+        json_decref(j);
+        return EXIT_REFUSED;
+    }
+    if (json_out) {
+        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+    } else if (strcmp(cmd, "start") == 0) {
+        tb_print_names(stdout, "started", json_object_get(j, "started"));
+    } else if (strcmp(cmd, "stop") == 0) {
+        tb_print_names(stdout, "stopped", json_object_get(j, "stopped"));
+    } else if (strcmp(cmd, "status") == 0) {
+        tb_print_status(stdout, j);
+    } else {
+        tb_print_stats(stdout, j);
+    }
+    json_decref(j);
+    return 0;
+}

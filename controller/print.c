@@ -1,0 +1,161 @@
+/* print — see print.h. */
+#include "print.h"
+
+#include "tb_time.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static json_int_t s_int(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    if (json_is_integer(v)) {
+        return json_integer_value(v);
+    }
+    return json_is_real(v) ? (json_int_t)json_real_value(v) : 0;
+}
+
+static double s_num(const json_t *o, const char *key)
+{
+    return json_number_value(json_object_get(o, key));
+}
+
+static const char *s_str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+void tb_print_names(FILE *out, const char *verb, const json_t *list)
+{
+    fprintf(out, "%s:", verb);
+    size_t i;
+    const json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        fprintf(out, " %s", json_string_value(v) ? json_string_value(v) : "?");
+    }
+    fprintf(out, "%s\n", json_array_size(list) == 0 ? " (none)" : "");
+}
+
+static json_int_t s_loss_total(const json_t *loss)
+{
+    return s_int(loss, "seq_gaps") + s_int(loss, "lost_packets") +
+           s_int(loss, "capture_drops") + s_int(loss, "bus_drops") +
+           s_int(loss, "bad_messages");
+}
+
+void tb_print_status(FILE *out, const json_t *data)
+{
+    const json_t *coll = json_object_get(data, "collector");
+    const json_t *bus = json_object_get(coll, "bus");
+    fprintf(out, "collector  version %s, up %.0f s, control %s\n", s_str(coll, "version"),
+            s_num(coll, "uptime_s"), s_str(coll, "control"));
+    fprintf(out, "bus        %" JSON_INTEGER_FORMAT " messages, %" JSON_INTEGER_FORMAT
+                 " bad (frames %" JSON_INTEGER_FORMAT ", bodies %" JSON_INTEGER_FORMAT
+                 ", topic %" JSON_INTEGER_FORMAT ")\n",
+            s_int(bus, "messages"),
+            s_int(bus, "bad_frames") + s_int(bus, "bad_bodies") + s_int(bus, "bad_topic"),
+            s_int(bus, "bad_frames"), s_int(bus, "bad_bodies"), s_int(bus, "bad_topic"));
+    const json_t *streams = json_object_get(data, "streams");
+    fprintf(out, "\n%-24s %-9s %12s %14s %12s %8s\n", "STREAM", "STATE", "PACKETS", "BYTES",
+            "AVG PPS", "LOSS");
+    size_t i;
+    const json_t *st;
+    json_array_foreach(streams, i, st)
+    {
+        fprintf(out, "%-24s %-9s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT
+                     " %12.1f %8" JSON_INTEGER_FORMAT "\n",
+                s_str(st, "stream"), s_str(st, "state"), s_int(st, "packets"),
+                s_int(st, "bytes"), s_num(st, "avg_pps"),
+                s_loss_total(json_object_get(st, "loss")));
+    }
+    if (json_array_size(streams) == 0) {
+        fprintf(out, "(no streams started)\n");
+        return;
+    }
+    fprintf(out, "\n%-20s %-24s %-9s %10s %12s %10s\n", "PROBE", "STREAM", "SOURCE", "HEARD",
+            "RECEIVED", "DROPS");
+    json_array_foreach(streams, i, st)
+    {
+        size_t j;
+        const json_t *p;
+        json_array_foreach(json_object_get(st, "probes"), j, p)
+        {
+            fprintf(out, "%-20s %-24s %-9s %8.1fs %12" JSON_INTEGER_FORMAT
+                         " %10" JSON_INTEGER_FORMAT "%s%s\n",
+                    s_str(p, "id"), s_str(st, "stream"), s_str(p, "source_state"),
+                    s_num(p, "last_heard_s"), s_int(p, "received"), s_int(p, "capture_drops"),
+                    s_str(p, "detail")[0] ? "  " : "", s_str(p, "detail"));
+        }
+    }
+}
+
+static void s_packet(FILE *out, const char *label, const json_t *p)
+{
+    if (!json_is_object(p)) {
+        fprintf(out, "%-14s -\n", label);
+        return;
+    }
+    fprintf(out, "%-14s %" JSON_INTEGER_FORMAT " bytes at %s  %s", label, s_int(p, "len"),
+            s_str(p, "time"), s_str(p, "class"));
+    if (s_str(p, "src")[0]) {
+        fprintf(out, " %s:%" JSON_INTEGER_FORMAT " -> %s:%" JSON_INTEGER_FORMAT, s_str(p, "src"),
+                s_int(p, "sport"), s_str(p, "dst"), s_int(p, "dport"));
+    }
+    fputc('\n', out);
+}
+
+void tb_print_stats(FILE *out, const json_t *d)
+{
+    fprintf(out, "%-14s %s (%s)\n", "stream", s_str(d, "stream"), s_str(d, "state"));
+    fprintf(out, "%-14s %" JSON_INTEGER_FORMAT "\n", "packets", s_int(d, "packets"));
+    fprintf(out, "%-14s %" JSON_INTEGER_FORMAT "\n", "bytes", s_int(d, "bytes"));
+    fprintf(out, "%-14s %s .. %s\n", "capture time", s_str(d, "first_time"),
+            s_str(d, "last_time"));
+    fprintf(out, "%-14s %.1f packets/s, %.0f bits/s\n", "average", s_num(d, "avg_pps"),
+            s_num(d, "avg_bps"));
+    s_packet(out, "smallest", json_object_get(d, "min_packet"));
+    s_packet(out, "largest", json_object_get(d, "max_packet"));
+    s_packet(out, "last", json_object_get(d, "last_packet"));
+
+    const json_t *loss = json_object_get(d, "loss");
+    fprintf(out, "%-14s %" JSON_INTEGER_FORMAT " gaps, %" JSON_INTEGER_FORMAT
+                 " lost packets, %" JSON_INTEGER_FORMAT " capture drops, %" JSON_INTEGER_FORMAT
+                 " bus drops, %" JSON_INTEGER_FORMAT " bad messages\n",
+            "loss", s_int(loss, "seq_gaps"), s_int(loss, "lost_packets"),
+            s_int(loss, "capture_drops"), s_int(loss, "bus_drops"), s_int(loss, "bad_messages"));
+
+    fprintf(out, "\n%-8s %12s %14s\n", "PROTOCOL", "PACKETS", "BYTES");
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)json_object_get(d, "protocols"), key, v)
+    {
+        fprintf(out, "%-8s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT "\n", key,
+                s_int(v, "packets"), s_int(v, "bytes"));
+    }
+
+    fprintf(out, "\n%-4s %-41s %-41s %-6s %10s %12s\n", "RANK", "SOURCE", "DESTINATION", "PROTO",
+            "PACKETS", "BYTES");
+    size_t i;
+    const json_t *f;
+    json_array_foreach(json_object_get(d, "top_flows"), i, f)
+    {
+        char src[64], dst[64];
+        snprintf(src, sizeof src, "%s:%" JSON_INTEGER_FORMAT, s_str(f, "src"), s_int(f, "sport"));
+        snprintf(dst, sizeof dst, "%s:%" JSON_INTEGER_FORMAT, s_str(f, "dst"), s_int(f, "dport"));
+        fprintf(out, "%-4zu %-41s %-41s %-6s %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT
+                     "\n",
+                i + 1, src, dst, s_str(f, "class"), s_int(f, "packets"), s_int(f, "bytes"));
+    }
+    fprintf(out, "\n%-4s %-41s %10s %12s\n", "RANK", "HOST", "PACKETS", "BYTES");
+    json_array_foreach(json_object_get(d, "top_hosts"), i, f)
+    {
+        fprintf(out, "%-4zu %-41s %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT "\n", i + 1,
+                s_str(f, "addr"), s_int(f, "packets"), s_int(f, "bytes"));
+    }
+    if (s_int(d, "top_error_bound") > 0) {
+        fprintf(out, "(top counts may be high by at most %" JSON_INTEGER_FORMAT " packets)\n",
+                s_int(d, "top_error_bound"));
+    }
+}

@@ -1,0 +1,14 @@
+/* print — human-readable tables for tapbusctl's replies. Every function takes
+ * the reply's data (borrowed jansson value) and writes to out. Missing keys
+ * print as empty or zero: the collector may be older or newer. */
+#ifndef TB_PRINT_H
+#define TB_PRINT_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+void tb_print_names(FILE *out, const char *verb, const json_t *list);
+void tb_print_status(FILE *out, const json_t *data);
+void tb_print_stats(FILE *out, const json_t *data);
+
+#endif

@@ -1,0 +1,150 @@
+/* tapbus-probe — capture packets, summarise them, publish them on the bus.
+ * main() only parses options and wires the probe together. */
+#include "probe.h"
+
+#include "tb_err.h"
+#include "tb_log.h"
+#include "tb_opt.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tapbus-probe --source STREAM=KIND:ARG [--source ...] [options]\n"
+            "\n"
+            "Capture packets, summarise each one and publish batches of summaries on a\n"
+            "ZeroMQ XPUB socket, one stream (topic) per source. A file source is read\n"
+            "when its stream is first subscribed, losslessly, and ends with an\n"
+            "end-of-stream message.\n"
+            "\n"
+            "sources:\n"
+            "  --source STREAM=file:PATH   a pcap or pcapng file (nanosecond timestamps kept)\n"
+            "\n"
+            "options:\n"
+            "  --id NAME            probe id (default: the host name)\n"
+            "  --publish ENDPOINT   XPUB endpoint to bind (default tcp://*:5556)\n"
+            "  --batch N            summaries per batch, 1-%u (default 1024)\n"
+            "  --batch-ms MS        send a batch at the latest after MS ms (default 100)\n"
+            "  --hwm N              bus high-water mark in messages (default 1000)\n"
+            "  --log-level LEVEL    error, warn, info or debug (default info)\n"
+            "  --help               this text\n"
+            "\n"
+            "Stream names: 1-%d characters of A-Z a-z 0-9 . _ : / @ + - (e.g. 01::10:01).\n",
+            TB_WIRE_MAX_BATCH, TB_STREAM_MAX);
+}
+
+static int s_fail(const char *msg)
+{
+    fprintf(stderr, "tapbus-probe: %s\n", msg);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    tb_probe_config_t cfg;
+    tb_probe_config_defaults(&cfg);
+    if (gethostname(cfg.id, sizeof cfg.id - 1) != 0 || tb_wire_name_valid(cfg.id) != 0) {
+        snprintf(cfg.id, sizeof cfg.id, "probe");
+    }
+    enum { O_ID = 256, O_SOURCE, O_PUBLISH, O_BATCH, O_BATCH_MS, O_HWM, O_LOG, O_HELP };
+    static const struct option opts[] = {
+        {"id", required_argument, NULL, O_ID},
+        {"source", required_argument, NULL, O_SOURCE},
+        {"publish", required_argument, NULL, O_PUBLISH},
+        {"batch", required_argument, NULL, O_BATCH},
+        {"batch-ms", required_argument, NULL, O_BATCH_MS},
+        {"hwm", required_argument, NULL, O_HWM},
+        {"log-level", required_argument, NULL, O_LOG},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    char msg[512];
+    int c;
+    uint64_t v;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_ID:
+            if (tb_wire_name_valid(optarg) != 0) {
+                snprintf(msg, sizeof msg, "invalid --id '%s'", optarg);
+                return s_fail(msg);
+            }
+            snprintf(cfg.id, sizeof cfg.id, "%s", optarg);
+            break;
+        case O_SOURCE: {
+            const char *eq = strchr(optarg, '=');
+            if (eq == NULL || eq == optarg || (size_t)(eq - optarg) > TB_STREAM_MAX) {
+                snprintf(msg, sizeof msg, "--source '%s' is not STREAM=KIND:ARG", optarg);
+                return s_fail(msg);
+            }
+            if (cfg.nsources == TB_PROBE_MAX_SOURCES) {
+                return s_fail("too many --source options");
+            }
+            tb_probe_source_cfg_t *sc = &cfg.sources[cfg.nsources++];
+            snprintf(sc->stream, sizeof sc->stream, "%.*s", (int)(eq - optarg), optarg);
+            sc->spec = eq + 1;
+            break;
+        }
+        case O_PUBLISH:
+            cfg.publish = optarg;
+            break;
+        case O_BATCH:
+            if (tb_opt_u64(optarg, 1, TB_WIRE_MAX_BATCH, &v) != 0) {
+                snprintf(msg, sizeof msg, "--batch must be 1-%u", TB_WIRE_MAX_BATCH);
+                return s_fail(msg);
+            }
+            cfg.batch_size = (size_t)v;
+            break;
+        case O_BATCH_MS:
+            if (tb_opt_u64(optarg, 1, 60000, &v) != 0) {
+                return s_fail("--batch-ms must be 1-60000");
+            }
+            cfg.batch_ms = (uint32_t)v;
+            break;
+        case O_HWM:
+            if (tb_opt_u64(optarg, 1, 10000000, &v) != 0) {
+                return s_fail("--hwm must be 1-10000000");
+            }
+            cfg.sndhwm = (int)v;
+            break;
+        case O_LOG: {
+            int level = tb_log_parse_level(optarg);
+            if (level < 0) {
+                return s_fail("--log-level must be error, warn, info or debug");
+            }
+            tb_log_set_level(level);
+            break;
+        }
+        case O_HELP:
+            s_usage(stdout);
+            return 0;
+        default:
+            snprintf(msg, sizeof msg, "unknown or incomplete option '%s' (see --help)",
+                     argv[optind - 1]);
+            return s_fail(msg);
+        }
+    }
+    if (optind < argc) {
+        snprintf(msg, sizeof msg, "unexpected argument '%s' (see --help)", argv[optind]);
+        return s_fail(msg);
+    }
+
+    int stop_fd = tb_opt_stop_fd();
+    if (stop_fd < 0) {
+        return s_fail("cannot set up signal handling");
+    }
+    tb_probe_t *probe = tb_probe_new(&cfg, msg, sizeof msg);
+    if (probe == NULL) {
+        close(stop_fd);
+        return s_fail(msg);
+    }
+    int rc = tb_probe_run(probe, stop_fd);
+    tb_probe_destroy(&probe);
+    close(stop_fd);
+    tb_log(TB_LOG_INFO, "probe", "stopped");
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,504 @@
+/* probe — see probe.h. */
+#include "probe.h"
+
+#include "source.h"
+#include "tb_err.h"
+#include "tb_log.h"
+#include "tb_time.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define LOG_COMPONENT "probe"
+
+typedef struct {
+    char name[TB_STREAM_MAX + 1];
+    uint8_t topic[TB_TOPIC_MAX];
+    size_t topic_len;
+    tb_source_t *src;
+    tb_src_state_t state;
+    int subscribers;   /* matching subscriptions currently held by the XPUB */
+    int eof;           /* the source has delivered its last packet */
+    int eos_due;       /* an end-of-stream message still has to go out */
+    char detail[TB_DETAIL_MAX + 1];
+
+    tb_summary_t *batch; /* batch_size summaries */
+    size_t nbatch;
+    uint64_t batch_started; /* monotonic ns of the first summary in batch */
+
+    uint8_t *out;     /* encoded message buffer */
+    size_t out_cap;
+    size_t out_len;   /* > 0 while a message waits for room on the bus */
+
+    uint64_t seq;     /* next sequence number (advances only when sent) */
+    uint64_t packets; /* packets published in this run */
+    uint64_t batches; /* batches published in this run */
+    uint64_t bus_drops;
+    uint64_t run_started; /* monotonic ns the current run began */
+} probe_stream_t;
+
+struct tb_probe {
+    tb_probe_config_t cfg;
+    uint64_t boot_ns;
+    void *zctx;
+    void *xpub;
+    size_t nstreams;
+    probe_stream_t *streams;
+    uint64_t next_heartbeat;
+};
+
+void tb_probe_config_defaults(tb_probe_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->publish = "tcp://*:5556";
+    cfg->batch_size = 1024;
+    cfg->batch_ms = 100;
+    cfg->sndhwm = 1000;
+    cfg->heartbeat_ms = 1000;
+}
+
+static void s_stream_free(probe_stream_t *st)
+{
+    tb_source_destroy(&st->src);
+    free(st->batch);
+    free(st->out);
+}
+
+void tb_probe_destroy(tb_probe_t **p)
+{
+    if (p == NULL || *p == NULL) {
+        return;
+    }
+    tb_probe_t *self = *p;
+    *p = NULL;
+    for (size_t i = 0; i < self->nstreams; i++) {
+        s_stream_free(&self->streams[i]);
+    }
+    free(self->streams);
+    if (self->xpub != NULL) {
+        zmq_close(self->xpub);
+    }
+    if (self->zctx != NULL) {
+        zmq_ctx_term(self->zctx);
+    }
+    free(self);
+}
+
+static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_source_cfg_t *sc,
+                         char *err, size_t errsize)
+{
+    if (tb_wire_name_valid(sc->stream) != 0) {
+        snprintf(err, errsize,
+                 "invalid stream name '%s' (1-%d characters of A-Z a-z 0-9 . _ : / @ + -)",
+                 sc->stream, TB_STREAM_MAX);
+        return TB_EINVAL;
+    }
+    snprintf(st->name, sizeof st->name, "%s", sc->stream);
+    int tl = tb_wire_topic(st->name, st->topic, sizeof st->topic);
+    if (tl < 0) {
+        snprintf(err, errsize, "invalid stream name '%s'", sc->stream);
+        return TB_EINVAL;
+    }
+    st->topic_len = (size_t)tl;
+    char serr[256] = "";
+    st->src = tb_source_new(sc->spec, serr, sizeof serr);
+    if (st->src == NULL) {
+        snprintf(err, errsize, "stream %s: %s", sc->stream, serr);
+        return TB_EINVAL;
+    }
+    st->batch = calloc(self->cfg.batch_size, sizeof *st->batch);
+    st->out_cap = TB_WIRE_HEADER_MAX_BYTES + self->cfg.batch_size * TB_WIRE_SUMMARY_MAX_BYTES;
+    st->out = malloc(st->out_cap);
+    if (st->batch == NULL || st->out == NULL) {
+        snprintf(err, errsize, "out of memory for stream %s", sc->stream);
+        return TB_ENOMEM;
+    }
+    st->state = TB_SRC_WAITING;
+    return 0;
+}
+
+tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize)
+{
+    if (cfg->nsources == 0) {
+        snprintf(err, errsize, "no --source given");
+        return NULL;
+    }
+    if (tb_wire_name_valid(cfg->id) != 0) {
+        snprintf(err, errsize, "invalid probe id '%s'", cfg->id);
+        return NULL;
+    }
+    if (cfg->batch_size == 0 || cfg->batch_size > TB_WIRE_MAX_BATCH) {
+        snprintf(err, errsize, "batch size must be 1..%u", TB_WIRE_MAX_BATCH);
+        return NULL;
+    }
+    tb_probe_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    self->cfg = *cfg;
+    self->boot_ns = tb_time_now_ns();
+    self->streams = calloc(cfg->nsources, sizeof *self->streams);
+    if (self->streams == NULL) {
+        snprintf(err, errsize, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        self->nstreams = i + 1;
+        if (s_stream_init(self, &self->streams[i], &cfg->sources[i], err, errsize) != 0) {
+            goto fail;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(self->streams[j].name, self->streams[i].name) == 0) {
+                snprintf(err, errsize, "stream %s given twice", self->streams[i].name);
+                goto fail;
+            }
+        }
+    }
+
+    self->zctx = zmq_ctx_new();
+    if (self->zctx == NULL) {
+        snprintf(err, errsize, "cannot create ZeroMQ context: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    self->xpub = zmq_socket(self->zctx, ZMQ_XPUB);
+    int one = 1;
+    int linger = 2000;
+    if (self->xpub == NULL ||
+        zmq_setsockopt(self->xpub, ZMQ_SNDHWM, &cfg->sndhwm, sizeof cfg->sndhwm) != 0 ||
+        zmq_setsockopt(self->xpub, ZMQ_XPUB_NODROP, &one, sizeof one) != 0 ||
+        zmq_setsockopt(self->xpub, ZMQ_LINGER, &linger, sizeof linger) != 0) {
+        snprintf(err, errsize, "cannot create XPUB socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    if (zmq_bind(self->xpub, cfg->publish) != 0) {
+        snprintf(err, errsize, "cannot bind %s: %s", cfg->publish, zmq_strerror(errno));
+        goto fail;
+    }
+    return self;
+fail:
+    tb_probe_destroy(&self);
+    return NULL;
+}
+
+static void s_header(const tb_probe_t *self, const probe_stream_t *st, int type,
+                     tb_wire_header_t *h)
+{
+    memset(h, 0, sizeof *h);
+    h->type = (uint8_t)type;
+    memcpy(h->probe_id, self->cfg.id, sizeof h->probe_id);
+    h->boot_ns = self->boot_ns;
+    memcpy(h->stream, st->name, sizeof h->stream);
+    h->seq = st->seq;
+}
+
+/* Send topic + body without waiting. Returns 0, TB_EAGAIN when the bus is at
+ * its high-water mark (nothing was sent), or TB_EIO. */
+static int s_send(tb_probe_t *self, const probe_stream_t *st, const uint8_t *body, size_t len)
+{
+    if (zmq_send(self->xpub, st->topic, st->topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        return errno == EAGAIN ? TB_EAGAIN : TB_EIO;
+    }
+    /* Once the first frame is accepted the rest of the message always is:
+     * XPUB checks the high-water mark on the first frame only. */
+    if (zmq_send(self->xpub, body, len, 0) < 0) {
+        return TB_EIO;
+    }
+    return 0;
+}
+
+/* Try to send the message waiting in st->out. A finite source keeps it until
+ * the bus has room; a live source drops it and counts the drop. */
+static int s_flush_pending(tb_probe_t *self, probe_stream_t *st)
+{
+    if (st->out_len == 0) {
+        return 0;
+    }
+    int rc = s_send(self, st, st->out, st->out_len);
+    if (rc == TB_EAGAIN && !st->src->ops->finite) {
+        st->bus_drops++;
+        st->out_len = 0;
+        return 0;
+    }
+    if (rc == 0) {
+        st->seq++;
+        st->out_len = 0;
+    } else if (rc != TB_EAGAIN) {
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: send failed: %s", st->name,
+               zmq_strerror(errno));
+        st->out_len = 0;
+    }
+    return rc;
+}
+
+static void s_encode_batch(tb_probe_t *self, probe_stream_t *st)
+{
+    tb_wire_header_t h;
+    s_header(self, st, TB_MSG_BATCH, &h);
+    size_t len = 0;
+    if (tb_wire_encode_batch(&h, st->batch, st->nbatch, st->out, st->out_cap, &len) != 0) {
+        /* Cannot happen: out_cap is sized for a full batch. */
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: batch of %zu does not fit", st->name,
+               st->nbatch);
+        st->nbatch = 0;
+        return;
+    }
+    st->out_len = len;
+    st->packets += st->nbatch;
+    st->batches++;
+    st->nbatch = 0;
+}
+
+static void s_encode_eos(tb_probe_t *self, probe_stream_t *st)
+{
+    tb_wire_header_t h;
+    s_header(self, st, TB_MSG_EOS, &h);
+    tb_eos_t eos = {.packets = st->packets, .batches = st->batches};
+    eos.error = st->detail[0] != '\0';
+    snprintf(eos.detail, sizeof eos.detail, "%s", st->detail);
+    size_t len = 0;
+    if (tb_wire_encode_eos(&h, &eos, st->out, st->out_cap, &len) == 0) {
+        st->out_len = len;
+    }
+    st->eos_due = 0;
+}
+
+static void s_send_heartbeat(tb_probe_t *self, probe_stream_t *st)
+{
+    if (st->out_len > 0) {
+        return; /* the bus is full for this stream; the next period will do */
+    }
+    tb_source_stats_t ss;
+    st->src->ops->stats(st->src, &ss);
+    tb_heartbeat_t hb = {
+        .state = (uint8_t)st->state,
+        .pcap_recv = ss.pcap_recv,
+        .pcap_drop = ss.pcap_drop,
+        .pcap_ifdrop = ss.pcap_ifdrop,
+        .packets = st->packets,
+        .batches = st->batches,
+        .bus_drops = st->bus_drops,
+        .decode_errors = ss.decode_errors,
+    };
+    snprintf(hb.detail, sizeof hb.detail, "%s", st->detail);
+    tb_wire_header_t h;
+    s_header(self, st, TB_MSG_HEARTBEAT, &h);
+    uint8_t buf[TB_WIRE_HEADER_MAX_BYTES + 512];
+    size_t len = 0;
+    if (tb_wire_encode_heartbeat(&h, &hb, buf, sizeof buf, &len) != 0) {
+        return;
+    }
+    if (s_send(self, st, buf, len) == 0) {
+        st->seq++;
+    }
+}
+
+static void s_stream_start(tb_probe_t *self, probe_stream_t *st)
+{
+    (void)self;
+    char err[256] = "";
+    st->nbatch = 0;
+    st->out_len = 0;
+    st->eof = 0;
+    st->eos_due = 0;
+    st->packets = 0;
+    st->batches = 0;
+    st->detail[0] = '\0';
+    st->run_started = tb_time_mono_ns();
+    if (st->src->ops->open(st->src, err, sizeof err) != 0) {
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: %s", st->name, err);
+        snprintf(st->detail, sizeof st->detail, "%s", err);
+        st->state = TB_SRC_ERROR;
+        st->eof = 1;
+        st->eos_due = st->src->ops->finite;
+        return;
+    }
+    st->state = TB_SRC_RUNNING;
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s: subscribed, %s source started", st->name,
+           st->src->ops->kind);
+}
+
+static void s_stream_stop(probe_stream_t *st)
+{
+    st->src->ops->close(st->src);
+    st->nbatch = 0;
+    st->out_len = 0;
+    st->eos_due = 0;
+    st->state = TB_SRC_WAITING;
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s: no subscriber left, source stopped", st->name);
+}
+
+/* A subscription message is one byte (1 subscribe, 0 unsubscribe) and a
+ * topic prefix. Every stream whose topic starts with the prefix is affected,
+ * so a subscriber to "" (everything) starts every stream. */
+static void s_handle_subscription(tb_probe_t *self, const uint8_t *msg, size_t len)
+{
+    if (len < 1 || (msg[0] != 0 && msg[0] != 1)) {
+        return;
+    }
+    const uint8_t *prefix = msg + 1;
+    size_t plen = len - 1;
+    for (size_t i = 0; i < self->nstreams; i++) {
+        probe_stream_t *st = &self->streams[i];
+        if (plen > st->topic_len || memcmp(st->topic, prefix, plen) != 0) {
+            continue;
+        }
+        if (msg[0] == 1) {
+            if (st->subscribers++ == 0) {
+                s_stream_start(self, st);
+            }
+        } else if (st->subscribers > 0 && --st->subscribers == 0) {
+            s_stream_stop(st);
+        }
+    }
+}
+
+/* Move one stream forward as far as the bus allows. Returns 1 if it has more
+ * work that can be done right now, 0 if it is idle or waiting for the bus. */
+static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
+{
+    if (st->subscribers == 0) {
+        return 0;
+    }
+    if (s_flush_pending(self, st) != 0) {
+        return 0;
+    }
+    if (st->nbatch > 0 && (st->nbatch == self->cfg.batch_size || st->eof ||
+                           now - st->batch_started >= self->cfg.batch_ms * TB_NS_PER_MS)) {
+        s_encode_batch(self, st);
+        if (s_flush_pending(self, st) != 0) {
+            return 0;
+        }
+    }
+    if (st->eof) {
+        if (st->eos_due) {
+            s_encode_eos(self, st);
+            if (st->state != TB_SRC_ERROR) {
+                st->state = TB_SRC_FINISHED;
+            }
+            double secs = (double)(now - st->run_started) / 1e9;
+            tb_log(TB_LOG_INFO, LOG_COMPONENT,
+                   "stream %s: %s after %llu packets in %llu batches (%.3f s, %.0f packets/s)",
+                   st->name, st->state == TB_SRC_ERROR ? "ended with an error" : "finished",
+                   (unsigned long long)st->packets, (unsigned long long)st->batches, secs,
+                   secs > 0 ? (double)st->packets / secs : 0.0);
+            s_flush_pending(self, st);
+        }
+        return 0;
+    }
+    if (st->state != TB_SRC_RUNNING) {
+        return 0;
+    }
+    char err[256] = "";
+    int eof = 0;
+    size_t room = self->cfg.batch_size - st->nbatch;
+    int n = st->src->ops->read(st->src, st->batch + st->nbatch, room, &eof, err, sizeof err);
+    if (n > 0) {
+        if (st->nbatch == 0) {
+            st->batch_started = now;
+        }
+        st->nbatch += (size_t)n;
+    }
+    if (eof) {
+        st->eof = 1;
+        st->eos_due = st->src->ops->finite;
+        if (err[0] != '\0') {
+            tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: %s", st->name, err);
+            snprintf(st->detail, sizeof st->detail, "%s", err);
+            st->state = TB_SRC_ERROR;
+        }
+        st->src->ops->close(st->src);
+        return 1;
+    }
+    return n > 0 || st->nbatch == self->cfg.batch_size;
+}
+
+static int s_drain_subscriptions(tb_probe_t *self)
+{
+    uint8_t buf[TB_TOPIC_MAX + 64];
+    for (;;) {
+        int n = zmq_recv(self->xpub, buf, sizeof buf, ZMQ_DONTWAIT);
+        if (n < 0) {
+            return errno == EAGAIN ? 0 : TB_EIO;
+        }
+        size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf;
+        s_handle_subscription(self, buf, len);
+    }
+}
+
+/* On shutdown: send every open batch and pending message, waiting at most
+ * `budget_ms` for room on the bus, then one last heartbeat per stream. */
+static void s_shutdown_flush(tb_probe_t *self, uint32_t budget_ms)
+{
+    uint64_t deadline = tb_time_mono_ns() + (uint64_t)budget_ms * TB_NS_PER_MS;
+    for (size_t i = 0; i < self->nstreams; i++) {
+        probe_stream_t *st = &self->streams[i];
+        if (st->subscribers == 0) {
+            continue;
+        }
+        if (st->out_len == 0 && st->nbatch > 0) {
+            s_encode_batch(self, st);
+        }
+        while (st->out_len > 0 && s_flush_pending(self, st) == TB_EAGAIN &&
+               tb_time_mono_ns() < deadline) {
+            zmq_poll(NULL, 0, 5);
+        }
+        s_send_heartbeat(self, st);
+    }
+}
+
+int tb_probe_run(tb_probe_t *self, int stop_fd)
+{
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "probe %s publishing %zu stream(s) on %s", self->cfg.id,
+           self->nstreams, self->cfg.publish);
+    self->next_heartbeat = tb_time_mono_ns();
+    int busy = 0;
+    int rc = 0;
+    for (;;) {
+        zmq_pollitem_t items[2] = {
+            {.socket = self->xpub, .events = ZMQ_POLLIN},
+            {.fd = stop_fd, .events = ZMQ_POLLIN},
+        };
+        long timeout = busy ? 0 : 5;
+        for (size_t i = 0; i < self->nstreams && !busy; i++) {
+            if (self->streams[i].out_len == 0 && self->streams[i].nbatch == 0) {
+                continue;
+            }
+            timeout = 1; /* waiting for the bus or for a batch to age */
+        }
+        int nitems = stop_fd >= 0 ? 2 : 1;
+        if (zmq_poll(items, nitems, timeout) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            tb_log(TB_LOG_ERROR, LOG_COMPONENT, "poll failed: %s", zmq_strerror(errno));
+            rc = TB_EIO;
+            break;
+        }
+        if (nitems == 2 && (items[1].revents & ZMQ_POLLIN)) {
+            tb_log(TB_LOG_INFO, LOG_COMPONENT, "stop requested, flushing");
+            break;
+        }
+        if ((items[0].revents & ZMQ_POLLIN) && s_drain_subscriptions(self) != 0) {
+            tb_log(TB_LOG_ERROR, LOG_COMPONENT, "XPUB receive failed: %s", zmq_strerror(errno));
+            rc = TB_EIO;
+            break;
+        }
+        uint64_t now = tb_time_mono_ns();
+        busy = 0;
+        for (size_t i = 0; i < self->nstreams; i++) {
+            busy |= s_stream_service(self, &self->streams[i], now);
+        }
+        if (now >= self->next_heartbeat) {
+            for (size_t i = 0; i < self->nstreams; i++) {
+                s_send_heartbeat(self, &self->streams[i]);
+            }
+            self->next_heartbeat = now + (uint64_t)self->cfg.heartbeat_ms * TB_NS_PER_MS;
+        }
+    }
+    s_shutdown_flush(self, 2000);
+    return rc;
+}

@@ -1,0 +1,55 @@
+/* probe — the capture agent's reactor: sources in, batches of summaries out.
+ *
+ * One thread, one zmq_poll loop: the XPUB socket (subscriptions arrive on
+ * it), a stop descriptor (a signalfd in main), and the sources. A finite
+ * source starts reading when its stream gains its first subscriber and stops
+ * when the last one leaves; it is read from the beginning on every new first
+ * subscription. The bus is lossless for finite sources (ZMQ_XPUB_NODROP: a
+ * full queue makes the probe wait) and lossy for live ones (a full queue drops
+ * the batch and counts it). */
+#ifndef TB_PROBE_H
+#define TB_PROBE_H
+
+#include "tb_wire.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TB_PROBE_MAX_SOURCES 64
+
+typedef struct {
+    char stream[TB_STREAM_MAX + 1];
+    const char *spec; /* borrowed: "file:PATH" */
+} tb_probe_source_cfg_t;
+
+typedef struct {
+    char id[TB_PROBE_ID_MAX + 1];
+    const char *publish;   /* ZeroMQ endpoint to bind, e.g. "tcp://0.0.0.0:5556" */
+    size_t batch_size;     /* most summaries in one batch */
+    uint32_t batch_ms;     /* oldest age of a batch before it is sent anyway */
+    int sndhwm;            /* ZeroMQ send high-water mark, in messages */
+    uint32_t heartbeat_ms; /* heartbeat period per stream */
+    size_t nsources;
+    tb_probe_source_cfg_t sources[TB_PROBE_MAX_SOURCES];
+} tb_probe_config_t;
+
+typedef struct tb_probe tb_probe_t;
+
+/* Fill a configuration with defaults (no sources, publish tcp://0.0.0.0:5556). */
+void tb_probe_config_defaults(tb_probe_config_t *cfg);
+
+/* Create the probe: parse sources, create and bind the XPUB socket. Returns
+ * NULL with a one-line reason in err. cfg is copied; its strings must outlive
+ * the probe. */
+tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize);
+
+/* Run until stop_fd becomes readable (or forever if stop_fd < 0 and every
+ * source is finite and finished — never, in practice). On return the open
+ * batches have been flushed and a final heartbeat sent. Returns 0 or a
+ * negative tb_err_t on a fatal socket error. */
+int tb_probe_run(tb_probe_t *probe, int stop_fd);
+
+/* Release everything; accepts NULL and sets *p = NULL. */
+void tb_probe_destroy(tb_probe_t **p);
+
+#endif

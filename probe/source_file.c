@@ -1,0 +1,126 @@
+/* source_file — a pcap or pcapng capture file as a finite source.
+ *
+ * The file is opened with nanosecond precision, so microsecond files are
+ * scaled and nanosecond files keep every digit. A file that cannot be read to
+ * its end (truncated, corrupt) ends the source with an error after every
+ * packet that could be read has been delivered. */
+#include "source.h"
+
+#include "tb_err.h"
+
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    tb_source_t base;
+    char *path;
+    pcap_t *pcap;
+    int linktype;
+    tb_source_stats_t st;
+} file_source_t;
+
+static int s_open(tb_source_t *src, char *err, size_t errsize)
+{
+    file_source_t *self = (file_source_t *)src;
+    if (self->pcap != NULL) {
+        pcap_close(self->pcap);
+    }
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    self->pcap =
+        pcap_open_offline_with_tstamp_precision(self->path, PCAP_TSTAMP_PRECISION_NANO, perr);
+    if (self->pcap == NULL) {
+        snprintf(err, errsize, "cannot read %s: %s", self->path, perr);
+        return TB_EIO;
+    }
+    self->linktype = pcap_datalink(self->pcap);
+    memset(&self->st, 0, sizeof self->st);
+    return 0;
+}
+
+static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, char *err,
+                  size_t errsize)
+{
+    file_source_t *self = (file_source_t *)src;
+    *eof = 0;
+    if (self->pcap == NULL) {
+        *eof = 1;
+        return 0;
+    }
+    size_t n = 0;
+    while (n < max) {
+        struct pcap_pkthdr *hdr;
+        const u_char *data;
+        int rc = pcap_next_ex(self->pcap, &hdr, &data);
+        if (rc == 1) {
+            /* With nanosecond precision tv_usec holds nanoseconds. */
+            uint64_t ts = (uint64_t)hdr->ts.tv_sec * 1000000000ull + (uint64_t)hdr->ts.tv_usec;
+            int drc = tb_decode(self->linktype, data, hdr->caplen, hdr->len, ts, &out[n]);
+            if (drc == TB_ETRUNC || drc == TB_EPROTO) {
+                self->st.decode_errors++;
+            } else if (drc == TB_ENOTSUP) {
+                self->st.unsupported++;
+            }
+            self->st.pcap_recv++;
+            n++;
+            continue;
+        }
+        if (rc == PCAP_ERROR_BREAK) {
+            *eof = 1;
+            break;
+        }
+        snprintf(err, errsize, "%s: %s", self->path, pcap_geterr(self->pcap));
+        *eof = 1;
+        break;
+    }
+    return (int)n;
+}
+
+static void s_close(tb_source_t *src)
+{
+    file_source_t *self = (file_source_t *)src;
+    if (self->pcap != NULL) {
+        pcap_close(self->pcap);
+        self->pcap = NULL;
+    }
+}
+
+static void s_stats(const tb_source_t *src, tb_source_stats_t *st)
+{
+    const file_source_t *self = (const file_source_t *)src;
+    *st = self->st;
+}
+
+static void s_destroy(tb_source_t *src)
+{
+    file_source_t *self = (file_source_t *)src;
+    free(self->path);
+    free(self);
+}
+
+static const tb_source_ops_t s_file_ops = {
+    .kind = "file",
+    .finite = 1,
+    .open = s_open,
+    .read = s_read,
+    .close = s_close,
+    .stats = s_stats,
+    .destroy = s_destroy,
+};
+
+tb_source_t *tb_source_file_new(const char *path, char *err, size_t errsize)
+{
+    if (path == NULL || path[0] == '\0') {
+        snprintf(err, errsize, "file source needs a path");
+        return NULL;
+    }
+    file_source_t *self = calloc(1, sizeof *self);
+    if (self == NULL || (self->path = strdup(path)) == NULL) {
+        free(self);
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    self->base.ops = &s_file_ops;
+    return &self->base;
+}

@@ -1,0 +1,588 @@
+/* tb_wire — see tb_wire.h; the format is specified in docs/wire-format.md.
+ *
+ * Encoding packs straight into the caller's buffer with msgpack-c's inline
+ * packers; a write past the end sets the buffer's overflow flag, checked once
+ * at the end. Decoding reads through tb_mp (bounds-checked, sticky error) and
+ * validates every field before the message is handed back. Stateless and
+ * thread-safe. */
+#include "tb_wire.h"
+
+#include "tb_err.h"
+#include "tb_mp.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define S_ENVELOPE_LEN 7 /* elements of the envelope array */
+#define S_SUMMARY_LEN 13 /* elements of one summary array */
+
+/* Flag bits this version defines; others are masked off on decode (see the
+ * "flags" rule in docs/wire-format.md). */
+#define S_KNOWN_FLAGS                                                                              \
+    (TB_SUM_VLAN | TB_SUM_PORTS | TB_SUM_TRUNC | TB_SUM_MALFORMED | TB_SUM_FRAGMENT |              \
+     TB_SUM_TCPFLAGS)
+
+#define S_VLAN_MAX 4095u
+
+/* ---------------------------------------------------------------- names */
+
+static int s_name_char(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+        return 1;
+    }
+    return c != '\0' && strchr("._:/@+-", c) != NULL;
+}
+
+static int s_name_valid_n(const char *s, size_t n)
+{
+    if (n == 0 || n > TB_STREAM_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!s_name_char((unsigned char)s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int tb_wire_name_valid(const char *name)
+{
+    if (name == NULL) {
+        return TB_EINVAL;
+    }
+    return s_name_valid_n(name, strnlen(name, TB_STREAM_MAX + 1)) ? 0 : TB_EINVAL;
+}
+
+int tb_wire_topic(const char *stream, uint8_t *topic, size_t size)
+{
+    if (tb_wire_name_valid(stream) != 0) {
+        return TB_EINVAL;
+    }
+    size_t n = strlen(stream);
+    if (topic == NULL || size < n + 1) {
+        return TB_EINVAL;
+    }
+    memcpy(topic, stream, n);
+    topic[n] = '\0';
+    return (int)(n + 1);
+}
+
+const char *tb_wire_type_name(int type)
+{
+    switch (type) {
+    case TB_MSG_BATCH:
+        return "batch";
+    case TB_MSG_HEARTBEAT:
+        return "heartbeat";
+    case TB_MSG_EOS:
+        return "eos";
+    default:
+        return "unknown";
+    }
+}
+
+const char *tb_src_state_name(int state)
+{
+    switch (state) {
+    case TB_SRC_WAITING:
+        return "waiting";
+    case TB_SRC_RUNNING:
+        return "running";
+    case TB_SRC_FINISHED:
+        return "finished";
+    case TB_SRC_ERROR:
+        return "error";
+    default:
+        return "unknown";
+    }
+}
+
+/* ------------------------------------------------------------- encoding */
+
+/* Length of a NUL-terminated field held in a char[size], or size if the
+ * array holds no terminator (which an encoder must refuse). */
+static size_t s_field_len(const char *s, size_t size)
+{
+    return strnlen(s, size);
+}
+
+static void s_pack_strn(msgpack_packer *pk, const char *s, size_t n)
+{
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+/* The envelope up to (not including) the payload. Pack results are not
+ * checked one by one: the buffer's sticky overflow flag says it all. */
+static int s_pack_header(msgpack_packer *pk, const tb_wire_header_t *h, int type)
+{
+    size_t np = s_field_len(h->probe_id, sizeof h->probe_id);
+    size_t ns = s_field_len(h->stream, sizeof h->stream);
+    if (!s_name_valid_n(h->probe_id, np) || !s_name_valid_n(h->stream, ns)) {
+        return TB_EINVAL;
+    }
+    msgpack_pack_array(pk, S_ENVELOPE_LEN);
+    msgpack_pack_uint8(pk, TB_WIRE_VERSION);
+    msgpack_pack_uint8(pk, (uint8_t)type);
+    s_pack_strn(pk, h->probe_id, np);
+    msgpack_pack_uint64(pk, h->boot_ns);
+    s_pack_strn(pk, h->stream, ns);
+    msgpack_pack_uint64(pk, h->seq);
+    return 0;
+}
+
+static int s_finish(const tb_mp_buf_t *b, size_t *len)
+{
+    if (b->overflow) {
+        return TB_ELIMIT;
+    }
+    *len = b->len;
+    return 0;
+}
+
+/* Address bytes carried for a family, or -1 for a family the format has no
+ * room for. */
+static int s_addr_len(uint8_t family)
+{
+    switch (family) {
+    case TB_FAMILY_NONE:
+        return 0;
+    case TB_FAMILY_IPV4:
+        return 4;
+    case TB_FAMILY_IPV6:
+        return 16;
+    default:
+        return -1;
+    }
+}
+
+/* At most 75 bytes: fixarray 1, ts 9, lengths 5+5, family 1, proto 2,
+ * addresses 18+18, ports 3+3, tcp_flags 2, vlan 3, flags 2, ethertype 3
+ * (TB_WIRE_SUMMARY_MAX_BYTES leaves a margin). */
+static void s_pack_summary(msgpack_packer *pk, const tb_summary_t *s, size_t alen)
+{
+    msgpack_pack_array(pk, S_SUMMARY_LEN);
+    msgpack_pack_uint64(pk, s->ts_ns);
+    msgpack_pack_uint32(pk, s->wire_len);
+    msgpack_pack_uint32(pk, s->cap_len);
+    msgpack_pack_uint8(pk, s->family);
+    msgpack_pack_uint8(pk, s->proto);
+    msgpack_pack_bin(pk, alen);
+    msgpack_pack_bin_body(pk, s->src, alen);
+    msgpack_pack_bin(pk, alen);
+    msgpack_pack_bin_body(pk, s->dst, alen);
+    msgpack_pack_uint16(pk, s->sport);
+    msgpack_pack_uint16(pk, s->dport);
+    msgpack_pack_uint8(pk, s->tcp_flags);
+    msgpack_pack_uint16(pk, s->vlan);
+    msgpack_pack_uint8(pk, s->flags);
+    msgpack_pack_uint16(pk, s->ethertype);
+}
+
+int tb_wire_encode_batch(const tb_wire_header_t *h, const tb_summary_t *items, size_t n,
+                         uint8_t *out, size_t cap, size_t *len)
+{
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    if (n > TB_WIRE_MAX_BATCH) {
+        return TB_ELIMIT;
+    }
+    tb_mp_buf_init(&b, &pk, out, cap);
+    int rc = s_pack_header(&pk, h, TB_MSG_BATCH);
+    if (rc != 0) {
+        return rc;
+    }
+    msgpack_pack_array(&pk, n);
+    for (size_t i = 0; i < n; i++) {
+        const tb_summary_t *s = &items[i];
+        int alen = s_addr_len(s->family);
+        /* Refuse what every receiver would refuse, rather than publish it. */
+        if (alen < 0 || s->vlan > S_VLAN_MAX) {
+            return TB_EINVAL;
+        }
+        s_pack_summary(&pk, s, (size_t)alen);
+        if (b.overflow) {
+            return TB_ELIMIT;
+        }
+    }
+    return s_finish(&b, len);
+}
+
+/* Heartbeat counters, in the order they are packed; one table drives the
+ * encoder and the decoder. */
+typedef struct {
+    const char *key;
+    size_t offset; /* of a uint64_t in tb_heartbeat_t */
+} s_counter_t;
+
+static const s_counter_t s_hb_counters[] = {
+    {"recv", offsetof(tb_heartbeat_t, pcap_recv)},
+    {"drop", offsetof(tb_heartbeat_t, pcap_drop)},
+    {"ifdrop", offsetof(tb_heartbeat_t, pcap_ifdrop)},
+    {"packets", offsetof(tb_heartbeat_t, packets)},
+    {"batches", offsetof(tb_heartbeat_t, batches)},
+    {"bus_drops", offsetof(tb_heartbeat_t, bus_drops)},
+    {"decode_errors", offsetof(tb_heartbeat_t, decode_errors)},
+};
+#define S_HB_NCOUNTERS (sizeof s_hb_counters / sizeof s_hb_counters[0])
+
+static uint64_t *s_counter(tb_heartbeat_t *hb, size_t i)
+{
+    return (uint64_t *)((char *)hb + s_hb_counters[i].offset);
+}
+
+static uint64_t s_counter_get(const tb_heartbeat_t *hb, size_t i)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)hb + s_hb_counters[i].offset, sizeof v);
+    return v;
+}
+
+int tb_wire_encode_heartbeat(const tb_wire_header_t *h, const tb_heartbeat_t *hb, uint8_t *out,
+                             size_t cap, size_t *len)
+{
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    size_t nd = s_field_len(hb->detail, sizeof hb->detail);
+    if (hb->state >= TB_SRC_STATE_COUNT || nd >= sizeof hb->detail) {
+        return TB_EINVAL;
+    }
+    tb_mp_buf_init(&b, &pk, out, cap);
+    int rc = s_pack_header(&pk, h, TB_MSG_HEARTBEAT);
+    if (rc != 0) {
+        return rc;
+    }
+    msgpack_pack_map(&pk, 2 + S_HB_NCOUNTERS);
+    tb_mp_pack_cstr(&pk, "state");
+    msgpack_pack_uint8(&pk, hb->state);
+    for (size_t i = 0; i < S_HB_NCOUNTERS; i++) {
+        tb_mp_pack_cstr(&pk, s_hb_counters[i].key);
+        msgpack_pack_uint64(&pk, s_counter_get(hb, i));
+    }
+    tb_mp_pack_cstr(&pk, "detail");
+    s_pack_strn(&pk, hb->detail, nd);
+    return s_finish(&b, len);
+}
+
+int tb_wire_encode_eos(const tb_wire_header_t *h, const tb_eos_t *eos, uint8_t *out, size_t cap,
+                       size_t *len)
+{
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    size_t nd = s_field_len(eos->detail, sizeof eos->detail);
+    if (eos->error > 1 || nd >= sizeof eos->detail) {
+        return TB_EINVAL;
+    }
+    tb_mp_buf_init(&b, &pk, out, cap);
+    int rc = s_pack_header(&pk, h, TB_MSG_EOS);
+    if (rc != 0) {
+        return rc;
+    }
+    msgpack_pack_map(&pk, 4);
+    tb_mp_pack_cstr(&pk, "packets");
+    msgpack_pack_uint64(&pk, eos->packets);
+    tb_mp_pack_cstr(&pk, "batches");
+    msgpack_pack_uint64(&pk, eos->batches);
+    tb_mp_pack_cstr(&pk, "error");
+    msgpack_pack_uint8(&pk, eos->error);
+    tb_mp_pack_cstr(&pk, "detail");
+    s_pack_strn(&pk, eos->detail, nd);
+    return s_finish(&b, len);
+}
+
+/* ------------------------------------------------------------- decoding */
+
+/* Read a name (probe id or stream) into dst[TB_STREAM_MAX + 1]. */
+static int s_read_name(tb_mp_reader_t *r, char *dst)
+{
+    uint32_t n;
+    const char *s = tb_mp_read_str(r, &n);
+    if (r->error) {
+        return r->error;
+    }
+    if (!s_name_valid_n(s, n)) {
+        return TB_EPROTO;
+    }
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+static int s_read_addr(tb_mp_reader_t *r, uint8_t dst[16], uint32_t want)
+{
+    uint32_t n;
+    const uint8_t *p = tb_mp_read_bin(r, &n);
+    if (r->error) {
+        return r->error;
+    }
+    if (n != want) {
+        return TB_EPROTO;
+    }
+    memset(dst, 0, 16);
+    memcpy(dst, p, n);
+    return 0;
+}
+
+static int s_read_summary(tb_mp_reader_t *r, tb_summary_t *s)
+{
+    uint32_t n = tb_mp_read_array(r);
+    if (r->error) {
+        return r->error;
+    }
+    if (n < S_SUMMARY_LEN) {
+        return TB_EPROTO;
+    }
+    uint64_t ts = tb_mp_read_uint(r);
+    uint64_t wire_len = tb_mp_read_uint(r);
+    uint64_t cap_len = tb_mp_read_uint(r);
+    uint64_t family = tb_mp_read_uint(r);
+    uint64_t proto = tb_mp_read_uint(r);
+    if (r->error) {
+        return r->error;
+    }
+    if (wire_len > UINT32_MAX || cap_len > UINT32_MAX || proto > UINT8_MAX) {
+        return TB_EPROTO;
+    }
+    int alen = family <= UINT8_MAX ? s_addr_len((uint8_t)family) : -1;
+    if (alen < 0) {
+        return TB_EPROTO;
+    }
+    int rc = s_read_addr(r, s->src, (uint32_t)alen);
+    if (rc == 0) {
+        rc = s_read_addr(r, s->dst, (uint32_t)alen);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    uint64_t sport = tb_mp_read_uint(r);
+    uint64_t dport = tb_mp_read_uint(r);
+    uint64_t tcp_flags = tb_mp_read_uint(r);
+    uint64_t vlan = tb_mp_read_uint(r);
+    uint64_t flags = tb_mp_read_uint(r);
+    uint64_t ethertype = tb_mp_read_uint(r);
+    if (r->error) {
+        return r->error;
+    }
+    if (sport > UINT16_MAX || dport > UINT16_MAX || tcp_flags > UINT8_MAX || vlan > S_VLAN_MAX ||
+        flags > UINT8_MAX || ethertype > UINT16_MAX) {
+        return TB_EPROTO;
+    }
+    s->ts_ns = ts;
+    s->wire_len = (uint32_t)wire_len;
+    s->cap_len = (uint32_t)cap_len;
+    s->family = (uint8_t)family;
+    s->proto = (uint8_t)proto;
+    s->sport = (uint16_t)sport;
+    s->dport = (uint16_t)dport;
+    s->tcp_flags = (uint8_t)tcp_flags;
+    s->vlan = (uint16_t)vlan;
+    s->flags = (uint8_t)(flags & S_KNOWN_FLAGS);
+    s->ethertype = (uint16_t)ethertype;
+    /* Fields a later revision appends are ignored (forward compatibility). */
+    for (uint32_t i = S_SUMMARY_LEN; i < n; i++) {
+        tb_mp_skip(r);
+    }
+    return r->error;
+}
+
+static int s_read_batch(tb_mp_reader_t *r, tb_wire_msg_t *msg, tb_summary_t *items,
+                        size_t max_items)
+{
+    uint32_t n = tb_mp_read_array(r);
+    if (r->error) {
+        return r->error;
+    }
+    if (n > TB_WIRE_MAX_BATCH || n > max_items) {
+        return TB_ELIMIT;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        int rc = s_read_summary(r, &items[i]);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    msg->count = n;
+    return 0;
+}
+
+/* Map keys are strings; a known key may appear once. Returns the index of key
+ * in keys[0..nkeys), or -1 for an unknown key (the caller skips its value). */
+static int s_key_index(const char *k, uint32_t klen, const char *const *keys, size_t nkeys)
+{
+    for (size_t i = 0; i < nkeys; i++) {
+        if (strlen(keys[i]) == klen && memcmp(keys[i], k, klen) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int s_read_heartbeat(tb_mp_reader_t *r, tb_heartbeat_t *hb)
+{
+    /* keys[0..S_HB_NCOUNTERS) are the counters, then state and detail. */
+    enum { K_STATE = S_HB_NCOUNTERS, K_DETAIL, K_COUNT };
+    const char *keys[K_COUNT];
+    for (size_t i = 0; i < S_HB_NCOUNTERS; i++) {
+        keys[i] = s_hb_counters[i].key;
+    }
+    keys[K_STATE] = "state";
+    keys[K_DETAIL] = "detail";
+
+    uint32_t n = tb_mp_read_map(r);
+    unsigned seen = 0;
+    for (uint32_t i = 0; i < n && r->error == 0; i++) {
+        uint32_t klen;
+        const char *k = tb_mp_read_str(r, &klen);
+        if (r->error) {
+            break;
+        }
+        int idx = s_key_index(k, klen, keys, K_COUNT);
+        if (idx < 0) {
+            tb_mp_skip(r);
+            continue;
+        }
+        if (seen & (1u << idx)) {
+            return TB_EPROTO; /* a duplicate key is ambiguous: refuse it */
+        }
+        seen |= 1u << idx;
+        if (idx == K_STATE) {
+            uint64_t st = tb_mp_read_uint(r);
+            if (r->error == 0 && st >= TB_SRC_STATE_COUNT) {
+                return TB_EPROTO;
+            }
+            hb->state = (uint8_t)st;
+        } else if (idx == K_DETAIL) {
+            tb_mp_read_str_copy(r, hb->detail, sizeof hb->detail);
+        } else {
+            *s_counter(hb, (size_t)idx) = tb_mp_read_uint(r);
+        }
+    }
+    return r->error;
+}
+
+static int s_read_eos(tb_mp_reader_t *r, tb_eos_t *eos)
+{
+    enum { K_PACKETS, K_BATCHES, K_ERROR, K_DETAIL, K_COUNT };
+    static const char *const keys[K_COUNT] = {"packets", "batches", "error", "detail"};
+    uint32_t n = tb_mp_read_map(r);
+    unsigned seen = 0;
+    for (uint32_t i = 0; i < n && r->error == 0; i++) {
+        uint32_t klen;
+        const char *k = tb_mp_read_str(r, &klen);
+        if (r->error) {
+            break;
+        }
+        int idx = s_key_index(k, klen, keys, K_COUNT);
+        if (idx < 0) {
+            tb_mp_skip(r);
+            continue;
+        }
+        if (seen & (1u << idx)) {
+            return TB_EPROTO;
+        }
+        seen |= 1u << idx;
+        switch (idx) {
+        case K_PACKETS:
+            eos->packets = tb_mp_read_uint(r);
+            break;
+        case K_BATCHES:
+            eos->batches = tb_mp_read_uint(r);
+            break;
+        case K_ERROR: {
+            uint64_t e = tb_mp_read_uint(r);
+            if (r->error == 0 && e > 1) {
+                return TB_EPROTO;
+            }
+            eos->error = (uint8_t)e;
+            break;
+        }
+        default:
+            tb_mp_read_str_copy(r, eos->detail, sizeof eos->detail);
+            break;
+        }
+    }
+    return r->error;
+}
+
+int tb_wire_decode(const uint8_t *buf, size_t len, tb_wire_msg_t *msg, tb_summary_t *items,
+                   size_t max_items)
+{
+    tb_mp_reader_t r;
+    if (len > TB_WIRE_MAX_MSG) {
+        return TB_ELIMIT;
+    }
+    memset(msg, 0, sizeof *msg);
+    msg->items = items;
+    tb_mp_reader_init(&r, buf, len);
+
+    /* Version first: a later version may change everything after it,
+     * including the length of the envelope, so it is judged before the
+     * envelope's shape. */
+    uint32_t n = tb_mp_read_array(&r);
+    if (r.error) {
+        return r.error;
+    }
+    if (n == 0) {
+        return TB_EPROTO;
+    }
+    uint64_t version = tb_mp_read_uint(&r);
+    if (r.error) {
+        return r.error == TB_ETRUNC ? TB_ETRUNC : TB_EVERSION;
+    }
+    if (version != TB_WIRE_VERSION) {
+        return TB_EVERSION;
+    }
+    if (n < S_ENVELOPE_LEN) {
+        return TB_EPROTO;
+    }
+
+    uint64_t type = tb_mp_read_uint(&r);
+    if (r.error) {
+        return r.error;
+    }
+    if (type < TB_MSG_BATCH || type > TB_MSG_EOS) {
+        return TB_EPROTO;
+    }
+    msg->hdr.type = (uint8_t)type;
+    int rc = s_read_name(&r, msg->hdr.probe_id);
+    if (rc != 0) {
+        return rc;
+    }
+    msg->hdr.boot_ns = tb_mp_read_uint(&r);
+    rc = s_read_name(&r, msg->hdr.stream);
+    if (rc != 0) {
+        return rc;
+    }
+    msg->hdr.seq = tb_mp_read_uint(&r);
+    if (r.error) {
+        return r.error;
+    }
+
+    switch (type) {
+    case TB_MSG_BATCH:
+        rc = s_read_batch(&r, msg, items, max_items);
+        break;
+    case TB_MSG_HEARTBEAT:
+        rc = s_read_heartbeat(&r, &msg->hb);
+        break;
+    default:
+        rc = s_read_eos(&r, &msg->eos);
+        break;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    /* Elements a later revision appends to the envelope are ignored. */
+    for (uint32_t i = S_ENVELOPE_LEN; i < n; i++) {
+        tb_mp_skip(&r);
+    }
+    if (r.error) {
+        return r.error;
+    }
+    if (tb_mp_remaining(&r) != 0) {
+        return TB_EPROTO; /* trailing bytes after the body */
+    }
+    return 0;
+}

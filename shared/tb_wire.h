@@ -1,0 +1,108 @@
+/* tb_wire — the tapbus bus format, version 1 (docs/wire-format.md).
+ *
+ * A data message is two ZeroMQ frames: the topic (the stream name followed by
+ * one NUL byte, so that stream "a" never matches "ab") and a msgpack body:
+ *
+ *   [version, type, probe_id, boot_ns, stream, seq, payload]
+ *
+ * type BATCH carries an array of packet summaries, HEARTBEAT the source's
+ * counters, EOS the end of a finite source. seq counts every message of one
+ * (probe, boot, stream), starting at 0, so a receiver counts lost messages as
+ * sequence gaps. Encoding writes into caller-provided buffers and never
+ * allocates; decoding validates the whole message before returning anything
+ * and never trusts a count or a length it reads. */
+#ifndef TB_WIRE_H
+#define TB_WIRE_H
+
+#include "tb_summary.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TB_WIRE_VERSION 1
+#define TB_WIRE_MAX_MSG (8u * 1024u * 1024u) /* largest body accepted */
+#define TB_WIRE_MAX_BATCH 65536u             /* most summaries in one batch */
+#define TB_WIRE_SUMMARY_MAX_BYTES 80u        /* upper bound of one packed summary */
+#define TB_WIRE_HEADER_MAX_BYTES 256u        /* upper bound of the envelope */
+#define TB_STREAM_MAX 64                     /* bytes in a stream name */
+#define TB_PROBE_ID_MAX 64                   /* bytes in a probe id */
+#define TB_TOPIC_MAX (TB_STREAM_MAX + 1)
+#define TB_DETAIL_MAX 160 /* bytes of a heartbeat's state detail */
+
+typedef enum { TB_MSG_BATCH = 1, TB_MSG_HEARTBEAT = 2, TB_MSG_EOS = 3 } tb_msg_type_t;
+
+/* Source states reported in heartbeats. */
+typedef enum {
+    TB_SRC_WAITING = 0,   /* waiting for a subscriber */
+    TB_SRC_RUNNING = 1,   /* capturing or reading */
+    TB_SRC_FINISHED = 2,  /* finite source read to its end */
+    TB_SRC_ERROR = 3,     /* failed; detail says why */
+    TB_SRC_STATE_COUNT
+} tb_src_state_t;
+
+typedef struct {
+    uint8_t type;                        /* tb_msg_type_t */
+    char probe_id[TB_PROBE_ID_MAX + 1];  /* NUL-terminated */
+    uint64_t boot_ns;                    /* probe start time: a new value = restart */
+    char stream[TB_STREAM_MAX + 1];      /* NUL-terminated */
+    uint64_t seq;
+} tb_wire_header_t;
+
+typedef struct {
+    uint8_t state;          /* tb_src_state_t */
+    uint64_t pcap_recv;     /* pcap_stats ps_recv */
+    uint64_t pcap_drop;     /* pcap_stats ps_drop */
+    uint64_t pcap_ifdrop;   /* pcap_stats ps_ifdrop */
+    uint64_t packets;       /* packets summarised since the source started */
+    uint64_t batches;       /* batches published */
+    uint64_t bus_drops;     /* batches dropped at a full bus */
+    uint64_t decode_errors; /* packets truncated or malformed */
+    char detail[TB_DETAIL_MAX + 1]; /* e.g. an error message; may be "" */
+} tb_heartbeat_t;
+
+typedef struct {
+    uint64_t packets; /* packets published on this stream in this run */
+    uint64_t batches; /* batches published on this stream in this run */
+    uint8_t error;    /* 1 if the source ended on an error, 0 on a clean end */
+    char detail[TB_DETAIL_MAX + 1];
+} tb_eos_t;
+
+/* A decoded message. For BATCH, items points at the caller's array. */
+typedef struct {
+    tb_wire_header_t hdr;
+    tb_summary_t *items; /* borrowed: the array passed to tb_wire_decode */
+    size_t count;        /* summaries in items */
+    tb_heartbeat_t hb;
+    tb_eos_t eos;
+} tb_wire_msg_t;
+
+/* Stream names: 1..TB_STREAM_MAX bytes of [A-Za-z0-9._:/@+-]. Probe ids use the
+ * same alphabet. Returns 0 or TB_EINVAL. */
+int tb_wire_name_valid(const char *name);
+
+/* Topic frame for a stream: the name plus one NUL byte. Writes at most
+ * TB_TOPIC_MAX bytes into topic; returns the topic length or TB_EINVAL. */
+int tb_wire_topic(const char *stream, uint8_t *topic, size_t size);
+
+/* Encoders: write one complete body into out (capacity cap) and store its size
+ * in *len. Return 0 or TB_ELIMIT if it does not fit. A batch of n summaries
+ * always fits in TB_WIRE_HEADER_MAX_BYTES + n * TB_WIRE_SUMMARY_MAX_BYTES. */
+int tb_wire_encode_batch(const tb_wire_header_t *h, const tb_summary_t *items, size_t n,
+                         uint8_t *out, size_t cap, size_t *len);
+int tb_wire_encode_heartbeat(const tb_wire_header_t *h, const tb_heartbeat_t *hb, uint8_t *out,
+                             size_t cap, size_t *len);
+int tb_wire_encode_eos(const tb_wire_header_t *h, const tb_eos_t *eos, uint8_t *out, size_t cap,
+                       size_t *len);
+
+/* Decode and validate one body. Summaries of a batch go into items (capacity
+ * max_items, at most TB_WIRE_MAX_BATCH are ever accepted). On any error the
+ * message must be dropped as a whole: the return value names the reason
+ * (TB_EVERSION, TB_EPROTO, TB_ETRUNC, TB_ELIMIT) and *msg is unspecified. */
+int tb_wire_decode(const uint8_t *buf, size_t len, tb_wire_msg_t *msg, tb_summary_t *items,
+                   size_t max_items);
+
+/* Name of a message type / source state for logs and JSON. */
+const char *tb_wire_type_name(int type);
+const char *tb_src_state_name(int state);
+
+#endif
