@@ -244,6 +244,7 @@ static probe_track_t *s_track(coll_stream_t *st, const tb_wire_header_t *h)
     snprintf(pt->probe_id, sizeof pt->probe_id, "%s", h->probe_id);
     pt->boot_ns = h->boot_ns;
     pt->next_seq = h->seq;
+    pt->src_state = -1;
     return pt;
 }
 
@@ -304,10 +305,14 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
     case TB_MSG_HEARTBEAT:
         pt->hb = m->hb;
         pt->have_hb = 1;
+        pt->src_state = m->hb.state;
+        memcpy(pt->detail, m->hb.detail, sizeof pt->detail);
         break;
     case TB_MSG_EOS:
         pt->eos = m->eos;
         pt->eos_seen = 1;
+        pt->src_state = m->eos.error ? TB_SRC_ERROR : TB_SRC_FINISHED;
+        memcpy(pt->detail, m->eos.detail, sizeof pt->detail);
         if (m->eos.packets > pt->received) {
             pt->lost_packets += m->eos.packets - pt->received;
         }

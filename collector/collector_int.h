@@ -25,7 +25,9 @@ typedef struct {
     uint64_t restarts;     /* boot epoch changes seen */
     uint64_t lost_packets; /* announced by end-of-stream but never received */
     int have_hb;
-    tb_heartbeat_t hb;     /* last heartbeat */
+    tb_heartbeat_t hb;     /* last heartbeat (counters) */
+    int src_state;         /* tb_src_state_t from the latest heartbeat or EOS, -1 unknown */
+    char detail[TB_DETAIL_MAX + 1]; /* the source's latest detail (error message) */
     int eos_seen;
     tb_eos_t eos;
 } probe_track_t;

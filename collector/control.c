@@ -213,8 +213,9 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
         msgpack_pack_map(pk, 8);
         s_kv_str(pk, "id", pt->probe_id);
         s_kv_double(pk, "last_heard_s", (double)(now - pt->last_heard) / 1e9);
-        s_kv_str(pk, "source_state", pt->have_hb ? tb_src_state_name(pt->hb.state) : "unknown");
-        s_kv_str(pk, "detail", pt->have_hb ? pt->hb.detail : "");
+        s_kv_str(pk, "source_state",
+                 pt->src_state >= 0 ? tb_src_state_name(pt->src_state) : "unknown");
+        s_kv_str(pk, "detail", pt->detail);
         s_kv_u64(pk, "received", pt->received);
         s_kv_u64(pk, "published", pt->have_hb ? pt->hb.packets : 0);
         s_kv_u64(pk, "capture_drops", pt->have_hb ? pt->hb.pcap_drop + pt->hb.pcap_ifdrop : 0);

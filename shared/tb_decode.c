@@ -152,10 +152,12 @@ static int s_ipv4(const uint8_t *p, size_t len, tb_summary_t *out)
         out->flags |= TB_SUM_FRAGMENT;
         return 0;
     }
-    /* A transport header cut short by the datagram's own length is malformed,
-     * unless more fragments follow (MF): then the rest is in the next one. */
+    /* When the whole datagram was captured, a transport header that does not
+     * fit in it is malformed, unless more fragments follow (MF): then the
+     * rest is in the next one. When the capture ended first, it is a
+     * truncation. */
     int short_err = TB_ETRUNC;
-    if (total != 0 && total < len) {
+    if (total != 0 && total <= len) {
         len = total;
         short_err = (frag & 0x2000) ? TB_ETRUNC : TB_EPROTO;
     }
@@ -181,10 +183,12 @@ static int s_ipv6(const uint8_t *p, size_t len, tb_summary_t *out)
     out->proto = nh;
 
     /* Payload length 0 means a jumbogram (RFC 2675, hop-by-hop option) or a
-     * segmentation-offload / "big TCP" packet: the capture bounds it. */
+     * segmentation-offload / "big TCP" packet: the capture bounds it.
+     * Otherwise as for IPv4: a header that does not fit in a fully captured
+     * payload is malformed, one cut by the capture end is truncated. */
     int short_err = TB_ETRUNC;
     size_t payload = s_be16(p + 4);
-    if (payload != 0 && payload < len - 40) {
+    if (payload != 0 && payload <= len - 40) {
         len = 40 + payload;
         short_err = TB_EPROTO;
     }

@@ -19,11 +19,11 @@
 /* The decoded header of the next value, before anything is consumed. */
 typedef struct {
     tb_mp_type_t type;
-    size_t hlen;   /* bytes of the header: format byte and length/value bytes */
-    uint64_t u;    /* UINT value; array/map count; str/bin/ext payload bytes */
-    int64_t i;     /* INT value (negative) */
-    double f;      /* FLOAT value */
-    int b;         /* BOOL value */
+    size_t hlen; /* bytes of the header: format byte and length/value bytes */
+    uint64_t u;  /* UINT value; array/map count; str/bin/ext payload bytes */
+    int64_t i;   /* INT value (negative) */
+    double f;    /* FLOAT value */
+    int b;       /* BOOL value */
 } s_head_t;
 
 static inline uint16_t s_be16(const uint8_t *p)
@@ -101,16 +101,16 @@ static int s_head(const tb_mp_reader_t *r, s_head_t *h)
 
     /* 0xc0..0xdf: the length of the header depends on the format byte. */
     static const uint8_t s_hlen[32] = {
-        1, 0, 1, 1,          /* c0 nil, c1 reserved, c2 false, c3 true */
-        2, 3, 5,             /* c4..c6 bin8/16/32 */
-        3, 4, 6,             /* c7..c9 ext8/16/32 (length, then type byte) */
-        5, 9,                /* ca float32, cb float64 */
-        2, 3, 5, 9,          /* cc..cf uint8..64 */
-        2, 3, 5, 9,          /* d0..d3 int8..64 */
-        2, 2, 2, 2, 2,       /* d4..d8 fixext1/2/4/8/16 (type byte) */
-        2, 3, 5,             /* d9..db str8/16/32 */
-        3, 5,                /* dc, dd array16/32 */
-        3, 5,                /* de, df map16/32 */
+        1, 0, 1, 1,    /* c0 nil, c1 reserved, c2 false, c3 true */
+        2, 3, 5,       /* c4..c6 bin8/16/32 */
+        3, 4, 6,       /* c7..c9 ext8/16/32 (length, then type byte) */
+        5, 9,          /* ca float32, cb float64 */
+        2, 3, 5, 9,    /* cc..cf uint8..64 */
+        2, 3, 5, 9,    /* d0..d3 int8..64 */
+        2, 2, 2, 2, 2, /* d4..d8 fixext1/2/4/8/16 (type byte) */
+        2, 3, 5,       /* d9..db str8/16/32 */
+        3, 5,          /* dc, dd array16/32 */
+        3, 5,          /* de, df map16/32 */
     };
     size_t need = s_hlen[c - 0xc0];
     if (need == 0) {
@@ -291,9 +291,43 @@ tb_mp_type_t tb_mp_peek(const tb_mp_reader_t *r)
 
 uint64_t tb_mp_read_uint(tb_mp_reader_t *r)
 {
-    /* Fast path: a positive fixint is the common case on the wire. */
-    if (r->error == 0 && r->ptr < r->end && *r->ptr <= 0x7f) {
-        return *r->ptr++;
+    /* Fast paths for the unsigned formats, which is what every integer on
+     * the wire is: this reader runs a dozen times per packet summary. */
+    if (r->error == 0 && r->ptr < r->end) {
+        const uint8_t *p = r->ptr;
+        size_t avail = (size_t)(r->end - p);
+        switch (*p) {
+        case 0xcc:
+            if (avail >= 2) {
+                r->ptr += 2;
+                return p[1];
+            }
+            break;
+        case 0xcd:
+            if (avail >= 3) {
+                r->ptr += 3;
+                return s_be16(p + 1);
+            }
+            break;
+        case 0xce:
+            if (avail >= 5) {
+                r->ptr += 5;
+                return s_be32(p + 1);
+            }
+            break;
+        case 0xcf:
+            if (avail >= 9) {
+                r->ptr += 9;
+                return s_be64(p + 1);
+            }
+            break;
+        default:
+            if (*p <= 0x7f) {
+                r->ptr++;
+                return *p;
+            }
+            break;
+        }
     }
     s_head_t h;
     if (r->error) {
@@ -543,10 +577,14 @@ static int s_buf_write(void *data, const char *buf, size_t len)
         b->overflow = 1;
         return -1;
     }
-    if (len == 1) {
-        b->data[b->len] = (uint8_t)buf[0];
+    /* Most writes are one to nine bytes: a plain loop beats a call. */
+    uint8_t *dst = b->data + b->len;
+    if (len <= 16) {
+        for (size_t i = 0; i < len; i++) {
+            dst[i] = (uint8_t)buf[i];
+        }
     } else {
-        memcpy(b->data + b->len, buf, len);
+        memcpy(dst, buf, len);
     }
     b->len += len;
     return 0;

@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#define S_ENVELOPE_LEN 7 /* elements of the envelope array */
-#define S_SUMMARY_LEN 13 /* elements of one summary array */
+#define S_ENVELOPE_LEN 7  /* elements of the envelope array */
+#define S_SUMMARY_LEN  13 /* elements of one summary array */
 
 /* Flag bits this version defines; others are masked off on decode (see the
  * "flags" rule in docs/wire-format.md). */

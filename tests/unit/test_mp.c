@@ -135,12 +135,29 @@ static void test_int_formats(void **state)
 static void test_ints_via_msgpack_c(void **state)
 {
     (void)state;
-    static const uint64_t uv[] = {0,      1,          127,        128,
-                                  255,    256,        65535,      65536,
-                                  UINT32_MAX, (uint64_t)UINT32_MAX + 1, UINT64_MAX - 1, UINT64_MAX};
-    static const int64_t iv[] = {-1,        -32,       -33,       -128,     -129,
-                                 INT16_MIN, -32769,    INT32_MIN, (int64_t)INT32_MIN - 1,
-                                 INT64_MIN + 1, INT64_MIN};
+    static const uint64_t uv[] = {0,
+                                  1,
+                                  127,
+                                  128,
+                                  255,
+                                  256,
+                                  65535,
+                                  65536,
+                                  UINT32_MAX,
+                                  (uint64_t)UINT32_MAX + 1,
+                                  UINT64_MAX - 1,
+                                  UINT64_MAX};
+    static const int64_t iv[] = {-1,
+                                 -32,
+                                 -33,
+                                 -128,
+                                 -129,
+                                 INT16_MIN,
+                                 -32769,
+                                 INT32_MIN,
+                                 (int64_t)INT32_MIN - 1,
+                                 INT64_MIN + 1,
+                                 INT64_MIN};
     uint8_t storage[16 * 32];
     tb_mp_buf_t b;
     msgpack_packer pk;
@@ -168,12 +185,12 @@ static void test_nil_bool_float(void **state)
 {
     (void)state;
     static const uint8_t buf[] = {
-        0xc0,                                           /* nil */
-        0xc2, 0xc3,                                     /* false, true */
-        0xca, 0x3f, 0xc0, 0x00, 0x00,                   /* float32 1.5 */
+        0xc0,                                                 /* nil */
+        0xc2, 0xc3,                                           /* false, true */
+        0xca, 0x3f, 0xc0, 0x00, 0x00,                         /* float32 1.5 */
         0xcb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18, /* float64 pi */
         0xcb, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* float64 -2 */
-        0xe0,                                           /* -32 as a float */
+        0xe0,                                                 /* -32 as a float */
     };
     tb_mp_reader_t r;
     tb_mp_reader_init(&r, buf, sizeof buf);
@@ -218,8 +235,8 @@ static void s_check_blob(int is_str, const uint8_t *hdr, size_t hlen, uint32_t l
     uint32_t got = 0;
     tb_mp_reader_init(&r, buf, n);
     assert_int_equal(tb_mp_peek(&r), is_str ? TB_MP_STR : TB_MP_BIN);
-    const void *p = is_str ? (const void *)tb_mp_read_str(&r, &got)
-                           : (const void *)tb_mp_read_bin(&r, &got);
+    const void *p =
+        is_str ? (const void *)tb_mp_read_str(&r, &got) : (const void *)tb_mp_read_bin(&r, &got);
     assert_int_equal(r.error, 0);
     assert_ptr_equal(p, buf + hlen);
     assert_int_equal(got, len);
@@ -329,8 +346,8 @@ static void test_array_map_formats(void **state)
     assert_int_equal(tb_mp_remaining(&r), 0);
 
     /* fixmap {"a": 1}, map16 {1: 2}, map32 {} */
-    static const uint8_t m[] = {0x81, 0xa1, 'a', 0x01, 0xde, 0x00, 0x01, 0x01,
-                                0x02, 0xdf, 0x00, 0x00, 0x00, 0x00};
+    static const uint8_t m[] = {0x81, 0xa1, 'a',  0x01, 0xde, 0x00, 0x01,
+                                0x01, 0x02, 0xdf, 0x00, 0x00, 0x00, 0x00};
     tb_mp_reader_init(&r, m, sizeof m);
     assert_int_equal(tb_mp_peek(&r), TB_MP_MAP);
     assert_int_equal(tb_mp_read_map(&r), 1);
@@ -351,15 +368,16 @@ static void test_ext_formats(void **state)
 {
     (void)state;
     static const uint8_t v[] = {
-        0xd4, 0x01, 0xaa,                         /* fixext1 */
-        0xd5, 0x01, 1, 2,                         /* fixext2 */
-        0xd6, 0xff, 1, 2, 3, 4,                   /* fixext4 (timestamp32) */
-        0xd7, 0x01, 1, 2, 3, 4, 5, 6, 7, 8,       /* fixext8 */
-        0xd8, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, /* fixext16 */
-        0xc7, 0x03, 0x01, 1, 2, 3,                /* ext8 */
-        0xc8, 0x00, 0x02, 0x01, 1, 2,             /* ext16 */
-        0xc9, 0x00, 0x00, 0x00, 0x01, 0x01, 9,    /* ext32 */
-        0xc7, 0x00, 0x05,                         /* ext8, empty */
+        0xd4, 0x01, 0xaa,                                 /* fixext1 */
+        0xd5, 0x01, 1,    2,                              /* fixext2 */
+        0xd6, 0xff, 1,    2,    3,    4,                  /* fixext4 (timestamp32) */
+        0xd7, 0x01, 1,    2,    3,    4,    5,  6,  7, 8, /* fixext8 */
+        0xd8, 0x01, 1,    2,    3,    4,    5,  6,  7, 8,
+        9,    10,   11,   12,   13,   14,   15, 16, /* fixext16 */
+        0xc7, 0x03, 0x01, 1,    2,    3,            /* ext8 */
+        0xc8, 0x00, 0x02, 0x01, 1,    2,            /* ext16 */
+        0xc9, 0x00, 0x00, 0x00, 0x01, 0x01, 9,      /* ext32 */
+        0xc7, 0x00, 0x05,                           /* ext8, empty */
     };
     static const size_t sizes[] = {3, 4, 6, 10, 18, 6, 6, 7, 3};
     tb_mp_reader_t r;

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""End to end on a real ZeroMQ bus over loopback: tapbus-probe replays
+captures from the shared corpus, tapbus-collector measures them, tapbusctl
+drives and reads them, and tshark says what the answer must be."""
+
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tapbus_harness as h  # noqa: E402
+
+# Captures chosen to cover every link type the decoder knows (Ethernet with
+# and without VLAN tags, Linux cooked, BSD null, raw IP, raw IPv4/IPv6), IPv6
+# extension headers, every protocol class, and link types it does not know
+# (counted as non-IP, exactly as tshark's first IP header says).
+CURATED = [
+    "babel_update_oobr.pcap", "dcb_ets.pcap", "dhcp-rfc4388.pcap", "babel.pcap",
+    "beep-oobr.pcap", "resp_3_malicious.pcap", "forces3.pcap", "ISIS_p2p_adjacency.pcap",
+    "ieee802.11_exthdr.pcap", "quic_vn.pcap", "q933-heapoverflow-2.pcap",
+    "ipv6_mobility_1.pcap", "vsock-1.pcapng", "babel_rtt.pcap", "icmpv6-RFC2894-RR.pcap",
+    "ospf-gmpls.pcap", "mptcp-tcprst.pcap", "LINKTYPE_IPV4.pcap", "LINKTYPE_IPV6.pcap",
+    "LINKTYPE_RAW_ipv6.pcap", "erspan-type-iii-pb-1.pcap", "extract_read2_asan.pcap",
+    "icmp-cksum-oobr-1.pcap", "icmpv6_nodeinfo_queryipv6.pcap",
+    "tcp_rst_diag_payload-trunc.pcap", "pim-packet-assortment.pcap", "802.1ad_QinQ.pcap",
+    "bigtcp-ipv6-hbh.pcap", "ipv6-srh-ext-header.pcap", "ipv6_jumbogram_1.pcap",
+    "AoE_Linux.pcap", "EIGRP_goodbye.pcap", "02-sunrise-sunset-esp.pcap",
+]
+
+
+def corpus(name):
+    return os.path.join(h.CORPUS, name)
+
+
+def compare(testcase, name, got, want):
+    for key in ("packets", "bytes", "min_len", "max_len", "first_ts", "last_ts"):
+        testcase.assertEqual(got[key], want[key], "%s: %s" % (name, key))
+    for cls, counts in want["protocols"].items():
+        testcase.assertEqual(got["protocols"][cls], counts, "%s: protocol %s" % (name, cls))
+
+
+def write_pcap_ns(path, packets):
+    """A nanosecond pcap of raw IPv4 UDP packets: [(sec, nsec, payload_len)]."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 228))
+        for sec, nsec, plen in packets:
+            total = 20 + 8 + plen
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0, 64, 17, 0,
+                             bytes([192, 0, 2, 1]), bytes([198, 51, 100, 7]))
+            udp = struct.pack("!HHHH", 40000, 53, 8 + plen, 0)
+            frame = ip + udp + b"\0" * plen
+            f.write(struct.pack("<IIII", sec, nsec, len(frame), len(frame)) + frame)
+
+
+class EndToEnd(unittest.TestCase):
+    def test_curated_captures_match_tshark(self):
+        sources = [("c%02d" % i, "file:" + corpus(n)) for i, n in enumerate(CURATED)]
+        bus = h.Bus(sources)
+        try:
+            bus.start(*[s for s, _ in sources])
+            bus.wait_finished([s for s, _ in sources])
+            for (stream, spec), name in zip(sources, CURATED):
+                got = bus.stats(stream)
+                self.assertEqual(got["state"], "finished")
+                self.assertEqual(got["loss"]["seq_gaps"], 0)
+                self.assertEqual(got["loss"]["lost_packets"], 0)
+                compare(self, name, got, h.tshark_expect(corpus(name)))
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_stats_document_and_nanoseconds(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "ns.pcap")
+            write_pcap_ns(path, [(1700000000, 123456789, 10), (1700000000, 123456790, 100),
+                                 (1700000002, 999999999, 10), (1700000003, 1, 50)])
+            bus = h.Bus([("01::10:01", "file:" + path)])
+            try:
+                self.assertEqual(bus.start("01::10:01"), {"started": ["01::10:01"]})
+                bus.wait_finished(["01::10:01"])
+                s = bus.stats("01::10:01")
+            finally:
+                codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+        for key in ("stream", "state", "packets", "bytes", "min_len", "max_len", "avg_pps",
+                    "first_ts", "last_ts", "last_packet", "top_flows", "top_hosts",
+                    "protocols", "loss"):
+            self.assertIn(key, s)
+        self.assertEqual(s["packets"], 4)
+        self.assertEqual(s["bytes"], 4 * 28 + 170)
+        self.assertEqual((s["min_len"], s["max_len"]), (38, 128))
+        self.assertEqual(s["first_ts"], 1700000000123456789)
+        self.assertEqual(s["last_ts"], 1700000003000000001)
+        self.assertEqual(s["last_packet"]["len"], 78)
+        self.assertEqual(s["protocols"]["udp"], {"packets": 4, "bytes": 282})
+        self.assertAlmostEqual(s["avg_pps"], 4 / 2.876543212, places=6)
+        flow = s["top_flows"][0]
+        self.assertEqual((flow["src"], flow["dst"], flow["sport"], flow["dport"],
+                          flow["proto"], flow["packets"], flow["bytes"]),
+                         ("192.0.2.1", "198.51.100.7", 40000, 53, 17, 4, 282))
+        self.assertEqual([x["addr"] for x in s["top_hosts"]], ["192.0.2.1", "198.51.100.7"])
+
+    def test_restart_replays_and_stop(self):
+        name = "pim-packet-assortment.pcap"
+        want = h.tshark_expect(corpus(name))
+        bus = h.Bus([("a", "file:" + corpus(name)), ("ab", "file:" + corpus("babel.pcap"))])
+        try:
+            for run in range(2):
+                bus.start("a")
+                bus.wait_finished(["a"])
+                compare(self, name, bus.stats("a"), want)
+                # "a" must not have pulled in stream "ab": topics are terminated.
+                status = h.ctl_json(bus.control, "status")
+                self.assertEqual([s["stream"] for s in status["streams"]], ["a"])
+                if run == 0:
+                    self.assertEqual(status["collector"]["bus"]["not_started"], 0)
+                self.assertEqual(h.ctl_json(bus.control, "stop"), {"stopped": ["a"]})
+                self.assertEqual(bus.stats("a")["state"], "stopped")
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_bad_capture_files_are_reported_not_fatal(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            junk = os.path.join(tmp, "junk.pcap")
+            with open(junk, "wb") as f:
+                f.write(b"this is not a capture file at all\n" * 10)
+            good = corpus("babel.pcap")
+            cut = os.path.join(tmp, "cut.pcap")
+            with open(good, "rb") as f:
+                data = f.read()
+            with open(cut, "wb") as f:
+                f.write(data[:len(data) - 7])
+            bus = h.Bus([("junk", "file:" + junk), ("cut", "file:" + cut),
+                         ("missing", "file:" + os.path.join(tmp, "nope.pcap")),
+                         ("good", "file:" + good)])
+            try:
+                bus.start("junk", "cut", "missing", "good")
+                bus.wait_finished(["junk", "cut", "missing", "good"])
+                want = h.tshark_expect(good)
+                compare(self, "babel.pcap", bus.stats("good"), want)
+                # Every complete packet before the cut is counted.
+                self.assertEqual(bus.stats("cut")["packets"], want["packets"] - 1)
+                self.assertEqual(bus.stats("junk")["packets"], 0)
+                status = h.ctl_json(bus.control, "status")
+                probes = {s["stream"]: s["probes"][0] for s in status["streams"]}
+                self.assertEqual(probes["junk"]["source_state"], "error")
+                self.assertIn("junk.pcap", probes["junk"]["detail"])
+                self.assertEqual(probes["missing"]["source_state"], "error")
+                self.assertEqual(probes["good"]["source_state"], "finished")
+            finally:
+                codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+
+class Controller(unittest.TestCase):
+    def test_unreachable_collector_fails_fast(self):
+        t0 = time.monotonic()
+        code, out, err = h.ctl(h.endpoint(), "status", timeout_ms=700, check=False)
+        self.assertEqual(code, 3)
+        self.assertIn("no reply from collector", err)
+        self.assertLess(time.monotonic() - t0, 20)
+
+    def test_usage_errors(self):
+        for args in (["bogus"], ["start"], ["stats"], ["stats", "a", "b"], ["start", "bad name"],
+                     ["--timeout", "x", "status"], ["--nope", "status"], []):
+            code, _, err = h.ctl(h.endpoint(), *args, check=False)
+            self.assertEqual(code, 2, args)
+            self.assertTrue(err.startswith("tapbusctl: "), err)
+
+    def test_refused_commands_and_human_output(self):
+        bus = h.Bus([("s", "file:" + corpus("babel.pcap"))])
+        try:
+            code, _, err = h.ctl(bus.control, "stats", "nope", check=False)
+            self.assertEqual(code, 1)
+            self.assertIn("unknown stream 'nope'", err)
+            code, out, _ = h.ctl(bus.control, "--json", "stop", "nope", check=False)
+            self.assertEqual(code, 1)
+            self.assertIn('"error"', out)
+            h.ctl(bus.control, "start", "s")
+            bus.wait_finished(["s"])
+            _, out, _ = h.ctl(bus.control, "status")
+            self.assertRegex(out, r"\ns +finished +25 ")
+            _, out, _ = h.ctl(bus.control, "stats", "s")
+            self.assertIn("packets        25\n", out)
+            self.assertIn("RANK SOURCE", out)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+
+class Programs(unittest.TestCase):
+    def run_prog(self, name, *args):
+        return subprocess.run([os.path.join(h.BIN, name)] + list(args), capture_output=True,
+                              text=True, timeout=30)
+
+    def test_cannot_start_gives_one_line_reason(self):
+        cases = [
+            ("tapbus-probe", ["--source", "s=file:/x", "--publish", "bogus://x"]),
+            ("tapbus-probe", ["--source", "nodelimiter"]),
+            ("tapbus-probe", ["--source", "s=tape:/dev/st0"]),
+            ("tapbus-probe", ["--batch", "0", "--source", "s=file:/x"]),
+            ("tapbus-probe", []),
+            ("tapbus-collector", []),
+            ("tapbus-collector", ["--probe", "tcp://127.0.0.1:1", "--control", "bogus://"]),
+            ("tapbus-collector", ["--probe", "tcp://127.0.0.1:1", "--flows", "-3"]),
+        ]
+        for name, args in cases:
+            r = self.run_prog(name, *args)
+            self.assertNotEqual(r.returncode, 0, (name, args))
+            lines = r.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, (name, args, r.stderr))
+            self.assertTrue(lines[0].startswith(name + ": "), lines[0])
+
+    def test_help(self):
+        for name in ("tapbus-probe", "tapbus-collector", "tapbusctl"):
+            r = self.run_prog(name, "--help")
+            self.assertEqual(r.returncode, 0)
+            self.assertIn("usage:", r.stdout)
+
+
+if __name__ == "__main__":
+    if not h.BIN or not h.CORPUS:
+        sys.exit("set TAPBUS_BIN and TAPBUS_CORPUS")
+    unittest.main(verbosity=2)

@@ -1,0 +1,1289 @@
+/* test_wire — the wire format v1: golden vectors (tests/data/wire/ files, the
+ * same bytes spelled out below), round trips, validation of every field,
+ * truncation, forward-compatibility rules, msgpack-c as an independent
+ * decoder, and seeded random garbage and mutations. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tb_err.h"
+#include "tb_mp.h"
+#include "tb_wire.h"
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------ golden vectors */
+
+/* tests/data/wire/batch.bin: three summaries (IPv4 TCP, IPv6 UDP on VLAN
+ * 100, ARP) from probe "p1", stream "01::10:01", seq 42. */
+static const uint8_t k_batch[] = {
+    0x97,                                                       /* envelope: array of 7 */
+    0x01,                                                       /* version 1 */
+    0x01,                                                       /* type 1 = batch */
+    0xa2, 0x70, 0x31,                                           /* probe_id "p1" */
+    0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x36, 0x2a, 0x00, 0x00,       /* boot_ns 1.7e18 */
+    0xa9, 0x30, 0x31, 0x3a, 0x3a, 0x31, 0x30, 0x3a, 0x30, 0x31, /* stream "01::10:01" */
+    0x2a,                                                       /* seq 42 */
+    0x93,                                                       /* payload: 3 summaries */
+    /* 1: IPv4 TCP 192.0.2.1:49152 -> 198.51.100.2:443 SYN|ACK */
+    0x9d,                                                 /* array of 13 */
+    0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x3d, 0x85, 0xcd, 0x15, /* ts_ns */
+    0x3c, 0x3c,                                           /* wire_len 60, cap_len 60 */
+    0x04, 0x06,                                           /* family 4, proto 6 */
+    0xc4, 0x04, 0xc0, 0x00, 0x02, 0x01,                   /* src */
+    0xc4, 0x04, 0xc6, 0x33, 0x64, 0x02,                   /* dst */
+    0xcd, 0xc0, 0x00, 0xcd, 0x01, 0xbb,                   /* sport 49152, dport 443 */
+    0x12,                                                 /* tcp_flags */
+    0x00,                                                 /* vlan */
+    0x22,                                                 /* flags PORTS|TCPFLAGS */
+    0xcd, 0x08, 0x00,                                     /* ethertype IPv4 */
+    /* 2: IPv6 UDP 2001:db8::1:53 -> 2001:db8::2:5353, VLAN 100, 128 of 1514 */
+    0x9d, 0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x43, 0x7b, 0xae, 0x15, /* ts_ns */
+    0xcd, 0x05, 0xea, 0xcc, 0x80,                               /* 1514, 128 */
+    0x06, 0x11,                                                 /* family 6, proto 17 */
+    0xc4, 0x10, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x01, /* src */
+    0xc4, 0x10, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x02,             /* dst */
+    0x35, 0xcd, 0x14, 0xe9, /* 53, 5353 */
+    0x00, 0x64, 0x03,       /* tcp_flags, vlan, flags */
+    0xcd, 0x86, 0xdd,       /* ethertype IPv6 */
+    /* 3: ARP (not IP): no addresses */
+    0x9d, 0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x49, 0x71, 0x8f, 0x15, /* ts_ns */
+    0x2a, 0x2a, 0x00, 0x00,                                     /* 42, 42, family 0, proto 0 */
+    0xc4, 0x00, 0xc4, 0x00,                                     /* empty src, dst */
+    0x00, 0x00, 0x00, 0x00, 0x00,                               /* ports, tcp_flags, vlan, flags */
+    0xcd, 0x08, 0x06,                                           /* ethertype ARP */
+};
+
+/* tests/data/wire/heartbeat.bin: stream "eth0", seq 7, running. */
+static const uint8_t k_heartbeat[] =
+    {
+        0x97, 0x01, 0x02, 0xa2, 0x70, 0x31, 0xcf, 0x17, 0x97, 0x9c, 0xfe,
+        0x36, 0x2a, 0x00, 0x00, 0xa4, 0x65, 0x74, 0x68, 0x30, 0x07,       /* "eth0", seq 7 */
+        0x89,                                                             /* map of 9 */
+        0xa5, 0x73, 0x74, 0x61, 0x74, 0x65, 0x01,                         /* state: 1 (running) */
+        0xa4, 0x72, 0x65, 0x63, 0x76, 0xcd, 0x03, 0xe8,                   /* recv: 1000 */
+        0xa4, 0x64, 0x72, 0x6f, 0x70, 0x02,                               /* drop: 2 */
+        0xa6, 0x69, 0x66, 0x64, 0x72, 0x6f, 0x70, 0x00,                   /* ifdrop: 0 */
+        0xa7, 0x70, 0x61, 0x63, 0x6b, 0x65, 0x74, 0x73, 0xcd, 0x03, 0xe6, /* packets: 998 */
+        0xa7, 0x62, 0x61, 0x74, 0x63, 0x68, 0x65, 0x73, 0x0a,             /* batches: 10 */
+        0xa9, 0x62, 0x75, 0x73, 0x5f, 0x64, 0x72, 0x6f, 0x70, 0x73, 0x01, /* bus_drops: 1 */
+        0xad, 0x64, 0x65, 0x63, 0x6f, 0x64, 0x65, 0x5f, 0x65, 0x72, 0x72,
+        0x6f, 0x72, 0x73, 0x03,                         /* decode_errors: 3 */
+        0xa6, 0x64, 0x65, 0x74, 0x61, 0x69, 0x6c, 0xa0, /* detail: "" */
+};
+
+/* tests/data/wire/eos.bin: stream "file:/a.pcap", seq 11, clean end. */
+static const uint8_t k_eos[] = {
+    0x97, 0x01, 0x03, 0xa2, 0x70, 0x31, 0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x36, 0x2a, 0x00,
+    0x00, 0xac, 0x66, 0x69, 0x6c, 0x65, 0x3a, 0x2f, 0x61, 0x2e, 0x70, 0x63, 0x61, 0x70, /* stream */
+    0x0b,                                                                               /* seq 11 */
+    0x84,                                                                   /* map of 4 */
+    0xa7, 0x70, 0x61, 0x63, 0x6b, 0x65, 0x74, 0x73, 0xcd, 0x03, 0xe6,       /* packets: 998 */
+    0xa7, 0x62, 0x61, 0x74, 0x63, 0x68, 0x65, 0x73, 0x0a,                   /* batches: 10 */
+    0xa5, 0x65, 0x72, 0x72, 0x6f, 0x72, 0x00,                               /* error: 0 */
+    0xa6, 0x64, 0x65, 0x74, 0x61, 0x69, 0x6c,                               /* detail: */
+    0xab, 0x65, 0x6e, 0x64, 0x20, 0x6f, 0x66, 0x20, 0x66, 0x69, 0x6c, 0x65, /* "end of file" */
+};
+
+#define BOOT_NS 1700000000000000000ull
+
+static tb_wire_header_t s_header(const char *stream, uint64_t seq)
+{
+    tb_wire_header_t h;
+    memset(&h, 0, sizeof h);
+    strcpy(h.probe_id, "p1");
+    h.boot_ns = BOOT_NS;
+    strcpy(h.stream, stream);
+    h.seq = seq;
+    return h;
+}
+
+static void s_golden_items(tb_summary_t it[3])
+{
+    static const uint8_t v6a[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const uint8_t v6b[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+    memset(it, 0, 3 * sizeof *it);
+    it[0].ts_ns = 1700000000123456789ull;
+    it[0].wire_len = 60;
+    it[0].cap_len = 60;
+    it[0].family = TB_FAMILY_IPV4;
+    it[0].proto = 6;
+    memcpy(it[0].src, "\xc0\x00\x02\x01", 4);
+    memcpy(it[0].dst, "\xc6\x33\x64\x02", 4);
+    it[0].sport = 49152;
+    it[0].dport = 443;
+    it[0].tcp_flags = 0x12;
+    it[0].flags = TB_SUM_PORTS | TB_SUM_TCPFLAGS;
+    it[0].ethertype = 0x0800;
+
+    it[1].ts_ns = 1700000000223456789ull;
+    it[1].wire_len = 1514;
+    it[1].cap_len = 128;
+    it[1].family = TB_FAMILY_IPV6;
+    it[1].proto = 17;
+    memcpy(it[1].src, v6a, 16);
+    memcpy(it[1].dst, v6b, 16);
+    it[1].sport = 53;
+    it[1].dport = 5353;
+    it[1].vlan = 100;
+    it[1].flags = TB_SUM_VLAN | TB_SUM_PORTS;
+    it[1].ethertype = 0x86dd;
+
+    it[2].ts_ns = 1700000000323456789ull;
+    it[2].wire_len = 42;
+    it[2].cap_len = 42;
+    it[2].ethertype = 0x0806;
+}
+
+static tb_heartbeat_t s_golden_hb(void)
+{
+    tb_heartbeat_t hb;
+    memset(&hb, 0, sizeof hb);
+    hb.state = TB_SRC_RUNNING;
+    hb.pcap_recv = 1000;
+    hb.pcap_drop = 2;
+    hb.packets = 998;
+    hb.batches = 10;
+    hb.bus_drops = 1;
+    hb.decode_errors = 3;
+    return hb;
+}
+
+static tb_eos_t s_golden_eos(void)
+{
+    tb_eos_t e;
+    memset(&e, 0, sizeof e);
+    e.packets = 998;
+    e.batches = 10;
+    strcpy(e.detail, "end of file");
+    return e;
+}
+
+/* Read a file of tests/data into a malloc'd buffer. */
+static uint8_t *s_load(const char *rel, size_t *len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", TB_TEST_DATA, rel);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *buf = malloc(4096);
+    assert_non_null(buf);
+    *len = fread(buf, 1, 4096, f);
+    assert_true(feof(f));
+    fclose(f);
+    return buf;
+}
+
+/* ----------------------------------------------------------- comparing */
+
+static void s_assert_summary_eq(const tb_summary_t *a, const tb_summary_t *b)
+{
+    assert_true(a->ts_ns == b->ts_ns);
+    assert_int_equal(a->wire_len, b->wire_len);
+    assert_int_equal(a->cap_len, b->cap_len);
+    assert_int_equal(a->family, b->family);
+    assert_int_equal(a->proto, b->proto);
+    assert_int_equal(a->tcp_flags, b->tcp_flags);
+    assert_int_equal(a->flags, b->flags);
+    assert_int_equal(a->sport, b->sport);
+    assert_int_equal(a->dport, b->dport);
+    assert_int_equal(a->vlan, b->vlan);
+    assert_int_equal(a->ethertype, b->ethertype);
+    assert_memory_equal(a->src, b->src, 16);
+    assert_memory_equal(a->dst, b->dst, 16);
+}
+
+static void s_assert_header_eq(const tb_wire_header_t *a, const tb_wire_header_t *b)
+{
+    assert_int_equal(a->type, b->type);
+    assert_string_equal(a->probe_id, b->probe_id);
+    assert_true(a->boot_ns == b->boot_ns);
+    assert_string_equal(a->stream, b->stream);
+    assert_true(a->seq == b->seq);
+}
+
+static void s_assert_hb_eq(const tb_heartbeat_t *a, const tb_heartbeat_t *b)
+{
+    assert_int_equal(a->state, b->state);
+    assert_true(a->pcap_recv == b->pcap_recv);
+    assert_true(a->pcap_drop == b->pcap_drop);
+    assert_true(a->pcap_ifdrop == b->pcap_ifdrop);
+    assert_true(a->packets == b->packets);
+    assert_true(a->batches == b->batches);
+    assert_true(a->bus_drops == b->bus_drops);
+    assert_true(a->decode_errors == b->decode_errors);
+    assert_string_equal(a->detail, b->detail);
+}
+
+static void s_assert_eos_eq(const tb_eos_t *a, const tb_eos_t *b)
+{
+    assert_true(a->packets == b->packets);
+    assert_true(a->batches == b->batches);
+    assert_int_equal(a->error, b->error);
+    assert_string_equal(a->detail, b->detail);
+}
+
+static void s_assert_msg_eq(const tb_wire_msg_t *a, const tb_wire_msg_t *b)
+{
+    s_assert_header_eq(&a->hdr, &b->hdr);
+    assert_int_equal(a->count, b->count);
+    for (size_t i = 0; i < a->count; i++) {
+        s_assert_summary_eq(&a->items[i], &b->items[i]);
+    }
+    s_assert_hb_eq(&a->hb, &b->hb);
+    s_assert_eos_eq(&a->eos, &b->eos);
+}
+
+/* Encode a decoded message again. */
+static int s_reencode(const tb_wire_msg_t *m, uint8_t *out, size_t cap, size_t *len)
+{
+    switch (m->hdr.type) {
+    case TB_MSG_BATCH:
+        return tb_wire_encode_batch(&m->hdr, m->items, m->count, out, cap, len);
+    case TB_MSG_HEARTBEAT:
+        return tb_wire_encode_heartbeat(&m->hdr, &m->hb, out, cap, len);
+    default:
+        return tb_wire_encode_eos(&m->hdr, &m->eos, out, cap, len);
+    }
+}
+
+/* --------------------------------------------------------- golden tests */
+
+static void test_golden_encode(void **state)
+{
+    (void)state;
+    uint8_t out[1024];
+    size_t len = 0;
+    tb_summary_t it[3];
+    s_golden_items(it);
+    tb_wire_header_t h = s_header("01::10:01", 42);
+    assert_int_equal(tb_wire_encode_batch(&h, it, 3, out, sizeof out, &len), 0);
+    assert_int_equal(len, sizeof k_batch);
+    assert_memory_equal(out, k_batch, len);
+
+    h = s_header("eth0", 7);
+    tb_heartbeat_t hb = s_golden_hb();
+    assert_int_equal(tb_wire_encode_heartbeat(&h, &hb, out, sizeof out, &len), 0);
+    assert_int_equal(len, sizeof k_heartbeat);
+    assert_memory_equal(out, k_heartbeat, len);
+
+    h = s_header("file:/a.pcap", 11);
+    tb_eos_t e = s_golden_eos();
+    assert_int_equal(tb_wire_encode_eos(&h, &e, out, sizeof out, &len), 0);
+    assert_int_equal(len, sizeof k_eos);
+    assert_memory_equal(out, k_eos, len);
+}
+
+static void test_golden_files(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file;
+        const uint8_t *bytes;
+        size_t len;
+    } g[] = {
+        {"wire/batch.bin", k_batch, sizeof k_batch},
+        {"wire/heartbeat.bin", k_heartbeat, sizeof k_heartbeat},
+        {"wire/eos.bin", k_eos, sizeof k_eos},
+    };
+    for (size_t i = 0; i < N(g); i++) {
+        size_t len;
+        uint8_t *buf = s_load(g[i].file, &len);
+        assert_int_equal(len, g[i].len);
+        assert_memory_equal(buf, g[i].bytes, len);
+        free(buf);
+    }
+}
+
+static void test_golden_decode(void **state)
+{
+    (void)state;
+    size_t len;
+    tb_summary_t want[3], got[8];
+    tb_wire_msg_t m;
+    s_golden_items(want);
+
+    uint8_t *buf = s_load("wire/batch.bin", &len);
+    assert_int_equal(tb_wire_decode(buf, len, &m, got, N(got)), 0);
+    tb_wire_header_t h = s_header("01::10:01", 42);
+    h.type = TB_MSG_BATCH;
+    s_assert_header_eq(&m.hdr, &h);
+    assert_ptr_equal(m.items, got);
+    assert_int_equal(m.count, 3);
+    for (size_t i = 0; i < 3; i++) {
+        s_assert_summary_eq(&got[i], &want[i]);
+    }
+    free(buf);
+
+    buf = s_load("wire/heartbeat.bin", &len);
+    assert_int_equal(tb_wire_decode(buf, len, &m, got, N(got)), 0);
+    h = s_header("eth0", 7);
+    h.type = TB_MSG_HEARTBEAT;
+    s_assert_header_eq(&m.hdr, &h);
+    tb_heartbeat_t hb = s_golden_hb();
+    s_assert_hb_eq(&m.hb, &hb);
+    assert_int_equal(m.count, 0);
+    free(buf);
+
+    buf = s_load("wire/eos.bin", &len);
+    assert_int_equal(tb_wire_decode(buf, len, &m, NULL, 0), 0);
+    h = s_header("file:/a.pcap", 11);
+    h.type = TB_MSG_EOS;
+    s_assert_header_eq(&m.hdr, &h);
+    tb_eos_t e = s_golden_eos();
+    s_assert_eos_eq(&m.eos, &e);
+    free(buf);
+}
+
+/* msgpack-c's own unpacker, an independent decoder, reads the golden batch
+ * as the values the format document promises. */
+static void s_assert_obj_uint(const msgpack_object *o, uint64_t v)
+{
+    assert_int_equal(o->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
+    assert_true(o->via.u64 == v);
+}
+
+static void s_assert_obj_str(const msgpack_object *o, const char *s)
+{
+    assert_int_equal(o->type, MSGPACK_OBJECT_STR);
+    assert_int_equal(o->via.str.size, strlen(s));
+    assert_memory_equal(o->via.str.ptr, s, strlen(s));
+}
+
+static void test_golden_msgpack_c_oracle(void **state)
+{
+    (void)state;
+    tb_summary_t want[3];
+    s_golden_items(want);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&u, (const char *)k_batch, sizeof k_batch, &off),
+                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(off, sizeof k_batch);
+    const msgpack_object *env = &u.data;
+    assert_int_equal(env->type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(env->via.array.size, 7);
+    const msgpack_object *e = env->via.array.ptr;
+    s_assert_obj_uint(&e[0], 1);
+    s_assert_obj_uint(&e[1], TB_MSG_BATCH);
+    s_assert_obj_str(&e[2], "p1");
+    s_assert_obj_uint(&e[3], BOOT_NS);
+    s_assert_obj_str(&e[4], "01::10:01");
+    s_assert_obj_uint(&e[5], 42);
+    assert_int_equal(e[6].type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(e[6].via.array.size, 3);
+    for (size_t i = 0; i < 3; i++) {
+        const msgpack_object *s = &e[6].via.array.ptr[i];
+        const tb_summary_t *w = &want[i];
+        size_t alen = w->family == 4 ? 4 : w->family == 6 ? 16 : 0;
+        assert_int_equal(s->type, MSGPACK_OBJECT_ARRAY);
+        assert_int_equal(s->via.array.size, 13);
+        const msgpack_object *f = s->via.array.ptr;
+        s_assert_obj_uint(&f[0], w->ts_ns);
+        s_assert_obj_uint(&f[1], w->wire_len);
+        s_assert_obj_uint(&f[2], w->cap_len);
+        s_assert_obj_uint(&f[3], w->family);
+        s_assert_obj_uint(&f[4], w->proto);
+        assert_int_equal(f[5].type, MSGPACK_OBJECT_BIN);
+        assert_int_equal(f[5].via.bin.size, alen);
+        assert_memory_equal(f[5].via.bin.ptr, w->src, alen);
+        assert_int_equal(f[6].type, MSGPACK_OBJECT_BIN);
+        assert_int_equal(f[6].via.bin.size, alen);
+        assert_memory_equal(f[6].via.bin.ptr, w->dst, alen);
+        s_assert_obj_uint(&f[7], w->sport);
+        s_assert_obj_uint(&f[8], w->dport);
+        s_assert_obj_uint(&f[9], w->tcp_flags);
+        s_assert_obj_uint(&f[10], w->vlan);
+        s_assert_obj_uint(&f[11], w->flags);
+        s_assert_obj_uint(&f[12], w->ethertype);
+    }
+    msgpack_unpacked_destroy(&u);
+
+    /* The heartbeat and eos are well-formed msgpack too, of their length. */
+    msgpack_unpacked_init(&u);
+    off = 0;
+    assert_int_equal(msgpack_unpack_next(&u, (const char *)k_heartbeat, sizeof k_heartbeat, &off),
+                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(off, sizeof k_heartbeat);
+    assert_int_equal(u.data.via.array.ptr[6].type, MSGPACK_OBJECT_MAP);
+    assert_int_equal(u.data.via.array.ptr[6].via.map.size, 9);
+    off = 0;
+    assert_int_equal(msgpack_unpack_next(&u, (const char *)k_eos, sizeof k_eos, &off),
+                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(off, sizeof k_eos);
+    msgpack_unpacked_destroy(&u);
+}
+
+/* ---------------------------------------------------------- round trips */
+
+static tb_summary_t s_max_summary(uint8_t family)
+{
+    tb_summary_t s;
+    memset(&s, 0, sizeof s);
+    s.ts_ns = UINT64_MAX;
+    s.wire_len = UINT32_MAX;
+    s.cap_len = UINT32_MAX;
+    s.family = family;
+    s.proto = UINT8_MAX;
+    size_t alen = family == 4 ? 4 : family == 6 ? 16 : 0;
+    memset(s.src, 0xff, alen);
+    memset(s.dst, 0xfe, alen);
+    s.sport = UINT16_MAX;
+    s.dport = UINT16_MAX;
+    s.tcp_flags = UINT8_MAX;
+    s.vlan = 4095;
+    s.flags = TB_SUM_VLAN | TB_SUM_PORTS | TB_SUM_TRUNC | TB_SUM_MALFORMED | TB_SUM_FRAGMENT |
+              TB_SUM_TCPFLAGS;
+    s.ethertype = UINT16_MAX;
+    return s;
+}
+
+static void s_long_name(char *dst, char c)
+{
+    memset(dst, c, TB_STREAM_MAX);
+    dst[TB_STREAM_MAX] = '\0';
+}
+
+static void test_roundtrip_batch_max(void **state)
+{
+    (void)state;
+    tb_summary_t in[6], out[6];
+    in[0] = s_max_summary(4);
+    in[1] = s_max_summary(6);
+    in[2] = s_max_summary(0);
+    memset(&in[3], 0, sizeof in[3]); /* all zero */
+    in[4] = s_max_summary(6);
+    in[4].ts_ns = 0;
+    in[5] = s_max_summary(4);
+    in[5].wire_len = 128;
+    tb_wire_header_t h;
+    memset(&h, 0, sizeof h);
+    s_long_name(h.probe_id, 'P');
+    s_long_name(h.stream, '9');
+    h.boot_ns = UINT64_MAX;
+    h.seq = UINT64_MAX;
+    h.type = TB_MSG_BATCH;
+    uint8_t buf[TB_WIRE_HEADER_MAX_BYTES + N(in) * TB_WIRE_SUMMARY_MAX_BYTES];
+    size_t len;
+    assert_int_equal(tb_wire_encode_batch(&h, in, N(in), buf, sizeof buf, &len), 0);
+    tb_wire_msg_t m;
+    assert_int_equal(tb_wire_decode(buf, len, &m, out, N(out)), 0);
+    s_assert_header_eq(&m.hdr, &h);
+    assert_int_equal(m.count, N(in));
+    for (size_t i = 0; i < N(in); i++) {
+        s_assert_summary_eq(&out[i], &in[i]);
+    }
+    /* Every capacity short of the size fails cleanly. */
+    for (size_t cap = 0; cap < len; cap++) {
+        size_t l2 = 12345;
+        assert_int_equal(tb_wire_encode_batch(&h, in, N(in), buf, cap, &l2), TB_ELIMIT);
+        assert_int_equal(l2, 12345);
+    }
+    /* The empty batch. */
+    assert_int_equal(tb_wire_encode_batch(&h, NULL, 0, buf, sizeof buf, &len), 0);
+    assert_int_equal(tb_wire_decode(buf, len, &m, NULL, 0), 0);
+    assert_int_equal(m.count, 0);
+}
+
+/* The documented size bound holds for the largest batch of the largest
+ * summaries, and that batch decodes. */
+static void test_batch_size_bound(void **state)
+{
+    (void)state;
+    size_t n = TB_WIRE_MAX_BATCH;
+    size_t cap = TB_WIRE_HEADER_MAX_BYTES + n * TB_WIRE_SUMMARY_MAX_BYTES;
+    tb_summary_t *items = malloc(n * sizeof *items);
+    tb_summary_t *back = malloc(n * sizeof *back);
+    uint8_t *buf = malloc(cap);
+    assert_non_null(items);
+    assert_non_null(back);
+    assert_non_null(buf);
+    for (size_t i = 0; i < n; i++) {
+        items[i] = s_max_summary(6);
+    }
+    tb_wire_header_t h;
+    memset(&h, 0, sizeof h);
+    s_long_name(h.probe_id, 'x');
+    s_long_name(h.stream, 'y');
+    h.boot_ns = UINT64_MAX;
+    h.seq = UINT64_MAX;
+    size_t len;
+    assert_int_equal(tb_wire_encode_batch(&h, items, n, buf, cap, &len), 0);
+    assert_true(len <= cap);
+    assert_true(len <= TB_WIRE_MAX_MSG);
+    tb_wire_msg_t m;
+    assert_int_equal(tb_wire_decode(buf, len, &m, back, n), 0);
+    assert_int_equal(m.count, n);
+    s_assert_summary_eq(&back[n - 1], &items[n - 1]);
+    /* One more summary than a batch may hold. */
+    assert_int_equal(tb_wire_encode_batch(&h, items, n + 1, buf, cap, &len), TB_ELIMIT);
+    free(items);
+    free(back);
+    free(buf);
+}
+
+static void test_roundtrip_heartbeat_eos(void **state)
+{
+    (void)state;
+    uint8_t buf[1024];
+    size_t len;
+    tb_wire_msg_t m;
+    tb_wire_header_t h = s_header("01::10:01", 0);
+    h.type = TB_MSG_HEARTBEAT;
+    for (int st = 0; st < TB_SRC_STATE_COUNT; st++) {
+        tb_heartbeat_t hb;
+        memset(&hb, 0, sizeof hb);
+        hb.state = (uint8_t)st;
+        hb.pcap_recv = UINT64_MAX;
+        hb.pcap_drop = UINT64_MAX - 1;
+        hb.pcap_ifdrop = 1ull << 32;
+        hb.packets = 65536;
+        hb.batches = 255;
+        hb.bus_drops = 128;
+        hb.decode_errors = 127;
+        memset(hb.detail, 'd', TB_DETAIL_MAX); /* longest detail */
+        hb.detail[TB_DETAIL_MAX] = '\0';
+        assert_int_equal(tb_wire_encode_heartbeat(&h, &hb, buf, sizeof buf, &len), 0);
+        assert_int_equal(tb_wire_decode(buf, len, &m, NULL, 0), 0);
+        s_assert_header_eq(&m.hdr, &h);
+        s_assert_hb_eq(&m.hb, &hb);
+    }
+    h.type = TB_MSG_EOS;
+    tb_eos_t e;
+    memset(&e, 0, sizeof e);
+    e.packets = UINT64_MAX;
+    e.batches = 1;
+    e.error = 1;
+    strcpy(e.detail, "read error: \"disk\" \xc3\xa9"); /* UTF-8 passes through */
+    assert_int_equal(tb_wire_encode_eos(&h, &e, buf, sizeof buf, &len), 0);
+    assert_int_equal(tb_wire_decode(buf, len, &m, NULL, 0), 0);
+    s_assert_header_eq(&m.hdr, &h);
+    s_assert_eos_eq(&m.eos, &e);
+}
+
+static void test_encode_refuses_invalid(void **state)
+{
+    (void)state;
+    uint8_t buf[1024];
+    size_t len;
+    tb_summary_t it[3];
+    s_golden_items(it);
+    tb_wire_header_t h = s_header("eth0", 1);
+
+    it[0].family = 5;
+    assert_int_equal(tb_wire_encode_batch(&h, it, 3, buf, sizeof buf, &len), TB_EINVAL);
+    s_golden_items(it);
+    it[1].vlan = 4096;
+    assert_int_equal(tb_wire_encode_batch(&h, it, 3, buf, sizeof buf, &len), TB_EINVAL);
+    s_golden_items(it);
+
+    strcpy(h.stream, "a b");
+    assert_int_equal(tb_wire_encode_batch(&h, it, 3, buf, sizeof buf, &len), TB_EINVAL);
+    h = s_header("", 1);
+    assert_int_equal(tb_wire_encode_batch(&h, it, 3, buf, sizeof buf, &len), TB_EINVAL);
+    h = s_header("eth0", 1);
+    strcpy(h.probe_id, "p\n");
+    assert_int_equal(tb_wire_encode_batch(&h, it, 3, buf, sizeof buf, &len), TB_EINVAL);
+    h = s_header("eth0", 1);
+    memset(h.stream, 'a', sizeof h.stream); /* no terminator */
+    assert_int_equal(tb_wire_encode_batch(&h, it, 3, buf, sizeof buf, &len), TB_EINVAL);
+
+    h = s_header("eth0", 1);
+    tb_heartbeat_t hb = s_golden_hb();
+    hb.state = TB_SRC_STATE_COUNT;
+    assert_int_equal(tb_wire_encode_heartbeat(&h, &hb, buf, sizeof buf, &len), TB_EINVAL);
+    hb = s_golden_hb();
+    memset(hb.detail, 'x', sizeof hb.detail); /* no terminator */
+    assert_int_equal(tb_wire_encode_heartbeat(&h, &hb, buf, sizeof buf, &len), TB_EINVAL);
+    hb = s_golden_hb();
+    assert_int_equal(tb_wire_encode_heartbeat(&h, &hb, buf, 20, &len), TB_ELIMIT);
+
+    tb_eos_t e = s_golden_eos();
+    e.error = 2;
+    assert_int_equal(tb_wire_encode_eos(&h, &e, buf, sizeof buf, &len), TB_EINVAL);
+    e = s_golden_eos();
+    assert_int_equal(tb_wire_encode_eos(&h, &e, buf, 40, &len), TB_ELIMIT);
+}
+
+/* ------------------------------------------------------ hand-made bodies */
+
+/* A summary with arbitrary (possibly invalid) field values. */
+typedef struct {
+    uint64_t ts, wire_len, cap_len, family, proto;
+    uint32_t src_len, dst_len;
+    uint64_t sport, dport, tcp_flags, vlan, flags, ethertype;
+    int extra; /* trailing elements appended */
+} raw_sum_t;
+
+static raw_sum_t s_raw_ok(void)
+{
+    raw_sum_t r = {1, 60, 60, 4, 6, 4, 4, 1, 2, 0, 0, 0, 0x0800, 0};
+    return r;
+}
+
+static void s_pack_raw(msgpack_packer *pk, const raw_sum_t *r)
+{
+    static const uint8_t addr[16] = {10, 0, 0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    msgpack_pack_array(pk, 13 + (size_t)r->extra);
+    msgpack_pack_uint64(pk, r->ts);
+    msgpack_pack_uint64(pk, r->wire_len);
+    msgpack_pack_uint64(pk, r->cap_len);
+    msgpack_pack_uint64(pk, r->family);
+    msgpack_pack_uint64(pk, r->proto);
+    msgpack_pack_bin_with_body(pk, addr, r->src_len);
+    msgpack_pack_bin_with_body(pk, addr, r->dst_len);
+    msgpack_pack_uint64(pk, r->sport);
+    msgpack_pack_uint64(pk, r->dport);
+    msgpack_pack_uint64(pk, r->tcp_flags);
+    msgpack_pack_uint64(pk, r->vlan);
+    msgpack_pack_uint64(pk, r->flags);
+    msgpack_pack_uint64(pk, r->ethertype);
+    for (int i = 0; i < r->extra; i++) {
+        /* Things a later revision might append: a string, a map, an array. */
+        if (i % 3 == 0) {
+            tb_mp_pack_cstr(pk, "future");
+        } else if (i % 3 == 1) {
+            msgpack_pack_map(pk, 1);
+            msgpack_pack_uint8(pk, 1);
+            msgpack_pack_array(pk, 0);
+        } else {
+            msgpack_pack_double(pk, 0.5);
+        }
+    }
+}
+
+/* Envelope with arbitrary version/type/element count; no payload. */
+static void s_pack_env(msgpack_packer *pk, size_t nelem, uint64_t version, uint64_t type,
+                       const char *probe, const char *stream)
+{
+    msgpack_pack_array(pk, nelem);
+    msgpack_pack_uint64(pk, version);
+    msgpack_pack_uint64(pk, type);
+    tb_mp_pack_cstr(pk, probe);
+    msgpack_pack_uint64(pk, BOOT_NS);
+    tb_mp_pack_cstr(pk, stream);
+    msgpack_pack_uint64(pk, 5);
+}
+
+/* A batch of one summary `r`; returns the decode result. */
+static int s_decode_raw(const raw_sum_t *r, tb_summary_t *out)
+{
+    uint8_t buf[512];
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    s_pack_env(&pk, 7, 1, 1, "p", "s");
+    msgpack_pack_array(&pk, 1);
+    s_pack_raw(&pk, r);
+    assert_false(b.overflow);
+    tb_wire_msg_t m;
+    tb_summary_t tmp;
+    return tb_wire_decode(buf, b.len, &m, out ? out : &tmp, 1);
+}
+
+static void test_summary_validation(void **state)
+{
+    (void)state;
+    raw_sum_t r;
+    tb_summary_t s;
+
+    r = s_raw_ok();
+    assert_int_equal(s_decode_raw(&r, &s), 0);
+    assert_memory_equal(s.src, "\x0a\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+                        16); /* IPv4: the rest is zero */
+
+#define EXPECT_RAW(field, value, want)                                                             \
+    do {                                                                                           \
+        r = s_raw_ok();                                                                            \
+        r.field = (value);                                                                         \
+        assert_int_equal(s_decode_raw(&r, NULL), (want));                                          \
+    } while (0)
+
+    EXPECT_RAW(wire_len, UINT32_MAX, 0);
+    EXPECT_RAW(wire_len, (uint64_t)UINT32_MAX + 1, TB_EPROTO);
+    EXPECT_RAW(cap_len, (uint64_t)UINT32_MAX + 1, TB_EPROTO);
+    EXPECT_RAW(family, 5, TB_EPROTO);
+    EXPECT_RAW(family, 260, TB_EPROTO); /* 260 & 0xff == 4 */
+    EXPECT_RAW(proto, 255, 0);
+    EXPECT_RAW(proto, 256, TB_EPROTO);
+    EXPECT_RAW(src_len, 16, TB_EPROTO); /* family 4 with 16 bytes */
+    EXPECT_RAW(dst_len, 0, TB_EPROTO);
+    EXPECT_RAW(dst_len, 5, TB_EPROTO);
+    EXPECT_RAW(sport, 65535, 0);
+    EXPECT_RAW(sport, 65536, TB_EPROTO);
+    EXPECT_RAW(dport, 65536, TB_EPROTO);
+    EXPECT_RAW(tcp_flags, 256, TB_EPROTO);
+    EXPECT_RAW(vlan, 4095, 0);
+    EXPECT_RAW(vlan, 4096, TB_EPROTO);
+    EXPECT_RAW(flags, 256, TB_EPROTO);
+    EXPECT_RAW(ethertype, 65536, TB_EPROTO);
+    EXPECT_RAW(ts, UINT64_MAX, 0);
+#undef EXPECT_RAW
+
+    /* Family and address length agree: 0/0, 6/16. */
+    r = s_raw_ok();
+    r.family = 0;
+    r.src_len = r.dst_len = 0;
+    assert_int_equal(s_decode_raw(&r, &s), 0);
+    r.src_len = 4;
+    assert_int_equal(s_decode_raw(&r, &s), TB_EPROTO);
+    r = s_raw_ok();
+    r.family = 6;
+    r.src_len = r.dst_len = 16;
+    assert_int_equal(s_decode_raw(&r, &s), 0);
+    assert_int_equal(s.src[15], 16);
+    r.dst_len = 4;
+    assert_int_equal(s_decode_raw(&r, &s), TB_EPROTO);
+
+    /* Unknown flag bits are masked off, known ones kept. */
+    r = s_raw_ok();
+    r.flags = 0xff;
+    assert_int_equal(s_decode_raw(&r, &s), 0);
+    assert_int_equal(s.flags, 0x3f);
+
+    /* Extra trailing summary elements are skipped. */
+    r = s_raw_ok();
+    r.extra = 4;
+    r.sport = 4242;
+    assert_int_equal(s_decode_raw(&r, &s), 0);
+    assert_int_equal(s.sport, 4242);
+}
+
+static void test_summary_shape(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    tb_wire_msg_t m;
+    tb_summary_t s[2];
+
+    /* A summary of 12 elements. */
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    s_pack_env(&pk, 7, 1, 1, "p", "s");
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_array(&pk, 12);
+    for (int i = 0; i < 12; i++) {
+        msgpack_pack_uint8(&pk, 0);
+    }
+    assert_int_equal(tb_wire_decode(buf, b.len, &m, s, 2), TB_EPROTO);
+
+    /* A summary that is a map. */
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    s_pack_env(&pk, 7, 1, 1, "p", "s");
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_map(&pk, 0);
+    assert_int_equal(tb_wire_decode(buf, b.len, &m, s, 2), TB_EPROTO);
+
+    /* A negative port. */
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    s_pack_env(&pk, 7, 1, 1, "p", "s");
+    msgpack_pack_array(&pk, 1);
+    raw_sum_t r = s_raw_ok();
+    r.extra = 0;
+    s_pack_raw(&pk, &r);
+    /* The summary ends with sport 1, dport 2, tcp_flags 0, vlan 0, flags 0,
+     * ethertype (0xcd 0x08 0x00): sport is 8 bytes from the end. */
+    size_t at = b.len - 8;
+    assert_int_equal(buf[at], 0x01);
+    buf[at] = 0xff; /* -1 */
+    assert_int_equal(tb_wire_decode(buf, b.len, &m, s, 2), TB_ELIMIT);
+
+    /* A payload that is not an array. */
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    s_pack_env(&pk, 7, 1, 1, "p", "s");
+    msgpack_pack_map(&pk, 0);
+    assert_int_equal(tb_wire_decode(buf, b.len, &m, s, 2), TB_EPROTO);
+}
+
+static void test_envelope(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    tb_wire_msg_t m;
+    tb_summary_t s[4];
+
+    /* Wrong versions: judged before anything else. */
+    static const uint64_t bad_versions[] = {0, 2, 255, UINT64_MAX};
+    for (size_t i = 0; i < N(bad_versions); i++) {
+        tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+        s_pack_env(&pk, 7, bad_versions[i], 1, "p", "s");
+        msgpack_pack_array(&pk, 0);
+        assert_int_equal(tb_wire_decode(buf, b.len, &m, s, 4), TB_EVERSION);
+    }
+    static const uint8_t v2_short[] = {0x92, 0x02, 0xc0}; /* [2, nil] */
+    assert_int_equal(tb_wire_decode(v2_short, sizeof v2_short, &m, s, 4), TB_EVERSION);
+    static const uint8_t v_str[] = {0x91, 0xa1, '1'}; /* ["1"] */
+    assert_int_equal(tb_wire_decode(v_str, sizeof v_str, &m, s, 4), TB_EVERSION);
+    static const uint8_t v_neg[] = {0x91, 0xff}; /* [-1] */
+    assert_int_equal(tb_wire_decode(v_neg, sizeof v_neg, &m, s, 4), TB_EVERSION);
+
+    /* Too short an envelope, not an array, empty array. */
+    for (size_t n = 1; n < 7; n++) {
+        tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+        msgpack_pack_array(&pk, n);
+        msgpack_pack_uint8(&pk, 1);
+        for (size_t i = 1; i < n; i++) {
+            msgpack_pack_uint8(&pk, 1);
+        }
+        assert_int_equal(tb_wire_decode(buf, b.len, &m, s, 4), TB_EPROTO);
+    }
+    static const uint8_t empty[] = {0x90};
+    assert_int_equal(tb_wire_decode(empty, 1, &m, s, 4), TB_EPROTO);
+    static const uint8_t map[] = {0x80};
+    assert_int_equal(tb_wire_decode(map, 1, &m, s, 4), TB_EPROTO);
+    assert_int_equal(tb_wire_decode(NULL, 0, &m, s, 4), TB_ETRUNC);
+
+    /* Unknown types. */
+    static const uint64_t bad_types[] = {0, 4, 1000};
+    for (size_t i = 0; i < N(bad_types); i++) {
+        tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+        s_pack_env(&pk, 7, 1, bad_types[i], "p", "s");
+        msgpack_pack_array(&pk, 0);
+        assert_int_equal(tb_wire_decode(buf, b.len, &m, s, 4), TB_EPROTO);
+    }
+
+    /* Extra envelope elements are ignored (forward compatibility). */
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    s_pack_env(&pk, 10, 1, 3, "p", "s");
+    msgpack_pack_map(&pk, 0);
+    tb_mp_pack_cstr(&pk, "future");
+    msgpack_pack_map(&pk, 1);
+    tb_mp_pack_cstr(&pk, "k");
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_ext_with_body(&pk, "ab", 2, 1);
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    assert_int_equal(tb_wire_decode(buf, b.len, &m, s, 4), 0);
+    assert_int_equal(m.hdr.type, TB_MSG_EOS);
+    assert_true(m.hdr.seq == 5);
+    /* ...but they must be well-formed. */
+    assert_int_equal(tb_wire_decode(buf, b.len - 1, &m, s, 4), TB_ETRUNC);
+
+    /* Trailing bytes after the body. */
+    uint8_t tail[sizeof k_eos + 1];
+    memcpy(tail, k_eos, sizeof k_eos);
+    tail[sizeof k_eos] = 0xc0;
+    assert_int_equal(tb_wire_decode(tail, sizeof tail, &m, s, 4), TB_EPROTO);
+    uint8_t two[2 * sizeof k_eos];
+    memcpy(two, k_eos, sizeof k_eos);
+    memcpy(two + sizeof k_eos, k_eos, sizeof k_eos);
+    assert_int_equal(tb_wire_decode(two, sizeof two, &m, s, 4), TB_EPROTO);
+
+    /* Bodies larger than TB_WIRE_MAX_MSG are refused unread. */
+    uint8_t *big = calloc(1, TB_WIRE_MAX_MSG + 1);
+    assert_non_null(big);
+    memcpy(big, k_eos, sizeof k_eos);
+    assert_int_equal(tb_wire_decode(big, TB_WIRE_MAX_MSG + 1, &m, s, 4), TB_ELIMIT);
+    free(big);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "a",          "eth0",
+        "01::10:01",  "file:/var/cap/a.pcap",
+        "probe@host", "x+y-z_w.v",
+        "ABCxyz0189", "0123456789012345678901234567890123456789012345678901234567890123",
+    };
+    static const char *const bad[] = {
+        "",
+        "a b",
+        "a\tb",
+        "tab\n",
+        "\xc3\xa9",
+        "a,b",
+        "a*",
+        "a#b",
+        "a\\b",
+        "a'b",
+        "01234567890123456789012345678901234567890123456789012345678901234",
+    };
+    for (size_t i = 0; i < N(good); i++) {
+        assert_int_equal(tb_wire_name_valid(good[i]), 0);
+    }
+    for (size_t i = 0; i < N(bad); i++) {
+        assert_int_equal(tb_wire_name_valid(bad[i]), TB_EINVAL);
+    }
+    assert_int_equal(tb_wire_name_valid(NULL), TB_EINVAL);
+
+    /* Decoding applies the same rule to probe ids and stream names. */
+    uint8_t buf[256];
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    tb_wire_msg_t m;
+    for (size_t i = 0; i < N(bad); i++) {
+        for (int which = 0; which < 2; which++) {
+            tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+            s_pack_env(&pk, 7, 1, 3, which ? "p" : bad[i], which ? bad[i] : "s");
+            msgpack_pack_map(&pk, 0);
+            assert_int_equal(tb_wire_decode(buf, b.len, &m, NULL, 0), TB_EPROTO);
+        }
+    }
+    /* A name with an embedded NUL. */
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    s_pack_env(&pk, 7, 1, 3, "p", "s");
+    msgpack_pack_map(&pk, 0);
+    static const uint8_t ab_nul[] = {0xa3, 'a', 0, 'b'};
+    uint8_t buf2[256];
+    /* Replace the stream "s" (0xa1 's') with "a\0b". */
+    size_t at = 0;
+    for (size_t i = 0; i + 1 < b.len; i++) {
+        if (buf[i] == 0xa1 && buf[i + 1] == 's') {
+            at = i;
+        }
+    }
+    assert_true(at > 0);
+    memcpy(buf2, buf, at);
+    memcpy(buf2 + at, ab_nul, sizeof ab_nul);
+    memcpy(buf2 + at + sizeof ab_nul, buf + at + 2, b.len - at - 2);
+    assert_int_equal(tb_wire_decode(buf2, b.len + 2, &m, NULL, 0), TB_EPROTO);
+    /* A name that is not a string. */
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    msgpack_pack_array(&pk, 7);
+    msgpack_pack_uint8(&pk, 1);
+    msgpack_pack_uint8(&pk, 3);
+    msgpack_pack_bin_with_body(&pk, "p", 1);
+    msgpack_pack_uint64(&pk, BOOT_NS);
+    tb_mp_pack_cstr(&pk, "s");
+    msgpack_pack_uint8(&pk, 5);
+    msgpack_pack_map(&pk, 0);
+    assert_int_equal(tb_wire_decode(buf, b.len, &m, NULL, 0), TB_EPROTO);
+}
+
+static void test_topic(void **state)
+{
+    (void)state;
+    uint8_t t[TB_TOPIC_MAX];
+    assert_int_equal(tb_wire_topic("a", t, sizeof t), 2);
+    assert_memory_equal(t, "a\0", 2);
+    assert_int_equal(tb_wire_topic("01::10:01", t, sizeof t), 10);
+    assert_memory_equal(t, "01::10:01\0", 10);
+    char longest[TB_STREAM_MAX + 1];
+    s_long_name(longest, 'z');
+    assert_int_equal(tb_wire_topic(longest, t, sizeof t), TB_TOPIC_MAX);
+    assert_int_equal(t[TB_STREAM_MAX], 0);
+    assert_int_equal(tb_wire_topic(longest, t, TB_TOPIC_MAX - 1), TB_EINVAL);
+    assert_int_equal(tb_wire_topic("a b", t, sizeof t), TB_EINVAL);
+    assert_int_equal(tb_wire_topic("", t, sizeof t), TB_EINVAL);
+    assert_int_equal(tb_wire_topic("a", t, 1), TB_EINVAL);
+}
+
+static void test_type_names(void **state)
+{
+    (void)state;
+    assert_string_equal(tb_wire_type_name(TB_MSG_BATCH), "batch");
+    assert_string_equal(tb_wire_type_name(TB_MSG_HEARTBEAT), "heartbeat");
+    assert_string_equal(tb_wire_type_name(TB_MSG_EOS), "eos");
+    assert_string_equal(tb_wire_type_name(0), "unknown");
+    assert_string_equal(tb_wire_type_name(4), "unknown");
+    assert_string_equal(tb_src_state_name(TB_SRC_WAITING), "waiting");
+    assert_string_equal(tb_src_state_name(TB_SRC_RUNNING), "running");
+    assert_string_equal(tb_src_state_name(TB_SRC_FINISHED), "finished");
+    assert_string_equal(tb_src_state_name(TB_SRC_ERROR), "error");
+    assert_string_equal(tb_src_state_name(TB_SRC_STATE_COUNT), "unknown");
+    assert_string_equal(tb_src_state_name(-1), "unknown");
+}
+
+static void test_max_items(void **state)
+{
+    (void)state;
+    tb_summary_t it[3], out[3];
+    s_golden_items(it);
+    tb_wire_msg_t m;
+    /* The golden batch has 3 summaries. */
+    assert_int_equal(tb_wire_decode(k_batch, sizeof k_batch, &m, out, 3), 0);
+    assert_int_equal(tb_wire_decode(k_batch, sizeof k_batch, &m, out, 2), TB_ELIMIT);
+    assert_int_equal(tb_wire_decode(k_batch, sizeof k_batch, &m, NULL, 0), TB_ELIMIT);
+
+    /* A batch header claiming more than TB_WIRE_MAX_BATCH is refused before
+     * any summary is read, whatever max_items says. */
+    size_t n = TB_WIRE_MAX_BATCH + 1;
+    uint8_t *buf = malloc(64 + n);
+    assert_non_null(buf);
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    tb_mp_buf_init(&b, &pk, buf, 64 + n);
+    s_pack_env(&pk, 7, 1, 1, "p", "s");
+    msgpack_pack_array(&pk, n);
+    memset(buf + b.len, 0xc0, n); /* nils: each one byte */
+    size_t len = b.len + n;
+    tb_summary_t *many = malloc(n * sizeof *many);
+    assert_non_null(many);
+    assert_int_equal(tb_wire_decode(buf, len, &m, many, n), TB_ELIMIT);
+    free(many);
+    free(buf);
+}
+
+static void test_heartbeat_keys(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    tb_wire_msg_t m;
+
+    /* Unknown keys (with nested values) skipped, order free, missing = 0. */
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    s_pack_env(&pk, 7, 1, 2, "p", "s");
+    msgpack_pack_map(&pk, 4);
+    tb_mp_pack_cstr(&pk, "future");
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_map(&pk, 1);
+    tb_mp_pack_cstr(&pk, "x");
+    msgpack_pack_double(&pk, 1.0);
+    msgpack_pack_bin_with_body(&pk, "zz", 2);
+    tb_mp_pack_cstr(&pk, "detail");
+    tb_mp_pack_cstr(&pk, "no such device");
+    tb_mp_pack_cstr(&pk, "drop");
+    msgpack_pack_uint64(&pk, 77);
+    tb_mp_pack_cstr(&pk, "state");
+    msgpack_pack_uint8(&pk, TB_SRC_ERROR);
+    assert_int_equal(tb_wire_decode(buf, b.len, &m, NULL, 0), 0);
+    assert_int_equal(m.hb.state, TB_SRC_ERROR);
+    assert_true(m.hb.pcap_drop == 77);
+    assert_true(m.hb.pcap_recv == 0);
+    assert_true(m.hb.packets == 0);
+    assert_string_equal(m.hb.detail, "no such device");
+
+    /* An empty map: everything zero / "". */
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    s_pack_env(&pk, 7, 1, 2, "p", "s");
+    msgpack_pack_map(&pk, 0);
+    assert_int_equal(tb_wire_decode(buf, b.len, &m, NULL, 0), 0);
+    assert_int_equal(m.hb.state, TB_SRC_WAITING);
+    assert_string_equal(m.hb.detail, "");
+
+    /* Invalid state, duplicate key, non-string key, wrong value type,
+     * overlong detail. */
+    struct {
+        int what;
+        int want;
+    } cases[] = {{0, TB_EPROTO}, {1, TB_EPROTO}, {2, TB_EPROTO},
+                 {3, TB_EPROTO}, {4, TB_ELIMIT}, {5, 0}};
+    for (size_t i = 0; i < N(cases); i++) {
+        tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+        s_pack_env(&pk, 7, 1, 2, "p", "s");
+        msgpack_pack_map(&pk, 2);
+        switch (cases[i].what) {
+        case 0:
+            tb_mp_pack_cstr(&pk, "state");
+            msgpack_pack_uint8(&pk, TB_SRC_STATE_COUNT);
+            break;
+        case 1:
+            tb_mp_pack_cstr(&pk, "recv");
+            msgpack_pack_uint8(&pk, 1);
+            break;
+        case 2:
+            msgpack_pack_uint8(&pk, 1);
+            msgpack_pack_uint8(&pk, 1);
+            break;
+        case 3:
+            tb_mp_pack_cstr(&pk, "packets");
+            tb_mp_pack_cstr(&pk, "12");
+            break;
+        case 4: {
+            char d[TB_DETAIL_MAX + 2];
+            memset(d, 'd', TB_DETAIL_MAX + 1);
+            d[TB_DETAIL_MAX + 1] = '\0';
+            tb_mp_pack_cstr(&pk, "detail");
+            tb_mp_pack_cstr(&pk, d);
+            break;
+        }
+        default:
+            tb_mp_pack_cstr(&pk, "ifdrop");
+            msgpack_pack_uint8(&pk, 3);
+            break;
+        }
+        tb_mp_pack_cstr(&pk, "recv");
+        msgpack_pack_uint8(&pk, 2);
+        assert_int_equal(tb_wire_decode(buf, b.len, &m, NULL, 0), cases[i].want);
+    }
+}
+
+static void test_eos_keys(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    tb_wire_msg_t m;
+    for (uint64_t err = 0; err < 4; err++) {
+        tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+        s_pack_env(&pk, 7, 1, 3, "p", "s");
+        msgpack_pack_map(&pk, 2);
+        tb_mp_pack_cstr(&pk, "error");
+        msgpack_pack_uint64(&pk, err);
+        tb_mp_pack_cstr(&pk, "extra");
+        msgpack_pack_true(&pk);
+        assert_int_equal(tb_wire_decode(buf, b.len, &m, NULL, 0), err <= 1 ? 0 : TB_EPROTO);
+        if (err <= 1) {
+            assert_int_equal(m.eos.error, err);
+            assert_true(m.eos.packets == 0);
+        }
+    }
+    /* Duplicate key. */
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    s_pack_env(&pk, 7, 1, 3, "p", "s");
+    msgpack_pack_map(&pk, 2);
+    tb_mp_pack_cstr(&pk, "packets");
+    msgpack_pack_uint8(&pk, 1);
+    tb_mp_pack_cstr(&pk, "packets");
+    msgpack_pack_uint8(&pk, 2);
+    assert_int_equal(tb_wire_decode(buf, b.len, &m, NULL, 0), TB_EPROTO);
+    /* Bool is not a uint. */
+    tb_mp_buf_init(&b, &pk, buf, sizeof buf);
+    s_pack_env(&pk, 7, 1, 3, "p", "s");
+    msgpack_pack_map(&pk, 1);
+    tb_mp_pack_cstr(&pk, "error");
+    msgpack_pack_true(&pk);
+    assert_int_equal(tb_wire_decode(buf, b.len, &m, NULL, 0), TB_EPROTO);
+}
+
+static void test_truncation_every_prefix(void **state)
+{
+    (void)state;
+    tb_summary_t out[8];
+    tb_wire_msg_t m;
+    static const struct {
+        const uint8_t *b;
+        size_t n;
+    } g[] = {{k_batch, sizeof k_batch}, {k_heartbeat, sizeof k_heartbeat}, {k_eos, sizeof k_eos}};
+    for (size_t i = 0; i < N(g); i++) {
+        for (size_t k = 0; k < g[i].n; k++) {
+            /* A copy of exactly k bytes, so ASan catches any over-read. */
+            uint8_t *p = malloc(k ? k : 1);
+            assert_non_null(p);
+            memcpy(p, g[i].b, k);
+            assert_int_equal(tb_wire_decode(p, k, &m, out, N(out)), TB_ETRUNC);
+            free(p);
+        }
+        assert_int_equal(tb_wire_decode(g[i].b, g[i].n, &m, out, N(out)), 0);
+    }
+}
+
+/* ----------------------------------------------------------- fuzz-ish */
+
+static uint64_t s_rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t s_rand(void)
+{
+    /* xorshift64*: deterministic, so a failure reproduces. */
+    s_rng ^= s_rng >> 12;
+    s_rng ^= s_rng << 25;
+    s_rng ^= s_rng >> 27;
+    return s_rng * 0x2545f4914f6cdd1dull;
+}
+
+/* Whatever decodes must be a valid message: it encodes again, and the
+ * re-encoding decodes to the same message. */
+static void s_check_any(const uint8_t *buf, size_t len, int *accepted)
+{
+    static tb_summary_t items[64], items2[64];
+    tb_wire_msg_t m, m2;
+    int rc = tb_wire_decode(buf, len, &m, items, N(items));
+    if (rc != 0) {
+        assert_true(rc == TB_EPROTO || rc == TB_ETRUNC || rc == TB_ELIMIT || rc == TB_EVERSION);
+        return;
+    }
+    (*accepted)++;
+    uint8_t out[TB_WIRE_HEADER_MAX_BYTES + N(items) * TB_WIRE_SUMMARY_MAX_BYTES + 512];
+    size_t olen;
+    assert_int_equal(s_reencode(&m, out, sizeof out, &olen), 0);
+    assert_int_equal(tb_wire_decode(out, olen, &m2, items2, N(items2)), 0);
+    s_assert_msg_eq(&m, &m2);
+}
+
+static void test_random_buffers(void **state)
+{
+    (void)state;
+    s_rng = 0x1234567887654321ull;
+    uint8_t buf[256];
+    int accepted = 0;
+    for (int iter = 0; iter < 100000; iter++) {
+        size_t len = (size_t)(s_rand() % sizeof buf);
+        for (size_t i = 0; i < len; i++) {
+            buf[i] = (uint8_t)s_rand();
+        }
+        /* Half of them start like a real message so the decoder gets past
+         * the envelope. */
+        if (iter % 2 && len > 8) {
+            size_t keep = (size_t)(s_rand() % 30);
+            const uint8_t *g = (iter / 2) % 3 == 0   ? k_batch
+                               : (iter / 2) % 3 == 1 ? k_heartbeat
+                                                     : k_eos;
+            memcpy(buf, g, keep < len ? keep : len);
+        }
+        uint8_t *p = malloc(len ? len : 1);
+        assert_non_null(p);
+        memcpy(p, buf, len);
+        s_check_any(p, len, &accepted);
+        free(p);
+    }
+    (void)accepted;
+}
+
+static void test_random_mutations(void **state)
+{
+    (void)state;
+    s_rng = 0xdeadbeefcafef00dull;
+    static const struct {
+        const uint8_t *b;
+        size_t n;
+    } g[] = {{k_batch, sizeof k_batch}, {k_heartbeat, sizeof k_heartbeat}, {k_eos, sizeof k_eos}};
+    uint8_t buf[sizeof k_batch];
+    int accepted = 0;
+    for (int iter = 0; iter < 100000; iter++) {
+        size_t which = (size_t)iter % N(g);
+        size_t n = g[which].n;
+        memcpy(buf, g[which].b, n);
+        size_t pos = (size_t)(s_rand() % n);
+        uint8_t v = (uint8_t)s_rand();
+        if (v == buf[pos]) {
+            v ^= 0x01;
+        }
+        buf[pos] = v;
+        s_check_any(buf, n, &accepted);
+    }
+    /* Some mutations (a port, a counter, a name character) stay valid. */
+    assert_true(accepted > 1000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_encode),
+        cmocka_unit_test(test_golden_files),
+        cmocka_unit_test(test_golden_decode),
+        cmocka_unit_test(test_golden_msgpack_c_oracle),
+        cmocka_unit_test(test_roundtrip_batch_max),
+        cmocka_unit_test(test_batch_size_bound),
+        cmocka_unit_test(test_roundtrip_heartbeat_eos),
+        cmocka_unit_test(test_encode_refuses_invalid),
+        cmocka_unit_test(test_summary_validation),
+        cmocka_unit_test(test_summary_shape),
+        cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_topic),
+        cmocka_unit_test(test_type_names),
+        cmocka_unit_test(test_max_items),
+        cmocka_unit_test(test_heartbeat_keys),
+        cmocka_unit_test(test_eos_keys),
+        cmocka_unit_test(test_truncation_every_prefix),
+        cmocka_unit_test(test_random_buffers),
+        cmocka_unit_test(test_random_mutations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
