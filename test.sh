@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Build and run the whole test suite twice: with gcc, then with clang under
+# AddressSanitizer + UndefinedBehaviorSanitizer. Installs missing Debian
+# packages first. Build trees go to build/test-gcc and build/test-asan.
+set -euo pipefail
+cd "$(dirname "$0")"
+./deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== gcc build and tests"
+cmake -S . -B build/test-gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/test-gcc -j "$jobs"
+ctest --test-dir build/test-gcc --output-on-failure
+
+echo "== clang build with ASan+UBSan and tests"
+cmake -S . -B build/test-asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTAPBUS_SANITIZE=ON >/dev/null
+cmake --build build/test-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build/test-asan --output-on-failure --label-exclude corpus

@@ -1,0 +1,202 @@
+/* Unit tests for the collector's Space-Saving top-N table and statistics. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "stats.h"
+#include "topk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t s_rng(uint64_t *state)
+{
+    /* xorshift64*: deterministic, good enough to make keys */
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+static void test_exact_below_capacity(void **state)
+{
+    (void)state;
+    tb_topk_t *t = tb_topk_new(64, sizeof(uint32_t), 42);
+    assert_non_null(t);
+    /* key k seen k times, k = 1..50: fits, so counts are exact. */
+    for (uint32_t k = 1; k <= 50; k++) {
+        for (uint32_t i = 0; i < k; i++) {
+            tb_topk_add(t, &k, 100);
+        }
+    }
+    tb_topk_item_t top[5];
+    assert_int_equal(tb_topk_top(t, top, 5), 5);
+    for (uint32_t i = 0; i < 5; i++) {
+        uint32_t key;
+        memcpy(&key, top[i].key, sizeof key);
+        assert_int_equal(key, 50 - i);
+        assert_int_equal(top[i].packets, 50 - i);
+        assert_int_equal(top[i].bytes, 100 * (50 - i));
+        assert_int_equal(top[i].error, 0);
+    }
+    assert_int_equal(tb_topk_total(t), 50 * 51 / 2);
+    tb_topk_destroy(&t);
+    assert_null(t);
+    tb_topk_destroy(&t); /* NULL is accepted */
+}
+
+/* A flood of one-packet random keys must not push out the heavy hitters, and
+ * every reported count must respect the Space-Saving bounds. */
+static void test_heavy_hitters_survive_flood(void **state)
+{
+    (void)state;
+    const size_t cap = 256;
+    tb_topk_t *t = tb_topk_new(cap, sizeof(uint64_t), 7);
+    assert_non_null(t);
+    uint64_t rng = 0x1234567;
+    uint64_t heavy_count[4] = {0};
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = s_rng(&rng);
+        uint64_t key;
+        if (r % 10 < 4) {
+            key = r % 4 + 1; /* 40% of packets from four heavy keys */
+            heavy_count[key - 1]++;
+        } else {
+            key = (r | (1ull << 63)); /* almost always new */
+        }
+        tb_topk_add(t, &key, 1);
+    }
+    tb_topk_item_t top[4];
+    assert_int_equal(tb_topk_top(t, top, 4), 4);
+    uint64_t bound = tb_topk_total(t) / cap;
+    for (int i = 0; i < 4; i++) {
+        uint64_t key;
+        memcpy(&key, top[i].key, sizeof key);
+        assert_true(key >= 1 && key <= 4);
+        uint64_t truth = heavy_count[key - 1];
+        assert_true(top[i].packets >= truth);
+        assert_true(top[i].packets - top[i].error <= truth);
+        assert_true(top[i].error <= bound);
+    }
+    tb_topk_destroy(&t);
+}
+
+/* Lookups stay correct while entries are evicted and the hash table's probe
+ * runs are rewritten: every key in the table is found again. */
+static void test_eviction_keeps_index_consistent(void **state)
+{
+    (void)state;
+    tb_topk_t *t = tb_topk_new(8, sizeof(uint32_t), 3);
+    assert_non_null(t);
+    for (uint32_t round = 0; round < 2000; round++) {
+        uint32_t k = round % 37;
+        tb_topk_add(t, &k, 1);
+    }
+    tb_topk_item_t top[8];
+    size_t n = tb_topk_top(t, top, 8);
+    assert_int_equal(n, 8);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += top[i].packets;
+        for (size_t j = i + 1; j < n; j++) {
+            assert_memory_not_equal(top[i].key, top[j].key, sizeof(uint32_t));
+        }
+    }
+    /* Space-Saving conserves the total: counts sum to packets added. */
+    assert_int_equal(sum, 2000);
+    tb_topk_reset(t);
+    assert_int_equal(tb_topk_top(t, top, 8), 0);
+    tb_topk_destroy(&t);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    assert_null(tb_topk_new(0, 4, 0));
+    assert_null(tb_topk_new(4, 0, 0));
+    assert_null(tb_topk_new(4, TB_TOPK_KEY_MAX + 1, 0));
+}
+
+static tb_summary_t s_pkt(uint8_t last, uint16_t sport, uint32_t len, uint64_t ts, uint8_t proto)
+{
+    tb_summary_t s;
+    memset(&s, 0, sizeof s);
+    s.ts_ns = ts;
+    s.wire_len = len;
+    s.cap_len = len;
+    s.family = TB_FAMILY_IPV4;
+    s.proto = proto;
+    s.flags = TB_SUM_PORTS;
+    s.sport = sport;
+    s.dport = 80;
+    uint8_t src[4] = {10, 0, 0, last};
+    uint8_t dst[4] = {192, 0, 2, 1};
+    memcpy(s.src, src, 4);
+    memcpy(s.dst, dst, 4);
+    return s;
+}
+
+static void test_stats_totals_and_extremes(void **state)
+{
+    (void)state;
+    tb_stats_t *st = tb_stats_new(16, 16, 1);
+    assert_non_null(st);
+    tb_summary_t pk[5] = {
+        s_pkt(1, 1000, 100, 5000000000ull, 6), s_pkt(1, 1000, 60, 3000000000ull, 6),
+        s_pkt(2, 2000, 1500, 4000000000ull, 17), s_pkt(1, 1000, 60, 6000000000ull, 6),
+        s_pkt(3, 3000, 200, 7000000000ull, 1),
+    };
+    pk[4].family = TB_FAMILY_NONE; /* non-IP: no flow addresses, no hosts */
+    memset(pk[4].src, 0, 16);
+    memset(pk[4].dst, 0, 16);
+    tb_stats_add(st, pk, 3);
+    tb_stats_add(st, pk + 3, 2);
+    assert_int_equal(st->packets, 5);
+    assert_int_equal(st->bytes, 1920);
+    assert_int_equal(st->first_ts, 3000000000ull);
+    assert_int_equal(st->last_ts, 7000000000ull);
+    assert_int_equal(st->min_pkt.wire_len, 60);
+    assert_int_equal(st->min_pkt.ts_ns, 3000000000ull); /* the first of the smallest */
+    assert_int_equal(st->max_pkt.wire_len, 1500);
+    assert_int_equal(st->last_pkt.ts_ns, 7000000000ull);
+    assert_int_equal(st->proto[TB_PC_TCP].packets, 3);
+    assert_int_equal(st->proto[TB_PC_TCP].bytes, 220);
+    assert_int_equal(st->proto[TB_PC_UDP].packets, 1);
+    assert_int_equal(st->proto[TB_PC_NON_IP].packets, 1);
+    assert_true(tb_stats_avg_pps(st) > 1.24 && tb_stats_avg_pps(st) < 1.26); /* 5 / 4 s */
+
+    tb_topk_item_t top[2];
+    assert_int_equal(tb_topk_top(st->flows, top, 2), 2);
+    tb_flow_key_t want;
+    tb_flow_key(&pk[0], &want);
+    assert_memory_equal(top[0].key, &want, sizeof want);
+    assert_int_equal(top[0].packets, 3);
+    assert_int_equal(top[0].bytes, 220);
+    /* hosts: 192.0.2.1 is in four IP packets, 10.0.0.1 in three */
+    assert_int_equal(tb_topk_top(st->hosts, top, 2), 2);
+    assert_int_equal(top[0].packets, 4);
+    assert_int_equal(top[1].packets, 3);
+
+    tb_stats_reset(st);
+    assert_int_equal(st->packets, 0);
+    assert_int_equal(tb_topk_total(st->flows), 0);
+    assert_true(tb_stats_avg_pps(st) == 0.0);
+    tb_stats_destroy(&st);
+    assert_null(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_below_capacity),
+        cmocka_unit_test(test_heavy_hitters_survive_flood),
+        cmocka_unit_test(test_eviction_keeps_index_consistent),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_stats_totals_and_extremes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
