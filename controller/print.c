@@ -91,6 +91,25 @@ void tb_print_status(FILE *out, const json_t *data)
     }
 }
 
+/* "addr:port", "[v6addr]:port", just the address when the protocol has no
+ * ports, or "-" for non-IP. */
+static void s_endpoint(char *buf, size_t size, const json_t *o, const char *addr_key,
+                       const char *port_key)
+{
+    const char *addr = s_str(o, addr_key);
+    const char *cls = s_str(o, "class");
+    int ports = strcmp(cls, "tcp") == 0 || strcmp(cls, "udp") == 0 || s_int(o, port_key) != 0;
+    if (addr[0] == '\0') {
+        snprintf(buf, size, "-");
+    } else if (!ports || strcmp(cls, "icmp") == 0 || strcmp(cls, "icmpv6") == 0) {
+        snprintf(buf, size, "%s", addr);
+    } else if (strchr(addr, ':') != NULL) {
+        snprintf(buf, size, "[%s]:%" JSON_INTEGER_FORMAT, addr, s_int(o, port_key));
+    } else {
+        snprintf(buf, size, "%s:%" JSON_INTEGER_FORMAT, addr, s_int(o, port_key));
+    }
+}
+
 static void s_packet(FILE *out, const char *label, const json_t *p)
 {
     if (!json_is_object(p)) {
@@ -100,8 +119,10 @@ static void s_packet(FILE *out, const char *label, const json_t *p)
     fprintf(out, "%-14s %" JSON_INTEGER_FORMAT " bytes at %s  %s", label, s_int(p, "len"),
             s_str(p, "time"), s_str(p, "class"));
     if (s_str(p, "src")[0]) {
-        fprintf(out, " %s:%" JSON_INTEGER_FORMAT " -> %s:%" JSON_INTEGER_FORMAT, s_str(p, "src"),
-                s_int(p, "sport"), s_str(p, "dst"), s_int(p, "dport"));
+        char src[80], dst[80];
+        s_endpoint(src, sizeof src, p, "src", "sport");
+        s_endpoint(dst, sizeof dst, p, "dst", "dport");
+        fprintf(out, " %s -> %s", src, dst);
     }
     fputc('\n', out);
 }
@@ -141,9 +162,9 @@ void tb_print_stats(FILE *out, const json_t *d)
     const json_t *f;
     json_array_foreach(json_object_get(d, "top_flows"), i, f)
     {
-        char src[64], dst[64];
-        snprintf(src, sizeof src, "%s:%" JSON_INTEGER_FORMAT, s_str(f, "src"), s_int(f, "sport"));
-        snprintf(dst, sizeof dst, "%s:%" JSON_INTEGER_FORMAT, s_str(f, "dst"), s_int(f, "dport"));
+        char src[80], dst[80];
+        s_endpoint(src, sizeof src, f, "src", "sport");
+        s_endpoint(dst, sizeof dst, f, "dst", "dport");
         fprintf(out, "%-4zu %-41s %-41s %-6s %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT
                      "\n",
                 i + 1, src, dst, s_str(f, "class"), s_int(f, "packets"), s_int(f, "bytes"));
@@ -155,7 +176,7 @@ void tb_print_stats(FILE *out, const json_t *d)
                 s_str(f, "addr"), s_int(f, "packets"), s_int(f, "bytes"));
     }
     if (s_int(d, "top_error_bound") > 0) {
-        fprintf(out, "(top counts may be high by at most %" JSON_INTEGER_FORMAT " packets)\n",
-                s_int(d, "top_error_bound"));
+        fprintf(out, "(a top count may be high by at most %" JSON_INTEGER_FORMAT " packet%s)\n",
+                s_int(d, "top_error_bound"), s_int(d, "top_error_bound") == 1 ? "" : "s");
     }
 }
