@@ -21,6 +21,20 @@ typedef struct {
     tb_source_stats_t st;
 } file_source_t;
 
+/* Capture time in ns. With nanosecond precision tv_usec holds nanoseconds.
+ * The pcap format stores seconds as an unsigned 32-bit number, but libpcap
+ * hands them over as a signed one: a negative value is a time after 2038.
+ * Times beyond what 64-bit nanoseconds hold (year 2554) saturate. */
+static uint64_t s_timestamp(const struct timeval *tv)
+{
+    uint64_t sec = tv->tv_sec < 0 ? (uint64_t)(uint32_t)tv->tv_sec : (uint64_t)tv->tv_sec;
+    uint64_t frac = tv->tv_usec < 0 ? 0 : (uint64_t)tv->tv_usec;
+    if (sec >= UINT64_MAX / 1000000000ull) {
+        return UINT64_MAX;
+    }
+    return sec * 1000000000ull + frac;
+}
+
 static int s_open(tb_source_t *src, char *err, size_t errsize)
 {
     file_source_t *self = (file_source_t *)src;
@@ -54,8 +68,7 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         const u_char *data;
         int rc = pcap_next_ex(self->pcap, &hdr, &data);
         if (rc == 1) {
-            /* With nanosecond precision tv_usec holds nanoseconds. */
-            uint64_t ts = (uint64_t)hdr->ts.tv_sec * 1000000000ull + (uint64_t)hdr->ts.tv_usec;
+            uint64_t ts = s_timestamp(&hdr->ts);
             int drc = tb_decode(self->linktype, data, hdr->caplen, hdr->len, ts, &out[n]);
             if (drc == TB_ETRUNC || drc == TB_EPROTO) {
                 self->st.decode_errors++;

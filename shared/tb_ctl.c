@@ -350,6 +350,8 @@ int tb_ctl_reply_decode(const uint8_t *buf, size_t len, int *ok, char *err, size
     unsigned seen = 0;
     int status_ok = 0;
     tb_mp_reader_t value = {0};
+    const char *emsg = NULL;
+    uint32_t elen = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t klen;
         const char *k = tb_mp_read_str(&r, &klen);
@@ -377,21 +379,15 @@ int tb_ctl_reply_decode(const uint8_t *buf, size_t len, int *ok, char *err, size
                 return TB_EPROTO;
             }
         } else if (key == K_ERROR) {
-            uint32_t elen;
-            const char *e = tb_mp_read_str(&r, &elen);
+            emsg = tb_mp_read_str(&r, &elen);
             if (r.error) {
                 return r.error;
             }
             if (elen > TB_CTL_ERROR_MAX) {
                 return TB_ELIMIT;
             }
-            if (memchr(e, '\0', elen) != NULL) {
+            if (memchr(emsg, '\0', elen) != NULL) {
                 return TB_EPROTO;
-            }
-            if (err != NULL && errsize > 0) {
-                size_t c = elen < errsize - 1 ? elen : errsize - 1;
-                memcpy(err, e, c);
-                err[c] = '\0';
             }
         } else if (key == K_DATA) {
             /* The caller gets a reader bounded to exactly this value. */
@@ -410,8 +406,13 @@ int tb_ctl_reply_decode(const uint8_t *buf, size_t len, int *ok, char *err, size
     }
     /* "error" comes with status "error" and only then. */
     if (!(seen & K_STATUS) || status_ok == !!(seen & K_ERROR)) {
-        s_err(err, errsize, "%s", "");
         return TB_EPROTO;
+    }
+    /* Only a valid reply hands anything back. */
+    if (emsg != NULL && err != NULL && errsize > 0) {
+        size_t c = elen < errsize - 1 ? elen : errsize - 1;
+        memcpy(err, emsg, c);
+        err[c] = '\0';
     }
     if (seen & K_DATA) {
         *data = value;

@@ -85,7 +85,9 @@ int tb_wire_name_valid(const char *name);
 int tb_wire_topic(const char *stream, uint8_t *topic, size_t size);
 
 /* Encoders: write one complete body into out (capacity cap) and store its size
- * in *len. Return 0 or TB_ELIMIT if it does not fit. A batch of n summaries
+ * in *len. Return 0, TB_ELIMIT if it does not fit, or TB_EINVAL for content
+ * every receiver would refuse (a bad name, family, VLAN id, state, or an
+ * unterminated string). A batch of n summaries
  * always fits in TB_WIRE_HEADER_MAX_BYTES + n * TB_WIRE_SUMMARY_MAX_BYTES. */
 int tb_wire_encode_batch(const tb_wire_header_t *h, const tb_summary_t *items, size_t n,
                          uint8_t *out, size_t cap, size_t *len);

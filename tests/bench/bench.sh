@@ -9,8 +9,10 @@
 #   3. e2e:      tapbus-probe -> ZeroMQ over loopback TCP -> tapbus-collector:
 #                packets / (time from `tapbusctl start` to the stream's state
 #                being `finished` in `tapbusctl --json stats`)
-# and reports the peak RSS (VmHWM) and CPU time of the probe and the collector
-# and checks that the collector counted every packet.
+# and reports the peak RSS (VmHWM) of the probe and the collector, their CPU
+# time per packet and the time they spent runnable but waiting for a CPU (on
+# a busy machine that wait, not tapbus, sets the end-to-end rate), and checks
+# that the collector counted every packet.
 #
 # Environment:
 #   PACKETS=5000000  packets in the capture
@@ -76,6 +78,7 @@ RATE=$(find_bin tb-pcap-rate)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tapbus-bench.XXXXXX")
 PROBE_PID=
 COLLECTOR_PID=
+TIMED_PID=
 
 # Stop one of our programs: SIGTERM (it flushes and exits), SIGKILL after 5 s.
 stop_pid() {
@@ -98,6 +101,10 @@ stop_programs() {
 }
 
 cleanup() {
+    if [[ -n $TIMED_PID ]]; then
+        kill "$TIMED_PID" 2>/dev/null || true
+        wait "$TIMED_PID" 2>/dev/null || true
+    fi
     stop_programs
     if [[ $KEEP == 1 ]]; then
         echo "bench.sh: kept $TMP" >&2
@@ -124,14 +131,6 @@ fail() {
     exit 1
 }
 
-now() { # seconds since the epoch, microsecond resolution
-    if [[ -n ${EPOCHREALTIME:-} ]]; then
-        echo "${EPOCHREALTIME/,/.}"
-    else
-        date +%s.%N
-    fi
-}
-
 # key=value line -> value of key.
 field() {
     sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
@@ -142,18 +141,21 @@ vm_hwm() {
     awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 }
 
-# User + system CPU time of a process in clock ticks (fields 14, 15 of stat;
-# the command name in field 2 may hold spaces, so cut after its ')').
-cpu_ticks() {
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || {
-        echo 0
-        return
-    }
-    s=${s##*) }
-    awk '{ print $12 + $13 }' <<<"$s"
+# Scheduler accounting of a process, summed over its threads, from
+# /proc/PID/task/TID/schedstat (ns on a CPU, ns runnable but waiting for one):
+# prints "oncpu_ns wait_ns main_oncpu_ns main_wait_ns" (main = the thread
+# that runs the program's loop; the others are ZeroMQ's I/O threads).
+sched_ns() {
+    local pid=$1 t on wait _ son=0 swait=0 mon=0 mwait=0
+    for t in /proc/"$pid"/task/*; do
+        read -r on wait _ <"$t/schedstat" 2>/dev/null || continue
+        son=$((son + on)) swait=$((swait + wait))
+        if [[ ${t##*/} == "$pid" ]]; then
+            mon=$on mwait=$wait
+        fi
+    done
+    echo "$son $swait $mon $mwait"
 }
-HZ=$(getconf CLK_TCK)
 
 # Two distinct free TCP ports on 127.0.0.1. Another program may take them
 # before we bind; start_programs() retries with new ports if a bind fails.
@@ -169,21 +171,56 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 '
 }
 
-# JSON document on stdin -> "state packets seq_gaps lost_packets bad_messages".
-parse_stats() {
-    python3 -c '
-import json, sys
-try:
-    j = json.load(sys.stdin)
-except ValueError:
-    print("invalid 0 0 0 0")
-    sys.exit(0)
-s = j.get("stats", j) if isinstance(j, dict) else {}
+# The timed part of an end-to-end run, in one python3 process (so polling
+# costs the measured machine almost nothing and the clock is monotonic):
+# `tapbusctl start`, then `tapbusctl --json stats` every POLL seconds until
+# the state is "finished". Prints "seconds state packets seq_gaps
+# lost_packets bad_messages" and writes the last stats document to argv[6].
+# Exit status 1 if a program died or the run timed out.
+TIMED_RUN='
+import json, os, subprocess, sys, time
+ctl, control, stream, poll, timeout, out_path, log_path = sys.argv[1:8]
+pids = [int(p) for p in sys.argv[8:]]
+poll, timeout = float(poll), float(timeout)
+log = open(log_path, "a")
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+t0 = time.monotonic()
+if subprocess.run([ctl, "--collector", control, "start", stream], stdout=log,
+                  stderr=log).returncode != 0:
+    print("tapbusctl start failed", file=sys.stderr)
+    sys.exit(1)
+state, s = "unknown", {}
+while True:
+    time.sleep(poll)
+    r = subprocess.run([ctl, "--collector", control, "--json", "stats", stream],
+                       stdout=subprocess.PIPE, stderr=log, text=True)
+    t1 = time.monotonic()  # right after the reply, before parsing it
+    if r.returncode == 0:
+        try:
+            s = json.loads(r.stdout)
+        except ValueError:
+            s = {}
+        state = s.get("state", "unknown")
+        if state == "finished":
+            break
+    if not all(alive(p) for p in pids):
+        print("a program exited during the run", file=sys.stderr)
+        sys.exit(1)
+    if t1 - t0 > timeout:
+        print("not finished after %.0f s (state %s, %s packets)"
+              % (timeout, state, s.get("packets", 0)), file=sys.stderr)
+        sys.exit(1)
+with open(out_path, "w") as f:
+    json.dump(s, f, indent=2)
 loss = s.get("loss") or {}
-print(s.get("state", "unknown"), s.get("packets", 0), loss.get("seq_gaps", 0),
-      loss.get("lost_packets", 0), loss.get("bad_messages", 0))
+print("%.3f %s %d %d %d %d" % (t1 - t0, state, s.get("packets", 0), loss.get("seq_gaps", 0),
+                               loss.get("lost_packets", 0), loss.get("bad_messages", 0)))
 '
-}
 
 # Start probe and collector on fresh ports; sets PROBE_PID, COLLECTOR_PID,
 # CONTROL. Waits until the probe publishes and the collector answers.
@@ -221,40 +258,36 @@ start_programs() {
     fail "could not find free ports after 3 attempts"
 }
 
+# Field-wise difference of two sched_ns lines, as one comma-joined word.
+sched_delta() {
+    local -a a b
+    read -r -a a <<<"$1"
+    read -r -a b <<<"$2"
+    echo "$((b[0] - a[0])),$((b[1] - a[1])),$((b[2] - a[2])),$((b[3] - a[3]))"
+}
+
 # One end-to-end run. Runs in the main shell (not in $(...)) so the trap
 # always knows the PIDs. Sets E_SECS E_PACKETS E_PROBE_KB E_COLL_KB
-# E_PROBE_TICKS E_COLL_TICKS E_GAPS E_LOST E_BAD.
+# E_PROBE_SCHED E_COLL_SCHED (sched_ns deltas) E_GAPS E_LOST E_BAD.
 e2e_run() {
-    local run=$1 t0 t1 out state=unknown packets=0 gaps=0 lost=0 bad=0 pcpu0 ccpu0 deadline
+    local run=$1 psched0 csched0
     start_programs "$run"
-    pcpu0=$(cpu_ticks "$PROBE_PID")
-    ccpu0=$(cpu_ticks "$COLLECTOR_PID")
-    t0=$(now)
-    "$CTL" --collector "$CONTROL" start "$STREAM" >"$TMP/ctl.$run.log" 2>&1 ||
-        fail "tapbusctl start failed (run $run)"
-    deadline=$(($(date +%s) + TIMEOUT))
-    while :; do
-        sleep "$POLL"
-        # Timestamp right after the reply, before parsing it.
-        if out=$("$CTL" --collector "$CONTROL" --json stats "$STREAM" 2>>"$TMP/ctl.$run.log"); then
-            t1=$(now)
-            read -r state packets gaps lost bad <<<"$(parse_stats <<<"$out")"
-            [[ $state == finished ]] && break
-        fi
-        kill -0 "$PROBE_PID" 2>/dev/null || fail "probe exited during run $run"
-        kill -0 "$COLLECTOR_PID" 2>/dev/null || fail "collector exited during run $run"
-        (($(date +%s) < deadline)) ||
-            fail "stream not finished after $TIMEOUT s (state $state, $packets packets)"
-    done
-    echo "$out" >"$TMP/stats.$run.json"
+    psched0=$(sched_ns "$PROBE_PID")
+    csched0=$(sched_ns "$COLLECTOR_PID")
+    # In the background and waited for, so a signal to this script is
+    # handled at once rather than when the run ends.
+    python3 -c "$TIMED_RUN" "$CTL" "$CONTROL" "$STREAM" "$POLL" "$TIMEOUT" \
+        "$TMP/stats.$run.json" "$TMP/ctl.$run.log" "$PROBE_PID" "$COLLECTOR_PID" \
+        >"$TMP/timed.$run.out" 2>"$TMP/timed.$run.log" &
+    TIMED_PID=$!
+    wait "$TIMED_PID" || fail "end-to-end run $run: $(tail -n 1 "$TMP/timed.$run.log")"
+    TIMED_PID=
+    read -r E_SECS _ E_PACKETS E_GAPS E_LOST E_BAD <"$TMP/timed.$run.out"
     E_PROBE_KB=$(vm_hwm "$PROBE_PID")
     E_COLL_KB=$(vm_hwm "$COLLECTOR_PID")
-    E_PROBE_TICKS=$(($(cpu_ticks "$PROBE_PID") - pcpu0))
-    E_COLL_TICKS=$(($(cpu_ticks "$COLLECTOR_PID") - ccpu0))
+    E_PROBE_SCHED=$(sched_delta "$psched0" "$(sched_ns "$PROBE_PID")")
+    E_COLL_SCHED=$(sched_delta "$csched0" "$(sched_ns "$COLLECTOR_PID")")
     stop_programs
-    E_SECS=$(python3 -c 'import sys; print("%.3f" % (float(sys.argv[2]) - float(sys.argv[1])))' \
-        "$t0" "$t1")
-    E_PACKETS=$packets E_GAPS=$gaps E_LOST=$lost E_BAD=$bad
 }
 
 # Best of RUNS runs of tb-pcap-rate with the given options. Sets R_PPS R_SECS.
@@ -303,16 +336,27 @@ for ((r = 1; r <= RUNS; r++)); do
         python3 -c 'import sys; sys.exit(float(sys.argv[1]) >= float(sys.argv[2]))' \
             "$E_SECS" "$best_e2e"; then
         best_e2e=$E_SECS E2E_PACKETS=$E_PACKETS PROBE_KB=$E_PROBE_KB COLL_KB=$E_COLL_KB
-        PROBE_CPU=$E_PROBE_TICKS COLL_CPU=$E_COLL_TICKS GAPS=$E_GAPS LOST=$E_LOST BAD=$E_BAD
+        PROBE_SCHED=$E_PROBE_SCHED COLL_SCHED=$E_COLL_SCHED GAPS=$E_GAPS LOST=$E_LOST BAD=$E_BAD
     fi
 done
 
-read -r E2E_PPS RATIO PROBE_CPU_S COLL_CPU_S <<<"$(python3 -c '
+read -r E2E_PPS RATIO DEC_RATIO <<<"$(python3 -c '
 import sys
-n, secs, raw, pc, cc, hz = map(float, sys.argv[1:])
+n, secs, raw, dec = map(float, sys.argv[1:])
 pps = n / secs if secs > 0 else 0
-print("%.0f %.1f %.2f %.2f" % (pps, 100 * pps / raw if raw else 0, pc / hz, cc / hz))
-' "$PACKETS" "$best_e2e" "$RAW_PPS" "$PROBE_CPU" "$COLL_CPU" "$HZ")"
+print("%.0f %.1f %.1f" % (pps, 100 * pps / raw if raw else 0, 100 * pps / dec if dec else 0))
+' "$PACKETS" "$best_e2e" "$RAW_PPS" "$DEC_PPS")"
+
+# "oncpu,wait,main_oncpu,main_wait" ns -> a readable line.
+sched_line() {
+    python3 -c '
+import sys
+on, wait, mon, mwait = (int(x) for x in sys.argv[1].split(","))
+n = int(sys.argv[2])
+print("on CPU %.2f s = %.0f ns/packet (main thread %.2f s = %.0f ns/packet), "
+      "waited for a CPU %.2f s" % (on / 1e9, on / n, mon / 1e9, mon / n, wait / 1e9))
+' "$1" "$PACKETS"
+}
 
 echo
 printf '%-34s %14s %10s\n' measurement packets/s seconds
@@ -321,10 +365,13 @@ printf '%-34s %14s %10s\n' "raw read + tb_decode" "$(fmt_int "$DEC_PPS")" "$DEC_
 printf '%-34s %14s %10s  (+-%s s poll resolution)\n' "end-to-end probe -> collector" \
     "$(fmt_int "$E2E_PPS")" "$best_e2e" "$POLL"
 echo
-printf 'end-to-end / raw:      %s%%\n' "$RATIO"
+printf 'end-to-end / raw:      %s%% (of raw + decode: %s%%)\n' "$RATIO" "$DEC_RATIO"
 printf 'peak RSS (VmHWM):      probe %s kB (%s MiB), collector %s kB (%s MiB)\n' "$PROBE_KB" \
     $((PROBE_KB / 1024)) "$COLL_KB" $((COLL_KB / 1024))
-printf 'CPU during e2e:        probe %s s, collector %s s\n' "$PROBE_CPU_S" "$COLL_CPU_S"
+printf 'probe during e2e:      %s\n' "$(sched_line "$PROBE_SCHED")"
+printf 'collector during e2e:  %s\n' "$(sched_line "$COLL_SCHED")"
+printf 'machine:               %s CPUs, load average %s\n' "$(nproc)" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'loss:                  seq_gaps %s, lost_packets %s, bad_messages %s\n' "$GAPS" "$LOST" \
     "$BAD"
 if [[ $count_ok == 1 ]]; then

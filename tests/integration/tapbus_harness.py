@@ -128,9 +128,12 @@ _EXT = {0: 4, 43: 5, 44: 6, 60: 7}  # IPv6 extension header -> field column
 
 
 def epoch_ns(text):
-    """'1562346644.789433000' -> nanoseconds since the epoch, exactly."""
-    sec, _, frac = text.partition(".")
-    return int(sec) * 1000000000 + int((frac + "000000000")[:9])
+    """'1562346644.789433000' -> nanoseconds since the epoch, exactly. tshark
+    prints an out-of-range sub-second field (e.g. 1000000000 ns) in full."""
+    sign = -1 if text.startswith("-") else 1
+    sec, _, frac = text.lstrip("-").partition(".")
+    ns = int(frac) * 10 ** (9 - len(frac)) if len(frac) <= 9 else int(frac)
+    return sign * (int(sec) * 1000000000 + ns)
 
 
 def tshark_expect(path):
@@ -176,4 +179,8 @@ def tshark_expect(path):
         total["min_len"] = length if total["min_len"] is None else min(total["min_len"], length)
         total["max_len"] = length if total["max_len"] is None else max(total["max_len"], length)
     total["protocols"] = classes
+    # tshark fails on link types it does not know (it then prints nothing) and
+    # on files cut short (after printing every complete packet).
+    errors = [ln for ln in r.stderr.splitlines() if ln and "could be dangerous" not in ln]
+    total["tshark_error"] = " ".join(errors)[:300] if r.returncode else ""
     return total

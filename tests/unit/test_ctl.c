@@ -487,6 +487,14 @@ static void test_reply_malformed(void **state)
          TB_EPROTO},
         /* duplicate status */
         {{{"v", 0, 1, NULL}, {"status", 1, 0, "ok"}, {"status", 1, 0, "ok"}}, 3, TB_EPROTO},
+        /* a message, then a fault: nothing handed back */
+        {{{"v", 0, 1, NULL},
+          {"status", 1, 0, "error"},
+          {"error", 1, 0, "boom"},
+          {"data", 2, 0, NULL},
+          {"data", 2, 0, NULL}},
+         5,
+         TB_EPROTO},
         /* fine */
         {{{"v", 0, 1, NULL}, {"status", 1, 0, "error"}, {"error", 1, 0, "boom"}}, 3, 0},
     };
@@ -497,6 +505,7 @@ static void test_reply_malformed(void **state)
         assert_int_equal(rc, cases[i].want);
         if (rc != 0) {
             assert_int_equal(ok, 0);
+            assert_string_equal(err, "");
             /* data is always a usable reader. */
             tb_mp_read_nil(&data);
             assert_int_equal(data.error, 0);
