@@ -24,7 +24,7 @@ void tb_collector_config_defaults(tb_collector_config_t *cfg)
     cfg->flow_capacity = 4096;
     cfg->host_capacity = 4096;
     cfg->top_n = 10;
-    cfg->rcvhwm = 1000;
+    cfg->rcvhwm = 100;
 }
 
 const char *tb_coll_state_name(stream_state_t s)

@@ -25,7 +25,7 @@ static void s_usage(FILE *out)
             "  --flows N            top-flows table entries per stream (default 4096)\n"
             "  --hosts N            top-hosts table entries per stream (default 4096)\n"
             "  --top N              flows and hosts listed by stats, 1-64 (default 10)\n"
-            "  --hwm N              bus receive high-water mark in messages (default 1000)\n"
+            "  --hwm N              bus receive high-water mark in messages (default 100)\n"
             "  --log-level LEVEL    error, warn, info or debug (default info)\n"
             "  --help               this text\n");
 }

@@ -12,9 +12,17 @@ typedef struct {
     uint64_t packets;
     uint64_t bytes;
     uint64_t error;
+    uint64_t hash; /* of key: kept so deletion never rehashes */
     uint32_t heap_pos;
     uint8_t key[TB_TOPK_KEY_MAX];
 } entry_t;
+
+/* A hash slot: the entry index, and the top bits of the key's hash so that a
+ * lookup compares keys only when the tags agree. */
+typedef struct {
+    uint32_t entry;
+    uint32_t tag;
+} slot_t;
 
 struct tb_topk {
     size_t capacity;
@@ -24,7 +32,7 @@ struct tb_topk {
     uint64_t total;    /* packets counted */
     entry_t *entries;  /* capacity entries */
     uint32_t *heap;    /* entry indices, min-heap by packets */
-    uint32_t *slots;   /* hash table of entry indices, EMPTY when free */
+    slot_t *slots;     /* hash table, entry EMPTY when free */
     size_t slot_mask;  /* table size - 1 (power of two, >= 2 * capacity) */
 };
 
@@ -71,27 +79,31 @@ void tb_topk_destroy(tb_topk_t **p)
 
 void tb_topk_reset(tb_topk_t *t)
 {
-    memset(t->slots, 0xff, (t->slot_mask + 1) * sizeof *t->slots);
+    for (size_t i = 0; i <= t->slot_mask; i++) {
+        t->slots[i].entry = EMPTY;
+    }
     t->used = 0;
     t->total = 0;
 }
 
-static size_t s_home(const tb_topk_t *t, const void *key)
+static uint64_t s_hash(const tb_topk_t *t, const void *key)
 {
-    return (size_t)tb_hash_bytes(key, t->key_size, t->seed) & t->slot_mask;
+    return tb_hash_bytes(key, t->key_size, t->seed);
 }
 
-/* Slot holding key, or EMPTY-terminated probe position if absent. */
-static size_t s_find(const tb_topk_t *t, const void *key, int *found)
+/* Slot holding the key with this hash, or the free slot ending its probe run
+ * (*found says which). */
+static size_t s_find(const tb_topk_t *t, const void *key, uint64_t hash, int *found)
 {
-    size_t i = s_home(t, key);
+    size_t i = (size_t)hash & t->slot_mask;
+    uint32_t tag = (uint32_t)(hash >> 32);
     for (;;) {
-        uint32_t e = t->slots[i];
-        if (e == EMPTY) {
+        const slot_t *sl = &t->slots[i];
+        if (sl->entry == EMPTY) {
             *found = 0;
             return i;
         }
-        if (memcmp(t->entries[e].key, key, t->key_size) == 0) {
+        if (sl->tag == tag && memcmp(t->entries[sl->entry].key, key, t->key_size) == 0) {
             *found = 1;
             return i;
         }
@@ -106,19 +118,19 @@ static void s_slot_delete(tb_topk_t *t, size_t i)
     size_t j = i;
     for (;;) {
         j = (j + 1) & t->slot_mask;
-        uint32_t e = t->slots[j];
-        if (e == EMPTY) {
+        slot_t sl = t->slots[j];
+        if (sl.entry == EMPTY) {
             break;
         }
-        size_t home = s_home(t, t->entries[e].key);
-        /* Move e to the hole at i if its home does not lie cyclically in (i, j]. */
+        size_t home = (size_t)t->entries[sl.entry].hash & t->slot_mask;
+        /* Move it to the hole at i if its home does not lie cyclically in (i, j]. */
         int in_range = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
         if (!in_range) {
-            t->slots[i] = e;
+            t->slots[i] = sl;
             i = j;
         }
     }
-    t->slots[i] = EMPTY;
+    t->slots[i].entry = EMPTY;
 }
 
 static void s_heap_swap(tb_topk_t *t, size_t a, size_t b)
@@ -166,43 +178,50 @@ static void s_sift_up(tb_topk_t *t, size_t pos)
 void tb_topk_add(tb_topk_t *t, const void *key, uint64_t bytes)
 {
     t->total++;
+    uint64_t hash = s_hash(t, key);
     int found;
-    size_t slot = s_find(t, key, &found);
+    size_t slot = s_find(t, key, hash, &found);
     if (found) {
-        entry_t *e = &t->entries[t->slots[slot]];
+        entry_t *e = &t->entries[t->slots[slot].entry];
         e->packets++;
         e->bytes += bytes;
         s_sift_down(t, e->heap_pos);
         return;
     }
+    uint32_t idx;
+    entry_t *e;
     if (t->used < t->capacity) {
-        uint32_t idx = (uint32_t)t->used++;
-        entry_t *e = &t->entries[idx];
-        memcpy(e->key, key, t->key_size);
+        idx = (uint32_t)t->used++;
+        e = &t->entries[idx];
         e->packets = 1;
-        e->bytes = bytes;
         e->error = 0;
         e->heap_pos = idx;
         t->heap[idx] = idx;
-        t->slots[slot] = idx;
-        s_sift_up(t, idx);
-        return;
-    }
-    /* Full: the new key takes over the entry with the smallest count. */
-    uint32_t idx = t->heap[0];
-    entry_t *e = &t->entries[idx];
-    int old_found;
-    size_t old_slot = s_find(t, e->key, &old_found);
-    if (old_found) {
-        s_slot_delete(t, old_slot);
+    } else {
+        /* Full: the new key takes over the entry with the smallest count and
+         * inherits that count as its possible overestimate. */
+        idx = t->heap[0];
+        e = &t->entries[idx];
+        int old_found;
+        size_t old_slot = s_find(t, e->key, e->hash, &old_found);
+        if (old_found) {
+            s_slot_delete(t, old_slot);
+        }
+        e->error = e->packets;
+        e->packets++;
+        /* Deletion may have shifted the free slot found above. */
+        slot = s_find(t, key, hash, &found);
     }
     memcpy(e->key, key, t->key_size);
-    e->error = e->packets;
-    e->packets++;
+    e->hash = hash;
     e->bytes = bytes;
-    slot = s_find(t, key, &found);
-    t->slots[slot] = idx;
-    s_sift_down(t, 0);
+    t->slots[slot].entry = idx;
+    t->slots[slot].tag = (uint32_t)(hash >> 32);
+    if (e->packets == 1) {
+        s_sift_up(t, e->heap_pos);
+    } else {
+        s_sift_down(t, e->heap_pos);
+    }
 }
 
 static int s_cmp_desc(const void *a, const void *b)

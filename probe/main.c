@@ -29,7 +29,7 @@ static void s_usage(FILE *out)
             "  --publish ENDPOINT   XPUB endpoint to bind (default tcp://*:5556)\n"
             "  --batch N            summaries per batch, 1-%u (default 1024)\n"
             "  --batch-ms MS        send a batch at the latest after MS ms (default 100)\n"
-            "  --hwm N              bus high-water mark in messages (default 1000)\n"
+            "  --hwm N              bus high-water mark in messages (default 100)\n"
             "  --log-level LEVEL    error, warn, info or debug (default info)\n"
             "  --help               this text\n"
             "\n"

@@ -56,7 +56,7 @@ void tb_probe_config_defaults(tb_probe_config_t *cfg)
     cfg->publish = "tcp://*:5556";
     cfg->batch_size = 1024;
     cfg->batch_ms = 100;
-    cfg->sndhwm = 1000;
+    cfg->sndhwm = 100;
     cfg->heartbeat_ms = 1000;
 }
 

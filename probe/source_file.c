@@ -53,41 +53,47 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     return 0;
 }
 
+typedef struct {
+    file_source_t *self;
+    tb_summary_t *out;
+    size_t n;
+} read_ctx_t;
+
+static void s_on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_char *data)
+{
+    read_ctx_t *ctx = (read_ctx_t *)user;
+    file_source_t *self = ctx->self;
+    uint64_t ts = s_timestamp(&hdr->ts);
+    int drc = tb_decode(self->linktype, data, hdr->caplen, hdr->len, ts, &ctx->out[ctx->n++]);
+    if (drc == TB_ETRUNC || drc == TB_EPROTO) {
+        self->st.decode_errors++;
+    } else if (drc == TB_ENOTSUP) {
+        self->st.unsupported++;
+    }
+}
+
 static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, char *err,
                   size_t errsize)
 {
     file_source_t *self = (file_source_t *)src;
     *eof = 0;
-    if (self->pcap == NULL) {
-        *eof = 1;
+    if (self->pcap == NULL || max == 0) {
+        *eof = self->pcap == NULL;
         return 0;
     }
-    size_t n = 0;
-    while (n < max) {
-        struct pcap_pkthdr *hdr;
-        const u_char *data;
-        int rc = pcap_next_ex(self->pcap, &hdr, &data);
-        if (rc == 1) {
-            uint64_t ts = s_timestamp(&hdr->ts);
-            int drc = tb_decode(self->linktype, data, hdr->caplen, hdr->len, ts, &out[n]);
-            if (drc == TB_ETRUNC || drc == TB_EPROTO) {
-                self->st.decode_errors++;
-            } else if (drc == TB_ENOTSUP) {
-                self->st.unsupported++;
-            }
-            self->st.pcap_recv++;
-            n++;
-            continue;
-        }
-        if (rc == PCAP_ERROR_BREAK) {
-            *eof = 1;
-            break;
-        }
+    /* pcap_dispatch hands over up to max packets in one call, without the
+     * per-packet bookkeeping of pcap_next_ex. */
+    read_ctx_t ctx = {.self = self, .out = out, .n = 0};
+    int cnt = max > INT32_MAX ? INT32_MAX : (int)max;
+    int rc = pcap_dispatch(self->pcap, cnt, s_on_packet, (u_char *)&ctx);
+    self->st.pcap_recv += ctx.n;
+    if (rc == 0 || rc == PCAP_ERROR_BREAK) {
+        *eof = 1; /* a savefile returns 0 only at its end */
+    } else if (rc < 0) {
         snprintf(err, errsize, "%s: %s", self->path, pcap_geterr(self->pcap));
         *eof = 1;
-        break;
     }
-    return (int)n;
+    return (int)ctx.n;
 }
 
 static void s_close(tb_source_t *src)
