@@ -28,7 +28,8 @@ typedef struct {
     uint64_t error;     /* packets - error <= true count */
 } tb_topk_item_t;
 
-/* capacity >= 1 entries of key_size (1..TB_TOPK_KEY_MAX) bytes. NULL on bad
+/* capacity >= 1 entries of key_size bytes (a multiple of 4, at most
+ * TB_TOPK_KEY_MAX). NULL on bad
  * arguments or out of memory. */
 tb_topk_t *tb_topk_new(size_t capacity, size_t key_size, uint64_t seed);
 void tb_topk_destroy(tb_topk_t **p);

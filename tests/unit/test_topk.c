@@ -119,6 +119,7 @@ static void test_bad_arguments(void **state)
     assert_null(tb_topk_new(0, 4, 0));
     assert_null(tb_topk_new(4, 0, 0));
     assert_null(tb_topk_new(4, TB_TOPK_KEY_MAX + 1, 0));
+    assert_null(tb_topk_new(4, 6, 0)); /* not a multiple of 4 */
 }
 
 static tb_summary_t s_pkt(uint8_t last, uint16_t sport, uint32_t len, uint64_t ts, uint8_t proto)
