@@ -14,7 +14,7 @@
 #include <zmq.h>
 
 #define LOG_COMPONENT "collector"
-#define RECV_BUDGET 256 /* bus messages handled before control gets a look */
+#define RECV_BUDGET   256 /* bus messages handled before control gets a look */
 
 void tb_collector_config_defaults(tb_collector_config_t *cfg)
 {
@@ -253,8 +253,7 @@ static probe_track_t *s_track(coll_stream_t *st, const tb_wire_header_t *h)
 static void s_sequence(coll_stream_t *st, probe_track_t *pt, const tb_wire_header_t *h)
 {
     if (h->boot_ns != pt->boot_ns) {
-        tb_log(TB_LOG_WARN, LOG_COMPONENT, "stream %s: probe %s restarted", st->name,
-               pt->probe_id);
+        tb_log(TB_LOG_WARN, LOG_COMPONENT, "stream %s: probe %s restarted", st->name, pt->probe_id);
         pt->restarts++;
         pt->boot_ns = h->boot_ns;
         pt->next_seq = h->seq;
@@ -365,8 +364,8 @@ static int s_recv_one(tb_collector_t *c, uint64_t now, uint64_t *last_warn)
         goto done;
     }
     tb_wire_msg_t m;
-    int drc = tb_wire_decode(zmq_msg_data(&body), zmq_msg_size(&body), &m, c->items,
-                             TB_WIRE_MAX_BATCH);
+    int drc =
+        tb_wire_decode(zmq_msg_data(&body), zmq_msg_size(&body), &m, c->items, TB_WIRE_MAX_BATCH);
     if (drc != 0) {
         c->bad_bodies++;
         st->bad_messages++;

@@ -25,8 +25,8 @@ typedef struct {
     uint64_t restarts;     /* boot epoch changes seen */
     uint64_t lost_packets; /* announced by end-of-stream but never received */
     int have_hb;
-    tb_heartbeat_t hb;     /* last heartbeat (counters) */
-    int src_state;         /* tb_src_state_t from the latest heartbeat or EOS, -1 unknown */
+    tb_heartbeat_t hb; /* last heartbeat (counters) */
+    int src_state;     /* tb_src_state_t from the latest heartbeat or EOS, -1 unknown */
     char detail[TB_DETAIL_MAX + 1]; /* the source's latest detail (error message) */
     int eos_seen;
     tb_eos_t eos;
@@ -38,9 +38,9 @@ typedef struct {
     uint8_t topic[TB_TOPIC_MAX];
     size_t topic_len;
     stream_state_t state;
-    uint64_t started_ns;  /* wall-clock time of start */
-    uint64_t ended_ns;    /* wall-clock time it finished or stopped */
-    tb_stats_t *stats;    /* owned */
+    uint64_t started_ns; /* wall-clock time of start */
+    uint64_t ended_ns;   /* wall-clock time it finished or stopped */
+    tb_stats_t *stats;   /* owned */
     size_t nprobes;
     probe_track_t probes[TB_STREAM_MAX_PROBES];
     uint64_t probes_refused; /* messages from probes beyond TB_STREAM_MAX_PROBES */
@@ -60,12 +60,12 @@ struct tb_collector {
     tb_sink_t *sinks[4];
     size_t nsinks;
     /* Bus counters. */
-    uint64_t msgs;          /* well-formed messages received */
-    uint64_t bad_frames;    /* messages without exactly two frames */
-    uint64_t bad_bodies;    /* bodies that failed validation */
-    uint64_t bad_topic;     /* topic frame did not match the body's stream */
+    uint64_t msgs;           /* well-formed messages received */
+    uint64_t bad_frames;     /* messages without exactly two frames */
+    uint64_t bad_bodies;     /* bodies that failed validation */
+    uint64_t bad_topic;      /* topic frame did not match the body's stream */
     uint64_t unknown_stream; /* messages for streams not started (e.g. in flight at stop) */
-    int last_bad_error;     /* tb_err_t of the last bad body */
+    int last_bad_error;      /* tb_err_t of the last bad body */
 };
 
 /* Find a started-or-stopped stream by name, or NULL. */

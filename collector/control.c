@@ -199,8 +199,7 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     tb_mp_pack_cstr(pk, "top_hosts");
     s_pack_top_hosts(c, pk, s);
     /* Space-Saving's guarantee: no reported count is off by more than this. */
-    s_kv_u64(pk, "top_error_bound",
-             tb_topk_total(s->flows) / tb_topk_capacity(s->flows));
+    s_kv_u64(pk, "top_error_bound", tb_topk_total(s->flows) / tb_topk_capacity(s->flows));
     tb_mp_pack_cstr(pk, "loss");
     s_pack_loss(pk, st);
 }
@@ -344,7 +343,7 @@ static void s_stop(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packe
         }
     }
     tb_ctl_reply_begin(pk, NULL);
-    s_name_list(pk, "stopped", (const char(*)[TB_STREAM_MAX + 1])stopped, n);
+    s_name_list(pk, "stopped", (const char(*)[TB_STREAM_MAX + 1]) stopped, n);
 }
 
 void tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_sbuffer *sbuf)

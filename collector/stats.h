@@ -39,8 +39,8 @@ typedef struct {
 typedef struct {
     uint64_t packets;
     uint64_t bytes;
-    uint64_t first_ts; /* capture time of the earliest packet, ns */
-    uint64_t last_ts;  /* capture time of the latest packet, ns */
+    uint64_t first_ts;     /* capture time of the earliest packet, ns */
+    uint64_t last_ts;      /* capture time of the latest packet, ns */
     tb_summary_t min_pkt;  /* first packet of the smallest wire length */
     tb_summary_t max_pkt;  /* first packet of the largest wire length */
     tb_summary_t last_pkt; /* the packet that arrived last */

@@ -28,12 +28,12 @@ struct tb_topk {
     size_t capacity;
     size_t key_size;
     uint64_t seed;
-    size_t used;       /* entries in use */
-    uint64_t total;    /* packets counted */
-    entry_t *entries;  /* capacity entries */
-    uint32_t *heap;    /* entry indices, min-heap by packets */
-    slot_t *slots;     /* hash table, entry EMPTY when free */
-    size_t slot_mask;  /* table size - 1 (power of two, >= 2 * capacity) */
+    size_t used;      /* entries in use */
+    uint64_t total;   /* packets counted */
+    entry_t *entries; /* capacity entries */
+    uint32_t *heap;   /* entry indices, min-heap by packets */
+    slot_t *slots;    /* hash table, entry EMPTY when free */
+    size_t slot_mask; /* table size - 1 (power of two, >= 2 * capacity) */
 };
 
 tb_topk_t *tb_topk_new(size_t capacity, size_t key_size, uint64_t seed)

@@ -21,24 +21,23 @@ enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_BADREPLY = 4
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: tapbusctl [--collector ENDPOINT] [--json] [--timeout MS] COMMAND [ARGS]\n"
-            "\n"
-            "commands:\n"
-            "  start STREAM...    start measuring streams (subscribes; file sources begin)\n"
-            "  stop [STREAM...]   stop streams (all when none is named); statistics are kept\n"
-            "  status             collector, streams, probes and loss at a glance\n"
-            "  stats STREAM       the statistics of one stream\n"
-            "\n"
-            "options:\n"
-            "  --collector ENDPOINT  control endpoint (default $TAPBUS_COLLECTOR or\n"
-            "                        tcp://127.0.0.1:5557)\n"
-            "  --json                print the reply as one JSON document\n"
-            "  --timeout MS          give up after MS milliseconds (default 3000)\n"
-            "  --help                this text\n"
-            "\n"
-            "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable,\n"
-            "            4 malformed reply\n");
+    fprintf(out, "usage: tapbusctl [--collector ENDPOINT] [--json] [--timeout MS] COMMAND [ARGS]\n"
+                 "\n"
+                 "commands:\n"
+                 "  start STREAM...    start measuring streams (subscribes; file sources begin)\n"
+                 "  stop [STREAM...]   stop streams (all when none is named); statistics are kept\n"
+                 "  status             collector, streams, probes and loss at a glance\n"
+                 "  stats STREAM       the statistics of one stream\n"
+                 "\n"
+                 "options:\n"
+                 "  --collector ENDPOINT  control endpoint (default $TAPBUS_COLLECTOR or\n"
+                 "                        tcp://127.0.0.1:5557)\n"
+                 "  --json                print the reply as one JSON document\n"
+                 "  --timeout MS          give up after MS milliseconds (default 3000)\n"
+                 "  --help                this text\n"
+                 "\n"
+                 "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable,\n"
+                 "            4 malformed reply\n");
 }
 
 static int s_usage_error(const char *msg)

@@ -40,9 +40,8 @@ void tb_print_names(FILE *out, const char *verb, const json_t *list)
 
 static json_int_t s_loss_total(const json_t *loss)
 {
-    return s_int(loss, "seq_gaps") + s_int(loss, "lost_packets") +
-           s_int(loss, "capture_drops") + s_int(loss, "bus_drops") +
-           s_int(loss, "bad_messages");
+    return s_int(loss, "seq_gaps") + s_int(loss, "lost_packets") + s_int(loss, "capture_drops") +
+           s_int(loss, "bus_drops") + s_int(loss, "bad_messages");
 }
 
 void tb_print_status(FILE *out, const json_t *data)
@@ -51,9 +50,10 @@ void tb_print_status(FILE *out, const json_t *data)
     const json_t *bus = json_object_get(coll, "bus");
     fprintf(out, "collector  version %s, up %.0f s, control %s\n", s_str(coll, "version"),
             s_num(coll, "uptime_s"), s_str(coll, "control"));
-    fprintf(out, "bus        %" JSON_INTEGER_FORMAT " messages, %" JSON_INTEGER_FORMAT
-                 " bad (frames %" JSON_INTEGER_FORMAT ", bodies %" JSON_INTEGER_FORMAT
-                 ", topic %" JSON_INTEGER_FORMAT ")\n",
+    fprintf(out,
+            "bus        %" JSON_INTEGER_FORMAT " messages, %" JSON_INTEGER_FORMAT
+            " bad (frames %" JSON_INTEGER_FORMAT ", bodies %" JSON_INTEGER_FORMAT
+            ", topic %" JSON_INTEGER_FORMAT ")\n",
             s_int(bus, "messages"),
             s_int(bus, "bad_frames") + s_int(bus, "bad_bodies") + s_int(bus, "bad_topic"),
             s_int(bus, "bad_frames"), s_int(bus, "bad_bodies"), s_int(bus, "bad_topic"));
@@ -64,11 +64,11 @@ void tb_print_status(FILE *out, const json_t *data)
     const json_t *st;
     json_array_foreach(streams, i, st)
     {
-        fprintf(out, "%-24s %-9s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT
-                     " %12.1f %8" JSON_INTEGER_FORMAT "\n",
-                s_str(st, "stream"), s_str(st, "state"), s_int(st, "packets"),
-                s_int(st, "bytes"), s_num(st, "avg_pps"),
-                s_loss_total(json_object_get(st, "loss")));
+        fprintf(out,
+                "%-24s %-9s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT
+                " %12.1f %8" JSON_INTEGER_FORMAT "\n",
+                s_str(st, "stream"), s_str(st, "state"), s_int(st, "packets"), s_int(st, "bytes"),
+                s_num(st, "avg_pps"), s_loss_total(json_object_get(st, "loss")));
     }
     if (json_array_size(streams) == 0) {
         fprintf(out, "(no streams started)\n");
@@ -82,8 +82,9 @@ void tb_print_status(FILE *out, const json_t *data)
         const json_t *p;
         json_array_foreach(json_object_get(st, "probes"), j, p)
         {
-            fprintf(out, "%-20s %-24s %-9s %8.1fs %12" JSON_INTEGER_FORMAT
-                         " %10" JSON_INTEGER_FORMAT "%s%s\n",
+            fprintf(out,
+                    "%-20s %-24s %-9s %8.1fs %12" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
+                    "%s%s\n",
                     s_str(p, "id"), s_str(st, "stream"), s_str(p, "source_state"),
                     s_num(p, "last_heard_s"), s_int(p, "received"), s_int(p, "capture_drops"),
                     s_str(p, "detail")[0] ? "  " : "", s_str(p, "detail"));
@@ -132,8 +133,7 @@ void tb_print_stats(FILE *out, const json_t *d)
     fprintf(out, "%-14s %s (%s)\n", "stream", s_str(d, "stream"), s_str(d, "state"));
     fprintf(out, "%-14s %" JSON_INTEGER_FORMAT "\n", "packets", s_int(d, "packets"));
     fprintf(out, "%-14s %" JSON_INTEGER_FORMAT "\n", "bytes", s_int(d, "bytes"));
-    fprintf(out, "%-14s %s .. %s\n", "capture time", s_str(d, "first_time"),
-            s_str(d, "last_time"));
+    fprintf(out, "%-14s %s .. %s\n", "capture time", s_str(d, "first_time"), s_str(d, "last_time"));
     fprintf(out, "%-14s %.1f packets/s, %.0f bits/s\n", "average", s_num(d, "avg_pps"),
             s_num(d, "avg_bps"));
     s_packet(out, "smallest", json_object_get(d, "min_packet"));
@@ -141,9 +141,10 @@ void tb_print_stats(FILE *out, const json_t *d)
     s_packet(out, "last", json_object_get(d, "last_packet"));
 
     const json_t *loss = json_object_get(d, "loss");
-    fprintf(out, "%-14s %" JSON_INTEGER_FORMAT " gaps, %" JSON_INTEGER_FORMAT
-                 " lost packets, %" JSON_INTEGER_FORMAT " capture drops, %" JSON_INTEGER_FORMAT
-                 " bus drops, %" JSON_INTEGER_FORMAT " bad messages\n",
+    fprintf(out,
+            "%-14s %" JSON_INTEGER_FORMAT " gaps, %" JSON_INTEGER_FORMAT
+            " lost packets, %" JSON_INTEGER_FORMAT " capture drops, %" JSON_INTEGER_FORMAT
+            " bus drops, %" JSON_INTEGER_FORMAT " bad messages\n",
             "loss", s_int(loss, "seq_gaps"), s_int(loss, "lost_packets"),
             s_int(loss, "capture_drops"), s_int(loss, "bus_drops"), s_int(loss, "bad_messages"));
 
@@ -165,8 +166,8 @@ void tb_print_stats(FILE *out, const json_t *d)
         char src[80], dst[80];
         s_endpoint(src, sizeof src, f, "src", "sport");
         s_endpoint(dst, sizeof dst, f, "dst", "dport");
-        fprintf(out, "%-4zu %-41s %-41s %-6s %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT
-                     "\n",
+        fprintf(out,
+                "%-4zu %-41s %-41s %-6s %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT "\n",
                 i + 1, src, dst, s_str(f, "class"), s_int(f, "packets"), s_int(f, "bytes"));
     }
     fprintf(out, "\n%-4s %-41s %10s %12s\n", "RANK", "HOST", "PACKETS", "BYTES");

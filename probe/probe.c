@@ -20,18 +20,18 @@ typedef struct {
     size_t topic_len;
     tb_source_t *src;
     tb_src_state_t state;
-    int subscribers;   /* matching subscriptions currently held by the XPUB */
-    int eof;           /* the source has delivered its last packet */
-    int eos_due;       /* an end-of-stream message still has to go out */
+    int subscribers; /* matching subscriptions currently held by the XPUB */
+    int eof;         /* the source has delivered its last packet */
+    int eos_due;     /* an end-of-stream message still has to go out */
     char detail[TB_DETAIL_MAX + 1];
 
     tb_summary_t *batch; /* batch_size summaries */
     size_t nbatch;
     uint64_t batch_started; /* monotonic ns of the first summary in batch */
 
-    uint8_t *out;     /* encoded message buffer */
+    uint8_t *out; /* encoded message buffer */
     size_t out_cap;
-    size_t out_len;   /* > 0 while a message waits for room on the bus */
+    size_t out_len; /* > 0 while a message waits for room on the bus */
 
     uint64_t seq;     /* next sequence number (advances only when sent) */
     uint64_t packets; /* packets published in this run */

@@ -16,11 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TB_CTL_VERSION 1
+#define TB_CTL_VERSION     1
 #define TB_CTL_MAX_STREAMS 64
-#define TB_CTL_MAX_MSG (1u * 1024u * 1024u)
-#define TB_CTL_CMD_MAX 16
-#define TB_CTL_ERROR_MAX 256
+#define TB_CTL_MAX_MSG     (1u * 1024u * 1024u)
+#define TB_CTL_CMD_MAX     16
+#define TB_CTL_ERROR_MAX   256
 
 typedef struct {
     char cmd[TB_CTL_CMD_MAX + 1];

@@ -10,7 +10,12 @@
 
 #include <stdint.h>
 
-typedef enum { TB_LOG_ERROR = 0, TB_LOG_WARN = 1, TB_LOG_INFO = 2, TB_LOG_DEBUG = 3 } tb_log_level_t;
+typedef enum {
+    TB_LOG_ERROR = 0,
+    TB_LOG_WARN = 1,
+    TB_LOG_INFO = 2,
+    TB_LOG_DEBUG = 3
+} tb_log_level_t;
 
 /* Set / get the threshold: messages above it are discarded. */
 void tb_log_set_level(int level);

@@ -75,10 +75,10 @@ void tb_mp_skip(tb_mp_reader_t *r);
 
 /* Fixed-capacity output buffer for msgpack-c's packer. */
 typedef struct {
-    uint8_t *data;   /* borrowed storage */
-    size_t len;      /* bytes written */
-    size_t cap;      /* capacity of data */
-    int overflow;    /* set when a write did not fit */
+    uint8_t *data; /* borrowed storage */
+    size_t len;    /* bytes written */
+    size_t cap;    /* capacity of data */
+    int overflow;  /* set when a write did not fit */
 } tb_mp_buf_t;
 
 /* Point `b` at caller-owned storage and make `pk` write into it. */

@@ -59,16 +59,16 @@ typedef enum {
 /* One packet. Addresses: IPv4 in the first 4 bytes of src/dst, the rest zero;
  * all-zero when family is TB_FAMILY_NONE. Ports in host byte order. */
 typedef struct {
-    uint64_t ts_ns;    /* capture time, nanoseconds since the Unix epoch */
-    uint32_t wire_len; /* original length on the wire (tshark frame.len) */
-    uint32_t cap_len;  /* bytes captured */
-    uint8_t family;    /* TB_FAMILY_* */
-    uint8_t proto;     /* upper-layer IP protocol number (valid if family) */
-    uint8_t tcp_flags; /* TCP flag byte (CWR..FIN), valid with TB_SUM_TCPFLAGS */
-    uint8_t flags;     /* TB_SUM_* bits */
-    uint16_t sport;    /* source port, or ICMP type */
-    uint16_t dport;    /* destination port, or ICMP code */
-    uint16_t vlan;     /* outermost VLAN id (12 bits), valid with TB_SUM_VLAN */
+    uint64_t ts_ns;     /* capture time, nanoseconds since the Unix epoch */
+    uint32_t wire_len;  /* original length on the wire (tshark frame.len) */
+    uint32_t cap_len;   /* bytes captured */
+    uint8_t family;     /* TB_FAMILY_* */
+    uint8_t proto;      /* upper-layer IP protocol number (valid if family) */
+    uint8_t tcp_flags;  /* TCP flag byte (CWR..FIN), valid with TB_SUM_TCPFLAGS */
+    uint8_t flags;      /* TB_SUM_* bits */
+    uint16_t sport;     /* source port, or ICMP type */
+    uint16_t dport;     /* destination port, or ICMP code */
+    uint16_t vlan;      /* outermost VLAN id (12 bits), valid with TB_SUM_VLAN */
     uint16_t ethertype; /* ethertype (or equivalent) of the network layer, 0 if none */
     uint8_t src[16];
     uint8_t dst[16];
@@ -82,8 +82,8 @@ typedef struct {
  *   TB_EPROTO   a header was invalid (TB_SUM_MALFORMED set), same partial rule;
  *   TB_ENOTSUP  unsupported link type: *out has times and lengths, family NONE.
  * Never reads outside [data, data + caplen). */
-int tb_decode(int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
-              uint64_t ts_ns, tb_summary_t *out);
+int tb_decode(int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen, uint64_t ts_ns,
+              tb_summary_t *out);
 
 /* True if tb_decode() understands this link type. */
 int tb_decode_linktype_supported(int linktype);

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define TB_NS_PER_SEC 1000000000ull
-#define TB_NS_PER_MS 1000000ull
+#define TB_NS_PER_MS  1000000ull
 
 /* Wall-clock time, nanoseconds since the Unix epoch. */
 uint64_t tb_time_now_ns(void);

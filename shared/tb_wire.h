@@ -19,44 +19,44 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TB_WIRE_VERSION 1
-#define TB_WIRE_MAX_MSG (8u * 1024u * 1024u) /* largest body accepted */
-#define TB_WIRE_MAX_BATCH 65536u             /* most summaries in one batch */
-#define TB_WIRE_SUMMARY_MAX_BYTES 80u        /* upper bound of one packed summary */
-#define TB_WIRE_HEADER_MAX_BYTES 256u        /* upper bound of the envelope */
-#define TB_STREAM_MAX 64                     /* bytes in a stream name */
-#define TB_PROBE_ID_MAX 64                   /* bytes in a probe id */
-#define TB_TOPIC_MAX (TB_STREAM_MAX + 1)
-#define TB_DETAIL_MAX 160 /* bytes of a heartbeat's state detail */
+#define TB_WIRE_VERSION           1
+#define TB_WIRE_MAX_MSG           (8u * 1024u * 1024u) /* largest body accepted */
+#define TB_WIRE_MAX_BATCH         65536u               /* most summaries in one batch */
+#define TB_WIRE_SUMMARY_MAX_BYTES 80u                  /* upper bound of one packed summary */
+#define TB_WIRE_HEADER_MAX_BYTES  256u                 /* upper bound of the envelope */
+#define TB_STREAM_MAX             64                   /* bytes in a stream name */
+#define TB_PROBE_ID_MAX           64                   /* bytes in a probe id */
+#define TB_TOPIC_MAX              (TB_STREAM_MAX + 1)
+#define TB_DETAIL_MAX             160 /* bytes of a heartbeat's state detail */
 
 typedef enum { TB_MSG_BATCH = 1, TB_MSG_HEARTBEAT = 2, TB_MSG_EOS = 3 } tb_msg_type_t;
 
 /* Source states reported in heartbeats. */
 typedef enum {
-    TB_SRC_WAITING = 0,   /* waiting for a subscriber */
-    TB_SRC_RUNNING = 1,   /* capturing or reading */
-    TB_SRC_FINISHED = 2,  /* finite source read to its end */
-    TB_SRC_ERROR = 3,     /* failed; detail says why */
+    TB_SRC_WAITING = 0,  /* waiting for a subscriber */
+    TB_SRC_RUNNING = 1,  /* capturing or reading */
+    TB_SRC_FINISHED = 2, /* finite source read to its end */
+    TB_SRC_ERROR = 3,    /* failed; detail says why */
     TB_SRC_STATE_COUNT
 } tb_src_state_t;
 
 typedef struct {
-    uint8_t type;                        /* tb_msg_type_t */
-    char probe_id[TB_PROBE_ID_MAX + 1];  /* NUL-terminated */
-    uint64_t boot_ns;                    /* probe start time: a new value = restart */
-    char stream[TB_STREAM_MAX + 1];      /* NUL-terminated */
+    uint8_t type;                       /* tb_msg_type_t */
+    char probe_id[TB_PROBE_ID_MAX + 1]; /* NUL-terminated */
+    uint64_t boot_ns;                   /* probe start time: a new value = restart */
+    char stream[TB_STREAM_MAX + 1];     /* NUL-terminated */
     uint64_t seq;
 } tb_wire_header_t;
 
 typedef struct {
-    uint8_t state;          /* tb_src_state_t */
-    uint64_t pcap_recv;     /* pcap_stats ps_recv */
-    uint64_t pcap_drop;     /* pcap_stats ps_drop */
-    uint64_t pcap_ifdrop;   /* pcap_stats ps_ifdrop */
-    uint64_t packets;       /* packets summarised since the source started */
-    uint64_t batches;       /* batches published */
-    uint64_t bus_drops;     /* batches dropped at a full bus */
-    uint64_t decode_errors; /* packets truncated or malformed */
+    uint8_t state;                  /* tb_src_state_t */
+    uint64_t pcap_recv;             /* pcap_stats ps_recv */
+    uint64_t pcap_drop;             /* pcap_stats ps_drop */
+    uint64_t pcap_ifdrop;           /* pcap_stats ps_ifdrop */
+    uint64_t packets;               /* packets summarised since the source started */
+    uint64_t batches;               /* batches published */
+    uint64_t bus_drops;             /* batches dropped at a full bus */
+    uint64_t decode_errors;         /* packets truncated or malformed */
     char detail[TB_DETAIL_MAX + 1]; /* e.g. an error message; may be "" */
 } tb_heartbeat_t;
 

@@ -116,8 +116,7 @@ static size_t s_request_raw(fixture_t *f, const void *buf, size_t len, int more_
     return (size_t)n;
 }
 
-static size_t s_request(fixture_t *f, const char *cmd, const char *stream, uint8_t *out,
-                        size_t cap)
+static size_t s_request(fixture_t *f, const char *cmd, const char *stream, uint8_t *out, size_t cap)
 {
     tb_ctl_request_t req;
     memset(&req, 0, sizeof req);
@@ -214,18 +213,18 @@ static void test_garbage_is_counted_and_good_data_kept(void **state)
     assert_memory_equal(sub, "\1g\0", 3);
 
     s_batch(f, "g", 0, 10);
-    assert_true(zmq_send(f->xpub, "g", 2, 0) >= 0);                    /* one frame */
-    assert_true(zmq_send(f->xpub, "g", 2, ZMQ_SNDMORE) >= 0);          /* three frames */
+    assert_true(zmq_send(f->xpub, "g", 2, 0) >= 0);           /* one frame */
+    assert_true(zmq_send(f->xpub, "g", 2, ZMQ_SNDMORE) >= 0); /* three frames */
     assert_true(zmq_send(f->xpub, "a", 1, ZMQ_SNDMORE) >= 0);
     assert_true(zmq_send(f->xpub, "b", 1, 0) >= 0);
-    s_pub(f, "g", 2, "\x93\x01\x02\x03", 4);                           /* short envelope */
-    s_pub(f, "g", 2, "\xdd\xff\xff\xff\xff\x01", 6);                   /* hostile count */
+    s_pub(f, "g", 2, "\x93\x01\x02\x03", 4);         /* short envelope */
+    s_pub(f, "g", 2, "\xdd\xff\xff\xff\xff\x01", 6); /* hostile count */
     uint8_t junk[300];
     for (size_t i = 0; i < sizeof junk; i++) {
         junk[i] = (uint8_t)(i * 131 + 7);
     }
-    s_pub(f, "g", 2, junk, sizeof junk);                               /* noise */
-    s_pub(f, "g", 2, "", 0);                                           /* empty body */
+    s_pub(f, "g", 2, junk, sizeof junk); /* noise */
+    s_pub(f, "g", 2, "", 0);             /* empty body */
     /* A valid body for another stream sent on this stream's topic. */
     tb_wire_header_t h = {.type = TB_MSG_EOS, .boot_ns = 1, .seq = 1};
     snprintf(h.probe_id, sizeof h.probe_id, "fake");

@@ -147,7 +147,7 @@ static void test_stats_totals_and_extremes(void **state)
     tb_stats_t *st = tb_stats_new(16, 16, 1);
     assert_non_null(st);
     tb_summary_t pk[5] = {
-        s_pkt(1, 1000, 100, 5000000000ull, 6), s_pkt(1, 1000, 60, 3000000000ull, 6),
+        s_pkt(1, 1000, 100, 5000000000ull, 6),   s_pkt(1, 1000, 60, 3000000000ull, 6),
         s_pkt(2, 2000, 1500, 4000000000ull, 17), s_pkt(1, 1000, 60, 6000000000ull, 6),
         s_pkt(3, 3000, 200, 7000000000ull, 1),
     };

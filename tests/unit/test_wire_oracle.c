@@ -115,8 +115,8 @@ static void test_batches_match_msgpack_c(void **state)
         for (size_t i = 0; i < n; i++) {
             s_random_summary(&items[i]);
         }
-        tb_wire_header_t h = {.type = TB_MSG_BATCH, .boot_ns = s_any(UINT64_MAX),
-                              .seq = s_any(UINT64_MAX)};
+        tb_wire_header_t h = {
+            .type = TB_MSG_BATCH, .boot_ns = s_any(UINT64_MAX), .seq = s_any(UINT64_MAX)};
         memcpy(h.probe_id, "probe-1", 8);
         memcpy(h.stream, "01::10:01", 10);
         size_t len = 0;
