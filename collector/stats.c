@@ -59,52 +59,89 @@ void tb_flow_key(const tb_summary_t *s, tb_flow_key_t *k)
     memcpy(k->dst, s->dst, 16);
 }
 
-static void s_host(tb_stats_t *st, uint8_t family, const uint8_t *addr, uint32_t len)
+static void s_host_key(tb_host_key_t *hk, uint8_t family, const uint8_t *addr)
 {
-    tb_host_key_t hk;
-    memset(&hk, 0, sizeof hk);
-    hk.family = family;
-    memcpy(hk.addr, addr, 16);
-    tb_topk_add(st->hosts, &hk, len);
+    memset(hk, 0, sizeof *hk);
+    hk->family = family;
+    memcpy(hk->addr, addr, 16);
 }
+
+/* Totals, extremes and protocol classes of one packet. */
+static void s_scalar(tb_stats_t *st, const tb_summary_t *s)
+{
+    if (st->packets == 0) {
+        st->first_ts = s->ts_ns;
+        st->last_ts = s->ts_ns;
+        st->min_pkt = *s;
+        st->max_pkt = *s;
+    } else {
+        if (s->ts_ns < st->first_ts) {
+            st->first_ts = s->ts_ns;
+        }
+        if (s->ts_ns > st->last_ts) {
+            st->last_ts = s->ts_ns;
+        }
+        if (s->wire_len < st->min_pkt.wire_len) {
+            st->min_pkt = *s;
+        }
+        if (s->wire_len > st->max_pkt.wire_len) {
+            st->max_pkt = *s;
+        }
+    }
+    st->packets++;
+    st->bytes += s->wire_len;
+    tb_counter_t *pc = &st->proto[tb_proto_class(s)];
+    pc->packets++;
+    pc->bytes += s->wire_len;
+    if (s->flags & (TB_SUM_TRUNC | TB_SUM_MALFORMED)) {
+        st->decode_flagged++;
+    }
+}
+
+/* The top-N tables are the collector's hot spot: three lookups per packet in
+ * tables larger than a core's L2 cache. Working in chunks, all keys are
+ * hashed and their slots prefetched first; while adding, the entries of the
+ * packet AHEAD places later are prefetched, so the misses overlap. */
+#define CHUNK 64
+#define AHEAD 8
 
 void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        const tb_summary_t *s = &items[i];
-        if (st->packets == 0) {
-            st->first_ts = s->ts_ns;
-            st->last_ts = s->ts_ns;
-            st->min_pkt = *s;
-            st->max_pkt = *s;
-        } else {
-            if (s->ts_ns < st->first_ts) {
-                st->first_ts = s->ts_ns;
-            }
-            if (s->ts_ns > st->last_ts) {
-                st->last_ts = s->ts_ns;
-            }
-            if (s->wire_len < st->min_pkt.wire_len) {
-                st->min_pkt = *s;
-            }
-            if (s->wire_len > st->max_pkt.wire_len) {
-                st->max_pkt = *s;
+    tb_flow_key_t fk[CHUNK];
+    tb_host_key_t hk[CHUNK][2];
+    uint64_t fh[CHUNK];
+    uint64_t hh[CHUNK][2];
+    for (size_t base = 0; base < n; base += CHUNK) {
+        size_t m = n - base < CHUNK ? n - base : CHUNK;
+        const tb_summary_t *s = items + base;
+        for (size_t i = 0; i < m; i++) {
+            tb_flow_key(&s[i], &fk[i]);
+            fh[i] = tb_topk_hash(st->flows, &fk[i]);
+            tb_topk_prefetch_slot(st->flows, fh[i]);
+            if (s[i].family != 0) {
+                s_host_key(&hk[i][0], s[i].family, s[i].src);
+                s_host_key(&hk[i][1], s[i].family, s[i].dst);
+                for (int k = 0; k < 2; k++) {
+                    hh[i][k] = tb_topk_hash(st->hosts, &hk[i][k]);
+                    tb_topk_prefetch_slot(st->hosts, hh[i][k]);
+                }
             }
         }
-        st->packets++;
-        st->bytes += s->wire_len;
-        tb_counter_t *pc = &st->proto[tb_proto_class(s)];
-        pc->packets++;
-        pc->bytes += s->wire_len;
-        if (s->flags & (TB_SUM_TRUNC | TB_SUM_MALFORMED)) {
-            st->decode_flagged++;
-        }
-        tb_flow_key_t fk;
-        tb_flow_key(s, &fk);
-        tb_topk_add(st->flows, &fk, s->wire_len);
-        if (s->family != 0) {
-            s_host(st, s->family, s->src, s->wire_len);
-            s_host(st, s->family, s->dst, s->wire_len);
+        for (size_t i = 0; i < m; i++) {
+            size_t a = i + AHEAD;
+            if (a < m) {
+                tb_topk_prefetch_entry(st->flows, fh[a]);
+                if (s[a].family != 0) {
+                    tb_topk_prefetch_entry(st->hosts, hh[a][0]);
+                    tb_topk_prefetch_entry(st->hosts, hh[a][1]);
+                }
+            }
+            s_scalar(st, &s[i]);
+            tb_topk_add_hashed(st->flows, &fk[i], fh[i], s[i].wire_len);
+            if (s[i].family != 0) {
+                tb_topk_add_hashed(st->hosts, &hk[i][0], hh[i][0], s[i].wire_len);
+                tb_topk_add_hashed(st->hosts, &hk[i][1], hh[i][1], s[i].wire_len);
+            }
         }
     }
     if (n > 0) {

@@ -191,10 +191,32 @@ static void s_sift_up(tb_topk_t *t, size_t pos)
     }
 }
 
+uint64_t tb_topk_hash(const tb_topk_t *t, const void *key)
+{
+    return s_hash(t, key);
+}
+
+void tb_topk_prefetch_slot(const tb_topk_t *t, uint64_t hash)
+{
+    __builtin_prefetch(&t->slots[(size_t)hash & t->slot_mask]);
+}
+
+void tb_topk_prefetch_entry(const tb_topk_t *t, uint64_t hash)
+{
+    uint32_t e = t->slots[(size_t)hash & t->slot_mask].entry;
+    if (e != EMPTY) {
+        __builtin_prefetch(&t->entries[e]);
+    }
+}
+
 void tb_topk_add(tb_topk_t *t, const void *key, uint64_t bytes)
 {
+    tb_topk_add_hashed(t, key, s_hash(t, key), bytes);
+}
+
+void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t bytes)
+{
     t->total++;
-    uint64_t hash = s_hash(t, key);
     int found;
     size_t slot = s_find(t, key, hash, &found);
     if (found) {

@@ -37,6 +37,14 @@ void tb_topk_destroy(tb_topk_t **p);
 /* Count one packet of `bytes` bytes for key (key_size bytes, borrowed). */
 void tb_topk_add(tb_topk_t *t, const void *key, uint64_t bytes);
 
+/* The same in steps, for callers that work through a batch: hash every key
+ * first and prefetch its slot, then prefetch the entries a few keys ahead,
+ * then add, so that cache misses overlap instead of queueing up. */
+uint64_t tb_topk_hash(const tb_topk_t *t, const void *key);
+void tb_topk_prefetch_slot(const tb_topk_t *t, uint64_t hash);
+void tb_topk_prefetch_entry(const tb_topk_t *t, uint64_t hash);
+void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t bytes);
+
 /* Forget every key. */
 void tb_topk_reset(tb_topk_t *t);
 
