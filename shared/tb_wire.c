@@ -491,6 +491,30 @@ static int s_key_index(const char *k, uint32_t klen, const char *const *keys, si
     return -1;
 }
 
+/* Read the next key of a map whose known keys are keys[0..nkeys). Returns 1
+ * with *idx set when it is a known key (its value is next), 0 for an unknown
+ * key (its value has been skipped), or a negative tb_err_t: a known key seen
+ * twice is ambiguous and refused. */
+static int s_next_key(tb_mp_reader_t *r, const char *const *keys, size_t nkeys, unsigned *seen,
+                      int *idx)
+{
+    uint32_t klen;
+    const char *k = tb_mp_read_str(r, &klen);
+    if (r->error) {
+        return r->error;
+    }
+    *idx = s_key_index(k, klen, keys, nkeys);
+    if (*idx < 0) {
+        tb_mp_skip(r);
+        return r->error ? r->error : 0;
+    }
+    if (*seen & (1u << *idx)) {
+        return TB_EPROTO;
+    }
+    *seen |= 1u << *idx;
+    return 1;
+}
+
 static int s_read_heartbeat(tb_mp_reader_t *r, tb_heartbeat_t *hb)
 {
     /* keys[0..S_HB_NCOUNTERS) are the counters, then state and detail. */
@@ -505,20 +529,14 @@ static int s_read_heartbeat(tb_mp_reader_t *r, tb_heartbeat_t *hb)
     uint32_t n = tb_mp_read_map(r);
     unsigned seen = 0;
     for (uint32_t i = 0; i < n && r->error == 0; i++) {
-        uint32_t klen;
-        const char *k = tb_mp_read_str(r, &klen);
-        if (r->error) {
-            break;
-        }
-        int idx = s_key_index(k, klen, keys, K_COUNT);
-        if (idx < 0) {
-            tb_mp_skip(r);
+        int idx;
+        int rc = s_next_key(r, keys, K_COUNT, &seen, &idx);
+        if (rc <= 0) {
+            if (rc < 0) {
+                return rc;
+            }
             continue;
         }
-        if (seen & (1u << idx)) {
-            return TB_EPROTO; /* a duplicate key is ambiguous: refuse it */
-        }
-        seen |= 1u << idx;
         if (idx == K_STATE) {
             uint64_t st = tb_mp_read_uint(r);
             if (r->error == 0 && st >= TB_SRC_STATE_COUNT) {
@@ -541,20 +559,14 @@ static int s_read_eos(tb_mp_reader_t *r, tb_eos_t *eos)
     uint32_t n = tb_mp_read_map(r);
     unsigned seen = 0;
     for (uint32_t i = 0; i < n && r->error == 0; i++) {
-        uint32_t klen;
-        const char *k = tb_mp_read_str(r, &klen);
-        if (r->error) {
-            break;
-        }
-        int idx = s_key_index(k, klen, keys, K_COUNT);
-        if (idx < 0) {
-            tb_mp_skip(r);
+        int idx;
+        int rc = s_next_key(r, keys, K_COUNT, &seen, &idx);
+        if (rc <= 0) {
+            if (rc < 0) {
+                return rc;
+            }
             continue;
         }
-        if (seen & (1u << idx)) {
-            return TB_EPROTO;
-        }
-        seen |= 1u << idx;
         switch (idx) {
         case K_PACKETS:
             eos->packets = tb_mp_read_uint(r);
