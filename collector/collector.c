@@ -154,6 +154,32 @@ static coll_stream_t *s_find_topic(tb_collector_t *c, const uint8_t *topic, size
     return NULL;
 }
 
+/* Subscriptions are reference-counted by the SUB socket: subscribing twice
+ * needs unsubscribing twice. Each stream holds at most one. */
+static void s_subscribe(tb_collector_t *c, coll_stream_t *st)
+{
+    if (!st->subscribed && zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, st->topic, st->topic_len) == 0) {
+        st->subscribed = 1;
+    }
+}
+
+static void s_unsubscribe(tb_collector_t *c, coll_stream_t *st)
+{
+    if (st->subscribed) {
+        zmq_setsockopt(c->sub, ZMQ_UNSUBSCRIBE, st->topic, st->topic_len);
+        st->subscribed = 0;
+    }
+}
+
+size_t tb_coll_room(const tb_collector_t *c)
+{
+    size_t room = 0;
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        room += !c->streams[i].in_use || c->streams[i].state != STREAM_RUNNING;
+    }
+    return room;
+}
+
 int tb_coll_start(tb_collector_t *c, const char *name)
 {
     coll_stream_t *st = tb_coll_find(c, name);
@@ -171,6 +197,7 @@ int tb_coll_start(tb_collector_t *c, const char *name)
         if (st == NULL && victim != NULL) {
             tb_log(TB_LOG_INFO, LOG_COMPONENT, "forgetting ended stream %s to make room",
                    victim->name);
+            s_unsubscribe(c, victim);
             st = victim;
         }
         if (st == NULL) {
@@ -181,9 +208,6 @@ int tb_coll_start(tb_collector_t *c, const char *name)
         st->stats = stats;
         snprintf(st->name, sizeof st->name, "%s", name);
         st->topic_len = (size_t)tb_wire_topic(name, st->topic, sizeof st->topic);
-    } else if (st->state == STREAM_RUNNING) {
-        /* Restarting a running stream: leave the subscription, start over. */
-        zmq_setsockopt(c->sub, ZMQ_UNSUBSCRIBE, st->topic, st->topic_len);
     }
     if (st->stats == NULL) {
         st->stats = tb_stats_new(c->cfg.flow_capacity, c->cfg.host_capacity, c->seed);
@@ -191,15 +215,30 @@ int tb_coll_start(tb_collector_t *c, const char *name)
             return TB_ENOMEM;
         }
     }
+    /* Leaving and rejoining the topic makes every probe's finite source start
+     * a new run; whatever is still in flight from the runs seen so far is
+     * ignored when it arrives. */
+    s_unsubscribe(c, st);
+    for (size_t i = 0; i < st->nprobes; i++) {
+        probe_track_t *pt = &st->probes[i];
+        pt->min_run = pt->run + 1;
+        pt->received = 0;
+        pt->seq_gaps = 0;
+        pt->restarts = 0;
+        pt->lost_packets = 0;
+        pt->eos_seen = 0;
+    }
     tb_stats_reset(st->stats);
-    st->nprobes = 0;
     st->probes_refused = 0;
     st->bad_messages = 0;
+    st->run_resets = 0;
+    st->stale = 0;
     st->in_use = 1;
     st->state = STREAM_RUNNING;
     st->started_ns = tb_time_now_ns();
     st->ended_ns = 0;
-    if (zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, st->topic, st->topic_len) != 0) {
+    s_subscribe(c, st);
+    if (!st->subscribed) {
         st->state = STREAM_STOPPED;
         return TB_EIO;
     }
@@ -218,14 +257,12 @@ static void s_notify_final(tb_collector_t *c, coll_stream_t *st)
 
 void tb_coll_stop(tb_collector_t *c, coll_stream_t *st)
 {
+    s_unsubscribe(c, st);
     if (st->state == STREAM_RUNNING) {
-        zmq_setsockopt(c->sub, ZMQ_UNSUBSCRIBE, st->topic, st->topic_len);
         st->state = STREAM_STOPPED;
         s_notify_final(c, st);
-    } else if (st->state == STREAM_FINISHED) {
-        zmq_setsockopt(c->sub, ZMQ_UNSUBSCRIBE, st->topic, st->topic_len);
-        st->state = STREAM_STOPPED;
     }
+    st->state = STREAM_STOPPED;
 }
 
 static probe_track_t *s_track(coll_stream_t *st, const tb_wire_header_t *h)
@@ -244,6 +281,8 @@ static probe_track_t *s_track(coll_stream_t *st, const tb_wire_header_t *h)
     snprintf(pt->probe_id, sizeof pt->probe_id, "%s", h->probe_id);
     pt->boot_ns = h->boot_ns;
     pt->next_seq = h->seq;
+    pt->run = h->run;
+    pt->run_first_seq = h->seq;
     pt->src_state = -1;
     return pt;
 }
@@ -252,12 +291,6 @@ static probe_track_t *s_track(coll_stream_t *st, const tb_wire_header_t *h)
  * baseline; a later gap counts the messages that never arrived. */
 static void s_sequence(coll_stream_t *st, probe_track_t *pt, const tb_wire_header_t *h)
 {
-    if (h->boot_ns != pt->boot_ns) {
-        tb_log(TB_LOG_WARN, LOG_COMPONENT, "stream %s: probe %s restarted", st->name, pt->probe_id);
-        pt->restarts++;
-        pt->boot_ns = h->boot_ns;
-        pt->next_seq = h->seq;
-    }
     if (h->seq > pt->next_seq) {
         uint64_t lost = h->seq - pt->next_seq;
         pt->seq_gaps += lost;
@@ -265,6 +298,28 @@ static void s_sequence(coll_stream_t *st, probe_track_t *pt, const tb_wire_heade
                st->name, (unsigned long long)lost, pt->probe_id);
     }
     pt->next_seq = h->seq + 1;
+}
+
+/* A probe began a new run of its source (re-read a file from its start,
+ * because it restarted or somebody subscribed). If this measurement already
+ * holds data of an earlier run from it, the statistics start over: they
+ * describe the run being received, never a mix of two. */
+static void s_new_run(coll_stream_t *st, probe_track_t *pt, const tb_wire_header_t *h)
+{
+    if (pt->received > 0 || pt->eos_seen) {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT,
+               "stream %s: probe %s started run %llu of its source; statistics start over",
+               st->name, pt->probe_id, (unsigned long long)h->run);
+        tb_stats_reset(st->stats);
+        st->run_resets++;
+    }
+    pt->run = h->run;
+    pt->run_first_seq = h->seq;
+    pt->received = 0;
+    pt->eos_seen = 0;
+    if (st->state == STREAM_FINISHED) {
+        st->state = STREAM_RUNNING;
+    }
 }
 
 static int s_all_ended(const coll_stream_t *st)
@@ -282,24 +337,36 @@ static int s_all_ended(const coll_stream_t *st)
 
 static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m)
 {
-    probe_track_t *pt = s_track(st, &m->hdr);
+    const tb_wire_header_t *h = &m->hdr;
+    probe_track_t *pt = s_track(st, h);
     if (pt == NULL) {
         return;
     }
-    s_sequence(st, pt, &m->hdr);
     pt->last_heard = tb_time_mono_ns();
-    switch (m->hdr.type) {
-    case TB_MSG_BATCH:
-        if (pt->eos_seen) {
-            /* A new run of a finite source (somebody subscribed again). */
-            pt->eos_seen = 0;
-            pt->received = 0;
-            if (st->state == STREAM_FINISHED) {
-                st->state = STREAM_RUNNING;
-            }
+    if (h->boot_ns != pt->boot_ns) {
+        tb_log(TB_LOG_WARN, LOG_COMPONENT, "stream %s: probe %s restarted", st->name, pt->probe_id);
+        pt->restarts++;
+        pt->boot_ns = h->boot_ns;
+        pt->next_seq = h->seq + 1;
+        pt->min_run = 0;
+        s_new_run(st, pt, h);
+    } else {
+        s_sequence(st, pt, h);
+        if (h->run < pt->min_run) {
+            st->stale++; /* still in flight from before a restart */
+            return;
         }
+        if (h->run != pt->run) {
+            s_new_run(st, pt, h);
+        }
+    }
+    switch (h->type) {
+    case TB_MSG_BATCH:
         tb_stats_add(st->stats, m->items, m->count);
         pt->received += m->count;
+        if (st->state == STREAM_FINISHED && !pt->eos_seen) {
+            st->state = STREAM_RUNNING; /* a probe that had not ended yet */
+        }
         break;
     case TB_MSG_HEARTBEAT:
         pt->hb = m->hb;
@@ -312,7 +379,10 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
         pt->eos_seen = 1;
         pt->src_state = m->eos.error ? TB_SRC_ERROR : TB_SRC_FINISHED;
         memcpy(pt->detail, m->eos.detail, sizeof pt->detail);
-        if (m->eos.packets > pt->received) {
+        /* Packets announced but not received are lost only if this collector
+         * saw the run from its first message; one that joined later simply
+         * missed what came before it. */
+        if (m->eos.first_seq == pt->run_first_seq && m->eos.packets > pt->received) {
             pt->lost_packets += m->eos.packets - pt->received;
         }
         if (m->eos.error) {

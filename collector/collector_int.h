@@ -18,12 +18,15 @@ typedef enum { STREAM_STOPPED = 0, STREAM_RUNNING, STREAM_FINISHED } stream_stat
 typedef struct {
     char probe_id[TB_PROBE_ID_MAX + 1];
     uint64_t boot_ns;
-    uint64_t next_seq;     /* expected sequence number */
-    uint64_t last_heard;   /* monotonic ns of the last message */
-    uint64_t received;     /* packets received from this probe in this run */
-    uint64_t seq_gaps;     /* messages lost (sequence gaps) */
-    uint64_t restarts;     /* boot epoch changes seen */
-    uint64_t lost_packets; /* announced by end-of-stream but never received */
+    uint64_t next_seq;      /* expected sequence number */
+    uint64_t run;           /* the probe's run of the source being counted */
+    uint64_t min_run;       /* runs below this are stale (before a restart) */
+    uint64_t run_first_seq; /* seq of the first message seen of this run */
+    uint64_t last_heard;    /* monotonic ns of the last message */
+    uint64_t received;      /* packets received from this probe in this run */
+    uint64_t seq_gaps;      /* messages lost (sequence gaps) */
+    uint64_t restarts;      /* boot epoch changes seen */
+    uint64_t lost_packets;  /* announced by end-of-stream but never received */
     int have_hb;
     tb_heartbeat_t hb; /* last heartbeat (counters) */
     int src_state;     /* tb_src_state_t from the latest heartbeat or EOS, -1 unknown */
@@ -43,6 +46,9 @@ typedef struct {
     tb_stats_t *stats;   /* owned */
     size_t nprobes;
     probe_track_t probes[TB_STREAM_MAX_PROBES];
+    int subscribed;          /* the SUB socket holds this stream's topic */
+    uint64_t run_resets;     /* statistics started over for a new run of a source */
+    uint64_t stale;          /* messages of runs before a restart, ignored */
     uint64_t probes_refused; /* messages from probes beyond TB_STREAM_MAX_PROBES */
     uint64_t bad_messages;   /* messages on this stream's topic that failed validation */
 } coll_stream_t;
@@ -67,6 +73,9 @@ struct tb_collector {
     uint64_t unknown_stream; /* messages for streams not started (e.g. in flight at stop) */
     int last_bad_error;      /* tb_err_t of the last bad body */
 };
+
+/* Slots free or reusable (stopped or finished streams) for new streams. */
+size_t tb_coll_room(const tb_collector_t *c);
 
 /* Find a started-or-stopped stream by name, or NULL. */
 coll_stream_t *tb_coll_find(tb_collector_t *c, const char *name);

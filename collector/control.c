@@ -157,7 +157,7 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
 {
     const tb_stats_t *s = st->stats;
     int any = s->packets > 0;
-    msgpack_pack_map(pk, 21);
+    msgpack_pack_map(pk, 23);
     s_kv_str(pk, "stream", st->name);
     s_kv_str(pk, "state", tb_coll_state_name(st->state));
     s_kv_u64(pk, "packets", s->packets);
@@ -199,7 +199,9 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     tb_mp_pack_cstr(pk, "top_hosts");
     s_pack_top_hosts(c, pk, s);
     /* Space-Saving's guarantee: no reported count is off by more than this. */
-    s_kv_u64(pk, "top_error_bound", tb_topk_total(s->flows) / tb_topk_capacity(s->flows));
+    s_kv_u64(pk, "top_flows_error_bound", tb_topk_error_bound(s->flows));
+    s_kv_u64(pk, "top_hosts_error_bound", tb_topk_error_bound(s->hosts));
+    s_kv_u64(pk, "run_resets", st->run_resets);
     tb_mp_pack_cstr(pk, "loss");
     s_pack_loss(pk, st);
 }
@@ -300,12 +302,23 @@ static void s_start(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pack
         s_error(pk, "start needs at least one stream");
         return;
     }
+    /* All or nothing: check for room before starting any. */
+    size_t fresh = 0;
+    for (size_t i = 0; i < req->nstreams; i++) {
+        fresh += tb_coll_find(c, req->streams[i]) == NULL;
+    }
+    if (fresh > tb_coll_room(c)) {
+        snprintf(msg, sizeof msg,
+                 "cannot start %zu new stream(s): %zu slot(s) free of %zu (raise --max-streams)",
+                 fresh, tb_coll_room(c), c->cfg.max_streams);
+        s_error(pk, msg);
+        return;
+    }
     for (size_t i = 0; i < req->nstreams; i++) {
         int rc = tb_coll_start(c, req->streams[i]);
         if (rc != 0) {
             snprintf(msg, sizeof msg, "cannot start %s: %s", req->streams[i],
-                     rc == TB_ENOMEM ? "every stream slot is in use (raise --max-streams)"
-                                     : tb_strerror(rc));
+                     rc == TB_ENOMEM ? "out of memory" : tb_strerror(rc));
             s_error(pk, msg);
             return;
         }
@@ -324,26 +337,30 @@ static void s_stop(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packe
             return;
         }
     }
-    char stopped[TB_CTL_MAX_STREAMS][TB_STREAM_MAX + 1];
-    size_t n = 0;
+    tb_ctl_reply_begin(pk, NULL);
+    msgpack_pack_map(pk, 1);
+    tb_mp_pack_cstr(pk, "stopped");
     if (req->nstreams > 0) {
+        msgpack_pack_array(pk, req->nstreams);
         for (size_t i = 0; i < req->nstreams; i++) {
             tb_coll_stop(c, tb_coll_find(c, req->streams[i]));
-            snprintf(stopped[n++], sizeof stopped[0], "%s", req->streams[i]);
+            tb_mp_pack_cstr(pk, req->streams[i]);
         }
-    } else {
-        for (size_t i = 0; i < c->cfg.max_streams; i++) {
-            coll_stream_t *st = &c->streams[i];
-            if (st->in_use && st->state != STREAM_STOPPED) {
-                tb_coll_stop(c, st);
-                if (n < TB_CTL_MAX_STREAMS) {
-                    snprintf(stopped[n++], sizeof stopped[0], "%s", st->name);
-                }
-            }
+        return;
+    }
+    /* Every stream still running or finished: count, then list as stopped. */
+    size_t n = 0;
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        n += c->streams[i].in_use && c->streams[i].state != STREAM_STOPPED;
+    }
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        coll_stream_t *st = &c->streams[i];
+        if (st->in_use && st->state != STREAM_STOPPED) {
+            tb_coll_stop(c, st);
+            tb_mp_pack_cstr(pk, st->name);
         }
     }
-    tb_ctl_reply_begin(pk, NULL);
-    s_name_list(pk, "stopped", (const char(*)[TB_STREAM_MAX + 1]) stopped, n);
 }
 
 void tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_sbuffer *sbuf)

@@ -299,6 +299,11 @@ size_t tb_topk_top(const tb_topk_t *t, tb_topk_item_t *out, size_t n)
     return have;
 }
 
+uint64_t tb_topk_error_bound(const tb_topk_t *t)
+{
+    return t->used == t->capacity ? t->entries[t->heap[0]].packets : 0;
+}
+
 uint64_t tb_topk_total(const tb_topk_t *t)
 {
     return t->total;

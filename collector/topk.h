@@ -51,6 +51,10 @@ void tb_topk_reset(tb_topk_t *t);
 /* The n heaviest keys, most packets first; returns how many were written. */
 size_t tb_topk_top(const tb_topk_t *t, tb_topk_item_t *out, size_t n);
 
+/* The most any reported count can exceed the truth: the smallest count in
+ * the table once it is full (Space-Saving's bound), 0 while it is not. */
+uint64_t tb_topk_error_bound(const tb_topk_t *t);
+
 /* Packets counted since the last reset, and the table's capacity. The error of
  * any reported count is at most total / capacity. */
 uint64_t tb_topk_total(const tb_topk_t *t);

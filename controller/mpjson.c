@@ -5,6 +5,19 @@
 
 #include <stdio.h>
 
+/* A string that is not valid UTF-8 (a probe's free text may be anything):
+ * shown with every non-ASCII byte replaced by '?', rather than refused. */
+static json_t *s_sanitized(const char *s, uint32_t len)
+{
+    char buf[1024];
+    uint32_t n = len < sizeof buf ? len : (uint32_t)sizeof buf;
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = (c >= 0x80 || c == 0) ? '?' : (char)c;
+    }
+    return json_stringn(buf, n);
+}
+
 static json_t *s_read(tb_mp_reader_t *r, int depth)
 {
     if (depth > TB_MP_MAX_DEPTH) {
@@ -28,7 +41,11 @@ static json_t *s_read(tb_mp_reader_t *r, int depth)
         return json_real(tb_mp_read_float(r));
     case TB_MP_STR: {
         const char *s = tb_mp_read_str(r, &len);
-        return s ? json_stringn(s, len) : NULL;
+        if (s == NULL) {
+            return NULL;
+        }
+        json_t *j = json_stringn(s, len);
+        return j != NULL ? j : s_sanitized(s, len);
     }
     case TB_MP_BIN: {
         const uint8_t *b = tb_mp_read_bin(r, &len);

@@ -176,8 +176,12 @@ void tb_print_stats(FILE *out, const json_t *d)
         fprintf(out, "%-4zu %-41s %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT "\n", i + 1,
                 s_str(f, "addr"), s_int(f, "packets"), s_int(f, "bytes"));
     }
-    if (s_int(d, "top_error_bound") > 0) {
-        fprintf(out, "(a top count may be high by at most %" JSON_INTEGER_FORMAT " packet%s)\n",
-                s_int(d, "top_error_bound"), s_int(d, "top_error_bound") == 1 ? "" : "s");
+    json_int_t fb = s_int(d, "top_flows_error_bound");
+    json_int_t hb = s_int(d, "top_hosts_error_bound");
+    if (fb > 0 || hb > 0) {
+        fprintf(out,
+                "(top counts are estimates: flows high by at most %" JSON_INTEGER_FORMAT
+                ", hosts by at most %" JSON_INTEGER_FORMAT " packets)\n",
+                fb, hb);
     }
 }

@@ -77,8 +77,13 @@ int main(int argc, char **argv)
             break;
         case O_SOURCE: {
             const char *eq = strchr(optarg, '=');
-            if (eq == NULL || eq == optarg || (size_t)(eq - optarg) > TB_STREAM_MAX) {
+            if (eq == NULL || eq == optarg) {
                 snprintf(msg, sizeof msg, "--source '%s' is not STREAM=KIND:ARG", optarg);
+                return s_fail(msg);
+            }
+            if ((size_t)(eq - optarg) > TB_STREAM_MAX) {
+                snprintf(msg, sizeof msg, "stream name '%.*s...' is longer than %d characters", 20,
+                         optarg, TB_STREAM_MAX);
                 return s_fail(msg);
             }
             if (cfg.nsources == TB_PROBE_MAX_SOURCES) {

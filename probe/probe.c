@@ -4,6 +4,7 @@
 #include "source.h"
 #include "tb_err.h"
 #include "tb_log.h"
+#include "tb_text.h"
 #include "tb_time.h"
 
 #include <errno.h>
@@ -13,6 +14,9 @@
 #include <zmq.h>
 
 #define LOG_COMPONENT "probe"
+/* Upper bound of a heartbeat or end-of-stream message (names and details at
+ * their limits are well below it). */
+#define S_CONTROL_MSG_MAX 1024
 
 typedef struct {
     char name[TB_STREAM_MAX + 1];
@@ -33,9 +37,12 @@ typedef struct {
     size_t out_cap;
     size_t out_len; /* > 0 while a message waits for room on the bus */
 
-    uint64_t seq;     /* next sequence number (advances only when sent) */
-    uint64_t packets; /* packets published in this run */
-    uint64_t batches; /* batches published in this run */
+    uint64_t seq;           /* next sequence number (advances only when sent) */
+    uint64_t run;           /* current run of the source (0 before the first) */
+    uint64_t run_first_seq; /* seq of the current run's first message */
+    int hb_due;             /* a heartbeat is owed (retried until the bus takes it) */
+    uint64_t packets;       /* packets published in this run */
+    uint64_t batches;       /* batches published in this run */
     uint64_t bus_drops;
     uint64_t run_started; /* monotonic ns the current run began */
 } probe_stream_t;
@@ -110,7 +117,11 @@ static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_so
         return TB_EINVAL;
     }
     st->batch = calloc(self->cfg.batch_size, sizeof *st->batch);
+    /* Room for a full batch, and at least for the largest end-of-stream. */
     st->out_cap = TB_WIRE_HEADER_MAX_BYTES + self->cfg.batch_size * TB_WIRE_SUMMARY_MAX_BYTES;
+    if (st->out_cap < S_CONTROL_MSG_MAX) {
+        st->out_cap = S_CONTROL_MSG_MAX;
+    }
     st->out = malloc(st->out_cap);
     if (st->batch == NULL || st->out == NULL) {
         snprintf(err, errsize, "out of memory for stream %s", sc->stream);
@@ -166,10 +177,14 @@ tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize
     }
     self->xpub = zmq_socket(self->zctx, ZMQ_XPUB);
     int one = 1;
-    int linger = 2000;
+    int linger = 1000;
+    /* VERBOSER: every subscribe and unsubscribe reaches the probe, not only
+     * the first and the last per topic, so each new subscriber starts a new
+     * run of a file and the probe knows when the last one has left. */
     if (self->xpub == NULL ||
         zmq_setsockopt(self->xpub, ZMQ_SNDHWM, &cfg->sndhwm, sizeof cfg->sndhwm) != 0 ||
         zmq_setsockopt(self->xpub, ZMQ_XPUB_NODROP, &one, sizeof one) != 0 ||
+        zmq_setsockopt(self->xpub, ZMQ_XPUB_VERBOSER, &one, sizeof one) != 0 ||
         zmq_setsockopt(self->xpub, ZMQ_LINGER, &linger, sizeof linger) != 0) {
         snprintf(err, errsize, "cannot create XPUB socket: %s", zmq_strerror(errno));
         goto fail;
@@ -193,6 +208,7 @@ static void s_header(const tb_probe_t *self, const probe_stream_t *st, int type,
     h->boot_ns = self->boot_ns;
     memcpy(h->stream, st->name, sizeof h->stream);
     h->seq = st->seq;
+    h->run = st->run;
 }
 
 /* Send topic + body without waiting. Returns 0, TB_EAGAIN when the bus is at
@@ -256,20 +272,26 @@ static void s_encode_eos(tb_probe_t *self, probe_stream_t *st)
 {
     tb_wire_header_t h;
     s_header(self, st, TB_MSG_EOS, &h);
-    tb_eos_t eos = {.packets = st->packets, .batches = st->batches};
-    eos.error = st->detail[0] != '\0';
-    snprintf(eos.detail, sizeof eos.detail, "%s", st->detail);
+    tb_eos_t eos = {.packets = st->packets, .batches = st->batches, .first_seq = st->run_first_seq};
+    eos.error = st->state == TB_SRC_ERROR;
+    tb_text_copy(eos.detail, sizeof eos.detail, st->detail);
     size_t len = 0;
-    if (tb_wire_encode_eos(&h, &eos, st->out, st->out_cap, &len) == 0) {
+    int rc = tb_wire_encode_eos(&h, &eos, st->out, st->out_cap, &len);
+    if (rc == 0) {
         st->out_len = len;
+    } else {
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: cannot encode end-of-stream: %s", st->name,
+               tb_strerror(rc));
     }
     st->eos_due = 0;
 }
 
+/* Send the heartbeat owed, if the bus takes it now; otherwise it stays owed
+ * and the loop tries again on its next pass. */
 static void s_send_heartbeat(tb_probe_t *self, probe_stream_t *st)
 {
-    if (st->out_len > 0) {
-        return; /* the bus is full for this stream; the next period will do */
+    if (!st->hb_due) {
+        return;
     }
     tb_source_stats_t ss;
     st->src->ops->stats(st->src, &ss);
@@ -283,16 +305,24 @@ static void s_send_heartbeat(tb_probe_t *self, probe_stream_t *st)
         .bus_drops = st->bus_drops,
         .decode_errors = ss.decode_errors,
     };
-    snprintf(hb.detail, sizeof hb.detail, "%s", st->detail);
+    tb_text_copy(hb.detail, sizeof hb.detail, st->detail);
     tb_wire_header_t h;
     s_header(self, st, TB_MSG_HEARTBEAT, &h);
-    uint8_t buf[TB_WIRE_HEADER_MAX_BYTES + 512];
+    uint8_t buf[S_CONTROL_MSG_MAX];
     size_t len = 0;
-    if (tb_wire_encode_heartbeat(&h, &hb, buf, sizeof buf, &len) != 0) {
+    int rc = tb_wire_encode_heartbeat(&h, &hb, buf, sizeof buf, &len);
+    if (rc != 0) {
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: cannot encode heartbeat: %s", st->name,
+               tb_strerror(rc));
+        st->hb_due = 0;
         return;
     }
-    if (s_send(self, st, buf, len) == 0) {
+    rc = s_send(self, st, buf, len);
+    if (rc == 0) {
         st->seq++;
+        st->hb_due = 0;
+    } else if (rc != TB_EAGAIN) {
+        st->hb_due = 0;
     }
 }
 
@@ -308,17 +338,19 @@ static void s_stream_start(tb_probe_t *self, probe_stream_t *st)
     st->batches = 0;
     st->detail[0] = '\0';
     st->run_started = tb_time_mono_ns();
+    st->run++;
+    st->run_first_seq = st->seq;
     if (st->src->ops->open(st->src, err, sizeof err) != 0) {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: %s", st->name, err);
-        snprintf(st->detail, sizeof st->detail, "%s", err);
+        tb_text_copy(st->detail, sizeof st->detail, err);
         st->state = TB_SRC_ERROR;
         st->eof = 1;
         st->eos_due = st->src->ops->finite;
         return;
     }
     st->state = TB_SRC_RUNNING;
-    tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s: subscribed, %s source started", st->name,
-           st->src->ops->kind);
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s: run %llu of the %s source started", st->name,
+           (unsigned long long)st->run, st->src->ops->kind);
 }
 
 static void s_stream_stop(probe_stream_t *st)
@@ -333,7 +365,11 @@ static void s_stream_stop(probe_stream_t *st)
 
 /* A subscription message is one byte (1 subscribe, 0 unsubscribe) and a
  * topic prefix. Every stream whose topic starts with the prefix is affected,
- * so a subscriber to "" (everything) starts every stream. */
+ * so a subscriber to "" (everything) starts every stream. The socket reports
+ * every subscription (VERBOSER), so subscribers are counted; a new one makes
+ * a finite source start a new run from its beginning, so that every
+ * subscriber gets the whole file (the ones already there see the new run and
+ * start over with it). */
 static void s_handle_subscription(tb_probe_t *self, const uint8_t *msg, size_t len)
 {
     if (len < 1 || (msg[0] != 0 && msg[0] != 1)) {
@@ -347,7 +383,10 @@ static void s_handle_subscription(tb_probe_t *self, const uint8_t *msg, size_t l
             continue;
         }
         if (msg[0] == 1) {
-            if (st->subscribers++ == 0) {
+            if (st->subscribers++ > 0 && st->src->ops->finite) {
+                st->src->ops->close(st->src);
+            }
+            if (st->subscribers == 1 || st->src->ops->finite) {
                 s_stream_start(self, st);
             }
         } else if (st->subscribers > 0 && --st->subscribers == 0) {
@@ -407,7 +446,7 @@ static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
         st->eos_due = st->src->ops->finite;
         if (err[0] != '\0') {
             tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: %s", st->name, err);
-            snprintf(st->detail, sizeof st->detail, "%s", err);
+            tb_text_copy(st->detail, sizeof st->detail, err);
             st->state = TB_SRC_ERROR;
         }
         st->src->ops->close(st->src);
@@ -429,8 +468,21 @@ static int s_drain_subscriptions(tb_probe_t *self)
     }
 }
 
-/* On shutdown: send every open batch and pending message, waiting at most
- * `budget_ms` for room on the bus, then one last heartbeat per stream. */
+/* Wait up to the deadline for the stream's pending message to go out.
+ * Returns 1 when nothing is pending any more. */
+static int s_drain_pending(tb_probe_t *self, probe_stream_t *st, uint64_t deadline)
+{
+    while (st->out_len > 0 && s_flush_pending(self, st) == TB_EAGAIN &&
+           tb_time_mono_ns() < deadline) {
+        zmq_poll(NULL, 0, 5);
+    }
+    return st->out_len == 0;
+}
+
+/* On shutdown, for every subscribed stream: send the open batch, end a
+ * finite source that was interrupted with an end-of-stream saying so (its
+ * subscribers must not wait for more), then a last heartbeat. The bus gets at
+ * most `budget_ms` in all to take it. */
 static void s_shutdown_flush(tb_probe_t *self, uint32_t budget_ms)
 {
     uint64_t deadline = tb_time_mono_ns() + (uint64_t)budget_ms * TB_NS_PER_MS;
@@ -439,13 +491,28 @@ static void s_shutdown_flush(tb_probe_t *self, uint32_t budget_ms)
         if (st->subscribers == 0) {
             continue;
         }
+        size_t unsent = st->nbatch;
         if (st->out_len == 0 && st->nbatch > 0) {
             s_encode_batch(self, st);
         }
-        while (st->out_len > 0 && s_flush_pending(self, st) == TB_EAGAIN &&
-               tb_time_mono_ns() < deadline) {
-            zmq_poll(NULL, 0, 5);
+        if (!s_drain_pending(self, st, deadline)) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT,
+                   "stream %s: the bus took nothing more before shutdown (%zu packets unsent)",
+                   st->name, unsent);
+            continue;
         }
+        if (st->src->ops->finite && st->state == TB_SRC_RUNNING && !st->eof) {
+            st->state = TB_SRC_ERROR;
+            tb_text_copy(st->detail, sizeof st->detail,
+                         "probe stopped before the end of the source");
+            st->eof = 1;
+            st->eos_due = 1;
+        }
+        if (st->eos_due) {
+            s_encode_eos(self, st);
+            s_drain_pending(self, st, deadline);
+        }
+        st->hb_due = 1;
         s_send_heartbeat(self, st);
     }
 }
@@ -494,9 +561,12 @@ int tb_probe_run(tb_probe_t *self, int stop_fd)
         }
         if (now >= self->next_heartbeat) {
             for (size_t i = 0; i < self->nstreams; i++) {
-                s_send_heartbeat(self, &self->streams[i]);
+                self->streams[i].hb_due = 1;
             }
             self->next_heartbeat = now + (uint64_t)self->cfg.heartbeat_ms * TB_NS_PER_MS;
+        }
+        for (size_t i = 0; i < self->nstreams; i++) {
+            s_send_heartbeat(self, &self->streams[i]);
         }
     }
     s_shutdown_flush(self, 2000);

@@ -7,6 +7,8 @@
  * skipped. Stateless and thread-safe. */
 #include "tb_ctl.h"
 
+#include "tb_text.h"
+
 #include "tb_err.h"
 
 #include <stdarg.h>
@@ -312,13 +314,7 @@ void tb_ctl_reply_begin(msgpack_packer *pk, const char *error)
     if (error != NULL) {
         /* Cut an overlong message at a UTF-8 character boundary so that the
          * receiver's limit (TB_CTL_ERROR_MAX) always holds. */
-        size_t n = strnlen(error, TB_CTL_ERROR_MAX + 1);
-        if (n > TB_CTL_ERROR_MAX) {
-            n = TB_CTL_ERROR_MAX;
-            while (n > 0 && ((unsigned char)error[n] & 0xc0) == 0x80) {
-                n--;
-            }
-        }
+        size_t n = tb_utf8_prefix(error, TB_CTL_ERROR_MAX);
         tb_mp_pack_cstr(pk, "error");
         msgpack_pack_str(pk, n);
         msgpack_pack_str_body(pk, error, n);

@@ -13,7 +13,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#define S_ENVELOPE_LEN 7  /* elements of the envelope array */
+#define S_ENVELOPE_LEN 7  /* fewest elements of an envelope (run is optional) */
+#define S_ENVELOPE_OUT 8  /* elements an encoder writes */
 #define S_SUMMARY_LEN  13 /* elements of one summary array */
 
 /* Flag bits this version defines; others are masked off on decode (see the
@@ -123,7 +124,7 @@ static int s_pack_header(msgpack_packer *pk, const tb_wire_header_t *h, int type
     if (!s_name_valid_n(h->probe_id, np) || !s_name_valid_n(h->stream, ns)) {
         return TB_EINVAL;
     }
-    msgpack_pack_array(pk, S_ENVELOPE_LEN);
+    msgpack_pack_array(pk, S_ENVELOPE_OUT);
     msgpack_pack_uint8(pk, TB_WIRE_VERSION);
     msgpack_pack_uint8(pk, (uint8_t)type);
     s_pack_strn(pk, h->probe_id, np);
@@ -255,6 +256,10 @@ int tb_wire_encode_batch(const tb_wire_header_t *h, const tb_summary_t *items, s
         }
         p = s_put_summary(p, s, (size_t)alen);
     }
+    if ((size_t)(end - p) < 9) {
+        return TB_ELIMIT;
+    }
+    p = s_put_uint(p, h->run);
     *len = (size_t)(p - out);
     return 0;
 }
@@ -312,6 +317,7 @@ int tb_wire_encode_heartbeat(const tb_wire_header_t *h, const tb_heartbeat_t *hb
     }
     tb_mp_pack_cstr(&pk, "detail");
     s_pack_strn(&pk, hb->detail, nd);
+    msgpack_pack_uint64(&pk, h->run);
     return s_finish(&b, len);
 }
 
@@ -329,15 +335,18 @@ int tb_wire_encode_eos(const tb_wire_header_t *h, const tb_eos_t *eos, uint8_t *
     if (rc != 0) {
         return rc;
     }
-    msgpack_pack_map(&pk, 4);
+    msgpack_pack_map(&pk, 5);
     tb_mp_pack_cstr(&pk, "packets");
     msgpack_pack_uint64(&pk, eos->packets);
+    tb_mp_pack_cstr(&pk, "first_seq");
+    msgpack_pack_uint64(&pk, eos->first_seq);
     tb_mp_pack_cstr(&pk, "batches");
     msgpack_pack_uint64(&pk, eos->batches);
     tb_mp_pack_cstr(&pk, "error");
     msgpack_pack_uint8(&pk, eos->error);
     tb_mp_pack_cstr(&pk, "detail");
     s_pack_strn(&pk, eos->detail, nd);
+    msgpack_pack_uint64(&pk, h->run);
     return s_finish(&b, len);
 }
 
@@ -554,8 +563,8 @@ static int s_read_heartbeat(tb_mp_reader_t *r, tb_heartbeat_t *hb)
 
 static int s_read_eos(tb_mp_reader_t *r, tb_eos_t *eos)
 {
-    enum { K_PACKETS, K_BATCHES, K_ERROR, K_DETAIL, K_COUNT };
-    static const char *const keys[K_COUNT] = {"packets", "batches", "error", "detail"};
+    enum { K_PACKETS, K_FIRST_SEQ, K_BATCHES, K_ERROR, K_DETAIL, K_COUNT };
+    static const char *const keys[K_COUNT] = {"packets", "first_seq", "batches", "error", "detail"};
     uint32_t n = tb_mp_read_map(r);
     unsigned seen = 0;
     for (uint32_t i = 0; i < n && r->error == 0; i++) {
@@ -570,6 +579,9 @@ static int s_read_eos(tb_mp_reader_t *r, tb_eos_t *eos)
         switch (idx) {
         case K_PACKETS:
             eos->packets = tb_mp_read_uint(r);
+            break;
+        case K_FIRST_SEQ:
+            eos->first_seq = tb_mp_read_uint(r);
             break;
         case K_BATCHES:
             eos->batches = tb_mp_read_uint(r);
@@ -658,8 +670,11 @@ int tb_wire_decode(const uint8_t *buf, size_t len, tb_wire_msg_t *msg, tb_summar
     if (rc != 0) {
         return rc;
     }
+    if (n > S_ENVELOPE_LEN) {
+        msg->hdr.run = tb_mp_read_uint(&r);
+    }
     /* Elements a later revision appends to the envelope are ignored. */
-    for (uint32_t i = S_ENVELOPE_LEN; i < n; i++) {
+    for (uint32_t i = S_ENVELOPE_OUT; i < n; i++) {
         tb_mp_skip(&r);
     }
     if (r.error) {

@@ -3,12 +3,15 @@
  * A data message is two ZeroMQ frames: the topic (the stream name followed by
  * one NUL byte, so that stream "a" never matches "ab") and a msgpack body:
  *
- *   [version, type, probe_id, boot_ns, stream, seq, payload]
+ *   [version, type, probe_id, boot_ns, stream, seq, payload, run]
  *
  * type BATCH carries an array of packet summaries, HEARTBEAT the source's
  * counters, EOS the end of a finite source. seq counts every message of one
  * (probe, boot, stream), starting at 0, so a receiver counts lost messages as
- * sequence gaps. Encoding writes into caller-provided buffers and never
+ * sequence gaps. run numbers the runs of a source within one probe boot (a
+ * finite source is read again from its start each time its stream gains a
+ * new subscriber), so a receiver tells a new run from the rest of an old
+ * one. Encoding writes into caller-provided buffers and never
  * allocates; decoding validates the whole message before returning anything
  * and never trusts a count or a length it reads. */
 #ifndef TB_WIRE_H
@@ -46,6 +49,7 @@ typedef struct {
     uint64_t boot_ns;                   /* probe start time: a new value = restart */
     char stream[TB_STREAM_MAX + 1];     /* NUL-terminated */
     uint64_t seq;
+    uint64_t run; /* run of the source within this boot; 0 when absent */
 } tb_wire_header_t;
 
 typedef struct {
@@ -61,9 +65,10 @@ typedef struct {
 } tb_heartbeat_t;
 
 typedef struct {
-    uint64_t packets; /* packets published on this stream in this run */
-    uint64_t batches; /* batches published on this stream in this run */
-    uint8_t error;    /* 1 if the source ended on an error, 0 on a clean end */
+    uint64_t packets;   /* packets published on this stream in this run */
+    uint64_t batches;   /* batches published on this stream in this run */
+    uint64_t first_seq; /* seq of the run's first message */
+    uint8_t error;      /* 1 if the source ended on an error, 0 on a clean end */
     char detail[TB_DETAIL_MAX + 1];
 } tb_eos_t;
 

@@ -9,9 +9,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const int links[] = {TB_LINK_NULL,  TB_LINK_ETHERNET,  TB_LINK_RAW_DLT,
-                                TB_LINK_RAW,   TB_LINK_LOOP,      TB_LINK_LINUX_SLL,
-                                TB_LINK_IPV4,  TB_LINK_IPV6,      TB_LINK_LINUX_SLL2};
+    static const int links[] = {TB_LINK_NULL, TB_LINK_ETHERNET, TB_LINK_RAW_DLT,
+                                TB_LINK_RAW,  TB_LINK_LOOP,     TB_LINK_LINUX_SLL,
+                                TB_LINK_IPV4, TB_LINK_IPV6,     TB_LINK_LINUX_SLL2};
     if (size < 1) {
         return 0;
     }

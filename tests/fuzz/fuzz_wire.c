@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = tb_wire_encode_eos(&m.hdr, &m.eos, out, sizeof out, &len);
         break;
     }
-    if (rc != 0 || tb_wire_decode(out, len, &m2, again, MAX_ITEMS) != 0 ||
-        m2.count != m.count || memcmp(&m2.hdr, &m.hdr, sizeof m.hdr) != 0) {
+    if (rc != 0 || tb_wire_decode(out, len, &m2, again, MAX_ITEMS) != 0 || m2.count != m.count ||
+        memcmp(&m2.hdr, &m.hdr, sizeof m.hdr) != 0) {
         abort();
     }
     return 0;

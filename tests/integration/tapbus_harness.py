@@ -43,9 +43,12 @@ def wait_for(cond, timeout, what, interval=0.05):
 class Proc:
     """A program of ours running in the background, its log in a file."""
 
+    count = 0
+
     def __init__(self, name, args, logdir):
         self.name = name
-        self.log_path = os.path.join(logdir, name + ".log")
+        Proc.count += 1
+        self.log_path = os.path.join(logdir, "%s-%d.log" % (name, Proc.count))
         self.log = open(self.log_path, "wb")
         self.p = subprocess.Popen([os.path.join(BIN, name)] + args, stdout=self.log,
                                   stderr=subprocess.STDOUT)
@@ -92,15 +95,32 @@ class Bus:
         self.tmp = tempfile.TemporaryDirectory(prefix="tapbus-it-")
         self.pub = endpoint()
         self.control = endpoint()
-        args = ["--id", "it-probe", "--publish", self.pub]
+        self.probe_argv = ["--id", "it-probe", "--publish", self.pub]
         for stream, spec in sources:
-            args += ["--source", "%s=%s" % (stream, spec)]
-        self.probe = Proc("tapbus-probe", args + list(probe_args), self.tmp.name)
+            self.probe_argv += ["--source", "%s=%s" % (stream, spec)]
+        self.probe_argv += list(probe_args)
+        self.probe = Proc("tapbus-probe", self.probe_argv, self.tmp.name)
         self.collector = Proc("tapbus-collector",
                               ["--probe", self.pub, "--control", self.control] +
                               list(collector_args), self.tmp.name)
         wait_for(lambda: ctl(self.control, "status", timeout_ms=500, check=False)[0] == 0,
                  30, "the collector to answer")
+
+    def restart_probe(self, sig=signal.SIGKILL):
+        """Stop the probe (by default without a chance to say goodbye) and start
+        a new one with the same arguments; returns the old one's exit code."""
+        code = self.probe.stop(sig)
+        self.probe = Proc("tapbus-probe", self.probe_argv, self.tmp.name)
+        return code
+
+    def add_collector(self):
+        """A second collector on the same probe; returns its control endpoint."""
+        control = endpoint()
+        self.collector2 = Proc("tapbus-collector", ["--probe", self.pub, "--control", control],
+                               self.tmp.name)
+        wait_for(lambda: ctl(control, "status", timeout_ms=500, check=False)[0] == 0,
+                 30, "the second collector to answer")
+        return control
 
     def start(self, *streams):
         return ctl_json(self.control, "start", *streams)
@@ -108,14 +128,16 @@ class Bus:
     def stats(self, stream):
         return ctl_json(self.control, "stats", stream)
 
-    def wait_finished(self, streams, timeout=120):
+    def wait_finished(self, streams, timeout=120, control=None):
         def done():
-            st = ctl_json(self.control, "status")
+            st = ctl_json(control or self.control, "status")
             states = {s["stream"]: s["state"] for s in st["streams"]}
             return all(states.get(s) == "finished" for s in streams)
         wait_for(done, timeout, "streams to finish", interval=0.1)
 
     def close(self):
+        if hasattr(self, "collector2"):
+            self.collector2.stop()
         codes = (self.probe.stop(), self.collector.stop())
         logs = self.probe.output() + self.collector.output()
         self.tmp.cleanup()

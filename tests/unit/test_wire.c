@@ -26,7 +26,7 @@
 /* tests/data/wire/batch.bin: three summaries (IPv4 TCP, IPv6 UDP on VLAN
  * 100, ARP) from probe "p1", stream "01::10:01", seq 42. */
 static const uint8_t k_batch[] = {
-    0x97,                                                 /* envelope: array of 7 */
+    0x98,                                                 /* envelope: array of 8 */
     0x01,                                                 /* version 1 */
     0x01,                                                 /* type 1 = batch */
     0xa2, 0x70, 0x31,                                     /* probe_id "p1" */
@@ -70,11 +70,12 @@ static const uint8_t k_batch[] = {
     0xc4, 0x00, 0xc4, 0x00,                               /* src, dst: empty bins */
     0x00, 0x00, 0x00, 0x00, 0x00,                         /* ports, tcp_flags, vlan, flags */
     0xcd, 0x08, 0x06,                                     /* ethertype ARP */
+    0x03,                                                 /* run 3 */
 };
 
 /* tests/data/wire/heartbeat.bin: stream "eth0", seq 7, running. */
 static const uint8_t k_heartbeat[] = {
-    0x97, 0x01, 0x02,                                     /* array of 7, v1, heartbeat */
+    0x98, 0x01, 0x02,                                     /* array of 8, v1, heartbeat */
     0xa2, 0x70, 0x31,                                     /* probe_id "p1" */
     0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x36, 0x2a, 0x00, 0x00, /* boot_ns */
     0xa4, 0x65, 0x74, 0x68, 0x30,                         /* stream "eth0" */
@@ -92,24 +93,28 @@ static const uint8_t k_heartbeat[] = {
     0xad, 0x64, 0x65, 0x63, 0x6f, 0x64, 0x65, 0x5f, 0x65, /* "decode_errors": */
     0x72, 0x72, 0x6f, 0x72, 0x73, 0x03,                   /*   3 */
     0xa6, 0x64, 0x65, 0x74, 0x61, 0x69, 0x6c, 0xa0,       /* "detail": "" */
+    0x03,                                                 /* run 3 */
 };
 
 /* tests/data/wire/eos.bin: stream "file:/a.pcap", seq 11, clean end. */
 static const uint8_t k_eos[] = {
-    0x97, 0x01, 0x03,                                     /* array of 7, v1, eos */
+    0x98, 0x01, 0x03,                                     /* array of 8, v1, eos */
     0xa2, 0x70, 0x31,                                     /* probe_id "p1" */
     0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x36, 0x2a, 0x00, 0x00, /* boot_ns */
     0xac, 0x66, 0x69, 0x6c, 0x65, 0x3a, 0x2f, 0x61, 0x2e, /* stream "file:/a.pcap" */
     0x70, 0x63, 0x61, 0x70,
     0x0b,                                                 /* seq 11 */
-    0x84,                                                 /* payload: map of 4 */
+    0x85,                                                 /* payload: map of 5 */
     0xa7, 0x70, 0x61, 0x63, 0x6b, 0x65, 0x74, 0x73,       /* "packets": */
     0xcd, 0x03, 0xe6,                                     /*   998 */
+    0xa9, 0x66, 0x69, 0x72, 0x73, 0x74, 0x5f, 0x73, 0x65, /* "first_seq": */
+    0x71, 0x01,                                           /*   1 */
     0xa7, 0x62, 0x61, 0x74, 0x63, 0x68, 0x65, 0x73, 0x0a, /* "batches": 10 */
     0xa5, 0x65, 0x72, 0x72, 0x6f, 0x72, 0x00,             /* "error": 0 */
     0xa6, 0x64, 0x65, 0x74, 0x61, 0x69, 0x6c,             /* "detail": */
     0xab, 0x65, 0x6e, 0x64, 0x20, 0x6f, 0x66, 0x20,       /*   "end of file" */
     0x66, 0x69, 0x6c, 0x65,
+    0x03,                                                 /* run 3 */
 };
 
 /* clang-format on */
@@ -124,6 +129,7 @@ static tb_wire_header_t s_header(const char *stream, uint64_t seq)
     h.boot_ns = BOOT_NS;
     strcpy(h.stream, stream);
     h.seq = seq;
+    h.run = 3;
     return h;
 }
 
@@ -183,6 +189,7 @@ static tb_eos_t s_golden_eos(void)
     tb_eos_t e;
     memset(&e, 0, sizeof e);
     e.packets = 998;
+    e.first_seq = 1;
     e.batches = 10;
     strcpy(e.detail, "end of file");
     return e;
@@ -392,8 +399,9 @@ static void test_golden_msgpack_c_oracle(void **state)
     assert_int_equal(off, sizeof k_batch);
     const msgpack_object *env = &u.data;
     assert_int_equal(env->type, MSGPACK_OBJECT_ARRAY);
-    assert_int_equal(env->via.array.size, 7);
+    assert_int_equal(env->via.array.size, 8);
     const msgpack_object *e = env->via.array.ptr;
+    s_assert_obj_uint(&e[7], 3); /* run */
     s_assert_obj_uint(&e[0], 1);
     s_assert_obj_uint(&e[1], TB_MSG_BATCH);
     s_assert_obj_str(&e[2], "p1");
@@ -877,8 +885,9 @@ static void test_envelope(void **state)
 
     /* Extra envelope elements are ignored (forward compatibility). */
     tb_mp_buf_init(&b, &pk, buf, sizeof buf);
-    s_pack_env(&pk, 10, 1, 3, "p", "s");
+    s_pack_env(&pk, 11, 1, 3, "p", "s");
     msgpack_pack_map(&pk, 0);
+    msgpack_pack_uint64(&pk, 9); /* run */
     tb_mp_pack_cstr(&pk, "future");
     msgpack_pack_map(&pk, 1);
     tb_mp_pack_cstr(&pk, "k");
@@ -889,6 +898,7 @@ static void test_envelope(void **state)
     assert_int_equal(tb_wire_decode(buf, b.len, &m, s, 4), 0);
     assert_int_equal(m.hdr.type, TB_MSG_EOS);
     assert_true(m.hdr.seq == 5);
+    assert_true(m.hdr.run == 9);
     /* ...but they must be well-formed. */
     assert_int_equal(tb_wire_decode(buf, b.len - 1, &m, s, 4), TB_ETRUNC);
 

@@ -69,7 +69,7 @@ static void s_reference(msgpack_sbuffer *sb, const tb_wire_header_t *h, const tb
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 7);
+    msgpack_pack_array(&pk, 8);
     msgpack_pack_uint8(&pk, TB_WIRE_VERSION);
     msgpack_pack_uint8(&pk, TB_MSG_BATCH);
     s_pack_cstr(&pk, h->probe_id);
@@ -97,6 +97,7 @@ static void s_reference(msgpack_sbuffer *sb, const tb_wire_header_t *h, const tb
         msgpack_pack_uint8(&pk, s->flags);
         msgpack_pack_uint16(&pk, s->ethertype);
     }
+    msgpack_pack_uint64(&pk, h->run);
 }
 
 static void test_batches_match_msgpack_c(void **state)
