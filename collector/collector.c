@@ -105,10 +105,17 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
     int64_t maxmsg = TB_WIRE_MAX_MSG + TB_TOPIC_MAX;
     int64_t maxctl = TB_CTL_MAX_MSG;
     int linger = 0;
+    /* ZMTP heartbeats: a probe that vanished without closing the connection
+     * is noticed, and the SUB socket reconnects (re-subscribing) when it is
+     * back. */
+    int hb_ivl = 2000;
+    int hb_timeout = 6000;
     if (c->sub == NULL || c->rep == NULL ||
         zmq_setsockopt(c->sub, ZMQ_RCVHWM, &cfg->rcvhwm, sizeof cfg->rcvhwm) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
+        zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) != 0 ||
         zmq_setsockopt(c->rep, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl) != 0 ||
         zmq_setsockopt(c->rep, ZMQ_LINGER, &linger, sizeof linger) != 0) {
         snprintf(err, errsize, "cannot create sockets: %s", zmq_strerror(errno));

@@ -178,6 +178,12 @@ tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize
     self->xpub = zmq_socket(self->zctx, ZMQ_XPUB);
     int one = 1;
     int linger = 1000;
+    /* ZMTP heartbeats: a subscriber that vanished without closing its
+     * connection (host down, network cut) is dropped after a few seconds, so
+     * its subscriptions end and a lossless replay does not wait for it
+     * forever. */
+    int hb_ivl = 2000;
+    int hb_timeout = 6000;
     /* VERBOSER: every subscribe and unsubscribe reaches the probe, not only
      * the first and the last per topic, so each new subscriber starts a new
      * run of a file and the probe knows when the last one has left. */
@@ -185,7 +191,9 @@ tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize
         zmq_setsockopt(self->xpub, ZMQ_SNDHWM, &cfg->sndhwm, sizeof cfg->sndhwm) != 0 ||
         zmq_setsockopt(self->xpub, ZMQ_XPUB_NODROP, &one, sizeof one) != 0 ||
         zmq_setsockopt(self->xpub, ZMQ_XPUB_VERBOSER, &one, sizeof one) != 0 ||
-        zmq_setsockopt(self->xpub, ZMQ_LINGER, &linger, sizeof linger) != 0) {
+        zmq_setsockopt(self->xpub, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(self->xpub, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
+        zmq_setsockopt(self->xpub, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) != 0) {
         snprintf(err, errsize, "cannot create XPUB socket: %s", zmq_strerror(errno));
         goto fail;
     }

@@ -108,6 +108,24 @@ class Runs(unittest.TestCase):
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
 
+    def test_vanished_collector_does_not_stall_the_probe(self):
+        bus = h.Bus([("r", "file:" + self.pcap)], probe_args=SLOW)
+        try:
+            bus.start("r")
+            self.midway(bus.control)
+            bus.collector.p.send_signal(signal.SIGSTOP)  # alive, but silent
+            try:
+                h.wait_for(lambda: "no subscriber left" in bus.probe.output(), 40,
+                           "the probe to drop the silent collector")
+            finally:
+                bus.collector.p.send_signal(signal.SIGCONT)
+            # Back, the collector reconnects and re-subscribes: a new run.
+            bus.wait_finished(["r"], timeout=120)
+            self.exact(bus.control, gaps=None)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
     def test_probe_stopped_mid_replay_ends_the_stream(self):
         bus = h.Bus([("r", "file:" + self.pcap)], probe_args=SLOW)
         try:
