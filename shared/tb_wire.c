@@ -538,7 +538,7 @@ static int s_read_heartbeat(tb_mp_reader_t *r, tb_heartbeat_t *hb)
     uint32_t n = tb_mp_read_map(r);
     unsigned seen = 0;
     for (uint32_t i = 0; i < n && r->error == 0; i++) {
-        int idx;
+        int idx = -1;
         int rc = s_next_key(r, keys, K_COUNT, &seen, &idx);
         if (rc <= 0) {
             if (rc < 0) {
@@ -568,7 +568,7 @@ static int s_read_eos(tb_mp_reader_t *r, tb_eos_t *eos)
     uint32_t n = tb_mp_read_map(r);
     unsigned seen = 0;
     for (uint32_t i = 0; i < n && r->error == 0; i++) {
-        int idx;
+        int idx = -1;
         int rc = s_next_key(r, keys, K_COUNT, &seen, &idx);
         if (rc <= 0) {
             if (rc < 0) {
