@@ -12,7 +12,7 @@ export TAPBUS_TSHARK_CACHE="$PWD/build/tshark-cache.json"
 mkdir -p build
 
 echo "== gcc build and tests"
-cmake -S . -B build/test-gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build/test-gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/test-gcc -j "$jobs"
 ctest --test-dir build/test-gcc --output-on-failure
 
