@@ -211,9 +211,18 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
     msgpack_pack_array(pk, st->nprobes);
     for (size_t i = 0; i < st->nprobes; i++) {
         const probe_track_t *pt = &st->probes[i];
-        msgpack_pack_map(pk, 8);
+        double heard = (double)(now - pt->last_heard) / 1e9;
+        msgpack_pack_map(pk, 9);
         s_kv_str(pk, "id", pt->probe_id);
-        s_kv_double(pk, "last_heard_s", (double)(now - pt->last_heard) / 1e9);
+        s_kv_double(pk, "last_heard_s", heard);
+        /* Probes send a heartbeat every second; five missed ones mean the
+         * probe or the path to it is gone. */
+        tb_mp_pack_cstr(pk, "silent");
+        if (heard > 5.0) {
+            msgpack_pack_true(pk);
+        } else {
+            msgpack_pack_false(pk);
+        }
         s_kv_str(pk, "source_state",
                  pt->src_state >= 0 ? tb_src_state_name(pt->src_state) : "unknown");
         s_kv_str(pk, "detail", pt->detail);

@@ -85,7 +85,9 @@ void tb_print_status(FILE *out, const json_t *data)
             fprintf(out,
                     "%-20s %-24s %-9s %8.1fs %12" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
                     "%s%s\n",
-                    s_str(p, "id"), s_str(st, "stream"), s_str(p, "source_state"),
+                    s_str(p, "id"), s_str(st, "stream"),
+                    json_is_true(json_object_get(p, "silent")) ? "silent"
+                                                               : s_str(p, "source_state"),
                     s_num(p, "last_heard_s"), s_int(p, "received"), s_int(p, "capture_drops"),
                     s_str(p, "detail")[0] ? "  " : "", s_str(p, "detail"));
         }

@@ -126,6 +126,27 @@ class Runs(unittest.TestCase):
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
 
+    def test_silent_probe_is_shown(self):
+        bus = h.Bus([("r", "file:" + self.pcap)])
+        try:
+            bus.start("r")
+            bus.wait_finished(["r"])
+
+            def silent():
+                return h.ctl_json(bus.control, "status")["streams"][0]["probes"][0]["silent"]
+            self.assertFalse(silent())
+            bus.probe.p.send_signal(signal.SIGSTOP)
+            try:
+                h.wait_for(silent, 30, "the probe to be reported silent", interval=0.2)
+                _, out, _ = h.ctl(bus.control, "status")
+                self.assertRegex(out, r"it-probe +r +silent")
+            finally:
+                bus.probe.p.send_signal(signal.SIGCONT)
+            h.wait_for(lambda: not silent(), 30, "the probe to be heard again", interval=0.2)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
     def test_probe_stopped_mid_replay_ends_the_stream(self):
         bus = h.Bus([("r", "file:" + self.pcap)], probe_args=SLOW)
         try:
