@@ -8,6 +8,7 @@
 #include "tb_time.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,7 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
     c->started_ns = tb_time_now_ns();
     c->started_mono = tb_time_mono_ns();
     c->seed = tb_hash_seed();
+    tb_ratelimit_init(&c->log_rl, TB_NS_PER_SEC, 5);
     c->streams = calloc(cfg->max_streams, sizeof *c->streams);
     c->items = malloc(TB_WIRE_MAX_BATCH * sizeof *c->items);
     c->sinks[0] = tb_sink_log_new();
@@ -137,6 +139,30 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
 fail:
     tb_collector_destroy(&c);
     return NULL;
+}
+
+/* Log a per-message event (a gap, a restart, a bad message) through the
+ * rate limiter, saying how many were suppressed since the last line. */
+static void s_log_limited(tb_collector_t *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void s_log_limited(tb_collector_t *c, int level, const char *fmt, ...)
+{
+    uint64_t suppressed = 0;
+    if (level > tb_log_get_level() ||
+        !tb_ratelimit_allow(&c->log_rl, tb_time_mono_ns(), &suppressed)) {
+        return;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (suppressed > 0) {
+        tb_log_write(level, LOG_COMPONENT, "%s (%llu similar lines suppressed)", msg,
+                     (unsigned long long)suppressed);
+    } else {
+        tb_log_write(level, LOG_COMPONENT, "%s", msg);
+    }
 }
 
 coll_stream_t *tb_coll_find(tb_collector_t *c, const char *name)
@@ -296,13 +322,14 @@ static probe_track_t *s_track(coll_stream_t *st, const tb_wire_header_t *h)
 
 /* Sequence accounting. The first message of a (probe, boot) sets the
  * baseline; a later gap counts the messages that never arrived. */
-static void s_sequence(coll_stream_t *st, probe_track_t *pt, const tb_wire_header_t *h)
+static void s_sequence(tb_collector_t *c, coll_stream_t *st, probe_track_t *pt,
+                       const tb_wire_header_t *h)
 {
     if (h->seq > pt->next_seq) {
         uint64_t lost = h->seq - pt->next_seq;
         pt->seq_gaps += lost;
-        tb_log(TB_LOG_WARN, LOG_COMPONENT, "stream %s: %llu message(s) from probe %s lost",
-               st->name, (unsigned long long)lost, pt->probe_id);
+        s_log_limited(c, TB_LOG_WARN, "stream %s: %llu message(s) from probe %s lost", st->name,
+                      (unsigned long long)lost, pt->probe_id);
     }
     pt->next_seq = h->seq + 1;
 }
@@ -311,12 +338,13 @@ static void s_sequence(coll_stream_t *st, probe_track_t *pt, const tb_wire_heade
  * because it restarted or somebody subscribed). If this measurement already
  * holds data of an earlier run from it, the statistics start over: they
  * describe the run being received, never a mix of two. */
-static void s_new_run(coll_stream_t *st, probe_track_t *pt, const tb_wire_header_t *h)
+static void s_new_run(tb_collector_t *c, coll_stream_t *st, probe_track_t *pt,
+                      const tb_wire_header_t *h)
 {
     if (pt->received > 0 || pt->eos_seen) {
-        tb_log(TB_LOG_INFO, LOG_COMPONENT,
-               "stream %s: probe %s started run %llu of its source; statistics start over",
-               st->name, pt->probe_id, (unsigned long long)h->run);
+        s_log_limited(c, TB_LOG_INFO,
+                      "stream %s: probe %s started run %llu of its source; statistics start over",
+                      st->name, pt->probe_id, (unsigned long long)h->run);
         tb_stats_reset(st->stats);
         st->run_resets++;
     }
@@ -351,20 +379,20 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
     }
     pt->last_heard = tb_time_mono_ns();
     if (h->boot_ns != pt->boot_ns) {
-        tb_log(TB_LOG_WARN, LOG_COMPONENT, "stream %s: probe %s restarted", st->name, pt->probe_id);
+        s_log_limited(c, TB_LOG_WARN, "stream %s: probe %s restarted", st->name, pt->probe_id);
         pt->restarts++;
         pt->boot_ns = h->boot_ns;
         pt->next_seq = h->seq + 1;
         pt->min_run = 0;
-        s_new_run(st, pt, h);
+        s_new_run(c, st, pt, h);
     } else {
-        s_sequence(st, pt, h);
+        s_sequence(c, st, pt, h);
         if (h->run < pt->min_run) {
             st->stale++; /* still in flight from before a restart */
             return;
         }
         if (h->run != pt->run) {
-            s_new_run(st, pt, h);
+            s_new_run(c, st, pt, h);
         }
     }
     switch (h->type) {
@@ -393,8 +421,8 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
             pt->lost_packets += m->eos.packets - pt->received;
         }
         if (m->eos.error) {
-            tb_log(TB_LOG_WARN, LOG_COMPONENT, "stream %s: probe %s source ended with error: %s",
-                   st->name, pt->probe_id, m->eos.detail);
+            s_log_limited(c, TB_LOG_WARN, "stream %s: probe %s source ended with error: %s",
+                          st->name, pt->probe_id, m->eos.detail);
         }
         if (st->state == STREAM_RUNNING && s_all_ended(st)) {
             st->state = STREAM_FINISHED;
@@ -408,7 +436,7 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
 
 /* Receive one message (all its frames). Returns 1 if one was handled, 0 if
  * none was waiting, or a negative tb_err_t on a socket failure. */
-static int s_recv_one(tb_collector_t *c, uint64_t now, uint64_t *last_warn)
+static int s_recv_one(tb_collector_t *c)
 {
     zmq_msg_t topic, body;
     zmq_msg_init(&topic);
@@ -447,12 +475,8 @@ static int s_recv_one(tb_collector_t *c, uint64_t now, uint64_t *last_warn)
         c->bad_bodies++;
         st->bad_messages++;
         c->last_bad_error = drc;
-        if (now - *last_warn >= TB_NS_PER_SEC) {
-            *last_warn = now;
-            tb_log(TB_LOG_WARN, LOG_COMPONENT,
-                   "stream %s: dropped a bad message (%s); %llu bad so far", st->name,
-                   tb_strerror(drc), (unsigned long long)c->bad_bodies);
-        }
+        s_log_limited(c, TB_LOG_WARN, "stream %s: dropped a bad message (%s); %llu bad so far",
+                      st->name, tb_strerror(drc), (unsigned long long)c->bad_bodies);
         goto done;
     }
     if (strcmp(m.hdr.stream, st->name) != 0) {
@@ -501,7 +525,6 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "listening to probe %s", c->cfg.probes[i]);
     }
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "control on %s", c->cfg.control);
-    uint64_t last_warn = 0;
     int rc = 0;
     for (;;) {
         zmq_pollitem_t items[3] = {
@@ -523,9 +546,8 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
             break;
         }
         if (items[0].revents & ZMQ_POLLIN) {
-            uint64_t now = tb_time_mono_ns();
             for (int i = 0; i < RECV_BUDGET; i++) {
-                int r = s_recv_one(c, now, &last_warn);
+                int r = s_recv_one(c);
                 if (r <= 0) {
                     break;
                 }

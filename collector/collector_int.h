@@ -6,6 +6,7 @@
 #include "collector.h"
 #include "sink.h"
 #include "stats.h"
+#include "tb_log.h"
 #include "tb_wire.h"
 
 #include <msgpack.h>
@@ -72,6 +73,7 @@ struct tb_collector {
     uint64_t bad_topic;      /* topic frame did not match the body's stream */
     uint64_t unknown_stream; /* messages for streams not started (e.g. in flight at stop) */
     int last_bad_error;      /* tb_err_t of the last bad body */
+    tb_ratelimit_t log_rl;   /* per-message log lines: a few a second at most */
 };
 
 /* Slots free or reusable (stopped or finished streams) for new streams. */
