@@ -341,7 +341,9 @@ static void s_sequence(tb_collector_t *c, coll_stream_t *st, probe_track_t *pt,
 static void s_new_run(tb_collector_t *c, coll_stream_t *st, probe_track_t *pt,
                       const tb_wire_header_t *h)
 {
-    if (pt->received > 0 || pt->eos_seen) {
+    /* Run 0: a source that never starts over (live capture, a directory that
+     * resumes from its checkpoint) continues; nothing is counted twice. */
+    if (h->run != 0 && (pt->received > 0 || pt->eos_seen)) {
         s_log_limited(c, TB_LOG_INFO,
                       "stream %s: probe %s started run %llu of its source; statistics start over",
                       st->name, pt->probe_id, (unsigned long long)h->run);
