@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#define S_SNAPLEN_MAX 262144
+#define S_SAMPLE_MAX  1000000000
+
 static void s_usage(FILE *out)
 {
     fprintf(out,
@@ -19,10 +22,21 @@ static void s_usage(FILE *out)
             "Capture packets, summarise each one and publish batches of summaries on a\n"
             "ZeroMQ XPUB socket, one stream (topic) per source. A file source is read\n"
             "when its stream is first subscribed, losslessly, and ends with an\n"
-            "end-of-stream message.\n"
+            "end-of-stream message. A live source captures while its stream has\n"
+            "subscribers; a full bus drops (and counts) batches, never stalls capture.\n"
             "\n"
             "sources:\n"
             "  --source STREAM=file:PATH   a pcap or pcapng file (nanosecond timestamps kept)\n"
+            "  --source STREAM=iface:NAME  live capture on a network interface (libpcap)\n"
+            "\n"
+            "live capture (applies to every iface source):\n"
+            "  --snaplen N          bytes kept of each packet, 1-%d (default 128)\n"
+            "  --buffer-mb N        capture buffer in MiB, 1-%d (default 128)\n"
+            "  --promisc on|off     promiscuous mode (default on)\n"
+            "  --filter EXPR        BPF filter (tcpdump syntax); a bad one is an error of\n"
+            "                       the stream\n"
+            "  --sample N           keep 1 in N packets the filter passed: the 1st, N+1th,\n"
+            "                       2N+1th ... (default 1, every packet)\n"
             "\n"
             "options:\n"
             "  --id NAME            probe id (default: the host name)\n"
@@ -34,7 +48,7 @@ static void s_usage(FILE *out)
             "  --help               this text\n"
             "\n"
             "Stream names: 1-%d characters of A-Z a-z 0-9 . _ : / @ + - (e.g. 01::10:01).\n",
-            TB_WIRE_MAX_BATCH, TB_STREAM_MAX);
+            S_SNAPLEN_MAX, TB_SOURCE_BUFFER_MB_MAX, TB_WIRE_MAX_BATCH, TB_STREAM_MAX);
 }
 
 static int s_fail(const char *msg)
@@ -50,7 +64,21 @@ int main(int argc, char **argv)
     if (gethostname(cfg.id, sizeof cfg.id - 1) != 0 || tb_wire_name_valid(cfg.id) != 0) {
         snprintf(cfg.id, sizeof cfg.id, "probe");
     }
-    enum { O_ID = 256, O_SOURCE, O_PUBLISH, O_BATCH, O_BATCH_MS, O_HWM, O_LOG, O_HELP };
+    enum {
+        O_ID = 256,
+        O_SOURCE,
+        O_PUBLISH,
+        O_BATCH,
+        O_BATCH_MS,
+        O_HWM,
+        O_SNAPLEN,
+        O_BUFFER_MB,
+        O_PROMISC,
+        O_FILTER,
+        O_SAMPLE,
+        O_LOG,
+        O_HELP
+    };
     static const struct option opts[] = {
         {"id", required_argument, NULL, O_ID},
         {"source", required_argument, NULL, O_SOURCE},
@@ -58,6 +86,11 @@ int main(int argc, char **argv)
         {"batch", required_argument, NULL, O_BATCH},
         {"batch-ms", required_argument, NULL, O_BATCH_MS},
         {"hwm", required_argument, NULL, O_HWM},
+        {"snaplen", required_argument, NULL, O_SNAPLEN},
+        {"buffer-mb", required_argument, NULL, O_BUFFER_MB},
+        {"promisc", required_argument, NULL, O_PROMISC},
+        {"filter", required_argument, NULL, O_FILTER},
+        {"sample", required_argument, NULL, O_SAMPLE},
         {"log-level", required_argument, NULL, O_LOG},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -115,6 +148,36 @@ int main(int argc, char **argv)
                 return s_fail("--hwm must be 1-10000000");
             }
             cfg.sndhwm = (int)v;
+            break;
+        case O_SNAPLEN:
+            if (tb_opt_u64(optarg, 1, S_SNAPLEN_MAX, &v) != 0) {
+                snprintf(msg, sizeof msg, "--snaplen must be 1-%d", S_SNAPLEN_MAX);
+                return s_fail(msg);
+            }
+            cfg.live.snaplen = (int)v;
+            break;
+        case O_BUFFER_MB:
+            if (tb_opt_u64(optarg, 1, TB_SOURCE_BUFFER_MB_MAX, &v) != 0) {
+                snprintf(msg, sizeof msg, "--buffer-mb must be 1-%d", TB_SOURCE_BUFFER_MB_MAX);
+                return s_fail(msg);
+            }
+            cfg.live.buffer_mb = (int)v;
+            break;
+        case O_PROMISC:
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+                return s_fail("--promisc must be on or off");
+            }
+            cfg.live.promisc = strcmp(optarg, "on") == 0;
+            break;
+        case O_FILTER:
+            cfg.live.filter = optarg;
+            break;
+        case O_SAMPLE:
+            if (tb_opt_u64(optarg, 1, S_SAMPLE_MAX, &v) != 0) {
+                snprintf(msg, sizeof msg, "--sample must be 1-%d", S_SAMPLE_MAX);
+                return s_fail(msg);
+            }
+            cfg.live.sample = (uint32_t)v;
             break;
         case O_LOG: {
             int level = tb_log_parse_level(optarg);

@@ -35,14 +35,16 @@ typedef struct {
 
     uint8_t *out; /* encoded message buffer */
     size_t out_cap;
-    size_t out_len; /* > 0 while a message waits for room on the bus */
+    size_t out_len;     /* > 0 while a message waits for room on the bus */
+    size_t out_packets; /* summaries in the waiting message if it is a batch */
+    int out_is_batch;
 
     uint64_t seq;           /* next sequence number (advances only when sent) */
     uint64_t run;           /* current run of the source (0 before the first) */
     uint64_t run_first_seq; /* seq of the current run's first message */
     int hb_due;             /* a heartbeat is owed (retried until the bus takes it) */
-    uint64_t packets;       /* packets published in this run */
-    uint64_t batches;       /* batches published in this run */
+    uint64_t packets;       /* packets published (sent to the bus) in this run */
+    uint64_t batches;       /* batches published (sent to the bus) in this run */
     uint64_t bus_drops;
     uint64_t run_started; /* monotonic ns the current run began */
 } probe_stream_t;
@@ -65,6 +67,7 @@ void tb_probe_config_defaults(tb_probe_config_t *cfg)
     cfg->batch_ms = 100;
     cfg->sndhwm = 100;
     cfg->heartbeat_ms = 1000;
+    tb_source_live_cfg_defaults(&cfg->live);
 }
 
 static void s_stream_free(probe_stream_t *st)
@@ -111,7 +114,7 @@ static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_so
     }
     st->topic_len = (size_t)tl;
     char serr[256] = "";
-    st->src = tb_source_new(sc->spec, serr, sizeof serr);
+    st->src = tb_source_new(sc->spec, &self->cfg.live, serr, sizeof serr);
     if (st->src == NULL) {
         snprintf(err, errsize, "stream %s: %s", sc->stream, serr);
         return TB_EINVAL;
@@ -133,8 +136,9 @@ static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_so
 
 tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize)
 {
-    if (cfg->nsources == 0) {
-        snprintf(err, errsize, "no --source given");
+    if (cfg->nsources == 0 || cfg->nsources > TB_PROBE_MAX_SOURCES) {
+        snprintf(err, errsize, cfg->nsources ? "more than %d sources" : "no --source given",
+                 TB_PROBE_MAX_SOURCES);
         return NULL;
     }
     if (tb_wire_name_valid(cfg->id) != 0) {
@@ -235,7 +239,9 @@ static int s_send(tb_probe_t *self, const probe_stream_t *st, const uint8_t *bod
 }
 
 /* Try to send the message waiting in st->out. A finite source keeps it until
- * the bus has room; a live source drops it and counts the drop. */
+ * the bus has room; a live source drops it and counts the drop. A batch
+ * counts as published (packets, batches) only once the bus has taken it, so
+ * heartbeats and end-of-stream never claim what was dropped. */
 static int s_flush_pending(tb_probe_t *self, probe_stream_t *st)
 {
     if (st->out_len == 0) {
@@ -250,6 +256,10 @@ static int s_flush_pending(tb_probe_t *self, probe_stream_t *st)
     if (rc == 0) {
         st->seq++;
         st->out_len = 0;
+        if (st->out_is_batch) {
+            st->packets += st->out_packets;
+            st->batches++;
+        }
     } else if (rc != TB_EAGAIN) {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: send failed: %s", st->name,
                zmq_strerror(errno));
@@ -271,8 +281,8 @@ static void s_encode_batch(tb_probe_t *self, probe_stream_t *st)
         return;
     }
     st->out_len = len;
-    st->packets += st->nbatch;
-    st->batches++;
+    st->out_packets = st->nbatch;
+    st->out_is_batch = 1;
     st->nbatch = 0;
 }
 
@@ -287,6 +297,7 @@ static void s_encode_eos(tb_probe_t *self, probe_stream_t *st)
     int rc = tb_wire_encode_eos(&h, &eos, st->out, st->out_cap, &len);
     if (rc == 0) {
         st->out_len = len;
+        st->out_is_batch = 0;
     } else {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: cannot encode end-of-stream: %s", st->name,
                tb_strerror(rc));
@@ -368,7 +379,15 @@ static void s_stream_stop(probe_stream_t *st)
     st->out_len = 0;
     st->eos_due = 0;
     st->state = TB_SRC_WAITING;
-    tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s: no subscriber left, source stopped", st->name);
+    tb_source_stats_t ss;
+    st->src->ops->stats(st->src, &ss);
+    tb_log(TB_LOG_INFO, LOG_COMPONENT,
+           "stream %s: no subscriber left, source stopped (%llu packets in %llu batches "
+           "published, %llu batches dropped on a full bus, %llu sampled out, capture: %llu "
+           "received, %llu dropped)",
+           st->name, (unsigned long long)st->packets, (unsigned long long)st->batches,
+           (unsigned long long)st->bus_drops, (unsigned long long)ss.sampled_out,
+           (unsigned long long)ss.pcap_recv, (unsigned long long)(ss.pcap_drop + ss.pcap_ifdrop));
 }
 
 /* A subscription message is one byte (1 subscribe, 0 unsubscribe) and a
@@ -525,6 +544,33 @@ static void s_shutdown_flush(tb_probe_t *self, uint32_t budget_ms)
     }
 }
 
+/* The poll items: the XPUB socket, the stop descriptor (if any), then the
+ * selectable descriptor of every capturing live source. A readable capture
+ * only wakes the loop: the service pass reads every running source anyway, in
+ * bounded batches, so neither the bus nor a busy capture starves the other.
+ * Returns the number of items; *nfixed is the count before the captures. */
+static int s_poll_items(tb_probe_t *self, int stop_fd, zmq_pollitem_t *items, int *nfixed)
+{
+    int n = 0;
+    items[n++] = (zmq_pollitem_t){.socket = self->xpub, .events = ZMQ_POLLIN};
+    if (stop_fd >= 0) {
+        items[n++] = (zmq_pollitem_t){.fd = stop_fd, .events = ZMQ_POLLIN};
+    }
+    *nfixed = n;
+    for (size_t i = 0; i < self->nstreams; i++) {
+        const probe_stream_t *st = &self->streams[i];
+        if (st->subscribers == 0 || st->state != TB_SRC_RUNNING || st->eof ||
+            st->src->ops->fd == NULL) {
+            continue;
+        }
+        int fd = st->src->ops->fd(st->src);
+        if (fd >= 0) {
+            items[n++] = (zmq_pollitem_t){.fd = fd, .events = ZMQ_POLLIN};
+        }
+    }
+    return n;
+}
+
 int tb_probe_run(tb_probe_t *self, int stop_fd)
 {
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "probe %s publishing %zu stream(s) on %s", self->cfg.id,
@@ -533,10 +579,9 @@ int tb_probe_run(tb_probe_t *self, int stop_fd)
     int busy = 0;
     int rc = 0;
     for (;;) {
-        zmq_pollitem_t items[2] = {
-            {.socket = self->xpub, .events = ZMQ_POLLIN},
-            {.fd = stop_fd, .events = ZMQ_POLLIN},
-        };
+        zmq_pollitem_t items[2 + TB_PROBE_MAX_SOURCES];
+        int nfixed = 0;
+        int nitems = s_poll_items(self, stop_fd, items, &nfixed);
         long timeout = busy ? 0 : 5;
         for (size_t i = 0; i < self->nstreams && !busy; i++) {
             if (self->streams[i].out_len == 0 && self->streams[i].nbatch == 0) {
@@ -544,7 +589,6 @@ int tb_probe_run(tb_probe_t *self, int stop_fd)
             }
             timeout = 1; /* waiting for the bus or for a batch to age */
         }
-        int nitems = stop_fd >= 0 ? 2 : 1;
         if (zmq_poll(items, nitems, timeout) < 0) {
             if (errno == EINTR) {
                 continue;
@@ -553,7 +597,7 @@ int tb_probe_run(tb_probe_t *self, int stop_fd)
             rc = TB_EIO;
             break;
         }
-        if (nitems == 2 && (items[1].revents & ZMQ_POLLIN)) {
+        if (nfixed == 2 && (items[1].revents & ZMQ_POLLIN)) {
             tb_log(TB_LOG_INFO, LOG_COMPONENT, "stop requested, flushing");
             break;
         }

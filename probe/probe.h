@@ -4,12 +4,16 @@
  * it), a stop descriptor (a signalfd in main), and the sources. A finite
  * source starts reading when its stream gains its first subscriber and stops
  * when the last one leaves; it is read from the beginning on every new first
- * subscription. The bus is lossless for finite sources (ZMQ_XPUB_NODROP: a
+ * subscription. A live source starts capturing when its stream gains its
+ * first subscriber and stops when the last one leaves; a subscriber joining a
+ * running capture does not restart it. Live sources' selectable descriptors
+ * join the poll. The bus is lossless for finite sources (ZMQ_XPUB_NODROP: a
  * full queue makes the probe wait) and lossy for live ones (a full queue drops
- * the batch and counts it). */
+ * the batch and counts it, and capture goes on). */
 #ifndef TB_PROBE_H
 #define TB_PROBE_H
 
+#include "source.h"
 #include "tb_wire.h"
 
 #include <stddef.h>
@@ -19,23 +23,25 @@
 
 typedef struct {
     char stream[TB_STREAM_MAX + 1];
-    const char *spec; /* borrowed: "file:PATH" */
+    const char *spec; /* borrowed: "file:PATH", "iface:NAME" */
 } tb_probe_source_cfg_t;
 
 typedef struct {
     char id[TB_PROBE_ID_MAX + 1];
-    const char *publish;   /* ZeroMQ endpoint to bind, e.g. "tcp://0.0.0.0:5556" */
-    size_t batch_size;     /* most summaries in one batch */
-    uint32_t batch_ms;     /* oldest age of a batch before it is sent anyway */
-    int sndhwm;            /* ZeroMQ send high-water mark, in messages */
-    uint32_t heartbeat_ms; /* heartbeat period per stream */
+    const char *publish;       /* ZeroMQ endpoint to bind, e.g. "tcp://0.0.0.0:5556" */
+    size_t batch_size;         /* most summaries in one batch */
+    uint32_t batch_ms;         /* oldest age of a batch before it is sent anyway */
+    int sndhwm;                /* ZeroMQ send high-water mark, in messages */
+    uint32_t heartbeat_ms;     /* heartbeat period per stream */
+    tb_source_live_cfg_t live; /* settings of every live (iface) source */
     size_t nsources;
     tb_probe_source_cfg_t sources[TB_PROBE_MAX_SOURCES];
 } tb_probe_config_t;
 
 typedef struct tb_probe tb_probe_t;
 
-/* Fill a configuration with defaults (no sources, publish tcp://0.0.0.0:5556). */
+/* Fill a configuration with defaults (no sources, publish tcp://0.0.0.0:5556,
+ * live sources as tb_source_live_cfg_defaults). */
 void tb_probe_config_defaults(tb_probe_config_t *cfg);
 
 /* Create the probe: parse sources, create and bind the XPUB socket. Returns

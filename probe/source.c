@@ -1,10 +1,22 @@
 /* source — source specifications and lifecycle; see source.h. */
 #include "source.h"
 
+#include "tb_err.h"
+
 #include <stdio.h>
 #include <string.h>
 
-tb_source_t *tb_source_new(const char *spec, char *err, size_t errsize)
+void tb_source_live_cfg_defaults(tb_source_live_cfg_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->snaplen = 128;
+    cfg->buffer_mb = 128;
+    cfg->promisc = 1;
+    cfg->sample = 1;
+}
+
+tb_source_t *tb_source_new(const char *spec, const tb_source_live_cfg_t *live, char *err,
+                           size_t errsize)
 {
     const char *colon = strchr(spec, ':');
     if (colon == NULL || colon[1] == '\0') {
@@ -15,8 +27,23 @@ tb_source_t *tb_source_new(const char *spec, char *err, size_t errsize)
     if (kind_len == 4 && strncmp(spec, "file", 4) == 0) {
         return tb_source_file_new(colon + 1, err, errsize);
     }
-    snprintf(err, errsize, "unknown source kind '%.*s' (supported: file)", (int)kind_len, spec);
+    if (kind_len == 5 && strncmp(spec, "iface", 5) == 0) {
+        return tb_source_iface_new(colon + 1, live, err, errsize);
+    }
+    snprintf(err, errsize, "unknown source kind '%.*s' (supported: file, iface)", (int)kind_len,
+             spec);
     return NULL;
+}
+
+void tb_source_summarise(int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                         uint64_t ts_ns, tb_summary_t *out, tb_source_stats_t *st)
+{
+    int rc = tb_decode(linktype, data, caplen, wirelen, ts_ns, out);
+    if (rc == TB_ETRUNC || rc == TB_EPROTO) {
+        st->decode_errors++;
+    } else if (rc == TB_ENOTSUP) {
+        st->unsupported++;
+    }
 }
 
 void tb_source_destroy(tb_source_t **p)

@@ -1,13 +1,16 @@
 /* source — where a probe's packets come from.
  *
  * A source turns captured frames into packet summaries. Every kind (a capture
- * file now; live interfaces and directories later) implements the same small
+ * file, a live interface; directories later) implements the same small
  * operations table, so the probe's reactor treats them alike:
  *
- *   open   start reading (a finite source starts from its beginning);
+ *   open   start reading (a finite source starts from its beginning, a live
+ *          one starts capturing);
  *   read   fill up to `max` summaries without blocking, report the end;
  *   close  release the capture handle (the source can be opened again);
- *   stats  capture counters for heartbeats.
+ *   stats  capture counters for heartbeats;
+ *   fd     (optional) a descriptor that becomes readable when packets wait,
+ *          for the probe's poll loop; -1 when there is none.
  *
  * A source is owned by the probe stream it feeds; it is single-threaded. */
 #ifndef TB_PROBE_SOURCE_H
@@ -27,7 +30,25 @@ typedef struct {
     uint64_t pcap_ifdrop;
     uint64_t decode_errors; /* truncated or malformed packets */
     uint64_t unsupported;   /* packets of a link type the decoder does not know */
+    uint64_t sampled_out;   /* packets passed over by --sample (live sources) */
 } tb_source_stats_t;
+
+/* Settings of live capture sources (the probe's global options, applied to
+ * every iface source). Plain data; filter is borrowed and must outlive the
+ * sources. */
+typedef struct {
+    int snaplen;        /* bytes kept of each packet */
+    int buffer_mb;      /* capture buffer (the TPACKET_V3 ring), MiB */
+    int promisc;        /* 1: promiscuous mode */
+    const char *filter; /* BPF expression, or NULL for every packet */
+    uint32_t sample;    /* keep 1 in `sample` packets; 1 keeps all */
+} tb_source_live_cfg_t;
+
+/* Largest --buffer-mb: libpcap takes the size in bytes as an int. */
+#define TB_SOURCE_BUFFER_MB_MAX 2047
+
+/* The defaults: snaplen 128, 128 MiB, promiscuous, no filter, no sampling. */
+void tb_source_live_cfg_defaults(tb_source_live_cfg_t *cfg);
 
 typedef struct {
     const char *kind;
@@ -42,21 +63,36 @@ typedef struct {
     void (*close)(tb_source_t *src);
     void (*stats)(const tb_source_t *src, tb_source_stats_t *st);
     void (*destroy)(tb_source_t *src);
+    /* Optional (NULL for none): the selectable descriptor of an open source,
+     * or -1. It is owned by the source and valid until close. */
+    int (*fd)(const tb_source_t *src);
 } tb_source_ops_t;
 
 struct tb_source {
     const tb_source_ops_t *ops;
 };
 
-/* Parse "KIND:ARG" (e.g. "file:/data/trace.pcap") and create the source.
+/* Parse "KIND:ARG" (e.g. "file:/data/trace.pcap", "iface:eth0") and create
+ * the source; live sources take their settings from `live` (borrowed, copied).
  * Returns NULL and fills err on an unknown kind or a bad argument. The caller
  * owns the result and releases it with tb_source_destroy(). */
-tb_source_t *tb_source_new(const char *spec, char *err, size_t errsize);
+tb_source_t *tb_source_new(const char *spec, const tb_source_live_cfg_t *live, char *err,
+                           size_t errsize);
 
 /* Destroy a source (closing it first); accepts NULL, sets *p = NULL. */
 void tb_source_destroy(tb_source_t **p);
 
+/* Summarise one captured frame into *out (tb_decode) and count what the
+ * decoder could not read in st: the common step of every pcap-based source. */
+void tb_source_summarise(int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                         uint64_t ts_ns, tb_summary_t *out, tb_source_stats_t *st);
+
 /* The file source: a pcap or pcapng file, nanosecond timestamps kept. */
 tb_source_t *tb_source_file_new(const char *path, char *err, size_t errsize);
+
+/* The live source: an interface captured with libpcap (not finite). Nothing
+ * is opened until the source's open; cfg is copied (its filter borrowed). */
+tb_source_t *tb_source_iface_new(const char *name, const tb_source_live_cfg_t *cfg, char *err,
+                                 size_t errsize);
 
 #endif
