@@ -254,7 +254,8 @@ int tb_coll_start(tb_collector_t *c, const char *name)
     s_unsubscribe(c, st);
     for (size_t i = 0; i < st->nprobes; i++) {
         probe_track_t *pt = &st->probes[i];
-        pt->min_run = pt->run + 1;
+        /* A source that never starts over (run 0) simply continues. */
+        pt->min_run = pt->run != 0 ? pt->run + 1 : 0;
         pt->received = 0;
         pt->seq_gaps = 0;
         pt->restarts = 0;

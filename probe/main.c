@@ -24,10 +24,18 @@ static void s_usage(FILE *out)
             "when its stream is first subscribed, losslessly, and ends with an\n"
             "end-of-stream message. A live source captures while its stream has\n"
             "subscribers; a full bus drops (and counts) batches, never stalls capture.\n"
+            "A directory source reads the files tcpdump -C/-G writes, in order, follows\n"
+            "new ones, and resumes from its checkpoint after a restart.\n"
             "\n"
             "sources:\n"
             "  --source STREAM=file:PATH   a pcap or pcapng file (nanosecond timestamps kept)\n"
             "  --source STREAM=iface:NAME  live capture on a network interface (libpcap)\n"
+            "  --source STREAM=dir:PATH    capture files in a directory, followed as written\n"
+            "\n"
+            "directories (apply to every dir source):\n"
+            "  --checkpoint-dir DIR  where checkpoints are kept (default: the directory\n"
+            "                        itself, as .tapbus-STREAM.checkpoint)\n"
+            "  --after-read WHAT     keep, delete or move:DIR finished files (default keep)\n"
             "\n"
             "live capture (applies to every iface source):\n"
             "  --snaplen N          bytes kept of each packet, 1-%d (default 128)\n"
@@ -76,6 +84,8 @@ int main(int argc, char **argv)
         O_PROMISC,
         O_FILTER,
         O_SAMPLE,
+        O_CHECKPOINT_DIR,
+        O_AFTER_READ,
         O_LOG,
         O_HELP
     };
@@ -91,6 +101,8 @@ int main(int argc, char **argv)
         {"promisc", required_argument, NULL, O_PROMISC},
         {"filter", required_argument, NULL, O_FILTER},
         {"sample", required_argument, NULL, O_SAMPLE},
+        {"checkpoint-dir", required_argument, NULL, O_CHECKPOINT_DIR},
+        {"after-read", required_argument, NULL, O_AFTER_READ},
         {"log-level", required_argument, NULL, O_LOG},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -154,30 +166,45 @@ int main(int argc, char **argv)
                 snprintf(msg, sizeof msg, "--snaplen must be 1-%d", S_SNAPLEN_MAX);
                 return s_fail(msg);
             }
-            cfg.live.snaplen = (int)v;
+            cfg.src.live.snaplen = (int)v;
             break;
         case O_BUFFER_MB:
             if (tb_opt_u64(optarg, 1, TB_SOURCE_BUFFER_MB_MAX, &v) != 0) {
                 snprintf(msg, sizeof msg, "--buffer-mb must be 1-%d", TB_SOURCE_BUFFER_MB_MAX);
                 return s_fail(msg);
             }
-            cfg.live.buffer_mb = (int)v;
+            cfg.src.live.buffer_mb = (int)v;
             break;
         case O_PROMISC:
             if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
                 return s_fail("--promisc must be on or off");
             }
-            cfg.live.promisc = strcmp(optarg, "on") == 0;
+            cfg.src.live.promisc = strcmp(optarg, "on") == 0;
+            break;
+        case O_CHECKPOINT_DIR:
+            cfg.src.dir.checkpoint_dir = optarg;
+            break;
+        case O_AFTER_READ:
+            if (strcmp(optarg, "keep") == 0) {
+                cfg.src.dir.delete_done = 0;
+                cfg.src.dir.move_to = NULL;
+            } else if (strcmp(optarg, "delete") == 0) {
+                cfg.src.dir.delete_done = 1;
+            } else if (strncmp(optarg, "move:", 5) == 0 && optarg[5] != '\0') {
+                cfg.src.dir.move_to = optarg + 5;
+            } else {
+                return s_fail("--after-read must be keep, delete or move:DIR");
+            }
             break;
         case O_FILTER:
-            cfg.live.filter = optarg;
+            cfg.src.live.filter = optarg;
             break;
         case O_SAMPLE:
             if (tb_opt_u64(optarg, 1, S_SAMPLE_MAX, &v) != 0) {
                 snprintf(msg, sizeof msg, "--sample must be 1-%d", S_SAMPLE_MAX);
                 return s_fail(msg);
             }
-            cfg.live.sample = (uint32_t)v;
+            cfg.src.live.sample = (uint32_t)v;
             break;
         case O_LOG: {
             int level = tb_log_parse_level(optarg);

@@ -67,7 +67,7 @@ void tb_probe_config_defaults(tb_probe_config_t *cfg)
     cfg->batch_ms = 100;
     cfg->sndhwm = 100;
     cfg->heartbeat_ms = 1000;
-    tb_source_live_cfg_defaults(&cfg->live);
+    tb_source_live_cfg_defaults(&cfg->src.live);
 }
 
 static void s_stream_free(probe_stream_t *st)
@@ -114,7 +114,7 @@ static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_so
     }
     st->topic_len = (size_t)tl;
     char serr[256] = "";
-    st->src = tb_source_new(sc->spec, &self->cfg.live, serr, sizeof serr);
+    st->src = tb_source_new(sc->stream, sc->spec, &self->cfg.src, serr, sizeof serr);
     if (st->src == NULL) {
         snprintf(err, errsize, "stream %s: %s", sc->stream, serr);
         return TB_EINVAL;
@@ -238,8 +238,9 @@ static int s_send(tb_probe_t *self, const probe_stream_t *st, const uint8_t *bod
     return 0;
 }
 
-/* Try to send the message waiting in st->out. A finite source keeps it until
- * the bus has room; a live source drops it and counts the drop. A batch
+/* Try to send the message waiting in st->out. A lossless source (a file, a
+ * directory) keeps it until the bus has room; a live source drops it and
+ * counts the drop. A batch
  * counts as published (packets, batches) only once the bus has taken it, so
  * heartbeats and end-of-stream never claim what was dropped. */
 static int s_flush_pending(tb_probe_t *self, probe_stream_t *st)
@@ -248,7 +249,7 @@ static int s_flush_pending(tb_probe_t *self, probe_stream_t *st)
         return 0;
     }
     int rc = s_send(self, st, st->out, st->out_len);
-    if (rc == TB_EAGAIN && !st->src->ops->finite) {
+    if (rc == TB_EAGAIN && !st->src->ops->lossless) {
         st->bus_drops++;
         st->out_len = 0;
         return 0;
@@ -357,7 +358,11 @@ static void s_stream_start(tb_probe_t *self, probe_stream_t *st)
     st->batches = 0;
     st->detail[0] = '\0';
     st->run_started = tb_time_mono_ns();
-    st->run++;
+    /* Runs number the readings of a finite source; sources that never start
+     * over keep run 0, so their collectors continue rather than restart. */
+    if (st->src->ops->finite) {
+        st->run++;
+    }
     st->run_first_seq = st->seq;
     if (st->src->ops->open(st->src, err, sizeof err) != 0) {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: %s", st->name, err);
@@ -368,8 +373,13 @@ static void s_stream_start(tb_probe_t *self, probe_stream_t *st)
         return;
     }
     st->state = TB_SRC_RUNNING;
-    tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s: run %llu of the %s source started", st->name,
-           (unsigned long long)st->run, st->src->ops->kind);
+    if (st->src->ops->finite) {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s: run %llu of the %s source started", st->name,
+               (unsigned long long)st->run, st->src->ops->kind);
+    } else {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s: %s source started", st->name,
+               st->src->ops->kind);
+    }
 }
 
 static void s_stream_stop(probe_stream_t *st)

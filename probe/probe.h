@@ -28,12 +28,12 @@ typedef struct {
 
 typedef struct {
     char id[TB_PROBE_ID_MAX + 1];
-    const char *publish;       /* ZeroMQ endpoint to bind, e.g. "tcp://0.0.0.0:5556" */
-    size_t batch_size;         /* most summaries in one batch */
-    uint32_t batch_ms;         /* oldest age of a batch before it is sent anyway */
-    int sndhwm;                /* ZeroMQ send high-water mark, in messages */
-    uint32_t heartbeat_ms;     /* heartbeat period per stream */
-    tb_source_live_cfg_t live; /* settings of every live (iface) source */
+    const char *publish;   /* ZeroMQ endpoint to bind, e.g. "tcp://0.0.0.0:5556" */
+    size_t batch_size;     /* most summaries in one batch */
+    uint32_t batch_ms;     /* oldest age of a batch before it is sent anyway */
+    int sndhwm;            /* ZeroMQ send high-water mark, in messages */
+    uint32_t heartbeat_ms; /* heartbeat period per stream */
+    tb_source_cfg_t src;   /* settings of every live (iface) and directory source */
     size_t nsources;
     tb_probe_source_cfg_t sources[TB_PROBE_MAX_SOURCES];
 } tb_probe_config_t;

@@ -15,8 +15,30 @@ void tb_source_live_cfg_defaults(tb_source_live_cfg_t *cfg)
     cfg->sample = 1;
 }
 
-tb_source_t *tb_source_new(const char *spec, const tb_source_live_cfg_t *live, char *err,
-                           size_t errsize)
+/* Checkpoint of a directory stream: DIR/.tapbus-STREAM.checkpoint, with the
+ * characters a file name cannot hold replaced. */
+static tb_source_t *s_dir_new(const char *stream, const char *path, const tb_source_dir_cfg_t *cfg,
+                              char *err, size_t errsize)
+{
+    char name[TB_STREAM_MAX + 1];
+    snprintf(name, sizeof name, "%s", stream);
+    for (char *p = name; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '_';
+        }
+    }
+    char checkpoint[4096];
+    int n = snprintf(checkpoint, sizeof checkpoint, "%s/.tapbus-%s.checkpoint",
+                     cfg->checkpoint_dir != NULL ? cfg->checkpoint_dir : path, name);
+    if (n < 0 || (size_t)n >= sizeof checkpoint) {
+        snprintf(err, errsize, "checkpoint path for %s is too long", path);
+        return NULL;
+    }
+    return tb_source_dir_new(path, checkpoint, cfg, err, errsize);
+}
+
+tb_source_t *tb_source_new(const char *stream, const char *spec, const tb_source_cfg_t *cfg,
+                           char *err, size_t errsize)
 {
     const char *colon = strchr(spec, ':');
     if (colon == NULL || colon[1] == '\0') {
@@ -28,10 +50,13 @@ tb_source_t *tb_source_new(const char *spec, const tb_source_live_cfg_t *live, c
         return tb_source_file_new(colon + 1, err, errsize);
     }
     if (kind_len == 5 && strncmp(spec, "iface", 5) == 0) {
-        return tb_source_iface_new(colon + 1, live, err, errsize);
+        return tb_source_iface_new(colon + 1, &cfg->live, err, errsize);
     }
-    snprintf(err, errsize, "unknown source kind '%.*s' (supported: file, iface)", (int)kind_len,
-             spec);
+    if (kind_len == 3 && strncmp(spec, "dir", 3) == 0) {
+        return s_dir_new(stream, colon + 1, &cfg->dir, err, errsize);
+    }
+    snprintf(err, errsize, "unknown source kind '%.*s' (supported: file, iface, dir)",
+             (int)kind_len, spec);
     return NULL;
 }
 

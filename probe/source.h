@@ -50,9 +50,27 @@ typedef struct {
 /* The defaults: snaplen 128, 128 MiB, promiscuous, no filter, no sampling. */
 void tb_source_live_cfg_defaults(tb_source_live_cfg_t *cfg);
 
+/* Settings of directory sources. Plain data; strings are borrowed. */
+typedef struct {
+    const char *checkpoint_dir; /* where checkpoints go; NULL: the watched directory */
+    const char *move_to;        /* move finished files there, or NULL */
+    int delete_done;            /* delete finished files */
+} tb_source_dir_cfg_t;
+
+/* Everything a source may need besides its own argument. */
+typedef struct {
+    tb_source_live_cfg_t live;
+    tb_source_dir_cfg_t dir;
+} tb_source_cfg_t;
+
 typedef struct {
     const char *kind;
-    int finite; /* 1: the source ends (file, directory); 0: live */
+    /* finite: the source ends with an end-of-stream, and each new subscriber
+     * makes it start over from its beginning (a new run): files.
+     * lossless: a full bus makes the probe wait instead of dropping the
+     * batch: files and directories (a live capture never waits). */
+    int finite;
+    int lossless;
     int (*open)(tb_source_t *src, char *err, size_t errsize);
     /* Returns the number of summaries written to out (0..max); sets *eof
      * when a finite source has no more packets. A source that ends on an
@@ -72,12 +90,13 @@ struct tb_source {
     const tb_source_ops_t *ops;
 };
 
-/* Parse "KIND:ARG" (e.g. "file:/data/trace.pcap", "iface:eth0") and create
- * the source; live sources take their settings from `live` (borrowed, copied).
+/* Parse "KIND:ARG" (e.g. "file:/data/trace.pcap", "iface:eth0", "dir:/spool")
+ * for the stream named `stream` and create the source; live and directory
+ * sources take their settings from cfg (copied; its strings borrowed).
  * Returns NULL and fills err on an unknown kind or a bad argument. The caller
  * owns the result and releases it with tb_source_destroy(). */
-tb_source_t *tb_source_new(const char *spec, const tb_source_live_cfg_t *live, char *err,
-                           size_t errsize);
+tb_source_t *tb_source_new(const char *stream, const char *spec, const tb_source_cfg_t *cfg,
+                           char *err, size_t errsize);
 
 /* Destroy a source (closing it first); accepts NULL, sets *p = NULL. */
 void tb_source_destroy(tb_source_t **p);
@@ -89,6 +108,11 @@ void tb_source_summarise(int linktype, const uint8_t *data, uint32_t caplen, uin
 
 /* The file source: a pcap or pcapng file, nanosecond timestamps kept. */
 tb_source_t *tb_source_file_new(const char *path, char *err, size_t errsize);
+
+/* The directory source: capture files that tcpdump -C/-G keeps writing,
+ * followed with inotify, resumed from a checkpoint file. */
+tb_source_t *tb_source_dir_new(const char *path, const char *checkpoint,
+                               const tb_source_dir_cfg_t *cfg, char *err, size_t errsize);
 
 /* The live source: an interface captured with libpcap (not finite). Nothing
  * is opened until the source's open; cfg is copied (its filter borrowed). */

@@ -121,6 +121,7 @@ static void s_destroy(tb_source_t *src)
 static const tb_source_ops_t s_file_ops = {
     .kind = "file",
     .finite = 1,
+    .lossless = 1,
     .open = s_open,
     .read = s_read,
     .close = s_close,

@@ -212,6 +212,7 @@ static void s_destroy(tb_source_t *src)
 static const tb_source_ops_t s_iface_ops = {
     .kind = "iface",
     .finite = 0,
+    .lossless = 0,
     .open = s_open,
     .read = s_read,
     .close = s_close,

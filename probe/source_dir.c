@@ -1,0 +1,525 @@
+/* source_dir — a directory of capture files that `tcpdump -w FILE -C SIZE`
+ * and/or `-G SECONDS` keeps filling, as one lossless, never-ending source.
+ *
+ * Order: files are taken in natural name order ("trace" < "trace1" <
+ * "trace2" < "trace10"; strftime names sort by time), which is the order
+ * tcpdump writes them. Hidden files (".name") are ignored.
+ *
+ * Completeness: the newest file may still be written. A classic pcap file is
+ * read up to its last complete record and the position remembered; when more
+ * is written (inotify IN_MODIFY) reading resumes there. A file is finished
+ * when a newer file exists: tcpdump has moved on. A pcapng file is read only
+ * once it is finished (its blocks cannot be resumed half-way).
+ *
+ * Exactly once: a checkpoint file (written atomically: temporary + rename)
+ * records the file being read and the byte offset of the end of the last
+ * record taken (for pcapng, the number of packets taken); files before it
+ * are done. A restarted probe resumes there. The
+ * checkpoint follows what was read, at most a second behind and exactly at
+ * every file's end and at close; after a crash (no close) up to a second of
+ * packets can be read again.
+ *
+ * Finished files can be kept, deleted or moved to another directory. */
+#include "source.h"
+
+#include "tb_err.h"
+#include "tb_log.h"
+#include "tb_text.h"
+#include "tb_time.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOG_COMPONENT     "probe"
+#define S_NAME_MAX        256
+#define S_PCAP_RECORD_HDR 16 /* classic pcap record header */
+
+typedef struct {
+    tb_source_t base;
+    char *dir;
+    char *checkpoint;   /* checkpoint file path */
+    char *move_to;      /* directory for finished files, or NULL */
+    int delete_done;    /* delete finished files */
+    int inotify;        /* -1 when closed */
+    int dirty;          /* the directory changed since the last scan */
+    uint64_t next_scan; /* monotonic ns of the next periodic scan */
+
+    char done[S_NAME_MAX];    /* last finished file ("" = none) */
+    char current[S_NAME_MAX]; /* file being read ("" = none) */
+    uint64_t offset;          /* bytes of current taken (end of last record) */
+    int newer_exists;         /* a file after current exists */
+    FILE *fp;
+    pcap_t *pcap;
+    int linktype;
+    int pcapng;
+    uint64_t saved_offset; /* offset in the checkpoint on disk */
+    uint64_t last_save;    /* monotonic ns */
+    uint64_t files_done;
+    tb_source_stats_t st;
+} dir_source_t;
+
+/* Natural order: digit runs compare as numbers, the rest bytewise. */
+static int s_natcmp(const char *a, const char *b)
+{
+    while (*a != '\0' && *b != '\0') {
+        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+            while (*a == '0') {
+                a++;
+            }
+            while (*b == '0') {
+                b++;
+            }
+            size_t la = 0;
+            size_t lb = 0;
+            while (isdigit((unsigned char)a[la])) {
+                la++;
+            }
+            while (isdigit((unsigned char)b[lb])) {
+                lb++;
+            }
+            if (la != lb) {
+                return la < lb ? -1 : 1;
+            }
+            int c = strncmp(a, b, la);
+            if (c != 0) {
+                return c;
+            }
+            a += la;
+            b += lb;
+            continue;
+        }
+        if (*a != *b) {
+            return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+        }
+        a++;
+        b++;
+    }
+    return (*a != '\0') - (*b != '\0');
+}
+
+static int s_path(const dir_source_t *self, const char *name, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%s/%s", self->dir, name);
+    return n > 0 && (size_t)n < size ? 0 : TB_ELIMIT;
+}
+
+/* Scan the directory: the first regular, non-hidden file after `after`
+ * (natural order) goes to next (or "" if none). */
+static int s_scan(dir_source_t *self, const char *after, char *next, size_t size)
+{
+    DIR *d = opendir(self->dir);
+    if (d == NULL) {
+        return TB_EIO;
+    }
+    next[0] = '\0';
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= S_NAME_MAX) {
+            continue;
+        }
+        if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN) {
+            continue;
+        }
+        if (e->d_type == DT_UNKNOWN) {
+            char path[PATH_MAX];
+            struct stat sb;
+            if (s_path(self, e->d_name, path, sizeof path) != 0 || stat(path, &sb) != 0 ||
+                !S_ISREG(sb.st_mode)) {
+                continue;
+            }
+        }
+        if (after[0] != '\0' && s_natcmp(e->d_name, after) <= 0) {
+            continue;
+        }
+        if (next[0] == '\0' || s_natcmp(e->d_name, next) < 0) {
+            snprintf(next, size, "%s", e->d_name);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+static int s_save(dir_source_t *self)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", self->checkpoint) >= (int)sizeof tmp) {
+        return TB_ELIMIT;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        return TB_EIO;
+    }
+    fprintf(f, "tapbus-dir-checkpoint 1\n%s\n%s\n%llu\n", self->done, self->current,
+            (unsigned long long)self->offset);
+    int bad = ferror(f);
+    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, self->checkpoint) != 0) {
+        unlink(tmp);
+        return TB_EIO;
+    }
+    self->saved_offset = self->offset;
+    self->last_save = tb_time_mono_ns();
+    return 0;
+}
+
+/* Read the checkpoint, if there is one. A damaged one is an error: reading
+ * everything again would count it twice. */
+static int s_load(dir_source_t *self, char *err, size_t errsize)
+{
+    FILE *f = fopen(self->checkpoint, "r");
+    if (f == NULL) {
+        if (errno == ENOENT) {
+            return 0;
+        }
+        snprintf(err, errsize, "cannot read checkpoint %s: %s", self->checkpoint, strerror(errno));
+        return TB_EIO;
+    }
+    char line[4][S_NAME_MAX + 2];
+    int n = 0;
+    while (n < 4 && fgets(line[n], sizeof line[n], f) != NULL) {
+        line[n][strcspn(line[n], "\n")] = '\0';
+        n++;
+    }
+    fclose(f);
+    char *end = NULL;
+    unsigned long long off = n == 4 ? strtoull(line[3], &end, 10) : 0;
+    if (n != 4 || strcmp(line[0], "tapbus-dir-checkpoint 1") != 0 || end == line[3] ||
+        *end != '\0') {
+        snprintf(err, errsize, "checkpoint %s is damaged (remove it to read everything again)",
+                 self->checkpoint);
+        return TB_EPROTO;
+    }
+    if (strlen(line[1]) >= sizeof self->done || strlen(line[2]) >= sizeof self->current) {
+        snprintf(err, errsize, "checkpoint %s is damaged (a name is too long)", self->checkpoint);
+        return TB_EPROTO;
+    }
+    memcpy(self->done, line[1], strlen(line[1]) + 1);
+    memcpy(self->current, line[2], strlen(line[2]) + 1);
+    self->offset = off;
+    self->saved_offset = off;
+    return 0;
+}
+
+static void s_close_file(dir_source_t *self)
+{
+    if (self->pcap != NULL) {
+        pcap_close(self->pcap); /* closes fp too */
+        self->pcap = NULL;
+        self->fp = NULL;
+    }
+}
+
+static int s_open(tb_source_t *src, char *err, size_t errsize)
+{
+    dir_source_t *self = (dir_source_t *)src;
+    memset(&self->st, 0, sizeof self->st);
+    self->done[0] = self->current[0] = '\0';
+    self->offset = 0;
+    struct stat sb;
+    if (stat(self->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        snprintf(err, errsize, "%s is not a readable directory", self->dir);
+        return TB_EIO;
+    }
+    if (s_load(self, err, errsize) != 0) {
+        return TB_EPROTO;
+    }
+    self->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (self->inotify < 0 ||
+        inotify_add_watch(self->inotify, self->dir,
+                          IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+        snprintf(err, errsize, "cannot watch %s: %s", self->dir, strerror(errno));
+        if (self->inotify >= 0) {
+            close(self->inotify);
+            self->inotify = -1;
+        }
+        return TB_EIO;
+    }
+    self->dirty = 1;
+    if (s_save(self) != 0) {
+        snprintf(err, errsize, "cannot write checkpoint %s: %s", self->checkpoint, strerror(errno));
+        close(self->inotify);
+        self->inotify = -1;
+        return TB_EIO;
+    }
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: resuming after '%s', at '%s' offset %llu",
+           self->dir, self->done, self->current, (unsigned long long)self->offset);
+    return 0;
+}
+
+/* Drain inotify: any event means the directory or a file in it changed. */
+static void s_drain_events(dir_source_t *self)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    while (read(self->inotify, buf, sizeof buf) > 0) {
+        self->dirty = 1;
+    }
+}
+
+/* A finished file: recorded in the checkpoint, then kept, deleted or moved. */
+static int s_finish_file(dir_source_t *self, char *err, size_t errsize)
+{
+    s_close_file(self);
+    snprintf(self->done, sizeof self->done, "%s", self->current);
+    self->current[0] = '\0';
+    self->offset = 0;
+    self->files_done++;
+    if (s_save(self) != 0) {
+        snprintf(err, errsize, "cannot write checkpoint %s: %s", self->checkpoint, strerror(errno));
+        return TB_EIO;
+    }
+    char path[PATH_MAX];
+    if (s_path(self, self->done, path, sizeof path) != 0) {
+        return 0;
+    }
+    if (self->delete_done && unlink(path) != 0) {
+        tb_log(TB_LOG_WARN, LOG_COMPONENT, "cannot delete %s: %s", path, strerror(errno));
+    } else if (self->move_to != NULL) {
+        char to[PATH_MAX];
+        if (snprintf(to, sizeof to, "%s/%s", self->move_to, self->done) >= (int)sizeof to ||
+            rename(path, to) != 0) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT, "cannot move %s to %s: %s", path, self->move_to,
+                   strerror(errno));
+        }
+    }
+    return 0;
+}
+
+/* Open the current file and seek to the offset taken so far. Returns 1 when
+ * open, 0 when it cannot be read yet (header still being written), or a
+ * negative error (the file is not a capture). */
+static int s_open_file(dir_source_t *self, char *err, size_t errsize)
+{
+    char path[PATH_MAX];
+    if (s_path(self, self->current, path, sizeof path) != 0) {
+        snprintf(err, errsize, "path of %s too long", self->current);
+        return TB_ELIMIT;
+    }
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        snprintf(err, errsize, "cannot open %s: %s", path, strerror(errno));
+        return TB_EIO;
+    }
+    uint8_t magic[4] = {0};
+    size_t got = fread(magic, 1, 4, fp);
+    rewind(fp);
+    self->pcapng =
+        got == 4 && magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a;
+    if (self->pcapng && !self->newer_exists) {
+        fclose(fp); /* read pcapng files only once they are finished */
+        return 0;
+    }
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, perr);
+    if (p == NULL) {
+        fclose(fp);
+        if (!self->newer_exists) {
+            return 0; /* perhaps only part of the header is written yet */
+        }
+        snprintf(err, errsize, "%s: %s", path, perr);
+        return TB_EPROTO;
+    }
+    self->pcap = p;
+    self->fp = fp;
+    self->linktype = pcap_datalink(p);
+    if (self->pcapng) {
+        /* offset counts packets: skip those already taken. */
+        struct pcap_pkthdr *h;
+        const u_char *d;
+        for (uint64_t i = 0; i < self->offset; i++) {
+            if (pcap_next_ex(p, &h, &d) != 1) {
+                break;
+            }
+        }
+    } else if (self->offset == 0) {
+        self->offset = (uint64_t)ftell(fp); /* just past the file header */
+    } else if (fseek(fp, (long)self->offset, SEEK_SET) != 0) {
+        snprintf(err, errsize, "%s: cannot seek to %llu", path, (unsigned long long)self->offset);
+        return TB_EIO;
+    }
+    return 1;
+}
+
+typedef struct {
+    dir_source_t *self;
+    tb_summary_t *out;
+    size_t n;
+} read_ctx_t;
+
+static void s_on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_char *data)
+{
+    read_ctx_t *ctx = (read_ctx_t *)user;
+    dir_source_t *self = ctx->self;
+    uint64_t ts =
+        (uint64_t)(hdr->ts.tv_sec < 0 ? (uint32_t)hdr->ts.tv_sec : hdr->ts.tv_sec) * 1000000000ull +
+        (uint64_t)(hdr->ts.tv_usec < 0 ? 0 : hdr->ts.tv_usec);
+    tb_source_summarise(self->linktype, data, hdr->caplen, hdr->len, ts, &ctx->out[ctx->n++],
+                        &self->st);
+    /* Classic pcap: the byte offset of the next record; pcapng: packets. */
+    self->offset += self->pcapng ? 1 : S_PCAP_RECORD_HDR + hdr->caplen;
+}
+
+static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, char *err,
+                  size_t errsize)
+{
+    dir_source_t *self = (dir_source_t *)src;
+    *eof = 0;
+    if (self->inotify < 0 || max == 0) {
+        return 0;
+    }
+    s_drain_events(self);
+    uint64_t now = tb_time_mono_ns();
+    if (now >= self->next_scan) {
+        self->dirty = 1; /* a periodic look, in case an event was missed */
+        self->next_scan = now + TB_NS_PER_SEC;
+    }
+    if (self->dirty) {
+        char next[S_NAME_MAX];
+        int rc = 0;
+        if (self->current[0] == '\0') {
+            rc = s_scan(self, self->done, next, sizeof next);
+            if (rc == 0 && next[0] != '\0') {
+                snprintf(self->current, sizeof self->current, "%s", next);
+                self->offset = 0;
+            }
+        }
+        if (rc == 0 && self->current[0] != '\0') {
+            rc = s_scan(self, self->current, next, sizeof next);
+            self->newer_exists = next[0] != '\0';
+        }
+        if (rc != 0) {
+            snprintf(err, errsize, "cannot list %s: %s", self->dir, strerror(errno));
+            *eof = 1;
+            return 0;
+        }
+        self->dirty = 0;
+    }
+    if (self->current[0] == '\0') {
+        return 0;
+    }
+    if (self->pcap == NULL) {
+        int rc = s_open_file(self, err, errsize);
+        if (rc < 0) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT, "directory %s: skipping %s", self->dir, err);
+            self->st.decode_errors++;
+            err[0] = '\0';
+            if (s_finish_file(self, err, errsize) != 0) {
+                *eof = 1;
+            }
+            self->dirty = 1;
+            return 0;
+        }
+        if (rc == 0) {
+            return 0;
+        }
+    }
+    read_ctx_t ctx = {.self = self, .out = out, .n = 0};
+    int cnt = max > INT32_MAX ? INT32_MAX : (int)max;
+    int rc = pcap_dispatch(self->pcap, cnt, s_on_packet, (u_char *)&ctx);
+    self->st.pcap_recv += ctx.n;
+    if (rc == 0 || rc < 0) {
+        /* The end of what is written so far, or a record cut short. */
+        if (self->newer_exists) {
+            if (rc < 0) {
+                tb_log(TB_LOG_WARN, LOG_COMPONENT, "directory %s: %s ends early: %s", self->dir,
+                       self->current, pcap_geterr(self->pcap));
+            }
+            if (s_finish_file(self, err, errsize) != 0) {
+                *eof = 1;
+            }
+            self->dirty = 1;
+        } else if (!self->pcapng) {
+            /* Growing: go back to the end of the last complete record (this
+             * also clears the stream's end-of-file flag) and wait for more. */
+            fseek(self->fp, (long)self->offset, SEEK_SET);
+        }
+    }
+    if (self->offset != self->saved_offset && now - self->last_save >= TB_NS_PER_SEC &&
+        s_save(self) != 0) {
+        snprintf(err, errsize, "cannot write checkpoint %s: %s", self->checkpoint, strerror(errno));
+        *eof = 1;
+    }
+    return (int)ctx.n;
+}
+
+static void s_close(tb_source_t *src)
+{
+    dir_source_t *self = (dir_source_t *)src;
+    if (self->inotify >= 0 && self->offset != self->saved_offset && s_save(self) != 0) {
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "cannot write checkpoint %s: %s", self->checkpoint,
+               strerror(errno));
+    }
+    s_close_file(self);
+    if (self->inotify >= 0) {
+        close(self->inotify);
+        self->inotify = -1;
+    }
+}
+
+static void s_stats(const tb_source_t *src, tb_source_stats_t *st)
+{
+    *st = ((const dir_source_t *)src)->st;
+}
+
+static int s_fd(const tb_source_t *src)
+{
+    return ((const dir_source_t *)src)->inotify;
+}
+
+static void s_destroy(tb_source_t *src)
+{
+    dir_source_t *self = (dir_source_t *)src;
+    free(self->dir);
+    free(self->checkpoint);
+    free(self->move_to);
+    free(self);
+}
+
+static const tb_source_ops_t s_dir_ops = {
+    .kind = "dir",
+    .finite = 0,
+    .lossless = 1,
+    .open = s_open,
+    .read = s_read,
+    .close = s_close,
+    .stats = s_stats,
+    .destroy = s_destroy,
+    .fd = s_fd,
+};
+
+tb_source_t *tb_source_dir_new(const char *path, const char *checkpoint,
+                               const tb_source_dir_cfg_t *cfg, char *err, size_t errsize)
+{
+    if (path == NULL || path[0] == '\0') {
+        snprintf(err, errsize, "dir source needs a path");
+        return NULL;
+    }
+    dir_source_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    self->base.ops = &s_dir_ops;
+    self->inotify = -1;
+    self->dir = strdup(path);
+    self->checkpoint = strdup(checkpoint);
+    self->move_to = cfg->move_to != NULL ? strdup(cfg->move_to) : NULL;
+    self->delete_done = cfg->delete_done;
+    if (self->dir == NULL || self->checkpoint == NULL ||
+        (cfg->move_to != NULL && self->move_to == NULL)) {
+        s_destroy(&self->base);
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    return &self->base;
+}
