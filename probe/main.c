@@ -6,8 +6,10 @@
 #include "tb_log.h"
 #include "tb_opt.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,6 +33,8 @@ static void s_usage(FILE *out)
             "  --source STREAM=file:PATH   a pcap or pcapng file (nanosecond timestamps kept)\n"
             "  --source STREAM=iface:NAME  live capture on a network interface (libpcap)\n"
             "  --source STREAM=dir:PATH    capture files in a directory, followed as written\n"
+            "  --replay-speed X     file sources: replay at X times the capture's own pace\n"
+            "                       (default 0: as fast as the bus takes it)\n"
             "\n"
             "directories (apply to every dir source):\n"
             "  --checkpoint-dir DIR  where checkpoints are kept (default: the directory\n"
@@ -84,6 +88,7 @@ int main(int argc, char **argv)
         O_PROMISC,
         O_FILTER,
         O_SAMPLE,
+        O_REPLAY_SPEED,
         O_CHECKPOINT_DIR,
         O_AFTER_READ,
         O_LOG,
@@ -101,6 +106,7 @@ int main(int argc, char **argv)
         {"promisc", required_argument, NULL, O_PROMISC},
         {"filter", required_argument, NULL, O_FILTER},
         {"sample", required_argument, NULL, O_SAMPLE},
+        {"replay-speed", required_argument, NULL, O_REPLAY_SPEED},
         {"checkpoint-dir", required_argument, NULL, O_CHECKPOINT_DIR},
         {"after-read", required_argument, NULL, O_AFTER_READ},
         {"log-level", required_argument, NULL, O_LOG},
@@ -181,6 +187,18 @@ int main(int argc, char **argv)
             }
             cfg.src.live.promisc = strcmp(optarg, "on") == 0;
             break;
+        case O_REPLAY_SPEED: {
+            char *end = NULL;
+            errno = 0;
+            double speed = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(speed >= 0) ||
+                speed > TB_SOURCE_SPEED_MAX) {
+                return s_fail("--replay-speed must be a factor from 0 (as fast as possible) "
+                              "to 1000000, e.g. 1.0 for the capture's own pace");
+            }
+            cfg.src.replay_speed = speed;
+            break;
+        }
         case O_CHECKPOINT_DIR:
             cfg.src.dir.checkpoint_dir = optarg;
             break;

@@ -47,7 +47,7 @@ tb_source_t *tb_source_new(const char *stream, const char *spec, const tb_source
     }
     size_t kind_len = (size_t)(colon - spec);
     if (kind_len == 4 && strncmp(spec, "file", 4) == 0) {
-        return tb_source_file_new(colon + 1, err, errsize);
+        return tb_source_file_new(colon + 1, cfg->replay_speed, err, errsize);
     }
     if (kind_len == 5 && strncmp(spec, "iface", 5) == 0) {
         return tb_source_iface_new(colon + 1, &cfg->live, err, errsize);
@@ -69,6 +69,16 @@ void tb_source_summarise(int linktype, const uint8_t *data, uint32_t caplen, uin
     } else if (rc == TB_ENOTSUP) {
         st->unsupported++;
     }
+}
+
+uint64_t tb_source_timestamp(const struct timeval *tv)
+{
+    uint64_t sec = tv->tv_sec < 0 ? (uint64_t)(uint32_t)tv->tv_sec : (uint64_t)tv->tv_sec;
+    uint64_t frac = tv->tv_usec < 0 ? 0 : (uint64_t)tv->tv_usec;
+    if (sec >= UINT64_MAX / 1000000000ull) {
+        return UINT64_MAX;
+    }
+    return sec * 1000000000ull + frac;
 }
 
 void tb_source_destroy(tb_source_t **p)

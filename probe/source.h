@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 typedef struct tb_source tb_source_t;
 
@@ -61,7 +62,10 @@ typedef struct {
 typedef struct {
     tb_source_live_cfg_t live;
     tb_source_dir_cfg_t dir;
+    double replay_speed; /* file sources: pace factor, 0 = as fast as possible */
 } tb_source_cfg_t;
+
+#define TB_SOURCE_SPEED_MAX 1e6
 
 typedef struct {
     const char *kind;
@@ -106,8 +110,14 @@ void tb_source_destroy(tb_source_t **p);
 void tb_source_summarise(int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                          uint64_t ts_ns, tb_summary_t *out, tb_source_stats_t *st);
 
-/* The file source: a pcap or pcapng file, nanosecond timestamps kept. */
-tb_source_t *tb_source_file_new(const char *path, char *err, size_t errsize);
+/* Capture time in ns of a libpcap timestamp read with nanosecond precision.
+ * pcap stores seconds unsigned 32-bit and libpcap hands them over signed: a
+ * negative value is a time after 2038. Beyond 64-bit ns (2554) saturates. */
+uint64_t tb_source_timestamp(const struct timeval *tv);
+
+/* The file source: a pcap or pcapng file, nanosecond timestamps kept; speed
+ * > 0 replays at the capture's own pace times speed. */
+tb_source_t *tb_source_file_new(const char *path, double speed, char *err, size_t errsize);
 
 /* The directory source: capture files that tcpdump -C/-G keeps writing,
  * followed with inotify, resumed from a checkpoint file. */

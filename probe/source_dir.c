@@ -360,11 +360,8 @@ static void s_on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_cha
 {
     read_ctx_t *ctx = (read_ctx_t *)user;
     dir_source_t *self = ctx->self;
-    uint64_t ts =
-        (uint64_t)(hdr->ts.tv_sec < 0 ? (uint32_t)hdr->ts.tv_sec : hdr->ts.tv_sec) * 1000000000ull +
-        (uint64_t)(hdr->ts.tv_usec < 0 ? 0 : hdr->ts.tv_usec);
-    tb_source_summarise(self->linktype, data, hdr->caplen, hdr->len, ts, &ctx->out[ctx->n++],
-                        &self->st);
+    tb_source_summarise(self->linktype, data, hdr->caplen, hdr->len, tb_source_timestamp(&hdr->ts),
+                        &ctx->out[ctx->n++], &self->st);
     /* Classic pcap: the byte offset of the next record; pcapng: packets. */
     self->offset += self->pcapng ? 1 : S_PCAP_RECORD_HDR + hdr->caplen;
 }

@@ -3,10 +3,12 @@
  * The file is opened with nanosecond precision, so microsecond files are
  * scaled and nanosecond files keep every digit. A file that cannot be read to
  * its end (truncated, corrupt) ends the source with an error after every
- * packet that could be read has been delivered. */
+ * packet that could be read has been delivered. With a replay speed the
+ * packets go out at the pace they were captured (times the speed). */
 #include "source.h"
 
 #include "tb_err.h"
+#include "tb_time.h"
 
 #include <pcap/pcap.h>
 #include <stdio.h>
@@ -16,24 +18,17 @@
 typedef struct {
     tb_source_t base;
     char *path;
+    double speed; /* replay pacing factor; 0 reads as fast as possible */
     pcap_t *pcap;
     int linktype;
     tb_source_stats_t st;
+    /* Pacing: the packet read but not yet due, and the run's time origin. */
+    int held_valid;
+    tb_summary_t held;
+    int paced;
+    uint64_t pace_mono0; /* monotonic ns when the first packet went out */
+    uint64_t pace_ts0;   /* capture time of the first packet */
 } file_source_t;
-
-/* Capture time in ns. With nanosecond precision tv_usec holds nanoseconds.
- * The pcap format stores seconds as an unsigned 32-bit number, but libpcap
- * hands them over as a signed one: a negative value is a time after 2038.
- * Times beyond what 64-bit nanoseconds hold (year 2554) saturate. */
-static uint64_t s_timestamp(const struct timeval *tv)
-{
-    uint64_t sec = tv->tv_sec < 0 ? (uint64_t)(uint32_t)tv->tv_sec : (uint64_t)tv->tv_sec;
-    uint64_t frac = tv->tv_usec < 0 ? 0 : (uint64_t)tv->tv_usec;
-    if (sec >= UINT64_MAX / 1000000000ull) {
-        return UINT64_MAX;
-    }
-    return sec * 1000000000ull + frac;
-}
 
 static int s_open(tb_source_t *src, char *err, size_t errsize)
 {
@@ -50,6 +45,8 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     }
     self->linktype = pcap_datalink(self->pcap);
     memset(&self->st, 0, sizeof self->st);
+    self->held_valid = 0;
+    self->paced = 0;
     return 0;
 }
 
@@ -63,13 +60,51 @@ static void s_on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_cha
 {
     read_ctx_t *ctx = (read_ctx_t *)user;
     file_source_t *self = ctx->self;
-    uint64_t ts = s_timestamp(&hdr->ts);
-    int drc = tb_decode(self->linktype, data, hdr->caplen, hdr->len, ts, &ctx->out[ctx->n++]);
-    if (drc == TB_ETRUNC || drc == TB_EPROTO) {
-        self->st.decode_errors++;
-    } else if (drc == TB_ENOTSUP) {
-        self->st.unsupported++;
+    tb_source_summarise(self->linktype, data, hdr->caplen, hdr->len, tb_source_timestamp(&hdr->ts),
+                        &ctx->out[ctx->n++], &self->st);
+}
+
+/* Replay at the capture's own pace times `speed`: a packet goes out when as
+ * much time has passed since the first one as separated their capture times
+ * (divided by speed). The first packet not yet due is held for the next call;
+ * the probe's loop calls again within a few milliseconds. A packet with an
+ * earlier capture time than the first goes out at once. */
+static int s_read_paced(file_source_t *self, tb_summary_t *out, size_t max, int *eof, char *err,
+                        size_t errsize)
+{
+    uint64_t now = tb_time_mono_ns();
+    size_t n = 0;
+    while (n < max) {
+        if (!self->held_valid) {
+            struct pcap_pkthdr *hdr;
+            const u_char *data;
+            int rc = pcap_next_ex(self->pcap, &hdr, &data);
+            if (rc != 1) {
+                if (rc != PCAP_ERROR_BREAK) {
+                    snprintf(err, errsize, "%s: %s", self->path, pcap_geterr(self->pcap));
+                }
+                *eof = 1;
+                break;
+            }
+            tb_source_summarise(self->linktype, data, hdr->caplen, hdr->len,
+                                tb_source_timestamp(&hdr->ts), &self->held, &self->st);
+            self->st.pcap_recv++;
+            self->held_valid = 1;
+            if (!self->paced) {
+                self->paced = 1;
+                self->pace_mono0 = now;
+                self->pace_ts0 = self->held.ts_ns;
+            }
+        }
+        uint64_t offset = self->held.ts_ns > self->pace_ts0 ? self->held.ts_ns - self->pace_ts0 : 0;
+        double due = (double)self->pace_mono0 + (double)offset / self->speed;
+        if (due > (double)now) {
+            break;
+        }
+        out[n++] = self->held;
+        self->held_valid = 0;
     }
+    return (int)n;
 }
 
 static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, char *err,
@@ -80,6 +115,9 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
     if (self->pcap == NULL || max == 0) {
         *eof = self->pcap == NULL;
         return 0;
+    }
+    if (self->speed > 0) {
+        return s_read_paced(self, out, max, eof, err, errsize);
     }
     /* pcap_dispatch hands over up to max packets in one call, without the
      * per-packet bookkeeping of pcap_next_ex. */
@@ -129,7 +167,7 @@ static const tb_source_ops_t s_file_ops = {
     .destroy = s_destroy,
 };
 
-tb_source_t *tb_source_file_new(const char *path, char *err, size_t errsize)
+tb_source_t *tb_source_file_new(const char *path, double speed, char *err, size_t errsize)
 {
     if (path == NULL || path[0] == '\0') {
         snprintf(err, errsize, "file source needs a path");
@@ -142,5 +180,6 @@ tb_source_t *tb_source_file_new(const char *path, char *err, size_t errsize)
         return NULL;
     }
     self->base.ops = &s_file_ops;
+    self->speed = speed;
     return &self->base;
 }

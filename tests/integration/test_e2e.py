@@ -104,6 +104,30 @@ class EndToEnd(unittest.TestCase):
                          ("192.0.2.1", "198.51.100.7", 40000, 53, 17, 4, 282))
         self.assertEqual([x["addr"] for x in s["top_hosts"]], ["192.0.2.1", "198.51.100.7"])
 
+    def test_replay_speed_paces_by_capture_time(self):
+        # 21 packets spread over 8 s of capture time, replayed 4x as fast: the
+        # replay cannot finish before 2 s have passed (a lower bound only: a
+        # busy machine may take longer).
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "paced.pcap")
+            write_pcap_ns(path, [(1700000000 + i // 2 * 1, (i % 2) * 500000000, 20)
+                                 for i in range(17)] +
+                          [(1700000008, 0, 20)] * 4)
+            bus = h.Bus([("p", "file:" + path)], probe_args=["--replay-speed", "4"])
+            try:
+                t0 = time.monotonic()
+                bus.start("p")
+                bus.wait_finished(["p"], timeout=60)
+                elapsed = time.monotonic() - t0
+                s = bus.stats("p")
+            finally:
+                codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+        self.assertGreaterEqual(elapsed, 2.0)
+        self.assertEqual(s["packets"], 21)
+        self.assertEqual(s["first_ts"], 1700000000 * 10**9)
+        self.assertEqual(s["last_ts"], 1700000008 * 10**9)
+
     def test_restart_replays_and_stop(self):
         name = "pim-packet-assortment.pcap"
         want = h.tshark_expect(corpus(name))
