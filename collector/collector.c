@@ -71,8 +71,8 @@ void tb_collector_destroy(tb_collector_t **p)
 
 tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, size_t errsize)
 {
-    if (cfg->nprobes == 0) {
-        snprintf(err, errsize, "no --probe endpoint given");
+    if (cfg->nprobes == 0 && cfg->nlisten == 0) {
+        snprintf(err, errsize, "no --probe or --listen endpoint given");
         return NULL;
     }
     if (cfg->max_streams == 0 || cfg->flow_capacity == 0 || cfg->host_capacity == 0) {
@@ -126,6 +126,14 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
     for (size_t i = 0; i < cfg->nprobes; i++) {
         if (zmq_connect(c->sub, cfg->probes[i]) != 0) {
             snprintf(err, errsize, "cannot connect to probe %s: %s", cfg->probes[i],
+                     zmq_strerror(errno));
+            goto fail;
+        }
+    }
+    /* Probes that connect to us (behind NAT, or configured to push). */
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        if (zmq_bind(c->sub, cfg->listen[i]) != 0) {
+            snprintf(err, errsize, "cannot bind %s for probes: %s", cfg->listen[i],
                      zmq_strerror(errno));
             goto fail;
         }
@@ -526,6 +534,9 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
 {
     for (size_t i = 0; i < c->cfg.nprobes; i++) {
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "listening to probe %s", c->cfg.probes[i]);
+    }
+    for (size_t i = 0; i < c->cfg.nlisten; i++) {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "accepting probes on %s", c->cfg.listen[i]);
     }
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "control on %s", c->cfg.control);
     int rc = 0;

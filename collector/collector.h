@@ -17,6 +17,8 @@
 typedef struct {
     const char *probes[TB_COLLECTOR_MAX_PROBES]; /* borrowed endpoints */
     size_t nprobes;
+    const char *listen[TB_COLLECTOR_MAX_PROBES]; /* endpoints probes connect to */
+    size_t nlisten;
     const char *control;  /* REP endpoint to bind, e.g. "tcp://0.0.0.0:5557" */
     size_t max_streams;   /* streams that can be started at once */
     size_t flow_capacity; /* entries of each stream's top-flows table */

@@ -13,13 +13,15 @@
 static void s_usage(FILE *out)
 {
     fprintf(out,
-            "usage: tapbus-collector --probe ENDPOINT [--probe ...] [options]\n"
+            "usage: tapbus-collector (--probe ENDPOINT | --listen ENDPOINT)... [options]\n"
             "\n"
             "Subscribe to the streams tapbusctl starts, on every probe given, and keep\n"
             "their statistics.\n"
             "\n"
             "options:\n"
             "  --probe ENDPOINT     a probe's XPUB endpoint, e.g. tcp://probe1:5556 (repeatable)\n"
+            "  --listen ENDPOINT    bind for probes that connect (--connect), e.g. from\n"
+            "                       behind NAT (repeatable)\n"
             "  --control ENDPOINT   REP endpoint for tapbusctl (default tcp://*:5557)\n"
             "  --max-streams N      streams kept at once (default 256)\n"
             "  --flows N            top-flows table entries per stream (default 4096)\n"
@@ -40,9 +42,21 @@ int main(int argc, char **argv)
 {
     tb_collector_config_t cfg;
     tb_collector_config_defaults(&cfg);
-    enum { O_PROBE = 256, O_CONTROL, O_MAXSTREAMS, O_FLOWS, O_HOSTS, O_TOP, O_HWM, O_LOG, O_HELP };
+    enum {
+        O_LISTEN = 255,
+        O_PROBE = 256,
+        O_CONTROL,
+        O_MAXSTREAMS,
+        O_FLOWS,
+        O_HOSTS,
+        O_TOP,
+        O_HWM,
+        O_LOG,
+        O_HELP
+    };
     static const struct option opts[] = {
         {"probe", required_argument, NULL, O_PROBE},
+        {"listen", required_argument, NULL, O_LISTEN},
         {"control", required_argument, NULL, O_CONTROL},
         {"max-streams", required_argument, NULL, O_MAXSTREAMS},
         {"flows", required_argument, NULL, O_FLOWS},
@@ -64,6 +78,12 @@ int main(int argc, char **argv)
                 return s_fail("too many --probe options");
             }
             cfg.probes[cfg.nprobes++] = optarg;
+            break;
+        case O_LISTEN:
+            if (cfg.nlisten == TB_COLLECTOR_MAX_PROBES) {
+                return s_fail("too many --listen options");
+            }
+            cfg.listen[cfg.nlisten++] = optarg;
             break;
         case O_CONTROL:
             cfg.control = optarg;

@@ -52,7 +52,10 @@ static void s_usage(FILE *out)
             "\n"
             "options:\n"
             "  --id NAME            probe id (default: the host name)\n"
-            "  --publish ENDPOINT   XPUB endpoint to bind (default tcp://*:5556)\n"
+            "  --publish ENDPOINT   XPUB endpoint to bind (default tcp://*:5556 unless\n"
+            "                       --connect is given)\n"
+            "  --connect ENDPOINT   connect to a collector that binds (--listen), e.g.\n"
+            "                       from behind NAT (repeatable)\n"
             "  --batch N            summaries per batch, 1-%u (default 1024)\n"
             "  --batch-ms MS        send a batch at the latest after MS ms (default 100)\n"
             "  --hwm N              bus high-water mark in messages (default 100)\n"
@@ -73,6 +76,7 @@ int main(int argc, char **argv)
 {
     tb_probe_config_t cfg;
     tb_probe_config_defaults(&cfg);
+    int publish_given = 0;
     if (gethostname(cfg.id, sizeof cfg.id - 1) != 0 || tb_wire_name_valid(cfg.id) != 0) {
         snprintf(cfg.id, sizeof cfg.id, "probe");
     }
@@ -80,6 +84,7 @@ int main(int argc, char **argv)
         O_ID = 256,
         O_SOURCE,
         O_PUBLISH,
+        O_CONNECT,
         O_BATCH,
         O_BATCH_MS,
         O_HWM,
@@ -98,6 +103,7 @@ int main(int argc, char **argv)
         {"id", required_argument, NULL, O_ID},
         {"source", required_argument, NULL, O_SOURCE},
         {"publish", required_argument, NULL, O_PUBLISH},
+        {"connect", required_argument, NULL, O_CONNECT},
         {"batch", required_argument, NULL, O_BATCH},
         {"batch-ms", required_argument, NULL, O_BATCH_MS},
         {"hwm", required_argument, NULL, O_HWM},
@@ -147,6 +153,13 @@ int main(int argc, char **argv)
         }
         case O_PUBLISH:
             cfg.publish = optarg;
+            publish_given = 1;
+            break;
+        case O_CONNECT:
+            if (cfg.nconnect == TB_PROBE_MAX_CONNECT) {
+                return s_fail("too many --connect options");
+            }
+            cfg.connect[cfg.nconnect++] = optarg;
             break;
         case O_BATCH:
             if (tb_opt_u64(optarg, 1, TB_WIRE_MAX_BATCH, &v) != 0) {
@@ -240,6 +253,9 @@ int main(int argc, char **argv)
                      argv[optind - 1]);
             return s_fail(msg);
         }
+    }
+    if (cfg.nconnect > 0 && !publish_given) {
+        cfg.publish = NULL; /* connecting only, unless a bind was asked for too */
     }
     if (optind < argc) {
         snprintf(msg, sizeof msg, "unexpected argument '%s' (see --help)", argv[optind]);

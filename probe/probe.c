@@ -201,9 +201,18 @@ tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize
         snprintf(err, errsize, "cannot create XPUB socket: %s", zmq_strerror(errno));
         goto fail;
     }
-    if (zmq_bind(self->xpub, cfg->publish) != 0) {
+    if (cfg->publish != NULL && zmq_bind(self->xpub, cfg->publish) != 0) {
         snprintf(err, errsize, "cannot bind %s: %s", cfg->publish, zmq_strerror(errno));
         goto fail;
+    }
+    /* Connecting suits a collector that binds, e.g. one a probe behind NAT
+     * reaches out to; ZeroMQ reconnects by itself when it goes away. */
+    for (size_t i = 0; i < cfg->nconnect; i++) {
+        if (zmq_connect(self->xpub, cfg->connect[i]) != 0) {
+            snprintf(err, errsize, "cannot connect to %s: %s", cfg->connect[i],
+                     zmq_strerror(errno));
+            goto fail;
+        }
     }
     return self;
 fail:
@@ -583,8 +592,13 @@ static int s_poll_items(tb_probe_t *self, int stop_fd, zmq_pollitem_t *items, in
 
 int tb_probe_run(tb_probe_t *self, int stop_fd)
 {
-    tb_log(TB_LOG_INFO, LOG_COMPONENT, "probe %s publishing %zu stream(s) on %s", self->cfg.id,
-           self->nstreams, self->cfg.publish);
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "probe %s publishing %zu stream(s) on %s%s%s", self->cfg.id,
+           self->nstreams, self->cfg.publish ? self->cfg.publish : "",
+           self->cfg.publish && self->cfg.nconnect ? " and " : "",
+           self->cfg.nconnect ? "connections to collectors" : "");
+    for (size_t i = 0; i < self->cfg.nconnect; i++) {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "connecting to collector %s", self->cfg.connect[i]);
+    }
     self->next_heartbeat = tb_time_mono_ns();
     int busy = 0;
     int rc = 0;

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #define TB_PROBE_MAX_SOURCES 64
+#define TB_PROBE_MAX_CONNECT 16
 
 typedef struct {
     char stream[TB_STREAM_MAX + 1];
@@ -28,7 +29,9 @@ typedef struct {
 
 typedef struct {
     char id[TB_PROBE_ID_MAX + 1];
-    const char *publish;   /* ZeroMQ endpoint to bind, e.g. "tcp://0.0.0.0:5556" */
+    const char *publish; /* ZeroMQ endpoint to bind, e.g. "tcp://0.0.0.0:5556", or NULL */
+    const char *connect[TB_PROBE_MAX_CONNECT]; /* collectors to connect to (they bind) */
+    size_t nconnect;
     size_t batch_size;     /* most summaries in one batch */
     uint32_t batch_ms;     /* oldest age of a batch before it is sent anyway */
     int sndhwm;            /* ZeroMQ send high-water mark, in messages */

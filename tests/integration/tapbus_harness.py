@@ -91,18 +91,20 @@ def ctl_json(control, *args):
 class Bus:
     """One probe and one collector connected over loopback TCP."""
 
-    def __init__(self, sources, probe_args=(), collector_args=()):
+    def __init__(self, sources, probe_args=(), collector_args=(), reverse=False):
+        """reverse: the collector binds (--listen) and the probe connects
+        (--connect), as across NAT."""
         self.tmp = tempfile.TemporaryDirectory(prefix="tapbus-it-")
         self.pub = endpoint()
         self.control = endpoint()
-        self.probe_argv = ["--id", "it-probe", "--publish", self.pub]
+        self.probe_argv = ["--id", "it-probe", "--connect" if reverse else "--publish", self.pub]
         for stream, spec in sources:
             self.probe_argv += ["--source", "%s=%s" % (stream, spec)]
         self.probe_argv += list(probe_args)
         self.probe = Proc("tapbus-probe", self.probe_argv, self.tmp.name)
         self.collector = Proc("tapbus-collector",
-                              ["--probe", self.pub, "--control", self.control] +
-                              list(collector_args), self.tmp.name)
+                              ["--listen" if reverse else "--probe", self.pub,
+                               "--control", self.control] + list(collector_args), self.tmp.name)
         wait_for(lambda: ctl(self.control, "status", timeout_ms=500, check=False)[0] == 0,
                  30, "the collector to answer")
 

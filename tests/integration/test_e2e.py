@@ -104,6 +104,17 @@ class EndToEnd(unittest.TestCase):
                          ("192.0.2.1", "198.51.100.7", 40000, 53, 17, 4, 282))
         self.assertEqual([x["addr"] for x in s["top_hosts"]], ["192.0.2.1", "198.51.100.7"])
 
+    def test_probe_connects_to_a_listening_collector(self):
+        name = "pim-packet-assortment.pcap"
+        bus = h.Bus([("n", "file:" + corpus(name))], reverse=True)
+        try:
+            bus.start("n")
+            bus.wait_finished(["n"])
+            compare(self, name, bus.stats("n"), h.tshark_expect(corpus(name)))
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
     def test_replay_speed_paces_by_capture_time(self):
         # 21 packets spread over 8 s of capture time, replayed 4x as fast: the
         # replay cannot finish before 2 s have passed (a lower bound only: a
