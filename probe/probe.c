@@ -333,6 +333,7 @@ static void s_send_heartbeat(tb_probe_t *self, probe_stream_t *st)
         .batches = st->batches,
         .bus_drops = st->bus_drops,
         .decode_errors = ss.decode_errors,
+        .sampled_out = ss.sampled_out,
     };
     tb_text_copy(hb.detail, sizeof hb.detail, st->detail);
     tb_wire_header_t h;

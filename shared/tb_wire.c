@@ -279,6 +279,7 @@ static const s_counter_t s_hb_counters[] = {
     {"batches", offsetof(tb_heartbeat_t, batches)},
     {"bus_drops", offsetof(tb_heartbeat_t, bus_drops)},
     {"decode_errors", offsetof(tb_heartbeat_t, decode_errors)},
+    {"sampled_out", offsetof(tb_heartbeat_t, sampled_out)},
 };
 #define S_HB_NCOUNTERS (sizeof s_hb_counters / sizeof s_hb_counters[0])
 

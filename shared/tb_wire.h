@@ -61,6 +61,7 @@ typedef struct {
     uint64_t batches;               /* batches published */
     uint64_t bus_drops;             /* batches dropped at a full bus */
     uint64_t decode_errors;         /* packets truncated or malformed */
+    uint64_t sampled_out;           /* packets passed over by 1-in-N sampling */
     char detail[TB_DETAIL_MAX + 1]; /* e.g. an error message; may be "" */
 } tb_heartbeat_t;
 

@@ -216,6 +216,9 @@ class Live(unittest.TestCase):
         # The 1st, 11th, 21st ... packet the filter passed.
         s = self.wait_packets("live", COUNT // 10)
         self.check_totals(s, frames(COUNT, every=10))
+        # Heartbeats say how many were passed over.
+        h.wait_for(lambda: self.probe_view("live").get("sampled_out") == COUNT - COUNT // 10,
+                   30, "a heartbeat counting the sampled-out packets")
 
     def test_missing_interface_is_an_error_of_its_stream(self):
         bus = self.capture(sources=(("gone", "iface:nosuch0"), ("live", "iface:vethB")))

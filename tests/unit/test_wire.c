@@ -80,7 +80,7 @@ static const uint8_t k_heartbeat[] = {
     0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x36, 0x2a, 0x00, 0x00, /* boot_ns */
     0xa4, 0x65, 0x74, 0x68, 0x30,                         /* stream "eth0" */
     0x07,                                                 /* seq 7 */
-    0x89,                                                 /* payload: map of 9 */
+    0x8a,                                                 /* payload: map of 10 */
     0xa5, 0x73, 0x74, 0x61, 0x74, 0x65, 0x01,             /* "state": 1 (running) */
     0xa4, 0x72, 0x65, 0x63, 0x76, 0xcd, 0x03, 0xe8,       /* "recv": 1000 */
     0xa4, 0x64, 0x72, 0x6f, 0x70, 0x02,                   /* "drop": 2 */
@@ -92,6 +92,8 @@ static const uint8_t k_heartbeat[] = {
     0x73, 0x01,                                           /*   1 */
     0xad, 0x64, 0x65, 0x63, 0x6f, 0x64, 0x65, 0x5f, 0x65, /* "decode_errors": */
     0x72, 0x72, 0x6f, 0x72, 0x73, 0x03,                   /*   3 */
+    0xab, 0x73, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x64, 0x5f, /* "sampled_out": */
+    0x6f, 0x75, 0x74, 0x00,                               /*   0 */
     0xa6, 0x64, 0x65, 0x74, 0x61, 0x69, 0x6c, 0xa0,       /* "detail": "" */
     0x03,                                                 /* run 3 */
 };
@@ -444,7 +446,7 @@ static void test_golden_msgpack_c_oracle(void **state)
                      MSGPACK_UNPACK_SUCCESS);
     assert_int_equal(off, sizeof k_heartbeat);
     assert_int_equal(u.data.via.array.ptr[6].type, MSGPACK_OBJECT_MAP);
-    assert_int_equal(u.data.via.array.ptr[6].via.map.size, 9);
+    assert_int_equal(u.data.via.array.ptr[6].via.map.size, 10);
     off = 0;
     assert_int_equal(msgpack_unpack_next(&u, (const char *)k_eos, sizeof k_eos, &off),
                      MSGPACK_UNPACK_SUCCESS);
