@@ -335,7 +335,13 @@ static void s_send_heartbeat(tb_probe_t *self, probe_stream_t *st)
         .decode_errors = ss.decode_errors,
         .sampled_out = ss.sampled_out,
     };
-    tb_text_copy(hb.detail, sizeof hb.detail, st->detail);
+    if (st->detail[0] == '\0' && st->state == TB_SRC_RUNNING && st->src->ops->describe != NULL) {
+        char what[TB_DETAIL_MAX + 1] = "";
+        st->src->ops->describe(st->src, what, sizeof what);
+        tb_text_copy(hb.detail, sizeof hb.detail, what);
+    } else {
+        tb_text_copy(hb.detail, sizeof hb.detail, st->detail);
+    }
     tb_wire_header_t h;
     s_header(self, st, TB_MSG_HEARTBEAT, &h);
     uint8_t buf[S_CONTROL_MSG_MAX];

@@ -88,6 +88,9 @@ typedef struct {
     /* Optional (NULL for none): the selectable descriptor of an open source,
      * or -1. It is owned by the source and valid until close. */
     int (*fd)(const tb_source_t *src);
+    /* Optional: what the source is doing, for heartbeats when all is well
+     * (e.g. "reading trace4; 4 files done"). */
+    void (*describe)(const tb_source_t *src, char *buf, size_t size);
 } tb_source_ops_t;
 
 struct tb_source {

@@ -473,6 +473,18 @@ static int s_fd(const tb_source_t *src)
     return ((const dir_source_t *)src)->inotify;
 }
 
+static void s_describe(const tb_source_t *src, char *buf, size_t size)
+{
+    const dir_source_t *self = (const dir_source_t *)src;
+    if (self->current[0] != '\0') {
+        snprintf(buf, size, "reading %s; %llu files done", self->current,
+                 (unsigned long long)self->files_done);
+    } else {
+        snprintf(buf, size, "waiting for a file after '%s'; %llu files done", self->done,
+                 (unsigned long long)self->files_done);
+    }
+}
+
 static void s_destroy(tb_source_t *src)
 {
     dir_source_t *self = (dir_source_t *)src;
@@ -492,6 +504,7 @@ static const tb_source_ops_t s_dir_ops = {
     .stats = s_stats,
     .destroy = s_destroy,
     .fd = s_fd,
+    .describe = s_describe,
 };
 
 tb_source_t *tb_source_dir_new(const char *path, const char *checkpoint,

@@ -148,6 +148,11 @@ class Directory(unittest.TestCase):
             self.assertEqual(s["last_packet"]["ts"], sec * 1000000000 + nsec)
             h.wait_for(lambda: h.ctl_json(bus.control, "status")["streams"][0]["probes"][0]
                        ["source_state"] == "running", 30, "a heartbeat saying running")
+            # It says what it is doing: on the newest file (it may still grow),
+            # the three before it done (trace3 skipped).
+            h.wait_for(lambda: "reading trace10; 3 files done" in
+                       h.ctl_json(bus.control, "status")["streams"][0]["probes"][0]["detail"],
+                       30, "a heartbeat describing the directory's progress")
             self.assertIn("skipping", bus.probe.output())
         finally:
             codes, logs = bus.close()
