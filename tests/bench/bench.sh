@@ -6,6 +6,8 @@
 # Generates a synthetic capture (tb-gen-pcap), then measures
 #   1. raw:      libpcap reading the file (tb-pcap-rate)
 #   2. decode:   the same plus tb_decode() on every packet (tb-pcap-rate --decode)
+#   +  alone:    tapbus-probe publishing the file to tb-bus-sink, a subscriber
+#                that only receives (the probe's own rate)
 #   3. e2e:      tapbus-probe -> ZeroMQ over loopback TCP -> tapbus-collector:
 #                packets / (time from `tapbusctl start` to the stream's state
 #                being `finished` in `tapbusctl --json stats`)
@@ -74,6 +76,7 @@ COLLECTOR=$(find_bin tapbus-collector)
 CTL=$(find_bin tapbusctl)
 GEN=$(find_bin tb-gen-pcap)
 RATE=$(find_bin tb-pcap-rate)
+SINK=$(find_bin tb-bus-sink)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tapbus-bench.XXXXXX")
 PROBE_PID=
@@ -306,6 +309,29 @@ rate_run() {
     done
 }
 
+# Best of RUNS runs of the probe alone: file -> decode -> publish into
+# tb-bus-sink, which only receives. Sets A_PPS A_SECS.
+alone_run() {
+    local i line pps n pport
+    A_PPS=0 A_SECS=0
+    for ((i = 1; i <= RUNS; i++)); do
+        read -r pport _ <<<"$(free_ports)"
+        "$PROBE" --id bench-probe --publish "tcp://127.0.0.1:$pport" $PROBE_ARGS \
+            --source "$STREAM=file:$CAPTURE" 2>"$TMP/alone.$i.log" &
+        PROBE_PID=$!
+        line=$("$SINK" "tcp://127.0.0.1:$pport" "$STREAM" "$TIMEOUT") ||
+            fail "probe-alone run $i: $line"
+        stop_programs
+        n=$(field packets "$line")
+        [[ $n == "$PACKETS" ]] || fail "probe-alone run $i: $n packets, expected $PACKETS"
+        pps=$(field pps "$line")
+        if ((pps > A_PPS)); then
+            A_PPS=$pps
+            A_SECS=$(field seconds "$line")
+        fi
+    done
+}
+
 fmt_int() { # 1234567 -> 1,234,567
     python3 -c 'import sys; print("{:,}".format(int(float(sys.argv[1]))))' "$1"
 }
@@ -323,6 +349,7 @@ rate_run
 RAW_PPS=$R_PPS RAW_S=$R_SECS
 rate_run --decode
 DEC_PPS=$R_PPS DEC_S=$R_SECS
+alone_run
 
 # End-to-end: the fastest run is reported with its own RSS and CPU figures;
 # every run must count every packet.
@@ -362,6 +389,8 @@ echo
 printf '%-34s %14s %10s\n' measurement packets/s seconds
 printf '%-34s %14s %10s\n' "raw read (libpcap)" "$(fmt_int "$RAW_PPS")" "$RAW_S"
 printf '%-34s %14s %10s\n' "raw read + tb_decode" "$(fmt_int "$DEC_PPS")" "$DEC_S"
+printf '%-34s %14s %10s  (%s%% of raw)\n' "probe alone: file -> publish" "$(fmt_int "$A_PPS")" \
+    "$A_SECS" "$(python3 -c 'import sys; print("%.1f" % (100 * float(sys.argv[1]) / float(sys.argv[2])))' "$A_PPS" "$RAW_PPS")"
 printf '%-34s %14s %10s  (+-%s s poll resolution)\n' "end-to-end probe -> collector" \
     "$(fmt_int "$E2E_PPS")" "$best_e2e" "$POLL"
 echo
