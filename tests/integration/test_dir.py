@@ -158,6 +158,48 @@ class Directory(unittest.TestCase):
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
 
+    def test_finished_files_moved_or_deleted(self):
+        done = os.path.join(self.tmp.name, "done")
+        os.mkdir(done)
+        for i in range(3):
+            with open(os.path.join(self.dir, "trace" + (str(i) if i else "")), "wb") as f:
+                f.write(self.header + b"".join(self.chunks[i]))
+        bus = h.Bus([("d", "dir:" + self.dir)], probe_args=["--after-read", "move:" + done])
+        try:
+            bus.start("d")
+            per = PACKETS // FILES
+            h.wait_for(lambda: self.packets(bus) == 3 * per, 60, "the files to be counted")
+            # Finished files move; the newest stays, as it may still grow.
+            h.wait_for(lambda: sorted(os.listdir(done)) == ["trace", "trace1"], 30,
+                       "the finished files to be moved")
+            self.assertIn("trace2", os.listdir(self.dir))
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_unwritable_checkpoint_is_an_error_of_its_stream(self):
+        with open(os.path.join(self.dir, "trace"), "wb") as f:
+            f.write(self.header + b"".join(self.chunks[0]))
+        nowhere = os.path.join(self.tmp.name, "no", "such", "dir")
+        bus = h.Bus([("d", "dir:" + self.dir), ("f", "file:" + self.src)],
+                    probe_args=["--checkpoint-dir", nowhere])
+        try:
+            bus.start("d", "f")
+            bus.wait_finished(["f"])  # the other stream carries on
+            self.assertEqual(h.ctl_json(bus.control, "stats", "f")["packets"], PACKETS)
+
+            def probe_side():
+                for s in h.ctl_json(bus.control, "status")["streams"]:
+                    if s["stream"] == "d" and s["probes"]:
+                        return s["probes"][0]
+                return {}
+            h.wait_for(lambda: probe_side().get("source_state") == "error", 30,
+                       "the directory stream to report an error")
+            self.assertIn("checkpoint", probe_side()["detail"])
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
 
 if __name__ == "__main__":
     if not h.BIN:

@@ -56,7 +56,55 @@ def write_pcap_ns(path, packets):
             f.write(struct.pack("<IIII", sec, nsec, len(frame), len(frame)) + frame)
 
 
+def write_pcapng_two_interfaces(path, packets):
+    """A pcapng file with two Ethernet interfaces: #0 with nanosecond time
+    stamps (if_tsresol 9), #1 with the default microseconds. packets:
+    [(interface, ns since the epoch, payload length)] of IPv4 UDP frames."""
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        n = 12 + len(body)
+        return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    tsresol = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
+    out += block(1, struct.pack("<HHI", 1, 0, 65535) + tsresol)
+    out += block(1, struct.pack("<HHI", 1, 0, 65535))
+    for iface, ns, plen in packets:
+        ts = ns if iface == 0 else ns // 1000
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + plen, 1, 0, 64, 17, 0,
+                         bytes([192, 0, 2, 10 + iface]), bytes([198, 51, 100, 1]))
+        frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + \
+            struct.pack("!HHHH", 5000, 53, 8 + plen, 0) + b"\0" * plen
+        out += block(6, struct.pack("<IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(frame),
+                                    len(frame)) + frame)
+    with open(path, "wb") as f:
+        f.write(out)
+
+
 class EndToEnd(unittest.TestCase):
+    def test_pcapng_with_two_interfaces_keeps_nanoseconds(self):
+        t0 = 1700000000 * 10**9
+        packets = [(0, t0 + 123456789, 10), (1, t0 + 500000000, 20),
+                   (0, t0 + 999999999, 30), (1, t0 + 2 * 10**9 + 1000, 40)]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "two.pcapng")
+            write_pcapng_two_interfaces(path, packets)
+            want = h.tshark_expect(path)
+            bus = h.Bus([("ng", "file:" + path)])
+            try:
+                bus.start("ng")
+                bus.wait_finished(["ng"])
+                got = bus.stats("ng")
+            finally:
+                codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+        compare(self, "two.pcapng", got, want)
+        self.assertEqual(got["packets"], 4)
+        self.assertEqual(got["first_ts"], t0 + 123456789)  # nanoseconds kept
+        self.assertEqual(got["last_ts"], t0 + 2 * 10**9 + 1000)
+        hosts = sorted(x["addr"] for x in got["top_hosts"])
+        self.assertEqual(hosts, ["192.0.2.10", "192.0.2.11", "198.51.100.1"])
+
     def test_curated_captures_match_tshark(self):
         sources = [("c%02d" % i, "file:" + corpus(n)) for i, n in enumerate(CURATED)]
         bus = h.Bus(sources)
