@@ -47,6 +47,7 @@ static void s_usage(FILE *out)
             "  --promisc on|off     promiscuous mode (default on)\n"
             "  --filter EXPR        BPF filter (tcpdump syntax); a bad one is an error of\n"
             "                       the stream\n"
+            "  --filter-for STREAM=EXPR  a filter for one stream only (wins over --filter)\n"
             "  --sample N           keep 1 in N packets the filter passed: the 1st, N+1th,\n"
             "                       2N+1th ... (default 1, every packet)\n"
             "\n"
@@ -77,6 +78,11 @@ int main(int argc, char **argv)
     tb_probe_config_t cfg;
     tb_probe_config_defaults(&cfg);
     int publish_given = 0;
+    struct {
+        char stream[TB_STREAM_MAX + 1];
+        const char *expr;
+    } filters[TB_PROBE_MAX_SOURCES];
+    size_t nfilters = 0;
     if (gethostname(cfg.id, sizeof cfg.id - 1) != 0 || tb_wire_name_valid(cfg.id) != 0) {
         snprintf(cfg.id, sizeof cfg.id, "probe");
     }
@@ -93,6 +99,7 @@ int main(int argc, char **argv)
         O_PROMISC,
         O_FILTER,
         O_SAMPLE,
+        O_FILTER_FOR,
         O_REPLAY_SPEED,
         O_CHECKPOINT_DIR,
         O_AFTER_READ,
@@ -112,6 +119,7 @@ int main(int argc, char **argv)
         {"promisc", required_argument, NULL, O_PROMISC},
         {"filter", required_argument, NULL, O_FILTER},
         {"sample", required_argument, NULL, O_SAMPLE},
+        {"filter-for", required_argument, NULL, O_FILTER_FOR},
         {"replay-speed", required_argument, NULL, O_REPLAY_SPEED},
         {"checkpoint-dir", required_argument, NULL, O_CHECKPOINT_DIR},
         {"after-read", required_argument, NULL, O_AFTER_READ},
@@ -230,6 +238,19 @@ int main(int argc, char **argv)
         case O_FILTER:
             cfg.src.live.filter = optarg;
             break;
+        case O_FILTER_FOR: {
+            const char *eq = strchr(optarg, '=');
+            if (eq == NULL || eq == optarg || (size_t)(eq - optarg) > TB_STREAM_MAX) {
+                return s_fail("--filter-for must be STREAM=EXPR");
+            }
+            if (nfilters == TB_PROBE_MAX_SOURCES) {
+                return s_fail("too many --filter-for options");
+            }
+            snprintf(filters[nfilters].stream, sizeof filters[nfilters].stream, "%.*s",
+                     (int)(eq - optarg), optarg);
+            filters[nfilters++].expr = eq + 1;
+            break;
+        }
         case O_SAMPLE:
             if (tb_opt_u64(optarg, 1, S_SAMPLE_MAX, &v) != 0) {
                 snprintf(msg, sizeof msg, "--sample must be 1-%d", S_SAMPLE_MAX);
@@ -253,6 +274,18 @@ int main(int argc, char **argv)
                      argv[optind - 1]);
             return s_fail(msg);
         }
+    }
+    for (size_t i = 0; i < nfilters; i++) {
+        size_t j = 0;
+        while (j < cfg.nsources && strcmp(cfg.sources[j].stream, filters[i].stream) != 0) {
+            j++;
+        }
+        if (j == cfg.nsources) {
+            snprintf(msg, sizeof msg, "--filter-for names stream '%.64s', which no --source has",
+                     filters[i].stream);
+            return s_fail(msg);
+        }
+        cfg.sources[j].filter = filters[i].expr;
     }
     if (cfg.nconnect > 0 && !publish_given) {
         cfg.publish = NULL; /* connecting only, unless a bind was asked for too */

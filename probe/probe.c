@@ -114,7 +114,11 @@ static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_so
     }
     st->topic_len = (size_t)tl;
     char serr[256] = "";
-    st->src = tb_source_new(sc->stream, sc->spec, &self->cfg.src, serr, sizeof serr);
+    tb_source_cfg_t scfg = self->cfg.src;
+    if (sc->filter != NULL) {
+        scfg.live.filter = sc->filter; /* this stream's own filter wins */
+    }
+    st->src = tb_source_new(sc->stream, sc->spec, &scfg, serr, sizeof serr);
     if (st->src == NULL) {
         snprintf(err, errsize, "stream %s: %s", sc->stream, serr);
         return TB_EINVAL;

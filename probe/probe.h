@@ -24,7 +24,8 @@
 
 typedef struct {
     char stream[TB_STREAM_MAX + 1];
-    const char *spec; /* borrowed: "file:PATH", "iface:NAME" */
+    const char *spec;   /* borrowed: "file:PATH", "iface:NAME", "dir:PATH" */
+    const char *filter; /* borrowed: BPF filter of this live source, or NULL */
 } tb_probe_source_cfg_t;
 
 typedef struct {

@@ -210,6 +210,44 @@ class Live(unittest.TestCase):
         s = self.wait_packets("live", COUNT)
         self.check_totals(s, frames(COUNT))
 
+    def test_filter_per_stream(self):
+        # Two streams on one interface, each with its own filter; the global
+        # --filter (port 9999) applies to the stream that has none of its own.
+        self.capture(LIVE + ["--filter-for", "other=udp port 8888"],
+                     sources=(("live", "iface:vethB"), ("other", "iface:vethB")))
+        self.wait_capturing("other")
+        self.send(300, dport=8888, sizes=(200,))
+        self.send(COUNT)
+        self.check_totals(self.wait_packets("live", COUNT), frames(COUNT))
+        other = self.wait_packets("other", 300)
+        self.assertEqual(other["bytes"], 300 * (200 + HDR))
+
+    def test_permission_error_is_an_error_of_its_stream(self):
+        if shutil.which("setpriv") is None:
+            self.skipTest("needs setpriv (util-linux) to run the probe unprivileged")
+        # The probe runs as nobody: capturing is refused, the stream says why.
+        probe = os.path.join(self.saved_bin, "tapbus-probe")
+        r = run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", probe, "--help")
+        if r.returncode != 0:
+            self.skipTest("user nobody cannot run %s (a parent folder is private)" % probe)
+        unpriv = tempfile.TemporaryDirectory(prefix="tapbus-unpriv-")
+        self.addCleanup(unpriv.cleanup)
+        for prog in ("tapbus-probe", "tapbus-collector", "tapbusctl"):
+            path = os.path.join(unpriv.name, prog)
+            drop = "setpriv --reuid=65534 --regid=65534 --clear-groups " \
+                if prog == "tapbus-probe" else ""
+            with open(path, "w") as f:
+                f.write('#!/bin/sh\nexec ip netns exec %s %s%s "$@"\n'
+                        % (self.ns_b, drop, os.path.join(self.saved_bin, prog)))
+            os.chmod(path, 0o755)
+        os.chmod(unpriv.name, 0o755)
+        h.BIN = unpriv.name
+        bus = self.open_bus([("live", "iface:vethB")], LIVE)
+        bus.start("live")
+        detail = self.wait_error("live", "the unprivileged capture to report an error")
+        self.assertIn("vethB", detail)
+        self.assertRegex(detail.lower(), "permission|operation not permitted")
+
     def test_sampling_keeps_every_nth(self):
         self.capture(LIVE + ["--sample", "10"])
         self.send(COUNT)
