@@ -396,12 +396,18 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
         pt->next_seq = h->seq + 1;
         pt->min_run = 0;
         s_new_run(c, st, pt, h);
+    } else if (h->run < pt->min_run) {
+        /* Still in flight from a run this collector left when it restarted
+         * the stream. While it re-subscribed, the probe's socket skipped it
+         * for a moment: gaps here are its own doing, not loss. */
+        pt->next_seq = h->seq + 1;
+        st->stale++;
+        return;
+    } else if (pt->run < pt->min_run) {
+        pt->next_seq = h->seq + 1; /* the first message of the run it asked for */
+        s_new_run(c, st, pt, h);
     } else {
         s_sequence(c, st, pt, h);
-        if (h->run < pt->min_run) {
-            st->stale++; /* still in flight from before a restart */
-            return;
-        }
         if (h->run != pt->run) {
             s_new_run(c, st, pt, h);
         }

@@ -130,6 +130,14 @@ class Bus:
     def stats(self, stream):
         return ctl_json(self.control, "stats", stream)
 
+    def probe_view(self, stream):
+        """What the collector heard from the (first) probe of a stream: its
+        source state, detail and counters ({} before anything was heard)."""
+        for s in ctl_json(self.control, "status")["streams"]:
+            if s["stream"] == stream and s["probes"]:
+                return s["probes"][0]
+        return {}
+
     def wait_finished(self, streams, timeout=120, control=None):
         def done():
             st = ctl_json(control or self.control, "status")

@@ -146,12 +146,12 @@ class Directory(unittest.TestCase):
             # Natural order: trace, trace2, trace3 (skipped), trace10 last.
             sec, nsec = struct.unpack_from("<II", self.chunks[2][-1], 0)
             self.assertEqual(s["last_packet"]["ts"], sec * 1000000000 + nsec)
-            h.wait_for(lambda: h.ctl_json(bus.control, "status")["streams"][0]["probes"][0]
-                       ["source_state"] == "running", 30, "a heartbeat saying running")
+            h.wait_for(lambda: bus.probe_view("d").get("source_state") == "running", 30,
+                       "a heartbeat saying running")
             # It says what it is doing: on the newest file (it may still grow),
             # the three before it done (trace3 skipped).
             h.wait_for(lambda: "reading trace10; 3 files done" in
-                       h.ctl_json(bus.control, "status")["streams"][0]["probes"][0]["detail"],
+                       bus.probe_view("d").get("detail", ""),
                        30, "a heartbeat describing the directory's progress")
             self.assertIn("skipping", bus.probe.output())
         finally:
@@ -187,15 +187,9 @@ class Directory(unittest.TestCase):
             bus.start("d", "f")
             bus.wait_finished(["f"])  # the other stream carries on
             self.assertEqual(h.ctl_json(bus.control, "stats", "f")["packets"], PACKETS)
-
-            def probe_side():
-                for s in h.ctl_json(bus.control, "status")["streams"]:
-                    if s["stream"] == "d" and s["probes"]:
-                        return s["probes"][0]
-                return {}
-            h.wait_for(lambda: probe_side().get("source_state") == "error", 30,
+            h.wait_for(lambda: bus.probe_view("d").get("source_state") == "error", 30,
                        "the directory stream to report an error")
-            self.assertIn("checkpoint", probe_side()["detail"])
+            self.assertIn("checkpoint", bus.probe_view("d")["detail"])
         finally:
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)

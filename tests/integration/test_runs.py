@@ -133,7 +133,7 @@ class Runs(unittest.TestCase):
             bus.wait_finished(["r"])
 
             def silent():
-                return h.ctl_json(bus.control, "status")["streams"][0]["probes"][0]["silent"]
+                return bus.probe_view("r")["silent"]
             self.assertFalse(silent())
             bus.probe.p.send_signal(signal.SIGSTOP)
             try:
@@ -154,8 +154,7 @@ class Runs(unittest.TestCase):
             self.midway(bus.control)
             self.assertEqual(bus.probe.stop(signal.SIGTERM), 0)
             bus.wait_finished(["r"], timeout=30)
-            status = h.ctl_json(bus.control, "status")
-            probe = status["streams"][0]["probes"][0]
+            probe = bus.probe_view("r")
             self.assertEqual(probe["source_state"], "error")
             self.assertIn("probe stopped", probe["detail"])
             s = h.ctl_json(bus.control, "stats", "r")
