@@ -213,9 +213,9 @@ int main(int argc, char **argv)
             errno = 0;
             double speed = strtod(optarg, &end);
             if (errno != 0 || end == optarg || *end != '\0' || !(speed >= 0) ||
-                speed > TB_SOURCE_SPEED_MAX) {
-                return s_fail("--replay-speed must be a factor from 0 (as fast as possible) "
-                              "to 1000000, e.g. 1.0 for the capture's own pace");
+                speed > TB_SOURCE_SPEED_MAX || (speed > 0 && speed < 1e-6)) {
+                return s_fail("--replay-speed must be 0 (as fast as possible) or a factor "
+                              "from 0.000001 to 1000000, e.g. 1.0 for the capture's own pace");
             }
             cfg.src.replay_speed = speed;
             break;
@@ -229,8 +229,10 @@ int main(int argc, char **argv)
                 cfg.src.dir.move_to = NULL;
             } else if (strcmp(optarg, "delete") == 0) {
                 cfg.src.dir.delete_done = 1;
+                cfg.src.dir.move_to = NULL;
             } else if (strncmp(optarg, "move:", 5) == 0 && optarg[5] != '\0') {
                 cfg.src.dir.move_to = optarg + 5;
+                cfg.src.dir.delete_done = 0;
             } else {
                 return s_fail("--after-read must be keep, delete or move:DIR");
             }

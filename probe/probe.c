@@ -512,6 +512,15 @@ static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
     return n > 0 || st->nbatch == self->cfg.batch_size;
 }
 
+/* Tell a source that keeps a checkpoint when everything it gave is out. */
+static void s_sync_source(probe_stream_t *st)
+{
+    if (st->src->ops->sync != NULL && st->nbatch == 0 && st->out_len == 0 &&
+        st->state == TB_SRC_RUNNING) {
+        st->src->ops->sync(st->src);
+    }
+}
+
 static int s_drain_subscriptions(tb_probe_t *self)
 {
     uint8_t buf[TB_TOPIC_MAX + 64];
@@ -552,7 +561,9 @@ static void s_shutdown_flush(tb_probe_t *self, uint32_t budget_ms)
         if (st->out_len == 0 && st->nbatch > 0) {
             s_encode_batch(self, st);
         }
-        if (!s_drain_pending(self, st, deadline)) {
+        if (s_drain_pending(self, st, deadline)) {
+            s_sync_source(st);
+        } else {
             tb_log(TB_LOG_WARN, LOG_COMPONENT,
                    "stream %s: the bus took nothing more before shutdown (%zu packets unsent)",
                    st->name, unsent);
@@ -645,6 +656,7 @@ int tb_probe_run(tb_probe_t *self, int stop_fd)
         busy = 0;
         for (size_t i = 0; i < self->nstreams; i++) {
             busy |= s_stream_service(self, &self->streams[i], now);
+            s_sync_source(&self->streams[i]);
         }
         if (now >= self->next_heartbeat) {
             for (size_t i = 0; i < self->nstreams; i++) {

@@ -91,6 +91,10 @@ typedef struct {
     /* Optional: what the source is doing, for heartbeats when all is well
      * (e.g. "reading trace4; 4 files done"). */
     void (*describe)(const tb_source_t *src, char *buf, size_t size);
+    /* Optional: every packet read so far has been published (none is in an
+     * open batch or waiting for the bus). A source that remembers progress
+     * (a directory's checkpoint) records only positions passed to it. */
+    void (*sync)(tb_source_t *src);
 } tb_source_ops_t;
 
 struct tb_source {

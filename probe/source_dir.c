@@ -40,9 +40,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LOG_COMPONENT     "probe"
-#define S_NAME_MAX        256
-#define S_PCAP_RECORD_HDR 16 /* classic pcap record header */
+#define LOG_COMPONENT  "probe"
+#define S_NAME_MAX     256
+#define S_MAX_FINISHED 64 /* files finished between two syncs */
 
 typedef struct {
     tb_source_t base;
@@ -62,8 +62,18 @@ typedef struct {
     pcap_t *pcap;
     int linktype;
     int pcapng;
-    uint64_t saved_offset; /* offset in the checkpoint on disk */
-    uint64_t last_save;    /* monotonic ns */
+    /* What has been published: the probe calls sync when nothing it read is
+     * still unsent. Only this is written to the checkpoint, so a stop, a
+     * shutdown with a full bus or an unsubscription never skips a packet. */
+    char safe_done[S_NAME_MAX];
+    char safe_current[S_NAME_MAX];
+    uint64_t safe_offset;
+    int unsynced;                              /* the read position moved since the last sync */
+    int safe_changed;                          /* the safe position is not on disk yet */
+    char finished[S_MAX_FINISHED][S_NAME_MAX]; /* finished, not yet synced */
+    size_t nfinished;
+    int hdr_size;       /* pcap record header: 16, or 24 (modified format) */
+    uint64_t last_save; /* monotonic ns */
     uint64_t files_done;
     tb_source_stats_t st;
 } dir_source_t;
@@ -159,8 +169,8 @@ static int s_save(dir_source_t *self)
     if (f == NULL) {
         return TB_EIO;
     }
-    fprintf(f, "tapbus-dir-checkpoint 1\n%s\n%s\n%llu\n", self->done, self->current,
-            (unsigned long long)self->offset);
+    fprintf(f, "tapbus-dir-checkpoint 1\n%s\n%s\n%llu\n", self->safe_done, self->safe_current,
+            (unsigned long long)self->safe_offset);
     int bad = ferror(f);
     bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
@@ -168,9 +178,61 @@ static int s_save(dir_source_t *self)
         unlink(tmp);
         return TB_EIO;
     }
-    self->saved_offset = self->offset;
+    self->safe_changed = 0;
     self->last_save = tb_time_mono_ns();
     return 0;
+}
+
+/* After-read action for a file whose packets have all been published. */
+static void s_after_read(dir_source_t *self, const char *name)
+{
+    char path[PATH_MAX];
+    if (s_path(self, name, path, sizeof path) != 0) {
+        return;
+    }
+    if (self->delete_done) {
+        if (unlink(path) != 0) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT, "cannot delete %s: %s", path, strerror(errno));
+        }
+    } else if (self->move_to != NULL) {
+        char to[PATH_MAX];
+        if (snprintf(to, sizeof to, "%s/%s", self->move_to, name) >= (int)sizeof to) {
+            return;
+        }
+        if (access(to, F_OK) == 0) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT, "not moving %s: %s exists", path, to);
+        } else if (rename(path, to) != 0) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT, "cannot move %s to %s: %s", path, self->move_to,
+                   strerror(errno));
+        }
+    }
+}
+
+/* Everything read so far is published: it becomes the safe position, and
+ * the files finished before it can be deleted or moved. */
+static void s_sync(tb_source_t *src)
+{
+    dir_source_t *self = (dir_source_t *)src;
+    if (!self->unsynced) {
+        return;
+    }
+    memcpy(self->safe_done, self->done, sizeof self->done);
+    memcpy(self->safe_current, self->current, sizeof self->current);
+    self->safe_offset = self->offset;
+    self->unsynced = 0;
+    self->safe_changed = 1;
+    if (self->nfinished > 0) {
+        /* Record the progress before files disappear from the directory. */
+        if (s_save(self) != 0) {
+            tb_log(TB_LOG_ERROR, LOG_COMPONENT, "cannot write checkpoint %s: %s", self->checkpoint,
+                   strerror(errno));
+            return;
+        }
+        for (size_t i = 0; i < self->nfinished; i++) {
+            s_after_read(self, self->finished[i]);
+        }
+        self->nfinished = 0;
+    }
 }
 
 /* Read the checkpoint, if there is one. A damaged one is an error: reading
@@ -207,7 +269,9 @@ static int s_load(dir_source_t *self, char *err, size_t errsize)
     memcpy(self->done, line[1], strlen(line[1]) + 1);
     memcpy(self->current, line[2], strlen(line[2]) + 1);
     self->offset = off;
-    self->saved_offset = off;
+    memcpy(self->safe_done, self->done, sizeof self->done);
+    memcpy(self->safe_current, self->current, sizeof self->current);
+    self->safe_offset = off;
     return 0;
 }
 
@@ -226,6 +290,10 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     memset(&self->st, 0, sizeof self->st);
     self->done[0] = self->current[0] = '\0';
     self->offset = 0;
+    self->safe_done[0] = self->safe_current[0] = '\0';
+    self->safe_offset = 0;
+    self->unsynced = 0;
+    self->nfinished = 0;
     struct stat sb;
     if (stat(self->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         snprintf(err, errsize, "%s is not a readable directory", self->dir);
@@ -266,33 +334,20 @@ static void s_drain_events(dir_source_t *self)
     }
 }
 
-/* A finished file: recorded in the checkpoint, then kept, deleted or moved. */
-static int s_finish_file(dir_source_t *self, char *err, size_t errsize)
+/* A finished file: it becomes the last done one; once its packets are
+ * published (sync) it is recorded, then kept, deleted or moved. */
+static void s_finish_file(dir_source_t *self)
 {
     s_close_file(self);
-    snprintf(self->done, sizeof self->done, "%s", self->current);
+    if (self->nfinished < S_MAX_FINISHED) {
+        memcpy(self->finished[self->nfinished++], self->current, sizeof self->current);
+    }
+    memcpy(self->done, self->current, sizeof self->done);
     self->current[0] = '\0';
     self->offset = 0;
     self->files_done++;
-    if (s_save(self) != 0) {
-        snprintf(err, errsize, "cannot write checkpoint %s: %s", self->checkpoint, strerror(errno));
-        return TB_EIO;
-    }
-    char path[PATH_MAX];
-    if (s_path(self, self->done, path, sizeof path) != 0) {
-        return 0;
-    }
-    if (self->delete_done && unlink(path) != 0) {
-        tb_log(TB_LOG_WARN, LOG_COMPONENT, "cannot delete %s: %s", path, strerror(errno));
-    } else if (self->move_to != NULL) {
-        char to[PATH_MAX];
-        if (snprintf(to, sizeof to, "%s/%s", self->move_to, self->done) >= (int)sizeof to ||
-            rename(path, to) != 0) {
-            tb_log(TB_LOG_WARN, LOG_COMPONENT, "cannot move %s to %s: %s", path, self->move_to,
-                   strerror(errno));
-        }
-    }
-    return 0;
+    self->unsynced = 1;
+    self->dirty = 1;
 }
 
 /* Open the current file and seek to the offset taken so far. Returns 1 when
@@ -315,6 +370,12 @@ static int s_open_file(dir_source_t *self, char *err, size_t errsize)
     rewind(fp);
     self->pcapng =
         got == 4 && magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a;
+    /* The "modified" pcap format (magic a1b2cd34) has 24-byte record headers. */
+    static const uint8_t modified_le[4] = {0x34, 0xcd, 0xb2, 0xa1};
+    static const uint8_t modified_be[4] = {0xa1, 0xb2, 0xcd, 0x34};
+    self->hdr_size =
+        got == 4 && (memcmp(magic, modified_le, 4) == 0 || memcmp(magic, modified_be, 4) == 0) ? 24
+                                                                                               : 16;
     if (self->pcapng && !self->newer_exists) {
         fclose(fp); /* read pcapng files only once they are finished */
         return 0;
@@ -350,6 +411,29 @@ static int s_open_file(dir_source_t *self, char *err, size_t errsize)
     return 1;
 }
 
+/* The newest file, at the end of what is written: if it was replaced or cut
+ * back (a name reused, e.g. by tcpdump -W), what was read of it is gone;
+ * read it again from its start. */
+static void s_check_replaced(dir_source_t *self)
+{
+    char path[PATH_MAX];
+    struct stat now_sb, open_sb;
+    if (s_path(self, self->current, path, sizeof path) != 0 ||
+        fstat(fileno(self->fp), &open_sb) != 0) {
+        return;
+    }
+    int gone = stat(path, &now_sb) != 0;
+    int replaced = !gone && (now_sb.st_ino != open_sb.st_ino || now_sb.st_dev != open_sb.st_dev);
+    if (!replaced && (uint64_t)open_sb.st_size >= self->offset) {
+        return;
+    }
+    tb_log(TB_LOG_WARN, LOG_COMPONENT, "directory %s: %s was %s; reading it from its start",
+           self->dir, self->current, replaced ? "replaced" : "cut back");
+    s_close_file(self);
+    self->offset = 0;
+    self->unsynced = 1;
+}
+
 typedef struct {
     dir_source_t *self;
     tb_summary_t *out;
@@ -363,7 +447,8 @@ static void s_on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_cha
     tb_source_summarise(self->linktype, data, hdr->caplen, hdr->len, tb_source_timestamp(&hdr->ts),
                         &ctx->out[ctx->n++], &self->st);
     /* Classic pcap: the byte offset of the next record; pcapng: packets. */
-    self->offset += self->pcapng ? 1 : S_PCAP_RECORD_HDR + hdr->caplen;
+    self->offset += self->pcapng ? 1 : (uint64_t)self->hdr_size + hdr->caplen;
+    self->unsynced = 1;
 }
 
 static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, char *err,
@@ -410,10 +495,7 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
             tb_log(TB_LOG_WARN, LOG_COMPONENT, "directory %s: skipping %s", self->dir, err);
             self->st.decode_errors++;
             err[0] = '\0';
-            if (s_finish_file(self, err, errsize) != 0) {
-                *eof = 1;
-            }
-            self->dirty = 1;
+            s_finish_file(self);
             return 0;
         }
         if (rc == 0) {
@@ -424,6 +506,15 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
     int cnt = max > INT32_MAX ? INT32_MAX : (int)max;
     int rc = pcap_dispatch(self->pcap, cnt, s_on_packet, (u_char *)&ctx);
     self->st.pcap_recv += ctx.n;
+    if (rc >= 0 && !self->pcapng) {
+        /* After whole records the stream's position is exact (libpcap reads
+         * each record with fread): it also covers records whose stored length
+         * exceeded the snapshot length. */
+        long pos = ftell(self->fp);
+        if (pos > 0) {
+            self->offset = (uint64_t)pos;
+        }
+    }
     if (rc == 0 || rc < 0) {
         /* The end of what is written so far, or a record cut short. */
         if (self->newer_exists) {
@@ -431,18 +522,17 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
                 tb_log(TB_LOG_WARN, LOG_COMPONENT, "directory %s: %s ends early: %s", self->dir,
                        self->current, pcap_geterr(self->pcap));
             }
-            if (s_finish_file(self, err, errsize) != 0) {
-                *eof = 1;
-            }
-            self->dirty = 1;
+            s_finish_file(self);
         } else if (!self->pcapng) {
-            /* Growing: go back to the end of the last complete record (this
-             * also clears the stream's end-of-file flag) and wait for more. */
-            fseek(self->fp, (long)self->offset, SEEK_SET);
+            s_check_replaced(self);
+            if (self->fp != NULL) {
+                /* Growing: back to the end of the last complete record (this
+                 * also clears the stream's end-of-file flag); wait for more. */
+                (void)fseek(self->fp, (long)self->offset, SEEK_SET);
+            }
         }
     }
-    if (self->offset != self->saved_offset && now - self->last_save >= TB_NS_PER_SEC &&
-        s_save(self) != 0) {
+    if (self->safe_changed && now - self->last_save >= TB_NS_PER_SEC && s_save(self) != 0) {
         snprintf(err, errsize, "cannot write checkpoint %s: %s", self->checkpoint, strerror(errno));
         *eof = 1;
     }
@@ -452,7 +542,7 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
 static void s_close(tb_source_t *src)
 {
     dir_source_t *self = (dir_source_t *)src;
-    if (self->inotify >= 0 && self->offset != self->saved_offset && s_save(self) != 0) {
+    if (self->inotify >= 0 && self->safe_changed && s_save(self) != 0) {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "cannot write checkpoint %s: %s", self->checkpoint,
                strerror(errno));
     }
@@ -505,6 +595,7 @@ static const tb_source_ops_t s_dir_ops = {
     .destroy = s_destroy,
     .fd = s_fd,
     .describe = s_describe,
+    .sync = s_sync,
 };
 
 tb_source_t *tb_source_dir_new(const char *path, const char *checkpoint,

@@ -194,6 +194,63 @@ class Directory(unittest.TestCase):
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
 
+    def test_stop_right_after_new_data_loses_nothing(self):
+        path = os.path.join(self.dir, "trace")
+        recs = self.chunks[0]
+        with open(path, "wb") as f:
+            f.write(self.header + b"".join(recs[:100]))
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            h.wait_for(lambda: self.packets(bus) == 100, 30, "the first 100 packets")
+            with open(path, "ab") as f:
+                f.write(b"".join(recs[100:110]))
+            h.ctl(bus.control, "stop", "d")  # perhaps read, not yet published
+            first = self.packets(bus)
+            bus.start("d")  # a new measurement: resumes where publishing stopped
+            h.wait_for(lambda: first + self.packets(bus) >= 110, 30, "the 10 new packets")
+            self.assertEqual(first + self.packets(bus), 110)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_newest_file_rewritten_is_read_again(self):
+        path = os.path.join(self.dir, "trace")
+        recs = self.chunks[0]
+        with open(path, "wb") as f:
+            f.write(self.header + b"".join(recs[:100]))
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            h.wait_for(lambda: self.packets(bus) == 100, 30, "the first 100 packets")
+            with open(path + ".new", "wb") as f:  # a new file under the same name
+                f.write(self.header + b"".join(recs[100:120]))
+            os.rename(path + ".new", path)
+            h.wait_for(lambda: self.packets(bus) == 120, 30, "the rewritten file's packets")
+            self.assertIn("was replaced", bus.probe.output())
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_modified_pcap_format_growing(self):
+        # The "modified" pcap format: magic a1b2cd34, 24-byte record headers.
+        hdr = struct.pack("<IHHiIII", 0xA1B2CD34, 2, 4, 0, 0, 65535, 1)
+        recs = [r[:16] + struct.pack("<IHBB", 1, 0x0800, 0, 0) + r[16:]
+                for r in self.chunks[0][:80]]
+        path = os.path.join(self.dir, "trace")
+        with open(path, "wb") as f:
+            f.write(hdr + b"".join(recs[:50]))
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            h.wait_for(lambda: self.packets(bus) == 50, 30, "the first 50 packets")
+            with open(path, "ab") as f:
+                f.write(b"".join(recs[50:]))
+            h.wait_for(lambda: self.packets(bus) == 80, 30, "the 30 appended packets")
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
 
 if __name__ == "__main__":
     if not h.BIN:
