@@ -73,6 +73,8 @@ typedef struct {
     char finished[S_MAX_FINISHED][S_NAME_MAX]; /* finished, not yet synced */
     size_t nfinished;
     int hdr_size;       /* pcap record header: 16, or 24 (modified format) */
+    int waiting;        /* the current file could not be opened yet */
+    int dirty_open;     /* the directory changed since the last open attempt */
     uint64_t last_save; /* monotonic ns */
     uint64_t files_done;
     tb_source_stats_t st;
@@ -294,6 +296,7 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     self->safe_offset = 0;
     self->unsynced = 0;
     self->nfinished = 0;
+    self->waiting = 0;
     struct stat sb;
     if (stat(self->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         snprintf(err, errsize, "%s is not a readable directory", self->dir);
@@ -329,8 +332,18 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
 static void s_drain_events(dir_source_t *self)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    while (read(self->inotify, buf, sizeof buf) > 0) {
-        self->dirty = 1;
+    ssize_t n;
+    while ((n = read(self->inotify, buf, sizeof buf)) > 0) {
+        /* Only a new or completed file calls for listing the directory; a
+         * write to the file being read (IN_MODIFY, constant while tcpdump
+         * writes) just wakes the loop, which reads on from where it was. */
+        for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
+            if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_Q_OVERFLOW)) {
+                self->dirty = 1;
+            }
+            off += (ssize_t)sizeof(struct inotify_event) + ev->len;
+        }
     }
 }
 
@@ -466,6 +479,7 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         self->next_scan = now + TB_NS_PER_SEC;
     }
     if (self->dirty) {
+        self->dirty_open = 1;
         char next[S_NAME_MAX];
         int rc = 0;
         if (self->current[0] == '\0') {
@@ -490,7 +504,12 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         return 0;
     }
     if (self->pcap == NULL) {
+        if (self->waiting && !self->dirty_open) {
+            return 0; /* not readable yet: try again when the directory changes */
+        }
         int rc = s_open_file(self, err, errsize);
+        self->waiting = rc == 0;
+        self->dirty_open = 0;
         if (rc < 0) {
             tb_log(TB_LOG_WARN, LOG_COMPONENT, "directory %s: skipping %s", self->dir, err);
             self->st.decode_errors++;

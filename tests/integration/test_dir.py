@@ -223,9 +223,10 @@ class Directory(unittest.TestCase):
         try:
             bus.start("d")
             h.wait_for(lambda: self.packets(bus) == 100, 30, "the first 100 packets")
-            with open(path + ".new", "wb") as f:  # a new file under the same name
+            new = os.path.join(self.tmp.name, "new")  # outside: not a file to read
+            with open(new, "wb") as f:
                 f.write(self.header + b"".join(recs[100:120]))
-            os.rename(path + ".new", path)
+            os.rename(new, path)  # a new file under the same name
             h.wait_for(lambda: self.packets(bus) == 120, 30, "the rewritten file's packets")
             self.assertIn("was replaced", bus.probe.output())
         finally:
