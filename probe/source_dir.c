@@ -375,8 +375,16 @@ static int s_open_file(dir_source_t *self, char *err, size_t errsize)
     }
     FILE *fp = fopen(path, "rb");
     if (fp == NULL) {
-        snprintf(err, errsize, "cannot open %s: %s", path, strerror(errno));
-        return TB_EIO;
+        if (errno == ENOENT) {
+            snprintf(err, errsize, "%s disappeared before it was read", path);
+            return TB_ENOENT;
+        }
+        /* Perhaps passing (no descriptor left, permissions being fixed):
+         * never skip a file for it; try again when the directory changes or
+         * a second later. */
+        tb_log(TB_LOG_WARN, LOG_COMPONENT, "cannot open %s (will retry): %s", path,
+               strerror(errno));
+        return 0;
     }
     uint8_t magic[4] = {0};
     size_t got = fread(magic, 1, 4, fp);
