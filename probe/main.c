@@ -287,6 +287,11 @@ int main(int argc, char **argv)
                      filters[i].stream);
             return s_fail(msg);
         }
+        if (strncmp(cfg.sources[j].spec, "iface:", 6) != 0) {
+            snprintf(msg, sizeof msg, "--filter-for %.64s: filters apply to iface sources only",
+                     filters[i].stream);
+            return s_fail(msg);
+        }
         cfg.sources[j].filter = filters[i].expr;
     }
     if (cfg.nconnect > 0 && !publish_given) {
