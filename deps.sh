@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-    build-essential cmake pkg-config clang
+    build-essential cmake pkg-config clang libclang-rt-14-dev
     libzmq3-dev libczmq-dev libpcap-dev libmsgpack-dev libcurl4-openssl-dev
     libjansson-dev libcmocka-dev
     tshark python3 procps iproute2
