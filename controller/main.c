@@ -55,7 +55,7 @@ static int s_exchange(const char *endpoint, int timeout_ms, const uint8_t *req, 
     void *sock = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
     int rc = EXIT_UNREACHABLE;
     int linger = 0;
-    int64_t maxmsg = TB_CTL_MAX_MSG;
+    int64_t maxmsg = TB_CTL_MAX_REPLY;
     if (sock == NULL || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms) != 0 ||
         zmq_setsockopt(sock, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms) != 0 ||

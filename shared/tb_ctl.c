@@ -330,7 +330,7 @@ int tb_ctl_reply_decode(const uint8_t *buf, size_t len, int *ok, char *err, size
     *ok = 0;
     s_err(err, errsize, "%s", "");
     tb_mp_reader_init(data, &s_nil, 1);
-    if (len > TB_CTL_MAX_MSG) {
+    if (len > TB_CTL_MAX_REPLY) {
         return TB_ELIMIT;
     }
     tb_mp_reader_init(&r, buf, len);

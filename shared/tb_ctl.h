@@ -18,7 +18,8 @@
 
 #define TB_CTL_VERSION     1
 #define TB_CTL_MAX_STREAMS 64
-#define TB_CTL_MAX_MSG     (1u * 1024u * 1024u)
+#define TB_CTL_MAX_MSG     (1u * 1024u * 1024u)  /* largest request */
+#define TB_CTL_MAX_REPLY   (64u * 1024u * 1024u) /* largest reply (status of many streams) */
 #define TB_CTL_CMD_MAX     16
 #define TB_CTL_ERROR_MAX   256
 
