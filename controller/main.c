@@ -28,6 +28,8 @@ static void s_usage(FILE *out)
                  "  stop [STREAM...]   stop streams (all when none is named); statistics are kept\n"
                  "  status             collector, streams, probes and loss at a glance\n"
                  "  stats STREAM       the statistics of one stream\n"
+                 "  probes             every probe heard, its streams and drops\n"
+                 "  help [COMMAND]     this text, or a command's (also: COMMAND --help)\n"
                  "\n"
                  "options:\n"
                  "  --collector ENDPOINT  control endpoint (default $TAPBUS_COLLECTOR or\n"
@@ -38,6 +40,50 @@ static void s_usage(FILE *out)
                  "\n"
                  "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable,\n"
                  "            4 malformed reply\n");
+}
+
+/* One line of usage and a paragraph per command, for `COMMAND --help`. */
+typedef struct {
+    const char *name;
+    const char *args;
+    const char *help;
+} command_t;
+
+static const command_t s_commands[] = {
+    {"start", "STREAM...",
+     "Start measuring the streams: the collector subscribes to them, a file source on a\n"
+     "probe starts reading from its beginning (a new run), a live one starts capturing.\n"
+     "A stream already running starts over. All or nothing: if the collector has no\n"
+     "room for every new stream, none is started.\n"},
+    {"stop", "[STREAM...]",
+     "Stop the streams named, or every running or finished one. Their statistics are\n"
+     "kept and can still be read with stats.\n"},
+    {"status", "",
+     "The collector (version, uptime, endpoints, bus counters), every stream (state,\n"
+     "packets, bytes, loss) and every probe heard on it (source state, last heard,\n"
+     "silent after five missed heartbeats, capture drops).\n"},
+    {"stats", "STREAM",
+     "The statistics of one stream: totals, smallest/largest/last packet, capture time\n"
+     "span, averages, per-protocol counts, top flows and hosts, loss.\n"},
+    {"probes", "",
+     "Every probe the collector hears, with the streams it feeds, when it was last\n"
+     "heard, whether it is silent, and its packets and capture drops summed over them.\n"},
+};
+
+static const command_t *s_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++) {
+        if (strcmp(s_commands[i].name, name) == 0) {
+            return &s_commands[i];
+        }
+    }
+    return NULL;
+}
+
+static void s_command_usage(const command_t *c)
+{
+    printf("usage: tapbusctl [--collector ENDPOINT] [--json] [--timeout MS] %s%s%s\n\n%s", c->name,
+           c->args[0] ? " " : "", c->args, c->help);
 }
 
 static int s_usage_error(const char *msg)
@@ -133,15 +179,32 @@ int main(int argc, char **argv)
     memset(&req, 0, sizeof req);
     const char *cmd = argv[optind++];
     if (strcmp(cmd, "help") == 0) {
-        s_usage(stdout);
+        const command_t *asked = optind < argc ? s_command(argv[optind]) : NULL;
+        if (optind < argc && asked == NULL) {
+            snprintf(msg, sizeof msg, "unknown command '%s'", argv[optind]);
+            return s_usage_error(msg);
+        }
+        if (asked != NULL) {
+            s_command_usage(asked);
+        } else {
+            s_usage(stdout);
+        }
         return 0;
     }
-    if (strcmp(cmd, "start") != 0 && strcmp(cmd, "stop") != 0 && strcmp(cmd, "status") != 0 &&
-        strcmp(cmd, "stats") != 0) {
+    const command_t *command = s_command(cmd);
+    if (command == NULL) {
         snprintf(msg, sizeof msg, "unknown command '%s'", cmd);
         return s_usage_error(msg);
     }
-    snprintf(req.cmd, sizeof req.cmd, "%s", cmd);
+    for (int i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            s_command_usage(command);
+            return 0;
+        }
+    }
+    int probes = strcmp(cmd, "probes") == 0;
+    /* probes is status seen from the probes' side: the same request. */
+    snprintf(req.cmd, sizeof req.cmd, "%s", probes ? "status" : cmd);
     for (; optind < argc; optind++) {
         if (req.nstreams == TB_CTL_MAX_STREAMS) {
             return s_usage_error("too many streams in one command");
@@ -160,8 +223,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "stats") == 0 && req.nstreams != 1) {
         return s_usage_error("stats needs exactly one stream");
     }
-    if (strcmp(cmd, "status") == 0 && req.nstreams != 0) {
-        return s_usage_error("status takes no stream");
+    if ((strcmp(cmd, "status") == 0 || probes) && req.nstreams != 0) {
+        snprintf(msg, sizeof msg, "%s takes no stream", cmd);
+        return s_usage_error(msg);
     }
 
     uint8_t buf[TB_CTL_MAX_STREAMS * (TB_STREAM_MAX + 8) + 256];
@@ -199,6 +263,15 @@ int main(int argc, char **argv)
         json_decref(j);
         return EXIT_REFUSED;
     }
+    if (probes) {
+        json_t *view = tb_status_probes(j);
+        json_decref(j);
+        j = view;
+        if (j == NULL) {
+            fprintf(stderr, "tapbusctl: out of memory\n");
+            return EXIT_BADREPLY;
+        }
+    }
     if (json_out) {
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
@@ -208,6 +281,8 @@ int main(int argc, char **argv)
         tb_print_names(stdout, "stopped", json_object_get(j, "stopped"));
     } else if (strcmp(cmd, "status") == 0) {
         tb_print_status(stdout, j);
+    } else if (probes) {
+        tb_print_probes(stdout, j);
     } else {
         tb_print_stats(stdout, j);
     }

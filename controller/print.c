@@ -187,3 +187,73 @@ void tb_print_stats(FILE *out, const json_t *d)
                 fb, hb);
     }
 }
+
+json_t *tb_status_probes(const json_t *status)
+{
+    json_t *list = json_array();
+    json_t *view = json_pack("{s:o}", "probes", list);
+    if (view == NULL) {
+        return NULL;
+    }
+    size_t i, j, k;
+    const json_t *st, *p, *have;
+    json_array_foreach(json_object_get(status, "streams"), i, st)
+    {
+        json_array_foreach(json_object_get(st, "probes"), j, p)
+        {
+            json_t *entry = NULL;
+            json_array_foreach(list, k, have)
+            {
+                if (strcmp(s_str(have, "id"), s_str(p, "id")) == 0) {
+                    entry = (json_t *)have;
+                }
+            }
+            if (entry == NULL) {
+                entry = json_pack("{s:s, s:[], s:f, s:b, s:I, s:I}", "id", s_str(p, "id"),
+                                  "streams", "last_heard_s", s_num(p, "last_heard_s"), "silent", 1,
+                                  "received", (json_int_t)0, "capture_drops", (json_int_t)0);
+                if (entry == NULL || json_array_append_new(list, entry) != 0) {
+                    json_decref(view);
+                    return NULL;
+                }
+            }
+            json_array_append_new(json_object_get(entry, "streams"),
+                                  json_string(s_str(st, "stream")));
+            if (s_num(p, "last_heard_s") < s_num(entry, "last_heard_s")) {
+                json_object_set_new(entry, "last_heard_s", json_real(s_num(p, "last_heard_s")));
+            }
+            if (!json_is_true(json_object_get(p, "silent"))) {
+                json_object_set_new(entry, "silent", json_false());
+            }
+            json_object_set_new(entry, "received",
+                                json_integer(s_int(entry, "received") + s_int(p, "received")));
+            json_object_set_new(
+                entry, "capture_drops",
+                json_integer(s_int(entry, "capture_drops") + s_int(p, "capture_drops")));
+        }
+    }
+    return view;
+}
+
+void tb_print_probes(FILE *out, const json_t *data)
+{
+    fprintf(out, "%-24s %8s %7s %12s %10s  %s\n", "PROBE", "HEARD", "SILENT", "RECEIVED", "DROPS",
+            "STREAMS");
+    size_t i, j;
+    const json_t *p, *name;
+    json_array_foreach(json_object_get(data, "probes"), i, p)
+    {
+        fprintf(out, "%-24s %7.1fs %7s %12" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT " ",
+                s_str(p, "id"), s_num(p, "last_heard_s"),
+                json_is_true(json_object_get(p, "silent")) ? "yes" : "no", s_int(p, "received"),
+                s_int(p, "capture_drops"));
+        json_array_foreach(json_object_get(p, "streams"), j, name)
+        {
+            fprintf(out, " %s", json_string_value(name) ? json_string_value(name) : "?");
+        }
+        fputc('\n', out);
+    }
+    if (json_array_size(json_object_get(data, "probes")) == 0) {
+        fprintf(out, "(no probe heard on a started stream)\n");
+    }
+}

@@ -11,4 +11,10 @@ void tb_print_names(FILE *out, const char *verb, const json_t *list);
 void tb_print_status(FILE *out, const json_t *data);
 void tb_print_stats(FILE *out, const json_t *data);
 
+/* The probes of a status reply: {"probes": [{id, streams, last_heard_s,
+ * silent, received, capture_drops}]}, one entry per probe id, its streams
+ * in order. Returns a new reference, NULL when out of memory. */
+json_t *tb_status_probes(const json_t *status);
+void tb_print_probes(FILE *out, const json_t *data);
+
 #endif

@@ -271,6 +271,11 @@ class Controller(unittest.TestCase):
             _, out, _ = h.ctl(bus.control, "stats", "s")
             self.assertIn("packets        25\n", out)
             self.assertIn("RANK SOURCE", out)
+            probes = h.ctl_json(bus.control, "probes")["probes"]
+            self.assertEqual([(p["id"], p["streams"], p["received"], p["silent"])
+                              for p in probes], [("it-probe", ["s"], 25, False)])
+            _, out, _ = h.ctl(bus.control, "probes")
+            self.assertRegex(out, r"\nit-probe +[0-9.]+s +no +25 +0 +s\n")
         finally:
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
@@ -309,6 +314,12 @@ class Programs(unittest.TestCase):
             r = self.run_prog(name, "--help")
             self.assertEqual(r.returncode, 0)
             self.assertIn("usage:", r.stdout)
+        for cmd in ("start", "stop", "status", "stats", "probes"):
+            for args in ([cmd, "--help"], ["help", cmd]):
+                r = self.run_prog("tapbusctl", *args)
+                self.assertEqual(r.returncode, 0, args)
+                self.assertTrue(r.stdout.startswith("usage: tapbusctl"), r.stdout)
+                self.assertIn(" " + cmd, r.stdout.splitlines()[0])
 
 
 if __name__ == "__main__":
