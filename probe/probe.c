@@ -323,7 +323,10 @@ static void s_encode_eos(tb_probe_t *self, probe_stream_t *st)
  * and the loop tries again on its next pass. */
 static void s_send_heartbeat(tb_probe_t *self, probe_stream_t *st)
 {
-    if (!st->hb_due) {
+    /* A message waiting for the bus already carries the next sequence
+     * number: the heartbeat follows it (the service pass sends it as soon as
+     * the bus takes the waiting message, before the next batch). */
+    if (!st->hb_due || st->out_len > 0) {
         return;
     }
     tb_source_stats_t ss;
@@ -462,6 +465,7 @@ static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
     if (s_flush_pending(self, st) != 0) {
         return 0;
     }
+    s_send_heartbeat(self, st); /* if one is owed: now, between two messages */
     if (st->nbatch > 0 && (st->nbatch == self->cfg.batch_size || st->eof ||
                            now - st->batch_started >= self->cfg.batch_ms * TB_NS_PER_MS)) {
         s_encode_batch(self, st);
