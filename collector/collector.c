@@ -40,6 +40,17 @@ const char *tb_coll_state_name(stream_state_t s)
     }
 }
 
+/* Release every sink's state for a stream's measurement. */
+static void s_sinks_close(tb_collector_t *c, coll_stream_t *st)
+{
+    for (size_t i = 0; i < c->nsinks; i++) {
+        if (c->sinks[i]->ops->stream_close != NULL && st->sink_state[i] != NULL) {
+            c->sinks[i]->ops->stream_close(c->sinks[i], st->sink_state[i]);
+        }
+        st->sink_state[i] = NULL;
+    }
+}
+
 void tb_collector_destroy(tb_collector_t **p)
 {
     if (p == NULL || *p == NULL) {
@@ -49,6 +60,7 @@ void tb_collector_destroy(tb_collector_t **p)
     *p = NULL;
     if (c->streams != NULL) {
         for (size_t i = 0; i < c->cfg.max_streams; i++) {
+            s_sinks_close(c, &c->streams[i]);
             tb_stats_destroy(&c->streams[i].stats);
         }
     }
@@ -96,6 +108,13 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
     if (c->streams == NULL || c->items == NULL || c->sinks[0] == NULL) {
         snprintf(err, errsize, "out of memory");
         goto fail;
+    }
+    if (cfg->db != NULL) {
+        c->db = tb_dbsink_new(cfg->db, c->seed, err, errsize);
+        if (c->db == NULL) {
+            goto fail;
+        }
+        c->sinks[c->nsinks++] = c->db;
     }
     c->zctx = zmq_ctx_new();
     if (c->zctx == NULL) {
@@ -244,6 +263,7 @@ int tb_coll_start(tb_collector_t *c, const char *name)
         if (st == NULL) {
             return TB_ENOMEM;
         }
+        s_sinks_close(c, st);
         tb_stats_t *stats = st->stats;
         memset(st, 0, sizeof *st);
         st->stats = stats;
@@ -271,6 +291,12 @@ int tb_coll_start(tb_collector_t *c, const char *name)
         pt->eos_seen = 0;
     }
     tb_stats_reset(st->stats);
+    s_sinks_close(c, st);
+    for (size_t i = 0; i < c->nsinks; i++) {
+        if (c->sinks[i]->ops->stream_open != NULL) {
+            st->sink_state[i] = c->sinks[i]->ops->stream_open(c->sinks[i], name);
+        }
+    }
     st->probes_refused = 0;
     st->bad_messages = 0;
     st->run_resets = 0;
@@ -288,12 +314,46 @@ int tb_coll_start(tb_collector_t *c, const char *name)
     return 0;
 }
 
+void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_loss_t *l)
+{
+    (void)st;
+    memset(l, 0, sizeof *l);
+    l->probe = pt->probe_id;
+    l->received = pt->received;
+    l->seq_gaps = pt->seq_gaps;
+    l->lost_packets = pt->lost_packets;
+    l->restarts = pt->restarts;
+    if (pt->have_hb) {
+        l->capture_drops = pt->hb.pcap_drop + pt->hb.pcap_ifdrop;
+        l->bus_drops = pt->hb.bus_drops;
+        l->decode_errors = pt->hb.decode_errors;
+    }
+}
+
+/* Every sink hears each probe's loss so far. */
+static void s_notify_loss(tb_collector_t *c, coll_stream_t *st)
+{
+    for (size_t i = 0; i < c->nsinks; i++) {
+        if (c->sinks[i]->ops->stream_loss == NULL) {
+            continue;
+        }
+        for (size_t k = 0; k < st->nprobes; k++) {
+            tb_loss_t l;
+            tb_coll_probe_loss(st, &st->probes[k], &l);
+            c->sinks[i]->ops->stream_loss(c->sinks[i], st->sink_state[i], st->name, &l);
+        }
+    }
+}
+
 static void s_notify_final(tb_collector_t *c, coll_stream_t *st)
 {
     st->ended_ns = tb_time_now_ns();
+    s_notify_loss(c, st);
     for (size_t i = 0; i < c->nsinks; i++) {
-        c->sinks[i]->ops->stream_final(c->sinks[i], st->name, tb_coll_state_name(st->state),
-                                       st->stats);
+        if (c->sinks[i]->ops->stream_final != NULL) {
+            c->sinks[i]->ops->stream_final(c->sinks[i], st->sink_state[i], st->name,
+                                           tb_coll_state_name(st->state), st->stats);
+        }
     }
 }
 
@@ -358,6 +418,11 @@ static void s_new_run(tb_collector_t *c, coll_stream_t *st, probe_track_t *pt,
                       st->name, pt->probe_id, (unsigned long long)h->run);
         tb_stats_reset(st->stats);
         st->run_resets++;
+        for (size_t i = 0; i < c->nsinks; i++) {
+            if (c->sinks[i]->ops->stream_reset != NULL) {
+                c->sinks[i]->ops->stream_reset(c->sinks[i], st->sink_state[i]);
+            }
+        }
     }
     pt->run = h->run;
     pt->run_first_seq = h->seq;
@@ -415,6 +480,11 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
     switch (h->type) {
     case TB_MSG_BATCH:
         tb_stats_add(st->stats, m->items, m->count);
+        for (size_t i = 0; i < c->nsinks; i++) {
+            if (c->sinks[i]->ops->stream_batch != NULL) {
+                c->sinks[i]->ops->stream_batch(c->sinks[i], st->sink_state[i], m->items, m->count);
+            }
+        }
         pt->received += m->count;
         if (st->state == STREAM_FINISHED && !pt->eos_seen) {
             st->state = STREAM_RUNNING; /* a probe that had not ended yet */
@@ -536,6 +606,26 @@ static void s_serve_control(tb_collector_t *c)
     zmq_msg_close(&req);
 }
 
+/* Timers: sinks flush by age; loss points every interval while a stream runs. */
+static void s_tick(tb_collector_t *c)
+{
+    uint64_t now = tb_time_mono_ns();
+    for (size_t i = 0; i < c->nsinks; i++) {
+        if (c->sinks[i]->ops->tick != NULL) {
+            c->sinks[i]->ops->tick(c->sinks[i], now);
+        }
+    }
+    if (c->cfg.db == NULL || now < c->next_loss_ns) {
+        return;
+    }
+    c->next_loss_ns = now + (uint64_t)c->cfg.db->interval_s * TB_NS_PER_SEC;
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        if (c->streams[i].in_use && c->streams[i].state == STREAM_RUNNING) {
+            s_notify_loss(c, &c->streams[i]);
+        }
+    }
+}
+
 int tb_collector_run(tb_collector_t *c, int stop_fd)
 {
     for (size_t i = 0; i < c->cfg.nprobes; i++) {
@@ -553,7 +643,7 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
             {.fd = stop_fd, .events = ZMQ_POLLIN},
         };
         int nitems = stop_fd >= 0 ? 3 : 2;
-        if (zmq_poll(items, nitems, 500) < 0) {
+        if (zmq_poll(items, nitems, 100) < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -576,6 +666,7 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
         if (items[1].revents & ZMQ_POLLIN) {
             s_serve_control(c);
         }
+        s_tick(c);
     }
     /* Streams still running end as stopped: their sinks get the final state. */
     for (size_t i = 0; i < c->cfg.max_streams; i++) {

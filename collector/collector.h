@@ -9,6 +9,8 @@
 #ifndef TB_COLLECTOR_H
 #define TB_COLLECTOR_H
 
+#include "dbsink.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,12 +21,13 @@ typedef struct {
     size_t nprobes;
     const char *listen[TB_COLLECTOR_MAX_PROBES]; /* endpoints probes connect to */
     size_t nlisten;
-    const char *control;  /* REP endpoint to bind, e.g. "tcp://0.0.0.0:5557" */
-    size_t max_streams;   /* streams that can be started at once */
-    size_t flow_capacity; /* entries of each stream's top-flows table */
-    size_t host_capacity; /* entries of each stream's top-hosts table */
-    size_t top_n;         /* flows/hosts listed in a stats reply */
-    int rcvhwm;           /* SUB receive high-water mark, in messages */
+    const char *control;          /* REP endpoint to bind, e.g. "tcp://0.0.0.0:5557" */
+    size_t max_streams;           /* streams that can be started at once */
+    size_t flow_capacity;         /* entries of each stream's top-flows table */
+    size_t host_capacity;         /* entries of each stream's top-hosts table */
+    size_t top_n;                 /* flows/hosts listed in a stats reply */
+    int rcvhwm;                   /* SUB receive high-water mark, in messages */
+    const tb_dbsink_config_t *db; /* write to InfluxDB; NULL: no database */
 } tb_collector_config_t;
 
 typedef struct tb_collector tb_collector_t;

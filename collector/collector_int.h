@@ -12,6 +12,7 @@
 #include <msgpack.h>
 
 #define TB_STREAM_MAX_PROBES 32
+#define TB_COLL_MAX_SINKS    4
 
 typedef enum { STREAM_STOPPED = 0, STREAM_RUNNING, STREAM_FINISHED } stream_state_t;
 
@@ -52,6 +53,7 @@ typedef struct {
     uint64_t stale;          /* messages of runs before a restart, ignored */
     uint64_t probes_refused; /* messages from probes beyond TB_STREAM_MAX_PROBES */
     uint64_t bad_messages;   /* messages on this stream's topic that failed validation */
+    void *sink_state[TB_COLL_MAX_SINKS]; /* each sink's state for this measurement */
 } coll_stream_t;
 
 struct tb_collector {
@@ -64,8 +66,10 @@ struct tb_collector {
     coll_stream_t *streams; /* cfg.max_streams slots */
     tb_summary_t *items;    /* decode buffer, TB_WIRE_MAX_BATCH */
     uint64_t seed;
-    tb_sink_t *sinks[4];
+    tb_sink_t *sinks[TB_COLL_MAX_SINKS];
     size_t nsinks;
+    tb_sink_t *db;         /* the database sink among sinks[], or NULL */
+    uint64_t next_loss_ns; /* monotonic time of the next loss points */
     /* Bus counters. */
     uint64_t msgs;           /* well-formed messages received */
     uint64_t bad_frames;     /* messages without exactly two frames */
@@ -88,6 +92,9 @@ int tb_coll_start(tb_collector_t *c, const char *name);
 
 /* Stop measuring a stream: unsubscribe, keep its statistics. */
 void tb_coll_stop(tb_collector_t *c, coll_stream_t *st);
+
+/* Loss of one probe's part of a stream, for sinks. */
+void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_loss_t *l);
 
 /* Handle one control request and leave the reply in sbuf. */
 void tb_coll_control(tb_collector_t *c, const uint8_t *req, size_t len, msgpack_sbuffer *sbuf);

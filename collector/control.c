@@ -15,28 +15,10 @@
 
 #define LOG_COMPONENT "control"
 
-static void s_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
-{
-    tb_mp_pack_cstr(pk, key);
-    msgpack_pack_uint64(pk, v);
-}
-
-static void s_kv_str(msgpack_packer *pk, const char *key, const char *v)
-{
-    tb_mp_pack_cstr(pk, key);
-    tb_mp_pack_cstr(pk, v);
-}
-
-static void s_kv_double(msgpack_packer *pk, const char *key, double v)
-{
-    tb_mp_pack_cstr(pk, key);
-    msgpack_pack_double(pk, v);
-}
-
 static void s_kv_time(msgpack_packer *pk, const char *key, uint64_t ns)
 {
     char buf[48];
-    s_kv_str(pk, key, ns ? tb_time_format(ns, 9, buf, sizeof buf) : "");
+    tb_mp_kv_str(pk, key, ns ? tb_time_format(ns, 9, buf, sizeof buf) : "");
 }
 
 static void s_pack_packet(msgpack_packer *pk, const tb_summary_t *s)
@@ -46,16 +28,16 @@ static void s_pack_packet(msgpack_packer *pk, const tb_summary_t *s)
     tb_summary_addr(s, 1, dst, sizeof dst);
     int ports = (s->flags & TB_SUM_PORTS) != 0;
     msgpack_pack_map(pk, 11);
-    s_kv_u64(pk, "ts", s->ts_ns);
+    tb_mp_kv_u64(pk, "ts", s->ts_ns);
     s_kv_time(pk, "time", s->ts_ns);
-    s_kv_u64(pk, "len", s->wire_len);
-    s_kv_u64(pk, "caplen", s->cap_len);
-    s_kv_str(pk, "class", tb_proto_class_name(tb_proto_class(s)));
-    s_kv_u64(pk, "proto", s->family ? s->proto : 0);
-    s_kv_str(pk, "src", src);
-    s_kv_str(pk, "dst", dst);
-    s_kv_u64(pk, "sport", ports ? s->sport : 0);
-    s_kv_u64(pk, "dport", ports ? s->dport : 0);
+    tb_mp_kv_u64(pk, "len", s->wire_len);
+    tb_mp_kv_u64(pk, "caplen", s->cap_len);
+    tb_mp_kv_str(pk, "class", tb_proto_class_name(tb_proto_class(s)));
+    tb_mp_kv_u64(pk, "proto", s->family ? s->proto : 0);
+    tb_mp_kv_str(pk, "src", src);
+    tb_mp_kv_str(pk, "dst", dst);
+    tb_mp_kv_u64(pk, "sport", ports ? s->sport : 0);
+    tb_mp_kv_u64(pk, "dport", ports ? s->dport : 0);
     tb_mp_pack_cstr(pk, "vlan");
     if (s->flags & TB_SUM_VLAN) {
         msgpack_pack_uint16(pk, s->vlan);
@@ -90,13 +72,13 @@ static void s_pack_loss(msgpack_packer *pk, const coll_stream_t *st)
     loss_t l;
     s_loss(st, &l);
     msgpack_pack_map(pk, 7);
-    s_kv_u64(pk, "seq_gaps", l.seq_gaps);
-    s_kv_u64(pk, "lost_packets", l.lost_packets);
-    s_kv_u64(pk, "capture_drops", l.capture_drops);
-    s_kv_u64(pk, "bus_drops", l.bus_drops);
-    s_kv_u64(pk, "bad_messages", st->bad_messages);
-    s_kv_u64(pk, "probe_restarts", l.restarts);
-    s_kv_u64(pk, "decode_errors", l.decode_errors);
+    tb_mp_kv_u64(pk, "seq_gaps", l.seq_gaps);
+    tb_mp_kv_u64(pk, "lost_packets", l.lost_packets);
+    tb_mp_kv_u64(pk, "capture_drops", l.capture_drops);
+    tb_mp_kv_u64(pk, "bus_drops", l.bus_drops);
+    tb_mp_kv_u64(pk, "bad_messages", st->bad_messages);
+    tb_mp_kv_u64(pk, "probe_restarts", l.restarts);
+    tb_mp_kv_u64(pk, "decode_errors", l.decode_errors);
 }
 
 static void s_pack_top_flows(tb_collector_t *c, msgpack_packer *pk, const tb_stats_t *stats)
@@ -118,15 +100,15 @@ static void s_pack_top_flows(tb_collector_t *c, msgpack_packer *pk, const tb_sta
         tb_summary_addr(&s, 0, src, sizeof src);
         tb_summary_addr(&s, 1, dst, sizeof dst);
         msgpack_pack_map(pk, 9);
-        s_kv_str(pk, "src", src);
-        s_kv_str(pk, "dst", dst);
-        s_kv_u64(pk, "sport", k.sport);
-        s_kv_u64(pk, "dport", k.dport);
-        s_kv_u64(pk, "proto", k.proto);
-        s_kv_str(pk, "class", tb_proto_class_name(tb_proto_class(&s)));
-        s_kv_u64(pk, "packets", top[i].packets);
-        s_kv_u64(pk, "bytes", top[i].bytes);
-        s_kv_u64(pk, "error", top[i].error);
+        tb_mp_kv_str(pk, "src", src);
+        tb_mp_kv_str(pk, "dst", dst);
+        tb_mp_kv_u64(pk, "sport", k.sport);
+        tb_mp_kv_u64(pk, "dport", k.dport);
+        tb_mp_kv_u64(pk, "proto", k.proto);
+        tb_mp_kv_str(pk, "class", tb_proto_class_name(tb_proto_class(&s)));
+        tb_mp_kv_u64(pk, "packets", top[i].packets);
+        tb_mp_kv_u64(pk, "bytes", top[i].bytes);
+        tb_mp_kv_u64(pk, "error", top[i].error);
     }
 }
 
@@ -146,10 +128,10 @@ static void s_pack_top_hosts(tb_collector_t *c, msgpack_packer *pk, const tb_sta
         char addr[64];
         tb_summary_addr(&s, 0, addr, sizeof addr);
         msgpack_pack_map(pk, 4);
-        s_kv_str(pk, "addr", addr);
-        s_kv_u64(pk, "packets", top[i].packets);
-        s_kv_u64(pk, "bytes", top[i].bytes);
-        s_kv_u64(pk, "error", top[i].error);
+        tb_mp_kv_str(pk, "addr", addr);
+        tb_mp_kv_u64(pk, "packets", top[i].packets);
+        tb_mp_kv_u64(pk, "bytes", top[i].bytes);
+        tb_mp_kv_u64(pk, "error", top[i].error);
     }
 }
 
@@ -158,22 +140,22 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     const tb_stats_t *s = st->stats;
     int any = s->packets > 0;
     msgpack_pack_map(pk, 23);
-    s_kv_str(pk, "stream", st->name);
-    s_kv_str(pk, "state", tb_coll_state_name(st->state));
-    s_kv_u64(pk, "packets", s->packets);
-    s_kv_u64(pk, "bytes", s->bytes);
-    s_kv_u64(pk, "min_len", any ? s->min_pkt.wire_len : 0);
-    s_kv_u64(pk, "max_len", any ? s->max_pkt.wire_len : 0);
-    s_kv_double(pk, "avg_pps", tb_stats_avg_pps(s));
-    s_kv_double(pk, "avg_bps",
-                s->last_ts > s->first_ts
-                    ? (double)s->bytes * 8.0 / ((double)(s->last_ts - s->first_ts) / 1e9)
-                    : 0.0);
-    s_kv_u64(pk, "first_ts", s->first_ts);
-    s_kv_u64(pk, "last_ts", s->last_ts);
+    tb_mp_kv_str(pk, "stream", st->name);
+    tb_mp_kv_str(pk, "state", tb_coll_state_name(st->state));
+    tb_mp_kv_u64(pk, "packets", s->packets);
+    tb_mp_kv_u64(pk, "bytes", s->bytes);
+    tb_mp_kv_u64(pk, "min_len", any ? s->min_pkt.wire_len : 0);
+    tb_mp_kv_u64(pk, "max_len", any ? s->max_pkt.wire_len : 0);
+    tb_mp_kv_double(pk, "avg_pps", tb_stats_avg_pps(s));
+    tb_mp_kv_double(pk, "avg_bps",
+                    s->last_ts > s->first_ts
+                        ? (double)s->bytes * 8.0 / ((double)(s->last_ts - s->first_ts) / 1e9)
+                        : 0.0);
+    tb_mp_kv_u64(pk, "first_ts", s->first_ts);
+    tb_mp_kv_u64(pk, "last_ts", s->last_ts);
     s_kv_time(pk, "first_time", s->first_ts);
     s_kv_time(pk, "last_time", s->last_ts);
-    s_kv_u64(pk, "started_ns", st->started_ns);
+    tb_mp_kv_u64(pk, "started_ns", st->started_ns);
 
     const tb_summary_t *pkts[3] = {&s->min_pkt, &s->max_pkt, &s->last_pkt};
     const char *names[3] = {"min_packet", "max_packet", "last_packet"};
@@ -191,17 +173,17 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     for (int pc = 0; pc < TB_PC_COUNT; pc++) {
         tb_mp_pack_cstr(pk, tb_proto_class_name((tb_proto_class_t)pc));
         msgpack_pack_map(pk, 2);
-        s_kv_u64(pk, "packets", s->proto[pc].packets);
-        s_kv_u64(pk, "bytes", s->proto[pc].bytes);
+        tb_mp_kv_u64(pk, "packets", s->proto[pc].packets);
+        tb_mp_kv_u64(pk, "bytes", s->proto[pc].bytes);
     }
     tb_mp_pack_cstr(pk, "top_flows");
     s_pack_top_flows(c, pk, s);
     tb_mp_pack_cstr(pk, "top_hosts");
     s_pack_top_hosts(c, pk, s);
     /* Space-Saving's guarantee: no reported count is off by more than this. */
-    s_kv_u64(pk, "top_flows_error_bound", tb_topk_error_bound(s->flows));
-    s_kv_u64(pk, "top_hosts_error_bound", tb_topk_error_bound(s->hosts));
-    s_kv_u64(pk, "run_resets", st->run_resets);
+    tb_mp_kv_u64(pk, "top_flows_error_bound", tb_topk_error_bound(s->flows));
+    tb_mp_kv_u64(pk, "top_hosts_error_bound", tb_topk_error_bound(s->hosts));
+    tb_mp_kv_u64(pk, "run_resets", st->run_resets);
     tb_mp_pack_cstr(pk, "loss");
     s_pack_loss(pk, st);
 }
@@ -213,24 +195,19 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
         const probe_track_t *pt = &st->probes[i];
         double heard = (double)(now - pt->last_heard) / 1e9;
         msgpack_pack_map(pk, 10);
-        s_kv_str(pk, "id", pt->probe_id);
-        s_kv_double(pk, "last_heard_s", heard);
+        tb_mp_kv_str(pk, "id", pt->probe_id);
+        tb_mp_kv_double(pk, "last_heard_s", heard);
         /* Probes send a heartbeat every second; five missed ones mean the
          * probe or the path to it is gone. */
-        tb_mp_pack_cstr(pk, "silent");
-        if (heard > 5.0) {
-            msgpack_pack_true(pk);
-        } else {
-            msgpack_pack_false(pk);
-        }
-        s_kv_str(pk, "source_state",
-                 pt->src_state >= 0 ? tb_src_state_name(pt->src_state) : "unknown");
-        s_kv_str(pk, "detail", pt->detail);
-        s_kv_u64(pk, "received", pt->received);
-        s_kv_u64(pk, "published", pt->have_hb ? pt->hb.packets : 0);
-        s_kv_u64(pk, "sampled_out", pt->have_hb ? pt->hb.sampled_out : 0);
-        s_kv_u64(pk, "capture_drops", pt->have_hb ? pt->hb.pcap_drop + pt->hb.pcap_ifdrop : 0);
-        s_kv_u64(pk, "seq_gaps", pt->seq_gaps);
+        tb_mp_kv_bool(pk, "silent", heard > 5.0);
+        tb_mp_kv_str(pk, "source_state",
+                     pt->src_state >= 0 ? tb_src_state_name(pt->src_state) : "unknown");
+        tb_mp_kv_str(pk, "detail", pt->detail);
+        tb_mp_kv_u64(pk, "received", pt->received);
+        tb_mp_kv_u64(pk, "published", pt->have_hb ? pt->hb.packets : 0);
+        tb_mp_kv_u64(pk, "sampled_out", pt->have_hb ? pt->hb.sampled_out : 0);
+        tb_mp_kv_u64(pk, "capture_drops", pt->have_hb ? pt->hb.pcap_drop + pt->hb.pcap_ifdrop : 0);
+        tb_mp_kv_u64(pk, "seq_gaps", pt->seq_gaps);
     }
 }
 
@@ -242,13 +219,21 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
         nstreams += c->streams[i].in_use != 0;
     }
     tb_ctl_reply_begin(pk, NULL);
-    msgpack_pack_map(pk, 3);
+    msgpack_pack_map(pk, 4);
+
+    /* The database writer's health, nil without a database. */
+    tb_mp_pack_cstr(pk, "database");
+    if (c->db != NULL && c->db->ops->health != NULL) {
+        c->db->ops->health(c->db, pk);
+    } else {
+        msgpack_pack_nil(pk);
+    }
 
     tb_mp_pack_cstr(pk, "collector");
     msgpack_pack_map(pk, 5);
-    s_kv_str(pk, "version", TAPBUS_VERSION);
-    s_kv_double(pk, "uptime_s", (double)(now - c->started_mono) / 1e9);
-    s_kv_str(pk, "control", c->cfg.control);
+    tb_mp_kv_str(pk, "version", TAPBUS_VERSION);
+    tb_mp_kv_double(pk, "uptime_s", (double)(now - c->started_mono) / 1e9);
+    tb_mp_kv_str(pk, "control", c->cfg.control);
     tb_mp_pack_cstr(pk, "probes");
     msgpack_pack_array(pk, c->cfg.nprobes);
     for (size_t i = 0; i < c->cfg.nprobes; i++) {
@@ -256,11 +241,11 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
     }
     tb_mp_pack_cstr(pk, "bus");
     msgpack_pack_map(pk, 5);
-    s_kv_u64(pk, "messages", c->msgs);
-    s_kv_u64(pk, "bad_frames", c->bad_frames);
-    s_kv_u64(pk, "bad_bodies", c->bad_bodies);
-    s_kv_u64(pk, "bad_topic", c->bad_topic);
-    s_kv_u64(pk, "not_started", c->unknown_stream);
+    tb_mp_kv_u64(pk, "messages", c->msgs);
+    tb_mp_kv_u64(pk, "bad_frames", c->bad_frames);
+    tb_mp_kv_u64(pk, "bad_bodies", c->bad_bodies);
+    tb_mp_kv_u64(pk, "bad_topic", c->bad_topic);
+    tb_mp_kv_u64(pk, "not_started", c->unknown_stream);
 
     tb_mp_pack_cstr(pk, "streams");
     msgpack_pack_array(pk, nstreams);
@@ -270,11 +255,11 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
             continue;
         }
         msgpack_pack_map(pk, 7);
-        s_kv_str(pk, "stream", st->name);
-        s_kv_str(pk, "state", tb_coll_state_name(st->state));
-        s_kv_u64(pk, "packets", st->stats->packets);
-        s_kv_u64(pk, "bytes", st->stats->bytes);
-        s_kv_double(pk, "avg_pps", tb_stats_avg_pps(st->stats));
+        tb_mp_kv_str(pk, "stream", st->name);
+        tb_mp_kv_str(pk, "state", tb_coll_state_name(st->state));
+        tb_mp_kv_u64(pk, "packets", st->stats->packets);
+        tb_mp_kv_u64(pk, "bytes", st->stats->bytes);
+        tb_mp_kv_double(pk, "avg_pps", tb_stats_avg_pps(st->stats));
         tb_mp_pack_cstr(pk, "probes");
         s_pack_probe_tracks(pk, st, now);
         tb_mp_pack_cstr(pk, "loss");
@@ -283,9 +268,9 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
 
     tb_mp_pack_cstr(pk, "limits");
     msgpack_pack_map(pk, 3);
-    s_kv_u64(pk, "max_streams", c->cfg.max_streams);
-    s_kv_u64(pk, "flow_capacity", c->cfg.flow_capacity);
-    s_kv_u64(pk, "host_capacity", c->cfg.host_capacity);
+    tb_mp_kv_u64(pk, "max_streams", c->cfg.max_streams);
+    tb_mp_kv_u64(pk, "flow_capacity", c->cfg.flow_capacity);
+    tb_mp_kv_u64(pk, "host_capacity", c->cfg.host_capacity);
 }
 
 static void s_error(msgpack_packer *pk, const char *msg)

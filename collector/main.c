@@ -1,11 +1,14 @@
 /* tapbus-collector — subscribe to probes' streams, keep statistics, answer
  * tapbusctl. main() only parses options and wires the collector together. */
 #include "collector.h"
+#include "series.h"
 
 #include "tb_log.h"
 #include "tb_opt.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +32,29 @@ static void s_usage(FILE *out)
             "  --top N              flows and hosts listed by stats, 1-64 (default 10)\n"
             "  --hwm N              bus receive high-water mark in messages (default 100)\n"
             "  --log-level LEVEL    error, warn, info or debug (default info)\n"
+            "\n"
+            "database (InfluxDB; without --influx-url nothing is written):\n"
+            "  --influx-url URL        e.g. http://db:8086 or https://db:8086\n"
+            "  --influx-version 1|2    server API (default 1)\n"
+            "  --influx-db NAME        1.x database (default tapbus)\n"
+            "  --influx-rp NAME        1.x retention policy (default: the database's)\n"
+            "  --influx-user USER      1.x user; password from TAPBUS_INFLUX_PASSWORD or\n"
+            "  --influx-password-file FILE\n"
+            "  --influx-create-db      1.x: create the database if it is missing\n"
+            "  --influx-org ORG        2.x organisation\n"
+            "  --influx-bucket NAME    2.x bucket\n"
+            "  --influx-token-file FILE  2.x token (or TAPBUS_INFLUX_TOKEN)\n"
+            "  --influx-ca FILE        CA bundle for https\n"
+            "  --influx-timeout-ms N   per request (default 10000)\n"
+            "  --influx-no-gzip        send request bodies uncompressed\n"
+            "  --batch-lines N         points per request (default 5000)\n"
+            "  --batch-ms N            longest a point waits for its batch (default 1000)\n"
+            "  --queue-mb N            in-memory queue for the writer (default 64)\n"
+            "  --spool-dir DIR         keep batches here while the database is away\n"
+            "  --spool-mb N            spool limit; the oldest data goes first (default 1024)\n"
+            "  --interval S            interval points every S s of capture time (default 10)\n"
+            "  --lateness S            a second stays open S s for late packets (default 5)\n"
+            "  --interval-flows N      entries of each interval's top-N tables (default 1024)\n"
             "  --help               this text\n");
 }
 
@@ -36,6 +62,41 @@ static int s_fail(const char *msg)
 {
     fprintf(stderr, "tapbus-collector: %s\n", msg);
     return 2;
+}
+
+/* The first line of a file holding a secret (malloc'ed), or NULL. */
+static char *s_read_secret(const char *path, char *msg, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(msg, size, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char line[4096];
+    char *r = fgets(line, sizeof line, f);
+    fclose(f);
+    if (r == NULL) {
+        snprintf(msg, size, "%s is empty", path);
+        return NULL;
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    char *dup = strdup(line);
+    if (dup == NULL) {
+        snprintf(msg, size, "out of memory");
+    }
+    return dup;
+}
+
+/* A number option within [lo, hi], or a one-line complaint. */
+static int s_num(const char *name, const char *arg, uint64_t lo, uint64_t hi, uint64_t *v,
+                 char *msg, size_t size)
+{
+    if (tb_opt_u64(arg, lo, hi, v) != 0) {
+        snprintf(msg, size, "--%s must be %llu-%llu", name, (unsigned long long)lo,
+                 (unsigned long long)hi);
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -52,7 +113,28 @@ int main(int argc, char **argv)
         O_TOP,
         O_HWM,
         O_LOG,
-        O_HELP
+        O_HELP,
+        O_IURL,
+        O_IVER,
+        O_IDB,
+        O_IRP,
+        O_IUSER,
+        O_IPASSF,
+        O_ICREATE,
+        O_IORG,
+        O_IBUCKET,
+        O_ITOKENF,
+        O_ICA,
+        O_ITIMEOUT,
+        O_INOGZIP,
+        O_BLINES,
+        O_BMS,
+        O_QMB,
+        O_SPOOL,
+        O_SPOOLMB,
+        O_INTERVAL,
+        O_LATENESS,
+        O_IFLOWS
     };
     static const struct option opts[] = {
         {"probe", required_argument, NULL, O_PROBE},
@@ -65,23 +147,51 @@ int main(int argc, char **argv)
         {"hwm", required_argument, NULL, O_HWM},
         {"log-level", required_argument, NULL, O_LOG},
         {"help", no_argument, NULL, O_HELP},
+        {"influx-url", required_argument, NULL, O_IURL},
+        {"influx-version", required_argument, NULL, O_IVER},
+        {"influx-db", required_argument, NULL, O_IDB},
+        {"influx-rp", required_argument, NULL, O_IRP},
+        {"influx-user", required_argument, NULL, O_IUSER},
+        {"influx-password-file", required_argument, NULL, O_IPASSF},
+        {"influx-create-db", no_argument, NULL, O_ICREATE},
+        {"influx-org", required_argument, NULL, O_IORG},
+        {"influx-bucket", required_argument, NULL, O_IBUCKET},
+        {"influx-token-file", required_argument, NULL, O_ITOKENF},
+        {"influx-ca", required_argument, NULL, O_ICA},
+        {"influx-timeout-ms", required_argument, NULL, O_ITIMEOUT},
+        {"influx-no-gzip", no_argument, NULL, O_INOGZIP},
+        {"batch-lines", required_argument, NULL, O_BLINES},
+        {"batch-ms", required_argument, NULL, O_BMS},
+        {"queue-mb", required_argument, NULL, O_QMB},
+        {"spool-dir", required_argument, NULL, O_SPOOL},
+        {"spool-mb", required_argument, NULL, O_SPOOLMB},
+        {"interval", required_argument, NULL, O_INTERVAL},
+        {"lateness", required_argument, NULL, O_LATENESS},
+        {"interval-flows", required_argument, NULL, O_IFLOWS},
         {NULL, 0, NULL, 0},
     };
     char msg[512];
     int c;
     uint64_t v;
+    tb_dbsink_config_t db;
+    tb_dbsink_config_defaults(&db);
+    tb_influx_config_t *ic = &db.writer.db;
+    char *password = NULL, *token = NULL;
+    int rc = 2;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case O_PROBE:
             if (cfg.nprobes == TB_COLLECTOR_MAX_PROBES) {
-                return s_fail("too many --probe options");
+                snprintf(msg, sizeof msg, "%s", "too many --probe options");
+                goto fail;
             }
             cfg.probes[cfg.nprobes++] = optarg;
             break;
         case O_LISTEN:
             if (cfg.nlisten == TB_COLLECTOR_MAX_PROBES) {
-                return s_fail("too many --listen options");
+                snprintf(msg, sizeof msg, "%s", "too many --listen options");
+                goto fail;
             }
             cfg.listen[cfg.nlisten++] = optarg;
             break;
@@ -90,34 +200,39 @@ int main(int argc, char **argv)
             break;
         case O_MAXSTREAMS:
             if (tb_opt_u64(optarg, 1, 100000, &v) != 0) {
-                return s_fail("--max-streams must be 1-100000");
+                snprintf(msg, sizeof msg, "%s", "--max-streams must be 1-100000");
+                goto fail;
             }
             cfg.max_streams = (size_t)v;
             break;
         case O_FLOWS:
         case O_HOSTS:
             if (tb_opt_u64(optarg, 1, 1u << 24, &v) != 0) {
-                return s_fail(c == O_FLOWS ? "--flows must be 1-16777216"
-                                           : "--hosts must be 1-16777216");
+                snprintf(msg, sizeof msg, "%s must be 1-16777216",
+                         c == O_FLOWS ? "--flows" : "--hosts");
+                goto fail;
             }
             *(c == O_FLOWS ? &cfg.flow_capacity : &cfg.host_capacity) = (size_t)v;
             break;
         case O_TOP:
             if (tb_opt_u64(optarg, 1, 64, &v) != 0) {
-                return s_fail("--top must be 1-64");
+                snprintf(msg, sizeof msg, "%s", "--top must be 1-64");
+                goto fail;
             }
             cfg.top_n = (size_t)v;
             break;
         case O_HWM:
             if (tb_opt_u64(optarg, 1, 10000000, &v) != 0) {
-                return s_fail("--hwm must be 1-10000000");
+                snprintf(msg, sizeof msg, "%s", "--hwm must be 1-10000000");
+                goto fail;
             }
             cfg.rcvhwm = (int)v;
             break;
         case O_LOG: {
             int level = tb_log_parse_level(optarg);
             if (level < 0) {
-                return s_fail("--log-level must be error, warn, info or debug");
+                snprintf(msg, sizeof msg, "%s", "--log-level must be error, warn, info or debug");
+                goto fail;
             }
             tb_log_set_level(level);
             break;
@@ -125,28 +240,148 @@ int main(int argc, char **argv)
         case O_HELP:
             s_usage(stdout);
             return 0;
+        case O_IURL:
+            ic->url = optarg;
+            break;
+        case O_IVER:
+            if (s_num("influx-version", optarg, 1, 2, &v, msg, sizeof msg) != 0) {
+                goto fail;
+            }
+            ic->version = (int)v;
+            break;
+        case O_IDB:
+            ic->db = optarg;
+            break;
+        case O_IRP:
+            ic->rp = optarg;
+            break;
+        case O_IUSER:
+            ic->user = optarg;
+            break;
+        case O_IPASSF:
+            free(password);
+            if ((password = s_read_secret(optarg, msg, sizeof msg)) == NULL) {
+                goto fail;
+            }
+            break;
+        case O_ICREATE:
+            ic->create_db = 1;
+            break;
+        case O_IORG:
+            ic->org = optarg;
+            break;
+        case O_IBUCKET:
+            ic->bucket = optarg;
+            break;
+        case O_ITOKENF:
+            free(token);
+            if ((token = s_read_secret(optarg, msg, sizeof msg)) == NULL) {
+                goto fail;
+            }
+            break;
+        case O_ICA:
+            ic->ca_file = optarg;
+            break;
+        case O_ITIMEOUT:
+            if (s_num("influx-timeout-ms", optarg, 100, 600000, &v, msg, sizeof msg) != 0) {
+                goto fail;
+            }
+            ic->timeout_ms = (long)v;
+            ic->connect_timeout_ms = v < 5000 ? (long)v : 5000;
+            db.writer.shutdown_ms = (uint32_t)v;
+            break;
+        case O_INOGZIP:
+            ic->gzip = 0;
+            break;
+        case O_BLINES:
+            if (s_num("batch-lines", optarg, 1, 1000000, &v, msg, sizeof msg) != 0) {
+                goto fail;
+            }
+            db.batch_lines = (size_t)v;
+            break;
+        case O_BMS:
+            if (s_num("batch-ms", optarg, 1, 3600000, &v, msg, sizeof msg) != 0) {
+                goto fail;
+            }
+            db.batch_ms = (uint32_t)v;
+            break;
+        case O_QMB:
+            if (s_num("queue-mb", optarg, 1, 65536, &v, msg, sizeof msg) != 0) {
+                goto fail;
+            }
+            db.writer.queue_bytes = v << 20;
+            break;
+        case O_SPOOL:
+            db.writer.spool_dir = optarg;
+            break;
+        case O_SPOOLMB:
+            if (s_num("spool-mb", optarg, 1, 1u << 24, &v, msg, sizeof msg) != 0) {
+                goto fail;
+            }
+            db.writer.spool_bytes = v << 20;
+            break;
+        case O_INTERVAL:
+            if (s_num("interval", optarg, 1, 86400, &v, msg, sizeof msg) != 0) {
+                goto fail;
+            }
+            db.interval_s = (uint32_t)v;
+            break;
+        case O_LATENESS:
+            if (s_num("lateness", optarg, 0, TB_SERIES_MAX_LATENESS, &v, msg, sizeof msg) != 0) {
+                goto fail;
+            }
+            db.lateness_s = (uint32_t)v;
+            break;
+        case O_IFLOWS:
+            if (s_num("interval-flows", optarg, 1, 1u << 20, &v, msg, sizeof msg) != 0) {
+                goto fail;
+            }
+            db.table_capacity = (size_t)v;
+            break;
         default:
             snprintf(msg, sizeof msg, "unknown or incomplete option '%s' (see --help)",
                      argv[optind - 1]);
-            return s_fail(msg);
+            goto fail;
         }
     }
     if (optind < argc) {
         snprintf(msg, sizeof msg, "unexpected argument '%s' (see --help)", argv[optind]);
-        return s_fail(msg);
+        goto fail;
+    }
+    if (ic->url != NULL) {
+        const char *env = getenv("TAPBUS_INFLUX_PASSWORD");
+        ic->password = password != NULL ? password : env;
+        env = getenv("TAPBUS_INFLUX_TOKEN");
+        ic->token = token != NULL ? token : env;
+        db.top_n = cfg.top_n;
+        cfg.db = &db;
+        if (tb_influx_global_init() != 0) {
+            snprintf(msg, sizeof msg, "cannot initialise libcurl");
+            goto fail;
+        }
+    } else if (db.writer.spool_dir != NULL) {
+        snprintf(msg, sizeof msg, "--spool-dir needs --influx-url");
+        goto fail;
     }
     int stop_fd = tb_opt_stop_fd();
     if (stop_fd < 0) {
-        return s_fail("cannot set up signal handling");
+        snprintf(msg, sizeof msg, "cannot set up signal handling");
+        goto fail;
     }
     tb_collector_t *coll = tb_collector_new(&cfg, msg, sizeof msg);
     if (coll == NULL) {
         close(stop_fd);
-        return s_fail(msg);
+        goto fail;
     }
-    int rc = tb_collector_run(coll, stop_fd);
+    rc = tb_collector_run(coll, stop_fd) == 0 ? 0 : 1;
     tb_collector_destroy(&coll);
     close(stop_fd);
     tb_log(TB_LOG_INFO, "collector", "stopped");
-    return rc == 0 ? 0 : 1;
+    free(password);
+    free(token);
+    return rc;
+fail:
+    free(password);
+    free(token);
+    return s_fail(msg);
 }

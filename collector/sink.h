@@ -1,23 +1,57 @@
 /* sink — where a collector's results go.
  *
- * The collector computes statistics; sinks store or show them. A sink is told
- * when a stream's measurement ends (finished or stopped) with the final
- * statistics. The database writer is a sink; so is the log line every stream
- * gets at its end. Sinks are called from the collector's loop and must not
- * block it: a slow sink hands work to its own thread. */
+ * The collector computes statistics; sinks store or show them. A sink may
+ * keep state per stream (stream_open returns it) and follow every batch of
+ * packets, or only hear about a stream's end. The database writer is a sink;
+ * so is the log line every stream gets at its end. Sinks are called from the
+ * collector's loop and must not block it: a slow sink hands work to its own
+ * thread. Every hook but destroy is optional (NULL). */
 #ifndef TB_SINK_H
 #define TB_SINK_H
 
 #include "stats.h"
+#include "tb_summary.h"
+
+#include <msgpack.h>
 
 typedef struct tb_sink tb_sink_t;
 
+/* Loss of one (probe, stream), cumulative since the measurement started. */
+typedef struct {
+    const char *probe;
+    uint64_t received;      /* packets received from the probe */
+    uint64_t capture_drops; /* dropped by the kernel or interface (pcap_stats) */
+    uint64_t bus_drops;     /* batches the probe dropped at a full bus */
+    uint64_t seq_gaps;      /* messages the collector never received */
+    uint64_t lost_packets;  /* announced at end of stream, never received */
+    uint64_t restarts;      /* probe restarts seen */
+    uint64_t decode_errors; /* packets the probe found truncated or malformed */
+} tb_loss_t;
+
 typedef struct {
     const char *name;
-    /* The measurement of `stream` ended; `state` is "finished" or "stopped".
+    /* A stream's measurement starts; returns the sink's state for it (NULL
+     * is allowed when the sink keeps none, or on failure: the sink then
+     * ignores the stream and says so in its log). */
+    void *(*stream_open)(tb_sink_t *sink, const char *stream);
+    /* n packets of the stream (borrowed). */
+    void (*stream_batch)(tb_sink_t *sink, void *state, const tb_summary_t *items, size_t n);
+    /* The statistics start over (a source began a new run): forget what is
+     * open, emit nothing of it. */
+    void (*stream_reset)(tb_sink_t *sink, void *state);
+    /* Loss per probe, called every loss interval while the stream runs and
+     * once at its end. */
+    void (*stream_loss)(tb_sink_t *sink, void *state, const char *stream, const tb_loss_t *loss);
+    /* The measurement of `stream` ended; `how` is "finished" or "stopped".
      * st is borrowed for the duration of the call. */
-    void (*stream_final)(tb_sink_t *sink, const char *stream, const char *state,
+    void (*stream_final)(tb_sink_t *sink, void *state, const char *stream, const char *how,
                          const tb_stats_t *st);
+    /* The stream's slot is released: free the state. */
+    void (*stream_close)(tb_sink_t *sink, void *state);
+    /* Called every loop turn with the monotonic time (flush by age). */
+    void (*tick)(tb_sink_t *sink, uint64_t now_mono);
+    /* Describe the sink's health into a status reply: one map value. */
+    void (*health)(tb_sink_t *sink, msgpack_packer *pk);
     void (*destroy)(tb_sink_t *sink);
 } tb_sink_ops_t;
 

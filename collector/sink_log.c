@@ -5,11 +5,13 @@
 
 #include <stdlib.h>
 
-static void s_final(tb_sink_t *sink, const char *stream, const char *state, const tb_stats_t *st)
+static void s_final(tb_sink_t *sink, void *state, const char *stream, const char *how,
+                    const tb_stats_t *st)
 {
     (void)sink;
+    (void)state;
     tb_log(TB_LOG_INFO, "collector",
-           "stream %s %s: %llu packets, %llu bytes, length %u..%u, %.1f packets/s", stream, state,
+           "stream %s %s: %llu packets, %llu bytes, length %u..%u, %.1f packets/s", stream, how,
            (unsigned long long)st->packets, (unsigned long long)st->bytes,
            st->packets ? st->min_pkt.wire_len : 0, st->packets ? st->max_pkt.wire_len : 0,
            tb_stats_avg_pps(st));

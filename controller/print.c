@@ -44,6 +44,29 @@ static json_int_t s_loss_total(const json_t *loss)
            s_int(loss, "bus_drops") + s_int(loss, "bad_messages");
 }
 
+/* The database writer's health: two lines, a third with the last error. */
+static void s_database(FILE *out, const json_t *db)
+{
+    if (!json_is_object(db)) {
+        fprintf(out, "database   none (no --influx-url)\n");
+        return;
+    }
+    fprintf(out, "database   %s, %s\n", s_str(db, "target"),
+            json_is_true(json_object_get(db, "connected")) ? "connected" : "NOT CONNECTED");
+    fprintf(out,
+            "           %" JSON_INTEGER_FORMAT " points written, %" JSON_INTEGER_FORMAT
+            " queued, %" JSON_INTEGER_FORMAT " in the spool (%" JSON_INTEGER_FORMAT
+            " bytes), oldest unsent %.0f s; %" JSON_INTEGER_FORMAT " retried, %" JSON_INTEGER_FORMAT
+            " rejected, %" JSON_INTEGER_FORMAT " dropped\n",
+            s_int(db, "written"), s_int(db, "queued_points") + s_int(db, "batch_points"),
+            s_int(db, "spool_points"), s_int(db, "spool_bytes"), s_num(db, "oldest_unsent_s"),
+            s_int(db, "retried"), s_int(db, "rejected"), s_int(db, "dropped"));
+    if (s_str(db, "last_error")[0] != '\0') {
+        fprintf(out, "           last error %.0f s ago: %s\n", s_num(db, "last_error_age_s"),
+                s_str(db, "last_error"));
+    }
+}
+
 void tb_print_status(FILE *out, const json_t *data)
 {
     const json_t *coll = json_object_get(data, "collector");
@@ -57,6 +80,7 @@ void tb_print_status(FILE *out, const json_t *data)
             s_int(bus, "messages"),
             s_int(bus, "bad_frames") + s_int(bus, "bad_bodies") + s_int(bus, "bad_topic"),
             s_int(bus, "bad_frames"), s_int(bus, "bad_bodies"), s_int(bus, "bad_topic"));
+    s_database(out, json_object_get(data, "database"));
     const json_t *streams = json_object_get(data, "streams");
     fprintf(out, "\n%-24s %-9s %12s %14s %12s %8s\n", "STREAM", "STATE", "PACKETS", "BYTES",
             "AVG PPS", "LOSS");

@@ -613,3 +613,31 @@ int tb_mp_pack_cstr(msgpack_packer *pk, const char *s)
     }
     return msgpack_pack_str_body(pk, s, n);
 }
+
+void tb_mp_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
+{
+    tb_mp_pack_cstr(pk, key);
+    msgpack_pack_uint64(pk, v);
+}
+
+void tb_mp_kv_str(msgpack_packer *pk, const char *key, const char *v)
+{
+    tb_mp_pack_cstr(pk, key);
+    tb_mp_pack_cstr(pk, v);
+}
+
+void tb_mp_kv_double(msgpack_packer *pk, const char *key, double v)
+{
+    tb_mp_pack_cstr(pk, key);
+    msgpack_pack_double(pk, v);
+}
+
+void tb_mp_kv_bool(msgpack_packer *pk, const char *key, int v)
+{
+    tb_mp_pack_cstr(pk, key);
+    if (v) {
+        msgpack_pack_true(pk);
+    } else {
+        msgpack_pack_false(pk);
+    }
+}

@@ -87,4 +87,10 @@ void tb_mp_buf_init(tb_mp_buf_t *b, msgpack_packer *pk, void *storage, size_t ca
 /* Pack a NUL-terminated string (convenience over msgpack_pack_str/_body). */
 int tb_mp_pack_cstr(msgpack_packer *pk, const char *s);
 
+/* Map entries: a string key and its value. */
+void tb_mp_kv_u64(msgpack_packer *pk, const char *key, uint64_t v);
+void tb_mp_kv_str(msgpack_packer *pk, const char *key, const char *v);
+void tb_mp_kv_double(msgpack_packer *pk, const char *key, double v);
+void tb_mp_kv_bool(msgpack_packer *pk, const char *key, int v);
+
 #endif

@@ -5,13 +5,22 @@ capture contains.
 Every wait polls a condition with a deadline; nothing sleeps a fixed time and
 hopes."""
 
+import base64
+import gzip
+import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 BIN = os.environ.get("TAPBUS_BIN", "")
 CORPUS = os.environ.get("TAPBUS_CORPUS", "")
@@ -216,3 +225,421 @@ def tshark_expect(path):
     errors = [ln for ln in r.stderr.splitlines() if ln and "could be dangerous" not in ln]
     total["tshark_error"] = " ".join(errors)[:300] if r.returncode else ""
     return total
+
+
+# --- InfluxDB 1.x as the real sink, and a scripted HTTP stand-in ----------
+
+INFLUXD = os.environ.get("TAPBUS_INFLUXD", "influxd")
+
+# Loopback servers are asked directly, whatever proxy the environment names.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _port_free(port):
+    """Whether a server could listen on 127.0.0.1:port now. Connections left
+    in TIME_WAIT do not count, as for any server that sets SO_REUSEADDR."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _ident(name):
+    """An InfluxQL identifier, double-quoted."""
+    return '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _string(text):
+    """An InfluxQL string literal, single-quoted."""
+    return "'%s'" % text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+class Influx:
+    """A real InfluxDB 1.x server (influxd) of the test's own: loopback ports
+    nothing else uses and a temporary directory for its configuration, data
+    and log, so it touches neither /var/lib/influxdb nor the default ports.
+
+        with Influx(auth=True) as influx:          # running inside the block
+            influx.create_admin("admin", "secret")
+            influx.create_db("tapbus")
+            ...                                    # write to influx.url
+            rows = influx.points("tapbus", "SELECT * FROM m GROUP BY *")
+
+    stop() (or kill()) and start() again keep the data directory and the
+    ports: what was written survives and clients reconnect to the same URL.
+    The binary is influxd from PATH unless TAPBUS_INFLUXD names another."""
+
+    def __init__(self, auth=False):
+        self.auth = auth
+        self.dir = tempfile.mkdtemp(prefix="tapbus-influx-")
+        self.http_port = free_port()
+        self.rpc_port = free_port()  # backup/restore; bound even if unused
+        while self.rpc_port == self.http_port:
+            self.rpc_port = free_port()
+        self.admin = None  # (user, password) once create_admin() made one
+        self.p = None
+        self._log = None
+        self._saved_log = None  # the log's text once close() removed the directory
+        self.conf_path = os.path.join(self.dir, "influxdb.conf")
+        self.log_path = os.path.join(self.dir, "influxd.log")
+
+        def path(name):
+            # json.dumps quotes a path as a TOML basic string.
+            return json.dumps(os.path.join(self.dir, name))
+        with open(self.conf_path, "w") as f:
+            f.write("""\
+reporting-disabled = true
+bind-address = "127.0.0.1:%d"
+
+[meta]
+  dir = %s
+
+[data]
+  dir = %s
+  wal-dir = %s
+  query-log-enabled = false
+
+[http]
+  bind-address = "127.0.0.1:%d"
+  log-enabled = false
+  auth-enabled = %s
+
+[monitor]
+  store-enabled = false
+
+[ifql]
+  enabled = false
+""" % (self.rpc_port, path("meta"), path("data"), path("wal"), self.http_port,
+       "true" if auth else "false"))
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.http_port
+
+    def running(self):
+        return self.p is not None and self.p.poll() is None
+
+    def start(self, timeout=30):
+        """Start influxd and wait until /ping answers 204; returns self."""
+        if self.running():
+            raise AssertionError("influxd is already running at %s" % self.url)
+        for what, port in (("HTTP", self.http_port), ("RPC", self.rpc_port)):
+            if not _port_free(port):
+                raise AssertionError("cannot start influxd: its %s port 127.0.0.1:%d "
+                                     "was taken meanwhile" % (what, port))
+        # INFLUXDB_* variables would override the configuration file.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
+        self._log = open(self.log_path, "ab")  # appended to across restarts
+        self.p = subprocess.Popen([INFLUXD, "-config", self.conf_path], env=env,
+                                  stdin=subprocess.DEVNULL, stdout=self._log,
+                                  stderr=subprocess.STDOUT)
+
+        def up():
+            if self.p.poll() is not None:
+                raise AssertionError("influxd exited with code %d while starting"
+                                     % self.p.returncode)
+            return self._ping()
+        try:
+            wait_for(up, timeout, "influxd to answer /ping at %s" % self.url, interval=0.1)
+        except AssertionError as e:
+            self.stop(signal.SIGKILL)
+            raise AssertionError("%s\n--- tail of %s ---\n%s"
+                                 % (e, self.log_path, self.log_tail())) from None
+        return self
+
+    def _ping(self):
+        try:
+            with _opener.open(self.url + "/ping", timeout=2) as r:
+                return r.status == 204
+        except OSError:  # refused, reset, or an HTTP error status
+            return False
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Signal influxd and return its exit code (None if never started)."""
+        if self.p is None:
+            return None
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+                self._log.close()
+                raise AssertionError("influxd did not stop within %d s" % timeout)
+        self._log.close()
+        return self.p.returncode
+
+    def kill(self):
+        """Stop influxd without a chance to shut down cleanly."""
+        return self.stop(signal.SIGKILL)
+
+    def log(self):
+        """Everything influxd printed, over all its starts."""
+        if self._saved_log is not None:
+            return self._saved_log
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines=30):
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def close(self):
+        """Stop influxd and remove the directory; log() still answers."""
+        if self._saved_log is not None:
+            return
+        try:
+            self.stop()
+        finally:
+            self._saved_log = self.log()
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self if self.running() else self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def query(self, q, db=None, user=None, password=None, epoch=None):
+        """POST q to /query and return the parsed JSON answer whatever the HTTP
+        status: InfluxDB reports a refusal as {"error": ...}, a failed statement
+        as results[i]["error"]. user: send HTTP basic authentication. epoch
+        ("ns", "u", "ms", "s"): times as integers in that unit, not RFC 3339."""
+        form = {"q": q}
+        if db is not None:
+            form["db"] = db
+        if epoch is not None:
+            form["epoch"] = epoch
+        req = urllib.request.Request(self.url + "/query", method="POST",
+                                     data=urllib.parse.urlencode(form).encode())
+        req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        if user is not None:
+            cred = base64.b64encode(("%s:%s" % (user, password or "")).encode()).decode()
+            req.add_header("Authorization", "Basic " + cred)
+        try:
+            with _opener.open(req, timeout=30) as r:
+                status, body = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            with e:
+                status, body = e.code, e.read()
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise AssertionError("/query answered %d without JSON: %r"
+                                 % (status, body[:300])) from None
+
+    def _must(self, q, db=None, user=None, password=None, epoch=None):
+        """query() as the admin (unless user is given) that must succeed."""
+        if user is None and self.admin is not None:
+            user, password = self.admin
+        answer = self.query(q, db, user, password, epoch)
+        errors = [answer["error"]] if "error" in answer else []
+        errors += [r["error"] for r in answer.get("results", []) if "error" in r]
+        if errors:
+            raise AssertionError("InfluxDB refused %r: %s" % (q, "; ".join(errors)))
+        return answer
+
+    def create_db(self, name, user=None, password=None):
+        """Create a database (as the admin, once there is one)."""
+        self._must("CREATE DATABASE %s" % _ident(name), user=user, password=password)
+
+    def create_admin(self, user, password):
+        """Create a user with all privileges and use it from now on for
+        create_db(), create_user() and points(). On a fresh auth-enabled server
+        the first one needs no authentication."""
+        self._must("CREATE USER %s WITH PASSWORD %s WITH ALL PRIVILEGES"
+                   % (_ident(user), _string(password)))
+        self.admin = (user, password)
+
+    def create_user(self, user, password, db, privilege="WRITE"):
+        """Create a user with privilege (READ, WRITE or ALL) on one database."""
+        self._must("CREATE USER %s WITH PASSWORD %s; GRANT %s ON %s TO %s"
+                   % (_ident(user), _string(password), privilege, _ident(db), _ident(user)))
+
+    def points(self, db, q, user=None, password=None):
+        """The rows the first statement of q returns, across all its series:
+        one dict per row, column -> value, with the series' tags merged in
+        when q groups by tags. Times are integer nanoseconds since the epoch."""
+        result = self._must(q, db, user, password, epoch="ns")["results"][0]
+        rows = []
+        for series in result.get("series", []):
+            for values in series.get("values", []):
+                row = dict(series.get("tags", {}))
+                row.update(zip(series["columns"], values))
+                rows.append(row)
+        return rows
+
+
+class CapturedRequest:
+    """One request HttpCapture received: method; path (without the query);
+    query ({name: first value}); headers ({lower-cased name: value}); body
+    (raw bytes); body_text (body gunzipped when Content-Encoding is gzip, then
+    decoded as UTF-8; None if that failed, the reason in error); status (what
+    it was answered); peer ((host, port) of the client: the same for requests
+    over one kept-alive connection); at (time.monotonic() on arrival)."""
+
+    def __init__(self, method, target, headers, body, peer, at):
+        split = urllib.parse.urlsplit(target)
+        self.method = method
+        self.path = split.path
+        self.query = {k: v[0] for k, v in
+                      urllib.parse.parse_qs(split.query, keep_blank_values=True).items()}
+        self.headers = {k.lower(): v for k, v in headers.items()}
+        self.body = body
+        self.peer = peer
+        self.at = at
+        self.status = None
+        self.body_text = self.error = None
+        try:
+            if self.headers.get("content-encoding", "").strip().lower() == "gzip":
+                body = gzip.decompress(body)
+            self.body_text = body.decode("utf-8")
+        except Exception as e:  # a bad body is the client's bug: show it, don't fail here
+            self.error = "%s: %s" % (type(e).__name__, e)
+
+    def __repr__(self):
+        return "<%s %s %d bytes -> %s>" % (self.method, self.path, len(self.body), self.status)
+
+
+class _QuietHTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that drops its connection is no error of ours.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class HttpCapture:
+    """A minimal local HTTP/1.1 server standing in for InfluxDB (or any HTTP
+    peer): it records every request and answers from a script.
+
+        capture = HttpCapture(responses=[(503, {"Retry-After": "1"}, b'{"error":"x"}')],
+                              default=(204, {}, b""))
+
+    Each request takes the next scripted (status, headers, body), then the
+    default answers them all. Connections stay open as long as the client
+    wants; every answer that may have a body carries Content-Length (1xx, 204
+    and 304 have none, as RFC 9110 requires). Request bodies are read by
+    Content-Length (or chunked transfer coding)."""
+
+    def __init__(self, responses=(), default=(204, {}, b"")):
+        self._lock = threading.Lock()
+        self._script = list(responses)
+        self._default = default
+        self._requests = []
+        self._conns = set()
+        self._closed = False
+        capture = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with capture._lock:
+                    capture._conns.add(self.connection)
+
+            def finish(self):
+                try:
+                    super().finish()
+                finally:
+                    with capture._lock:
+                        capture._conns.discard(self.connection)
+
+            def log_message(self, *args):
+                pass
+
+            def serve(self):
+                capture._serve(self)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = serve
+
+        self._server = _QuietHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="HttpCapture-%d" % self.port, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def requests(self):
+        """The requests received so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    def wait_requests(self, n, timeout=10):
+        """Wait until at least n requests arrived; returns them all."""
+        wait_for(lambda: len(self.requests) >= n, timeout,
+                 "%d HTTP request(s) at %s" % (n, self.url))
+        return self.requests
+
+    @staticmethod
+    def _read_body(h):
+        if "chunked" in h.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(h.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while h.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailer fields
+                    return b"".join(chunks)
+                chunks.append(h.rfile.read(size))
+                h.rfile.readline()  # the CRLF closing the chunk
+        length = int(h.headers.get("Content-Length") or 0)
+        return h.rfile.read(length) if length else b""
+
+    def _serve(self, h):
+        at = time.monotonic()
+        req = CapturedRequest(h.command, h.path, h.headers, self._read_body(h),
+                              h.client_address, at)
+        # Taking the answer and recording the request under one lock keeps
+        # the n-th request paired with the n-th scripted answer.
+        with self._lock:
+            status, headers, body = self._script.pop(0) if self._script else self._default
+            req.status = status
+            self._requests.append(req)
+        if isinstance(body, str):
+            body = body.encode()
+        h.send_response(status)
+        for name, value in headers.items():
+            if name.lower() != "content-length":
+                h.send_header(name, value)
+        bodiless = status < 200 or status in (204, 304)
+        if not bodiless:
+            h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if body and not bodiless and h.command != "HEAD":
+            h.wfile.write(body)
+        h.wfile.flush()
+
+    def close(self):
+        """Stop serving and cut the connections still open."""
+        if self._closed:
+            return
+        self._closed = True
+        self._server.shutdown()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._server.server_close()
+        self._thread.join(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,464 @@
+/* dbsink — see dbsink.h; the schema is in docs/schema.md. */
+#include "dbsink.h"
+
+#include "hll.h"
+#include "lineproto.h"
+#include "series.h"
+#include "tb_err.h"
+#include "tb_hash.h"
+#include "tb_log.h"
+#include "tb_mp.h"
+#include "tb_time.h"
+#include "tb_wire.h"
+#include "topk.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_COMPONENT "dbsink"
+#define POINT_MAX     2048 /* room kept free for one more point */
+#define TOP_MAX       64
+
+typedef struct dbsink dbsink_t;
+
+/* One stream's open seconds and interval. */
+typedef struct {
+    dbsink_t *sink;
+    char name[TB_STREAM_MAX + 1];
+    tb_series_t *series;
+    uint64_t ival_start; /* capture-time second the current interval starts at */
+    int ival_open;
+    uint64_t packets, bytes;
+    uint32_t min_len, max_len;
+    tb_hll_t flows_seen;
+    tb_topk_t *flows;
+    tb_topk_t *hosts;
+} dbstream_t;
+
+struct dbsink {
+    tb_sink_t base;
+    tb_dbsink_config_t cfg;
+    uint64_t seed;
+    tb_writer_t *writer;
+    char *buf;
+    size_t bufsize;
+    tb_lp_t lp;
+    uint64_t batch_started; /* monotonic ns of the oldest point in the batch */
+    uint64_t points;        /* points formatted */
+    uint64_t lost;          /* points that did not fit (a bug if ever seen) */
+    uint64_t late;          /* packets too late for their second (series) */
+};
+
+void tb_dbsink_config_defaults(tb_dbsink_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    tb_writer_config_defaults(&cfg->writer);
+    cfg->interval_s = 10;
+    cfg->lateness_s = 5;
+    cfg->top_n = 10;
+    cfg->table_capacity = 1024;
+    cfg->batch_lines = 5000;
+    cfg->batch_ms = 1000;
+}
+
+static void s_flush(dbsink_t *d)
+{
+    if (d->lp.points == 0) {
+        return;
+    }
+    tb_writer_submit(d->writer, d->lp.data, d->lp.len, d->lp.points);
+    tb_lp_clear(&d->lp);
+    d->batch_started = 0;
+}
+
+/* Open a point; the batch is handed on first when it is full. */
+static void s_begin(dbsink_t *d, const char *measurement, const char *stream)
+{
+    if (d->lp.points >= d->cfg.batch_lines || d->lp.len + POINT_MAX > d->lp.cap) {
+        s_flush(d);
+    }
+    tb_lp_begin(&d->lp, measurement);
+    tb_lp_tag(&d->lp, "stream", stream);
+}
+
+static void s_end(dbsink_t *d, uint64_t ts_ns)
+{
+    if (tb_lp_end(&d->lp, ts_ns) != 0) {
+        d->lost++;
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "a point did not fit its batch and was dropped");
+        return;
+    }
+    d->points++;
+    if (d->batch_started == 0) {
+        d->batch_started = tb_time_mono_ns();
+    }
+}
+
+/* A closed second: one point per protocol class that had traffic. */
+static void s_emit_second(void *arg, const tb_second_t *sec)
+{
+    dbstream_t *ds = arg;
+    dbsink_t *d = ds->sink;
+    for (int pc = 0; pc < TB_PC_COUNT; pc++) {
+        if (sec->proto[pc].packets == 0) {
+            continue;
+        }
+        s_begin(d, "tapbus_traffic", ds->name);
+        tb_lp_tag(&d->lp, "class", tb_proto_class_name((tb_proto_class_t)pc));
+        tb_lp_field_u64(&d->lp, "packets", sec->proto[pc].packets);
+        tb_lp_field_u64(&d->lp, "bytes", sec->proto[pc].bytes);
+        s_end(d, sec->sec * TB_NS_PER_SEC);
+    }
+}
+
+static void s_rank(char *buf, size_t size, size_t i)
+{
+    snprintf(buf, size, "%zu", i + 1);
+}
+
+static void s_emit_top(dbsink_t *d, dbstream_t *ds, uint64_t ts)
+{
+    tb_topk_item_t top[TOP_MAX];
+    size_t want = d->cfg.top_n < TOP_MAX ? d->cfg.top_n : TOP_MAX;
+    char rank[24], src[64], dst[64];
+    size_t n = tb_topk_top(ds->flows, top, want);
+    for (size_t i = 0; i < n; i++) {
+        tb_flow_key_t k;
+        memcpy(&k, top[i].key, sizeof k);
+        tb_summary_t s;
+        memset(&s, 0, sizeof s);
+        s.family = k.family;
+        s.proto = k.proto;
+        memcpy(s.src, k.src, 16);
+        memcpy(s.dst, k.dst, 16);
+        tb_summary_addr(&s, 0, src, sizeof src);
+        tb_summary_addr(&s, 1, dst, sizeof dst);
+        s_rank(rank, sizeof rank, i);
+        s_begin(d, "tapbus_top_flow", ds->name);
+        tb_lp_tag(&d->lp, "rank", rank);
+        tb_lp_field_str(&d->lp, "src", src);
+        tb_lp_field_str(&d->lp, "dst", dst);
+        tb_lp_field_u64(&d->lp, "sport", k.sport);
+        tb_lp_field_u64(&d->lp, "dport", k.dport);
+        tb_lp_field_u64(&d->lp, "proto", k.proto);
+        tb_lp_field_str(&d->lp, "class", tb_proto_class_name(tb_proto_class(&s)));
+        tb_lp_field_u64(&d->lp, "packets", top[i].packets);
+        tb_lp_field_u64(&d->lp, "bytes", top[i].bytes);
+        tb_lp_field_u64(&d->lp, "error", top[i].error);
+        s_end(d, ts);
+    }
+    n = tb_topk_top(ds->hosts, top, want);
+    for (size_t i = 0; i < n; i++) {
+        tb_host_key_t k;
+        memcpy(&k, top[i].key, sizeof k);
+        tb_summary_t s;
+        memset(&s, 0, sizeof s);
+        s.family = k.family;
+        memcpy(s.src, k.addr, 16);
+        tb_summary_addr(&s, 0, src, sizeof src);
+        s_rank(rank, sizeof rank, i);
+        s_begin(d, "tapbus_top_host", ds->name);
+        tb_lp_tag(&d->lp, "rank", rank);
+        tb_lp_field_str(&d->lp, "addr", src);
+        tb_lp_field_u64(&d->lp, "packets", top[i].packets);
+        tb_lp_field_u64(&d->lp, "bytes", top[i].bytes);
+        tb_lp_field_u64(&d->lp, "error", top[i].error);
+        s_end(d, ts);
+    }
+}
+
+static void s_interval_reset(dbstream_t *ds)
+{
+    ds->ival_open = 0;
+    ds->packets = ds->bytes = 0;
+    ds->min_len = ds->max_len = 0;
+    tb_hll_reset(&ds->flows_seen);
+    tb_topk_reset(ds->flows);
+    tb_topk_reset(ds->hosts);
+}
+
+static void s_emit_interval(dbsink_t *d, dbstream_t *ds)
+{
+    if (!ds->ival_open) {
+        return;
+    }
+    uint64_t ts = ds->ival_start * TB_NS_PER_SEC;
+    double secs = (double)d->cfg.interval_s;
+    s_begin(d, "tapbus_interval", ds->name);
+    tb_lp_field_u64(&d->lp, "packets", ds->packets);
+    tb_lp_field_u64(&d->lp, "bytes", ds->bytes);
+    tb_lp_field_f64(&d->lp, "pps", (double)ds->packets / secs);
+    tb_lp_field_f64(&d->lp, "bps", (double)ds->bytes * 8.0 / secs);
+    tb_lp_field_u64(&d->lp, "len_min", ds->min_len);
+    tb_lp_field_f64(&d->lp, "len_avg", ds->packets ? (double)ds->bytes / (double)ds->packets : 0);
+    tb_lp_field_u64(&d->lp, "len_max", ds->max_len);
+    tb_lp_field_u64(&d->lp, "flows", (uint64_t)(tb_hll_estimate(&ds->flows_seen) + 0.5));
+    tb_lp_field_u64(&d->lp, "interval_s", d->cfg.interval_s);
+    tb_lp_field_u64(&d->lp, "top_flows_error_bound", tb_topk_error_bound(ds->flows));
+    tb_lp_field_u64(&d->lp, "top_hosts_error_bound", tb_topk_error_bound(ds->hosts));
+    s_end(d, ts);
+    s_emit_top(d, ds, ts);
+    s_interval_reset(ds);
+}
+
+static void s_stream_close(tb_sink_t *sink, void *state)
+{
+    (void)sink;
+    dbstream_t *ds = state;
+    if (ds == NULL) {
+        return;
+    }
+    tb_series_destroy(&ds->series);
+    tb_topk_destroy(&ds->flows);
+    tb_topk_destroy(&ds->hosts);
+    free(ds);
+}
+
+static void *s_stream_open(tb_sink_t *sink, const char *stream)
+{
+    dbsink_t *d = (dbsink_t *)sink;
+    dbstream_t *ds = calloc(1, sizeof *ds);
+    if (ds == NULL) {
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "out of memory: stream %s not written", stream);
+        return NULL;
+    }
+    ds->sink = d;
+    snprintf(ds->name, sizeof ds->name, "%s", stream);
+    ds->series = tb_series_new(d->cfg.lateness_s, s_emit_second, ds);
+    ds->flows = tb_topk_new(d->cfg.table_capacity, sizeof(tb_flow_key_t), d->seed);
+    ds->hosts = tb_topk_new(d->cfg.table_capacity, sizeof(tb_host_key_t), d->seed ^ 0x9e37u);
+    if (ds->series == NULL || ds->flows == NULL || ds->hosts == NULL) {
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "out of memory: stream %s not written", stream);
+        s_stream_close(sink, ds);
+        return NULL;
+    }
+    s_interval_reset(ds);
+    return ds;
+}
+
+static void s_stream_reset(tb_sink_t *sink, void *state)
+{
+    dbsink_t *d = (dbsink_t *)sink;
+    dbstream_t *ds = state;
+    if (ds == NULL) {
+        return;
+    }
+    d->late += tb_series_late(ds->series);
+    tb_series_t *fresh = tb_series_new(d->cfg.lateness_s, s_emit_second, ds);
+    if (fresh != NULL) {
+        tb_series_destroy(&ds->series);
+        ds->series = fresh;
+    }
+    s_interval_reset(ds);
+}
+
+static void s_host_add(dbstream_t *ds, uint8_t family, const uint8_t *addr, uint32_t len)
+{
+    tb_host_key_t hk;
+    memset(&hk, 0, sizeof hk);
+    hk.family = family;
+    memcpy(hk.addr, addr, 16);
+    tb_topk_add(ds->hosts, &hk, len);
+}
+
+static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *items, size_t n)
+{
+    dbsink_t *d = (dbsink_t *)sink;
+    dbstream_t *ds = state;
+    if (ds == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const tb_summary_t *s = &items[i];
+        tb_series_add(ds->series, s);
+        /* The interval follows the stream's capture clock: a packet of a
+         * later interval closes the current one; a late packet joins it. */
+        uint64_t sec = s->ts_ns / TB_NS_PER_SEC;
+        uint64_t start = sec - sec % d->cfg.interval_s;
+        if (ds->ival_open && start > ds->ival_start) {
+            s_emit_interval(d, ds);
+        }
+        if (!ds->ival_open) {
+            ds->ival_open = 1;
+            ds->ival_start = start;
+            ds->min_len = s->wire_len;
+            ds->max_len = s->wire_len;
+        }
+        ds->packets++;
+        ds->bytes += s->wire_len;
+        if (s->wire_len < ds->min_len) {
+            ds->min_len = s->wire_len;
+        }
+        if (s->wire_len > ds->max_len) {
+            ds->max_len = s->wire_len;
+        }
+        tb_flow_key_t fk;
+        tb_flow_key(s, &fk);
+        tb_hll_add(&ds->flows_seen, tb_hash_bytes(&fk, sizeof fk, d->seed));
+        tb_topk_add(ds->flows, &fk, s->wire_len);
+        if (s->family != 0) {
+            s_host_add(ds, s->family, s->src, s->wire_len);
+            s_host_add(ds, s->family, s->dst, s->wire_len);
+        }
+    }
+}
+
+static void s_stream_loss(tb_sink_t *sink, void *state, const char *stream, const tb_loss_t *l)
+{
+    dbsink_t *d = (dbsink_t *)sink;
+    (void)state;
+    s_begin(d, "tapbus_loss", stream);
+    tb_lp_tag(&d->lp, "probe", l->probe);
+    tb_lp_field_u64(&d->lp, "received", l->received);
+    tb_lp_field_u64(&d->lp, "capture_drops", l->capture_drops);
+    tb_lp_field_u64(&d->lp, "bus_drops", l->bus_drops);
+    tb_lp_field_u64(&d->lp, "seq_gaps", l->seq_gaps);
+    tb_lp_field_u64(&d->lp, "lost_packets", l->lost_packets);
+    tb_lp_field_u64(&d->lp, "restarts", l->restarts);
+    tb_lp_field_u64(&d->lp, "decode_errors", l->decode_errors);
+    /* Wall time, to the millisecond: the moment these counters were read. */
+    s_end(d, tb_time_now_ns() / TB_NS_PER_MS * TB_NS_PER_MS);
+}
+
+static void s_stream_final(tb_sink_t *sink, void *state, const char *stream, const char *how,
+                           const tb_stats_t *st)
+{
+    dbsink_t *d = (dbsink_t *)sink;
+    dbstream_t *ds = state;
+    if (ds != NULL) {
+        tb_series_flush(ds->series);
+        s_emit_interval(d, ds);
+    }
+    s_begin(d, "tapbus_stream", stream);
+    tb_lp_tag(&d->lp, "state", how);
+    tb_lp_field_u64(&d->lp, "packets", st->packets);
+    tb_lp_field_u64(&d->lp, "bytes", st->bytes);
+    tb_lp_field_u64(&d->lp, "len_min", st->packets ? st->min_pkt.wire_len : 0);
+    tb_lp_field_u64(&d->lp, "len_max", st->packets ? st->max_pkt.wire_len : 0);
+    tb_lp_field_f64(&d->lp, "avg_pps", tb_stats_avg_pps(st));
+    tb_lp_field_u64(&d->lp, "first_ts", st->first_ts);
+    tb_lp_field_u64(&d->lp, "last_ts", st->last_ts);
+    tb_topk_item_t top;
+    if (tb_topk_top(st->flows, &top, 1) == 1) {
+        tb_flow_key_t k;
+        memcpy(&k, top.key, sizeof k);
+        tb_summary_t s;
+        memset(&s, 0, sizeof s);
+        s.family = k.family;
+        memcpy(s.src, k.src, 16);
+        memcpy(s.dst, k.dst, 16);
+        char src[64], dst[64];
+        tb_summary_addr(&s, 0, src, sizeof src);
+        tb_summary_addr(&s, 1, dst, sizeof dst);
+        tb_lp_field_str(&d->lp, "top_src", src);
+        tb_lp_field_str(&d->lp, "top_dst", dst);
+        tb_lp_field_u64(&d->lp, "top_sport", k.sport);
+        tb_lp_field_u64(&d->lp, "top_dport", k.dport);
+        tb_lp_field_u64(&d->lp, "top_proto", k.proto);
+        tb_lp_field_u64(&d->lp, "top_packets", top.packets);
+    }
+    s_end(d, tb_time_now_ns() / TB_NS_PER_MS * TB_NS_PER_MS);
+    /* Final statistics go out now, not after batch_ms. */
+    s_flush(d);
+}
+
+static void s_tick(tb_sink_t *sink, uint64_t now)
+{
+    dbsink_t *d = (dbsink_t *)sink;
+    if (d->batch_started != 0 &&
+        now - d->batch_started >= (uint64_t)d->cfg.batch_ms * TB_NS_PER_MS) {
+        s_flush(d);
+    }
+}
+
+static void s_health(tb_sink_t *sink, msgpack_packer *pk)
+{
+    dbsink_t *d = (dbsink_t *)sink;
+    tb_writer_health_t h;
+    tb_writer_health(d->writer, &h);
+    uint64_t now = tb_time_now_ns();
+    msgpack_pack_map(pk, 17);
+    tb_mp_kv_str(pk, "target", h.target);
+    tb_mp_kv_bool(pk, "connected", h.connected);
+    tb_mp_kv_u64(pk, "points", d->points);
+    tb_mp_kv_u64(pk, "batch_points", d->lp.points);
+    tb_mp_kv_u64(pk, "queued_points", h.queued_points);
+    tb_mp_kv_u64(pk, "queued_bytes", h.queued_bytes);
+    tb_mp_kv_u64(pk, "spool_points", h.spool_points);
+    tb_mp_kv_u64(pk, "spool_bytes", h.spool_bytes);
+    tb_mp_kv_u64(pk, "spool_batches", h.spool_batches);
+    tb_mp_kv_double(pk, "oldest_unsent_s",
+                    h.oldest_unsent_ns && now > h.oldest_unsent_ns
+                        ? (double)(now - h.oldest_unsent_ns) / 1e9
+                        : 0.0);
+    tb_mp_kv_u64(pk, "written", h.written);
+    tb_mp_kv_u64(pk, "retried", h.retried);
+    tb_mp_kv_u64(pk, "rejected", h.rejected);
+    tb_mp_kv_u64(pk, "dropped", h.dropped + d->lost);
+    tb_mp_kv_u64(pk, "requests", h.requests);
+    tb_mp_kv_str(pk, "last_error", h.last_error);
+    tb_mp_kv_double(pk, "last_error_age_s",
+                    h.last_error_ns && now > h.last_error_ns ? (double)(now - h.last_error_ns) / 1e9
+                                                             : -1.0);
+}
+
+static void s_destroy(tb_sink_t *sink)
+{
+    dbsink_t *d = (dbsink_t *)sink;
+    if (d->writer != NULL) {
+        s_flush(d);
+    }
+    tb_writer_destroy(&d->writer);
+    free(d->buf);
+    free(d);
+}
+
+static const tb_sink_ops_t s_ops = {
+    .name = "influxdb",
+    .stream_open = s_stream_open,
+    .stream_batch = s_stream_batch,
+    .stream_reset = s_stream_reset,
+    .stream_loss = s_stream_loss,
+    .stream_final = s_stream_final,
+    .stream_close = s_stream_close,
+    .tick = s_tick,
+    .health = s_health,
+    .destroy = s_destroy,
+};
+
+tb_sink_t *tb_dbsink_new(const tb_dbsink_config_t *cfg, uint64_t seed, char *err, size_t errsize)
+{
+    if (cfg->interval_s == 0 || cfg->top_n == 0 || cfg->table_capacity == 0 ||
+        cfg->batch_lines == 0 || cfg->batch_ms == 0 || cfg->lateness_s > TB_SERIES_MAX_LATENESS) {
+        snprintf(err, errsize, "bad database point settings");
+        return NULL;
+    }
+    dbsink_t *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    d->base.ops = &s_ops;
+    d->cfg = *cfg;
+    d->seed = seed;
+    /* Room for a full batch of typical points; a larger one is sent early. */
+    d->bufsize = cfg->batch_lines * 256 + POINT_MAX;
+    if (d->bufsize > (64u << 20)) {
+        d->bufsize = 64u << 20;
+    }
+    d->buf = malloc(d->bufsize);
+    if (d->buf == NULL) {
+        snprintf(err, errsize, "out of memory");
+        free(d);
+        return NULL;
+    }
+    tb_lp_init(&d->lp, d->buf, d->bufsize);
+    d->writer = tb_writer_new(&cfg->writer, err, errsize);
+    if (d->writer == NULL) {
+        free(d->buf);
+        free(d);
+        return NULL;
+    }
+    return &d->base;
+}

@@ -1,0 +1,32 @@
+/* dbsink — the collector's statistics as InfluxDB points (docs/schema.md).
+ *
+ * Per stream it keeps the per-second per-protocol series (by capture time,
+ * with a lateness window) and the current interval's counters, distinct-flow
+ * estimate and bounded top-N tables; each closed second and interval becomes
+ * points, formatted as line protocol into a batch that goes to the writer
+ * thread when it holds `batch_lines` points or is `batch_ms` old, and at once
+ * when a stream ends. Every point has a timestamp and tags that identify it,
+ * so writing one again (a replay after an outage) overwrites it: the database
+ * never holds a point twice. */
+#ifndef TB_DBSINK_H
+#define TB_DBSINK_H
+
+#include "sink.h"
+#include "writer.h"
+
+typedef struct {
+    tb_writer_config_t writer;
+    uint32_t interval_s;   /* interval points, seconds of capture time */
+    uint32_t lateness_s;   /* per-second series: how long a second stays open */
+    size_t top_n;          /* top flows and hosts per interval */
+    size_t table_capacity; /* entries of each interval's top-N tables */
+    size_t batch_lines;    /* points per request */
+    uint32_t batch_ms;     /* oldest point waits at most this long */
+} tb_dbsink_config_t;
+
+void tb_dbsink_config_defaults(tb_dbsink_config_t *cfg);
+
+/* Start the writer thread and the sink. NULL with a reason in err. */
+tb_sink_t *tb_dbsink_new(const tb_dbsink_config_t *cfg, uint64_t seed, char *err, size_t errsize);
+
+#endif

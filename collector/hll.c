@@ -1,0 +1,39 @@
+/* hll — see hll.h. */
+#include "hll.h"
+
+#include <math.h>
+#include <string.h>
+
+void tb_hll_reset(tb_hll_t *h)
+{
+    memset(h->reg, 0, sizeof h->reg);
+}
+
+void tb_hll_add(tb_hll_t *h, uint64_t hash)
+{
+    uint32_t idx = (uint32_t)(hash >> (64 - TB_HLL_BITS));
+    uint64_t rest = hash << TB_HLL_BITS;
+    /* Rank: position of the first 1 bit in the remaining 64 - BITS bits. */
+    uint8_t rank =
+        rest == 0 ? (uint8_t)(64 - TB_HLL_BITS + 1) : (uint8_t)(__builtin_clzll(rest) + 1);
+    if (rank > h->reg[idx]) {
+        h->reg[idx] = rank;
+    }
+}
+
+double tb_hll_estimate(const tb_hll_t *h)
+{
+    const double m = TB_HLL_REGS;
+    double sum = 0.0;
+    unsigned zeros = 0;
+    for (unsigned i = 0; i < TB_HLL_REGS; i++) {
+        sum += ldexp(1.0, -(int)h->reg[i]);
+        zeros += h->reg[i] == 0;
+    }
+    double alpha = 0.7213 / (1.0 + 1.079 / m);
+    double e = alpha * m * m / sum;
+    if (e <= 2.5 * m && zeros > 0) {
+        e = m * log(m / (double)zeros); /* linear counting for small sets */
+    }
+    return e;
+}
