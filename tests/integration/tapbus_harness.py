@@ -434,6 +434,22 @@ bind-address = "127.0.0.1:%d"
             raise AssertionError("/query answered %d without JSON: %r"
                                  % (status, body[:300])) from None
 
+    def write(self, db, lines, precision="ns"):
+        """POST line protocol to /write (as the admin when there is one);
+        returns the HTTP status."""
+        url = "%s/write?%s" % (self.url, urllib.parse.urlencode({"db": db,
+                                                                  "precision": precision}))
+        req = urllib.request.Request(url, method="POST", data=lines.encode())
+        if self.admin is not None:
+            cred = base64.b64encode(("%s:%s" % self.admin).encode()).decode()
+            req.add_header("Authorization", "Basic " + cred)
+        try:
+            with _opener.open(req, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            with e:
+                return e.code
+
     def _must(self, q, db=None, user=None, password=None, epoch=None):
         """query() as the admin (unless user is given) that must succeed."""
         if user is None and self.admin is not None:

@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""The database path against a real InfluxDB 1.x (influxd started here on free
+ports with a temporary directory): what a replayed capture writes matches what
+tshark sees in it; an outage of the database, and a collector restart during
+one, lose nothing and write nothing twice; bad data and refused credentials
+are counted and reported, not retried forever; the 2.x request format is
+checked against a scripted local HTTP listener."""
+
+import collections
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+
+from tapbus_harness import (BIN, Bus, HttpCapture, Influx, Proc, ctl, ctl_json, endpoint,
+                            tshark_expect, wait_for)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEMO = os.path.join(HERE, "..", "data", "demo.pcap")
+DB = "tapbus"
+
+
+def tshark_seconds(path):
+    """{(second, class): [packets, bytes]} as tshark sees the capture,
+    classified like tapbus (IPv4/IPv6 transport, non-IP)."""
+    import subprocess
+    r = subprocess.run(["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=f",
+                        "-e", "frame.time_epoch", "-e", "frame.len", "-e", "ip.proto",
+                        "-e", "ipv6.nxt"], capture_output=True, text=True, timeout=300)
+    out = collections.defaultdict(lambda: [0, 0])
+    for line in r.stdout.splitlines():
+        ts, length, p4, p6 = (line.split("\t") + ["", "", "", ""])[:4]
+        proto = int(p4) if p4 else int(p6) if p6 else None
+        cls = "non_ip" if proto is None else {6: "tcp", 17: "udp", 1: "icmp",
+                                              58: "icmpv6"}.get(proto, "other")
+        sec = int(ts.split(".")[0])
+        out[(sec, cls)][0] += 1
+        out[(sec, cls)][1] += int(length)
+    return dict(out)
+
+
+def db_args(ix, spool=None, extra=()):
+    args = ["--influx-url", ix.url, "--influx-db", DB, "--influx-create-db", "--batch-ms", "200",
+            "--influx-timeout-ms", "2000"]
+    if spool:
+        args += ["--spool-dir", spool]
+    return args + list(extra)
+
+
+def database(control):
+    return ctl_json(control, "status")["database"]
+
+
+def wait_delivered(control, timeout=60):
+    """Until nothing waits in the writer: no batch, queue or spool."""
+    def done():
+        d = database(control)
+        return d if (d["connected"] and d["queued_points"] == 0 and d["batch_points"] == 0
+                     and d["spool_points"] == 0) else None
+    return wait_for(done, timeout, "the writer to deliver everything", interval=0.2)
+
+
+def stored_seconds(ix, stream):
+    rows = ix.points(DB, "SELECT packets, bytes FROM tapbus_traffic WHERE stream = '%s' "
+                         "GROUP BY class" % stream)
+    return {(r["time"] // 1000000000, r["class"]): [r["packets"], r["bytes"]] for r in rows}
+
+
+def check_matches_tshark(ix, stream, path):
+    want = tshark_seconds(path)
+    got = stored_seconds(ix, stream)
+    assert got == want, "per-second points differ from tshark: %d vs %d points; first diff %s" % (
+        len(got), len(want),
+        next(((k, got.get(k), want.get(k)) for k in sorted(set(got) | set(want))
+              if got.get(k) != want.get(k)), None))
+    exp = tshark_expect(path)
+    ivals = ix.points(DB, "SELECT packets, bytes FROM tapbus_interval WHERE stream = '%s'" % stream)
+    assert sum(r["packets"] for r in ivals) == exp["packets"]
+    assert sum(r["bytes"] for r in ivals) == exp["bytes"]
+    return exp
+
+
+def test_replay_matches_tshark():
+    with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
+        bus = Bus([("demo", "file:" + DEMO)], collector_args=db_args(ix, tmp))
+        try:
+            bus.start("demo")
+            bus.wait_finished(["demo"])
+            health = wait_delivered(bus.control)
+            exp = check_matches_tshark(ix, "demo", DEMO)
+            # The top flow of the whole stream, as tshark counts it.
+            top = ix.points(DB, "SELECT * FROM tapbus_stream WHERE stream = 'demo'")
+            assert len(top) == 1, top
+            assert (top[0]["top_src"], top[0]["top_dst"], top[0]["top_sport"],
+                    top[0]["top_dport"], top[0]["top_proto"], top[0]["top_packets"]) == \
+                ("10.0.18.52", "198.18.0.11", 32768, 22, 6, 402), top
+            assert top[0]["packets"] == exp["packets"] and top[0]["state"] == "finished"
+            # Per interval: ten 1-s seconds of capture = one 10-s interval here.
+            ivals = ix.points(DB, "SELECT * FROM tapbus_interval WHERE stream = 'demo'")
+            assert all(r["interval_s"] == 10 for r in ivals)
+            assert ivals[0]["len_min"] == exp["min_len"] and \
+                max(r["len_max"] for r in ivals) == exp["max_len"]
+            flows = ix.points(DB, "SELECT * FROM tapbus_top_flow WHERE stream = 'demo' "
+                                  "AND rank = '1'")
+            assert flows and flows[0]["src"] == "10.0.18.52" and flows[0]["dport"] == 22, flows
+            hosts = ix.points(DB, "SELECT * FROM tapbus_top_host WHERE stream = 'demo'")
+            assert len(hosts) == 10 * len(ivals), len(hosts)
+            loss = ix.points(DB, "SELECT * FROM tapbus_loss WHERE stream = 'demo'")
+            assert loss and loss[-1]["received"] == exp["packets"] and \
+                loss[-1]["probe"] == "it-probe" and loss[-1]["seq_gaps"] == 0
+            assert health["written"] == health["points"] and health["dropped"] == 0 \
+                and health["rejected"] == 0, health
+        finally:
+            bus.close()
+
+
+def test_outage_mid_replay():
+    """influxd stops in the middle of a paced replay and comes back later:
+    every point arrives, exactly once."""
+    with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
+        bus = Bus([("slow", "file:" + DEMO)], probe_args=["--replay-speed", "2"],
+                  collector_args=db_args(ix, tmp))
+        try:
+            bus.start("slow")
+            wait_for(lambda: database(bus.control)["written"] > 0, 30, "first points written")
+            ix.stop()
+            wait_for(lambda: database(bus.control)["spool_points"] > 0, 30, "the spool to fill")
+            bus.wait_finished(["slow"])
+            d = database(bus.control)
+            assert not d["connected"] and d["last_error"], d
+            ix.start()
+            health = wait_delivered(bus.control)
+            check_matches_tshark(ix, "slow", DEMO)
+            assert health["written"] == health["points"], health
+            assert health["retried"] > 0 and health["dropped"] == 0, health
+            # Nothing twice: one point per (second, class) and per interval.
+            n = ix.points(DB, "SELECT count(packets) FROM tapbus_traffic WHERE stream = 'slow'")
+            assert n[0]["count"] == len(tshark_seconds(DEMO)), n
+        finally:
+            bus.close()
+
+
+def test_outage_with_collector_restart():
+    """The database is away, the collector stops with points in its spool; a
+    new collector with the same spool delivers them when it returns."""
+    with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
+        spool = os.path.join(tmp, "spool")
+        ix.stop()
+        bus = Bus([("demo", "file:" + DEMO)], collector_args=db_args(ix, spool))
+        try:
+            bus.start("demo")
+            bus.wait_finished(["demo"])
+            wait_for(lambda: database(bus.control)["spool_points"] > 0 and
+                     database(bus.control)["batch_points"] == 0, 30, "points in the spool")
+            assert bus.collector.stop() == 0
+            assert "kept in the spool" in bus.collector.output(), bus.collector.output()
+            assert any(f.endswith(".lp") for f in os.listdir(spool))
+            ix.start()
+            control = endpoint()
+            second = Proc("tapbus-collector", ["--probe", bus.pub, "--control", control] +
+                          db_args(ix, spool), tmp)
+            try:
+                wait_delivered(control)
+                check_matches_tshark(ix, "demo", DEMO)
+                assert not any(f.endswith(".lp") for f in os.listdir(spool))
+            finally:
+                assert second.stop() == 0
+        finally:
+            bus.close()
+
+
+def test_bad_data_counted_not_retried():
+    """A field type conflict makes InfluxDB refuse some points (400, partial
+    write): those are counted as rejected, the rest is written, and the
+    writer does not keep retrying."""
+    with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
+        ix.create_db(DB)
+        # Field types are fixed per shard: a string in the capture's week.
+        first = tshark_expect(DEMO)["first_ts"]
+        assert ix.write(DB, 'tapbus_traffic,stream=x,class=tcp packets="text" %d' % first) == 204
+        bus = Bus([("demo", "file:" + DEMO)], collector_args=db_args(ix, tmp))
+        try:
+            bus.start("demo")
+            bus.wait_finished(["demo"])
+            health = wait_delivered(bus.control)
+            # Every per-second point has the conflicting field; nothing else does.
+            refused = len(tshark_seconds(DEMO))
+            assert health["rejected"] == refused, health
+            assert health["written"] == health["points"] - refused, health
+            assert "400" in health["last_error"], health
+            requests = health["requests"]
+            time.sleep(1.5)  # lets any (wrong) retry show up in the count
+            assert database(bus.control)["requests"] == requests
+            ivals = ix.points(DB, "SELECT sum(packets) FROM tapbus_interval")
+            assert ivals[0]["sum"] == tshark_expect(DEMO)["packets"]
+        finally:
+            bus.close()
+
+
+def test_auth_refused_keeps_data():
+    """Wrong credentials: nothing is written, the data is kept, the problem is
+    reported; once the credentials work, everything arrives."""
+    with Influx(auth=True) as ix, tempfile.TemporaryDirectory() as tmp:
+        ix.create_admin("admin", "adminpw")
+        ix.create_db(DB)
+        pwfile = os.path.join(tmp, "pw")
+        with open(pwfile, "w") as f:
+            f.write("s3cret\n")
+        args = db_args(ix, os.path.join(tmp, "spool"),
+                       ["--influx-user", "writer", "--influx-password-file", pwfile])
+        bus = Bus([("demo", "file:" + DEMO)], collector_args=args)
+        try:
+            bus.start("demo")
+            bus.wait_finished(["demo"])
+            d = wait_for(lambda: (lambda d: d if d["spool_points"] > 0 and "401" in
+                                  d["last_error"] else None)(database(bus.control)),
+                         30, "the refusal to be reported")
+            assert d["written"] == 0 and not d["connected"], d
+            _, out, _ = ctl(bus.control, "status")
+            assert "NOT CONNECTED" in out and "401" in out, out
+            # Retried with backoff, not in a tight loop.
+            time.sleep(2)
+            assert database(bus.control)["requests"] < 20
+            ix.create_user("writer", "s3cret", DB)
+            wait_delivered(bus.control, timeout=90)
+            check_matches_tshark(ix, "demo", DEMO)
+        finally:
+            bus.close()
+
+
+def test_v2_request_format():
+    """2.x: /api/v2/write with org, bucket, precision, the token header and a
+    gzip body; a 503 with Retry-After is honoured."""
+    with HttpCapture(responses=[(503, {"Retry-After": "1"}, b'{"message":"busy"}')]) as srv, \
+            tempfile.TemporaryDirectory() as tmp:
+        token = os.path.join(tmp, "token")
+        with open(token, "w") as f:
+            f.write("tok-123\n")
+        args = ["--influx-url", srv.url, "--influx-version", "2", "--influx-org", "acme",
+                "--influx-bucket", "traffic", "--influx-token-file", token, "--batch-ms", "200"]
+        bus = Bus([("demo", "file:" + DEMO)], collector_args=args)
+        try:
+            bus.start("demo")
+            bus.wait_finished(["demo"])
+            wait_delivered(bus.control)
+            reqs = srv.requests
+            assert len(reqs) >= 2
+            for r in reqs:
+                assert r.method == "POST" and r.path == "/api/v2/write", r.path
+                assert r.query == {"org": "acme", "bucket": "traffic", "precision": "ns"}, r.query
+                assert r.headers["authorization"] == "Token tok-123"
+                assert r.headers["content-encoding"] == "gzip"
+                assert r.headers["content-type"].startswith("text/plain")
+            assert reqs[1].at - reqs[0].at >= 0.9, "Retry-After not honoured"
+            assert reqs[0].body_text == reqs[1].body_text
+            lines = [ln for r in reqs[1:] for ln in r.body_text.splitlines()]
+            total = sum(int(ln.split("packets=")[1].split("i")[0]) for ln in lines
+                        if ln.startswith("tapbus_traffic,"))
+            assert total == tshark_expect(DEMO)["packets"]
+        finally:
+            bus.close()
+
+
+def test_bad_options():
+    import subprocess
+    cases = [
+        (["--influx-url", "ftp://x"], "http:// or https://"),
+        (["--influx-url", "http://127.0.0.1:1", "--influx-version", "3"], "--influx-version"),
+        (["--influx-url", "http://127.0.0.1:1", "--influx-version", "2"], "organisation"),
+        (["--spool-dir", "/tmp"], "--spool-dir needs --influx-url"),
+        (["--influx-url", "http://127.0.0.1:1", "--influx-password-file", "/nonexistent"],
+         "cannot read /nonexistent"),
+        (["--influx-url", "http://127.0.0.1:1", "--spool-dir", "/proc/none/spool"],
+         "spool directory"),
+    ]
+    for extra, want in cases:
+        r = subprocess.run([os.path.join(BIN, "tapbus-collector"), "--probe", endpoint(),
+                            "--control", endpoint()] + extra, capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 2, (extra, r.returncode, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and want in lines[0], (extra, r.stderr)
+
+
+def main():
+    tests = [v for k, v in sorted(globals().items()) if k.startswith("test_") and callable(v)]
+    only = sys.argv[1:]
+    failed = 0
+    for t in tests:
+        if only and t.__name__ not in only:
+            continue
+        start = time.monotonic()
+        try:
+            t()
+            print("ok   %s (%.1f s)" % (t.__name__, time.monotonic() - start), flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL %s" % t.__name__, flush=True)
+            traceback.print_exc()
+    print("%d failed" % failed)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.exit(main())
