@@ -75,6 +75,7 @@ void tb_collector_destroy(tb_collector_t **p)
     if (c->rep != NULL) {
         zmq_close(c->rep);
     }
+    tb_dbquery_destroy(&c->dbq);
     if (c->zctx != NULL) {
         zmq_ctx_term(c->zctx);
     }
@@ -154,6 +155,12 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
         if (zmq_bind(c->sub, cfg->listen[i]) != 0) {
             snprintf(err, errsize, "cannot bind %s for probes: %s", cfg->listen[i],
                      zmq_strerror(errno));
+            goto fail;
+        }
+    }
+    if (cfg->db != NULL) {
+        c->dbq = tb_dbquery_new(c->zctx, &cfg->db->writer.db, err, errsize);
+        if (c->dbq == NULL) {
             goto fail;
         }
     }
@@ -598,8 +605,9 @@ static void s_serve_control(tb_collector_t *c)
     }
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init(&sbuf);
-    tb_coll_control(c, zmq_msg_data(&req), zmq_msg_size(&req), &sbuf);
-    if (zmq_send(c->rep, sbuf.data, sbuf.size, 0) < 0) {
+    if (tb_coll_control(c, zmq_msg_data(&req), zmq_msg_size(&req), &sbuf) == 1) {
+        c->ctl_pending = 1; /* the database query thread answers */
+    } else if (zmq_send(c->rep, sbuf.data, sbuf.size, 0) < 0) {
         tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
     }
     msgpack_sbuffer_destroy(&sbuf);
@@ -626,6 +634,20 @@ static void s_tick(tb_collector_t *c)
     }
 }
 
+/* The query thread's answer goes to the tapbusctl waiting on REP. */
+static void s_forward_db_reply(tb_collector_t *c)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, tb_dbquery_socket(c->dbq), ZMQ_DONTWAIT) >= 0 && c->ctl_pending) {
+        if (zmq_msg_send(&m, c->rep, 0) < 0) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
+        }
+        c->ctl_pending = 0;
+    }
+    zmq_msg_close(&m);
+}
+
 int tb_collector_run(tb_collector_t *c, int stop_fd)
 {
     for (size_t i = 0; i < c->cfg.nprobes; i++) {
@@ -637,12 +659,18 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "control on %s", c->cfg.control);
     int rc = 0;
     for (;;) {
-        zmq_pollitem_t items[3] = {
+        /* While a db request is with the query thread, REP waits for it. */
+        zmq_pollitem_t items[4] = {
             {.socket = c->sub, .events = ZMQ_POLLIN},
-            {.socket = c->rep, .events = ZMQ_POLLIN},
+            {.socket = c->rep, .events = c->ctl_pending ? 0 : ZMQ_POLLIN},
+            {.socket = c->dbq ? tb_dbquery_socket(c->dbq) : NULL, .events = ZMQ_POLLIN},
             {.fd = stop_fd, .events = ZMQ_POLLIN},
         };
-        int nitems = stop_fd >= 0 ? 3 : 2;
+        int nitems = stop_fd >= 0 ? 4 : 3;
+        if (c->dbq == NULL) {
+            items[2] = items[3]; /* no query thread: stop_fd moves up */
+            nitems--;
+        }
         if (zmq_poll(items, nitems, 100) < 0) {
             if (errno == EINTR) {
                 continue;
@@ -651,7 +679,8 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
             rc = TB_EIO;
             break;
         }
-        if (nitems == 3 && (items[2].revents & ZMQ_POLLIN)) {
+        int stop_idx = c->dbq != NULL ? 3 : 2;
+        if (stop_fd >= 0 && (items[stop_idx].revents & ZMQ_POLLIN)) {
             tb_log(TB_LOG_INFO, LOG_COMPONENT, "stop requested");
             break;
         }
@@ -665,6 +694,9 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
         }
         if (items[1].revents & ZMQ_POLLIN) {
             s_serve_control(c);
+        }
+        if (c->dbq != NULL && (items[2].revents & ZMQ_POLLIN)) {
+            s_forward_db_reply(c);
         }
         s_tick(c);
     }

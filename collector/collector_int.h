@@ -4,6 +4,7 @@
 #define TB_COLLECTOR_INT_H
 
 #include "collector.h"
+#include "dbquery.h"
 #include "sink.h"
 #include "stats.h"
 #include "tb_log.h"
@@ -70,6 +71,8 @@ struct tb_collector {
     size_t nsinks;
     tb_sink_t *db;         /* the database sink among sinks[], or NULL */
     uint64_t next_loss_ns; /* monotonic time of the next loss points */
+    tb_dbquery_t *dbq;     /* answers db requests, or NULL */
+    int ctl_pending;       /* a control request waits for dbq's answer */
     /* Bus counters. */
     uint64_t msgs;           /* well-formed messages received */
     uint64_t bad_frames;     /* messages without exactly two frames */
@@ -96,8 +99,10 @@ void tb_coll_stop(tb_collector_t *c, coll_stream_t *st);
 /* Loss of one probe's part of a stream, for sinks. */
 void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_loss_t *l);
 
-/* Handle one control request and leave the reply in sbuf. */
-void tb_coll_control(tb_collector_t *c, const uint8_t *req, size_t len, msgpack_sbuffer *sbuf);
+/* Handle one control request and leave the reply in sbuf. Returns 1 when
+ * the request went to the database query thread instead (its reply comes
+ * later), 0 when sbuf holds the reply. */
+int tb_coll_control(tb_collector_t *c, const uint8_t *req, size_t len, msgpack_sbuffer *sbuf);
 
 const char *tb_coll_state_name(stream_state_t s);
 

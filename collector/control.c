@@ -358,7 +358,7 @@ static void s_stop(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packe
     }
 }
 
-void tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_sbuffer *sbuf)
+int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_sbuffer *sbuf)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
@@ -368,7 +368,7 @@ void tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_
     if (rc != 0) {
         tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "bad request: %s", err);
         s_error(&pk, err[0] ? err : "malformed request");
-        return;
+        return 0;
     }
     tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "request %s (%zu stream(s))", req.cmd, req.nstreams);
     if (strcmp(req.cmd, "start") == 0) {
@@ -380,19 +380,30 @@ void tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_
     } else if (strcmp(req.cmd, "stats") == 0) {
         if (req.nstreams != 1) {
             s_error(&pk, "stats needs exactly one stream");
-            return;
+            return 0;
         }
         coll_stream_t *st = tb_coll_find(c, req.streams[0]);
         if (st == NULL) {
             snprintf(err, sizeof err, "unknown stream '%s' (start it first)", req.streams[0]);
             s_error(&pk, err);
-            return;
+            return 0;
         }
         tb_ctl_reply_begin(&pk, NULL);
         s_pack_stats(c, &pk, st);
+    } else if (strcmp(req.cmd, "db") == 0) {
+        if (c->dbq == NULL) {
+            s_error(&pk, "this collector writes to no database (see --influx-url)");
+        } else if (!tb_dbquery_valid(&req, err, sizeof err)) {
+            s_error(&pk, err);
+        } else if (tb_dbquery_submit(c->dbq, &req) != 0) {
+            s_error(&pk, "the database query thread is not answering");
+        } else {
+            return 1;
+        }
     } else {
-        snprintf(err, sizeof err, "unknown command '%s' (commands: start, stop, status, stats)",
+        snprintf(err, sizeof err, "unknown command '%s' (commands: start, stop, status, stats, db)",
                  req.cmd);
         s_error(&pk, err);
     }
+    return 0;
 }

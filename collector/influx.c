@@ -453,7 +453,8 @@ int tb_influx_query(tb_influx_t *ix, const char *query, size_t max, char **body,
     } else {
         snprintf(url, sizeof url, "%s/api/v2/query", ix->base);
         rc = s_param(ix->curl, url, sizeof url, "org", ix->org);
-        json_t *req = json_pack("{s:s, s:s}", "query", query, "type", "flux");
+        json_t *req = json_pack("{s:s, s:s, s:{s:[s]}}", "query", query, "type", "flux", "dialect",
+                                "annotations", "datatype");
         payload = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
         json_decref(req);
         h = s_headers(ix, "Content-Type: application/json", 0, "Accept: application/csv");

@@ -29,6 +29,9 @@ static void s_usage(FILE *out)
                  "  status             collector, streams, probes and loss at a glance\n"
                  "  stats STREAM       the statistics of one stream\n"
                  "  probes             every probe heard, its streams and drops\n"
+                 "  db [MEASUREMENT [STREAM] [-n N]]\n"
+                 "                     what the database holds: its measurements, or the\n"
+                 "                     latest N points of one (of one stream)\n"
                  "  help [COMMAND]     this text, or a command's (also: COMMAND --help)\n"
                  "\n"
                  "options:\n"
@@ -68,6 +71,11 @@ static const command_t s_commands[] = {
     {"probes", "",
      "Every probe the collector hears, with the streams it feeds, when it was last\n"
      "heard, whether it is silent, and its packets and capture drops summed over them.\n"},
+    {"db", "[measurements | MEASUREMENT [STREAM] [-n N]]",
+     "What the collector's database holds, asked through the collector (which has the\n"
+     "credentials): without arguments the measurements; with one, its latest N points\n"
+     "(default 10, at most 10000), newest first, of one stream when STREAM is given.\n"
+     "Measurements and fields are described in docs/schema.md.\n"},
 };
 
 static const command_t *s_command(const char *name)
@@ -129,6 +137,55 @@ done:
         zmq_ctx_term(ctx);
     }
     return rc;
+}
+
+/* db [measurements | MEASUREMENT [STREAM] [-n N]] -> the request's args. */
+static int s_db_request(int argc, char **argv, tb_ctl_request_t *req, char *msg, size_t size)
+{
+    const char *words[2] = {NULL, NULL};
+    size_t nwords = 0;
+    uint64_t n = 10;
+    for (int i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "-n") == 0) {
+            if (i + 1 == argc || tb_opt_u64(argv[i + 1], 1, 10000, &n) != 0) {
+                snprintf(msg, size, "-n needs a number of points, 1-10000");
+                return -1;
+            }
+            i++;
+        } else if (nwords == 2) {
+            snprintf(msg, size, "db takes a measurement and at most one stream");
+            return -1;
+        } else {
+            words[nwords++] = argv[i];
+        }
+    }
+    optind = argc;
+    if (nwords == 0 || strcmp(words[0], "measurements") == 0) {
+        if (nwords > 1) {
+            snprintf(msg, size, "db measurements takes no stream");
+            return -1;
+        }
+        req->nargs = 1;
+        snprintf(req->args[0], sizeof req->args[0], "measurements");
+        return 0;
+    }
+    if (strlen(words[0]) > 64) {
+        snprintf(msg, size, "measurement name too long");
+        return -1;
+    }
+    req->nargs = 3;
+    snprintf(req->args[0], sizeof req->args[0], "points");
+    snprintf(req->args[1], sizeof req->args[1], "%s", words[0]);
+    snprintf(req->args[2], sizeof req->args[2], "%llu", (unsigned long long)n);
+    if (nwords == 2) {
+        if (tb_wire_name_valid(words[1]) != 0) {
+            snprintf(msg, size, "invalid stream name '%s'", words[1]);
+            return -1;
+        }
+        snprintf(req->streams[0], sizeof req->streams[0], "%s", words[1]);
+        req->nstreams = 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -203,9 +260,13 @@ int main(int argc, char **argv)
         }
     }
     int probes = strcmp(cmd, "probes") == 0;
+    int db = strcmp(cmd, "db") == 0;
+    if (db && s_db_request(argc, argv, &req, msg, sizeof msg) != 0) {
+        return s_usage_error(msg);
+    }
     /* probes is status seen from the probes' side: the same request. */
     snprintf(req.cmd, sizeof req.cmd, "%s", probes ? "status" : cmd);
-    for (; optind < argc; optind++) {
+    for (; !db && optind < argc; optind++) {
         if (req.nstreams == TB_CTL_MAX_STREAMS) {
             return s_usage_error("too many streams in one command");
         }
@@ -283,6 +344,8 @@ int main(int argc, char **argv)
         tb_print_status(stdout, j);
     } else if (probes) {
         tb_print_probes(stdout, j);
+    } else if (db) {
+        tb_print_table(stdout, json_object_get(j, "columns"), json_object_get(j, "rows"));
     } else {
         tb_print_stats(stdout, j);
     }

@@ -281,3 +281,66 @@ void tb_print_probes(FILE *out, const json_t *data)
         fprintf(out, "(no probe heard on a started stream)\n");
     }
 }
+
+/* One cell as text. */
+static void s_cell(const json_t *v, char *buf, size_t size)
+{
+    if (json_is_string(v)) {
+        snprintf(buf, size, "%s", json_string_value(v));
+    } else if (json_is_integer(v)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        snprintf(buf, size, "%.6g", json_real_value(v));
+    } else if (json_is_boolean(v)) {
+        snprintf(buf, size, "%s", json_is_true(v) ? "true" : "false");
+    } else {
+        snprintf(buf, size, "-");
+    }
+}
+
+#define TABLE_MAX_COLS 64
+#define CELL_MAX       128
+
+void tb_print_table(FILE *out, const json_t *columns, const json_t *rows)
+{
+    size_t ncols = json_array_size(columns);
+    if (ncols > TABLE_MAX_COLS) {
+        ncols = TABLE_MAX_COLS;
+    }
+    int width[TABLE_MAX_COLS];
+    char cell[CELL_MAX];
+    for (size_t c = 0; c < ncols; c++) {
+        s_cell(json_array_get(columns, c), cell, sizeof cell);
+        width[c] = (int)strlen(cell);
+    }
+    size_t r;
+    const json_t *row;
+    json_array_foreach(rows, r, row)
+    {
+        for (size_t c = 0; c < ncols; c++) {
+            s_cell(json_array_get(row, c), cell, sizeof cell);
+            int w = (int)strlen(cell);
+            width[c] = w > width[c] ? w : width[c];
+        }
+    }
+    if (ncols == 0) {
+        fprintf(out, "(nothing stored)\n");
+        return;
+    }
+    for (size_t c = 0; c < ncols; c++) {
+        s_cell(json_array_get(columns, c), cell, sizeof cell);
+        fprintf(out, "%s%-*s", c ? "  " : "", c + 1 < ncols ? width[c] : 0, cell);
+    }
+    fputc('\n', out);
+    json_array_foreach(rows, r, row)
+    {
+        for (size_t c = 0; c < ncols; c++) {
+            s_cell(json_array_get(row, c), cell, sizeof cell);
+            fprintf(out, "%s%-*s", c ? "  " : "", c + 1 < ncols ? width[c] : 0, cell);
+        }
+        fputc('\n', out);
+    }
+    if (json_array_size(rows) == 0) {
+        fprintf(out, "(nothing stored)\n");
+    }
+}

@@ -17,4 +17,8 @@ void tb_print_stats(FILE *out, const json_t *data);
 json_t *tb_status_probes(const json_t *status);
 void tb_print_probes(FILE *out, const json_t *data);
 
+/* An aligned table: a header of column names and one line per row; null
+ * values print as "-". */
+void tb_print_table(FILE *out, const json_t *columns, const json_t *rows);
+
 #endif

@@ -116,8 +116,14 @@ static int s_check_version(const tb_mp_reader_t *map, uint32_t n)
 int tb_ctl_request_encode(const tb_ctl_request_t *req, uint8_t *out, size_t cap, size_t *len)
 {
     size_t nc = strnlen(req->cmd, sizeof req->cmd);
-    if (!s_cmd_valid(req->cmd, nc) || req->nstreams > TB_CTL_MAX_STREAMS) {
+    if (!s_cmd_valid(req->cmd, nc) || req->nstreams > TB_CTL_MAX_STREAMS ||
+        req->nargs > TB_CTL_MAX_ARGS) {
         return TB_EINVAL;
+    }
+    for (size_t i = 0; i < req->nargs; i++) {
+        if (strnlen(req->args[i], sizeof req->args[i]) > TB_CTL_ARG_MAX) {
+            return TB_EINVAL;
+        }
     }
     for (size_t i = 0; i < req->nstreams; i++) {
         if (tb_wire_name_valid(req->streams[i]) != 0) {
@@ -127,7 +133,7 @@ int tb_ctl_request_encode(const tb_ctl_request_t *req, uint8_t *out, size_t cap,
     tb_mp_buf_t b;
     msgpack_packer pk;
     tb_mp_buf_init(&b, &pk, out, cap);
-    msgpack_pack_map(&pk, req->nstreams > 0 ? 3 : 2);
+    msgpack_pack_map(&pk, 2 + (req->nstreams > 0) + (req->nargs > 0));
     tb_mp_pack_cstr(&pk, "v");
     msgpack_pack_uint8(&pk, TB_CTL_VERSION);
     tb_mp_pack_cstr(&pk, "cmd");
@@ -137,6 +143,13 @@ int tb_ctl_request_encode(const tb_ctl_request_t *req, uint8_t *out, size_t cap,
         msgpack_pack_array(&pk, req->nstreams);
         for (size_t i = 0; i < req->nstreams; i++) {
             tb_mp_pack_cstr(&pk, req->streams[i]);
+        }
+    }
+    if (req->nargs > 0) {
+        tb_mp_pack_cstr(&pk, "args");
+        msgpack_pack_array(&pk, req->nargs);
+        for (size_t i = 0; i < req->nargs; i++) {
+            tb_mp_pack_cstr(&pk, req->args[i]);
         }
     }
     if (b.overflow) {
@@ -189,6 +202,41 @@ static int s_read_streams(tb_mp_reader_t *r, tb_ctl_request_t *req, char *err, s
     return 0;
 }
 
+static int s_read_args(tb_mp_reader_t *r, tb_ctl_request_t *req, char *err, size_t errsize)
+{
+    if (tb_mp_peek(r) != TB_MP_ARRAY) {
+        s_err(err, errsize, "'args' must be an array of strings");
+        return r->error ? r->error : TB_EPROTO;
+    }
+    uint32_t n = tb_mp_read_array(r);
+    if (r->error) {
+        return r->error;
+    }
+    if (n > TB_CTL_MAX_ARGS) {
+        s_err(err, errsize, "too many arguments (%u, at most %d)", (unsigned)n, TB_CTL_MAX_ARGS);
+        return TB_ELIMIT;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t slen;
+        if (tb_mp_peek(r) != TB_MP_STR) {
+            s_err(err, errsize, "'args' must be an array of strings");
+            return r->error ? r->error : TB_EPROTO;
+        }
+        const char *s = tb_mp_read_str(r, &slen);
+        if (r->error) {
+            return r->error;
+        }
+        if (slen > TB_CTL_ARG_MAX || memchr(s, '\0', slen) != NULL) {
+            s_err(err, errsize, "argument %u is too long or holds a NUL", (unsigned)i + 1);
+            return TB_EPROTO;
+        }
+        memcpy(req->args[i], s, slen);
+        req->args[i][slen] = '\0';
+    }
+    req->nargs = n;
+    return 0;
+}
+
 /* Fill err from a reader error when no more specific message was given. */
 static int s_fail_generic(int rc, const char *what, char *err, size_t errsize)
 {
@@ -203,7 +251,7 @@ static int s_fail_generic(int rc, const char *what, char *err, size_t errsize)
 int tb_ctl_request_decode(const uint8_t *buf, size_t len, tb_ctl_request_t *req, char *err,
                           size_t errsize)
 {
-    enum { K_V = 1u << 0, K_CMD = 1u << 1, K_STREAMS = 1u << 2 };
+    enum { K_V = 1u << 0, K_CMD = 1u << 1, K_STREAMS = 1u << 2, K_ARGS = 1u << 3 };
     tb_mp_reader_t r;
     memset(req, 0, sizeof *req);
     s_err(err, errsize, "%s", "");
@@ -246,6 +294,7 @@ int tb_ctl_request_decode(const uint8_t *buf, size_t len, tb_ctl_request_t *req,
         unsigned key = s_key_is(k, klen, "v")         ? K_V
                        : s_key_is(k, klen, "cmd")     ? K_CMD
                        : s_key_is(k, klen, "streams") ? K_STREAMS
+                       : s_key_is(k, klen, "args")    ? K_ARGS
                                                       : 0;
         if (key == 0) {
             tb_mp_skip(&r);
@@ -279,7 +328,8 @@ int tb_ctl_request_decode(const uint8_t *buf, size_t len, tb_ctl_request_t *req,
             memcpy(req->cmd, c, clen);
             req->cmd[clen] = '\0';
         } else {
-            rc = s_read_streams(&r, req, err, errsize);
+            rc = key == K_STREAMS ? s_read_streams(&r, req, err, errsize)
+                                  : s_read_args(&r, req, err, errsize);
             if (rc != 0) {
                 if (err != NULL && errsize > 0 && err[0] == '\0') {
                     s_fail_generic(rc, "request", err, errsize);

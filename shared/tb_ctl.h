@@ -1,10 +1,12 @@
 /* tb_ctl — the control protocol between tapbusctl and the collector
  * (ZeroMQ REQ/REP, one msgpack map per message; docs/control-protocol.md).
  *
- *   request: {"v": 1, "cmd": "start"|"stop"|"status"|"stats", "streams": [str...]}
+ *   request: {"v": 1, "cmd": "start"|"stop"|"status"|"stats"|"probes"|"db",
+ *             "streams": [str...], "args": [str...]}
  *   reply:   {"v": 1, "status": "ok"|"error", "error": str, "data": any}
  *
- * "streams" may be absent (stop = all, status). "error" is present only when
+ * "streams" may be absent (stop = all, status); "args" (a command's other
+ * words, e.g. db's) may be absent. "error" is present only when
  * status is "error". "data" is the command's result; its shape per command is
  * documented, and readers must ignore keys they do not know. */
 #ifndef TB_CTL_H
@@ -22,11 +24,15 @@
 #define TB_CTL_MAX_REPLY   (64u * 1024u * 1024u) /* largest reply (status of many streams) */
 #define TB_CTL_CMD_MAX     16
 #define TB_CTL_ERROR_MAX   256
+#define TB_CTL_MAX_ARGS    8
+#define TB_CTL_ARG_MAX     128
 
 typedef struct {
     char cmd[TB_CTL_CMD_MAX + 1];
     size_t nstreams;
     char streams[TB_CTL_MAX_STREAMS][TB_STREAM_MAX + 1];
+    size_t nargs;
+    char args[TB_CTL_MAX_ARGS][TB_CTL_ARG_MAX + 1]; /* no NUL inside */
 } tb_ctl_request_t;
 
 /* Encode a request into out (capacity cap); *len receives its size.

@@ -112,8 +112,56 @@ def test_replay_matches_tshark():
                 loss[-1]["probe"] == "it-probe" and loss[-1]["seq_gaps"] == 0
             assert health["written"] == health["points"] and health["dropped"] == 0 \
                 and health["rejected"] == 0, health
+            # Distinct flows: a HyperLogLog estimate, within 5 % of tshark's count.
+            distinct = len(set(tshark_flows(DEMO)))
+            assert abs(ivals[0]["flows"] - distinct) <= 0.05 * distinct, (ivals[0], distinct)
+            check_db_command(bus.control, exp)
         finally:
             bus.close()
+
+
+def tshark_flows(path):
+    import subprocess
+    r = subprocess.run(["tshark", "-n", "-r", path, "-T", "fields", "-e", "ip.src", "-e",
+                        "ip.dst", "-e", "ip.proto", "-e", "tcp.srcport", "-e", "tcp.dstport",
+                        "-e", "udp.srcport", "-e", "udp.dstport"], capture_output=True,
+                       text=True, timeout=300)
+    return r.stdout.splitlines()
+
+
+def check_db_command(control, exp):
+    """tapbusctl db: measurements, latest points of a stream, table and JSON."""
+    m = ctl_json(control, "db")
+    assert m["columns"] == ["name"], m
+    names = [r[0] for r in m["rows"]]
+    assert names == ["tapbus_interval", "tapbus_loss", "tapbus_stream", "tapbus_top_flow",
+                     "tapbus_top_host", "tapbus_traffic"], names
+    p = ctl_json(control, "db", "tapbus_traffic", "demo", "-n", "3")
+    assert len(p["rows"]) == 3 and "packets" in p["columns"] and "class" in p["columns"], p
+    t = [r[p["columns"].index("time")] for r in p["rows"]]
+    assert t == sorted(t, reverse=True), t  # newest first
+    p = ctl_json(control, "db", "tapbus_stream", "demo")
+    row = dict(zip(p["columns"], p["rows"][0]))
+    assert row["packets"] == exp["packets"] and row["stream"] == "demo", row
+    _, out, _ = ctl(control, "db", "tapbus_interval", "demo")
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["time", "bps", "bytes"] and len(lines) == 2, out
+    _, out, _ = ctl(control, "db", "no_such_thing")
+    assert out.strip() == "(nothing stored)", out
+    code, _, err = ctl(control, "db", "tapbus_traffic", "-n", "0", check=False)
+    assert code == 2 and "-n" in err, (code, err)
+    code, _, err = ctl(control, "db", "a", "b", "c", check=False)
+    assert code == 2, (code, err)
+
+
+def test_db_without_database():
+    bus = Bus([("demo", "file:" + DEMO)])
+    try:
+        code, _, err = ctl(bus.control, "db", check=False)
+        assert code == 1 and "no database" in err, (code, err)
+        assert ctl_json(bus.control, "status")["database"] is None
+    finally:
+        bus.close()
 
 
 def test_outage_mid_replay():
@@ -259,6 +307,39 @@ def test_v2_request_format():
             total = sum(int(ln.split("packets=")[1].split("i")[0]) for ln in lines
                         if ln.startswith("tapbus_traffic,"))
             assert total == tshark_expect(DEMO)["packets"]
+        finally:
+            bus.close()
+
+
+def test_v2_query():
+    """tapbusctl db against 2.x: a Flux query to /api/v2/query with the token;
+    the annotated CSV answer comes back as typed columns and rows."""
+    import json
+    csv = (b"#datatype,string,long,dateTime:RFC3339,string,string,long,long\r\n"
+           b",result,table,_time,class,stream,bytes,packets\r\n"
+           b",_result,0,2024-01-01T00:00:09Z,tcp,demo,208190,334\r\n"
+           b",_result,0,2024-01-01T00:00:08Z,\"u,dp\",demo,66075,131\r\n\r\n")
+    with HttpCapture(responses=[(200, {"Content-Type": "text/csv"}, csv)]) as srv, \
+            tempfile.TemporaryDirectory() as tmp:
+        token = os.path.join(tmp, "token")
+        with open(token, "w") as f:
+            f.write("tok-9\n")
+        bus = Bus([("demo", "file:" + DEMO)],
+                  collector_args=["--influx-url", srv.url, "--influx-version", "2",
+                                  "--influx-org", "acme", "--influx-bucket", "traffic",
+                                  "--influx-token-file", token])
+        try:
+            out = ctl_json(bus.control, "db", "tapbus_traffic", "demo", "-n", "2")
+            assert out["columns"] == ["_time", "class", "stream", "bytes", "packets"], out
+            assert out["rows"] == [["2024-01-01T00:00:09Z", "tcp", "demo", 208190, 334],
+                                   ["2024-01-01T00:00:08Z", "u,dp", "demo", 66075, 131]], out
+            r = srv.requests[-1]
+            assert r.path == "/api/v2/query" and r.query == {"org": "acme"}, (r.path, r.query)
+            assert r.headers["authorization"] == "Token tok-9"
+            body = json.loads(r.body_text)
+            assert body["type"] == "flux" and 'from(bucket: "traffic")' in body["query"], body
+            assert 'r._measurement == "tapbus_traffic"' in body["query"]
+            assert 'r.stream == "demo"' in body["query"] and "limit(n: 2)" in body["query"]
         finally:
             bus.close()
 
