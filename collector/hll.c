@@ -30,10 +30,14 @@ double tb_hll_estimate(const tb_hll_t *h)
         sum += ldexp(1.0, -(int)h->reg[i]);
         zeros += h->reg[i] == 0;
     }
-    double alpha = 0.7213 / (1.0 + 1.079 / m);
-    double e = alpha * m * m / sum;
-    if (e <= 2.5 * m && zeros > 0) {
-        e = m * log(m / (double)zeros); /* linear counting for small sets */
+    /* Linear counting while it is the better estimate: the raw estimate is
+     * biased upwards up to a few times m. */
+    if (zeros > 0) {
+        double lc = m * log(m / (double)zeros);
+        if (lc <= 3.0 * m) {
+            return lc;
+        }
     }
-    return e;
+    double alpha = 0.7213 / (1.0 + 1.079 / m);
+    return alpha * m * m / sum;
 }

@@ -33,6 +33,7 @@ struct tb_spool {
     entry_t *e;
     size_t first, n, cap; /* live entries are e[first..n) */
     uint64_t next_seq;
+    uint64_t pinned; /* seq of the head being delivered (never evicted), 0 none */
     uint64_t bytes, points;
     uint64_t dropped;
 };
@@ -71,10 +72,10 @@ static int s_append(tb_spool_t *s, const entry_t *e)
     return 0;
 }
 
-/* Forget the oldest entry and delete its file. */
-static void s_remove_first(tb_spool_t *s)
+/* Forget entry i (first <= i < n) and delete its file. */
+static void s_remove_at(tb_spool_t *s, size_t i)
 {
-    entry_t *e = &s->e[s->first];
+    entry_t *e = &s->e[i];
     char path[4096];
     s_path(s, e, path, sizeof path);
     if (unlink(path) != 0 && errno != ENOENT) {
@@ -82,7 +83,20 @@ static void s_remove_first(tb_spool_t *s)
     }
     s->bytes -= e->bytes;
     s->points -= e->points;
-    s->first++;
+    if (e->seq == s->pinned) {
+        s->pinned = 0;
+    }
+    if (i == s->first) {
+        s->first++;
+    } else {
+        memmove(&s->e[i], &s->e[i + 1], (s->n - i - 1) * sizeof *s->e);
+        s->n--;
+    }
+}
+
+static void s_remove_first(tb_spool_t *s)
+{
+    s_remove_at(s, s->first);
 }
 
 void tb_spool_close(tb_spool_t **p)
@@ -128,7 +142,9 @@ tb_spool_t *tb_spool_open(const char *dir, uint64_t max_bytes, char *err, size_t
         int used = 0;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        if (strncmp(de->d_name, ".tb-", 4) == 0) {
+        size_t nlen = strlen(de->d_name);
+        if (strncmp(de->d_name, ".tb-", 4) == 0 && nlen > 8 &&
+            strcmp(de->d_name + nlen - 4, ".tmp") == 0) {
             unlink(path); /* a batch whose writing was interrupted */
             continue;
         }
@@ -150,7 +166,9 @@ tb_spool_t *tb_spool_open(const char *dir, uint64_t max_bytes, char *err, size_t
         }
     }
     closedir(d);
-    qsort(s->e, s->n, sizeof *s->e, s_cmp);
+    if (s->n > 1) {
+        qsort(s->e, s->n, sizeof *s->e, s_cmp);
+    }
     s->next_seq = s->n > 0 ? s->e[s->n - 1].seq + 1 : 1;
     if (s->n > 0) {
         tb_log(TB_LOG_INFO, LOG_COMPONENT,
@@ -211,11 +229,23 @@ int tb_spool_push(tb_spool_t *s, const char *data, size_t len, uint64_t points, 
                points);
         return 0;
     }
-    /* Make room first, so the limit holds at every moment. */
+    /* Make room first, so the limit holds at every moment: the oldest go,
+     * except a head being delivered (it leaves when it is written). */
     uint64_t freed = 0;
-    while (s->first < s->n && s->bytes + len > s->max_bytes) {
-        freed += s->e[s->first].points;
-        s_remove_first(s);
+    while (s->bytes + len > s->max_bytes) {
+        size_t i = s->first;
+        if (i < s->n && s->e[i].seq == s->pinned) {
+            i++;
+        }
+        if (i >= s->n) {
+            s->dropped += points;
+            tb_log(TB_LOG_ERROR, LOG_COMPONENT,
+                   "spool full with the batch being delivered; %" PRIu64 " new points dropped",
+                   points);
+            return 0;
+        }
+        freed += s->e[i].points;
+        s_remove_at(s, i);
     }
     if (freed > 0) {
         s->dropped += freed;
@@ -267,6 +297,7 @@ int tb_spool_head(tb_spool_t *s, char **data, size_t *len, uint64_t *points, uin
         return TB_EIO;
     }
     buf[e->bytes] = '\0';
+    s->pinned = e->seq;
     *data = buf;
     *len = e->bytes;
     *points = e->points;
@@ -303,6 +334,12 @@ void tb_spool_pop(tb_spool_t *s)
     if (s->first < s->n) {
         s_remove_first(s);
     }
+    s->pinned = 0;
+}
+
+void tb_spool_unpin(tb_spool_t *s)
+{
+    s->pinned = 0;
 }
 
 void tb_spool_info(const tb_spool_t *s, tb_spool_info_t *info)

@@ -31,7 +31,9 @@ void tb_spool_close(tb_spool_t **p);
 int tb_spool_push(tb_spool_t *s, const char *data, size_t len, uint64_t points,
                   uint64_t created_ns);
 
-/* Read the oldest batch into a new buffer (free() it). Returns 0, TB_ENOENT
+/* Read the oldest batch into a new buffer (free() it) and pin it: until it is
+ * popped or unpinned, making room deletes the batches after it instead (it
+ * is being delivered). Returns 0, TB_ENOENT
  * when empty, TB_ENOMEM, or TB_EIO for a file that cannot be read (it is
  * deleted and its points counted as dropped; try again). */
 int tb_spool_head(tb_spool_t *s, char **data, size_t *len, uint64_t *points, uint64_t *created_ns);
@@ -42,6 +44,9 @@ int tb_spool_trim_head(tb_spool_t *s, const char *rest, size_t len, uint64_t poi
 
 /* Delete the oldest batch (it was written). */
 void tb_spool_pop(tb_spool_t *s);
+
+/* The pinned head is no longer being delivered (it stays on disk). */
+void tb_spool_unpin(tb_spool_t *s);
 
 typedef struct {
     uint64_t batches;

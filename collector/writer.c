@@ -170,8 +170,12 @@ static int s_send_range(tb_writer_t *w, const char *data, size_t len, size_t *do
         if (points <= 1) {
             if (o == TB_IFX_REJECTED) {
                 s_count(w, &w->h.rejected, points);
-                s_error(w, TB_LOG_WARN, "database refused a point: %s; line: %.120s", res.error,
-                        data);
+                int shown = len > 120 ? 120 : (int)len;
+                while (shown > 0 && data[shown - 1] == '\n') {
+                    shown--;
+                }
+                s_error(w, TB_LOG_WARN, "database refused a point: %s; line: %.*s", res.error,
+                        shown, data);
             } else {
                 s_count(w, &w->h.dropped, points);
                 s_error(w, TB_LOG_ERROR, "a single point is too large for the database: %s",
@@ -350,6 +354,7 @@ static void s_finish(tb_writer_t *w)
 {
     s_keep_cur(w);
     if (w->cur.data != NULL) {
+        tb_spool_unpin(w->spool);
         s_clear_cur(w); /* the spool's head: it stays on disk */
     }
     if (w->spool != NULL) {
