@@ -545,7 +545,9 @@ class HttpCapture:
     and 304 have none, as RFC 9110 requires). Request bodies are read by
     Content-Length (or chunked transfer coding)."""
 
-    def __init__(self, responses=(), default=(204, {}, b"")):
+    def __init__(self, responses=(), default=(204, {}, b""), tls=None):
+        """tls: (certfile, keyfile) to answer https instead of http."""
+        self._tls = tls
         self._lock = threading.Lock()
         self._script = list(responses)
         self._default = default
@@ -578,6 +580,11 @@ class HttpCapture:
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = serve
 
         self._server = _QuietHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="HttpCapture-%d" % self.port, daemon=True)
@@ -585,7 +592,7 @@ class HttpCapture:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self._tls else "http", self.port)
 
     @property
     def requests(self):

@@ -344,6 +344,40 @@ def test_v2_query():
             bus.close()
 
 
+def test_tls_with_ca_file():
+    """https with the CA given by --influx-ca: written; without it the
+    server's certificate is refused, reported, and the data kept."""
+    import subprocess
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True,
+                       timeout=60)
+        with HttpCapture(tls=(cert, key)) as srv:
+            for ca, ok in ((None, False), (cert, True)):
+                args = ["--influx-url", srv.url, "--influx-db", "t", "--batch-ms", "100"]
+                if ca:
+                    args += ["--influx-ca", ca]
+                bus = Bus([("demo", "file:" + DEMO)], collector_args=args)
+                try:
+                    bus.start("demo")
+                    bus.wait_finished(["demo"])
+                    if ok:
+                        d = wait_delivered(bus.control)
+                        assert d["written"] == d["points"] > 0, d
+                        assert srv.requests and srv.requests[-1].path == "/write"
+                    else:
+                        d = wait_for(lambda: (lambda d: d if d["last_error"] else None)(
+                            database(bus.control)), 30, "the certificate to be refused")
+                        assert d["written"] == 0 and d["queued_points"] > 0, d
+                        assert "certificate" in d["last_error"].lower() or \
+                            "ssl" in d["last_error"].lower(), d
+                        assert not srv.requests
+                finally:
+                    bus.close()
+
+
 def test_bad_options():
     import subprocess
     cases = [
