@@ -1,7 +1,8 @@
 /* tapbusctl — start, stop and inspect measurements on a collector.
  *
  * Exit codes: 0 success; 1 the collector refused the command (its reason is
- * printed); 2 usage error; 3 the collector did not answer within --timeout;
+ * printed); 2 usage error; 3 the collector did not answer within --timeout
+ * (commands that change nothing are retried on a new connection within it);
  * 4 the reply was malformed. */
 #include "mpjson.h"
 #include "print.h"
@@ -39,6 +40,8 @@ static void s_usage(FILE *out)
                  "                        tcp://127.0.0.1:5557)\n"
                  "  --json                print the reply as one JSON document\n"
                  "  --timeout MS          give up after MS milliseconds (default 3000)\n"
+                 "  --retries N           ask again N times with a new connection within the\n"
+                 "                        timeout, for commands that change nothing (default 2)\n"
                  "  --help                this text\n"
                  "\n"
                  "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable,\n"
@@ -100,10 +103,11 @@ static int s_usage_error(const char *msg)
     return EXIT_USAGE;
 }
 
-/* One request, one reply, within timeout_ms. Returns 0 with the reply in
- * *reply (caller frees) or EXIT_UNREACHABLE. */
-static int s_exchange(const char *endpoint, int timeout_ms, const uint8_t *req, size_t len,
-                      zmq_msg_t *reply)
+/* One attempt: a fresh REQ socket, one request, one reply within
+ * timeout_ms. Returns 0 with the reply in *reply (caller frees),
+ * EXIT_UNREACHABLE on a timeout, EXIT_USAGE for a bad endpoint. */
+static int s_attempt(const char *endpoint, int timeout_ms, const uint8_t *req, size_t len,
+                     zmq_msg_t *reply)
 {
     void *ctx = zmq_ctx_new();
     void *sock = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
@@ -124,8 +128,6 @@ static int s_exchange(const char *endpoint, int timeout_ms, const uint8_t *req, 
         goto done;
     }
     if (zmq_send(sock, req, len, 0) < 0 || zmq_msg_recv(reply, sock, 0) < 0) {
-        fprintf(stderr, "tapbusctl: no reply from collector at %s within %d ms\n", endpoint,
-                timeout_ms);
         goto done;
     }
     rc = 0;
@@ -188,6 +190,24 @@ static int s_db_request(int argc, char **argv, tb_ctl_request_t *req, char *msg,
     return 0;
 }
 
+/* Lazy pirate: a REQ socket that got no reply is stuck, so each retry uses a
+ * new one; the attempts share timeout_ms. Only requests that change nothing
+ * are retried (a repeated start would restart a stream). */
+static int s_exchange(const char *endpoint, int timeout_ms, int attempts, const uint8_t *req,
+                      size_t len, zmq_msg_t *reply)
+{
+    int each = timeout_ms / attempts > 0 ? timeout_ms / attempts : 1;
+    for (int i = 0; i < attempts; i++) {
+        int rc = s_attempt(endpoint, each, req, len, reply);
+        if (rc != EXIT_UNREACHABLE) {
+            return rc;
+        }
+    }
+    fprintf(stderr, "tapbusctl: no reply from collector at %s within %d ms (%d attempt%s)\n",
+            endpoint, timeout_ms, attempts, attempts == 1 ? "" : "s");
+    return EXIT_UNREACHABLE;
+}
+
 int main(int argc, char **argv)
 {
     const char *endpoint = getenv("TAPBUS_COLLECTOR");
@@ -196,11 +216,13 @@ int main(int argc, char **argv)
     }
     int json_out = 0;
     uint64_t timeout = 3000;
-    enum { O_COLLECTOR = 256, O_JSON, O_TIMEOUT, O_HELP };
+    uint64_t retries = 2;
+    enum { O_COLLECTOR = 256, O_JSON, O_TIMEOUT, O_RETRIES, O_HELP };
     static const struct option opts[] = {
         {"collector", required_argument, NULL, O_COLLECTOR},
         {"json", no_argument, NULL, O_JSON},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"retries", required_argument, NULL, O_RETRIES},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -219,6 +241,11 @@ int main(int argc, char **argv)
         case O_TIMEOUT:
             if (tb_opt_u64(optarg, 1, 3600000, &timeout) != 0) {
                 return s_usage_error("--timeout must be 1-3600000 milliseconds");
+            }
+            break;
+        case O_RETRIES:
+            if (tb_opt_u64(optarg, 0, 10, &retries) != 0) {
+                return s_usage_error("--retries must be 0-10");
             }
             break;
         case O_HELP:
@@ -296,7 +323,8 @@ int main(int argc, char **argv)
     }
     zmq_msg_t reply;
     zmq_msg_init(&reply);
-    int rc = s_exchange(endpoint, (int)timeout, buf, len, &reply);
+    int changes = strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0;
+    int rc = s_exchange(endpoint, (int)timeout, changes ? 1 : (int)retries + 1, buf, len, &reply);
     if (rc != 0) {
         zmq_msg_close(&reply);
         return rc;

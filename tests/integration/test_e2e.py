@@ -3,6 +3,7 @@
 captures from the shared corpus, tapbus-collector measures them, tapbusctl
 drives and reads them, and tshark says what the answer must be."""
 
+import json
 import os
 import struct
 import subprocess
@@ -247,6 +248,34 @@ class Controller(unittest.TestCase):
         self.assertEqual(code, 3)
         self.assertIn("no reply from collector", err)
         self.assertLess(time.monotonic() - t0, 20)
+
+    def test_retry_on_a_new_connection(self):
+        """A collector that answers too late for the first attempt: the
+        command is asked again on a new connection and succeeds."""
+        import signal
+        import subprocess
+        bus = h.Bus([("s", "file:" + corpus("babel.pcap"))])
+        try:
+            bus.collector.p.send_signal(signal.SIGSTOP)
+            cmd = [os.path.join(h.BIN, "tapbusctl"), "--collector", bus.control, "--timeout",
+                   "6000", "--retries", "2", "--json", "status"]
+            t0 = time.monotonic()
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(2.5)  # longer than one attempt (2 s): the first one gives up
+            bus.collector.p.send_signal(signal.SIGCONT)
+            out, err = p.communicate(timeout=30)
+            self.assertEqual(p.returncode, 0, err)
+            self.assertIn("collector", json.loads(out))
+            self.assertGreater(time.monotonic() - t0, 2.0)
+            # start is sent once: with the collector stopped it times out.
+            bus.collector.p.send_signal(signal.SIGSTOP)
+            code, _, err = h.ctl(bus.control, "start", "s", timeout_ms=500, check=False)
+            bus.collector.p.send_signal(signal.SIGCONT)
+            self.assertEqual(code, 3)
+            self.assertIn("(1 attempt)", err)
+        finally:
+            bus.collector.p.send_signal(signal.SIGCONT)
+            bus.close()
 
     def test_usage_errors(self):
         for args in (["bogus"], ["start"], ["stats"], ["stats", "a", "b"], ["start", "bad name"],
