@@ -23,6 +23,7 @@ struct tb_dbquery {
     char endpoint[64];
     tb_influx_t *ix;
     char *bucket; /* 2.x */
+    char *rp;     /* 1.x retention policy the writer uses, "" for the default */
     pthread_t thread;
     int started;
 };
@@ -58,12 +59,13 @@ int tb_dbquery_valid(const tb_ctl_request_t *req, char *err, size_t errsize)
     return 1;
 }
 
-/* Copy s into out escaping `quote` and backslashes. */
-static void s_escape(char *out, size_t size, const char *s, char quote)
+/* Copy s into out escaping `quote`, backslashes and, in Flux strings, the
+ * dollar sign that would start an interpolation ("${...}"). */
+static void s_escape(char *out, size_t size, const char *s, char quote, int flux)
 {
     size_t o = 0;
     for (; *s && o + 3 < size; s++) {
-        if (*s == quote || *s == '\\') {
+        if (*s == quote || *s == '\\' || (flux && *s == '$')) {
             out[o++] = '\\';
         }
         out[o++] = *s;
@@ -80,7 +82,7 @@ static void s_build_query(const tb_dbquery_t *q, const tb_ctl_request_t *req, ch
         if (!v2) {
             snprintf(out, size, "SHOW MEASUREMENTS");
         } else {
-            s_escape(b, sizeof b, q->bucket, '"');
+            s_escape(b, sizeof b, q->bucket, '"', 1);
             snprintf(out, size,
                      "import \"influxdata/influxdb/schema\"\nschema.measurements(bucket: \"%s\")",
                      b);
@@ -89,15 +91,20 @@ static void s_build_query(const tb_dbquery_t *q, const tb_ctl_request_t *req, ch
     }
     long n = strtol(req->args[2], NULL, 10);
     if (!v2) {
-        s_escape(m, sizeof m, req->args[1], '"');
-        s_escape(st, sizeof st, req->nstreams ? req->streams[0] : "", '\'');
-        snprintf(out, size, "SELECT * FROM \"%s\"%s%s%s ORDER BY time DESC LIMIT %ld", m,
+        /* InfluxQL identifiers escape only quotes and backslashes; the
+         * retention policy the points were written to qualifies the name. */
+        char rp[160];
+        s_escape(m, sizeof m, req->args[1], '"', 0);
+        s_escape(rp, sizeof rp, q->rp, '"', 0);
+        s_escape(st, sizeof st, req->nstreams ? req->streams[0] : "", '\'', 0);
+        snprintf(out, size, "SELECT * FROM %s%s%s\"%s\"%s%s%s ORDER BY time DESC LIMIT %ld",
+                 q->rp[0] ? "\"" : "", rp, q->rp[0] ? "\"." : "", m,
                  req->nstreams ? " WHERE \"stream\" = '" : "", req->nstreams ? st : "",
                  req->nstreams ? "'" : "", n);
     } else {
-        s_escape(b, sizeof b, q->bucket, '"');
-        s_escape(m, sizeof m, req->args[1], '"');
-        s_escape(st, sizeof st, req->nstreams ? req->streams[0] : "", '"');
+        s_escape(b, sizeof b, q->bucket, '"', 1);
+        s_escape(m, sizeof m, req->args[1], '"', 1);
+        s_escape(st, sizeof st, req->nstreams ? req->streams[0] : "", '"', 1);
         snprintf(out, size,
                  "from(bucket: \"%s\") |> range(start: 0) |> filter(fn: (r) => "
                  "r._measurement == \"%s\"%s%s%s) |> pivot(rowKey: [\"_time\"], columnKey: "
@@ -393,10 +400,11 @@ tb_dbquery_t *tb_dbquery_new(void *zctx, const tb_influx_config_t *cfg, char *er
         return NULL;
     }
     q->bucket = strdup(cfg->bucket != NULL ? cfg->bucket : "");
+    q->rp = strdup(cfg->rp != NULL ? cfg->rp : "");
     q->loop_end = zmq_socket(zctx, ZMQ_PAIR);
     q->thread_end = zmq_socket(zctx, ZMQ_PAIR);
     int linger = 0;
-    if (q->bucket == NULL || q->loop_end == NULL || q->thread_end == NULL ||
+    if (q->bucket == NULL || q->rp == NULL || q->loop_end == NULL || q->thread_end == NULL ||
         zmq_setsockopt(q->loop_end, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(q->thread_end, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_bind(q->thread_end, q->endpoint) != 0 || zmq_connect(q->loop_end, q->endpoint) != 0) {
@@ -432,6 +440,7 @@ void tb_dbquery_destroy(tb_dbquery_t **p)
     }
     tb_influx_destroy(&q->ix);
     free(q->bucket);
+    free(q->rp);
     free(q);
 }
 

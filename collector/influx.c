@@ -318,6 +318,16 @@ static int s_request(tb_influx_t *ix, const char *url, const void *payload, size
     if (outcome != TB_IFX_OK) {
         s_error_text(answer, res->status, res->error, sizeof res->error);
     }
+    /* 1.x stores the good points of a batch and says how many it refused:
+     * "partial write: ... dropped=N". Nothing is left to resend. */
+    const char *pw = answer->data != NULL ? strstr(answer->data, "partial write") : NULL;
+    const char *dr = pw != NULL ? strstr(pw, "dropped=") : NULL;
+    if (outcome == TB_IFX_REJECTED && dr != NULL) {
+        res->dropped = strtoull(dr + 8, NULL, 10);
+        if (res->dropped > 0) {
+            outcome = TB_IFX_PARTIAL;
+        }
+    }
     return outcome;
 }
 

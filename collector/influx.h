@@ -39,11 +39,13 @@ typedef enum {
     TB_IFX_TOO_LARGE, /* 413: send it in smaller pieces */
     TB_IFX_RETRY,     /* network error, timeout, 408, 429, 5xx: try again later */
     TB_IFX_HOLD,      /* 401, 403, 404 and other refusals: keep the data, an operator must act */
+    TB_IFX_PARTIAL,   /* 400 "partial write": stored except res.dropped points (settled) */
 } tb_ifx_outcome_t;
 
 typedef struct {
     long status;         /* HTTP status, 0 when no answer came */
     long retry_after_ms; /* from Retry-After, 0 if absent */
+    uint64_t dropped;    /* TB_IFX_PARTIAL: points the database refused */
     char error[256];     /* one line: what went wrong (empty on success) */
 } tb_ifx_result_t;
 

@@ -217,6 +217,12 @@ static int s_write_file(tb_spool_t *s, const entry_t *e, const char *data, size_
         unlink(tmp);
         return TB_EIO;
     }
+    /* The new name survives a power loss only once the directory is synced. */
+    int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
     return 0;
 }
 

@@ -62,6 +62,8 @@ struct tb_writer {
     uint32_t backoff_ms;
     uint64_t next_try; /* monotonic ns */
     uint64_t fail_since;
+    int final_tried;  /* at a stop: the one attempt made despite a failure */
+    int stopping_now; /* s_finish: the spool's last chance */
     uint64_t rng;
     tb_ratelimit_t log_rl;
 };
@@ -100,12 +102,13 @@ static void s_error(tb_writer_t *w, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    uint64_t suppressed = 0;
     pthread_mutex_lock(&w->mu);
     snprintf(w->h.last_error, sizeof w->h.last_error, "%s", msg);
     w->h.last_error_ns = tb_time_now_ns();
+    int allow = tb_ratelimit_allow(&w->log_rl, tb_time_mono_ns(), &suppressed);
     pthread_mutex_unlock(&w->mu);
-    uint64_t suppressed = 0;
-    if (tb_ratelimit_allow(&w->log_rl, tb_time_mono_ns(), &suppressed)) {
+    if (allow) {
         if (suppressed > 0) {
             tb_log(level, LOG_COMPONENT, "%s (%" PRIu64 " similar lines suppressed)", msg,
                    suppressed);
@@ -165,6 +168,15 @@ static int s_send_range(tb_writer_t *w, const char *data, size_t len, size_t *do
         s_count(w, &w->h.written, points);
         *done = len;
         return o;
+    }
+    if (o == TB_IFX_PARTIAL) {
+        uint64_t refused = res.dropped < points ? res.dropped : points;
+        s_count(w, &w->h.written, points - refused);
+        s_count(w, &w->h.rejected, refused);
+        s_error(w, TB_LOG_WARN, "database stored a batch but refused %" PRIu64 " point(s): %s",
+                refused, res.error);
+        *done = len;
+        return TB_IFX_OK;
     }
     if (o == TB_IFX_REJECTED || o == TB_IFX_TOO_LARGE) {
         if (points <= 1) {
@@ -236,8 +248,26 @@ static void s_spool_queue(tb_writer_t *w)
     while (b != NULL) {
         batch_t *next = b->next;
         if (tb_spool_push(w->spool, b->data, b->len, b->points, b->created_ns) != 0) {
-            s_count(w, &w->h.dropped, b->points);
-            s_error(w, TB_LOG_ERROR, "cannot spool a batch: %" PRIu64 " points dropped", b->points);
+            /* The spool cannot take it: the rest waits in memory, in order,
+             * within the queue's limit, and spooling is tried again later. */
+            s_error(w, TB_LOG_ERROR, "cannot spool: batches stay in memory");
+            pthread_mutex_lock(&w->mu);
+            batch_t *last = b;
+            uint64_t bytes = 0, points = 0;
+            for (batch_t *x = b; x != NULL; x = x->next) {
+                bytes += x->len;
+                points += x->points;
+                last = x;
+            }
+            last->next = w->head;
+            if (w->head == NULL) {
+                w->tail = last;
+            }
+            w->head = b;
+            w->qbytes += bytes;
+            w->qpoints += points;
+            pthread_mutex_unlock(&w->mu);
+            break;
         }
         free(b);
         b = next;
@@ -254,6 +284,8 @@ static void s_keep_cur(tb_writer_t *w)
     if (w->spool != NULL &&
         tb_spool_push(w->spool, w->cur.data, w->cur.len, w->cur.points, w->cur.created_ns) == 0) {
         s_publish_spool(w);
+    } else if (w->spool != NULL && !w->stopping_now) {
+        return; /* the spool cannot take it now: it stays in memory, retried */
     } else {
         s_count(w, &w->h.dropped, w->cur.points);
         s_error(w, TB_LOG_ERROR, "%" PRIu64 " points could not be delivered nor kept",
@@ -274,6 +306,11 @@ static int s_take(tb_writer_t *w)
         if (rc == 0) {
             s_set_cur(w, data, len, points, created, 1);
             return 1;
+        }
+        if (rc == TB_ENOMEM) {
+            struct timespec pause = {0, 100 * 1000 * 1000};
+            nanosleep(&pause, NULL); /* no memory to read it now: not a busy loop */
+            return -1;
         }
         if (rc != TB_ENOENT) {
             s_publish_spool(w);
@@ -352,6 +389,7 @@ static void s_deliver(tb_writer_t *w)
 /* At exit: whatever was not delivered goes to the spool or is counted. */
 static void s_finish(tb_writer_t *w)
 {
+    w->stopping_now = 1;
     s_keep_cur(w);
     if (w->cur.data != NULL) {
         tb_spool_unpin(w->spool);
@@ -365,8 +403,8 @@ static void s_finish(tb_writer_t *w)
             tb_log(TB_LOG_INFO, LOG_COMPONENT,
                    "%" PRIu64 " points kept in the spool for the next start", info.points);
         }
-        return;
     }
+    /* What neither the database nor the spool took is lost: say so. */
     pthread_mutex_lock(&w->mu);
     uint64_t lost = w->qpoints;
     batch_t *b = w->head;
@@ -380,8 +418,9 @@ static void s_finish(tb_writer_t *w)
         b = next;
     }
     if (lost > 0) {
-        tb_log(TB_LOG_ERROR, LOG_COMPONENT,
-               "%" PRIu64 " points not delivered at exit (no spool directory configured)", lost);
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "%" PRIu64 " points not delivered at exit (%s)", lost,
+               w->spool != NULL ? "the spool could not take them"
+                                : "no spool directory configured");
     }
 }
 
@@ -400,7 +439,7 @@ static int s_spool_empty(const tb_writer_t *w)
  * shutdown_ms; a replay of the spool is not finished (the spool stays). */
 static int s_should_exit(tb_writer_t *w, int queued, uint64_t now, uint64_t deadline)
 {
-    if (w->failing || now >= deadline) {
+    if ((w->failing && w->final_tried) || now >= deadline) {
         return 1;
     }
     if (w->cur.data != NULL && !w->cur.from_spool) {
@@ -452,9 +491,11 @@ static void *s_thread(void *arg)
                 continue;
             }
         }
-        if (w->failing && now < w->next_try) {
+        if (stopping && w->failing) {
+            w->final_tried = 1; /* one more attempt, whatever the backoff said */
+        } else if (w->failing && now < w->next_try) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
+            clock_gettime(CLOCK_MONOTONIC, &ts);
             uint64_t until =
                 (uint64_t)ts.tv_sec * TB_NS_PER_SEC + (uint64_t)ts.tv_nsec + (w->next_try - now);
             ts.tv_sec = (time_t)(until / TB_NS_PER_SEC);
@@ -490,7 +531,11 @@ tb_writer_t *tb_writer_new(const tb_writer_config_t *cfg, char *err, size_t errs
     tb_ratelimit_init(&w->log_rl, 10 * TB_NS_PER_SEC,
                       2); /* an outage: a few lines, not one per retry */
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* backoff immune to clock steps */
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
     w->ix = tb_influx_new(&cfg->db, err, errsize);
     if (w->ix == NULL) {
         goto fail;

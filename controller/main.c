@@ -40,8 +40,8 @@ static void s_usage(FILE *out)
                  "                        tcp://127.0.0.1:5557)\n"
                  "  --json                print the reply as one JSON document\n"
                  "  --timeout MS          give up after MS milliseconds (default 3000)\n"
-                 "  --retries N           ask again N times with a new connection within the\n"
-                 "                        timeout, for commands that change nothing (default 2)\n"
+                 "  --retries N           ask status, stats and probes again N times with a new\n"
+                 "                        connection within the timeout (default 2)\n"
                  "  --help                this text\n"
                  "\n"
                  "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable,\n"
@@ -323,8 +323,10 @@ int main(int argc, char **argv)
     }
     zmq_msg_t reply;
     zmq_msg_init(&reply);
-    int changes = strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0;
-    int rc = s_exchange(endpoint, (int)timeout, changes ? 1 : (int)retries + 1, buf, len, &reply);
+    /* start and stop change things; a db query may legitimately take most of
+     * the time, and asking again would only queue another one. */
+    int once = strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 || db;
+    int rc = s_exchange(endpoint, (int)timeout, once ? 1 : (int)retries + 1, buf, len, &reply);
     if (rc != 0) {
         zmq_msg_close(&reply);
         return rc;

@@ -238,6 +238,8 @@ def test_bad_data_counted_not_retried():
             assert health["rejected"] == refused, health
             assert health["written"] == health["points"] - refused, health
             assert "400" in health["last_error"], health
+            # A "partial write" is settled at once: no splitting into single lines.
+            assert health["requests"] < 10, health
             requests = health["requests"]
             time.sleep(1.5)  # lets any (wrong) retry show up in the count
             assert database(bus.control)["requests"] == requests
@@ -340,6 +342,10 @@ def test_v2_query():
             assert body["type"] == "flux" and 'from(bucket: "traffic")' in body["query"], body
             assert 'r._measurement == "tapbus_traffic"' in body["query"]
             assert 'r.stream == "demo"' in body["query"] and "limit(n: 2)" in body["query"]
+            # A measurement name cannot interpolate Flux ("${...}").
+            ctl(bus.control, "--json", "db", "${r._measurement}", check=False)
+            body = json.loads(srv.requests[-1].body_text)
+            assert 'r._measurement == "\\${r._measurement}"' in body["query"], body["query"]
         finally:
             bus.close()
 
