@@ -298,11 +298,24 @@ int tb_coll_start(tb_collector_t *c, const char *name)
         pt->eos_seen = 0;
     }
     tb_stats_reset(st->stats);
-    s_sinks_close(c, st);
+    /* Sources that never start over (run 0: live, directory) carry on where
+     * they stopped: the sinks keep what they hold open (the current second
+     * and interval), so the database gets one complete point for them, not
+     * two partial ones with the same time. Anything else starts afresh. */
+    int carry_on = st->nprobes > 0;
+    for (size_t i = 0; i < st->nprobes; i++) {
+        carry_on = carry_on && st->probes[i].run == 0;
+    }
     for (size_t i = 0; i < c->nsinks; i++) {
-        if (c->sinks[i]->ops->stream_open != NULL) {
-            st->sink_state[i] = c->sinks[i]->ops->stream_open(c->sinks[i], name);
+        if (carry_on && st->sink_state[i] != NULL) {
+            continue;
         }
+        if (c->sinks[i]->ops->stream_close != NULL && st->sink_state[i] != NULL) {
+            c->sinks[i]->ops->stream_close(c->sinks[i], st->sink_state[i]);
+        }
+        st->sink_state[i] = c->sinks[i]->ops->stream_open != NULL
+                                ? c->sinks[i]->ops->stream_open(c->sinks[i], name)
+                                : NULL;
     }
     st->probes_refused = 0;
     st->bad_messages = 0;

@@ -178,7 +178,9 @@ static void s_interval_reset(dbstream_t *ds)
     tb_topk_reset(ds->hosts);
 }
 
-static void s_emit_interval(dbsink_t *d, dbstream_t *ds)
+/* Emit the open interval; keep: leave it open (its final counts are
+ * written again when it closes). */
+static void s_emit_interval(dbsink_t *d, dbstream_t *ds, int keep)
 {
     if (!ds->ival_open) {
         return;
@@ -199,7 +201,9 @@ static void s_emit_interval(dbsink_t *d, dbstream_t *ds)
     tb_lp_field_u64(&d->lp, "top_hosts_error_bound", tb_topk_error_bound(ds->hosts));
     s_end(d, ts);
     s_emit_top(d, ds, ts);
-    s_interval_reset(ds);
+    if (!keep) {
+        s_interval_reset(ds);
+    }
 }
 
 static void s_stream_close(tb_sink_t *sink, void *state)
@@ -277,7 +281,7 @@ static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *ite
         uint64_t sec = s->ts_ns / TB_NS_PER_SEC;
         uint64_t start = sec - sec % d->cfg.interval_s;
         if (ds->ival_open && start > ds->ival_start) {
-            s_emit_interval(d, ds);
+            s_emit_interval(d, ds, 0);
         }
         if (!ds->ival_open) {
             ds->ival_open = 1;
@@ -326,9 +330,15 @@ static void s_stream_final(tb_sink_t *sink, void *state, const char *stream, con
 {
     dbsink_t *d = (dbsink_t *)sink;
     dbstream_t *ds = state;
-    if (ds != NULL) {
+    if (ds != NULL && strcmp(how, "stopped") == 0) {
+        /* A stopped stream may be started again and carry on (a live or
+         * directory source): what is open is written as it stands and stays
+         * open, so a restart adds to it instead of overwriting it. */
+        tb_series_emit_open(ds->series);
+        s_emit_interval(d, ds, 1);
+    } else if (ds != NULL) {
         tb_series_flush(ds->series);
-        s_emit_interval(d, ds);
+        s_emit_interval(d, ds, 0);
     }
     s_begin(d, "tapbus_stream", stream);
     tb_lp_tag(&d->lp, "state", how);

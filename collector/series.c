@@ -106,6 +106,20 @@ void tb_series_flush(tb_series_t *s)
     }
 }
 
+void tb_series_emit_open(tb_series_t *s)
+{
+    if (!s->started) {
+        return;
+    }
+    uint64_t oldest = s->newest >= s->size - 1 ? s->newest - (s->size - 1) : 0;
+    for (uint64_t sec = oldest; sec <= s->newest; sec++) {
+        const tb_second_t *b = &s->ring[sec % s->size];
+        if (b->sec == sec) {
+            s->emit(s->arg, b);
+        }
+    }
+}
+
 uint64_t tb_series_late(const tb_series_t *s)
 {
     return s->late;

@@ -38,6 +38,10 @@ void tb_series_add(tb_series_t *s, const tb_summary_t *pkt);
 /* Close and emit every open second, oldest first (end of a measurement). */
 void tb_series_flush(tb_series_t *s);
 
+/* Emit every open second, oldest first, and keep it open: its final counts
+ * are emitted again when it closes (a measurement stopped that may go on). */
+void tb_series_emit_open(tb_series_t *s);
+
 /* Packets that arrived after their second was closed. */
 uint64_t tb_series_late(const tb_series_t *s);
 

@@ -219,6 +219,48 @@ def test_outage_with_collector_restart():
             bus.close()
 
 
+def split_pcap(path, out_a, out_b):
+    """Write the first and second half of a pcap's records to two files."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    head, pos, recs = data[:24], 24, []
+    while pos + 16 <= len(data):
+        incl = struct.unpack_from("<I", data, pos + 8)[0]
+        recs.append(data[pos:pos + 16 + incl])
+        pos += 16 + incl
+    half = len(recs) // 2 + 7  # inside a second, not at its edge
+    for out, part in ((out_a, recs[:half]), (out_b, recs[half:])):
+        with open(out, "wb") as f:
+            f.write(head + b"".join(part))
+    return half, len(recs) - half
+
+
+def test_stop_and_start_carry_on():
+    """A directory stream (a source that never starts over) stopped in the
+    middle of a second and started again: the database gets that second's
+    complete counts, not the second measurement's part written over the
+    first's."""
+    with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
+        cap = os.path.join(tmp, "cap")
+        os.mkdir(cap)
+        na, nb = split_pcap(DEMO, os.path.join(tmp, "a"), os.path.join(tmp, "b"))
+        os.rename(os.path.join(tmp, "a"), os.path.join(cap, "trace"))
+        bus = Bus([("d", "dir:" + cap)], collector_args=db_args(ix, os.path.join(tmp, "sp")))
+        try:
+            bus.start("d")
+            wait_for(lambda: bus.stats("d")["packets"] == na, 60, "the first file")
+            ctl(bus.control, "stop", "d")
+            os.rename(os.path.join(tmp, "b"), os.path.join(cap, "trace1"))
+            bus.start("d")
+            wait_for(lambda: bus.stats("d")["packets"] == nb, 60, "the second file")
+            ctl(bus.control, "stop", "d")
+            wait_delivered(bus.control)
+            check_matches_tshark(ix, "d", DEMO)
+        finally:
+            bus.close()
+
+
 def test_bad_data_counted_not_retried():
     """A field type conflict makes InfluxDB refuse some points (400, partial
     write): those are counted as rejected, the rest is written, and the
