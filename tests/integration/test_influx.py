@@ -122,10 +122,12 @@ def test_replay_matches_tshark():
 
 def tshark_flows(path):
     import subprocess
-    r = subprocess.run(["tshark", "-n", "-r", path, "-T", "fields", "-e", "ip.src", "-e",
-                        "ip.dst", "-e", "ip.proto", "-e", "tcp.srcport", "-e", "tcp.dstport",
-                        "-e", "udp.srcport", "-e", "udp.dstport"], capture_output=True,
-                       text=True, timeout=300)
+    fields = ["ip.src", "ip.dst", "ip.proto", "ipv6.src", "ipv6.dst", "ipv6.nxt", "tcp.srcport",
+              "tcp.dstport", "udp.srcport", "udp.dstport"]
+    cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=f"]
+    for f in fields:
+        cmd += ["-e", f]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     return r.stdout.splitlines()
 
 
