@@ -263,6 +263,28 @@ def test_stop_and_start_carry_on():
             bus.close()
 
 
+def test_retention_policy():
+    """--influx-rp: points go to that retention policy, and tapbusctl db reads
+    them from there."""
+    with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
+        ix.create_db(DB)
+        r = ix.query('CREATE RETENTION POLICY "r2" ON "%s" DURATION INF REPLICATION 1' % DB)
+        assert "error" not in r["results"][0], r
+        bus = Bus([("demo", "file:" + DEMO)],
+                  collector_args=db_args(ix, tmp, ["--influx-rp", "r2"]))
+        try:
+            bus.start("demo")
+            bus.wait_finished(["demo"])
+            wait_delivered(bus.control)
+            rows = ix.points(DB, 'SELECT sum(packets) FROM "r2"."tapbus_interval"')
+            assert rows[0]["sum"] == tshark_expect(DEMO)["packets"], rows
+            assert ix.points(DB, "SELECT * FROM tapbus_interval") == []  # not the default
+            out = ctl_json(bus.control, "db", "tapbus_stream", "demo")
+            assert len(out["rows"]) == 1 and '"r2"."tapbus_stream"' in out["query"], out
+        finally:
+            bus.close()
+
+
 def test_bad_data_counted_not_retried():
     """A field type conflict makes InfluxDB refuse some points (400, partial
     write): those are counted as rejected, the rest is written, and the
