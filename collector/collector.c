@@ -500,6 +500,7 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
     switch (h->type) {
     case TB_MSG_BATCH:
         tb_stats_add(st->stats, m->items, m->count);
+        st->rx_packets += m->count;
         for (size_t i = 0; i < c->nsinks; i++) {
             if (c->sinks[i]->ops->stream_batch != NULL) {
                 c->sinks[i]->ops->stream_batch(c->sinks[i], st->sink_state[i], m->items, m->count);
@@ -631,6 +632,19 @@ static void s_serve_control(tb_collector_t *c)
 static void s_tick(tb_collector_t *c)
 {
     uint64_t now = tb_time_mono_ns();
+    /* Current rates: packets received over the last second or so. */
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        coll_stream_t *st = &c->streams[i];
+        if (!st->in_use || now - st->rate_mark_ns < TB_NS_PER_SEC) {
+            continue;
+        }
+        st->pps_now = st->rate_mark_ns == 0 || st->state != STREAM_RUNNING
+                          ? 0.0
+                          : (double)(st->rx_packets - st->rate_mark_packets) /
+                                ((double)(now - st->rate_mark_ns) / 1e9);
+        st->rate_mark_ns = now;
+        st->rate_mark_packets = st->rx_packets;
+    }
     for (size_t i = 0; i < c->nsinks; i++) {
         if (c->sinks[i]->ops->tick != NULL) {
             c->sinks[i]->ops->tick(c->sinks[i], now);

@@ -55,6 +55,10 @@ typedef struct {
     uint64_t probes_refused; /* messages from probes beyond TB_STREAM_MAX_PROBES */
     uint64_t bad_messages;   /* messages on this stream's topic that failed validation */
     void *sink_state[TB_COLL_MAX_SINKS]; /* each sink's state for this measurement */
+    uint64_t rx_packets;                 /* packets received, never reset (rates) */
+    uint64_t rate_mark_ns;               /* monotonic time of the last rate sample */
+    uint64_t rate_mark_packets;          /* rx_packets then */
+    double pps_now;                      /* packets per second over the last second */
 } coll_stream_t;
 
 struct tb_collector {

@@ -254,9 +254,10 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
         if (!st->in_use) {
             continue;
         }
-        msgpack_pack_map(pk, 7);
+        msgpack_pack_map(pk, 8);
         tb_mp_kv_str(pk, "stream", st->name);
         tb_mp_kv_str(pk, "state", tb_coll_state_name(st->state));
+        tb_mp_kv_double(pk, "pps_now", st->pps_now);
         tb_mp_kv_u64(pk, "packets", st->stats->packets);
         tb_mp_kv_u64(pk, "bytes", st->stats->bytes);
         tb_mp_kv_double(pk, "avg_pps", tb_stats_avg_pps(st->stats));

@@ -82,17 +82,18 @@ void tb_print_status(FILE *out, const json_t *data)
             s_int(bus, "bad_frames"), s_int(bus, "bad_bodies"), s_int(bus, "bad_topic"));
     s_database(out, json_object_get(data, "database"));
     const json_t *streams = json_object_get(data, "streams");
-    fprintf(out, "\n%-24s %-9s %12s %14s %12s %8s\n", "STREAM", "STATE", "PACKETS", "BYTES",
-            "AVG PPS", "LOSS");
+    fprintf(out, "\n%-24s %-9s %10s %12s %14s %12s %8s\n", "STREAM", "STATE", "PPS NOW", "PACKETS",
+            "BYTES", "AVG PPS", "LOSS");
     size_t i;
     const json_t *st;
     json_array_foreach(streams, i, st)
     {
         fprintf(out,
-                "%-24s %-9s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT
+                "%-24s %-9s %10.0f %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT
                 " %12.1f %8" JSON_INTEGER_FORMAT "\n",
-                s_str(st, "stream"), s_str(st, "state"), s_int(st, "packets"), s_int(st, "bytes"),
-                s_num(st, "avg_pps"), s_loss_total(json_object_get(st, "loss")));
+                s_str(st, "stream"), s_str(st, "state"), s_num(st, "pps_now"), s_int(st, "packets"),
+                s_int(st, "bytes"), s_num(st, "avg_pps"),
+                s_loss_total(json_object_get(st, "loss")));
     }
     if (json_array_size(streams) == 0) {
         fprintf(out, "(no streams started)\n");

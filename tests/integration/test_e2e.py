@@ -277,6 +277,30 @@ class Controller(unittest.TestCase):
             bus.collector.p.send_signal(signal.SIGCONT)
             bus.close()
 
+    def test_status_shows_the_current_rate(self):
+        """pps_now: packets over the last second while a paced replay runs
+        (demo.pcap: 500 packets/s of capture time), 0 once it finished."""
+        demo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                            "demo.pcap")
+        bus = h.Bus([("paced", "file:" + demo)], probe_args=["--replay-speed", "1"])
+        try:
+            bus.start("paced")
+            h.wait_for(lambda: h.ctl_json(bus.control, "stats", "paced")["packets"] > 1000, 30,
+                       "two seconds of replay")
+            rates = []
+            for _ in range(3):
+                time.sleep(1.0)  # one rate sample per second: take a few
+                st = h.ctl_json(bus.control, "status")["streams"][0]
+                rates.append(st["pps_now"])
+            self.assertTrue(any(300 <= r <= 700 for r in rates), rates)
+            _, out, _ = h.ctl(bus.control, "status")
+            self.assertIn("PPS NOW", out)
+            bus.wait_finished(["paced"])
+            h.wait_for(lambda: h.ctl_json(bus.control, "status")["streams"][0]["pps_now"] == 0,
+                       10, "the rate to drop to 0")
+        finally:
+            bus.close()
+
     def test_usage_errors(self):
         for args in (["bogus"], ["start"], ["stats"], ["stats", "a", "b"], ["start", "bad name"],
                      ["--timeout", "x", "status"], ["--nope", "status"], []):
