@@ -6,6 +6,7 @@
  * 4 the reply was malformed. */
 #include "mpjson.h"
 #include "print.h"
+#include "top.h"
 
 #include "tb_ctl.h"
 #include "tb_err.h"
@@ -30,6 +31,7 @@ static void s_usage(FILE *out)
                  "  status             collector, streams, probes and loss at a glance\n"
                  "  stats STREAM       the statistics of one stream\n"
                  "  probes             every probe heard, its streams and drops\n"
+                 "  top STREAM [-n N]  live view: rates, top flows and hosts, protocols, loss\n"
                  "  db [MEASUREMENT [STREAM] [-n N]]\n"
                  "                     what the database holds: its measurements, or the\n"
                  "                     latest N points of one (of one stream)\n"
@@ -74,6 +76,10 @@ static const command_t s_commands[] = {
     {"probes", "",
      "Every probe the collector hears, with the streams it feeds, when it was last\n"
      "heard, whether it is silent, and its packets and capture drops summed over them.\n"},
+    {"top", "STREAM [-n N]",
+     "A live view of one stream, refreshed every second: current packets and bits per\n"
+     "second, totals, loss, protocol mix, the top N flows and hosts (default 10). Quits\n"
+     "on q. When standard output is not a terminal, the view is printed once.\n"},
     {"db", "[measurements | MEASUREMENT [STREAM] [-n N]]",
      "What the collector's database holds, asked through the collector (which has the\n"
      "credentials): without arguments the measurements; with one, its latest N points\n"
@@ -208,6 +214,64 @@ static int s_exchange(const char *endpoint, int timeout_ms, int attempts, const 
     return EXIT_UNREACHABLE;
 }
 
+/* One command's request and how to send it. */
+typedef struct {
+    const char *endpoint;
+    int timeout_ms;
+    int attempts;
+    const tb_ctl_request_t *req;
+    const char *cmd;
+    int json_out;
+} call_t;
+
+/* Send the request, return the reply's data (a new reference), or NULL with
+ * the exit code in *code and the reason printed. */
+static json_t *s_fetch(void *arg, int *code)
+{
+    const call_t *c = arg;
+    uint8_t buf[TB_CTL_MAX_STREAMS * (TB_STREAM_MAX + 8) + TB_CTL_MAX_ARGS * (TB_CTL_ARG_MAX + 8) +
+                256];
+    size_t len = 0;
+    if (tb_ctl_request_encode(c->req, buf, sizeof buf, &len) != 0) {
+        *code = s_usage_error("cannot encode request");
+        return NULL;
+    }
+    zmq_msg_t reply;
+    zmq_msg_init(&reply);
+    int rc = s_exchange(c->endpoint, c->timeout_ms, c->attempts, buf, len, &reply);
+    if (rc != 0) {
+        zmq_msg_close(&reply);
+        *code = rc;
+        return NULL;
+    }
+    int ok = 0;
+    char err[TB_CTL_ERROR_MAX] = "";
+    tb_mp_reader_t data;
+    json_t *j = NULL;
+    if (tb_ctl_reply_decode(zmq_msg_data(&reply), zmq_msg_size(&reply), &ok, err, sizeof err,
+                            &data) != 0 ||
+        (j = tb_mpjson_read(&data)) == NULL) {
+        fprintf(stderr, "tapbusctl: malformed reply from %s\n", c->endpoint);
+        zmq_msg_close(&reply);
+        *code = EXIT_BADREPLY;
+        return NULL;
+    }
+    zmq_msg_close(&reply);
+    if (!ok) {
+        fprintf(stderr, "tapbusctl: %s: %s\n", c->cmd, err);
+        if (c->json_out) {
+            json_t *e = json_pack("{s:s, s:s}", "status", "error", "error", err);
+            json_dumpf(e, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            fputc('\n', stdout);
+            json_decref(e);
+        }
+        json_decref(j);
+        *code = EXIT_REFUSED;
+        return NULL;
+    }
+    return j;
+}
+
 int main(int argc, char **argv)
 {
     const char *endpoint = getenv("TAPBUS_COLLECTOR");
@@ -288,6 +352,23 @@ int main(int argc, char **argv)
     }
     int probes = strcmp(cmd, "probes") == 0;
     int db = strcmp(cmd, "db") == 0;
+    int top = strcmp(cmd, "top") == 0;
+    uint64_t top_n = 10;
+    if (top) {
+        /* top STREAM [-n N]: take -n out, the stream stays for the loop below. */
+        int w = optind;
+        for (int i = optind; i < argc; i++) {
+            if (strcmp(argv[i], "-n") == 0) {
+                if (i + 1 == argc || tb_opt_u64(argv[i + 1], 1, 64, &top_n) != 0) {
+                    return s_usage_error("-n needs a number of flows and hosts, 1-64");
+                }
+                i++;
+            } else {
+                argv[w++] = argv[i];
+            }
+        }
+        argc = w;
+    }
     if (db && s_db_request(argc, argv, &req, msg, sizeof msg) != 0) {
         return s_usage_error(msg);
     }
@@ -308,51 +389,27 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "start") == 0 && req.nstreams == 0) {
         return s_usage_error("start needs at least one stream");
     }
-    if (strcmp(cmd, "stats") == 0 && req.nstreams != 1) {
-        return s_usage_error("stats needs exactly one stream");
+    if ((strcmp(cmd, "stats") == 0 || top) && req.nstreams != 1) {
+        snprintf(msg, sizeof msg, "%s needs exactly one stream", cmd);
+        return s_usage_error(msg);
     }
     if ((strcmp(cmd, "status") == 0 || probes) && req.nstreams != 0) {
         snprintf(msg, sizeof msg, "%s takes no stream", cmd);
         return s_usage_error(msg);
     }
 
-    uint8_t buf[TB_CTL_MAX_STREAMS * (TB_STREAM_MAX + 8) + 256];
-    size_t len = 0;
-    if (tb_ctl_request_encode(&req, buf, sizeof buf, &len) != 0) {
-        return s_usage_error("cannot encode request");
-    }
-    zmq_msg_t reply;
-    zmq_msg_init(&reply);
     /* start and stop change things; a db query may legitimately take most of
      * the time, and asking again would only queue another one. */
     int once = strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 || db;
-    int rc = s_exchange(endpoint, (int)timeout, once ? 1 : (int)retries + 1, buf, len, &reply);
-    if (rc != 0) {
-        zmq_msg_close(&reply);
+    call_t call = {endpoint, (int)timeout, once ? 1 : (int)retries + 1, &req, cmd, json_out};
+    if (top) {
+        snprintf(req.cmd, sizeof req.cmd, "stats");
+        return tb_top_run(s_fetch, &call, top_n, 1.0);
+    }
+    int rc = 0;
+    json_t *j = s_fetch(&call, &rc);
+    if (j == NULL) {
         return rc;
-    }
-    int ok = 0;
-    char err[TB_CTL_ERROR_MAX] = "";
-    tb_mp_reader_t data;
-    json_t *j = NULL;
-    if (tb_ctl_reply_decode(zmq_msg_data(&reply), zmq_msg_size(&reply), &ok, err, sizeof err,
-                            &data) != 0 ||
-        (j = tb_mpjson_read(&data)) == NULL) {
-        fprintf(stderr, "tapbusctl: malformed reply from %s\n", endpoint);
-        zmq_msg_close(&reply);
-        return EXIT_BADREPLY;
-    }
-    zmq_msg_close(&reply);
-    if (!ok) {
-        fprintf(stderr, "tapbusctl: %s: %s\n", cmd, err);
-        if (json_out) {
-            json_t *e = json_pack("{s:s, s:s}", "status", "error", "error", err);
-            json_dumpf(e, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            fputc('\n', stdout);
-            json_decref(e);
-        }
-        json_decref(j);
-        return EXIT_REFUSED;
     }
     if (probes) {
         json_t *view = tb_status_probes(j);

@@ -345,3 +345,62 @@ void tb_print_table(FILE *out, const json_t *columns, const json_t *rows)
         fprintf(out, "(nothing stored)\n");
     }
 }
+
+void tb_print_top(FILE *out, const json_t *d, double pps, double bps, size_t n)
+{
+    char rate[64];
+    if (pps < 0) {
+        snprintf(rate, sizeof rate, "measuring...");
+    } else {
+        snprintf(rate, sizeof rate, "%.0f packets/s, %.3f Mbit/s", pps, bps / 1e6);
+    }
+    fprintf(out, "%s (%s)  now %s\n", s_str(d, "stream"), s_str(d, "state"), rate);
+    fprintf(out,
+            "total %" JSON_INTEGER_FORMAT " packets, %" JSON_INTEGER_FORMAT
+            " bytes; capture average %.1f packets/s\n",
+            s_int(d, "packets"), s_int(d, "bytes"), s_num(d, "avg_pps"));
+    const json_t *loss = json_object_get(d, "loss");
+    fprintf(out,
+            "loss  %" JSON_INTEGER_FORMAT " gaps, %" JSON_INTEGER_FORMAT
+            " lost packets, %" JSON_INTEGER_FORMAT " capture drops, %" JSON_INTEGER_FORMAT
+            " bus drops\n\n",
+            s_int(loss, "seq_gaps"), s_int(loss, "lost_packets"), s_int(loss, "capture_drops"),
+            s_int(loss, "bus_drops"));
+    double total = (double)s_int(d, "packets");
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)json_object_get(d, "protocols"), key, v)
+    {
+        double share = total > 0 ? (double)s_int(v, "packets") / total : 0.0;
+        char bar[41];
+        int w = (int)(share * 40.0 + 0.5);
+        memset(bar, '#', (size_t)w);
+        bar[w] = '\0';
+        fprintf(out, "%-7s %5.1f%% %-40s %12" JSON_INTEGER_FORMAT "\n", key, share * 100.0, bar,
+                s_int(v, "packets"));
+    }
+    fprintf(out, "\n%-4s %-41s %-41s %-6s %10s\n", "TOP", "SOURCE", "DESTINATION", "PROTO",
+            "PACKETS");
+    size_t i;
+    const json_t *f;
+    json_array_foreach(json_object_get(d, "top_flows"), i, f)
+    {
+        if (i >= n) {
+            break;
+        }
+        char src[80], dst[80];
+        s_endpoint(src, sizeof src, f, "src", "sport");
+        s_endpoint(dst, sizeof dst, f, "dst", "dport");
+        fprintf(out, "%-4zu %-41s %-41s %-6s %10" JSON_INTEGER_FORMAT "\n", i + 1, src, dst,
+                s_str(f, "class"), s_int(f, "packets"));
+    }
+    fprintf(out, "\n%-4s %-41s %10s %12s\n", "TOP", "HOST", "PACKETS", "BYTES");
+    json_array_foreach(json_object_get(d, "top_hosts"), i, f)
+    {
+        if (i >= n) {
+            break;
+        }
+        fprintf(out, "%-4zu %-41s %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT "\n", i + 1,
+                s_str(f, "addr"), s_int(f, "packets"), s_int(f, "bytes"));
+    }
+}

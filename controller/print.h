@@ -17,6 +17,11 @@ void tb_print_stats(FILE *out, const json_t *data);
 json_t *tb_status_probes(const json_t *status);
 void tb_print_probes(FILE *out, const json_t *data);
 
+/* The live view of one stream (tapbusctl top): rates measured by the caller
+ * between two stats replies (negative: not yet known), protocol mix, the
+ * first n top flows and hosts, loss. */
+void tb_print_top(FILE *out, const json_t *stats, double pps, double bps, size_t n);
+
 /* An aligned table: a header of column names and one line per row; null
  * values print as "-". */
 void tb_print_table(FILE *out, const json_t *columns, const json_t *rows);

@@ -301,6 +301,49 @@ class Controller(unittest.TestCase):
         finally:
             bus.close()
 
+    def test_top_live_view_in_tmux(self):
+        """tapbusctl top: a one-shot view when stdout is not a terminal; in a
+        terminal (tmux) it refreshes with the current rate and quits on q."""
+        import shutil
+        import subprocess
+        demo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                            "demo.pcap")
+        bus = h.Bus([("live", "file:" + demo)], probe_args=["--replay-speed", "1"])
+        try:
+            bus.start("live")
+            h.wait_for(lambda: h.ctl_json(bus.control, "stats", "live")["packets"] > 300, 30,
+                       "some packets")
+            code, out, _ = h.ctl(bus.control, "top", "live", "-n", "3")
+            self.assertEqual(code, 0)
+            self.assertIn("live (running)", out)
+            self.assertEqual(len([ln for ln in out.splitlines() if ln[:2] in ("1 ", "2 ", "3 ")
+                                  ]), 6, out)  # 3 flows + 3 hosts
+            self.assertNotIn("4 ", [ln[:2] for ln in out.splitlines()])
+            code, _, err = h.ctl(bus.control, "top", check=False)
+            self.assertEqual(code, 2, err)
+            if shutil.which("tmux") is None:
+                self.skipTest("tmux is not installed")
+            sock = os.path.join(bus.tmp.name, "tmux.sock")
+            tmux = ["tmux", "-S", sock]
+            cmd = "%s --collector %s top live -n 5; echo EXITED $?; sleep 60" % (
+                os.path.join(h.BIN, "tapbusctl"), bus.control)
+            subprocess.run(tmux + ["new-session", "-d", "-x", "160", "-y", "50", cmd],
+                           check=True, timeout=30)
+            try:
+                def pane():
+                    return subprocess.run(tmux + ["capture-pane", "-p"], capture_output=True,
+                                          text=True, timeout=30).stdout
+                screen = h.wait_for(lambda: (lambda p: p if "packets/s," in p else None)(pane()),
+                                    20, "a rate in the live view")
+                self.assertIn("(q quits)", screen)
+                self.assertIn("TOP  HOST", screen)
+                subprocess.run(tmux + ["send-keys", "q"], check=True, timeout=30)
+                h.wait_for(lambda: "EXITED 0" in pane(), 10, "top to quit on q")
+            finally:
+                subprocess.run(tmux + ["kill-server"], capture_output=True, timeout=30)
+        finally:
+            bus.close()
+
     def test_usage_errors(self):
         for args in (["bogus"], ["start"], ["stats"], ["stats", "a", "b"], ["start", "bad name"],
                      ["--timeout", "x", "status"], ["--nope", "status"], []):
