@@ -363,7 +363,7 @@ class Controller(unittest.TestCase):
             h.ctl(bus.control, "start", "s")
             bus.wait_finished(["s"])
             _, out, _ = h.ctl(bus.control, "status")
-            self.assertRegex(out, r"\ns +finished +25 ")
+            self.assertRegex(out, r"\ns +finished +0 +25 ")
             _, out, _ = h.ctl(bus.control, "stats", "s")
             self.assertIn("packets        25\n", out)
             self.assertIn("RANK SOURCE", out)
