@@ -3,6 +3,7 @@
 #include "collector.h"
 #include "series.h"
 
+#include "tb_conf.h"
 #include "tb_log.h"
 #include "tb_opt.h"
 
@@ -32,6 +33,10 @@ static void s_usage(FILE *out)
             "  --top N              flows and hosts listed by stats, 1-64 (default 10)\n"
             "  --hwm N              bus receive high-water mark in messages (default 100)\n"
             "  --log-level LEVEL    error, warn, info or debug (default info)\n"
+            "  --config FILE        read options from FILE (or $TAPBUS_COLLECTOR_CONFIG):\n"
+            "                       'name = value' per line; the environment\n"
+            "                       (TAPBUS_COLLECTOR_NAME) overrides it, the command line both\n"
+            "  --print-config       print the options in effect and where they came from\n"
             "\n"
             "database (InfluxDB; without --influx-url nothing is written):\n"
             "  --influx-url URL        e.g. http://db:8086 or https://db:8086\n"
@@ -114,6 +119,8 @@ int main(int argc, char **argv)
         O_HWM,
         O_LOG,
         O_HELP,
+        O_CONFIG,
+        O_PRINTCONF,
         O_IURL,
         O_IVER,
         O_IDB,
@@ -147,6 +154,8 @@ int main(int argc, char **argv)
         {"hwm", required_argument, NULL, O_HWM},
         {"log-level", required_argument, NULL, O_LOG},
         {"help", no_argument, NULL, O_HELP},
+        {"config", required_argument, NULL, O_CONFIG},
+        {"print-config", no_argument, NULL, O_PRINTCONF},
         {"influx-url", required_argument, NULL, O_IURL},
         {"influx-version", required_argument, NULL, O_IVER},
         {"influx-db", required_argument, NULL, O_IDB},
@@ -178,9 +187,21 @@ int main(int argc, char **argv)
     tb_influx_config_t *ic = &db.writer.db;
     char *password = NULL, *token = NULL;
     int rc = 2;
+    /* Options from the configuration file, then the environment, then the
+     * command line (which wins). */
+    tb_conf_args_t ca;
+    if (tb_conf_build("TAPBUS_COLLECTOR", opts, argc, argv, &ca, msg, sizeof msg) != 0) {
+        return s_fail(msg);
+    }
+    argc = ca.argc;
+    argv = ca.argv;
+    int parsing = 1; /* errors name the file and line of a bad setting */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
+        case O_CONFIG:
+        case O_PRINTCONF:
+            break; /* taken by tb_conf_build */
         case O_PROBE:
             if (cfg.nprobes == TB_COLLECTOR_MAX_PROBES) {
                 snprintf(msg, sizeof msg, "%s", "too many --probe options");
@@ -239,6 +260,9 @@ int main(int argc, char **argv)
         }
         case O_HELP:
             s_usage(stdout);
+            free(password);
+            free(token);
+            tb_conf_free(&ca);
             return 0;
         case O_IURL:
             ic->url = optarg;
@@ -346,7 +370,16 @@ int main(int argc, char **argv)
     }
     if (optind < argc) {
         snprintf(msg, sizeof msg, "unexpected argument '%s' (see --help)", argv[optind]);
+        optind++; /* its origin is optind - 1 */
         goto fail;
+    }
+    parsing = 0;
+    if (ca.print_only) {
+        tb_conf_print(&ca, stdout);
+        tb_conf_free(&ca);
+        free(password);
+        free(token);
+        return 0;
     }
     if (ic->url != NULL) {
         const char *env = getenv("TAPBUS_INFLUX_PASSWORD");
@@ -379,9 +412,17 @@ int main(int argc, char **argv)
     tb_log(TB_LOG_INFO, "collector", "stopped");
     free(password);
     free(token);
+    tb_conf_free(&ca);
     return rc;
 fail:
     free(password);
     free(token);
+    if (parsing && tb_conf_origin(&ca, optind - 1)[0] != '\0') {
+        char full[1024];
+        snprintf(full, sizeof full, "%s%s", tb_conf_origin(&ca, optind - 1), msg);
+        tb_conf_free(&ca);
+        return s_fail(full);
+    }
+    tb_conf_free(&ca);
     return s_fail(msg);
 }

@@ -344,6 +344,52 @@ class Controller(unittest.TestCase):
         finally:
             bus.close()
 
+    def test_collector_configuration_file_and_environment(self):
+        """--config FILE, TAPBUS_COLLECTOR_* variables and the command line, in
+        that order of strength; --print-config; bad keys and values named
+        with their file and line."""
+        exe = os.path.join(h.BIN, "tapbus-collector")
+        with tempfile.TemporaryDirectory() as tmp:
+            conf = os.path.join(tmp, "collector.conf")
+            control = h.endpoint()
+            with open(conf, "w") as f:
+                f.write("# a collector\nprobe = %s\ncontrol = \"%s\"  # quoted\n"
+                        "max-streams = 12\ntop = 3\n" % (h.endpoint(), control))
+            env = dict(os.environ, TAPBUS_COLLECTOR_TOP="4")
+            r = subprocess.run([exe, "--config", conf, "--print-config", "--max-streams", "20"],
+                               capture_output=True, text=True, env=env, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lines = [ln for ln in r.stdout.splitlines() if not ln.startswith("#")]
+            self.assertEqual(lines[-3:], ['top = "3"    # %s:5' % conf,
+                                          'top = "4"    # $TAPBUS_COLLECTOR_TOP',
+                                          'max-streams = "20"    # command line'], r.stdout)
+            self.assertEqual(lines[2], 'max-streams = "12"    # %s:4' % conf)
+            # The file's settings take effect (the control endpoint, the limit).
+            p = subprocess.Popen([exe, "--config", conf, "--max-streams", "2"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                st = h.wait_for(lambda: h.ctl(control, "--json", "status", timeout_ms=500,
+                                              check=False), 30, "the configured control")
+                self.assertEqual(json.loads(st[1])["limits"]["max_streams"], 2)
+            finally:
+                p.terminate()
+                p.wait(30)
+            for text, want in (("flow = 3\n", "collector.conf:1: unknown key 'flow'"),
+                               ("flows = lots\n", "collector.conf:1: --flows must be"),
+                               ("probe\n", "collector.conf:1: 'probe' needs a value"),
+                               ('control = "x\n', "collector.conf:1: unterminated quote")):
+                with open(conf, "w") as f:
+                    f.write(text)
+                r = subprocess.run([exe, "--config", conf], capture_output=True, text=True,
+                                   timeout=30)
+                self.assertEqual(r.returncode, 2, text)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                self.assertIn(want, r.stderr)
+            r = subprocess.run([exe, "--probe", h.endpoint()], capture_output=True, text=True,
+                               env=dict(os.environ, TAPBUS_COLLECTOR_TOP="99"), timeout=30)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("$TAPBUS_COLLECTOR_TOP: --top must be 1-64", r.stderr)
+
     def test_usage_errors(self):
         for args in (["bogus"], ["start"], ["stats"], ["stats", "a", "b"], ["start", "bad name"],
                      ["--timeout", "x", "status"], ["--nope", "status"], []):
