@@ -8,6 +8,7 @@
 #include "print.h"
 #include "top.h"
 
+#include "tb_conf.h"
 #include "tb_ctl.h"
 #include "tb_err.h"
 #include "tb_opt.h"
@@ -42,6 +43,10 @@ static void s_usage(FILE *out)
                  "                        tcp://127.0.0.1:5557)\n"
                  "  --json                print the reply as one JSON document\n"
                  "  --timeout MS          give up after MS milliseconds (default 3000)\n"
+                 "  --config FILE         options from FILE (or $TAPBUSCTL_CONFIG), e.g.\n"
+                 "                        'collector = tcp://central:5557'; TAPBUSCTL_NAME\n"
+                 "                        variables override it, the command line both\n"
+                 "  --print-config        print the options in effect and where they came from\n"
                  "  --retries N           ask status, stats and probes again N times with a new\n"
                  "                        connection within the timeout (default 2)\n"
                  "  --help                this text\n"
@@ -103,9 +108,19 @@ static void s_command_usage(const command_t *c)
            c->args[0] ? " " : "", c->args, c->help);
 }
 
+/* The options as parsed: configuration file, environment, command line. */
+static tb_conf_args_t s_conf;
+static int s_parsing; /* a usage error now is about the setting at optind - 1 */
+
+static void s_conf_release(void)
+{
+    tb_conf_free(&s_conf);
+}
+
 static int s_usage_error(const char *msg)
 {
-    fprintf(stderr, "tapbusctl: %s (see --help)\n", msg);
+    fprintf(stderr, "tapbusctl: %s%s (see --help)\n",
+            s_parsing ? tb_conf_origin(&s_conf, optind - 1) : "", msg);
     return EXIT_USAGE;
 }
 
@@ -281,21 +296,35 @@ int main(int argc, char **argv)
     int json_out = 0;
     uint64_t timeout = 3000;
     uint64_t retries = 2;
-    enum { O_COLLECTOR = 256, O_JSON, O_TIMEOUT, O_RETRIES, O_HELP };
+    enum { O_COLLECTOR = 256, O_JSON, O_TIMEOUT, O_RETRIES, O_HELP, O_CONFIG, O_PRINTCONF };
     static const struct option opts[] = {
         {"collector", required_argument, NULL, O_COLLECTOR},
         {"json", no_argument, NULL, O_JSON},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"retries", required_argument, NULL, O_RETRIES},
         {"help", no_argument, NULL, O_HELP},
+        {"config", required_argument, NULL, O_CONFIG},
+        {"print-config", no_argument, NULL, O_PRINTCONF},
         {NULL, 0, NULL, 0},
     };
     char msg[512];
     int c;
+    /* Options from the configuration file ($TAPBUSCTL_CONFIG), then the
+     * environment (TAPBUSCTL_COLLECTOR, ...), then the command line. */
+    if (tb_conf_build("TAPBUSCTL", opts, argc, argv, &s_conf, msg, sizeof msg) != 0) {
+        return s_usage_error(msg);
+    }
+    atexit(s_conf_release);
+    argc = s_conf.argc;
+    argv = s_conf.argv;
+    s_parsing = 1;
     opterr = 0;
     /* "+": stop at the command, so stream names are never taken for options. */
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
+        case O_CONFIG:
+        case O_PRINTCONF:
+            break; /* taken by tb_conf_build */
         case O_COLLECTOR:
             endpoint = optarg;
             break;
@@ -319,6 +348,11 @@ int main(int argc, char **argv)
             snprintf(msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);
             return s_usage_error(msg);
         }
+    }
+    s_parsing = 0;
+    if (s_conf.print_only) {
+        tb_conf_print(&s_conf, stdout);
+        return 0;
     }
     if (optind >= argc) {
         return s_usage_error("no command given");

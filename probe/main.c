@@ -3,6 +3,7 @@
 #include "probe.h"
 
 #include "tb_err.h"
+#include "tb_conf.h"
 #include "tb_log.h"
 #include "tb_opt.h"
 
@@ -61,15 +62,25 @@ static void s_usage(FILE *out)
             "  --batch-ms MS        send a batch at the latest after MS ms (default 100)\n"
             "  --hwm N              bus high-water mark in messages (default 100)\n"
             "  --log-level LEVEL    error, warn, info or debug (default info)\n"
+            "  --config FILE        read options from FILE (or $TAPBUS_PROBE_CONFIG):\n"
+            "                       'name = value' per line; the environment (TAPBUS_PROBE_NAME)\n"
+            "                       overrides it, the command line both\n"
+            "  --print-config       print the options in effect and where they came from\n"
             "  --help               this text\n"
             "\n"
             "Stream names: 1-%d characters of A-Z a-z 0-9 . _ : / @ + - (e.g. 01::10:01).\n",
             S_SNAPLEN_MAX, TB_SOURCE_BUFFER_MB_MAX, TB_WIRE_MAX_BATCH, TB_STREAM_MAX);
 }
 
+/* The options as parsed: configuration file, environment, command line. */
+static tb_conf_args_t s_conf;
+static int s_parsing; /* a failure now is about the setting at optind - 1 */
+
 static int s_fail(const char *msg)
 {
-    fprintf(stderr, "tapbus-probe: %s\n", msg);
+    fprintf(stderr, "tapbus-probe: %s%s\n", s_parsing ? tb_conf_origin(&s_conf, optind - 1) : "",
+            msg);
+    tb_conf_free(&s_conf);
     return 2;
 }
 
@@ -104,7 +115,9 @@ int main(int argc, char **argv)
         O_CHECKPOINT_DIR,
         O_AFTER_READ,
         O_LOG,
-        O_HELP
+        O_HELP,
+        O_CONFIG,
+        O_PRINTCONF
     };
     static const struct option opts[] = {
         {"id", required_argument, NULL, O_ID},
@@ -125,14 +138,27 @@ int main(int argc, char **argv)
         {"after-read", required_argument, NULL, O_AFTER_READ},
         {"log-level", required_argument, NULL, O_LOG},
         {"help", no_argument, NULL, O_HELP},
+        {"config", required_argument, NULL, O_CONFIG},
+        {"print-config", no_argument, NULL, O_PRINTCONF},
         {NULL, 0, NULL, 0},
     };
     char msg[512];
     int c;
     uint64_t v;
+    /* Options from the configuration file, then the environment, then the
+     * command line (which wins); the strings live until the end. */
+    if (tb_conf_build("TAPBUS_PROBE", opts, argc, argv, &s_conf, msg, sizeof msg) != 0) {
+        return s_fail(msg);
+    }
+    argc = s_conf.argc;
+    argv = s_conf.argv;
+    s_parsing = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
+        case O_CONFIG:
+        case O_PRINTCONF:
+            break; /* taken by tb_conf_build */
         case O_ID:
             if (tb_wire_name_valid(optarg) != 0) {
                 snprintf(msg, sizeof msg, "invalid --id '%s'", optarg);
@@ -270,6 +296,7 @@ int main(int argc, char **argv)
         }
         case O_HELP:
             s_usage(stdout);
+            tb_conf_free(&s_conf);
             return 0;
         default:
             snprintf(msg, sizeof msg, "unknown or incomplete option '%s' (see --help)",
@@ -277,6 +304,7 @@ int main(int argc, char **argv)
             return s_fail(msg);
         }
     }
+    s_parsing = 0;
     for (size_t i = 0; i < nfilters; i++) {
         size_t j = 0;
         while (j < cfg.nsources && strcmp(cfg.sources[j].stream, filters[i].stream) != 0) {
@@ -301,6 +329,11 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "unexpected argument '%s' (see --help)", argv[optind]);
         return s_fail(msg);
     }
+    if (s_conf.print_only) {
+        tb_conf_print(&s_conf, stdout);
+        tb_conf_free(&s_conf);
+        return 0;
+    }
 
     int stop_fd = tb_opt_stop_fd();
     if (stop_fd < 0) {
@@ -315,5 +348,6 @@ int main(int argc, char **argv)
     tb_probe_destroy(&probe);
     close(stop_fd);
     tb_log(TB_LOG_INFO, "probe", "stopped");
+    tb_conf_free(&s_conf);
     return rc == 0 ? 0 : 1;
 }

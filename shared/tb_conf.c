@@ -263,6 +263,7 @@ int tb_conf_build(const char *env_prefix, const struct option *opts, int argc, c
         }
     }
     out->argc = v.n;
+    out->opts = opts;
     out->argv = v.argv;
     out->origin = v.origin;
     if (rc != 0) {
@@ -294,7 +295,12 @@ void tb_conf_print(const tb_conf_args_t *a, FILE *out)
         snprintf(key, sizeof key, "%.*s", (int)(eq ? eq - arg - 2 : (long)strlen(arg) - 2),
                  arg + 2);
         const char *value = eq ? eq + 1 : NULL;
-        if (value == NULL && i + 1 < a->argc && strncmp(a->argv[i + 1], "--", 2) != 0) {
+        const struct option *o = a->opts;
+        while (o != NULL && o->name != NULL && strcmp(o->name, key) != 0) {
+            o++;
+        }
+        if (value == NULL && o != NULL && o->name != NULL && o->has_arg != no_argument &&
+            i + 1 < a->argc) {
             value = a->argv[++i];
         }
         if (strcmp(key, "config") == 0) {

@@ -31,9 +31,10 @@
 
 typedef struct {
     int argc;
-    char **argv;    /* argv[0] is the program; NULL-terminated */
-    char **origin;  /* per argument: "FILE:LINE", "$VARIABLE", or NULL (command line) */
-    int print_only; /* --print-config was given */
+    char **argv;               /* argv[0] is the program; NULL-terminated */
+    char **origin;             /* per argument: "FILE:LINE", "$VARIABLE", or NULL (command line) */
+    int print_only;            /* --print-config was given */
+    const struct option *opts; /* the program's options (borrowed) */
 } tb_conf_args_t;
 
 /* Build the list. opts: the program's long options (it must accept

@@ -390,6 +390,36 @@ class Controller(unittest.TestCase):
             self.assertEqual(r.returncode, 2)
             self.assertIn("$TAPBUS_COLLECTOR_TOP: --top must be 1-64", r.stderr)
 
+    def test_probe_and_tapbusctl_configuration(self):
+        """The probe and tapbusctl read the same kind of configuration."""
+        with tempfile.TemporaryDirectory() as tmp:
+            conf = os.path.join(tmp, "probe.conf")
+            with open(conf, "w") as f:
+                f.write("id = edge9\nsource = s=file:/nonexistent.pcap\nbatch = 0\n")
+            r = subprocess.run([os.path.join(h.BIN, "tapbus-probe"), "--config", conf],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("probe.conf:3: --batch must be", r.stderr)
+            r = subprocess.run([os.path.join(h.BIN, "tapbus-probe"), "--source", "a=file:/x",
+                                "--print-config"], capture_output=True, text=True, timeout=30,
+                               env=dict(os.environ, TAPBUS_PROBE_ID="from-env"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn('id = "from-env"    # $TAPBUS_PROBE_ID', r.stdout)
+            self.assertIn('source = "a=file:/x"    # command line', r.stdout)
+            ctlconf = os.path.join(tmp, "ctl.conf")
+            dead = h.endpoint()
+            with open(ctlconf, "w") as f:
+                f.write("collector = %s\ntimeout = 300\n" % dead)
+            r = subprocess.run([os.path.join(h.BIN, "tapbusctl"), "status"], capture_output=True,
+                               text=True, timeout=30,
+                               env=dict(os.environ, TAPBUSCTL_CONFIG=ctlconf))
+            self.assertEqual(r.returncode, 3)
+            self.assertIn("no reply from collector at %s within 300 ms" % dead, r.stderr)
+            r = subprocess.run([os.path.join(h.BIN, "tapbusctl"), "status"], capture_output=True,
+                               text=True, timeout=30, env=dict(os.environ, TAPBUSCTL_RETRIES="x"))
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("$TAPBUSCTL_RETRIES: --retries must be 0-10", r.stderr)
+
     def test_usage_errors(self):
         for args in (["bogus"], ["start"], ["stats"], ["stats", "a", "b"], ["start", "bad name"],
                      ["--timeout", "x", "status"], ["--nope", "status"], []):
