@@ -6,6 +6,7 @@
  * 4 the reply was malformed. */
 #include "mpjson.h"
 #include "print.h"
+#include "gateway.h"
 #include "top.h"
 
 #include "tb_conf.h"
@@ -33,6 +34,7 @@ static void s_usage(FILE *out)
                  "  stats STREAM       the statistics of one stream\n"
                  "  probes             every probe heard, its streams and drops\n"
                  "  top STREAM [-n N]  live view: rates, top flows and hosts, protocols, loss\n"
+                 "  serve --http ADDR:PORT  HTTP gateway for curl (basic authentication)\n"
                  "  db [MEASUREMENT [STREAM] [-n N]]\n"
                  "                     what the database holds: its measurements, or the\n"
                  "                     latest N points of one (of one stream)\n"
@@ -85,6 +87,11 @@ static const command_t s_commands[] = {
      "A live view of one stream, refreshed every second: current packets and bits per\n"
      "second, totals, loss, protocol mix, the top N flows and hosts (default 10). Quits\n"
      "on q. When standard output is not a terminal, the view is printed once.\n"},
+    {"serve", "--http ADDR:PORT [--credentials FILE]",
+     "An HTTP gateway in front of the collector for scripts that use curl: /start,\n"
+     "/stop, /status, /stats?stream=NAME, /probes, /db, answering JSON. HTTP basic\n"
+     "authentication is required: USER:PASSWORD from the first line of FILE or from\n"
+     "$TAPBUS_HTTP_CREDENTIALS (there is no default). Runs until SIGINT or SIGTERM.\n"},
     {"db", "[measurements | MEASUREMENT [STREAM] [-n N]]",
      "What the collector's database holds, asked through the collector (which has the\n"
      "credentials): without arguments the measurements; with one, its latest N points\n"
@@ -237,6 +244,8 @@ typedef struct {
     const tb_ctl_request_t *req;
     const char *cmd;
     int json_out;
+    char *errmsg; /* when set, the reason of a failure is also left here */
+    size_t errsize;
 } call_t;
 
 /* Send the request, return the reply's data (a new reference), or NULL with
@@ -257,6 +266,10 @@ static json_t *s_fetch(void *arg, int *code)
     if (rc != 0) {
         zmq_msg_close(&reply);
         *code = rc;
+        if (c->errmsg != NULL) {
+            snprintf(c->errmsg, c->errsize, "no reply from collector at %s within %d ms",
+                     c->endpoint, c->timeout_ms);
+        }
         return NULL;
     }
     int ok = 0;
@@ -267,6 +280,9 @@ static json_t *s_fetch(void *arg, int *code)
                             &data) != 0 ||
         (j = tb_mpjson_read(&data)) == NULL) {
         fprintf(stderr, "tapbusctl: malformed reply from %s\n", c->endpoint);
+        if (c->errmsg != NULL) {
+            snprintf(c->errmsg, c->errsize, "malformed reply from collector at %s", c->endpoint);
+        }
         zmq_msg_close(&reply);
         *code = EXIT_BADREPLY;
         return NULL;
@@ -274,6 +290,9 @@ static json_t *s_fetch(void *arg, int *code)
     zmq_msg_close(&reply);
     if (!ok) {
         fprintf(stderr, "tapbusctl: %s: %s\n", c->cmd, err);
+        if (c->errmsg != NULL) {
+            snprintf(c->errmsg, c->errsize, "%s", err);
+        }
         if (c->json_out) {
             json_t *e = json_pack("{s:s, s:s}", "status", "error", "error", err);
             json_dumpf(e, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -285,6 +304,87 @@ static json_t *s_fetch(void *arg, int *code)
         return NULL;
     }
     return j;
+}
+
+/* The gateway's way to the collector: one request, its data or a reason. */
+static json_t *s_gateway_call(void *arg, const tb_ctl_request_t *req, int *result, char *err,
+                              size_t errsize)
+{
+    const call_t *base = arg;
+    call_t c = *base;
+    tb_ctl_request_t r = *req;
+    int probes = strcmp(r.cmd, "probes") == 0;
+    if (probes) {
+        snprintf(r.cmd, sizeof r.cmd, "status");
+    }
+    int changes =
+        strcmp(r.cmd, "start") == 0 || strcmp(r.cmd, "stop") == 0 || strcmp(r.cmd, "db") == 0;
+    c.req = &r;
+    c.cmd = r.cmd;
+    c.attempts = changes ? 1 : base->attempts;
+    c.errmsg = err;
+    c.errsize = errsize;
+    int code = 0;
+    json_t *j = s_fetch(&c, &code);
+    *result = j != NULL                  ? TB_GW_OK
+              : code == EXIT_REFUSED     ? TB_GW_REFUSED
+              : code == EXIT_UNREACHABLE ? TB_GW_UNREACHABLE
+                                         : TB_GW_BADREPLY;
+    if (j != NULL && probes) {
+        json_t *view = tb_status_probes(j);
+        json_decref(j);
+        j = view;
+    }
+    if (j != NULL && strcmp(r.cmd, "stats") == 0) {
+        /* The name scripts know for top_flows[0]. */
+        json_t *top = json_array_get(json_object_get(j, "top_flows"), 0);
+        json_object_set(j, "most_active_tuple", top != NULL ? top : json_null());
+    }
+    return j;
+}
+
+/* serve --http ADDR:PORT [--credentials FILE]: credentials "user:password"
+ * from the file's first line or $TAPBUS_HTTP_CREDENTIALS; none is built in. */
+static int s_serve(int argc, char **argv, call_t *call)
+{
+    const char *listen = NULL, *file = NULL;
+    for (int i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "--http") == 0 && i + 1 < argc) {
+            listen = argv[++i];
+        } else if (strcmp(argv[i], "--credentials") == 0 && i + 1 < argc) {
+            file = argv[++i];
+        } else {
+            char msg[300];
+            snprintf(msg, sizeof msg, "serve: unexpected argument '%.200s'", argv[i]);
+            return s_usage_error(msg);
+        }
+    }
+    if (listen == NULL) {
+        return s_usage_error("serve needs --http ADDR:PORT");
+    }
+    char cred[512] = "";
+    if (file != NULL) {
+        FILE *f = fopen(file, "r");
+        if (f == NULL || fgets(cred, sizeof cred, f) == NULL) {
+            fprintf(stderr, "tapbusctl: cannot read credentials from %s\n", file);
+            if (f != NULL) {
+                fclose(f);
+            }
+            return EXIT_USAGE;
+        }
+        fclose(f);
+        cred[strcspn(cred, "\r\n")] = '\0';
+    } else if (getenv("TAPBUS_HTTP_CREDENTIALS") != NULL) {
+        snprintf(cred, sizeof cred, "%s", getenv("TAPBUS_HTTP_CREDENTIALS"));
+    }
+    char *colon = strchr(cred, ':');
+    if (colon == NULL || colon == cred || colon[1] == '\0') {
+        return s_usage_error("serve needs credentials USER:PASSWORD (--credentials FILE or "
+                             "$TAPBUS_HTTP_CREDENTIALS); there is no default");
+    }
+    *colon = '\0';
+    tb_gateway_config_t g = {listen, cred, colon + 1, s_gateway_call, call};
+    return tb_gateway_run(&g);
 }
 
 int main(int argc, char **argv)
@@ -385,6 +485,10 @@ int main(int argc, char **argv)
         }
     }
     int probes = strcmp(cmd, "probes") == 0;
+    if (strcmp(cmd, "serve") == 0) {
+        call_t base = {endpoint, (int)timeout, (int)retries + 1, NULL, cmd, 0, NULL, 0};
+        return s_serve(argc, argv, &base);
+    }
     int db = strcmp(cmd, "db") == 0;
     int top = strcmp(cmd, "top") == 0;
     uint64_t top_n = 10;
@@ -435,7 +539,8 @@ int main(int argc, char **argv)
     /* start and stop change things; a db query may legitimately take most of
      * the time, and asking again would only queue another one. */
     int once = strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 || db;
-    call_t call = {endpoint, (int)timeout, once ? 1 : (int)retries + 1, &req, cmd, json_out};
+    call_t call = {endpoint, (int)timeout, once ? 1 : (int)retries + 1, &req, cmd, json_out, NULL,
+                   0};
     if (top) {
         snprintf(req.cmd, sizeof req.cmd, "stats");
         return tb_top_run(s_fetch, &call, top_n, 1.0);

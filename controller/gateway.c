@@ -1,0 +1,242 @@
+/* gateway — see gateway.h. One libmicrohttpd thread answers requests one
+ * at a time (each is one short control exchange); the main thread waits for
+ * a stop signal. */
+#include "gateway.h"
+
+#include "tb_log.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_COMPONENT "gateway"
+#define MAX_NAMES     TB_CTL_MAX_STREAMS
+
+/* Equal strings, in time that depends only on the lengths of the inputs. */
+static int s_same(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t n = la > lb ? la : lb;
+    unsigned diff = (unsigned)(la ^ lb);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = i < la ? (unsigned char)a[i] : 0;
+        unsigned char y = i < lb ? (unsigned char)b[i] : 0;
+        diff |= (unsigned)(x ^ y);
+    }
+    return diff == 0;
+}
+
+static enum MHD_Result s_send(struct MHD_Connection *conn, unsigned status, json_t *body,
+                              int basic_auth_fail)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    if (text == NULL) {
+        return MHD_NO;
+    }
+    size_t len = strlen(text);
+    char *full = malloc(len + 2);
+    if (full == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    memcpy(full, text, len);
+    full[len] = '\n';
+    free(text);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len + 1, full, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(full);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = basic_auth_fail ? MHD_queue_basic_auth_fail_response(conn, "tapbus", r)
+                                          : MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result s_error(struct MHD_Connection *conn, unsigned status, const char *msg)
+{
+    return s_send(conn, status, json_pack("{s:s}", "error", msg), 0);
+}
+
+/* Every query-argument value names a stream (streamname1=..., stream=...). */
+typedef struct {
+    tb_ctl_request_t *req;
+    int bad;
+    char badname[TB_STREAM_MAX + 8];
+} names_t;
+
+static enum MHD_Result s_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    (void)key;
+    names_t *n = cls;
+    if (value == NULL || tb_wire_name_valid(value) != 0 || n->req->nstreams == MAX_NAMES) {
+        n->bad = 1;
+        snprintf(n->badname, sizeof n->badname, "%.64s", value ? value : "");
+        return MHD_NO;
+    }
+    snprintf(n->req->streams[n->req->nstreams++], TB_STREAM_MAX + 1, "%s", value);
+    return MHD_YES;
+}
+
+static enum MHD_Result s_call(const tb_gateway_config_t *cfg, struct MHD_Connection *conn,
+                              const tb_ctl_request_t *req)
+{
+    int result = TB_GW_OK;
+    char err[TB_CTL_ERROR_MAX] = "";
+    json_t *data = cfg->call(cfg->arg, req, &result, err, sizeof err);
+    if (data != NULL) {
+        return s_send(conn, MHD_HTTP_OK, data, 0);
+    }
+    switch (result) {
+    case TB_GW_REFUSED:
+        return s_error(
+            conn, strncmp(err, "unknown stream", 14) == 0 ? MHD_HTTP_NOT_FOUND : MHD_HTTP_CONFLICT,
+            err);
+    case TB_GW_UNREACHABLE:
+        return s_error(conn, MHD_HTTP_GATEWAY_TIMEOUT, err);
+    default:
+        return s_error(conn, MHD_HTTP_BAD_GATEWAY, err);
+    }
+}
+
+static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version, const char *upload,
+                                size_t *upload_size, void **state)
+{
+    (void)version;
+    (void)upload;
+    const tb_gateway_config_t *cfg = cls;
+    if (*state == NULL) { /* headers only so far: wait for the whole request */
+        *state = conn;
+        return MHD_YES;
+    }
+    if (*upload_size != 0) {
+        *upload_size = 0; /* a body is never used */
+        return MHD_YES;
+    }
+    char *pass = NULL;
+    char *user = MHD_basic_auth_get_username_password(conn, &pass);
+    int ok = user != NULL && pass != NULL;
+    /* Both compared whatever the first gives, so timing tells nothing. */
+    int u = ok && s_same(user, cfg->user);
+    int p = ok && s_same(pass, cfg->password);
+    MHD_free(user);
+    MHD_free(pass);
+    if (!(u && p)) {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "%s %s: 401", method, url);
+        return s_send(conn, MHD_HTTP_UNAUTHORIZED,
+                      json_pack("{s:s}", "error", "authentication required"), 1);
+    }
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "%s %s", method, url);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
+        return s_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+    }
+    tb_ctl_request_t req;
+    memset(&req, 0, sizeof req);
+    names_t names = {.req = &req};
+    if (strcmp(url, "/start") == 0 || strcmp(url, "/stop") == 0) {
+        snprintf(req.cmd, sizeof req.cmd, "%s", url + 1);
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, s_collect, &names);
+        if (names.bad) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "invalid stream name '%s'", names.badname);
+            return s_error(conn, MHD_HTTP_BAD_REQUEST, msg);
+        }
+        if (strcmp(url, "/start") == 0 && req.nstreams == 0) {
+            return s_error(conn, MHD_HTTP_BAD_REQUEST,
+                           "name the streams to start, e.g. /start?streamname1=01::10:01");
+        }
+        return s_call(cfg, conn, &req);
+    }
+    if (strcmp(url, "/status") == 0) {
+        snprintf(req.cmd, sizeof req.cmd, "status");
+        return s_call(cfg, conn, &req);
+    }
+    if (strcmp(url, "/probes") == 0) {
+        snprintf(req.cmd, sizeof req.cmd, "probes"); /* the caller turns status around */
+        return s_call(cfg, conn, &req);
+    }
+    if (strcmp(url, "/stats") == 0) {
+        const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
+        if (s == NULL || tb_wire_name_valid(s) != 0) {
+            return s_error(conn, MHD_HTTP_BAD_REQUEST, "/stats needs ?stream=NAME (a valid name)");
+        }
+        snprintf(req.cmd, sizeof req.cmd, "stats");
+        snprintf(req.streams[0], sizeof req.streams[0], "%s", s);
+        req.nstreams = 1;
+        return s_call(cfg, conn, &req);
+    }
+    if (strcmp(url, "/db") == 0) {
+        const char *m = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "measurement");
+        const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
+        const char *n = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "n");
+        snprintf(req.cmd, sizeof req.cmd, "db");
+        if (m == NULL) {
+            req.nargs = 1;
+            snprintf(req.args[0], sizeof req.args[0], "measurements");
+        } else {
+            if (strlen(m) > 64 || (s != NULL && tb_wire_name_valid(s) != 0)) {
+                return s_error(conn, MHD_HTTP_BAD_REQUEST, "bad measurement or stream name");
+            }
+            req.nargs = 3;
+            snprintf(req.args[0], sizeof req.args[0], "points");
+            snprintf(req.args[1], sizeof req.args[1], "%s", m);
+            snprintf(req.args[2], sizeof req.args[2], "%.12s", n != NULL ? n : "10");
+            if (s != NULL) {
+                snprintf(req.streams[0], sizeof req.streams[0], "%s", s);
+                req.nstreams = 1;
+            }
+        }
+        return s_call(cfg, conn, &req);
+    }
+    return s_error(conn, MHD_HTTP_NOT_FOUND,
+                   "unknown path (use /start, /stop, /status, /stats, /probes, /db)");
+}
+
+int tb_gateway_run(const tb_gateway_config_t *cfg)
+{
+    char host[64];
+    const char *colon = strrchr(cfg->listen, ':');
+    long port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
+    if (colon == NULL || (size_t)(colon - cfg->listen) >= sizeof host || port < 1 || port > 65535) {
+        fprintf(stderr, "tapbusctl: --http needs ADDR:PORT, e.g. 0.0.0.0:8083\n");
+        return 1;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - cfg->listen), cfg->listen);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &sa.sin_addr) != 1) {
+        fprintf(stderr, "tapbusctl: --http address '%s' is not an IPv4 address\n", host);
+        return 1;
+    }
+    /* Signals are taken by sigwait below, not by the server's thread. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, s_handle, (void *)cfg,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 64u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    if (d == NULL) {
+        fprintf(stderr, "tapbusctl: cannot listen on %s (in use, or not an address here)\n",
+                cfg->listen);
+        return 1;
+    }
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "serving http://%s/ (basic authentication)", cfg->listen);
+    int sig = 0;
+    sigwait(&set, &sig);
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "stopping");
+    MHD_stop_daemon(d);
+    return 0;
+}

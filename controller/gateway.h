@@ -1,0 +1,44 @@
+/* gateway — `tapbusctl serve --http ADDR:PORT`: a small HTTP front end to a
+ * collector for scripts that use curl (libmicrohttpd).
+ *
+ *   GET /start?streamname1=01::10:01&streamname2=...   start streams
+ *   GET /stop[?stream=...]                             stop some or all
+ *   GET /status                                        collector, streams, database
+ *   GET /stats?stream=NAME                             one stream's statistics
+ *   GET /probes                                        every probe heard
+ *   GET /db[?measurement=M[&stream=S][&n=N]]           what the database holds
+ *
+ * Every answer is JSON: the collector's data with 200, or {"error": ...}
+ * with 400 (bad request), 401 (authentication), 404 (unknown path or
+ * stream), 405 (not GET), 409 (the collector refused), 502/504 (the
+ * collector answered badly / not at all). HTTP basic authentication is
+ * required for everything; the credentials are compared in constant time. */
+#ifndef TB_GATEWAY_H
+#define TB_GATEWAY_H
+
+#include "tb_ctl.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* The gateway's result codes for a call. */
+enum { TB_GW_OK = 0, TB_GW_REFUSED, TB_GW_UNREACHABLE, TB_GW_BADREPLY };
+
+/* Send one control request; returns its data (new reference) or NULL with
+ * *result set and a message in err. */
+typedef json_t *(*tb_gw_call_fn)(void *arg, const tb_ctl_request_t *req, int *result, char *err,
+                                 size_t errsize);
+
+typedef struct {
+    const char *listen;   /* "ADDR:PORT" */
+    const char *user;     /* required */
+    const char *password; /* required */
+    tb_gw_call_fn call;
+    void *arg;
+} tb_gateway_config_t;
+
+/* Serve until SIGINT or SIGTERM. Returns 0, or 1 with a one-line reason
+ * printed when it cannot start. */
+int tb_gateway_run(const tb_gateway_config_t *cfg);
+
+#endif

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""tapbusctl serve --http: the HTTP gateway driven with real curl, as the
+scripts that use it do: authentication required and checked, the URLs
+(/start with DPMI-style names, /stop, /status, /stats, /probes, /db), JSON
+answers with proper status codes, and refusal to start without credentials."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import traceback
+
+from tapbus_harness import BIN, Bus, Proc, free_port, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEMO = os.path.join(HERE, "..", "data", "demo.pcap")
+
+
+def curl(url, user=None, method="GET"):
+    """(HTTP status, parsed JSON body) from a real curl."""
+    cmd = ["curl", "-s", "-S", "-X", method, "-w", "\n%{http_code}", url]
+    if user is not None:
+        cmd[1:1] = ["-u", user]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code), json.loads(body) if body else None
+
+
+class Gateway:
+    def __init__(self, control, logdir, creds="ops:pa:ss w0rd"):
+        self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        cred = os.path.join(logdir, "cred")
+        with open(cred, "w") as f:
+            f.write(creds + "\n")
+        self.proc = Proc("tapbusctl", ["--collector", control, "serve", "--http",
+                                       "127.0.0.1:%d" % self.port, "--credentials", cred], logdir)
+        wait_for(lambda: self._up(), 30, "the gateway to listen")
+
+    def _up(self):
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                            self.base + "/status"], capture_output=True, text=True, timeout=30)
+        return r.stdout == "401"
+
+
+def test_gateway():
+    bus = Bus([("01::10:01", "file:" + DEMO), ("web", "file:" + DEMO)])
+    gw = Gateway(bus.control, bus.tmp.name)
+    ok = "ops:pa:ss w0rd"
+    try:
+        # Authentication: none, wrong user, wrong password, a prefix of it.
+        for user in (None, "ops:wrong", "root:pa:ss w0rd", "ops:pa:ss"):
+            code, body = curl(gw.base + "/status", user)
+            assert code == 401 and body == {"error": "authentication required"}, (user, code)
+        code, body = curl(gw.base + "/start?streamname1=01::10:01&streamname2=web", ok)
+        assert code == 200 and body == {"started": ["01::10:01", "web"]}, (code, body)
+        bus.wait_finished(["01::10:01", "web"])
+        code, st = curl(gw.base + "/stats?stream=01::10:01", ok)
+        assert code == 200, (code, st)
+        assert st["packets"] == 5000 and st["max_packet"]["len"] == 1514 and \
+            st["min_packet"]["len"] == 60 and st["last_packet"] is not None, st
+        assert st["most_active_tuple"]["src"] == "10.0.18.52" and \
+            st["most_active_tuple"]["dport"] == 22, st["most_active_tuple"]
+        assert abs(st["avg_pps"] - 500.1) < 0.1, st["avg_pps"]
+        code, status = curl(gw.base + "/status", ok)
+        assert code == 200 and {s["stream"] for s in status["streams"]} == {"01::10:01", "web"}
+        code, probes = curl(gw.base + "/probes", ok)
+        assert code == 200 and probes["probes"][0]["id"] == "it-probe", probes
+        # Errors are JSON with a status code that says what went wrong.
+        for path, want in (("/stats?stream=nope", 404), ("/stats", 400),
+                           ("/start?s=bad%20name", 400), ("/start", 400), ("/nothing", 404),
+                           ("/db", 409)):
+            code, body = curl(gw.base + path, ok)
+            assert code == want and "error" in body, (path, code, body)
+        code, body = curl(gw.base + "/status", ok, method="DELETE")
+        assert code == 405, code
+        code, body = curl(gw.base + "/stop?stream=web", ok)
+        assert code == 200 and body == {"stopped": ["web"]}, body
+        code, body = curl(gw.base + "/stop", ok)
+        assert code == 200 and body == {"stopped": ["01::10:01"]}, body
+        # The collector gone: 504, not a hang.
+        assert bus.collector.stop() == 0
+        code, body = curl(gw.base + "/status", ok)
+        assert code == 504 and "no reply" in body["error"], (code, body)
+        assert gw.proc.stop(signal.SIGTERM) == 0
+        assert "GET /status" in gw.proc.output()
+    finally:
+        if gw.proc.p.poll() is None:
+            gw.proc.stop()
+        bus.close()
+
+
+def test_no_credentials_no_gateway():
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ)
+        env.pop("TAPBUS_HTTP_CREDENTIALS", None)
+        for extra in ([], ["--credentials", os.path.join(tmp, "missing")]):
+            r = subprocess.run([os.path.join(BIN, "tapbusctl"), "serve", "--http",
+                                "127.0.0.1:%d" % free_port()] + extra, capture_output=True,
+                               text=True, timeout=30, env=env)
+            assert r.returncode == 2, (extra, r.returncode, r.stderr)
+            assert len(r.stderr.strip().splitlines()) == 1 and "credentials" in r.stderr, r.stderr
+        r = subprocess.run([os.path.join(BIN, "tapbusctl"), "serve"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2 and "--http" in r.stderr, r.stderr
+
+
+def main():
+    failed = 0
+    for t in (test_gateway, test_no_credentials_no_gateway):
+        try:
+            t()
+            print("ok   %s" % t.__name__, flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL %s" % t.__name__, flush=True)
+            traceback.print_exc()
+    print("%d failed" % failed)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
