@@ -90,22 +90,15 @@ static void s_pack_top_flows(tb_collector_t *c, msgpack_packer *pk, const tb_sta
     for (size_t i = 0; i < n; i++) {
         tb_flow_key_t k;
         memcpy(&k, top[i].key, sizeof k);
-        tb_summary_t s;
-        memset(&s, 0, sizeof s);
-        s.family = k.family;
-        s.proto = k.proto;
-        memcpy(s.src, k.src, 16);
-        memcpy(s.dst, k.dst, 16);
-        char src[64], dst[64];
-        tb_summary_addr(&s, 0, src, sizeof src);
-        tb_summary_addr(&s, 1, dst, sizeof dst);
+        char src[TB_KEY_TEXT_MAX], dst[TB_KEY_TEXT_MAX];
+        const char *cls = tb_flow_key_text(&k, src, dst);
         msgpack_pack_map(pk, 9);
         tb_mp_kv_str(pk, "src", src);
         tb_mp_kv_str(pk, "dst", dst);
         tb_mp_kv_u64(pk, "sport", k.sport);
         tb_mp_kv_u64(pk, "dport", k.dport);
         tb_mp_kv_u64(pk, "proto", k.proto);
-        tb_mp_kv_str(pk, "class", tb_proto_class_name(tb_proto_class(&s)));
+        tb_mp_kv_str(pk, "class", cls);
         tb_mp_kv_u64(pk, "packets", top[i].packets);
         tb_mp_kv_u64(pk, "bytes", top[i].bytes);
         tb_mp_kv_u64(pk, "error", top[i].error);
@@ -121,12 +114,8 @@ static void s_pack_top_hosts(tb_collector_t *c, msgpack_packer *pk, const tb_sta
     for (size_t i = 0; i < n; i++) {
         tb_host_key_t k;
         memcpy(&k, top[i].key, sizeof k);
-        tb_summary_t s;
-        memset(&s, 0, sizeof s);
-        s.family = k.family;
-        memcpy(s.src, k.addr, 16);
-        char addr[64];
-        tb_summary_addr(&s, 0, addr, sizeof addr);
+        char addr[TB_KEY_TEXT_MAX];
+        tb_host_key_text(&k, addr);
         msgpack_pack_map(pk, 4);
         tb_mp_kv_str(pk, "addr", addr);
         tb_mp_kv_u64(pk, "packets", top[i].packets);

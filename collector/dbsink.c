@@ -121,19 +121,12 @@ static void s_emit_top(dbsink_t *d, dbstream_t *ds, uint64_t ts)
 {
     tb_topk_item_t top[TOP_MAX];
     size_t want = d->cfg.top_n < TOP_MAX ? d->cfg.top_n : TOP_MAX;
-    char rank[24], src[64], dst[64];
+    char rank[24], src[TB_KEY_TEXT_MAX], dst[TB_KEY_TEXT_MAX];
     size_t n = tb_topk_top(ds->flows, top, want);
     for (size_t i = 0; i < n; i++) {
         tb_flow_key_t k;
         memcpy(&k, top[i].key, sizeof k);
-        tb_summary_t s;
-        memset(&s, 0, sizeof s);
-        s.family = k.family;
-        s.proto = k.proto;
-        memcpy(s.src, k.src, 16);
-        memcpy(s.dst, k.dst, 16);
-        tb_summary_addr(&s, 0, src, sizeof src);
-        tb_summary_addr(&s, 1, dst, sizeof dst);
+        const char *cls = tb_flow_key_text(&k, src, dst);
         s_rank(rank, sizeof rank, i);
         s_begin(d, "tapbus_top_flow", ds->name);
         tb_lp_tag(&d->lp, "rank", rank);
@@ -142,7 +135,7 @@ static void s_emit_top(dbsink_t *d, dbstream_t *ds, uint64_t ts)
         tb_lp_field_u64(&d->lp, "sport", k.sport);
         tb_lp_field_u64(&d->lp, "dport", k.dport);
         tb_lp_field_u64(&d->lp, "proto", k.proto);
-        tb_lp_field_str(&d->lp, "class", tb_proto_class_name(tb_proto_class(&s)));
+        tb_lp_field_str(&d->lp, "class", cls);
         tb_lp_field_u64(&d->lp, "packets", top[i].packets);
         tb_lp_field_u64(&d->lp, "bytes", top[i].bytes);
         tb_lp_field_u64(&d->lp, "error", top[i].error);
@@ -152,11 +145,7 @@ static void s_emit_top(dbsink_t *d, dbstream_t *ds, uint64_t ts)
     for (size_t i = 0; i < n; i++) {
         tb_host_key_t k;
         memcpy(&k, top[i].key, sizeof k);
-        tb_summary_t s;
-        memset(&s, 0, sizeof s);
-        s.family = k.family;
-        memcpy(s.src, k.addr, 16);
-        tb_summary_addr(&s, 0, src, sizeof src);
+        tb_host_key_text(&k, src);
         s_rank(rank, sizeof rank, i);
         s_begin(d, "tapbus_top_host", ds->name);
         tb_lp_tag(&d->lp, "rank", rank);
@@ -260,9 +249,7 @@ static void s_stream_reset(tb_sink_t *sink, void *state)
 static void s_host_add(dbstream_t *ds, uint8_t family, const uint8_t *addr, uint32_t len)
 {
     tb_host_key_t hk;
-    memset(&hk, 0, sizeof hk);
-    hk.family = family;
-    memcpy(hk.addr, addr, 16);
+    tb_host_key(&hk, family, addr);
     tb_topk_add(ds->hosts, &hk, len);
 }
 
@@ -353,14 +340,8 @@ static void s_stream_final(tb_sink_t *sink, void *state, const char *stream, con
     if (tb_topk_top(st->flows, &top, 1) == 1) {
         tb_flow_key_t k;
         memcpy(&k, top.key, sizeof k);
-        tb_summary_t s;
-        memset(&s, 0, sizeof s);
-        s.family = k.family;
-        memcpy(s.src, k.src, 16);
-        memcpy(s.dst, k.dst, 16);
-        char src[64], dst[64];
-        tb_summary_addr(&s, 0, src, sizeof src);
-        tb_summary_addr(&s, 1, dst, sizeof dst);
+        char src[TB_KEY_TEXT_MAX], dst[TB_KEY_TEXT_MAX];
+        tb_flow_key_text(&k, src, dst);
         tb_lp_field_str(&d->lp, "top_src", src);
         tb_lp_field_str(&d->lp, "top_dst", dst);
         tb_lp_field_u64(&d->lp, "top_sport", k.sport);

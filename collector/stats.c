@@ -59,11 +59,33 @@ void tb_flow_key(const tb_summary_t *s, tb_flow_key_t *k)
     memcpy(k->dst, s->dst, 16);
 }
 
-static void s_host_key(tb_host_key_t *hk, uint8_t family, const uint8_t *addr)
+void tb_host_key(tb_host_key_t *hk, uint8_t family, const uint8_t *addr)
 {
     memset(hk, 0, sizeof *hk);
     hk->family = family;
     memcpy(hk->addr, addr, 16);
+}
+
+const char *tb_flow_key_text(const tb_flow_key_t *k, char *src, char *dst)
+{
+    tb_summary_t s;
+    memset(&s, 0, sizeof s);
+    s.family = k->family;
+    s.proto = k->proto;
+    memcpy(s.src, k->src, 16);
+    memcpy(s.dst, k->dst, 16);
+    tb_summary_addr(&s, 0, src, TB_KEY_TEXT_MAX);
+    tb_summary_addr(&s, 1, dst, TB_KEY_TEXT_MAX);
+    return tb_proto_class_name(tb_proto_class(&s));
+}
+
+void tb_host_key_text(const tb_host_key_t *k, char *addr)
+{
+    tb_summary_t s;
+    memset(&s, 0, sizeof s);
+    s.family = k->family;
+    memcpy(s.src, k->addr, 16);
+    tb_summary_addr(&s, 0, addr, TB_KEY_TEXT_MAX);
 }
 
 /* Totals, extremes and protocol classes of one packet. */
@@ -119,8 +141,8 @@ void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n)
             fh[i] = tb_topk_hash(st->flows, &fk[i]);
             tb_topk_prefetch_slot(st->flows, fh[i]);
             if (s[i].family != 0) {
-                s_host_key(&hk[i][0], s[i].family, s[i].src);
-                s_host_key(&hk[i][1], s[i].family, s[i].dst);
+                tb_host_key(&hk[i][0], s[i].family, s[i].src);
+                tb_host_key(&hk[i][1], s[i].family, s[i].dst);
                 for (int k = 0; k < 2; k++) {
                     hh[i][k] = tb_topk_hash(st->hosts, &hk[i][k]);
                     tb_topk_prefetch_slot(st->hosts, hh[i][k]);

@@ -67,4 +67,13 @@ double tb_stats_avg_pps(const tb_stats_t *st);
 /* Flow key of a summary (also used to print top flows). */
 void tb_flow_key(const tb_summary_t *s, tb_flow_key_t *k);
 
+/* Host key of one address of a packet. */
+void tb_host_key(tb_host_key_t *k, uint8_t family, const uint8_t *addr);
+
+/* A top-N key as text: addresses (empty for non-IP) and the protocol
+ * class name. src/dst/addr need TB_KEY_TEXT_MAX bytes. */
+#define TB_KEY_TEXT_MAX 64
+const char *tb_flow_key_text(const tb_flow_key_t *k, char *src, char *dst);
+void tb_host_key_text(const tb_host_key_t *k, char *addr);
+
 #endif

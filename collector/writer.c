@@ -237,14 +237,24 @@ static int s_send_range(tb_writer_t *w, const char *data, size_t len, size_t *do
     return o;
 }
 
-/* Move the queue into the spool, oldest first. */
-static void s_spool_queue(tb_writer_t *w)
+/* Take the whole queue (oldest first); *points (if given) receives its points. */
+static batch_t *s_detach_queue(tb_writer_t *w, uint64_t *points)
 {
     pthread_mutex_lock(&w->mu);
     batch_t *b = w->head;
+    if (points != NULL) {
+        *points = w->qpoints;
+    }
     w->head = w->tail = NULL;
     w->qbytes = w->qpoints = 0;
     pthread_mutex_unlock(&w->mu);
+    return b;
+}
+
+/* Move the queue into the spool, oldest first. */
+static void s_spool_queue(tb_writer_t *w)
+{
+    batch_t *b = s_detach_queue(w, NULL);
     while (b != NULL) {
         batch_t *next = b->next;
         if (tb_spool_push(w->spool, b->data, b->len, b->points, b->created_ns) != 0) {
@@ -405,13 +415,9 @@ static void s_finish(tb_writer_t *w)
         }
     }
     /* What neither the database nor the spool took is lost: say so. */
-    pthread_mutex_lock(&w->mu);
-    uint64_t lost = w->qpoints;
-    batch_t *b = w->head;
-    w->head = w->tail = NULL;
-    w->qbytes = w->qpoints = 0;
-    w->h.dropped += lost;
-    pthread_mutex_unlock(&w->mu);
+    uint64_t lost;
+    batch_t *b = s_detach_queue(w, &lost);
+    s_count(w, &w->h.dropped, lost);
     while (b != NULL) {
         batch_t *next = b->next;
         free(b);

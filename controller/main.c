@@ -236,6 +236,14 @@ static int s_exchange(const char *endpoint, int timeout_ms, int attempts, const 
     return EXIT_UNREACHABLE;
 }
 
+/* start and stop change things; a db query may legitimately take most of
+ * the time, and asking again would only queue another one: these are sent
+ * once, everything else may be retried. */
+static int s_sent_once(const char *cmd)
+{
+    return strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 || strcmp(cmd, "db") == 0;
+}
+
 /* One command's request and how to send it. */
 typedef struct {
     const char *endpoint;
@@ -317,11 +325,9 @@ static json_t *s_gateway_call(void *arg, const tb_ctl_request_t *req, int *resul
     if (probes) {
         snprintf(r.cmd, sizeof r.cmd, "status");
     }
-    int changes =
-        strcmp(r.cmd, "start") == 0 || strcmp(r.cmd, "stop") == 0 || strcmp(r.cmd, "db") == 0;
     c.req = &r;
     c.cmd = r.cmd;
-    c.attempts = changes ? 1 : base->attempts;
+    c.attempts = s_sent_once(r.cmd) ? 1 : base->attempts;
     c.errmsg = err;
     c.errsize = errsize;
     int code = 0;
@@ -536,9 +542,7 @@ int main(int argc, char **argv)
         return s_usage_error(msg);
     }
 
-    /* start and stop change things; a db query may legitimately take most of
-     * the time, and asking again would only queue another one. */
-    int once = strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 || db;
+    int once = s_sent_once(cmd);
     call_t call = {endpoint, (int)timeout, once ? 1 : (int)retries + 1, &req, cmd, json_out, NULL,
                    0};
     if (top) {
