@@ -4,7 +4,7 @@
  * printed); 2 usage error; 3 the collector did not answer within --timeout
  * (commands that change nothing are retried on a new connection within it);
  * 4 the reply was malformed. */
-#include "mpjson.h"
+#include "fanout.h"
 #include "print.h"
 #include "gateway.h"
 #include "top.h"
@@ -21,7 +21,12 @@
 #include <string.h>
 #include <zmq.h>
 
-enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_BADREPLY = 4 };
+enum {
+    EXIT_REFUSED = TB_CALL_REFUSED,
+    EXIT_USAGE = TB_CALL_USAGE,
+    EXIT_UNREACHABLE = TB_CALL_UNREACHABLE,
+    EXIT_BADREPLY = TB_CALL_BADREPLY
+};
 
 static void s_usage(FILE *out)
 {
@@ -131,44 +136,6 @@ static int s_usage_error(const char *msg)
     return EXIT_USAGE;
 }
 
-/* One attempt: a fresh REQ socket, one request, one reply within
- * timeout_ms. Returns 0 with the reply in *reply (caller frees),
- * EXIT_UNREACHABLE on a timeout, EXIT_USAGE for a bad endpoint. */
-static int s_attempt(const char *endpoint, int timeout_ms, const uint8_t *req, size_t len,
-                     zmq_msg_t *reply)
-{
-    void *ctx = zmq_ctx_new();
-    void *sock = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
-    int rc = EXIT_UNREACHABLE;
-    int linger = 0;
-    int64_t maxmsg = TB_CTL_MAX_REPLY;
-    if (sock == NULL || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms) != 0 ||
-        zmq_setsockopt(sock, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms) != 0 ||
-        zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0) {
-        fprintf(stderr, "tapbusctl: cannot create socket: %s\n", zmq_strerror(errno));
-        goto done;
-    }
-    if (zmq_connect(sock, endpoint) != 0) {
-        fprintf(stderr, "tapbusctl: invalid collector endpoint %s: %s\n", endpoint,
-                zmq_strerror(errno));
-        rc = EXIT_USAGE;
-        goto done;
-    }
-    if (zmq_send(sock, req, len, 0) < 0 || zmq_msg_recv(reply, sock, 0) < 0) {
-        goto done;
-    }
-    rc = 0;
-done:
-    if (sock != NULL) {
-        zmq_close(sock);
-    }
-    if (ctx != NULL) {
-        zmq_ctx_term(ctx);
-    }
-    return rc;
-}
-
 /* db [measurements | MEASUREMENT [STREAM] [-n N]] -> the request's args. */
 static int s_db_request(int argc, char **argv, tb_ctl_request_t *req, char *msg, size_t size)
 {
@@ -218,124 +185,56 @@ static int s_db_request(int argc, char **argv, tb_ctl_request_t *req, char *msg,
     return 0;
 }
 
-/* Lazy pirate: a REQ socket that got no reply is stuck, so each retry uses a
- * new one; the attempts share timeout_ms. Only requests that change nothing
- * are retried (a repeated start would restart a stream). */
-static int s_exchange(const char *endpoint, int timeout_ms, int attempts, const uint8_t *req,
-                      size_t len, zmq_msg_t *reply)
-{
-    int each = timeout_ms / attempts > 0 ? timeout_ms / attempts : 1;
-    for (int i = 0; i < attempts; i++) {
-        int rc = s_attempt(endpoint, each, req, len, reply);
-        if (rc != EXIT_UNREACHABLE) {
-            return rc;
-        }
-    }
-    fprintf(stderr, "tapbusctl: no reply from collector at %s within %d ms (%d attempt%s)\n",
-            endpoint, timeout_ms, attempts, attempts == 1 ? "" : "s");
-    return EXIT_UNREACHABLE;
-}
-
-/* start and stop change things; a db query may legitimately take most of
- * the time, and asking again would only queue another one: these are sent
- * once, everything else may be retried. */
-static int s_sent_once(const char *cmd)
-{
-    return strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 || strcmp(cmd, "db") == 0;
-}
-
-/* One command's request and how to send it. */
+/* One command's request and where it goes. */
 typedef struct {
-    const char *endpoint;
-    int timeout_ms;
-    int attempts;
+    tb_fanout_t *fan;
     const tb_ctl_request_t *req;
-    const char *cmd;
     int json_out;
-    char *errmsg; /* when set, the reason of a failure is also left here */
-    size_t errsize;
 } call_t;
 
 /* Send the request, return the reply's data (a new reference), or NULL with
- * the exit code in *code and the reason printed. */
+ * the exit code in *code and the reason printed. A partial answer (some
+ * collector failed) is returned with its code, the reason printed. */
 static json_t *s_fetch(void *arg, int *code)
 {
     const call_t *c = arg;
-    uint8_t buf[TB_CTL_MAX_STREAMS * (TB_STREAM_MAX + 8) + TB_CTL_MAX_ARGS * (TB_CTL_ARG_MAX + 8) +
-                256];
-    size_t len = 0;
-    if (tb_ctl_request_encode(c->req, buf, sizeof buf, &len) != 0) {
-        *code = s_usage_error("cannot encode request");
-        return NULL;
+    char err[1024];
+    json_t *j = tb_fanout_call(c->fan, c->req, code, err, sizeof err);
+    if (*code == TB_CALL_OK) {
+        return j;
     }
-    zmq_msg_t reply;
-    zmq_msg_init(&reply);
-    int rc = s_exchange(c->endpoint, c->timeout_ms, c->attempts, buf, len, &reply);
-    if (rc != 0) {
-        zmq_msg_close(&reply);
-        *code = rc;
-        if (c->errmsg != NULL) {
-            snprintf(c->errmsg, c->errsize, "no reply from collector at %s within %d ms",
-                     c->endpoint, c->timeout_ms);
-        }
-        return NULL;
+    if (j != NULL) {
+        fprintf(stderr, "tapbusctl: %s: partial answer: %s\n", c->req->cmd, err);
+    } else if (*code == TB_CALL_REFUSED) {
+        fprintf(stderr, "tapbusctl: %s: %s\n", c->req->cmd, err);
+    } else {
+        fprintf(stderr, "tapbusctl: %s\n", err);
     }
-    int ok = 0;
-    char err[TB_CTL_ERROR_MAX] = "";
-    tb_mp_reader_t data;
-    json_t *j = NULL;
-    if (tb_ctl_reply_decode(zmq_msg_data(&reply), zmq_msg_size(&reply), &ok, err, sizeof err,
-                            &data) != 0 ||
-        (j = tb_mpjson_read(&data)) == NULL) {
-        fprintf(stderr, "tapbusctl: malformed reply from %s\n", c->endpoint);
-        if (c->errmsg != NULL) {
-            snprintf(c->errmsg, c->errsize, "malformed reply from collector at %s", c->endpoint);
-        }
-        zmq_msg_close(&reply);
-        *code = EXIT_BADREPLY;
-        return NULL;
-    }
-    zmq_msg_close(&reply);
-    if (!ok) {
-        fprintf(stderr, "tapbusctl: %s: %s\n", c->cmd, err);
-        if (c->errmsg != NULL) {
-            snprintf(c->errmsg, c->errsize, "%s", err);
-        }
-        if (c->json_out) {
-            json_t *e = json_pack("{s:s, s:s}", "status", "error", "error", err);
-            json_dumpf(e, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            fputc('\n', stdout);
-            json_decref(e);
-        }
-        json_decref(j);
-        *code = EXIT_REFUSED;
-        return NULL;
+    if (j == NULL && c->json_out && *code == TB_CALL_REFUSED) {
+        json_t *e = json_pack("{s:s, s:s}", "status", "error", "error", err);
+        json_dumpf(e, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+        json_decref(e);
     }
     return j;
 }
 
-/* The gateway's way to the collector: one request, its data or a reason. */
+/* The gateway's way to the collectors: one request, its data or a reason. */
 static json_t *s_gateway_call(void *arg, const tb_ctl_request_t *req, int *result, char *err,
                               size_t errsize)
 {
-    const call_t *base = arg;
-    call_t c = *base;
+    tb_fanout_t *fan = arg;
     tb_ctl_request_t r = *req;
     int probes = strcmp(r.cmd, "probes") == 0;
     if (probes) {
         snprintf(r.cmd, sizeof r.cmd, "status");
     }
-    c.req = &r;
-    c.cmd = r.cmd;
-    c.attempts = s_sent_once(r.cmd) ? 1 : base->attempts;
-    c.errmsg = err;
-    c.errsize = errsize;
     int code = 0;
-    json_t *j = s_fetch(&c, &code);
-    *result = j != NULL                  ? TB_GW_OK
-              : code == EXIT_REFUSED     ? TB_GW_REFUSED
-              : code == EXIT_UNREACHABLE ? TB_GW_UNREACHABLE
-                                         : TB_GW_BADREPLY;
+    json_t *j = tb_fanout_call(fan, &r, &code, err, errsize);
+    *result = j != NULL                     ? TB_GW_OK /* partial: "collectors" tells */
+              : code == TB_CALL_REFUSED     ? TB_GW_REFUSED
+              : code == TB_CALL_UNREACHABLE ? TB_GW_UNREACHABLE
+                                            : TB_GW_BADREPLY;
     if (j != NULL && probes) {
         json_t *view = tb_status_probes(j);
         json_decref(j);
@@ -351,7 +250,7 @@ static json_t *s_gateway_call(void *arg, const tb_ctl_request_t *req, int *resul
 
 /* serve --http ADDR:PORT [--credentials FILE]: credentials "user:password"
  * from the file's first line or $TAPBUS_HTTP_CREDENTIALS; none is built in. */
-static int s_serve(int argc, char **argv, call_t *call)
+static int s_serve(int argc, char **argv, tb_fanout_t *fan)
 {
     const char *listen = NULL, *file = NULL;
     for (int i = optind; i < argc; i++) {
@@ -389,16 +288,14 @@ static int s_serve(int argc, char **argv, call_t *call)
                              "$TAPBUS_HTTP_CREDENTIALS); there is no default");
     }
     *colon = '\0';
-    tb_gateway_config_t g = {listen, cred, colon + 1, s_gateway_call, call};
+    tb_gateway_config_t g = {listen, cred, colon + 1, s_gateway_call, fan};
     return tb_gateway_run(&g);
 }
 
 int main(int argc, char **argv)
 {
-    const char *endpoint = getenv("TAPBUS_COLLECTOR");
-    if (endpoint == NULL || endpoint[0] == '\0') {
-        endpoint = "tcp://127.0.0.1:5557";
-    }
+    static tb_fanout_t fan;
+    int fan_level = -1; /* where the list came from: 0 file, 1 environment, 2 command line */
     int json_out = 0;
     uint64_t timeout = 3000;
     uint64_t retries = 2;
@@ -431,9 +328,20 @@ int main(int argc, char **argv)
         case O_CONFIG:
         case O_PRINTCONF:
             break; /* taken by tb_conf_build */
-        case O_COLLECTOR:
-            endpoint = optarg;
+        case O_COLLECTOR: {
+            /* Repeated, they add up; the command line's list replaces the
+             * environment's, which replaces the file's. */
+            const char *origin = tb_conf_origin(&s_conf, optind - 1);
+            int level = origin[0] == '\0' ? 2 : origin[0] == '$' ? 1 : 0;
+            if (level > fan_level) {
+                fan.n = 0;
+                fan_level = level;
+            }
+            if (tb_fanout_add(&fan, optarg, msg, sizeof msg) != 0) {
+                return s_usage_error(msg);
+            }
             break;
+        }
         case O_JSON:
             json_out = 1;
             break;
@@ -456,6 +364,16 @@ int main(int argc, char **argv)
         }
     }
     s_parsing = 0;
+    const char *env = getenv("TAPBUS_COLLECTOR");
+    if (fan.n == 0 &&
+        tb_fanout_add(&fan, env != NULL && env[0] != '\0' ? env : "tcp://127.0.0.1:5557", msg,
+                      sizeof msg) != 0) {
+        fprintf(stderr, "tapbusctl: $TAPBUS_COLLECTOR: %s\n", msg);
+        return EXIT_USAGE;
+    }
+    fan.timeout_ms = (int)timeout;
+    fan.attempts = (int)retries + 1;
+    fan.pinned = -1;
     if (s_conf.print_only) {
         tb_conf_print(&s_conf, stdout);
         return 0;
@@ -492,8 +410,7 @@ int main(int argc, char **argv)
     }
     int probes = strcmp(cmd, "probes") == 0;
     if (strcmp(cmd, "serve") == 0) {
-        call_t base = {endpoint, (int)timeout, (int)retries + 1, NULL, cmd, 0, NULL, 0};
-        return s_serve(argc, argv, &base);
+        return s_serve(argc, argv, &fan);
     }
     int db = strcmp(cmd, "db") == 0;
     int top = strcmp(cmd, "top") == 0;
@@ -542,9 +459,7 @@ int main(int argc, char **argv)
         return s_usage_error(msg);
     }
 
-    int once = s_sent_once(cmd);
-    call_t call = {endpoint, (int)timeout, once ? 1 : (int)retries + 1, &req, cmd, json_out, NULL,
-                   0};
+    call_t call = {&fan, &req, json_out};
     if (top) {
         snprintf(req.cmd, sizeof req.cmd, "stats");
         return tb_top_run(s_fetch, &call, top_n, 1.0);
@@ -567,9 +482,11 @@ int main(int argc, char **argv)
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
     } else if (strcmp(cmd, "start") == 0) {
-        tb_print_names(stdout, "started", json_object_get(j, "started"));
+        tb_print_names(stdout, "started", json_object_get(j, "started"),
+                       json_object_get(j, "collector_of"));
     } else if (strcmp(cmd, "stop") == 0) {
-        tb_print_names(stdout, "stopped", json_object_get(j, "stopped"));
+        tb_print_names(stdout, "stopped", json_object_get(j, "stopped"),
+                       json_object_get(j, "collector_of"));
     } else if (strcmp(cmd, "status") == 0) {
         tb_print_status(stdout, j);
     } else if (probes) {
@@ -580,5 +497,5 @@ int main(int argc, char **argv)
         tb_print_stats(stdout, j);
     }
     json_decref(j);
-    return 0;
+    return rc; /* not 0 after a partial answer */
 }

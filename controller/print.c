@@ -26,14 +26,18 @@ static const char *s_str(const json_t *o, const char *key)
     return s ? s : "";
 }
 
-void tb_print_names(FILE *out, const char *verb, const json_t *list)
+void tb_print_names(FILE *out, const char *verb, const json_t *list, const json_t *where)
 {
     fprintf(out, "%s:", verb);
     size_t i;
     const json_t *v;
     json_array_foreach(list, i, v)
     {
-        fprintf(out, " %s", json_string_value(v) ? json_string_value(v) : "?");
+        const char *name = json_string_value(v) ? json_string_value(v) : "?";
+        fprintf(out, " %s", name);
+        if (json_is_object(where)) {
+            fprintf(out, " (%s)", s_str(where, name));
+        }
     }
     fprintf(out, "%s\n", json_array_size(list) == 0 ? " (none)" : "");
 }
@@ -67,12 +71,19 @@ static void s_database(FILE *out, const json_t *db)
     }
 }
 
-void tb_print_status(FILE *out, const json_t *data)
+/* A collector's own lines: version, bus, database. endpoint: when several
+ * are shown. */
+static void s_collector(FILE *out, const char *endpoint, const json_t *part)
 {
-    const json_t *coll = json_object_get(data, "collector");
+    const json_t *coll = json_object_get(part, "collector");
     const json_t *bus = json_object_get(coll, "bus");
-    fprintf(out, "collector  version %s, up %.0f s, control %s\n", s_str(coll, "version"),
-            s_num(coll, "uptime_s"), s_str(coll, "control"));
+    if (endpoint != NULL) {
+        fprintf(out, "collector  %s: version %s, up %.0f s\n", endpoint, s_str(coll, "version"),
+                s_num(coll, "uptime_s"));
+    } else {
+        fprintf(out, "collector  version %s, up %.0f s, control %s\n", s_str(coll, "version"),
+                s_num(coll, "uptime_s"), s_str(coll, "control"));
+    }
     fprintf(out,
             "bus        %" JSON_INTEGER_FORMAT " messages, %" JSON_INTEGER_FORMAT
             " bad (frames %" JSON_INTEGER_FORMAT ", bodies %" JSON_INTEGER_FORMAT
@@ -80,20 +91,39 @@ void tb_print_status(FILE *out, const json_t *data)
             s_int(bus, "messages"),
             s_int(bus, "bad_frames") + s_int(bus, "bad_bodies") + s_int(bus, "bad_topic"),
             s_int(bus, "bad_frames"), s_int(bus, "bad_bodies"), s_int(bus, "bad_topic"));
-    s_database(out, json_object_get(data, "database"));
-    const json_t *streams = json_object_get(data, "streams");
-    fprintf(out, "\n%-24s %-9s %10s %12s %14s %12s %8s\n", "STREAM", "STATE", "PPS NOW", "PACKETS",
-            "BYTES", "AVG PPS", "LOSS");
+    s_database(out, json_object_get(part, "database"));
+}
+
+void tb_print_status(FILE *out, const json_t *data)
+{
+    /* Several collectors: "collectors" holds each one's part. */
+    const json_t *colls = json_object_get(data, "collectors");
     size_t i;
+    const json_t *c;
+    if (colls == NULL) {
+        s_collector(out, NULL, data);
+    }
+    json_array_foreach(colls, i, c)
+    {
+        if (json_is_true(json_object_get(c, "ok"))) {
+            s_collector(out, s_str(c, "endpoint"), c);
+        } else {
+            fprintf(out, "collector  %s: NOT ANSWERING (%s)\n", s_str(c, "endpoint"),
+                    s_str(c, "error"));
+        }
+    }
+    const json_t *streams = json_object_get(data, "streams");
+    fprintf(out, "\n%-24s %-9s %10s %12s %14s %12s %8s%s\n", "STREAM", "STATE", "PPS NOW",
+            "PACKETS", "BYTES", "AVG PPS", "LOSS", colls != NULL ? "  COLLECTOR" : "");
     const json_t *st;
     json_array_foreach(streams, i, st)
     {
         fprintf(out,
                 "%-24s %-9s %10.0f %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT
-                " %12.1f %8" JSON_INTEGER_FORMAT "\n",
+                " %12.1f %8" JSON_INTEGER_FORMAT "%s%s\n",
                 s_str(st, "stream"), s_str(st, "state"), s_num(st, "pps_now"), s_int(st, "packets"),
-                s_int(st, "bytes"), s_num(st, "avg_pps"),
-                s_loss_total(json_object_get(st, "loss")));
+                s_int(st, "bytes"), s_num(st, "avg_pps"), s_loss_total(json_object_get(st, "loss")),
+                colls != NULL ? "  " : "", s_str(st, "collector"));
     }
     if (json_array_size(streams) == 0) {
         fprintf(out, "(no streams started)\n");
@@ -158,6 +188,9 @@ static void s_packet(FILE *out, const char *label, const json_t *p)
 void tb_print_stats(FILE *out, const json_t *d)
 {
     fprintf(out, "%-14s %s (%s)\n", "stream", s_str(d, "stream"), s_str(d, "state"));
+    if (s_str(d, "collector")[0] != '\0') {
+        fprintf(out, "%-14s %s\n", "collector", s_str(d, "collector"));
+    }
     fprintf(out, "%-14s %" JSON_INTEGER_FORMAT "\n", "packets", s_int(d, "packets"));
     fprintf(out, "%-14s %" JSON_INTEGER_FORMAT "\n", "bytes", s_int(d, "bytes"));
     fprintf(out, "%-14s %s .. %s\n", "capture time", s_str(d, "first_time"), s_str(d, "last_time"));
@@ -213,6 +246,25 @@ void tb_print_stats(FILE *out, const json_t *d)
     }
 }
 
+/* Append s to the array o[key] (created when missing) unless it is there. */
+static void s_add_once(json_t *o, const char *key, const char *s)
+{
+    json_t *list = json_object_get(o, key);
+    if (list == NULL) {
+        list = json_array();
+        json_object_set_new(o, key, list);
+    }
+    size_t i;
+    const json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        if (strcmp(json_string_value(v), s) == 0) {
+            return;
+        }
+    }
+    json_array_append_new(list, json_string(s));
+}
+
 json_t *tb_status_probes(const json_t *status)
 {
     json_t *list = json_array();
@@ -244,6 +296,9 @@ json_t *tb_status_probes(const json_t *status)
             }
             json_array_append_new(json_object_get(entry, "streams"),
                                   json_string(s_str(st, "stream")));
+            if (s_str(st, "collector")[0] != '\0') { /* several collectors */
+                s_add_once(entry, "collectors", s_str(st, "collector"));
+            }
             if (s_num(p, "last_heard_s") < s_num(entry, "last_heard_s")) {
                 json_object_set_new(entry, "last_heard_s", json_real(s_num(p, "last_heard_s")));
             }
@@ -256,6 +311,19 @@ json_t *tb_status_probes(const json_t *status)
                 entry, "capture_drops",
                 json_integer(s_int(entry, "capture_drops") + s_int(p, "capture_drops")));
         }
+    }
+    /* Several collectors: which of them answered. */
+    const json_t *c;
+    json_array_foreach(json_object_get(status, "collectors"), i, c)
+    {
+        json_t *colls = json_object_get(view, "collectors");
+        if (colls == NULL) {
+            colls = json_array();
+            json_object_set_new(view, "collectors", colls);
+        }
+        json_array_append_new(
+            colls, json_pack("{s:O?, s:O?, s:O?}", "endpoint", json_object_get(c, "endpoint"), "ok",
+                             json_object_get(c, "ok"), "error", json_object_get(c, "error")));
     }
     return view;
 }

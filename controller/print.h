@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
-void tb_print_names(FILE *out, const char *verb, const json_t *list);
+void tb_print_names(FILE *out, const char *verb, const json_t *list, const json_t *where);
 void tb_print_status(FILE *out, const json_t *data);
 void tb_print_stats(FILE *out, const json_t *data);
 

@@ -1,0 +1,778 @@
+/* fanout — see fanout.h. */
+#include "fanout.h"
+
+#include "mpjson.h"
+
+#include "tb_time.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define REQ_MAX                                                                                    \
+    (TB_CTL_MAX_STREAMS * (TB_STREAM_MAX + 8) + TB_CTL_MAX_ARGS * (TB_CTL_ARG_MAX + 8) + 256)
+#define ERR_MAX (TB_CTL_ERROR_MAX + TB_ENDPOINT_MAX + 64)
+
+int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize)
+{
+    size_t added = 0;
+    for (const char *p = list;;) {
+        p += strspn(p, ", \t");
+        size_t len = strcspn(p, ", \t");
+        if (len == 0) {
+            break;
+        }
+        if (len >= TB_ENDPOINT_MAX) {
+            snprintf(err, errsize, "collector endpoint too long (at most %d bytes)",
+                     TB_ENDPOINT_MAX - 1);
+            return -1;
+        }
+        added++;
+        int dup = 0;
+        for (size_t i = 0; i < f->n; i++) {
+            dup |= strncmp(f->endpoint[i], p, len) == 0 && f->endpoint[i][len] == '\0';
+        }
+        if (!dup) {
+            if (f->n == TB_FANOUT_MAX) {
+                snprintf(err, errsize, "too many collectors (at most %d)", TB_FANOUT_MAX);
+                return -1;
+            }
+            memcpy(f->endpoint[f->n], p, len);
+            f->endpoint[f->n++][len] = '\0';
+        }
+        p += len;
+    }
+    if (added == 0) {
+        snprintf(err, errsize, "empty collector endpoint");
+        return -1;
+    }
+    return 0;
+}
+
+/* start and stop change things (a repeated start would restart a stream); a
+ * db query may legitimately take most of the time, and asking again would
+ * only queue another one: these are sent once, the rest may be retried. */
+static int s_sent_once(const char *cmd)
+{
+    return strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 || strcmp(cmd, "db") == 0;
+}
+
+/* One collector's answer. */
+typedef struct {
+    int asked;
+    int code;     /* TB_CALL_* */
+    json_t *data; /* TB_CALL_OK: the reply's data */
+    char err[ERR_MAX];
+} answer_t;
+
+static void s_answers_free(answer_t *ans, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_decref(ans[i].data);
+        ans[i].data = NULL;
+    }
+}
+
+static void s_decode(const char *endpoint, zmq_msg_t *msg, answer_t *a)
+{
+    int ok = 0;
+    char err[TB_CTL_ERROR_MAX] = "";
+    tb_mp_reader_t data;
+    json_t *j = NULL;
+    if (tb_ctl_reply_decode(zmq_msg_data(msg), zmq_msg_size(msg), &ok, err, sizeof err, &data) !=
+            0 ||
+        (j = tb_mpjson_read(&data)) == NULL) {
+        a->code = TB_CALL_BADREPLY;
+        snprintf(a->err, sizeof a->err, "malformed reply from collector at %s", endpoint);
+    } else if (!ok) {
+        json_decref(j);
+        a->code = TB_CALL_REFUSED;
+        snprintf(a->err, sizeof a->err, "%s", err);
+    } else {
+        a->code = TB_CALL_OK;
+        a->data = j;
+    }
+}
+
+/* A REQ socket connected to endpoint; NULL with *bad set when the endpoint
+ * is malformed. */
+static void *s_socket(void *ctx, const char *endpoint, int *bad)
+{
+    void *s = zmq_socket(ctx, ZMQ_REQ);
+    int linger = 0;
+    int64_t maxmsg = TB_CTL_MAX_REPLY;
+    if (s == NULL || zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0) {
+        if (s != NULL) {
+            zmq_close(s);
+        }
+        return NULL;
+    }
+    if (zmq_connect(s, endpoint) != 0) {
+        *bad = 1;
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Wait up to deadline for the replies of the pending collectors. */
+static void s_collect(const tb_fanout_t *f, void **sock, int *pending, answer_t *ans,
+                      uint64_t deadline)
+{
+    for (;;) {
+        zmq_pollitem_t items[TB_FANOUT_MAX];
+        size_t idx[TB_FANOUT_MAX], k = 0;
+        for (size_t i = 0; i < f->n; i++) {
+            if (pending[i]) {
+                items[k] = (zmq_pollitem_t){.socket = sock[i], .events = ZMQ_POLLIN};
+                idx[k++] = i;
+            }
+        }
+        uint64_t now = tb_time_mono_ns();
+        if (k == 0 || now >= deadline) {
+            return;
+        }
+        long wait_ms = (long)((deadline - now + 999999) / 1000000);
+        if (zmq_poll(items, (int)k, wait_ms) < 0 && errno != EINTR) {
+            return;
+        }
+        for (size_t j = 0; j < k; j++) {
+            if (!(items[j].revents & ZMQ_POLLIN)) {
+                continue;
+            }
+            size_t i = idx[j];
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            if (zmq_msg_recv(&msg, sock[i], ZMQ_DONTWAIT) >= 0) {
+                s_decode(f->endpoint[i], &msg, &ans[i]);
+                pending[i] = 0;
+                zmq_close(sock[i]);
+                sock[i] = NULL;
+            }
+            zmq_msg_close(&msg);
+        }
+    }
+}
+
+/* Send reqs[i] to collector i (NULL: not asked), to all at once. A REQ
+ * socket that got no reply is stuck, so a collector silent for its share
+ * of the timeout is asked again on a new socket, up to `attempts` times.
+ * Returns 0 with every asked collector's answer, or TB_CALL_USAGE with
+ * the reason in err (a malformed endpoint: nothing was sent). */
+static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int attempts,
+                 answer_t *ans, char *err, size_t errsize)
+{
+    memset(ans, 0, f->n * sizeof *ans);
+    uint8_t *bufs = malloc(f->n * REQ_MAX);
+    size_t lens[TB_FANOUT_MAX];
+    void *sock[TB_FANOUT_MAX] = {NULL};
+    int pending[TB_FANOUT_MAX] = {0};
+    void *ctx = bufs != NULL ? zmq_ctx_new() : NULL;
+    int rc = TB_CALL_USAGE;
+    if (ctx == NULL) {
+        snprintf(err, errsize, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        if (reqs[i] == NULL) {
+            continue;
+        }
+        int bad = 0;
+        if (tb_ctl_request_encode(reqs[i], bufs + i * REQ_MAX, REQ_MAX, &lens[i]) != 0) {
+            snprintf(err, errsize, "cannot encode the request");
+            goto done;
+        }
+        if ((sock[i] = s_socket(ctx, f->endpoint[i], &bad)) == NULL) {
+            snprintf(err, errsize, "%s collector endpoint %s: %s", bad ? "invalid" : "cannot use",
+                     f->endpoint[i], zmq_strerror(errno));
+            goto done;
+        }
+        ans[i].asked = pending[i] = 1;
+    }
+    int each = f->timeout_ms / attempts > 0 ? f->timeout_ms / attempts : 1;
+    for (int a = 0; a < attempts; a++) {
+        for (size_t i = 0; i < f->n; i++) {
+            int bad = 0;
+            if (pending[i] && sock[i] == NULL) {
+                sock[i] = s_socket(ctx, f->endpoint[i], &bad);
+            }
+            if (pending[i] && sock[i] != NULL) {
+                zmq_send(sock[i], bufs + i * REQ_MAX, lens[i], ZMQ_DONTWAIT);
+            }
+        }
+        s_collect(f, sock, pending, ans, tb_time_mono_ns() + (uint64_t)each * 1000000u);
+        for (size_t i = 0; i < f->n; i++) {
+            if (sock[i] != NULL) {
+                zmq_close(sock[i]);
+                sock[i] = NULL;
+            }
+        }
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        if (pending[i]) {
+            ans[i].code = TB_CALL_UNREACHABLE;
+            snprintf(ans[i].err, sizeof ans[i].err,
+                     "no reply from collector at %s within %d ms (%d attempt%s)", f->endpoint[i],
+                     f->timeout_ms, attempts, attempts == 1 ? "" : "s");
+        }
+    }
+    rc = 0;
+done:
+    for (size_t i = 0; i < f->n; i++) {
+        if (sock[i] != NULL) {
+            zmq_close(sock[i]);
+        }
+    }
+    if (ctx != NULL) {
+        zmq_ctx_term(ctx);
+    }
+    free(bufs);
+    return rc;
+}
+
+static int s_ask_all(const tb_fanout_t *f, const tb_ctl_request_t *req, int attempts, answer_t *ans,
+                     char *err, size_t errsize)
+{
+    const tb_ctl_request_t *reqs[TB_FANOUT_MAX];
+    for (size_t i = 0; i < f->n; i++) {
+        reqs[i] = req;
+    }
+    return s_ask(f, reqs, attempts, ans, err, errsize);
+}
+
+/* The first failure among the asked collectors (its code and reason, named
+ * by its endpoint when it is a refusal); returns how many failed. */
+static size_t s_failures(const tb_fanout_t *f, const answer_t *ans, int *code, char *err,
+                         size_t errsize)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (!ans[i].asked || ans[i].code == TB_CALL_OK) {
+            continue;
+        }
+        if (failed++ == 0) {
+            *code = ans[i].code;
+            if (ans[i].code == TB_CALL_REFUSED) {
+                snprintf(err, errsize, "%s: %s", f->endpoint[i], ans[i].err);
+            } else {
+                snprintf(err, errsize, "%s", ans[i].err);
+            }
+        }
+    }
+    return failed;
+}
+
+/* {"endpoint", "ok", "error"} of an asked collector; with_parts: also
+ * the keys of its answer but "streams" (status: the collector's own part). */
+static json_t *s_entry(const tb_fanout_t *f, size_t i, const answer_t *a, int with_parts)
+{
+    json_t *e =
+        json_pack("{s:s, s:b, s:o}", "endpoint", f->endpoint[i], "ok", a->code == TB_CALL_OK,
+                  "error", a->code == TB_CALL_OK ? json_null() : json_string(a->err));
+    const char *key;
+    json_t *v;
+    json_object_foreach(with_parts && e != NULL ? a->data : NULL, key, v)
+    {
+        if (strcmp(key, "streams") != 0) {
+            json_object_set(e, key, v);
+        }
+    }
+    return e;
+}
+
+/* Set "collectors" of out from the asked collectors' answers; return out,
+ * or NULL (and out released) when memory runs out. */
+static json_t *s_with_entries(const tb_fanout_t *f, const answer_t *ans, json_t *out,
+                              int with_parts)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list != NULL && i < f->n; i++) {
+        if (ans[i].asked && json_array_append_new(list, s_entry(f, i, &ans[i], with_parts)) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    if (out == NULL || list == NULL || json_object_set_new(out, "collectors", list) != 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* The end of a merged call: out (partial when some collector failed), or
+ * NULL with the first failure when none answered. */
+static json_t *s_finish(const tb_fanout_t *f, answer_t *ans, json_t *out, size_t answered,
+                        int with_parts, int *code, char *err, size_t errsize)
+{
+    s_failures(f, ans, code, err, errsize);
+    out = s_with_entries(f, ans, out, with_parts);
+    s_answers_free(ans, f->n);
+    if (answered == 0 || out == NULL) {
+        if (out == NULL && answered != 0) {
+            *code = TB_CALL_BADREPLY;
+            snprintf(err, errsize, "out of memory");
+        }
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* status: each collector's own part in its "collectors" entry, the streams
+ * of all in one list, each with its "collector". */
+static json_t *s_status(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
+                        size_t errsize)
+{
+    answer_t ans[TB_FANOUT_MAX];
+    if ((*code = s_ask_all(f, req, f->attempts, ans, err, errsize)) != 0) {
+        return NULL;
+    }
+    json_t *streams = json_array();
+    json_t *out = json_pack("{s:o}", "streams", streams);
+    size_t answered = 0;
+    for (size_t i = 0; out != NULL && i < f->n; i++) {
+        if (ans[i].code != TB_CALL_OK) {
+            continue;
+        }
+        answered++;
+        size_t k;
+        json_t *st;
+        json_array_foreach(json_object_get(ans[i].data, "streams"), k, st)
+        {
+            json_object_set_new(st, "collector", json_string(f->endpoint[i]));
+            json_array_append(streams, st);
+        }
+    }
+    return s_finish(f, ans, out, answered, 1, code, err, errsize);
+}
+
+/* stats: the collector holding the stream answers. */
+static json_t *s_stats(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
+                       size_t errsize)
+{
+    const tb_ctl_request_t *reqs[TB_FANOUT_MAX];
+    int pinned = f->pinned >= 0 && strcmp(f->pinned_stream, req->streams[0]) == 0;
+    for (size_t i = 0; i < f->n; i++) {
+        reqs[i] = !pinned || (int)i == f->pinned ? req : NULL;
+    }
+    answer_t ans[TB_FANOUT_MAX];
+    if ((*code = s_ask(f, reqs, f->attempts, ans, err, errsize)) != 0) {
+        return NULL;
+    }
+    json_t *out = NULL;
+    for (size_t i = 0; i < f->n && out == NULL; i++) {
+        if (ans[i].code == TB_CALL_OK) {
+            out = json_incref(ans[i].data);
+            json_object_set_new(out, "collector", json_string(f->endpoint[i]));
+            f->pinned = (int)i;
+            snprintf(f->pinned_stream, sizeof f->pinned_stream, "%s", req->streams[0]);
+        }
+    }
+    if (out == NULL && pinned && ans[f->pinned].code == TB_CALL_REFUSED) {
+        /* The stream is no longer where it was: look for it everywhere. */
+        s_answers_free(ans, f->n);
+        f->pinned = -1;
+        return s_stats(f, req, code, err, errsize);
+    }
+    if (out == NULL) {
+        /* A refusal ("unknown stream") only when every collector said so. */
+        int refused_all = 1;
+        for (size_t i = 0; i < f->n; i++) {
+            refused_all &= !ans[i].asked || ans[i].code == TB_CALL_REFUSED;
+        }
+        for (size_t i = 0; i < f->n; i++) {
+            if (ans[i].asked && (refused_all || ans[i].code != TB_CALL_REFUSED)) {
+                *code = ans[i].code;
+                snprintf(err, errsize, "%s%s",
+                         refused_all ? "" : "stream not found where asked: ", ans[i].err);
+                break;
+            }
+        }
+    }
+    s_answers_free(ans, f->n);
+    return out;
+}
+
+/* Which collectors hold each stream named in req (a bit per collector),
+ * how many streams each runs and may run, from their status. Returns the
+ * number of collectors that did not answer (the first one's reason in
+ * err), or -1 with *code and err set when nothing could be asked. */
+typedef struct {
+    uint32_t owner[TB_CTL_MAX_STREAMS];
+    size_t running[TB_FANOUT_MAX];
+    size_t limit[TB_FANOUT_MAX];
+    int answered[TB_FANOUT_MAX];
+} where_t;
+
+static int s_where(const tb_fanout_t *f, const tb_ctl_request_t *req, where_t *w, int *code,
+                   char *err, size_t errsize)
+{
+    tb_ctl_request_t status;
+    memset(&status, 0, sizeof status);
+    snprintf(status.cmd, sizeof status.cmd, "status");
+    memset(w, 0, sizeof *w);
+    answer_t ans[TB_FANOUT_MAX];
+    if ((*code = s_ask_all(f, &status, f->attempts, ans, err, errsize)) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        if (ans[i].code != TB_CALL_OK) {
+            continue;
+        }
+        w->answered[i] = 1;
+        w->limit[i] = (size_t)json_integer_value(
+            json_object_get(json_object_get(ans[i].data, "limits"), "max_streams"));
+        size_t k;
+        json_t *st;
+        json_array_foreach(json_object_get(ans[i].data, "streams"), k, st)
+        {
+            const char *name = json_string_value(json_object_get(st, "stream"));
+            const char *state = json_string_value(json_object_get(st, "state"));
+            w->running[i] += state != NULL && strcmp(state, "running") == 0;
+            for (size_t s = 0; name != NULL && s < req->nstreams; s++) {
+                if (strcmp(name, req->streams[s]) == 0) {
+                    w->owner[s] |= 1u << i;
+                }
+            }
+        }
+    }
+    size_t failed = s_failures(f, ans, code, err, errsize);
+    s_answers_free(ans, f->n);
+    return (int)failed;
+}
+
+/* Send each collector the streams of req it holds (one request each, once)
+ * and merge the names answered under `key` with "collector_of". */
+static json_t *s_split(const tb_fanout_t *f, const tb_ctl_request_t *req, const where_t *w,
+                       const char *key, int *code, char *err, size_t errsize)
+{
+    tb_ctl_request_t *sub = calloc(f->n, sizeof *sub);
+    const tb_ctl_request_t *reqs[TB_FANOUT_MAX];
+    if (sub == NULL) {
+        *code = TB_CALL_BADREPLY;
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        memset(&sub[i], 0, sizeof sub[i]);
+        snprintf(sub[i].cmd, sizeof sub[i].cmd, "%s", req->cmd);
+        for (size_t s = 0; s < req->nstreams; s++) {
+            if (w->owner[s] & (1u << i)) {
+                memcpy(sub[i].streams[sub[i].nstreams++], req->streams[s], TB_STREAM_MAX + 1);
+            }
+        }
+        reqs[i] = req->nstreams == 0 || sub[i].nstreams > 0 ? &sub[i] : NULL;
+    }
+    answer_t ans[TB_FANOUT_MAX];
+    *code = s_ask(f, reqs, 1, ans, err, errsize);
+    free(sub);
+    if (*code != 0) {
+        return NULL;
+    }
+    json_t *names = json_array();
+    json_t *where = json_object();
+    json_t *out = json_pack("{s:o, s:o}", key, names, "collector_of", where);
+    size_t answered = 0;
+    for (size_t i = 0; out != NULL && i < f->n; i++) {
+        if (ans[i].code != TB_CALL_OK) {
+            continue;
+        }
+        answered++;
+        size_t k;
+        json_t *name;
+        json_array_foreach(json_object_get(ans[i].data, key), k, name)
+        {
+            if (json_is_string(name)) {
+                json_array_append(names, name);
+                json_object_set_new(where, json_string_value(name), json_string(f->endpoint[i]));
+            }
+        }
+    }
+    return s_finish(f, ans, out, answered, 0, code, err, errsize);
+}
+
+/* start: a stream held somewhere starts there (on each holder, should
+ * there be several); a new one on the collector with room and the fewest
+ * running streams. Where a stream lives cannot be known while a collector
+ * is silent: then nothing starts. */
+static json_t *s_start(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
+                       size_t errsize)
+{
+    where_t w;
+    int failed = s_where(f, req, &w, code, err, errsize);
+    if (failed < 0) {
+        return NULL;
+    }
+    for (size_t s = 0; s < req->nstreams; s++) {
+        if (w.owner[s] != 0) {
+            continue;
+        }
+        if (failed > 0) {
+            char why[ERR_MAX];
+            snprintf(why, sizeof why, "%s", err);
+            snprintf(err, errsize,
+                     "cannot tell where '%s' lives (%s); nothing started; name the collector "
+                     "with --collector",
+                     req->streams[s], why);
+            return NULL;
+        }
+        size_t best = 0;
+        for (size_t i = 1; i < f->n; i++) {
+            int room_i = w.running[i] < w.limit[i], room_b = w.running[best] < w.limit[best];
+            if (room_i > room_b || (room_i == room_b && w.running[i] < w.running[best])) {
+                best = i;
+            }
+        }
+        w.owner[s] = 1u << best;
+        w.running[best]++;
+    }
+    *code = TB_CALL_OK;
+    return s_split(f, req, &w, "started", code, err, errsize);
+}
+
+/* stop: each stream on the collector(s) holding it; none named: all. */
+static json_t *s_stop(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
+                      size_t errsize)
+{
+    where_t w;
+    if (req->nstreams == 0) {
+        memset(&w, 0, sizeof w);
+        return s_split(f, req, &w, "stopped", code, err, errsize);
+    }
+    int failed = s_where(f, req, &w, code, err, errsize);
+    if (failed < 0) {
+        return NULL;
+    }
+    for (size_t s = 0; s < req->nstreams; s++) {
+        if (w.owner[s] != 0) {
+            continue;
+        }
+        if (failed > 0) {
+            char why[ERR_MAX];
+            snprintf(why, sizeof why, "%s", err);
+            snprintf(err, errsize, "cannot tell where '%s' lives (%s); nothing stopped",
+                     req->streams[s], why);
+        } else {
+            *code = TB_CALL_REFUSED;
+            snprintf(err, errsize, "unknown stream '%s'", req->streams[s]);
+        }
+        return NULL;
+    }
+    *code = TB_CALL_OK;
+    return s_split(f, req, &w, "stopped", code, err, errsize);
+}
+
+/* A row's place in the merged db answer. */
+typedef struct {
+    json_t *row;
+    char *text; /* the row as compact JSON, to find duplicates */
+    int64_t t;  /* its time in ns, when the answer has a time column */
+} row_t;
+
+/* RFC 3339 ("2026-11-23T07:40:01.5Z") or an integer -> ns; 0 when neither. */
+static int64_t s_row_time(const json_t *v)
+{
+    if (json_is_integer(v)) {
+        return (int64_t)json_integer_value(v);
+    }
+    const char *s = json_string_value(v);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int used = 0;
+    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6) {
+        return 0;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    int64_t ns = (int64_t)timegm(&tm) * 1000000000;
+    if (s[used] == '.') {
+        int64_t scale = 100000000;
+        for (const char *p = s + used + 1; *p >= '0' && *p <= '9'; p++, scale /= 10) {
+            ns += (*p - '0') * scale;
+        }
+    }
+    return ns;
+}
+
+/* Newest first when there is a time column, else by content. */
+static int s_row_cmp(const void *a, const void *b, void *has_time)
+{
+    const row_t *x = a, *y = b;
+    if (*(const int *)has_time && x->t != y->t) {
+        return x->t > y->t ? -1 : 1;
+    }
+    return strcmp(x->text, y->text);
+}
+
+static int s_column(const json_t *columns, const char *name)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(columns, i, c)
+    {
+        if (json_is_string(c) && strcmp(json_string_value(c), name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* The rows of every answer under one set of columns, without duplicates,
+ * sorted, at most `limit`. */
+static json_t *s_rows_merged(const tb_fanout_t *f, const answer_t *ans, json_t *columns,
+                             size_t limit)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        total +=
+            ans[i].code == TB_CALL_OK ? json_array_size(json_object_get(ans[i].data, "rows")) : 0;
+    }
+    row_t *rows = calloc(total + 1, sizeof *rows);
+    json_t *out = json_array();
+    size_t n = 0;
+    int ok = rows != NULL && out != NULL;
+    int time_col =
+        s_column(columns, "time") >= 0 ? s_column(columns, "time") : s_column(columns, "_time");
+    int has_time = time_col >= 0;
+    for (size_t i = 0; ok && i < f->n; i++) {
+        const json_t *cols = json_object_get(ans[i].data, "columns");
+        size_t k;
+        json_t *src;
+        json_array_foreach(ans[i].code == TB_CALL_OK ? json_object_get(ans[i].data, "rows") : NULL,
+                           k, src)
+        {
+            json_t *row = json_array();
+            for (size_t c = 0; row != NULL && c < json_array_size(columns); c++) {
+                json_array_append_new(row, json_null());
+            }
+            size_t j;
+            json_t *v;
+            json_array_foreach(src, j, v)
+            {
+                const char *name = json_string_value(json_array_get(cols, j));
+                int at = name != NULL ? s_column(columns, name) : -1;
+                if (row != NULL && at >= 0) {
+                    json_array_set(row, (size_t)at, v);
+                }
+            }
+            rows[n].row = row;
+            rows[n].text = row != NULL ? json_dumps(row, JSON_COMPACT) : NULL;
+            rows[n].t = has_time ? s_row_time(json_array_get(row, (size_t)time_col)) : 0;
+            if (rows[n++].text == NULL) {
+                ok = 0;
+                break;
+            }
+        }
+    }
+    if (ok) {
+        qsort_r(rows, n, sizeof *rows, s_row_cmp, &has_time);
+        for (size_t i = 0; i < n && json_array_size(out) < limit; i++) {
+            if (i == 0 || strcmp(rows[i].text, rows[i - 1].text) != 0) {
+                json_array_append(out, rows[i].row);
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_decref(rows[i].row);
+        free(rows[i].text);
+    }
+    free(rows);
+    if (!ok) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* db: every collector asked (databases may be shared or not), answers
+ * merged. */
+static json_t *s_db(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
+                    size_t errsize)
+{
+    answer_t ans[TB_FANOUT_MAX];
+    if ((*code = s_ask_all(f, req, 1, ans, err, errsize)) != 0) {
+        return NULL;
+    }
+    json_t *columns = json_array();
+    json_t *query = NULL;
+    size_t answered = 0;
+    for (size_t i = 0; columns != NULL && i < f->n; i++) {
+        if (ans[i].code != TB_CALL_OK) {
+            continue;
+        }
+        answered++;
+        if (query == NULL) {
+            query = json_object_get(ans[i].data, "query");
+        }
+        size_t k;
+        json_t *c;
+        json_array_foreach(json_object_get(ans[i].data, "columns"), k, c)
+        {
+            if (json_is_string(c) && s_column(columns, json_string_value(c)) < 0) {
+                json_array_append(columns, c);
+            }
+        }
+    }
+    size_t limit = (size_t)-1;
+    if (req->nargs >= 3 && strcmp(req->args[0], "points") == 0) {
+        limit = strtoul(req->args[2], NULL, 10);
+    }
+    json_t *rows = columns != NULL ? s_rows_merged(f, ans, columns, limit) : NULL;
+    json_t *out = rows != NULL
+                      ? json_pack("{s:O, s:o, s:o}", "query", query != NULL ? query : json_null(),
+                                  "columns", columns, "rows", rows)
+                      : NULL;
+    if (out == NULL) {
+        json_decref(columns);
+    }
+    return s_finish(f, ans, out, answered, 0, code, err, errsize);
+}
+
+json_t *tb_fanout_call(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
+                       size_t errsize)
+{
+    *code = TB_CALL_OK;
+    err[0] = '\0';
+    if (f->n == 0) {
+        *code = TB_CALL_USAGE;
+        snprintf(err, errsize, "no collector endpoint");
+        return NULL;
+    }
+    if (f->attempts < 1) {
+        f->attempts = 1;
+    }
+    if (f->n == 1) {
+        answer_t a;
+        if ((*code = s_ask_all(f, req, s_sent_once(req->cmd) ? 1 : f->attempts, &a, err,
+                               errsize)) != 0) {
+            return NULL;
+        }
+        *code = a.code;
+        snprintf(err, errsize, "%s", a.err);
+        return a.data;
+    }
+    if (strcmp(req->cmd, "status") == 0) {
+        return s_status(f, req, code, err, errsize);
+    }
+    if (strcmp(req->cmd, "stats") == 0 && req->nstreams == 1) {
+        return s_stats(f, req, code, err, errsize);
+    }
+    if (strcmp(req->cmd, "start") == 0) {
+        return s_start(f, req, code, err, errsize);
+    }
+    if (strcmp(req->cmd, "stop") == 0) {
+        return s_stop(f, req, code, err, errsize);
+    }
+    if (strcmp(req->cmd, "db") == 0) {
+        return s_db(f, req, code, err, errsize);
+    }
+    *code = TB_CALL_USAGE;
+    snprintf(err, errsize, "'%s' cannot be sent to several collectors", req->cmd);
+    return NULL;
+}
