@@ -36,8 +36,11 @@ class Gateway:
         cred = os.path.join(logdir, "cred")
         with open(cred, "w") as f:
             f.write(creds + "\n")
-        self.proc = Proc("tapbusctl", ["--collector", control, "serve", "--http",
-                                       "127.0.0.1:%d" % self.port, "--credentials", cred], logdir)
+        args = []
+        for c in control if isinstance(control, list) else [control]:
+            args += ["--collector", c]
+        self.proc = Proc("tapbusctl", args + ["serve", "--http", "127.0.0.1:%d" % self.port,
+                                              "--credentials", cred], logdir)
         wait_for(lambda: self._up(), 30, "the gateway to listen")
 
     def _up(self):
@@ -93,6 +96,41 @@ def test_gateway():
         bus.close()
 
 
+def test_gateway_in_front_of_two_collectors():
+    bus = Bus([("01::10:01", "file:" + DEMO), ("web", "file:" + DEMO)])
+    second = bus.add_collector()
+    gw = Gateway([bus.control, second], bus.tmp.name)
+    ok = "ops:pa:ss w0rd"
+    try:
+        code, body = curl(gw.base + "/start?streamname1=01::10:01&streamname2=web", ok)
+        assert code == 200 and body["started"] == ["01::10:01", "web"], (code, body)
+        assert body["collector_of"] == {"01::10:01": bus.control, "web": second}, body
+        bus.wait_finished(["01::10:01"])
+        bus.wait_finished(["web"], control=second)
+        code, status = curl(gw.base + "/status", ok)
+        assert code == 200 and [c["endpoint"] for c in status["collectors"]] == \
+            [bus.control, second], status
+        assert {s["stream"]: s["collector"] for s in status["streams"]} == body["collector_of"]
+        for stream in ("01::10:01", "web"):
+            code, st = curl(gw.base + "/stats?stream=" + stream, ok)
+            assert code == 200 and st["packets"] == 5000 and \
+                st["collector"] == body["collector_of"][stream], (code, st)
+            assert st["most_active_tuple"]["dport"] == 22, st["most_active_tuple"]
+        code, st = curl(gw.base + "/stats?stream=nope", ok)
+        assert code == 404, (code, st)
+        code, body = curl(gw.base + "/stop", ok)
+        assert code == 200 and sorted(body["stopped"]) == ["01::10:01", "web"], body
+        # One collector gone: a partial answer that says so.
+        assert bus.collector2.stop() == 0
+        code, status = curl(gw.base + "/status", ok)
+        assert code == 200 and [c["ok"] for c in status["collectors"]] == [True, False], status
+        assert "no reply" in status["collectors"][1]["error"], status
+    finally:
+        if gw.proc.p.poll() is None:
+            gw.proc.stop()
+        bus.close()
+
+
 def test_no_credentials_no_gateway():
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
@@ -110,7 +148,8 @@ def test_no_credentials_no_gateway():
 
 def main():
     failed = 0
-    for t in (test_gateway, test_no_credentials_no_gateway):
+    for t in (test_gateway, test_gateway_in_front_of_two_collectors,
+              test_no_credentials_no_gateway):
         try:
             t()
             print("ok   %s" % t.__name__, flush=True)

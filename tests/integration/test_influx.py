@@ -156,6 +156,69 @@ def check_db_command(control, exp):
     assert code == 2, (code, err)
 
 
+def rfc3339_ns(text):
+    """'2019-07-05T17:10:44.5Z' -> nanoseconds since the epoch."""
+    import calendar
+    whole, _, frac = text.rstrip("Z").partition(".")
+    secs = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    return secs * 1000000000 + int((frac + "000000000")[:9])
+
+
+def test_db_through_several_collectors():
+    """tapbusctl db with several collectors: two share a database, a third
+    has its own; answers merge, a shared database's points count once."""
+    import json
+    import subprocess
+    with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
+        bus = Bus([("a", "file:" + DEMO), ("b", "file:" + DEMO), ("c", "file:" + DEMO)],
+                  collector_args=db_args(ix))
+        others = []
+        try:
+            for db in (DB, "other"):
+                control = endpoint()
+                args = ["--probe", bus.pub, "--control", control] + db_args(ix)
+                args[args.index("--influx-db") + 1] = db
+                others.append((Proc("tapbus-collector", args, bus.tmp.name), control))
+            controls = [bus.control] + [c for _, c in others]
+            for c in controls:
+                wait_for(lambda: ctl(c, "status", timeout_ms=500, check=False)[0] == 0, 30,
+                         "a collector to answer")
+
+            def tapbusctl(*args):
+                cmd = [os.path.join(BIN, "tapbusctl"), "--json"]
+                for c in controls:
+                    cmd += ["--collector", c]
+                r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60)
+                assert r.returncode == 0, (args, r.returncode, r.stderr)
+                return json.loads(r.stdout)
+            where = tapbusctl("start", "a", "b", "c")["collector_of"]
+            assert sorted(where.values()) == sorted(controls), where  # one each
+            for c in controls:
+                bus.wait_finished([s for s, w in where.items() if w == c], control=c)
+                wait_delivered(c)
+            names = [r[0] for r in tapbusctl("db")["rows"]]
+            assert names == ["tapbus_interval", "tapbus_loss", "tapbus_stream", "tapbus_top_flow",
+                             "tapbus_top_host", "tapbus_traffic"], names
+            ends = tapbusctl("db", "tapbus_stream")
+            rows = [dict(zip(ends["columns"], r)) for r in ends["rows"]]
+            assert sorted(r["stream"] for r in rows) == ["a", "b", "c"], rows
+            assert all(r["packets"] == 5000 for r in rows), rows
+            assert [c["ok"] for c in ends["collectors"]] == [True] * 3, ends
+            # Newest first across databases, at most N, no duplicate.
+            p = tapbusctl("db", "tapbus_traffic", "-n", "25")
+            assert len(p["rows"]) == 25, len(p["rows"])
+            t = [rfc3339_ns(r[p["columns"].index("time")]) for r in p["rows"]]
+            assert t == sorted(t, reverse=True), t
+            assert len({json.dumps(r) for r in p["rows"]}) == 25
+            one = tapbusctl("db", "tapbus_traffic", "a", "-n", "10000")
+            alone = ctl_json(where["a"], "db", "tapbus_traffic", "a", "-n", "10000")
+            assert sorted(map(json.dumps, one["rows"])) == sorted(map(json.dumps, alone["rows"]))
+        finally:
+            for proc, _ in others:
+                proc.stop()
+            bus.close()
+
+
 def test_db_without_database():
     bus = Bus([("demo", "file:" + DEMO)])
     try:
