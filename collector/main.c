@@ -104,6 +104,48 @@ static int s_num(const char *name, const char *arg, uint64_t lo, uint64_t hi, ui
     return 0;
 }
 
+/* --print-config: what was set and where, then the defaults of the rest. */
+static void s_print_config(const tb_conf_args_t *ca, const tb_collector_config_t *c,
+                           const tb_dbsink_config_t *d, int log_level)
+{
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    const tb_influx_config_t *i = &d->writer.db;
+    FILE *o = stdout;
+    tb_conf_print(ca, o);
+    tb_conf_print_default(ca, o, "probe", NULL);
+    tb_conf_print_default(ca, o, "listen", NULL);
+    tb_conf_print_default(ca, o, "control", "%s", c->control);
+    tb_conf_print_default(ca, o, "max-streams", "%zu", c->max_streams);
+    tb_conf_print_default(ca, o, "flows", "%zu", c->flow_capacity);
+    tb_conf_print_default(ca, o, "hosts", "%zu", c->host_capacity);
+    tb_conf_print_default(ca, o, "top", "%zu", c->top_n);
+    tb_conf_print_default(ca, o, "hwm", "%d", c->rcvhwm);
+    tb_conf_print_default(ca, o, "log-level", "%s", levels[log_level & 3]);
+    tb_conf_print_default(ca, o, "influx-url", NULL);
+    tb_conf_print_default(ca, o, "influx-version", "%d", i->version);
+    tb_conf_print_default(ca, o, "influx-db", "%s", i->db);
+    tb_conf_print_default(ca, o, "influx-rp", NULL);
+    tb_conf_print_default(ca, o, "influx-user", NULL);
+    tb_conf_print_default(ca, o, "influx-password-file", NULL);
+    tb_conf_print_default(ca, o, "influx-create-db", NULL);
+    tb_conf_print_default(ca, o, "influx-org", NULL);
+    tb_conf_print_default(ca, o, "influx-bucket", NULL);
+    tb_conf_print_default(ca, o, "influx-token-file", NULL);
+    tb_conf_print_default(ca, o, "influx-ca", NULL);
+    tb_conf_print_default(ca, o, "influx-timeout-ms", "%ld", i->timeout_ms);
+    tb_conf_print_default(ca, o, "influx-no-gzip", NULL);
+    tb_conf_print_default(ca, o, "batch-lines", "%zu", d->batch_lines);
+    tb_conf_print_default(ca, o, "batch-ms", "%u", (unsigned)d->batch_ms);
+    tb_conf_print_default(ca, o, "queue-mb", "%llu",
+                          (unsigned long long)(d->writer.queue_bytes >> 20));
+    tb_conf_print_default(ca, o, "spool-dir", NULL);
+    tb_conf_print_default(ca, o, "spool-mb", "%llu",
+                          (unsigned long long)(d->writer.spool_bytes >> 20));
+    tb_conf_print_default(ca, o, "interval", "%u", (unsigned)d->interval_s);
+    tb_conf_print_default(ca, o, "lateness", "%u", (unsigned)d->lateness_s);
+    tb_conf_print_default(ca, o, "interval-flows", "%zu", d->table_capacity);
+}
+
 int main(int argc, char **argv)
 {
     tb_collector_config_t cfg;
@@ -184,6 +226,9 @@ int main(int argc, char **argv)
     uint64_t v;
     tb_dbsink_config_t db;
     tb_dbsink_config_defaults(&db);
+    const tb_collector_config_t cfg_default = cfg;
+    const tb_dbsink_config_t db_default = db;
+    const int log_default = tb_log_get_level();
     tb_influx_config_t *ic = &db.writer.db;
     char *password = NULL, *token = NULL;
     int rc = 2;
@@ -375,7 +420,7 @@ int main(int argc, char **argv)
     }
     parsing = 0;
     if (ca.print_only) {
-        tb_conf_print(&ca, stdout);
+        s_print_config(&ca, &cfg_default, &db_default, log_default);
         tb_conf_free(&ca);
         free(password);
         free(token);

@@ -3,7 +3,8 @@
  * Exit codes: 0 success; 1 the collector refused the command (its reason is
  * printed); 2 usage error; 3 the collector did not answer within --timeout
  * (commands that change nothing are retried on a new connection within it);
- * 4 the reply was malformed. */
+ * 4 the reply was malformed. With several collectors (fanout.h) a partial
+ * answer is printed and the exit code is that of the first failure. */
 #include "fanout.h"
 #include "print.h"
 #include "gateway.h"
@@ -47,18 +48,22 @@ static void s_usage(FILE *out)
                  "\n"
                  "options:\n"
                  "  --collector ENDPOINT  control endpoint (default $TAPBUS_COLLECTOR or\n"
-                 "                        tcp://127.0.0.1:5557)\n"
+                 "                        tcp://127.0.0.1:5557); repeat it or list several\n"
+                 "                        (commas) to talk to several collectors at once: a\n"
+                 "                        stream lives on one, answers are merged\n"
                  "  --json                print the reply as one JSON document\n"
                  "  --timeout MS          give up after MS milliseconds (default 3000)\n"
                  "  --config FILE         options from FILE (or $TAPBUSCTL_CONFIG), e.g.\n"
                  "                        'collector = tcp://central:5557'; TAPBUSCTL_NAME\n"
                  "                        variables override it, the command line both\n"
-                 "  --print-config        print the options in effect and where they came from\n"
+                 "  --print-config        print the options in effect, where they came from, and\n"
+                 "                        the defaults of the rest\n"
                  "  --retries N           ask status, stats and probes again N times with a new\n"
                  "                        connection within the timeout (default 2)\n"
                  "  --help                this text\n"
                  "\n"
-                 "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable,\n"
+                 "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable\n"
+                 "            (with several: one of them, the others' answer printed),\n"
                  "            4 malformed reply\n");
 }
 
@@ -74,7 +79,8 @@ static const command_t s_commands[] = {
      "Start measuring the streams: the collector subscribes to them, a file source on a\n"
      "probe starts reading from its beginning (a new run), a live one starts capturing.\n"
      "A stream already running starts over. All or nothing: if the collector has no\n"
-     "room for every new stream, none is started.\n"},
+     "room for every new stream, none is started. With several collectors, a stream\n"
+     "starts on the one holding it, a new one on the one with the fewest running.\n"},
     {"stop", "[STREAM...]",
      "Stop the streams named, or every running or finished one. Their statistics are\n"
      "kept and can still be read with stats.\n"},
@@ -376,6 +382,11 @@ int main(int argc, char **argv)
     fan.pinned = -1;
     if (s_conf.print_only) {
         tb_conf_print(&s_conf, stdout);
+        tb_conf_print_default(&s_conf, stdout, "collector", "%s",
+                              env != NULL && env[0] != '\0' ? env : "tcp://127.0.0.1:5557");
+        tb_conf_print_default(&s_conf, stdout, "timeout", "3000");
+        tb_conf_print_default(&s_conf, stdout, "retries", "2");
+        tb_conf_print_default(&s_conf, stdout, "json", NULL);
         return 0;
     }
     if (optind >= argc) {

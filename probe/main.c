@@ -84,6 +84,32 @@ static int s_fail(const char *msg)
     return 2;
 }
 
+/* --print-config: what was set and where, then the defaults of the rest. */
+static void s_print_config(const tb_probe_config_t *c, int log_level)
+{
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    const tb_conf_args_t *ca = &s_conf;
+    FILE *o = stdout;
+    tb_conf_print(ca, o);
+    tb_conf_print_default(ca, o, "id", "%s", c->id);
+    tb_conf_print_default(ca, o, "source", NULL);
+    tb_conf_print_default(ca, o, "publish", "%s", c->publish);
+    tb_conf_print_default(ca, o, "connect", NULL);
+    tb_conf_print_default(ca, o, "batch", "%zu", c->batch_size);
+    tb_conf_print_default(ca, o, "batch-ms", "%u", (unsigned)c->batch_ms);
+    tb_conf_print_default(ca, o, "hwm", "%d", c->sndhwm);
+    tb_conf_print_default(ca, o, "snaplen", "%d", c->src.live.snaplen);
+    tb_conf_print_default(ca, o, "buffer-mb", "%d", c->src.live.buffer_mb);
+    tb_conf_print_default(ca, o, "promisc", "%s", c->src.live.promisc ? "on" : "off");
+    tb_conf_print_default(ca, o, "filter", NULL);
+    tb_conf_print_default(ca, o, "filter-for", NULL);
+    tb_conf_print_default(ca, o, "sample", "%u", (unsigned)c->src.live.sample);
+    tb_conf_print_default(ca, o, "replay-speed", "%g", c->src.replay_speed);
+    tb_conf_print_default(ca, o, "checkpoint-dir", NULL);
+    tb_conf_print_default(ca, o, "after-read", "keep");
+    tb_conf_print_default(ca, o, "log-level", "%s", levels[log_level & 3]);
+}
+
 int main(int argc, char **argv)
 {
     tb_probe_config_t cfg;
@@ -97,6 +123,9 @@ int main(int argc, char **argv)
     if (gethostname(cfg.id, sizeof cfg.id - 1) != 0 || tb_wire_name_valid(cfg.id) != 0) {
         snprintf(cfg.id, sizeof cfg.id, "probe");
     }
+    static tb_probe_config_t cfg_default;
+    cfg_default = cfg;
+    const int log_default = tb_log_get_level();
     enum {
         O_ID = 256,
         O_SOURCE,
@@ -330,7 +359,7 @@ int main(int argc, char **argv)
         return s_fail(msg);
     }
     if (s_conf.print_only) {
-        tb_conf_print(&s_conf, stdout);
+        s_print_config(&cfg_default, log_default);
         tb_conf_free(&s_conf);
         return 0;
     }

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -281,29 +282,38 @@ const char *tb_conf_origin(const tb_conf_args_t *a, int index)
     return a->origin[index];
 }
 
+/* The option at argv[*i] ("--name", "--name=value" or "--name value"):
+ * its name into key and its value (or NULL), *i left on its last word.
+ * Returns 0, or -1 when argv[*i] is not an option. */
+static int s_option_at(const tb_conf_args_t *a, int *i, char *key, size_t size, const char **value)
+{
+    const char *arg = a->argv[*i];
+    if (strncmp(arg, "--", 2) != 0) {
+        return -1;
+    }
+    const char *eq = strchr(arg, '=');
+    snprintf(key, size, "%.*s", (int)(eq ? eq - arg - 2 : (long)strlen(arg) - 2), arg + 2);
+    *value = eq ? eq + 1 : NULL;
+    const struct option *o = a->opts;
+    while (o != NULL && o->name != NULL && strcmp(o->name, key) != 0) {
+        o++;
+    }
+    if (*value == NULL && o != NULL && o->name != NULL && o->has_arg != no_argument &&
+        *i + 1 < a->argc) {
+        *value = a->argv[++*i];
+    }
+    return 0;
+}
+
 void tb_conf_print(const tb_conf_args_t *a, FILE *out)
 {
-    fprintf(out, "# the options in effect, in the order they apply (a later one wins);\n"
-                 "# defaults are not listed (see --help)\n");
+    fprintf(out, "# the options in effect, in the order they apply (a later one wins),\n"
+                 "# then the defaults of those not set\n");
     for (int i = 1; i < a->argc; i++) {
-        const char *arg = a->argv[i];
-        if (strncmp(arg, "--", 2) != 0 || strcmp(arg, "--print-config") == 0) {
-            continue;
-        }
-        const char *eq = strchr(arg, '=');
         char key[128];
-        snprintf(key, sizeof key, "%.*s", (int)(eq ? eq - arg - 2 : (long)strlen(arg) - 2),
-                 arg + 2);
-        const char *value = eq ? eq + 1 : NULL;
-        const struct option *o = a->opts;
-        while (o != NULL && o->name != NULL && strcmp(o->name, key) != 0) {
-            o++;
-        }
-        if (value == NULL && o != NULL && o->name != NULL && o->has_arg != no_argument &&
-            i + 1 < a->argc) {
-            value = a->argv[++i];
-        }
-        if (strcmp(key, "config") == 0) {
+        const char *value = NULL;
+        if (s_option_at(a, &i, key, sizeof key, &value) != 0 || strcmp(key, "print-config") == 0 ||
+            strcmp(key, "config") == 0) {
             continue;
         }
         const char *from = tb_conf_origin(a, i);
@@ -319,6 +329,36 @@ void tb_conf_print(const tb_conf_args_t *a, FILE *out)
             fprintf(out, "    # command line\n");
         }
     }
+}
+
+int tb_conf_is_set(const tb_conf_args_t *a, const char *name)
+{
+    for (int i = 1; i < a->argc; i++) {
+        char key[128];
+        const char *value = NULL;
+        if (s_option_at(a, &i, key, sizeof key, &value) == 0 && strcmp(key, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void tb_conf_print_default(const tb_conf_args_t *a, FILE *out, const char *name, const char *fmt,
+                           ...)
+{
+    if (tb_conf_is_set(a, name)) {
+        return;
+    }
+    if (fmt == NULL) {
+        fprintf(out, "# %s    # not set\n", name);
+        return;
+    }
+    char value[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof value, fmt, ap);
+    va_end(ap);
+    fprintf(out, "%s = \"%s\"    # default\n", name, value);
 }
 
 void tb_conf_free(tb_conf_args_t *a)

@@ -359,7 +359,8 @@ class Controller(unittest.TestCase):
             r = subprocess.run([exe, "--config", conf, "--print-config", "--max-streams", "20"],
                                capture_output=True, text=True, env=env, timeout=30)
             self.assertEqual(r.returncode, 0, r.stderr)
-            lines = [ln for ln in r.stdout.splitlines() if not ln.startswith("#")]
+            lines = [ln for ln in r.stdout.splitlines()
+                     if not ln.startswith("#") and not ln.endswith("# default")]
             self.assertEqual(lines[-3:], ['top = "3"    # %s:5' % conf,
                                           'top = "4"    # $TAPBUS_COLLECTOR_TOP',
                                           'max-streams = "20"    # command line'], r.stdout)
@@ -389,6 +390,28 @@ class Controller(unittest.TestCase):
                                env=dict(os.environ, TAPBUS_COLLECTOR_TOP="99"), timeout=30)
             self.assertEqual(r.returncode, 2)
             self.assertIn("$TAPBUS_COLLECTOR_TOP: --top must be 1-64", r.stderr)
+
+    def test_print_config_lists_every_option(self):
+        """--print-config gives every option of --help: set ones with their
+        origin, the others with their default (or as not set)."""
+        import re
+        for name, args in (("tapbus-collector", ["--probe", "tcp://127.0.0.1:1"]),
+                           ("tapbus-probe", ["--source", "a=file:/x"]),
+                           ("tapbusctl", ["--collector", "tcp://a:1,tcp://b:1"])):
+            exe = os.path.join(h.BIN, name)
+            helptext = subprocess.run([exe, "--help"], capture_output=True, text=True,
+                                      timeout=30).stdout
+            want = set(re.findall(r"^  --([a-z0-9-]+)", helptext, re.M)) - {
+                "help", "config", "print-config"}
+            r = subprocess.run([exe, "--print-config"] + args, capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            got = set(re.findall(r"^(?:# )?([a-z0-9-]+)(?: = |    # )", r.stdout, re.M))
+            self.assertEqual(got, want, name)
+            self.assertEqual(r.stdout.count("# command line"), 1, r.stdout)
+        self.assertIn('max-streams = "256"    # default', subprocess.run(
+            [os.path.join(h.BIN, "tapbus-collector"), "--print-config"], capture_output=True,
+            text=True, timeout=30).stdout)
 
     def test_probe_and_tapbusctl_configuration(self):
         """The probe and tapbusctl read the same kind of configuration."""
