@@ -6,6 +6,7 @@
 #include "tb_log.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -200,34 +201,67 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
                    "unknown path (use /start, /stop, /status, /stats, /probes, /db)");
 }
 
+/* "ADDR:PORT", "[V6ADDR]:PORT", "NAME:PORT" or ":PORT" (every IPv4
+ * address) -> a socket address. Returns 0, or -1 with the reason printed. */
+static int s_listen_addr(const char *listen, struct sockaddr_storage *ss)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    char *end = NULL;
+    long port = colon != NULL ? strtol(colon + 1, &end, 10) : 0;
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof host || port < 1 || port > 65535 ||
+        *end != '\0') {
+        fprintf(stderr, "tapbusctl: --http needs ADDR:PORT, e.g. 0.0.0.0:8083 or [::]:8083\n");
+        return -1;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    size_t hl = strlen(host);
+    const char *name = host[0] ? host : "0.0.0.0";
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        name = host + 1;
+    }
+    char service[8];
+    snprintf(service, sizeof service, "%ld", port);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int rc = getaddrinfo(name, service, &hints, &res);
+    if (rc != 0 || res == NULL || res->ai_addrlen > sizeof *ss) {
+        fprintf(stderr, "tapbusctl: --http address '%s': %s\n", name,
+                rc != 0 ? gai_strerror(rc) : "no address");
+        if (res != NULL) {
+            freeaddrinfo(res);
+        }
+        return -1;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
 int tb_gateway_run(const tb_gateway_config_t *cfg)
 {
-    char host[64];
-    const char *colon = strrchr(cfg->listen, ':');
-    long port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
-    if (colon == NULL || (size_t)(colon - cfg->listen) >= sizeof host || port < 1 || port > 65535) {
-        fprintf(stderr, "tapbusctl: --http needs ADDR:PORT, e.g. 0.0.0.0:8083\n");
+    struct sockaddr_storage ss;
+    if (s_listen_addr(cfg->listen, &ss) != 0) {
         return 1;
     }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - cfg->listen), cfg->listen);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &sa.sin_addr) != 1) {
-        fprintf(stderr, "tapbusctl: --http address '%s' is not an IPv4 address\n", host);
-        return 1;
-    }
+    uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
     /* Signals are taken by sigwait below, not by the server's thread. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, s_handle, (void *)cfg,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 64u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, port, NULL, NULL, s_handle, (void *)cfg, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 64u,
+                         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "tapbusctl: cannot listen on %s (in use, or not an address here)\n",
                 cfg->listen);

@@ -1,5 +1,6 @@
 /* gateway — `tapbusctl serve --http ADDR:PORT`: a small HTTP front end to a
- * collector for scripts that use curl (libmicrohttpd).
+ * collector (or several, see fanout.h) for scripts that use curl
+ * (libmicrohttpd); it listens on IPv4 or IPv6.
  *
  *   GET /start?streamname1=01::10:01&streamname2=...   start streams
  *   GET /stop[?stream=...]                             stop some or all

@@ -98,8 +98,8 @@ static const command_t s_commands[] = {
      "A live view of one stream, refreshed every second: current packets and bits per\n"
      "second, totals, loss, protocol mix, the top N flows and hosts (default 10). Quits\n"
      "on q. When standard output is not a terminal, the view is printed once.\n"},
-    {"serve", "--http ADDR:PORT [--credentials FILE]",
-     "An HTTP gateway in front of the collector for scripts that use curl: /start,\n"
+    {"serve", "--http ADDR:PORT|[V6ADDR]:PORT [--credentials FILE]",
+     "An HTTP gateway in front of the collector(s) for scripts that use curl: /start,\n"
      "/stop, /status, /stats?stream=NAME, /probes, /db, answering JSON. HTTP basic\n"
      "authentication is required: USER:PASSWORD from the first line of FILE or from\n"
      "$TAPBUS_HTTP_CREDENTIALS (there is no default). Runs until SIGINT or SIGTERM.\n"},

@@ -30,16 +30,16 @@ def curl(url, user=None, method="GET"):
 
 
 class Gateway:
-    def __init__(self, control, logdir, creds="ops:pa:ss w0rd"):
+    def __init__(self, control, logdir, creds="ops:pa:ss w0rd", host="127.0.0.1"):
         self.port = free_port()
-        self.base = "http://127.0.0.1:%d" % self.port
+        self.base = "http://%s:%d" % (host, self.port)
         cred = os.path.join(logdir, "cred")
         with open(cred, "w") as f:
             f.write(creds + "\n")
         args = []
         for c in control if isinstance(control, list) else [control]:
             args += ["--collector", c]
-        self.proc = Proc("tapbusctl", args + ["serve", "--http", "127.0.0.1:%d" % self.port,
+        self.proc = Proc("tapbusctl", args + ["serve", "--http", "%s:%d" % (host, self.port),
                                               "--credentials", cred], logdir)
         wait_for(lambda: self._up(), 30, "the gateway to listen")
 
@@ -131,6 +131,40 @@ def test_gateway_in_front_of_two_collectors():
         bus.close()
 
 
+def ipv6_loopback():
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sk:
+            sk.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_listen_addresses():
+    """[V6ADDR]:PORT serves over IPv6; malformed addresses refuse to start."""
+    bus = Bus([("web", "file:" + DEMO)])
+    try:
+        if ipv6_loopback():
+            gw = Gateway(bus.control, bus.tmp.name, host="[::1]")
+            try:
+                code, body = curl(gw.base + "/status", "ops:pa:ss w0rd")
+                assert code == 200 and body["streams"] == [], (code, body)
+            finally:
+                gw.proc.stop()
+        else:
+            print("     (no IPv6 loopback here: IPv6 listening not tried)")
+        env = dict(os.environ, TAPBUS_HTTP_CREDENTIALS="a:b")
+        for bad in (":80x", "127.0.0.1", "127.0.0.1:0", "[::1:8083", "no.such.host.invalid:8083"):
+            r = subprocess.run([os.path.join(BIN, "tapbusctl"), "--collector", bus.control,
+                                "serve", "--http", bad], capture_output=True, text=True,
+                               timeout=30, env=env)
+            assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, (bad, r)
+            assert "--http" in r.stderr, (bad, r.stderr)
+    finally:
+        bus.close()
+
+
 def test_no_credentials_no_gateway():
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
@@ -148,7 +182,7 @@ def test_no_credentials_no_gateway():
 
 def main():
     failed = 0
-    for t in (test_gateway, test_gateway_in_front_of_two_collectors,
+    for t in (test_gateway, test_gateway_in_front_of_two_collectors, test_listen_addresses,
               test_no_credentials_no_gateway):
         try:
             t()
