@@ -62,9 +62,9 @@ static int s_sent_once(const char *cmd)
 }
 
 /* One collector's answer. */
+#define NOT_ASKED (-1)
 typedef struct {
-    int asked;
-    int code;     /* TB_CALL_* */
+    int code;     /* TB_CALL_*, or NOT_ASKED */
     json_t *data; /* TB_CALL_OK: the reply's data */
     char err[ERR_MAX];
 } answer_t;
@@ -92,6 +92,10 @@ static void s_decode(const char *endpoint, zmq_msg_t *msg, answer_t *a)
         json_decref(j);
         a->code = TB_CALL_REFUSED;
         snprintf(a->err, sizeof a->err, "%s", err);
+    } else if (!json_is_object(j)) { /* every answer's data is a map */
+        json_decref(j);
+        a->code = TB_CALL_BADREPLY;
+        snprintf(a->err, sizeof a->err, "malformed reply from collector at %s", endpoint);
     } else {
         a->code = TB_CALL_OK;
         a->data = j;
@@ -138,8 +142,8 @@ static void s_collect(const tb_fanout_t *f, void **sock, int *pending, answer_t 
             return;
         }
         long wait_ms = (long)((deadline - now + 999999) / 1000000);
-        if (zmq_poll(items, (int)k, wait_ms) < 0 && errno != EINTR) {
-            return;
+        if (zmq_poll(items, (int)k, wait_ms) < 0) {
+            return; /* a signal (the operator quits) or a dead context */
         }
         for (size_t j = 0; j < k; j++) {
             if (!(items[j].revents & ZMQ_POLLIN)) {
@@ -168,6 +172,9 @@ static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int 
                  answer_t *ans, char *err, size_t errsize)
 {
     memset(ans, 0, f->n * sizeof *ans);
+    for (size_t i = 0; i < f->n; i++) {
+        ans[i].code = NOT_ASKED;
+    }
     uint8_t *bufs = malloc(f->n * REQ_MAX);
     size_t lens[TB_FANOUT_MAX];
     void *sock[TB_FANOUT_MAX] = {NULL};
@@ -192,7 +199,7 @@ static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int 
                      f->endpoint[i], zmq_strerror(errno));
             goto done;
         }
-        ans[i].asked = pending[i] = 1;
+        pending[i] = 1;
     }
     int each = f->timeout_ms / attempts > 0 ? f->timeout_ms / attempts : 1;
     for (int a = 0; a < attempts; a++) {
@@ -201,8 +208,13 @@ static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int 
             if (pending[i] && sock[i] == NULL) {
                 sock[i] = s_socket(ctx, f->endpoint[i], &bad);
             }
-            if (pending[i] && sock[i] != NULL) {
-                zmq_send(sock[i], bufs + i * REQ_MAX, lens[i], ZMQ_DONTWAIT);
+            if (pending[i] && sock[i] != NULL &&
+                zmq_send(sock[i], bufs + i * REQ_MAX, lens[i], ZMQ_DONTWAIT) < 0 &&
+                errno != EAGAIN) {
+                ans[i].code = TB_CALL_UNREACHABLE;
+                snprintf(ans[i].err, sizeof ans[i].err, "cannot send to collector at %s: %s",
+                         f->endpoint[i], zmq_strerror(errno));
+                pending[i] = 0;
             }
         }
         s_collect(f, sock, pending, ans, tb_time_mono_ns() + (uint64_t)each * 1000000u);
@@ -252,7 +264,7 @@ static size_t s_failures(const tb_fanout_t *f, const answer_t *ans, int *code, c
 {
     size_t failed = 0;
     for (size_t i = 0; i < f->n; i++) {
-        if (!ans[i].asked || ans[i].code == TB_CALL_OK) {
+        if (ans[i].code == NOT_ASKED || ans[i].code == TB_CALL_OK) {
             continue;
         }
         if (failed++ == 0) {
@@ -278,7 +290,7 @@ static json_t *s_entry(const tb_fanout_t *f, size_t i, const answer_t *a, int wi
     json_t *v;
     json_object_foreach(with_parts && e != NULL ? a->data : NULL, key, v)
     {
-        if (strcmp(key, "streams") != 0) {
+        if (strcmp(key, "streams") != 0 && json_object_get(e, key) == NULL) {
             json_object_set(e, key, v);
         }
     }
@@ -292,12 +304,18 @@ static json_t *s_with_entries(const tb_fanout_t *f, const answer_t *ans, json_t 
 {
     json_t *list = json_array();
     for (size_t i = 0; list != NULL && i < f->n; i++) {
-        if (ans[i].asked && json_array_append_new(list, s_entry(f, i, &ans[i], with_parts)) != 0) {
+        if (ans[i].code != NOT_ASKED &&
+            json_array_append_new(list, s_entry(f, i, &ans[i], with_parts)) != 0) {
             json_decref(list);
             list = NULL;
         }
     }
-    if (out == NULL || list == NULL || json_object_set_new(out, "collectors", list) != 0) {
+    if (out == NULL || list == NULL) {
+        json_decref(out);
+        json_decref(list);
+        return NULL;
+    }
+    if (json_object_set_new(out, "collectors", list) != 0) { /* list released */
         json_decref(out);
         return NULL;
     }
@@ -383,10 +401,10 @@ static json_t *s_stats(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, c
         /* A refusal ("unknown stream") only when every collector said so. */
         int refused_all = 1;
         for (size_t i = 0; i < f->n; i++) {
-            refused_all &= !ans[i].asked || ans[i].code == TB_CALL_REFUSED;
+            refused_all &= ans[i].code == NOT_ASKED || ans[i].code == TB_CALL_REFUSED;
         }
         for (size_t i = 0; i < f->n; i++) {
-            if (ans[i].asked && (refused_all || ans[i].code != TB_CALL_REFUSED)) {
+            if (ans[i].code != NOT_ASKED && (refused_all || ans[i].code != TB_CALL_REFUSED)) {
                 *code = ans[i].code;
                 snprintf(err, errsize, "%s%s",
                          refused_all ? "" : "stream not found where asked: ", ans[i].err);
@@ -488,8 +506,13 @@ static json_t *s_split(const tb_fanout_t *f, const tb_ctl_request_t *req, const 
         json_array_foreach(json_object_get(ans[i].data, key), k, name)
         {
             if (json_is_string(name)) {
-                json_array_append(names, name);
-                json_object_set_new(where, json_string_value(name), json_string(f->endpoint[i]));
+                /* Held by several (which tapbus does not do itself): the first
+                 * listed names it, as for stats. */
+                if (json_object_get(where, json_string_value(name)) == NULL) {
+                    json_array_append(names, name);
+                    json_object_set_new(where, json_string_value(name),
+                                        json_string(f->endpoint[i]));
+                }
             }
         }
     }
@@ -728,8 +751,8 @@ static json_t *s_db(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char
                       ? json_pack("{s:O, s:o, s:o}", "query", query != NULL ? query : json_null(),
                                   "columns", columns, "rows", rows)
                       : NULL;
-    if (out == NULL) {
-        json_decref(columns);
+    if (rows == NULL) {
+        json_decref(columns); /* otherwise json_pack took it, whatever came of it */
     }
     return s_finish(f, ans, out, answered, 0, code, err, errsize);
 }

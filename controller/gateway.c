@@ -3,7 +3,9 @@
  * a stop signal. */
 #include "gateway.h"
 
+#include "tb_err.h"
 #include "tb_log.h"
+#include "tb_opt.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -14,7 +16,6 @@
 #include <string.h>
 
 #define LOG_COMPONENT "gateway"
-#define MAX_NAMES     TB_CTL_MAX_STREAMS
 
 /* Equal strings, in time that depends only on the lengths of the inputs. */
 static int s_same(const char *a, const char *b)
@@ -30,8 +31,10 @@ static int s_same(const char *a, const char *b)
     return diff == 0;
 }
 
+/* Send body (released) with status; basic_auth_fail: a 401 asking for
+ * credentials; allow: the Allow header of a 405, or NULL. */
 static enum MHD_Result s_send(struct MHD_Connection *conn, unsigned status, json_t *body,
-                              int basic_auth_fail)
+                              int basic_auth_fail, const char *allow)
 {
     char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(body);
@@ -53,6 +56,9 @@ static enum MHD_Result s_send(struct MHD_Connection *conn, unsigned status, json
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", "application/json");
+    if (allow != NULL) {
+        MHD_add_response_header(r, "Allow", allow);
+    }
     enum MHD_Result ret = basic_auth_fail ? MHD_queue_basic_auth_fail_response(conn, "tapbus", r)
                                           : MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
@@ -61,29 +67,51 @@ static enum MHD_Result s_send(struct MHD_Connection *conn, unsigned status, json
 
 static enum MHD_Result s_error(struct MHD_Connection *conn, unsigned status, const char *msg)
 {
-    return s_send(conn, status, json_pack("{s:s}", "error", msg), 0);
+    return s_send(conn, status, json_pack("{s:s}", "error", msg), 0, NULL);
 }
 
-/* Every query-argument value names a stream (streamname1=..., stream=...). */
+/* text for a log line or a message: at most size - 1 bytes, every byte that
+ * is not printable ASCII as '?' (a request cannot forge log lines). */
+static const char *s_printable(char *dst, size_t size, const char *text)
+{
+    size_t i = 0;
+    for (; text != NULL && text[i] != '\0' && i + 1 < size; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        dst[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    dst[i] = '\0';
+    return dst;
+}
+
+/* The query arguments of /start and /stop: each stream=, streamN= or
+ * streamnameN= names a stream; any other argument is refused. */
 typedef struct {
     tb_ctl_request_t *req;
-    int bad;
-    char badname[TB_STREAM_MAX + 8];
+    char error[200]; /* set: a 400 with this message */
 } names_t;
 
 static enum MHD_Result s_collect(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *value)
 {
     (void)kind;
-    (void)key;
     names_t *n = cls;
-    if (value == NULL || tb_wire_name_valid(value) != 0 || n->req->nstreams == MAX_NAMES) {
-        n->bad = 1;
-        snprintf(n->badname, sizeof n->badname, "%.64s", value ? value : "");
-        return MHD_NO;
+    char k[40], v[TB_STREAM_MAX + 1];
+    int rc;
+    if (strncmp(key, "stream", 6) != 0) {
+        snprintf(n->error, sizeof n->error,
+                 "unknown argument '%s' (name streams with stream= or streamname1=, ...)",
+                 s_printable(k, sizeof k, key));
+    } else if ((rc = value != NULL ? tb_ctl_request_add_stream(n->req, value) : TB_EINVAL) ==
+               TB_ELIMIT) {
+        snprintf(n->error, sizeof n->error, "too many streams (at most %d)", TB_CTL_MAX_STREAMS);
+    } else if (rc != 0) {
+        snprintf(n->error, sizeof n->error, "invalid stream name '%s'%s",
+                 s_printable(v, sizeof v, value),
+                 value != NULL && strchr(value, ' ') != NULL
+                     ? " (a '+' in a URL is a space: write %2B)"
+                     : "");
     }
-    snprintf(n->req->streams[n->req->nstreams++], TB_STREAM_MAX + 1, "%s", value);
-    return MHD_YES;
+    return n->error[0] != '\0' ? MHD_NO : MHD_YES;
 }
 
 static enum MHD_Result s_call(const tb_gateway_config_t *cfg, struct MHD_Connection *conn,
@@ -93,7 +121,7 @@ static enum MHD_Result s_call(const tb_gateway_config_t *cfg, struct MHD_Connect
     char err[TB_CTL_ERROR_MAX] = "";
     json_t *data = cfg->call(cfg->arg, req, &result, err, sizeof err);
     if (data != NULL) {
-        return s_send(conn, MHD_HTTP_OK, data, 0);
+        return s_send(conn, MHD_HTTP_OK, data, 0, NULL);
     }
     switch (result) {
     case TB_GW_REFUSED:
@@ -107,6 +135,9 @@ static enum MHD_Result s_call(const tb_gateway_config_t *cfg, struct MHD_Connect
     }
 }
 
+/* Markers of a request's state between libmicrohttpd's calls. */
+static char s_pending, s_with_body;
+
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                 const char *method, const char *version, const char *upload,
                                 size_t *upload_size, void **state)
@@ -114,41 +145,59 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     (void)version;
     (void)upload;
     const tb_gateway_config_t *cfg = cls;
-    if (*state == NULL) { /* headers only so far: wait for the whole request */
-        *state = conn;
+    char lurl[160], lmethod[16];
+    s_printable(lurl, sizeof lurl, url);
+    s_printable(lmethod, sizeof lmethod, method);
+    if (*state == NULL) {
+        /* Headers only so far: credentials and method are checked now, so
+         * that no body is read for a request that will be refused. */
+        char *pass = NULL;
+        char *user = MHD_basic_auth_get_username_password(conn, &pass);
+        int ok = user != NULL && pass != NULL;
+        /* Both compared whatever the first gives, so timing tells nothing. */
+        int u = ok && s_same(user, cfg->user);
+        int p = ok && s_same(pass, cfg->password);
+        MHD_free(user);
+        MHD_free(pass);
+        if (!(u && p)) {
+            tb_log(TB_LOG_INFO, LOG_COMPONENT, "%s %s: 401", lmethod, lurl);
+            return s_send(conn, MHD_HTTP_UNAUTHORIZED,
+                          json_pack("{s:s}", "error", "authentication required"), 1, NULL);
+        }
+        if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
+            tb_log(TB_LOG_INFO, LOG_COMPONENT, "%s %s: 405", lmethod, lurl);
+            return s_send(conn, MHD_HTTP_METHOD_NOT_ALLOWED, json_pack("{s:s}", "error", "use GET"),
+                          0, "GET, POST");
+        }
+        const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if ((length != NULL && strspn(length, "0") != strlen(length)) ||
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding") != NULL) {
+            tb_log(TB_LOG_INFO, LOG_COMPONENT, "%s %s: 400 (a body)", lmethod, lurl);
+            return s_error(conn, MHD_HTTP_BAD_REQUEST,
+                           "a request body is not read: put the arguments in the URL "
+                           "(e.g. /stop?stream=NAME)");
+        }
+        *state = &s_pending;
         return MHD_YES;
     }
-    if (*upload_size != 0) {
-        *upload_size = 0; /* a body is never used */
+    if (*upload_size != 0) { /* a body after all: dropped, the request refused */
+        *upload_size = 0;
+        *state = &s_with_body;
         return MHD_YES;
     }
-    char *pass = NULL;
-    char *user = MHD_basic_auth_get_username_password(conn, &pass);
-    int ok = user != NULL && pass != NULL;
-    /* Both compared whatever the first gives, so timing tells nothing. */
-    int u = ok && s_same(user, cfg->user);
-    int p = ok && s_same(pass, cfg->password);
-    MHD_free(user);
-    MHD_free(pass);
-    if (!(u && p)) {
-        tb_log(TB_LOG_INFO, LOG_COMPONENT, "%s %s: 401", method, url);
-        return s_send(conn, MHD_HTTP_UNAUTHORIZED,
-                      json_pack("{s:s}", "error", "authentication required"), 1);
+    if (*state == &s_with_body) {
+        return s_error(conn, MHD_HTTP_BAD_REQUEST,
+                       "a request body is not read: put the arguments in the URL");
     }
-    tb_log(TB_LOG_INFO, LOG_COMPONENT, "%s %s", method, url);
-    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
-        return s_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-    }
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "%s %s", lmethod, lurl);
     tb_ctl_request_t req;
     memset(&req, 0, sizeof req);
     names_t names = {.req = &req};
     if (strcmp(url, "/start") == 0 || strcmp(url, "/stop") == 0) {
         snprintf(req.cmd, sizeof req.cmd, "%s", url + 1);
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, s_collect, &names);
-        if (names.bad) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "invalid stream name '%s'", names.badname);
-            return s_error(conn, MHD_HTTP_BAD_REQUEST, msg);
+        if (names.error[0] != '\0') {
+            return s_error(conn, MHD_HTTP_BAD_REQUEST, names.error);
         }
         if (strcmp(url, "/start") == 0 && req.nstreams == 0) {
             return s_error(conn, MHD_HTTP_BAD_REQUEST,
@@ -166,12 +215,10 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     }
     if (strcmp(url, "/stats") == 0) {
         const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
-        if (s == NULL || tb_wire_name_valid(s) != 0) {
+        if (s == NULL || tb_ctl_request_add_stream(&req, s) != 0) {
             return s_error(conn, MHD_HTTP_BAD_REQUEST, "/stats needs ?stream=NAME (a valid name)");
         }
         snprintf(req.cmd, sizeof req.cmd, "stats");
-        snprintf(req.streams[0], sizeof req.streams[0], "%s", s);
-        req.nstreams = 1;
         return s_call(cfg, conn, &req);
     }
     if (strcmp(url, "/db") == 0) {
@@ -179,21 +226,22 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
         const char *n = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "n");
         snprintf(req.cmd, sizeof req.cmd, "db");
+        uint64_t points = 10;
         if (m == NULL) {
             req.nargs = 1;
             snprintf(req.args[0], sizeof req.args[0], "measurements");
         } else {
-            if (strlen(m) > 64 || (s != NULL && tb_wire_name_valid(s) != 0)) {
+            if (m[0] == '\0' || strlen(m) > 64 ||
+                (s != NULL && tb_ctl_request_add_stream(&req, s) != 0)) {
                 return s_error(conn, MHD_HTTP_BAD_REQUEST, "bad measurement or stream name");
+            }
+            if (n != NULL && tb_opt_u64(n, 1, 10000, &points) != 0) {
+                return s_error(conn, MHD_HTTP_BAD_REQUEST, "n must be 1-10000 points");
             }
             req.nargs = 3;
             snprintf(req.args[0], sizeof req.args[0], "points");
             snprintf(req.args[1], sizeof req.args[1], "%s", m);
-            snprintf(req.args[2], sizeof req.args[2], "%.12s", n != NULL ? n : "10");
-            if (s != NULL) {
-                snprintf(req.streams[0], sizeof req.streams[0], "%s", s);
-                req.nstreams = 1;
-            }
+            snprintf(req.args[2], sizeof req.args[2], "%llu", (unsigned long long)points);
         }
         return s_call(cfg, conn, &req);
     }
@@ -207,10 +255,9 @@ static int s_listen_addr(const char *listen, struct sockaddr_storage *ss)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
-    char *end = NULL;
-    long port = colon != NULL ? strtol(colon + 1, &end, 10) : 0;
-    if (colon == NULL || (size_t)(colon - listen) >= sizeof host || port < 1 || port > 65535 ||
-        *end != '\0') {
+    uint64_t port = 0;
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof host ||
+        tb_opt_u64(colon + 1, 1, 65535, &port) != 0) {
         fprintf(stderr, "tapbusctl: --http needs ADDR:PORT, e.g. 0.0.0.0:8083 or [::]:8083\n");
         return -1;
     }
@@ -222,7 +269,7 @@ static int s_listen_addr(const char *listen, struct sockaddr_storage *ss)
         name = host + 1;
     }
     char service[8];
-    snprintf(service, sizeof service, "%ld", port);
+    snprintf(service, sizeof service, "%u", (unsigned)port);
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -246,7 +293,7 @@ int tb_gateway_run(const tb_gateway_config_t *cfg)
 {
     struct sockaddr_storage ss;
     if (s_listen_addr(cfg->listen, &ss) != 0) {
-        return 1;
+        return 2; /* a usage error */
     }
     uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                    : ((struct sockaddr_in *)&ss)->sin_port);

@@ -10,10 +10,12 @@
  *   GET /db[?measurement=M[&stream=S][&n=N]]           what the database holds
  *
  * Every answer is JSON: the collector's data with 200, or {"error": ...}
- * with 400 (bad request), 401 (authentication), 404 (unknown path or
- * stream), 405 (not GET), 409 (the collector refused), 502/504 (the
- * collector answered badly / not at all). HTTP basic authentication is
- * required for everything; the credentials are compared in constant time. */
+ * with 400 (bad request, unknown argument, a body), 401 (authentication),
+ * 404 (unknown path or stream), 405 (not GET or POST), 409 (the collector
+ * refused), 502/504 (the collector answered badly / not at all). HTTP basic
+ * authentication is required for everything, checked (with the method and
+ * the absence of a body) before anything else; the credentials are compared
+ * in constant time. */
 #ifndef TB_GATEWAY_H
 #define TB_GATEWAY_H
 
@@ -38,8 +40,8 @@ typedef struct {
     void *arg;
 } tb_gateway_config_t;
 
-/* Serve until SIGINT or SIGTERM. Returns 0, or 1 with a one-line reason
- * printed when it cannot start. */
+/* Serve until SIGINT or SIGTERM. Returns 0, or with a one-line reason
+ * printed 2 (a malformed address) or 1 (cannot listen there). */
 int tb_gateway_run(const tb_gateway_config_t *cfg);
 
 #endif

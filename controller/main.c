@@ -142,27 +142,55 @@ static int s_usage_error(const char *msg)
     return EXIT_USAGE;
 }
 
-/* db [measurements | MEASUREMENT [STREAM] [-n N]] -> the request's args. */
-static int s_db_request(int argc, char **argv, tb_ctl_request_t *req, char *msg, size_t size)
+/* The words after the command, at most TB_CTL_MAX_STREAMS. `-n N` is taken
+ * where the command has it (nmax > 0: N in 1..nmax, "what" names N); "--"
+ * ends the options (a stream name may begin with '-'); any other word
+ * beginning with '-' is an option in the wrong place. */
+typedef struct {
+    const char *word[TB_CTL_MAX_STREAMS];
+    size_t n;
+} words_t;
+
+static int s_words(int argc, char **argv, uint64_t nmax, const char *what, uint64_t *n, words_t *w,
+                   char *msg, size_t size)
 {
-    const char *words[2] = {NULL, NULL};
-    size_t nwords = 0;
-    uint64_t n = 10;
+    int options = 1;
+    w->n = 0;
     for (int i = optind; i < argc; i++) {
-        if (strcmp(argv[i], "-n") == 0) {
-            if (i + 1 == argc || tb_opt_u64(argv[i + 1], 1, 10000, &n) != 0) {
-                snprintf(msg, size, "-n needs a number of points, 1-10000");
+        if (options && strcmp(argv[i], "--") == 0) {
+            options = 0;
+        } else if (options && nmax > 0 && strcmp(argv[i], "-n") == 0) {
+            if (i + 1 == argc || tb_opt_u64(argv[i + 1], 1, nmax, n) != 0) {
+                snprintf(msg, size, "-n needs a number of %s, 1-%llu", what,
+                         (unsigned long long)nmax);
                 return -1;
             }
             i++;
-        } else if (nwords == 2) {
-            snprintf(msg, size, "db takes a measurement and at most one stream");
+        } else if (options && argv[i][0] == '-') {
+            snprintf(msg, size,
+                     "'%s' after the command: options go before it (tapbusctl [OPTIONS] "
+                     "COMMAND ...); '--' before a stream name that begins with '-'",
+                     argv[i]);
+            return -1;
+        } else if (w->n == TB_CTL_MAX_STREAMS) {
+            snprintf(msg, size, "too many streams in one command (at most %d)", TB_CTL_MAX_STREAMS);
             return -1;
         } else {
-            words[nwords++] = argv[i];
+            w->word[w->n++] = argv[i];
         }
     }
-    optind = argc;
+    return 0;
+}
+
+/* db [measurements | MEASUREMENT [STREAM] [-n N]] -> the request's args. */
+static int s_db_request(const words_t *w, uint64_t n, tb_ctl_request_t *req, char *msg, size_t size)
+{
+    const char *const *words = w->word;
+    size_t nwords = w->n;
+    if (nwords > 2) {
+        snprintf(msg, size, "db takes a measurement and at most one stream");
+        return -1;
+    }
     if (nwords == 0 || strcmp(words[0], "measurements") == 0) {
         if (nwords > 1) {
             snprintf(msg, size, "db measurements takes no stream");
@@ -180,13 +208,9 @@ static int s_db_request(int argc, char **argv, tb_ctl_request_t *req, char *msg,
     snprintf(req->args[0], sizeof req->args[0], "points");
     snprintf(req->args[1], sizeof req->args[1], "%s", words[0]);
     snprintf(req->args[2], sizeof req->args[2], "%llu", (unsigned long long)n);
-    if (nwords == 2) {
-        if (tb_wire_name_valid(words[1]) != 0) {
-            snprintf(msg, size, "invalid stream name '%s'", words[1]);
-            return -1;
-        }
-        snprintf(req->streams[0], sizeof req->streams[0], "%s", words[1]);
-        req->nstreams = 1;
+    if (nwords == 2 && tb_ctl_request_add_stream(req, words[1]) != 0) {
+        snprintf(msg, size, "invalid stream name '%s'", words[1]);
+        return -1;
     }
     return 0;
 }
@@ -284,8 +308,19 @@ static int s_serve(int argc, char **argv, tb_fanout_t *fan)
             return EXIT_USAGE;
         }
         fclose(f);
-        cred[strcspn(cred, "\r\n")] = '\0';
+        size_t len = strcspn(cred, "\r\n");
+        if (cred[len] == '\0' && len == sizeof cred - 1) {
+            fprintf(stderr, "tapbusctl: credentials in %s longer than %zu characters\n", file,
+                    sizeof cred - 2);
+            return EXIT_USAGE;
+        }
+        cred[len] = '\0';
     } else if (getenv("TAPBUS_HTTP_CREDENTIALS") != NULL) {
+        if (strlen(getenv("TAPBUS_HTTP_CREDENTIALS")) >= sizeof cred) {
+            fprintf(stderr, "tapbusctl: $TAPBUS_HTTP_CREDENTIALS longer than %zu characters\n",
+                    sizeof cred - 1);
+            return EXIT_USAGE;
+        }
         snprintf(cred, sizeof cred, "%s", getenv("TAPBUS_HTTP_CREDENTIALS"));
     }
     char *colon = strchr(cred, ':');
@@ -302,7 +337,7 @@ int main(int argc, char **argv)
 {
     static tb_fanout_t fan;
     int fan_level = -1; /* where the list came from: 0 file, 1 environment, 2 command line */
-    int json_out = 0;
+    int json_out = 0, print_config = 0;
     uint64_t timeout = 3000;
     uint64_t retries = 2;
     enum { O_COLLECTOR = 256, O_JSON, O_TIMEOUT, O_RETRIES, O_HELP, O_CONFIG, O_PRINTCONF };
@@ -332,8 +367,10 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
         case O_CONFIG:
-        case O_PRINTCONF:
             break; /* taken by tb_conf_build */
+        case O_PRINTCONF:
+            print_config = 1; /* before the command: not a stream's name */
+            break;
         case O_COLLECTOR: {
             /* Repeated, they add up; the command line's list replaces the
              * environment's, which replaces the file's. */
@@ -365,7 +402,11 @@ int main(int argc, char **argv)
             s_usage(stdout);
             return 0;
         default:
-            snprintf(msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);
+            if (optopt > 0 && optopt < 256) { /* a short one, perhaps in a cluster */
+                snprintf(msg, sizeof msg, "unknown option '-%c'", optopt);
+            } else {
+                snprintf(msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);
+            }
             return s_usage_error(msg);
         }
     }
@@ -380,7 +421,7 @@ int main(int argc, char **argv)
     fan.timeout_ms = (int)timeout;
     fan.attempts = (int)retries + 1;
     fan.pinned = -1;
-    if (s_conf.print_only) {
+    if (s_conf.print_only && print_config) {
         tb_conf_print(&s_conf, stdout);
         tb_conf_print_default(&s_conf, stdout, "collector", "%s",
                               env != NULL && env[0] != '\0' ? env : "tcp://127.0.0.1:5557");
@@ -425,38 +466,25 @@ int main(int argc, char **argv)
     }
     int db = strcmp(cmd, "db") == 0;
     int top = strcmp(cmd, "top") == 0;
-    uint64_t top_n = 10;
-    if (top) {
-        /* top STREAM [-n N]: take -n out, the stream stays for the loop below. */
-        int w = optind;
-        for (int i = optind; i < argc; i++) {
-            if (strcmp(argv[i], "-n") == 0) {
-                if (i + 1 == argc || tb_opt_u64(argv[i + 1], 1, 64, &top_n) != 0) {
-                    return s_usage_error("-n needs a number of flows and hosts, 1-64");
-                }
-                i++;
-            } else {
-                argv[w++] = argv[i];
-            }
-        }
-        argc = w;
+    uint64_t nmax = db ? 10000 : top ? 64 : 0; /* -n's largest value, 0: no -n */
+    uint64_t n = 10;
+    words_t words;
+    if (s_words(argc, argv, nmax, db ? "points" : "flows and hosts", &n, &words, msg, sizeof msg) !=
+        0) {
+        return s_usage_error(msg);
     }
-    if (db && s_db_request(argc, argv, &req, msg, sizeof msg) != 0) {
+    if (db && s_db_request(&words, n, &req, msg, sizeof msg) != 0) {
         return s_usage_error(msg);
     }
     /* probes is status seen from the probes' side: the same request. */
     snprintf(req.cmd, sizeof req.cmd, "%s", probes ? "status" : cmd);
-    for (; !db && optind < argc; optind++) {
-        if (req.nstreams == TB_CTL_MAX_STREAMS) {
-            return s_usage_error("too many streams in one command");
-        }
-        if (tb_wire_name_valid(argv[optind]) != 0) {
+    for (size_t i = 0; !db && i < words.n; i++) {
+        if (tb_ctl_request_add_stream(&req, words.word[i]) != 0) {
             snprintf(msg, sizeof msg,
                      "invalid stream name '%s' (1-%d characters of A-Z a-z 0-9 . _ : / @ + -)",
-                     argv[optind], TB_STREAM_MAX);
+                     words.word[i], TB_STREAM_MAX);
             return s_usage_error(msg);
         }
-        snprintf(req.streams[req.nstreams++], TB_STREAM_MAX + 1, "%s", argv[optind]);
     }
     if (strcmp(cmd, "start") == 0 && req.nstreams == 0) {
         return s_usage_error("start needs at least one stream");
@@ -473,7 +501,7 @@ int main(int argc, char **argv)
     call_t call = {&fan, &req, json_out};
     if (top) {
         snprintf(req.cmd, sizeof req.cmd, "stats");
-        return tb_top_run(s_fetch, &call, top_n, 1.0);
+        return tb_top_run(s_fetch, &call, n, 1.0);
     }
     int rc = 0;
     json_t *j = s_fetch(&call, &rc);

@@ -12,7 +12,16 @@ static json_int_t s_int(const json_t *o, const char *key)
     if (json_is_integer(v)) {
         return json_integer_value(v);
     }
-    return json_is_real(v) ? (json_int_t)json_real_value(v) : 0;
+    /* A counter past 2^63 arrives as a real (mpjson.h): saturated. */
+    double r = json_is_real(v) ? json_real_value(v) : 0.0;
+    return r >= 9.2e18 ? INT64_MAX : r <= -9.2e18 ? INT64_MIN : r == r ? (json_int_t)r : 0;
+}
+
+/* a + b, saturated (the counters come from the network). */
+static json_int_t s_add(json_int_t a, json_int_t b)
+{
+    json_int_t sum;
+    return __builtin_add_overflow(a, b, &sum) ? (b > 0 ? INT64_MAX : INT64_MIN) : sum;
 }
 
 static double s_num(const json_t *o, const char *key)
@@ -44,8 +53,13 @@ void tb_print_names(FILE *out, const char *verb, const json_t *list, const json_
 
 static json_int_t s_loss_total(const json_t *loss)
 {
-    return s_int(loss, "seq_gaps") + s_int(loss, "lost_packets") + s_int(loss, "capture_drops") +
-           s_int(loss, "bus_drops") + s_int(loss, "bad_messages");
+    json_int_t sum = 0;
+    static const char *const keys[] = {"seq_gaps", "lost_packets", "capture_drops", "bus_drops",
+                                       "bad_messages"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        sum = s_add(sum, s_int(loss, keys[i]));
+    }
+    return sum;
 }
 
 /* The database writer's health: two lines, a third with the last error. */
@@ -62,7 +76,7 @@ static void s_database(FILE *out, const json_t *db)
             " queued, %" JSON_INTEGER_FORMAT " in the spool (%" JSON_INTEGER_FORMAT
             " bytes), oldest unsent %.0f s; %" JSON_INTEGER_FORMAT " retried, %" JSON_INTEGER_FORMAT
             " rejected, %" JSON_INTEGER_FORMAT " dropped\n",
-            s_int(db, "written"), s_int(db, "queued_points") + s_int(db, "batch_points"),
+            s_int(db, "written"), s_add(s_int(db, "queued_points"), s_int(db, "batch_points")),
             s_int(db, "spool_points"), s_int(db, "spool_bytes"), s_num(db, "oldest_unsent_s"),
             s_int(db, "retried"), s_int(db, "rejected"), s_int(db, "dropped"));
     if (s_str(db, "last_error")[0] != '\0') {
@@ -84,13 +98,14 @@ static void s_collector(FILE *out, const char *endpoint, const json_t *part)
         fprintf(out, "collector  version %s, up %.0f s, control %s\n", s_str(coll, "version"),
                 s_num(coll, "uptime_s"), s_str(coll, "control"));
     }
-    fprintf(out,
-            "bus        %" JSON_INTEGER_FORMAT " messages, %" JSON_INTEGER_FORMAT
-            " bad (frames %" JSON_INTEGER_FORMAT ", bodies %" JSON_INTEGER_FORMAT
-            ", topic %" JSON_INTEGER_FORMAT ")\n",
-            s_int(bus, "messages"),
-            s_int(bus, "bad_frames") + s_int(bus, "bad_bodies") + s_int(bus, "bad_topic"),
-            s_int(bus, "bad_frames"), s_int(bus, "bad_bodies"), s_int(bus, "bad_topic"));
+    fprintf(
+        out,
+        "bus        %" JSON_INTEGER_FORMAT " messages, %" JSON_INTEGER_FORMAT
+        " bad (frames %" JSON_INTEGER_FORMAT ", bodies %" JSON_INTEGER_FORMAT
+        ", topic %" JSON_INTEGER_FORMAT ")\n",
+        s_int(bus, "messages"),
+        s_add(s_add(s_int(bus, "bad_frames"), s_int(bus, "bad_bodies")), s_int(bus, "bad_topic")),
+        s_int(bus, "bad_frames"), s_int(bus, "bad_bodies"), s_int(bus, "bad_topic"));
     s_database(out, json_object_get(part, "database"));
 }
 
@@ -305,11 +320,12 @@ json_t *tb_status_probes(const json_t *status)
             if (!json_is_true(json_object_get(p, "silent"))) {
                 json_object_set_new(entry, "silent", json_false());
             }
-            json_object_set_new(entry, "received",
-                                json_integer(s_int(entry, "received") + s_int(p, "received")));
+            json_object_set_new(
+                entry, "received",
+                json_integer(s_add(s_int(entry, "received"), s_int(p, "received"))));
             json_object_set_new(
                 entry, "capture_drops",
-                json_integer(s_int(entry, "capture_drops") + s_int(p, "capture_drops")));
+                json_integer(s_add(s_int(entry, "capture_drops"), s_int(p, "capture_drops"))));
         }
     }
     /* Several collectors: which of them answered. */
@@ -440,6 +456,7 @@ void tb_print_top(FILE *out, const json_t *d, double pps, double bps, size_t n)
     json_object_foreach((json_t *)json_object_get(d, "protocols"), key, v)
     {
         double share = total > 0 ? (double)s_int(v, "packets") / total : 0.0;
+        share = share > 1.0 ? 1.0 : share > 0.0 ? share : 0.0; /* counts from the network */
         char bar[41];
         int w = (int)(share * 40.0 + 0.5);
         memset(bar, '#', (size_t)w);

@@ -113,6 +113,23 @@ static int s_check_version(const tb_mp_reader_t *map, uint32_t n)
 
 /* ------------------------------------------------------------- requests */
 
+int tb_ctl_request_add_stream(tb_ctl_request_t *req, const char *name)
+{
+    if (tb_wire_name_valid(name) != 0) {
+        return TB_EINVAL;
+    }
+    for (size_t i = 0; i < req->nstreams; i++) {
+        if (strcmp(req->streams[i], name) == 0) {
+            return 0;
+        }
+    }
+    if (req->nstreams >= TB_CTL_MAX_STREAMS) {
+        return TB_ELIMIT;
+    }
+    snprintf(req->streams[req->nstreams++], TB_STREAM_MAX + 1, "%s", name);
+    return 0;
+}
+
 int tb_ctl_request_encode(const tb_ctl_request_t *req, uint8_t *out, size_t cap, size_t *len)
 {
     size_t nc = strnlen(req->cmd, sizeof req->cmd);
@@ -189,16 +206,17 @@ static int s_read_streams(tb_mp_reader_t *r, tb_ctl_request_t *req, char *err, s
             s_err(err, errsize, "invalid stream name '%s'", q);
             return TB_EPROTO;
         }
-        memcpy(req->streams[i], s, slen);
-        req->streams[i][slen] = '\0';
-        if (tb_wire_name_valid(req->streams[i]) != 0) {
+        char name[TB_STREAM_MAX + 1];
+        memcpy(name, s, slen);
+        name[slen] = '\0';
+        /* A name given twice counts once. */
+        if (tb_ctl_request_add_stream(req, name) != 0) {
             char q[TB_STREAM_MAX + 4];
             s_quote(q, sizeof q, s, slen);
             s_err(err, errsize, "invalid stream name '%s'", q);
             return TB_EPROTO;
         }
     }
-    req->nstreams = n;
     return 0;
 }
 

@@ -35,6 +35,10 @@ typedef struct {
     char args[TB_CTL_MAX_ARGS][TB_CTL_ARG_MAX + 1]; /* no NUL inside */
 } tb_ctl_request_t;
 
+/* Append a stream name to req unless it is already there. Returns 0,
+ * TB_EINVAL (not a valid stream name) or TB_ELIMIT (the request is full). */
+int tb_ctl_request_add_stream(tb_ctl_request_t *req, const char *name);
+
 /* Encode a request into out (capacity cap); *len receives its size.
  * Returns 0, TB_EINVAL (bad command or stream name) or TB_ELIMIT. */
 int tb_ctl_request_encode(const tb_ctl_request_t *req, uint8_t *out, size_t cap, size_t *len);

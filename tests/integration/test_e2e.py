@@ -337,6 +337,15 @@ class Controller(unittest.TestCase):
                                     20, "a rate in the live view")
                 self.assertIn("(q quits)", screen)
                 self.assertIn("TOP  HOST", screen)
+                # A small window: the view is cut to it, its head stays in sight.
+                subprocess.run(tmux + ["resize-window", "-x", "70", "-y", "12"], check=True,
+                               timeout=30)
+
+                def cut():
+                    lines = pane().rstrip("\n").splitlines()
+                    return lines if len(lines) <= 12 and lines and "live (running)" in \
+                        lines[0] and lines[-1].startswith("(q quits)") else None
+                h.wait_for(cut, 10, "the view cut to a 12-line window")
                 subprocess.run(tmux + ["send-keys", "q"], check=True, timeout=30)
                 h.wait_for(lambda: "EXITED 0" in pane(), 10, "top to quit on q")
             finally:
@@ -449,6 +458,21 @@ class Controller(unittest.TestCase):
             code, _, err = h.ctl(h.endpoint(), *args, check=False)
             self.assertEqual(code, 2, args)
             self.assertTrue(err.startswith("tapbusctl: "), err)
+        # Options go before the command: after it they are not stream names.
+        for args, says in ((["stop", "--json"], "'--json' after the command"),
+                           (["start", "s1", "--timeout", "500"], "'--timeout' after the command"),
+                           (["start", "s1", "--print-config"], "'--print-config' after the"),
+                           (["db", "m", "-x"], "'-x' after the command"),
+                           (["-xy", "status"], "unknown option '-x'"),
+                           (["top", "s1", "-n", "65"], "-n needs a number of flows and hosts"),
+                           (["db", "m", "-n", "0"], "-n needs a number of points, 1-10000")):
+            code, out, err = h.ctl(h.endpoint(), *args, check=False)
+            self.assertEqual((code, out), (2, ""), args)
+            self.assertIn(says, err)
+            self.assertEqual(len(err.splitlines()), 1, err)
+        # "--" before a stream name that begins with '-'.
+        code, _, err = h.ctl(h.endpoint(), "stop", "--", "-odd", timeout_ms=200, check=False)
+        self.assertEqual(code, 3, err)
 
     def test_refused_commands_and_human_output(self):
         bus = h.Bus([("s", "file:" + corpus("babel.pcap"))])

@@ -18,9 +18,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEMO = os.path.join(HERE, "..", "data", "demo.pcap")
 
 
-def curl(url, user=None, method="GET"):
+def curl(url, user=None, method="GET", extra=()):
     """(HTTP status, parsed JSON body) from a real curl."""
-    cmd = ["curl", "-s", "-S", "-X", method, "-w", "\n%{http_code}", url]
+    cmd = ["curl", "-s", "-S", "-X", method, "-w", "\n%{http_code}"] + list(extra) + [url]
     if user is not None:
         cmd[1:1] = ["-u", user]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -58,7 +58,9 @@ def test_gateway():
         for user in (None, "ops:wrong", "root:pa:ss w0rd", "ops:pa:ss"):
             code, body = curl(gw.base + "/status", user)
             assert code == 401 and body == {"error": "authentication required"}, (user, code)
-        code, body = curl(gw.base + "/start?streamname1=01::10:01&streamname2=web", ok)
+        # A name given twice starts once.
+        code, body = curl(gw.base + "/start?streamname1=01::10:01&streamname2=web"
+                          "&streamname3=01::10:01", ok)
         assert code == 200 and body == {"started": ["01::10:01", "web"]}, (code, body)
         bus.wait_finished(["01::10:01", "web"])
         code, st = curl(gw.base + "/stats?stream=01::10:01", ok)
@@ -74,12 +76,34 @@ def test_gateway():
         assert code == 200 and probes["probes"][0]["id"] == "it-probe", probes
         # Errors are JSON with a status code that says what went wrong.
         for path, want in (("/stats?stream=nope", 404), ("/stats", 400),
-                           ("/start?s=bad%20name", 400), ("/start", 400), ("/nothing", 404),
-                           ("/db", 409)):
+                           ("/start?stream=bad%20name", 400), ("/start", 400),
+                           ("/nothing", 404), ("/db", 409), ("/stop?stream=web&verbose=1", 400),
+                           ("/db?measurement=tapbus_traffic&n=abc", 400),
+                           ("/db?measurement=", 400)):
             code, body = curl(gw.base + path, ok)
             assert code == want and "error" in body, (path, code, body)
+        code, body = curl(gw.base + "/start?stream=a+b", ok)
+        assert code == 400 and "%2B" in body["error"], body
         code, body = curl(gw.base + "/status", ok, method="DELETE")
         assert code == 405, code
+        r = subprocess.run(["curl", "-s", "-i", "-u", ok, "-X", "PUT", gw.base + "/status"],
+                           capture_output=True, text=True, timeout=30)
+        assert "\nAllow: GET, POST" in r.stdout.replace("\r", ""), r.stdout
+        # A body is never read: refused, even a small one (it would be ignored
+        # and a POST /stop would stop everything); unauthenticated, not read.
+        code, body = curl(gw.base + "/stop", ok, method="POST", extra=["-d", "stream=web"])
+        assert code == 400 and "body" in body["error"], (code, body)
+        big = os.path.join(bus.tmp.name, "big")
+        with open(big, "wb") as f:
+            f.write(b"x" * (20 << 20))
+        code, body = curl(gw.base + "/stop", None, method="POST",
+                          extra=["--data-binary", "@" + big])
+        assert code == 401, code
+        code, body = curl(gw.base + "/stop", ok, method="POST",
+                          extra=["--data-binary", "@" + big])
+        assert code == 400, code
+        # A request cannot write lines of its own into the log.
+        curl(gw.base + "/x%0Aforged%20line", ok)
         code, body = curl(gw.base + "/stop?stream=web", ok)
         assert code == 200 and body == {"stopped": ["web"]}, body
         code, body = curl(gw.base + "/stop", ok)
@@ -89,7 +113,8 @@ def test_gateway():
         code, body = curl(gw.base + "/status", ok)
         assert code == 504 and "no reply" in body["error"], (code, body)
         assert gw.proc.stop(signal.SIGTERM) == 0
-        assert "GET /status" in gw.proc.output()
+        log = gw.proc.output()
+        assert "GET /status" in log and "\nforged line" not in log, log
     finally:
         if gw.proc.p.poll() is None:
             gw.proc.stop()
@@ -102,7 +127,9 @@ def test_gateway_in_front_of_two_collectors():
     gw = Gateway([bus.control, second], bus.tmp.name)
     ok = "ops:pa:ss w0rd"
     try:
-        code, body = curl(gw.base + "/start?streamname1=01::10:01&streamname2=web", ok)
+        # A name given twice starts once.
+        code, body = curl(gw.base + "/start?streamname1=01::10:01&streamname2=web"
+                          "&streamname3=01::10:01", ok)
         assert code == 200 and body["started"] == ["01::10:01", "web"], (code, body)
         assert body["collector_of"] == {"01::10:01": bus.control, "web": second}, body
         bus.wait_finished(["01::10:01"])
@@ -116,6 +143,9 @@ def test_gateway_in_front_of_two_collectors():
             assert code == 200 and st["packets"] == 5000 and \
                 st["collector"] == body["collector_of"][stream], (code, st)
             assert st["most_active_tuple"]["dport"] == 22, st["most_active_tuple"]
+        # Asked again: straight to the collector that answered last time.
+        code, st = curl(gw.base + "/stats?stream=web", ok)
+        assert code == 200 and st["collector"] == second and st["packets"] == 5000, st
         code, st = curl(gw.base + "/stats?stream=nope", ok)
         assert code == 404, (code, st)
         code, body = curl(gw.base + "/stop", ok)
@@ -159,7 +189,7 @@ def test_listen_addresses():
             r = subprocess.run([os.path.join(BIN, "tapbusctl"), "--collector", bus.control,
                                 "serve", "--http", bad], capture_output=True, text=True,
                                timeout=30, env=env)
-            assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, (bad, r)
+            assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (bad, r)
             assert "--http" in r.stderr, (bad, r.stderr)
     finally:
         bus.close()
@@ -169,7 +199,11 @@ def test_no_credentials_no_gateway():
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
         env.pop("TAPBUS_HTTP_CREDENTIALS", None)
-        for extra in ([], ["--credentials", os.path.join(tmp, "missing")]):
+        long = os.path.join(tmp, "long")
+        with open(long, "w") as f:
+            f.write("ops:" + "p" * 600 + "\n")  # never cut short silently
+        for extra in ([], ["--credentials", os.path.join(tmp, "missing")],
+                      ["--credentials", long]):
             r = subprocess.run([os.path.join(BIN, "tapbusctl"), "serve", "--http",
                                 "127.0.0.1:%d" % free_port()] + extra, capture_output=True,
                                text=True, timeout=30, env=env)

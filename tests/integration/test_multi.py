@@ -17,7 +17,8 @@ import tapbus_harness as h  # noqa: E402
 
 CAPTURES = {"s1": "babel.pcap", "s2": "pim-packet-assortment.pcap",
             "s3": "dhcp-rfc4388.pcap", "s4": "ospf-gmpls.pcap", "s5": "quic_vn.pcap",
-            "01::10:01": "babel_rtt.pcap"}
+            "01::10:01": "babel_rtt.pcap",
+            "s6": "bgp-as-path-oobr.pcap", "s7": "babel.pcap"}
 
 
 def run(collectors, *args, timeout_ms=5000, env=None):
@@ -182,6 +183,17 @@ class SeveralCollectors(unittest.TestCase):
         code, out, err = run(three, "--json", "stop", timeout_ms=1500)
         self.assertEqual(code, 3)
         self.assertIn("s5", json.loads(out)["stopped"])
+
+    def test_4_a_name_given_twice_starts_once(self):
+        got = run_json(self.both, "start", "s6", "s6")
+        self.assertEqual(got["started"], ["s6"])
+        self.assertEqual(len(got["collector_of"]), 1)
+        self.wait_finished(["s6"])
+        self.assertEqual(list(self.owners()).count("s6"), 1)
+        stopped = run_json(self.both, "stop", "s6", "s6")
+        self.assertEqual(stopped["stopped"], ["s6"])
+        # One collector: once too.
+        self.assertEqual(h.ctl_json(self.a, "start", "s7", "s7")["started"], ["s7"])
 
     def test_3_configuration_lists_and_the_command_line_wins(self):
         with tempfile.TemporaryDirectory() as tmp:

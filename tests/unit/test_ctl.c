@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,8 @@ static void test_request_roundtrip(void **state)
     big.nstreams = TB_CTL_MAX_STREAMS;
     for (size_t i = 0; i < TB_CTL_MAX_STREAMS; i++) {
         memset(big.streams[i], 'a' + (int)(i % 26), TB_STREAM_MAX);
+        big.streams[i][0] = (char)('0' + i / 10); /* distinct names */
+        big.streams[i][1] = (char)('0' + i % 10);
     }
     uint8_t large[8192];
     assert_int_equal(tb_ctl_request_encode(&big, large, sizeof large, &len), 0);
@@ -154,6 +157,15 @@ static void test_request_decode_rules(void **state)
     assert_int_equal(r.nstreams, 2);
     assert_string_equal(r.streams[1], "01::10:01");
 
+    /* A name given twice counts once, in the order first given. */
+    static const char *const twice[] = {"b", "a", "b", "a"};
+    q = (raw_req_t){1, "start", 4, twice, 0};
+    len = s_pack_req(buf, sizeof buf, &q);
+    assert_int_equal(tb_ctl_request_decode(buf, len, &r, err, sizeof err), 0);
+    assert_int_equal(r.nstreams, 2);
+    assert_string_equal(r.streams[0], "b");
+    assert_string_equal(r.streams[1], "a");
+
     /* An empty "streams" means the same as none. */
     q = (raw_req_t){1, "stop", 0, NULL, 0};
     len = s_pack_req(buf, sizeof buf, &q);
@@ -231,6 +243,28 @@ static void test_request_decode_rules(void **state)
 
     /* NULL err is allowed. */
     assert_int_equal(tb_ctl_request_decode(buf, len, &r, NULL, 0), TB_EVERSION);
+}
+
+static void test_request_add_stream(void **state)
+{
+    (void)state;
+    tb_ctl_request_t r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(tb_ctl_request_add_stream(&r, "01::10:01"), 0);
+    assert_int_equal(tb_ctl_request_add_stream(&r, "01::10:01"), 0);
+    assert_int_equal(r.nstreams, 1);
+    assert_int_equal(tb_ctl_request_add_stream(&r, "a b"), TB_EINVAL);
+    assert_int_equal(tb_ctl_request_add_stream(&r, ""), TB_EINVAL);
+    assert_int_equal(r.nstreams, 1);
+    char name[16];
+    for (int i = 1; i < TB_CTL_MAX_STREAMS; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        assert_int_equal(tb_ctl_request_add_stream(&r, name), 0);
+    }
+    assert_int_equal(r.nstreams, TB_CTL_MAX_STREAMS);
+    assert_int_equal(tb_ctl_request_add_stream(&r, "one-more"), TB_ELIMIT);
+    assert_int_equal(tb_ctl_request_add_stream(&r, "s1"), 0); /* already there */
+    assert_int_equal(r.nstreams, TB_CTL_MAX_STREAMS);
 }
 
 static void test_request_malformed(void **state)
@@ -609,15 +643,11 @@ static void test_mutations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_roundtrip),
-        cmocka_unit_test(test_request_encode_invalid),
-        cmocka_unit_test(test_request_decode_rules),
-        cmocka_unit_test(test_request_malformed),
-        cmocka_unit_test(test_reply_ok),
-        cmocka_unit_test(test_reply_error),
-        cmocka_unit_test(test_reply_order_and_unknown),
-        cmocka_unit_test(test_reply_malformed),
-        cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_request_roundtrip),    cmocka_unit_test(test_request_encode_invalid),
+        cmocka_unit_test(test_request_decode_rules), cmocka_unit_test(test_request_add_stream),
+        cmocka_unit_test(test_request_malformed),    cmocka_unit_test(test_reply_ok),
+        cmocka_unit_test(test_reply_error),          cmocka_unit_test(test_reply_order_and_unknown),
+        cmocka_unit_test(test_reply_malformed),      cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

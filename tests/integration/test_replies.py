@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""tapbusctl against a collector that says odd or hostile things: replies
+served by tb-fake-rep (a REP socket answering with a file's bytes). Every
+reply is either shown or refused as malformed (exit 4, 502 through the
+gateway); nothing crashes (the suite runs this under ASan+UBSan too), the
+terminal views clip what they draw, and counters past 2^63 saturate."""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tapbus_harness as h  # noqa: E402
+
+
+def mp(v):
+    """A minimal msgpack encoder: None, bool, int (to uint64), float, str,
+    bytes, list, dict."""
+    if v is None:
+        return b"\xc0"
+    if v is True:
+        return b"\xc3"
+    if v is False:
+        return b"\xc2"
+    if isinstance(v, int):
+        if 0 <= v < 128:
+            return bytes([v])
+        if v >= 0:
+            return b"\xcf" + struct.pack(">Q", v)
+        return b"\xd3" + struct.pack(">q", v)
+    if isinstance(v, float):
+        return b"\xcb" + struct.pack(">d", v)
+    if isinstance(v, str):
+        b = v.encode()
+        return b"\xdb" + struct.pack(">I", len(b)) + b
+    if isinstance(v, bytes):
+        return b"\xc6" + struct.pack(">I", len(v)) + v
+    if isinstance(v, list):
+        return b"\xdd" + struct.pack(">I", len(v)) + b"".join(mp(x) for x in v)
+    if isinstance(v, dict):
+        return b"\xdf" + struct.pack(">I", len(v)) + b"".join(mp(k) + mp(x)
+                                                             for k, x in v.items())
+    raise TypeError(v)
+
+
+def ok(data):
+    return mp({"v": 1, "status": "ok", "data": data})
+
+
+HUGE = 2 ** 64 - 1  # a uint64 counter: a real on the JSON side
+
+STATS = {
+    "stream": "s1", "state": "running", "packets": 1, "bytes": HUGE,
+    "min_len": HUGE, "max_len": -5, "pps_now": 1e308,
+    "protocols": {"tcp": {"packets": 10 ** 12, "bytes": 1}, "udp": {"packets": -10 ** 12},
+                  "x" * 200: {"packets": HUGE}, "icmp": "not a map"},
+    "top_flows": [{"src": "a" * 5000, "dst": 7, "proto": None, "packets": HUGE},
+                  "junk", 42, {"key": {"deep": []}}],
+    "top_hosts": {"not": "a list"},
+    "loss": {"seq_gaps": HUGE, "lost_packets": HUGE, "capture_drops": 2 ** 63,
+             "bus_drops": 2 ** 63, "bad_messages": HUGE},
+}
+
+STATUS = {
+    "collector": {"version": 7, "uptime_s": HUGE, "control": ["x"]},
+    "limits": "none",
+    "database": {"target": "x" * 2000, "connected": "yes", "written": HUGE,
+                 "queued_points": 2 ** 63 - 1, "batch_points": 2 ** 63 - 1},
+    "bus": {"bad_frames": 2 ** 63 - 1, "bad_bodies": 2 ** 63 - 1, "bad_topic": 5},
+    "streams": [{"stream": "s1", "state": "running", "packets": HUGE,
+                 "loss": {"seq_gaps": HUGE, "lost_packets": HUGE},
+                 "probes": [{"id": "p" * 500, "endpoint": None, "received": 2 ** 63 - 1,
+                             "capture_drops": 2 ** 63 - 1, "last_heard_s": -1e308}, "junk"]},
+                {"stream": "s2", "state": 3,
+                 "probes": [{"id": "p" * 500, "received": 2 ** 63 - 1,
+                             "capture_drops": HUGE, "last_heard_s": 1e308}]},
+                {"stream": ["no"], "probes": "none"}, 5, None],
+}
+
+
+class HostileReplies(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.file = os.path.join(cls.tmp.name, "reply")
+        cls.endpoint = h.endpoint()
+        cls.rep = h.Proc("tb-fake-rep", [cls.endpoint, cls.file], cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rep.stop()
+        cls.tmp.cleanup()
+
+    def reply(self, raw):
+        with open(self.file, "wb") as f:
+            f.write(raw)
+
+    def ctl(self, *args, collectors=None):
+        cmd = [os.path.join(h.BIN, "tapbusctl"), "--timeout", "2000", "--retries", "0"]
+        for c in collectors or [self.endpoint]:
+            cmd += ["--collector", c]
+        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60)
+        self.assertNotIn("Sanitizer", r.stderr)
+        self.assertNotIn("runtime error", r.stderr)
+        return r.returncode, r.stdout, r.stderr
+
+    def test_odd_values_are_shown_not_crashed_on(self):
+        self.reply(ok(STATS))
+        for args in (["stats", "s1"], ["top", "s1"], ["top", "s1", "-n", "64"]):
+            code, out, err = self.ctl(*args)
+            self.assertEqual(code, 0, (args, err))
+            self.assertIn("s1 (running)" if args[0] == "top" else "s1", out)
+        # A protocol claiming more packets than the stream: a full bar, no more.
+        code, out, _ = self.ctl("top", "s1")
+        tcp = [ln for ln in out.splitlines() if ln.startswith("tcp ")][0]
+        self.assertEqual(tcp.count("#"), 40, tcp)
+        code, out, _ = self.ctl("--json", "stats", "s1")
+        self.assertEqual(code, 0)
+        self.assertEqual(json.loads(out)["packets"], 1)
+        self.reply(ok(STATUS))
+        for args in (["status"], ["probes"], ["--json", "probes"]):
+            code, out, err = self.ctl(*args)
+            self.assertEqual(code, 0, (args, err))
+        # One probe in two streams: its counters add up, saturated.
+        code, out, _ = self.ctl("--json", "probes")
+        probe = json.loads(out)["probes"][0]
+        self.assertEqual(probe["received"], 2 ** 63 - 1)
+
+    def test_malformed_replies_exit_4(self):
+        nested = {"a": 1}
+        for _ in range(200):
+            nested = {"a": nested}
+        for raw in (b"", b"\x00garbage", ok("a string"), ok([1, 2]), ok(None), ok(nested),
+                    mp({"v": 99, "status": "ok", "data": {}}), mp({"status": "ok"}),
+                    ok(STATS)[:-3]):
+            self.reply(raw)
+            for args in (["status"], ["--json", "stats", "s1"], ["stop"]):
+                code, out, err = self.ctl(*args)
+                self.assertEqual(code, 4, (raw[:20], args, code, out, err))
+                self.assertIn("malformed reply from collector at %s" % self.endpoint, err)
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+
+    def test_a_refusal_is_exit_1(self):
+        self.reply(mp({"v": 1, "status": "error", "error": "no such thing\nforged line"}))
+        code, _, err = self.ctl("stats", "s1")
+        self.assertEqual(code, 1)
+        self.assertIn("no such thing", err)
+
+    def test_beside_a_real_collector_and_through_the_gateway(self):
+        bus = h.Bus([("web", "file:" + os.path.join(h.CORPUS, "babel.pcap"))])
+        gw = None
+        try:
+            self.reply(ok("a string"))
+            both = [bus.control, self.endpoint]
+            code, out, err = self.ctl("--json", "status", collectors=both)
+            self.assertEqual(code, 4, err)
+            doc = json.loads(out)
+            self.assertEqual([c["ok"] for c in doc["collectors"]], [True, False])
+            cred = os.path.join(self.tmp.name, "cred")
+            with open(cred, "w") as f:
+                f.write("u:p\n")
+            port = h.free_port()
+            gw = h.Proc("tapbusctl", ["--collector", self.endpoint, "serve", "--http",
+                                      "127.0.0.1:%d" % port, "--credentials", cred],
+                        self.tmp.name)
+
+            def get(path):
+                r = subprocess.run(["curl", "-s", "-u", "u:p", "-w", "\n%{http_code}",
+                                    "http://127.0.0.1:%d%s" % (port, path)],
+                                   capture_output=True, text=True, timeout=30)
+                body, _, status = r.stdout.rpartition("\n")
+                return status, body
+            h.wait_for(lambda: get("/status")[0] != "000", 30, "the gateway")
+            status, body = get("/status")
+            self.assertEqual(status, "502", body)
+            self.assertIn("malformed reply", json.loads(body)["error"])
+        finally:
+            if gw is not None:
+                gw.stop()
+            bus.close()
+
+
+if __name__ == "__main__":
+    if not h.BIN or not h.CORPUS:
+        sys.exit("set TAPBUS_BIN and TAPBUS_CORPUS")
+    unittest.main(verbosity=2)
