@@ -72,8 +72,8 @@ void tb_collector_destroy(tb_collector_t **p)
     if (c->sub != NULL) {
         zmq_close(c->sub);
     }
-    if (c->rep != NULL) {
-        zmq_close(c->rep);
+    if (c->ctl != NULL) {
+        zmq_close(c->ctl);
     }
     tb_dbquery_destroy(&c->dbq);
     if (c->zctx != NULL) {
@@ -123,7 +123,7 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
         goto fail;
     }
     c->sub = zmq_socket(c->zctx, ZMQ_SUB);
-    c->rep = zmq_socket(c->zctx, ZMQ_REP);
+    c->ctl = zmq_socket(c->zctx, ZMQ_ROUTER);
     int64_t maxmsg = TB_WIRE_MAX_MSG + TB_TOPIC_MAX;
     int64_t maxctl = TB_CTL_MAX_MSG;
     int linger = 0;
@@ -132,14 +132,14 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
      * back. */
     int hb_ivl = 2000;
     int hb_timeout = 6000;
-    if (c->sub == NULL || c->rep == NULL ||
+    if (c->sub == NULL || c->ctl == NULL ||
         zmq_setsockopt(c->sub, ZMQ_RCVHWM, &cfg->rcvhwm, sizeof cfg->rcvhwm) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) != 0 ||
-        zmq_setsockopt(c->rep, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl) != 0 ||
-        zmq_setsockopt(c->rep, ZMQ_LINGER, &linger, sizeof linger) != 0) {
+        zmq_setsockopt(c->ctl, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl) != 0 ||
+        zmq_setsockopt(c->ctl, ZMQ_LINGER, &linger, sizeof linger) != 0) {
         snprintf(err, errsize, "cannot create sockets: %s", zmq_strerror(errno));
         goto fail;
     }
@@ -164,7 +164,7 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
             goto fail;
         }
     }
-    if (zmq_bind(c->rep, cfg->control) != 0) {
+    if (zmq_bind(c->ctl, cfg->control) != 0) {
         snprintf(err, errsize, "cannot bind control endpoint %s: %s", cfg->control,
                  zmq_strerror(errno));
         goto fail;
@@ -600,32 +600,82 @@ done:
     return rc;
 }
 
+static void s_close_env(tb_collector_t *c)
+{
+    for (size_t i = 0; i < c->nenv; i++) {
+        zmq_msg_close(&c->env[i]);
+    }
+    c->nenv = 0;
+}
+
+/* Send the routing frames in c->env (consumed) and then the reply. */
+static void s_reply(tb_collector_t *c, const void *data, size_t size)
+{
+    size_t i = 0;
+    for (; i < c->nenv; i++) {
+        if (zmq_msg_send(&c->env[i], c->ctl, ZMQ_SNDMORE) < 0) {
+            break;
+        }
+    }
+    if (i < c->nenv || zmq_send(c->ctl, data, size, 0) < 0) {
+        tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
+    }
+    for (; i < c->nenv; i++) {
+        zmq_msg_close(&c->env[i]);
+    }
+    c->nenv = 0;
+}
+
+/* One control request from ROUTER: routing frames up to and including an
+ * empty delimiter (what REQ sends, more frames behind proxies), then one
+ * frame of msgpack. A message without that envelope cannot be answered and
+ * is dropped; a request of several frames is answered as malformed. */
 static void s_serve_control(tb_collector_t *c)
 {
-    zmq_msg_t req;
-    zmq_msg_init(&req);
-    if (zmq_msg_recv(&req, c->rep, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&req);
-        return;
-    }
-    /* A multi-frame request is answered as one bad request (REP must reply). */
-    int more = zmq_msg_more(&req);
+    zmq_msg_t body;
+    zmq_msg_init(&body);
+    size_t nbody = 0;
+    int delimited = 0, more = 1, first = 1;
+    c->nenv = 0;
     while (more) {
-        zmq_msg_t extra;
-        zmq_msg_init(&extra);
-        zmq_msg_recv(&extra, c->rep, 0);
-        more = zmq_msg_more(&extra);
-        zmq_msg_close(&extra);
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, c->ctl, first ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&m);
+            break; /* nothing waiting (a message arrives whole or not at all) */
+        }
+        first = 0;
+        more = zmq_msg_more(&m);
+        if (!delimited && c->nenv < TB_DBQUERY_ENVELOPE_MAX) {
+            delimited = zmq_msg_size(&m) == 0;
+            c->env[c->nenv++] = m;
+        } else if (delimited && nbody++ == 0) {
+            zmq_msg_close(&body);
+            body = m;
+        } else {
+            zmq_msg_close(&m);
+        }
+    }
+    if (!delimited) {
+        if (c->nenv > 0) {
+            tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "control message without an envelope dropped");
+        }
+        s_close_env(c);
+        zmq_msg_close(&body);
+        return;
     }
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init(&sbuf);
-    if (tb_coll_control(c, zmq_msg_data(&req), zmq_msg_size(&req), &sbuf) == 1) {
-        c->ctl_pending = 1; /* the database query thread answers */
-    } else if (zmq_send(c->rep, sbuf.data, sbuf.size, 0) < 0) {
-        tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
+    /* Several frames: handed over empty, which the decoder refuses. */
+    const uint8_t *data = nbody == 1 ? zmq_msg_data(&body) : (const uint8_t *)"";
+    size_t size = nbody == 1 ? zmq_msg_size(&body) : 0;
+    if (tb_coll_control(c, data, size, &sbuf) == 1) {
+        s_close_env(c); /* the query thread has its copy, and answers */
+    } else {
+        s_reply(c, sbuf.data, sbuf.size);
     }
     msgpack_sbuffer_destroy(&sbuf);
-    zmq_msg_close(&req);
+    zmq_msg_close(&body);
 }
 
 /* Timers: sinks flush by age; loss points every interval while a stream runs. */
@@ -661,18 +711,28 @@ static void s_tick(tb_collector_t *c)
     }
 }
 
-/* The query thread's answer goes to the tapbusctl waiting on REP. */
+/* The query thread's answer, behind the routing frames of the client that
+ * asked, goes out through ROUTER as it came. */
 static void s_forward_db_reply(tb_collector_t *c)
 {
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, tb_dbquery_socket(c->dbq), ZMQ_DONTWAIT) >= 0 && c->ctl_pending) {
-        if (zmq_msg_send(&m, c->rep, 0) < 0) {
-            tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
+    int more = 1, first = 1;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, tb_dbquery_socket(c->dbq), first ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&m);
+            return;
         }
-        c->ctl_pending = 0;
+        first = 0;
+        more = zmq_msg_more(&m);
+        if (zmq_msg_send(&m, c->ctl, more ? ZMQ_SNDMORE : 0) < 0) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
+            zmq_msg_close(&m);
+        }
     }
-    zmq_msg_close(&m);
+    if (c->db_waiting > 0) {
+        c->db_waiting--;
+    }
 }
 
 int tb_collector_run(tb_collector_t *c, int stop_fd)
@@ -686,10 +746,9 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "control on %s", c->cfg.control);
     int rc = 0;
     for (;;) {
-        /* While a db request is with the query thread, REP waits for it. */
         zmq_pollitem_t items[4] = {
             {.socket = c->sub, .events = ZMQ_POLLIN},
-            {.socket = c->rep, .events = c->ctl_pending ? 0 : ZMQ_POLLIN},
+            {.socket = c->ctl, .events = ZMQ_POLLIN},
             {.socket = c->dbq ? tb_dbquery_socket(c->dbq) : NULL, .events = ZMQ_POLLIN},
             {.fd = stop_fd, .events = ZMQ_POLLIN},
         };

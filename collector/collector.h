@@ -2,7 +2,7 @@
  * statistics and answers control requests.
  *
  * One thread, one zmq_poll loop over the SUB socket (connected to every
- * probe), the REP control socket and a stop descriptor. Per stream it keeps
+ * probe), the ROUTER control socket and a stop descriptor. Per stream it keeps
  * tb_stats_t plus loss accounting per (probe, stream): sequence gaps, probe
  * restarts, capture and bus drops from heartbeats, and packets announced in
  * end-of-stream messages but never received. */
@@ -21,7 +21,7 @@ typedef struct {
     size_t nprobes;
     const char *listen[TB_COLLECTOR_MAX_PROBES]; /* endpoints probes connect to */
     size_t nlisten;
-    const char *control;          /* REP endpoint to bind, e.g. "tcp://0.0.0.0:5557" */
+    const char *control;          /* control endpoint to bind, e.g. "tcp://0.0.0.0:5557" */
     size_t max_streams;           /* streams that can be started at once */
     size_t flow_capacity;         /* entries of each stream's top-flows table */
     size_t host_capacity;         /* entries of each stream's top-hosts table */

@@ -14,6 +14,7 @@
 
 #define TB_STREAM_MAX_PROBES 32
 #define TB_COLL_MAX_SINKS    4
+#define TB_COLL_DB_WAITING   4 /* db requests with the query thread at once */
 
 typedef enum { STREAM_STOPPED = 0, STREAM_RUNNING, STREAM_FINISHED } stream_state_t;
 
@@ -67,7 +68,7 @@ struct tb_collector {
     uint64_t started_mono;
     void *zctx;
     void *sub;
-    void *rep;
+    void *ctl;              /* ROUTER: one request, one reply, answered in any order */
     coll_stream_t *streams; /* cfg.max_streams slots */
     tb_summary_t *items;    /* decode buffer, TB_WIRE_MAX_BATCH */
     uint64_t seed;
@@ -76,7 +77,10 @@ struct tb_collector {
     tb_sink_t *db;         /* the database sink among sinks[], or NULL */
     uint64_t next_loss_ns; /* monotonic time of the next loss points */
     tb_dbquery_t *dbq;     /* answers db requests, or NULL */
-    int ctl_pending;       /* a control request waits for dbq's answer */
+    unsigned db_waiting;   /* db requests with dbq, not yet answered */
+    /* The routing frames of the control request being handled. */
+    zmq_msg_t env[TB_DBQUERY_ENVELOPE_MAX];
+    size_t nenv;
     /* Bus counters. */
     uint64_t msgs;           /* well-formed messages received */
     uint64_t bad_frames;     /* messages without exactly two frames */
@@ -104,8 +108,8 @@ void tb_coll_stop(tb_collector_t *c, coll_stream_t *st);
 void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_loss_t *l);
 
 /* Handle one control request and leave the reply in sbuf. Returns 1 when
- * the request went to the database query thread instead (its reply comes
- * later), 0 when sbuf holds the reply. */
+ * the request went to the database query thread instead, with the routing
+ * frames in c->env (its reply comes later), 0 when sbuf holds the reply. */
 int tb_coll_control(tb_collector_t *c, const uint8_t *req, size_t len, msgpack_sbuffer *sbuf);
 
 const char *tb_coll_state_name(stream_state_t s);

@@ -385,9 +385,15 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
             s_error(&pk, "this collector writes to no database (see --influx-url)");
         } else if (!tb_dbquery_valid(&req, err, sizeof err)) {
             s_error(&pk, err);
-        } else if (tb_dbquery_submit(c->dbq, &req) != 0) {
+        } else if (c->db_waiting >= TB_COLL_DB_WAITING) {
+            snprintf(err, sizeof err,
+                     "%u database queries are already running or waiting; try again",
+                     c->db_waiting);
+            s_error(&pk, err);
+        } else if (tb_dbquery_submit(c->dbq, c->env, c->nenv, &req) != 0) {
             s_error(&pk, "the database query thread is not answering");
         } else {
+            c->db_waiting++;
             return 1;
         }
     } else {

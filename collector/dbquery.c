@@ -360,26 +360,56 @@ static void s_run(tb_dbquery_t *q, const tb_ctl_request_t *req, msgpack_sbuffer 
     free(body);
 }
 
+/* Receive one message from the loop: routing frames, then the request.
+ * Returns the number of frames (the last is the request), 0 on the stop
+ * message or an error. */
+static size_t s_recv_parts(void *sock, zmq_msg_t *part, size_t max)
+{
+    size_t n = 0;
+    int more = 1;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, 0) < 0) {
+            zmq_msg_close(&m);
+            break;
+        }
+        more = zmq_msg_more(&m);
+        if (n < max) {
+            part[n++] = m;
+        } else {
+            zmq_msg_close(&m); /* cannot happen: the loop bounds the frames */
+        }
+    }
+    if (more || n == 0 || zmq_msg_size(&part[n - 1]) != sizeof(tb_ctl_request_t)) {
+        for (size_t i = 0; i < n; i++) {
+            zmq_msg_close(&part[i]);
+        }
+        return 0;
+    }
+    return n;
+}
+
 static void *s_thread(void *arg)
 {
     tb_dbquery_t *q = arg;
     for (;;) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, q->thread_end, 0) < 0) {
-            zmq_msg_close(&m);
-            break;
-        }
-        if (zmq_msg_size(&m) != sizeof(tb_ctl_request_t)) {
-            zmq_msg_close(&m); /* the stop message */
-            break;
+        zmq_msg_t part[TB_DBQUERY_ENVELOPE_MAX + 1];
+        size_t n = s_recv_parts(q->thread_end, part, TB_DBQUERY_ENVELOPE_MAX + 1);
+        if (n == 0) {
+            break; /* the stop message, or the context is ending */
         }
         tb_ctl_request_t req;
-        memcpy(&req, zmq_msg_data(&m), sizeof req);
-        zmq_msg_close(&m);
+        memcpy(&req, zmq_msg_data(&part[n - 1]), sizeof req);
+        zmq_msg_close(&part[n - 1]);
         msgpack_sbuffer sbuf;
         msgpack_sbuffer_init(&sbuf);
         s_run(q, &req, &sbuf);
+        for (size_t i = 0; i + 1 < n; i++) {
+            if (zmq_msg_send(&part[i], q->thread_end, ZMQ_SNDMORE) < 0) {
+                zmq_msg_close(&part[i]);
+            }
+        }
         zmq_send(q->thread_end, sbuf.data, sbuf.size, 0);
         msgpack_sbuffer_destroy(&sbuf);
     }
@@ -429,7 +459,8 @@ void tb_dbquery_destroy(tb_dbquery_t **p)
     tb_dbquery_t *q = *p;
     *p = NULL;
     if (q->started) {
-        zmq_send(q->loop_end, "", 0, 0); /* stop; a running query ends by its timeout */
+        tb_influx_cancel(q->ix); /* a query running or waiting ends at once */
+        zmq_send(q->loop_end, "", 0, 0);
         pthread_join(q->thread, NULL);
     }
     if (q->loop_end != NULL) {
@@ -449,7 +480,21 @@ void *tb_dbquery_socket(tb_dbquery_t *q)
     return q->loop_end;
 }
 
-int tb_dbquery_submit(tb_dbquery_t *q, const tb_ctl_request_t *req)
+int tb_dbquery_submit(tb_dbquery_t *q, zmq_msg_t *env, size_t nenv, const tb_ctl_request_t *req)
 {
+    if (nenv > TB_DBQUERY_ENVELOPE_MAX) {
+        return TB_EIO;
+    }
+    /* The pair is inproc and its queue far deeper than the loop lets the
+     * waiting requests grow, so a frame once sent is followed by the rest. */
+    for (size_t i = 0; i < nenv; i++) {
+        zmq_msg_t copy;
+        zmq_msg_init(&copy);
+        if (zmq_msg_copy(&copy, &env[i]) != 0 ||
+            zmq_msg_send(&copy, q->loop_end, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&copy);
+            return TB_EIO;
+        }
+    }
     return zmq_send(q->loop_end, req, sizeof *req, ZMQ_DONTWAIT) == (int)sizeof *req ? 0 : TB_EIO;
 }

@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct tb_influx {
     int z_ready;
     unsigned char *zbuf;
     size_t zcap;
+    atomic_int cancelled; /* tb_influx_cancel */
 };
 
 /* Answer collected by the write callback, up to a limit. */
@@ -279,6 +281,19 @@ static int s_classify(long status)
 }
 
 /* One request. body may be NULL for none; headers is extra headers. */
+void tb_influx_cancel(tb_influx_t *ix)
+{
+    atomic_store(&ix->cancelled, 1);
+}
+
+/* libcurl asks this at least once a second, also while nothing moves. */
+static int s_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                      curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load(&((tb_influx_t *)arg)->cancelled);
+}
+
 static int s_request(tb_influx_t *ix, const char *url, const void *payload, size_t plen,
                      struct curl_slist *headers, body_t *answer, tb_ifx_result_t *res)
 {
@@ -295,6 +310,9 @@ static int s_request(tb_influx_t *ix, const char *url, const void *payload, size
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, answer);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "tapbus-collector");
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, s_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, ix);
     if (ix->ca_file != NULL) {
         curl_easy_setopt(c, CURLOPT_CAINFO, ix->ca_file);
     }

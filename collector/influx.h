@@ -68,6 +68,10 @@ int tb_influx_write(tb_influx_t *ix, const char *lines, size_t len, tb_ifx_resul
 int tb_influx_query(tb_influx_t *ix, const char *query, size_t max, char **body, size_t *len,
                     tb_ifx_result_t *res);
 
+/* Make the request in progress, and every later one, end at once with an
+ * error ("aborted"); safe to call from another thread. For shutdown. */
+void tb_influx_cancel(tb_influx_t *ix);
+
 /* "1.x http://db:8086 database tapbus" — for logs and status (no secrets). */
 const char *tb_influx_describe(const tb_influx_t *ix);
 

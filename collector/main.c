@@ -26,7 +26,7 @@ static void s_usage(FILE *out)
             "  --probe ENDPOINT     a probe's XPUB endpoint, e.g. tcp://probe1:5556 (repeatable)\n"
             "  --listen ENDPOINT    bind for probes that connect (--connect), e.g. from\n"
             "                       behind NAT (repeatable)\n"
-            "  --control ENDPOINT   REP endpoint for tapbusctl (default tcp://*:5557)\n"
+            "  --control ENDPOINT   control endpoint for tapbusctl (default tcp://*:5557)\n"
             "  --max-streams N      streams kept at once (default 256)\n"
             "  --flows N            top-flows table entries per stream (default 4096)\n"
             "  --hosts N            top-hosts table entries per stream (default 4096)\n"
