@@ -24,11 +24,15 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* Connections served at once, each on its own thread; more wait in the
+ * listen queue. */
+#define TB_GW_CONNECTIONS 32
+
 /* The gateway's result codes for a call. */
 enum { TB_GW_OK = 0, TB_GW_REFUSED, TB_GW_UNREACHABLE, TB_GW_BADREPLY };
 
 /* Send one control request; returns its data (new reference) or NULL with
- * *result set and a message in err. */
+ * *result set and a message in err. Called from several threads at once. */
 typedef json_t *(*tb_gw_call_fn)(void *arg, const tb_ctl_request_t *req, int *result, char *err,
                                  size_t errsize);
 

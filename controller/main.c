@@ -253,7 +253,11 @@ static json_t *s_fetch(void *arg, int *code)
 static json_t *s_gateway_call(void *arg, const tb_ctl_request_t *req, int *result, char *err,
                               size_t errsize)
 {
-    tb_fanout_t *fan = arg;
+    /* Each connection has its own thread: a copy, so no state is shared
+     * (the pinning of top does not apply to single requests). */
+    tb_fanout_t fan_copy = *(const tb_fanout_t *)arg;
+    tb_fanout_t *fan = &fan_copy;
+    fan->pinned = -1;
     tb_ctl_request_t r = *req;
     int probes = strcmp(r.cmd, "probes") == 0;
     if (probes) {

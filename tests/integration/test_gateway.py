@@ -30,13 +30,13 @@ def curl(url, user=None, method="GET", extra=()):
 
 
 class Gateway:
-    def __init__(self, control, logdir, creds="ops:pa:ss w0rd", host="127.0.0.1"):
+    def __init__(self, control, logdir, creds="ops:pa:ss w0rd", host="127.0.0.1", options=()):
         self.port = free_port()
         self.base = "http://%s:%d" % (host, self.port)
         cred = os.path.join(logdir, "cred")
         with open(cred, "w") as f:
             f.write(creds + "\n")
-        args = []
+        args = list(options)
         for c in control if isinstance(control, list) else [control]:
             args += ["--collector", c]
         self.proc = Proc("tapbusctl", args + ["serve", "--http", "%s:%d" % (host, self.port),

@@ -229,6 +229,139 @@ def test_db_without_database():
         bus.close()
 
 
+class SilentServer:
+    """A TCP listener that accepts connections and answers nothing until
+    released; from then on it closes every connection at once."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.held = []
+        self.released = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.released.is_set():
+                conn.close()
+            else:
+                self.held.append(conn)
+
+    def release(self):
+        self.released.set()
+        for conn in self.held:
+            conn.close()
+
+    def close(self):
+        self.release()
+        self.sock.close()
+
+
+def test_db_query_does_not_hold_up_control():
+    """While a db query waits for a silent database, status, stats and
+    start/stop are answered at once; at most four queries wait, the next
+    is refused; every query then gets its own answer."""
+    import subprocess
+    srv = SilentServer()
+    bus = Bus([("demo", "file:" + DEMO)],
+              collector_args=["--influx-url", srv.url, "--influx-db", DB,
+                              "--influx-timeout-ms", "60000"])
+    try:
+        cmd = [os.path.join(BIN, "tapbusctl"), "--collector", bus.control, "--timeout", "60000"]
+        waiting = [subprocess.Popen(cmd + ["db", "tapbus_traffic", "-n", str(i + 1)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for i in range(4)]
+        wait_for(lambda: len(srv.held) >= 1, 30, "the query to reach the database")
+        time.sleep(0.3)  # the other three reach the collector and wait
+        start = time.monotonic()
+        assert ctl_json(bus.control, "status")["database"] is not None
+        bus.start("demo")
+        bus.wait_finished(["demo"])
+        assert ctl_json(bus.control, "stats", "demo")["packets"] > 0
+        code, _, err = ctl(bus.control, "db", check=False)
+        assert code == 1 and "already running or waiting" in err, (code, err)
+        assert time.monotonic() - start < 30
+        assert all(p.poll() is None for p in waiting), "a query ended before the database did"
+        srv.release()
+        for p in waiting:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 1 and "database query failed" in err, (p.returncode, err)
+            assert len(err.strip().splitlines()) == 1, err
+        # Answered and forgotten: the next query is taken again.
+        code, _, err = ctl(bus.control, "db", check=False)
+        assert code == 1 and "database query failed" in err, (code, err)
+    finally:
+        srv.release()  # a writer still sending ends at once
+        bus.close()
+        srv.close()
+
+
+def test_stop_during_a_db_query():
+    """SIGTERM while a db query waits for a silent database (timeout one
+    minute): the collector ends at once, cleanly."""
+    import subprocess
+    srv = SilentServer()
+    bus = Bus([("demo", "file:" + DEMO)],
+              collector_args=["--influx-url", srv.url, "--influx-db", DB,
+                              "--influx-timeout-ms", "60000"])
+    try:
+        cmd = [os.path.join(BIN, "tapbusctl"), "--collector", bus.control, "--timeout", "60000"]
+        waiting = subprocess.Popen(cmd + ["db"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: len(srv.held) >= 1, 30, "the query to reach the database")
+        start = time.monotonic()
+        assert bus.collector.stop(timeout=10) == 0
+        assert time.monotonic() - start < 5, time.monotonic() - start
+        waiting.kill()
+        waiting.communicate()
+    finally:
+        srv.release()  # a writer still sending ends at once
+        bus.close()
+        srv.close()
+
+
+def test_gateway_db_does_not_hold_up_others():
+    """Through the HTTP gateway: /status and /stats are answered while a /db
+    request waits for a silent database, which then gets its own answer."""
+    import subprocess
+    from test_gateway import Gateway, curl
+    srv = SilentServer()
+    bus = Bus([("demo", "file:" + DEMO)],
+              collector_args=["--influx-url", srv.url, "--influx-db", DB,
+                              "--influx-timeout-ms", "60000"])
+    gw = None
+    try:
+        gw = Gateway(bus.control, bus.tmp.name, options=["--timeout", "60000"])
+        user = "ops:pa:ss w0rd"
+        db = subprocess.Popen(["curl", "-s", "-u", user, "-w", "\n%{http_code}", gw.base + "/db"],
+                              stdout=subprocess.PIPE, text=True)
+        wait_for(lambda: len(srv.held) >= 1, 30, "the query to reach the database")
+        bus.start("demo")
+        bus.wait_finished(["demo"])
+        for path in ("/status", "/stats?stream=demo", "/probes"):
+            code, body = curl(gw.base + path, user)
+            assert code == 200, (path, code, body)
+        assert db.poll() is None, "/db ended before the database answered"
+        srv.release()
+        out, _ = db.communicate(timeout=60)
+        body, _, code = out.rpartition("\n")
+        assert code == "409" and "database query failed" in body, (code, body)
+    finally:
+        srv.release()
+        if gw is not None:
+            gw.proc.stop()
+        bus.close()
+        srv.close()
+
+
 def test_outage_mid_replay():
     """influxd stops in the middle of a paced replay and comes back later:
     every point arrives, exactly once."""
