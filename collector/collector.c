@@ -648,13 +648,12 @@ static void s_serve_control(tb_collector_t *c)
         more = zmq_msg_more(&m);
         if (!delimited && c->nenv < TB_DBQUERY_ENVELOPE_MAX) {
             delimited = zmq_msg_size(&m) == 0;
-            c->env[c->nenv++] = m;
+            zmq_msg_init(&c->env[c->nenv]);
+            zmq_msg_move(&c->env[c->nenv++], &m);
         } else if (delimited && nbody++ == 0) {
-            zmq_msg_close(&body);
-            body = m;
-        } else {
-            zmq_msg_close(&m);
+            zmq_msg_move(&body, &m);
         }
+        zmq_msg_close(&m); /* moved, or a frame not kept */
     }
     if (!delimited) {
         if (c->nenv > 0) {

@@ -375,11 +375,11 @@ static size_t s_recv_parts(void *sock, zmq_msg_t *part, size_t max)
             break;
         }
         more = zmq_msg_more(&m);
-        if (n < max) {
-            part[n++] = m;
-        } else {
-            zmq_msg_close(&m); /* cannot happen: the loop bounds the frames */
+        if (n < max) { /* always: the loop bounds the frames */
+            zmq_msg_init(&part[n]);
+            zmq_msg_move(&part[n++], &m);
         }
+        zmq_msg_close(&m);
     }
     if (more || n == 0 || zmq_msg_size(&part[n - 1]) != sizeof(tb_ctl_request_t)) {
         for (size_t i = 0; i < n; i++) {
