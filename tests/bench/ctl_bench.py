@@ -8,8 +8,9 @@ usage: tests/bench/ctl_bench.py BUILD_DIR [N]     (default N = 3)
 Environment: CALLS=50 (calls per measurement), STREAMS=20.
 Reports the median and 90th percentile wall time of a whole tapbusctl
 process (start, request, reply, print, exit) for status, status --json and
-stats, and the time a command takes when one collector never answers (that
-is --timeout, by design)."""
+stats, the time a command takes when one collector never answers (that
+is --timeout, by design), and status from a collector while a db query of
+another client waits for a database that never answers."""
 
 import os
 import socket
@@ -69,6 +70,23 @@ def main():
         code, med, _ = timed([ctl, "--timeout", "1000", "--collector",
                               ",".join(endpoints + [silent]), "status"], 3)
         print("%-34s %5d %10.2f %10s" % ("status, one silent (--timeout 1000)", code, med, "-"))
+        # A database that accepts connections (the kernel's backlog) and never answers.
+        db = socket.socket()
+        db.bind(("127.0.0.1", 0))
+        db.listen(64)
+        ep = "tcp://127.0.0.1:%d" % free_port()
+        procs.append(subprocess.Popen(
+            [os.path.join(bindir, "tapbus-collector"), "--listen",
+             "tcp://127.0.0.1:%d" % free_port(), "--control", ep, "--log-level", "error",
+             "--influx-url", "http://127.0.0.1:%d" % db.getsockname()[1],
+             "--influx-timeout-ms", "60000"]))
+        time.sleep(0.5)
+        query = subprocess.Popen([ctl, "--collector", ep, "--timeout", "60000", "db"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(query)
+        time.sleep(0.5)
+        code, med, p90 = timed([ctl, "--collector", ep, "status"], calls)
+        print("%-34s %5d %10.2f %10.2f" % ("status while a db query waits", code, med, p90))
     finally:
         for p in procs:
             p.terminate()
