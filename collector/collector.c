@@ -644,6 +644,9 @@ static void s_serve_control(tb_collector_t *c)
             zmq_msg_close(&m);
             break; /* nothing waiting (a message arrives whole or not at all) */
         }
+        if (first) {
+            c->ctl_received++;
+        }
         first = 0;
         more = zmq_msg_more(&m);
         if (!delimited && c->nenv < TB_DBQUERY_ENVELOPE_MAX) {
@@ -657,6 +660,7 @@ static void s_serve_control(tb_collector_t *c)
     }
     if (!delimited) {
         if (c->nenv > 0) {
+            c->ctl_dropped++;
             tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "control message without an envelope dropped");
         }
         s_close_env(c);

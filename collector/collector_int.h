@@ -88,7 +88,11 @@ struct tb_collector {
     uint64_t bad_topic;      /* topic frame did not match the body's stream */
     uint64_t unknown_stream; /* messages for streams not started (e.g. in flight at stop) */
     int last_bad_error;      /* tb_err_t of the last bad body */
-    tb_ratelimit_t log_rl;   /* per-message log lines: a few a second at most */
+    /* Control counters. */
+    uint64_t ctl_received;  /* control messages */
+    uint64_t ctl_malformed; /* answered as malformed */
+    uint64_t ctl_dropped;   /* without an envelope: not answerable */
+    tb_ratelimit_t log_rl;  /* per-message log lines: a few a second at most */
 };
 
 /* Slots free or reusable (stopped or finished streams) for new streams. */

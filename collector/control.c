@@ -219,7 +219,7 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
     }
 
     tb_mp_pack_cstr(pk, "collector");
-    msgpack_pack_map(pk, 5);
+    msgpack_pack_map(pk, 6);
     tb_mp_kv_str(pk, "version", TAPBUS_VERSION);
     tb_mp_kv_double(pk, "uptime_s", (double)(now - c->started_mono) / 1e9);
     tb_mp_kv_str(pk, "control", c->cfg.control);
@@ -228,6 +228,11 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
     for (size_t i = 0; i < c->cfg.nprobes; i++) {
         tb_mp_pack_cstr(pk, c->cfg.probes[i]);
     }
+    tb_mp_pack_cstr(pk, "requests");
+    msgpack_pack_map(pk, 3);
+    tb_mp_kv_u64(pk, "received", c->ctl_received);
+    tb_mp_kv_u64(pk, "malformed", c->ctl_malformed);
+    tb_mp_kv_u64(pk, "dropped", c->ctl_dropped);
     tb_mp_pack_cstr(pk, "bus");
     msgpack_pack_map(pk, 5);
     tb_mp_kv_u64(pk, "messages", c->msgs);
@@ -356,6 +361,7 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
     char err[TB_CTL_ERROR_MAX] = "";
     int rc = tb_ctl_request_decode(buf, len, &req, err, sizeof err);
     if (rc != 0) {
+        c->ctl_malformed++;
         tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "bad request: %s", err);
         s_error(&pk, err[0] ? err : "malformed request");
         return 0;

@@ -106,6 +106,13 @@ static void s_collector(FILE *out, const char *endpoint, const json_t *part)
         s_int(bus, "messages"),
         s_add(s_add(s_int(bus, "bad_frames"), s_int(bus, "bad_bodies")), s_int(bus, "bad_topic")),
         s_int(bus, "bad_frames"), s_int(bus, "bad_bodies"), s_int(bus, "bad_topic"));
+    const json_t *req = json_object_get(coll, "requests");
+    if (req != NULL) { /* older collectors do not count them */
+        fprintf(out,
+                "requests   %" JSON_INTEGER_FORMAT " received, %" JSON_INTEGER_FORMAT
+                " malformed, %" JSON_INTEGER_FORMAT " dropped\n",
+                s_int(req, "received"), s_int(req, "malformed"), s_int(req, "dropped"));
+    }
     s_database(out, json_object_get(part, "database"));
 }
 

@@ -69,12 +69,32 @@ class BadlyFramedRequests(unittest.TestCase):
             self.assertIn(b"\xa5error", reply[1], frames)
         self.assertAnswers()
 
+    def counters(self):
+        return h.ctl_json(self.bus.control, "status")["collector"]["requests"]
+
+    def test_malformed_and_dropped_are_counted(self):
+        before = self.counters()
+        self.raw("", "00")
+        self.raw(STATUS, wait_ms=300)
+        after = self.counters()
+        self.assertEqual(after["malformed"] - before["malformed"], 1, (before, after))
+        self.assertEqual(after["dropped"] - before["dropped"], 1, (before, after))
+        # the two above and the first status request
+        self.assertEqual(after["received"] - before["received"], 3, (before, after))
+        code, out, _ = h.ctl(self.bus.control, "status")
+        self.assertIn("requests   %d received, %d malformed, %d dropped" % (
+            after["received"] + 1, after["malformed"], after["dropped"]), out)
+
     def test_unanswerable_messages_are_dropped(self):
         too_many = ["ab"] * 20 + ["", STATUS]
         big = "zeros:%d" % (1024 * 1024 + 16)
-        for frames in ([STATUS], ["01", "02"], too_many, ["", big]):
+        for frames in ([STATUS], ["01", "02"], too_many):
+            before = self.counters()["dropped"]
             self.assertEqual(self.raw(*frames, wait_ms=500), [], frames[:3])
-            self.assertAnswers()
+            self.assertEqual(self.counters()["dropped"], before + 1, frames[:3])
+        # Over the size limit: the connection is closed before a message exists.
+        self.assertEqual(self.raw("", big, wait_ms=500), [])
+        self.assertAnswers()
 
 
 if __name__ == "__main__":
