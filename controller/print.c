@@ -173,8 +173,8 @@ void tb_print_status(FILE *out, const json_t *data)
 
 /* "addr:port", "[v6addr]:port", just the address when the protocol has no
  * ports, or "-" for non-IP. */
-static void s_endpoint(char *buf, size_t size, const json_t *o, const char *addr_key,
-                       const char *port_key)
+static const char *s_endpoint(char *buf, size_t size, const json_t *o, const char *addr_key,
+                              const char *port_key)
 {
     const char *addr = s_str(o, addr_key);
     const char *cls = s_str(o, "class");
@@ -188,6 +188,14 @@ static void s_endpoint(char *buf, size_t size, const json_t *o, const char *addr
     } else {
         snprintf(buf, size, "%s:%" JSON_INTEGER_FORMAT, addr, s_int(o, port_key));
     }
+    return buf;
+}
+
+/* A column's width grown to fit text, up to that of "[IPv6]:port". */
+static int s_widest(int width, const char *text)
+{
+    size_t n = strlen(text);
+    return n > (size_t)width ? (n < 47 ? (int)n : 47) : width;
 }
 
 static void s_packet(FILE *out, const char *label, const json_t *p)
@@ -471,28 +479,48 @@ void tb_print_top(FILE *out, const json_t *d, double pps, double bps, size_t n)
         fprintf(out, "%-7s %5.1f%% %-40s %12" JSON_INTEGER_FORMAT "\n", key, share * 100.0, bar,
                 s_int(v, "packets"));
     }
-    fprintf(out, "\n%-4s %-41s %-41s %-6s %10s\n", "TOP", "SOURCE", "DESTINATION", "PROTO",
-            "PACKETS");
+    /* Address columns as wide as what they show (IPv4 flows fit in 80
+     * columns), at most 47 characters; a longer value pushes its row. */
+    const json_t *flows = json_object_get(d, "top_flows");
+    const json_t *hosts = json_object_get(d, "top_hosts");
+    int ws = 6, wd = 11, wh = 4;
     size_t i;
     const json_t *f;
-    json_array_foreach(json_object_get(d, "top_flows"), i, f)
+    char src[80], dst[80];
+    json_array_foreach(flows, i, f)
     {
         if (i >= n) {
             break;
         }
-        char src[80], dst[80];
+        ws = s_widest(ws, s_endpoint(src, sizeof src, f, "src", "sport"));
+        wd = s_widest(wd, s_endpoint(dst, sizeof dst, f, "dst", "dport"));
+    }
+    json_array_foreach(hosts, i, f)
+    {
+        if (i >= n) {
+            break;
+        }
+        wh = s_widest(wh, s_str(f, "addr"));
+    }
+    fprintf(out, "\n%-4s %-*s %-*s %-6s %10s\n", "TOP", ws, "SOURCE", wd, "DESTINATION", "PROTO",
+            "PACKETS");
+    json_array_foreach(flows, i, f)
+    {
+        if (i >= n) {
+            break;
+        }
         s_endpoint(src, sizeof src, f, "src", "sport");
         s_endpoint(dst, sizeof dst, f, "dst", "dport");
-        fprintf(out, "%-4zu %-41s %-41s %-6s %10" JSON_INTEGER_FORMAT "\n", i + 1, src, dst,
+        fprintf(out, "%-4zu %-*s %-*s %-6s %10" JSON_INTEGER_FORMAT "\n", i + 1, ws, src, wd, dst,
                 s_str(f, "class"), s_int(f, "packets"));
     }
-    fprintf(out, "\n%-4s %-41s %10s %12s\n", "TOP", "HOST", "PACKETS", "BYTES");
-    json_array_foreach(json_object_get(d, "top_hosts"), i, f)
+    fprintf(out, "\n%-4s %-*s %10s %12s\n", "TOP", wh, "HOST", "PACKETS", "BYTES");
+    json_array_foreach(hosts, i, f)
     {
         if (i >= n) {
             break;
         }
-        fprintf(out, "%-4zu %-41s %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT "\n", i + 1,
-                s_str(f, "addr"), s_int(f, "packets"), s_int(f, "bytes"));
+        fprintf(out, "%-4zu %-*s %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT "\n", i + 1,
+                wh, s_str(f, "addr"), s_int(f, "packets"), s_int(f, "bytes"));
     }
 }

@@ -319,6 +319,9 @@ class Controller(unittest.TestCase):
             self.assertEqual(len([ln for ln in out.splitlines() if ln[:2] in ("1 ", "2 ", "3 ")
                                   ]), 6, out)  # 3 flows + 3 hosts
             self.assertNotIn("4 ", [ln[:2] for ln in out.splitlines()])
+            # IPv4 flows and hosts: columns as wide as the addresses, in 80 columns.
+            self.assertLessEqual(max(len(ln) for ln in out.splitlines()), 80, out)
+            self.assertIn("TOP  SOURCE", out)
             code, _, err = h.ctl(bus.control, "top", check=False)
             self.assertEqual(code, 2, err)
             if shutil.which("tmux") is None:
