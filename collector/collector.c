@@ -608,22 +608,22 @@ static void s_close_env(tb_collector_t *c)
     c->nenv = 0;
 }
 
-/* Send the routing frames in c->env (consumed) and then the reply. */
+/* Send the routing frames in c->env (consumed) and then the reply. Every
+ * frame is sent even when one fails, so that the message always ends
+ * (ROUTER would join the next reply to an unfinished one). */
 static void s_reply(tb_collector_t *c, const void *data, size_t size)
 {
-    size_t i = 0;
-    for (; i < c->nenv; i++) {
+    int failed = 0;
+    for (size_t i = 0; i < c->nenv; i++) {
         if (zmq_msg_send(&c->env[i], c->ctl, ZMQ_SNDMORE) < 0) {
-            break;
+            zmq_msg_close(&c->env[i]);
+            failed = 1;
         }
     }
-    if (i < c->nenv || zmq_send(c->ctl, data, size, 0) < 0) {
+    c->nenv = 0;
+    if (zmq_send(c->ctl, data, size, 0) < 0 || failed) {
         tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
     }
-    for (; i < c->nenv; i++) {
-        zmq_msg_close(&c->env[i]);
-    }
-    c->nenv = 0;
 }
 
 /* One control request from ROUTER: routing frames up to and including an
@@ -724,7 +724,10 @@ static void s_forward_db_reply(tb_collector_t *c)
         zmq_msg_init(&m);
         if (zmq_msg_recv(&m, tb_dbquery_socket(c->dbq), first ? ZMQ_DONTWAIT : 0) < 0) {
             zmq_msg_close(&m);
-            return;
+            if (first) {
+                return; /* nothing there */
+            }
+            break; /* the context is ending */
         }
         first = 0;
         more = zmq_msg_more(&m);

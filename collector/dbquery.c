@@ -4,7 +4,9 @@
 #include "tb_err.h"
 #include "tb_log.h"
 #include "tb_mp.h"
+#include "tb_time.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -360,34 +362,44 @@ static void s_run(tb_dbquery_t *q, const tb_ctl_request_t *req, msgpack_sbuffer 
     free(body);
 }
 
-/* Receive one message from the loop: routing frames, then the request.
- * Returns the number of frames (the last is the request), 0 on the stop
- * message or an error. */
-static size_t s_recv_parts(void *sock, zmq_msg_t *part, size_t max)
+/* What the loop hands over, after the routing frames. */
+typedef struct {
+    tb_ctl_request_t req;
+    uint64_t deadline_ns; /* tb_time_mono_ns() when the client stops waiting, or 0 */
+} job_t;
+
+/* Receive one message from the loop: routing frames, then a job. Returns
+ * the number of frames (the last is the job), 0 for a message that is not
+ * one (dropped), -1 on the stop message or when the context ends. */
+static int s_recv_parts(void *sock, zmq_msg_t *part, size_t max)
 {
     size_t n = 0;
-    int more = 1;
+    int more = 1, ended = 0;
     while (more) {
         zmq_msg_t m;
         zmq_msg_init(&m);
         if (zmq_msg_recv(&m, sock, 0) < 0) {
             zmq_msg_close(&m);
+            ended = 1;
             break;
         }
         more = zmq_msg_more(&m);
-        if (n < max) { /* always: the loop bounds the frames */
+        if (n < max) {
             zmq_msg_init(&part[n]);
             zmq_msg_move(&part[n++], &m);
+        } else {
+            ended = -1; /* more frames than the loop ever sends */
         }
         zmq_msg_close(&m);
     }
-    if (more || n == 0 || zmq_msg_size(&part[n - 1]) != sizeof(tb_ctl_request_t)) {
+    int stop = ended == 1 || (n == 1 && zmq_msg_size(&part[0]) == 0);
+    int ok = !stop && ended == 0 && n > 0 && zmq_msg_size(&part[n - 1]) == sizeof(job_t);
+    if (!ok) {
         for (size_t i = 0; i < n; i++) {
             zmq_msg_close(&part[i]);
         }
-        return 0;
     }
-    return n;
+    return stop ? -1 : ok ? (int)n : 0;
 }
 
 static void *s_thread(void *arg)
@@ -395,17 +407,34 @@ static void *s_thread(void *arg)
     tb_dbquery_t *q = arg;
     for (;;) {
         zmq_msg_t part[TB_DBQUERY_ENVELOPE_MAX + 1];
-        size_t n = s_recv_parts(q->thread_end, part, TB_DBQUERY_ENVELOPE_MAX + 1);
-        if (n == 0) {
-            break; /* the stop message, or the context is ending */
+        int n = s_recv_parts(q->thread_end, part, TB_DBQUERY_ENVELOPE_MAX + 1);
+        if (n < 0) {
+            break;
         }
-        tb_ctl_request_t req;
-        memcpy(&req, zmq_msg_data(&part[n - 1]), sizeof req);
+        if (n == 0) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT, "a malformed hand-over was dropped");
+            continue;
+        }
+        job_t job;
+        memcpy(&job, zmq_msg_data(&part[n - 1]), sizeof job);
         zmq_msg_close(&part[n - 1]);
         msgpack_sbuffer sbuf;
         msgpack_sbuffer_init(&sbuf);
-        s_run(q, &req, &sbuf);
-        for (size_t i = 0; i + 1 < n; i++) {
+        if (job.deadline_ns != 0 && tb_time_mono_ns() >= job.deadline_ns) {
+            /* Its client has given up: the answer would go nowhere. */
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+            char msg[TB_CTL_ERROR_MAX];
+            snprintf(msg, sizeof msg,
+                     "query not run: the client stopped waiting after %" PRIu32 " ms",
+                     job.req.timeout_ms);
+            s_reply_error(&pk, msg);
+        } else {
+            tb_influx_deadline(q->ix, job.deadline_ns);
+            s_run(q, &job.req, &sbuf);
+        }
+        /* Every frame is sent, failed or not, so that the message ends. */
+        for (int i = 0; i + 1 < n; i++) {
             if (zmq_msg_send(&part[i], q->thread_end, ZMQ_SNDMORE) < 0) {
                 zmq_msg_close(&part[i]);
             }
@@ -485,16 +514,33 @@ int tb_dbquery_submit(tb_dbquery_t *q, zmq_msg_t *env, size_t nenv, const tb_ctl
     if (nenv > TB_DBQUERY_ENVELOPE_MAX) {
         return TB_EIO;
     }
-    /* The pair is inproc and its queue far deeper than the loop lets the
-     * waiting requests grow, so a frame once sent is followed by the rest. */
-    for (size_t i = 0; i < nenv; i++) {
-        zmq_msg_t copy;
-        zmq_msg_init(&copy);
-        if (zmq_msg_copy(&copy, &env[i]) != 0 ||
-            zmq_msg_send(&copy, q->loop_end, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&copy);
-            return TB_EIO;
+    job_t job = {.req = *req, .deadline_ns = 0};
+    if (req->timeout_ms > 0) {
+        job.deadline_ns = tb_time_mono_ns() + (uint64_t)req->timeout_ms * TB_NS_PER_MS;
+    }
+    zmq_msg_t copy[TB_DBQUERY_ENVELOPE_MAX];
+    size_t ncopy = 0;
+    for (; ncopy < nenv; ncopy++) {
+        zmq_msg_init(&copy[ncopy]);
+        if (zmq_msg_copy(&copy[ncopy], &env[ncopy]) != 0) {
+            break;
         }
     }
-    return zmq_send(q->loop_end, req, sizeof *req, ZMQ_DONTWAIT) == (int)sizeof *req ? 0 : TB_EIO;
+    /* Nothing is sent unless the first frame goes; the rest then follow
+     * (an inproc pair whose queue is far deeper than the loop lets the
+     * waiting requests grow), so a message is never left unfinished. */
+    int rc = ncopy == nenv ? 0 : TB_EIO;
+    for (size_t i = 0; i < ncopy; i++) {
+        if (rc == 0 &&
+            zmq_msg_send(&copy[i], q->loop_end, ZMQ_SNDMORE | (i == 0 ? ZMQ_DONTWAIT : 0)) >= 0) {
+            continue;
+        }
+        rc = TB_EIO;
+        zmq_msg_close(&copy[i]);
+    }
+    if (rc == 0 &&
+        zmq_send(q->loop_end, &job, sizeof job, nenv == 0 ? ZMQ_DONTWAIT : 0) != (int)sizeof job) {
+        rc = TB_EIO;
+    }
+    return rc;
 }

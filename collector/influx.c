@@ -3,6 +3,7 @@
 
 #include "tb_err.h"
 #include "tb_log.h"
+#include "tb_time.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -36,6 +37,7 @@ struct tb_influx {
     unsigned char *zbuf;
     size_t zcap;
     atomic_int cancelled; /* tb_influx_cancel */
+    uint64_t deadline_ns; /* tb_influx_deadline */
 };
 
 /* Answer collected by the write callback, up to a limit. */
@@ -286,12 +288,19 @@ void tb_influx_cancel(tb_influx_t *ix)
     atomic_store(&ix->cancelled, 1);
 }
 
+void tb_influx_deadline(tb_influx_t *ix, uint64_t mono_ns)
+{
+    ix->deadline_ns = mono_ns;
+}
+
 /* libcurl asks this at least once a second, also while nothing moves. */
 static int s_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                       curl_off_t ulnow)
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    return atomic_load(&((tb_influx_t *)arg)->cancelled);
+    tb_influx_t *ix = arg;
+    return atomic_load(&ix->cancelled) ||
+           (ix->deadline_ns != 0 && tb_time_mono_ns() >= ix->deadline_ns);
 }
 
 static int s_request(tb_influx_t *ix, const char *url, const void *payload, size_t plen,

@@ -190,7 +190,10 @@ static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int 
             continue;
         }
         int bad = 0;
-        if (tb_ctl_request_encode(reqs[i], bufs + i * REQ_MAX, REQ_MAX, &lens[i]) != 0) {
+        /* The collector learns how long we wait: work for a client gone is skipped. */
+        tb_ctl_request_t r = *reqs[i];
+        r.timeout_ms = f->timeout_ms > 0 ? (uint32_t)f->timeout_ms : 0;
+        if (tb_ctl_request_encode(&r, bufs + i * REQ_MAX, REQ_MAX, &lens[i]) != 0) {
             snprintf(err, errsize, "cannot encode the request");
             goto done;
         }

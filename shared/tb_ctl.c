@@ -11,6 +11,7 @@
 
 #include "tb_err.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -150,7 +151,7 @@ int tb_ctl_request_encode(const tb_ctl_request_t *req, uint8_t *out, size_t cap,
     tb_mp_buf_t b;
     msgpack_packer pk;
     tb_mp_buf_init(&b, &pk, out, cap);
-    msgpack_pack_map(&pk, 2 + (req->nstreams > 0) + (req->nargs > 0));
+    msgpack_pack_map(&pk, 2 + (req->nstreams > 0) + (req->nargs > 0) + (req->timeout_ms > 0));
     tb_mp_pack_cstr(&pk, "v");
     msgpack_pack_uint8(&pk, TB_CTL_VERSION);
     tb_mp_pack_cstr(&pk, "cmd");
@@ -168,6 +169,10 @@ int tb_ctl_request_encode(const tb_ctl_request_t *req, uint8_t *out, size_t cap,
         for (size_t i = 0; i < req->nargs; i++) {
             tb_mp_pack_cstr(&pk, req->args[i]);
         }
+    }
+    if (req->timeout_ms > 0) {
+        tb_mp_pack_cstr(&pk, "timeout_ms");
+        msgpack_pack_uint32(&pk, req->timeout_ms);
     }
     if (b.overflow) {
         return TB_ELIMIT;
@@ -269,7 +274,13 @@ static int s_fail_generic(int rc, const char *what, char *err, size_t errsize)
 int tb_ctl_request_decode(const uint8_t *buf, size_t len, tb_ctl_request_t *req, char *err,
                           size_t errsize)
 {
-    enum { K_V = 1u << 0, K_CMD = 1u << 1, K_STREAMS = 1u << 2, K_ARGS = 1u << 3 };
+    enum {
+        K_V = 1u << 0,
+        K_CMD = 1u << 1,
+        K_STREAMS = 1u << 2,
+        K_ARGS = 1u << 3,
+        K_TIMEOUT = 1u << 4
+    };
     tb_mp_reader_t r;
     memset(req, 0, sizeof *req);
     s_err(err, errsize, "%s", "");
@@ -309,11 +320,12 @@ int tb_ctl_request_decode(const uint8_t *buf, size_t len, tb_ctl_request_t *req,
         if (r.error) {
             return s_fail_generic(r.error, "request", err, errsize);
         }
-        unsigned key = s_key_is(k, klen, "v")         ? K_V
-                       : s_key_is(k, klen, "cmd")     ? K_CMD
-                       : s_key_is(k, klen, "streams") ? K_STREAMS
-                       : s_key_is(k, klen, "args")    ? K_ARGS
-                                                      : 0;
+        unsigned key = s_key_is(k, klen, "v")            ? K_V
+                       : s_key_is(k, klen, "cmd")        ? K_CMD
+                       : s_key_is(k, klen, "streams")    ? K_STREAMS
+                       : s_key_is(k, klen, "args")       ? K_ARGS
+                       : s_key_is(k, klen, "timeout_ms") ? K_TIMEOUT
+                                                         : 0;
         if (key == 0) {
             tb_mp_skip(&r);
             continue;
@@ -345,6 +357,17 @@ int tb_ctl_request_decode(const uint8_t *buf, size_t len, tb_ctl_request_t *req,
             }
             memcpy(req->cmd, c, clen);
             req->cmd[clen] = '\0';
+        } else if (key == K_TIMEOUT) {
+            uint64_t t = tb_mp_peek(&r) == TB_MP_UINT ? tb_mp_read_uint(&r) : 0;
+            if (r.error) {
+                return s_fail_generic(r.error, "request", err, errsize);
+            }
+            if (t == 0 || t > UINT32_MAX) {
+                s_err(err, errsize, "'timeout_ms' must be an integer from 1 to %" PRIu32,
+                      UINT32_MAX);
+                return TB_EPROTO;
+            }
+            req->timeout_ms = (uint32_t)t;
         } else {
             rc = key == K_STREAMS ? s_read_streams(&r, req, err, errsize)
                                   : s_read_args(&r, req, err, errsize);

@@ -33,6 +33,7 @@ typedef struct {
     char streams[TB_CTL_MAX_STREAMS][TB_STREAM_MAX + 1];
     size_t nargs;
     char args[TB_CTL_MAX_ARGS][TB_CTL_ARG_MAX + 1]; /* no NUL inside */
+    uint32_t timeout_ms; /* how long the client waits for the reply; 0: not said */
 } tb_ctl_request_t;
 
 /* Append a stream name to req unless it is already there. Returns 0,

@@ -305,6 +305,36 @@ def test_db_query_does_not_hold_up_control():
         srv.close()
 
 
+def test_db_queries_of_clients_gone_are_not_run():
+    """Queries whose clients gave up (--timeout) do not keep the four places:
+    the one running ends when its client stops waiting, the waiting ones are
+    skipped, and a new query is taken again at once."""
+    import subprocess
+    srv = SilentServer()
+    bus = Bus([("demo", "file:" + DEMO)],
+              collector_args=["--influx-url", srv.url, "--influx-db", DB,
+                              "--influx-timeout-ms", "60000"])
+    try:
+        cmd = [os.path.join(BIN, "tapbusctl"), "--collector", bus.control, "--timeout", "1000",
+               "db"]
+        gone = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(4)]
+        for p in gone:
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 3 and "no reply" in err, (p.returncode, err)
+        start = time.monotonic()
+        # The database still says nothing: a new query waits its own time
+        # (exit 3) instead of being refused (exit 1) for minutes.
+        wait_for(lambda: ctl(bus.control, "db", timeout_ms=1000, check=False)[0] == 3, 30,
+                 "a new query to be taken")
+        assert time.monotonic() - start < 10, time.monotonic() - start
+        assert len(srv.held) >= 2, "the next query never reached the database"
+    finally:
+        srv.release()
+        bus.close()
+        srv.close()
+
+
 def test_stop_during_a_db_query():
     """SIGTERM while a db query waits for a silent database (timeout one
     minute): the collector ends at once, cleanly."""

@@ -141,6 +141,73 @@ static size_t s_pack_req(uint8_t *buf, size_t cap, const raw_req_t *q)
     return b.len;
 }
 
+/* {"v": 1, "cmd": "db", "timeout_ms": <what pack_value packs>} (twice: the key given twice). */
+static size_t s_pack_timeout(uint8_t *buf, size_t cap, int kind, int twice)
+{
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    tb_mp_buf_init(&b, &pk, buf, cap);
+    msgpack_pack_map(&pk, twice ? 4 : 3);
+    tb_mp_pack_cstr(&pk, "v");
+    msgpack_pack_uint8(&pk, 1);
+    tb_mp_pack_cstr(&pk, "cmd");
+    tb_mp_pack_cstr(&pk, "db");
+    for (int i = 0; i <= twice; i++) {
+        tb_mp_pack_cstr(&pk, "timeout_ms");
+        switch (kind) {
+        case 0:
+            msgpack_pack_uint64(&pk, 2500);
+            break;
+        case 1:
+            msgpack_pack_uint64(&pk, 0);
+            break;
+        case 2:
+            msgpack_pack_int64(&pk, -5);
+            break;
+        case 3:
+            msgpack_pack_uint64(&pk, 1ull << 32);
+            break;
+        case 4:
+            tb_mp_pack_cstr(&pk, "2500");
+            break;
+        default:
+            msgpack_pack_double(&pk, 2.5);
+            break;
+        }
+    }
+    assert_false(b.overflow);
+    return b.len;
+}
+
+static void test_request_timeout(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    size_t len;
+    char err[160];
+    tb_ctl_request_t in = s_req("db", 0, NULL), out;
+    in.timeout_ms = 60000;
+    assert_int_equal(tb_ctl_request_encode(&in, buf, sizeof buf, &len), 0);
+    assert_int_equal(tb_ctl_request_decode(buf, len, &out, err, sizeof err), 0);
+    assert_int_equal(out.timeout_ms, 60000);
+    /* Not said: absent on the wire, 0 once decoded. */
+    in.timeout_ms = 0;
+    assert_int_equal(tb_ctl_request_encode(&in, buf, sizeof buf, &len), 0);
+    assert_int_equal(tb_ctl_request_decode(buf, len, &out, err, sizeof err), 0);
+    assert_int_equal(out.timeout_ms, 0);
+    len = s_pack_timeout(buf, sizeof buf, 0, 0);
+    assert_int_equal(tb_ctl_request_decode(buf, len, &out, err, sizeof err), 0);
+    assert_int_equal(out.timeout_ms, 2500);
+    for (int kind = 1; kind <= 5; kind++) {
+        len = s_pack_timeout(buf, sizeof buf, kind, 0);
+        assert_int_equal(tb_ctl_request_decode(buf, len, &out, err, sizeof err), TB_EPROTO);
+        assert_non_null(strstr(err, "'timeout_ms' must be an integer from 1 to 4294967295"));
+    }
+    len = s_pack_timeout(buf, sizeof buf, 0, 1);
+    assert_int_equal(tb_ctl_request_decode(buf, len, &out, err, sizeof err), TB_EPROTO);
+    assert_string_equal(err, "duplicate key 'timeout_ms'");
+}
+
 static void test_request_decode_rules(void **state)
 {
     (void)state;
@@ -643,11 +710,17 @@ static void test_mutations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_roundtrip),    cmocka_unit_test(test_request_encode_invalid),
-        cmocka_unit_test(test_request_decode_rules), cmocka_unit_test(test_request_add_stream),
-        cmocka_unit_test(test_request_malformed),    cmocka_unit_test(test_reply_ok),
-        cmocka_unit_test(test_reply_error),          cmocka_unit_test(test_reply_order_and_unknown),
-        cmocka_unit_test(test_reply_malformed),      cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_request_roundtrip),
+        cmocka_unit_test(test_request_timeout),
+        cmocka_unit_test(test_request_encode_invalid),
+        cmocka_unit_test(test_request_decode_rules),
+        cmocka_unit_test(test_request_add_stream),
+        cmocka_unit_test(test_request_malformed),
+        cmocka_unit_test(test_reply_ok),
+        cmocka_unit_test(test_reply_error),
+        cmocka_unit_test(test_reply_order_and_unknown),
+        cmocka_unit_test(test_reply_malformed),
+        cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
