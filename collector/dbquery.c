@@ -374,13 +374,13 @@ typedef struct {
 static int s_recv_parts(void *sock, zmq_msg_t *part, size_t max)
 {
     size_t n = 0;
-    int more = 1, ended = 0;
+    int more = 1, failed = 0, too_many = 0;
     while (more) {
         zmq_msg_t m;
         zmq_msg_init(&m);
         if (zmq_msg_recv(&m, sock, 0) < 0) {
             zmq_msg_close(&m);
-            ended = 1;
+            failed = 1;
             break;
         }
         more = zmq_msg_more(&m);
@@ -388,12 +388,12 @@ static int s_recv_parts(void *sock, zmq_msg_t *part, size_t max)
             zmq_msg_init(&part[n]);
             zmq_msg_move(&part[n++], &m);
         } else {
-            ended = -1; /* more frames than the loop ever sends */
+            too_many = 1; /* more frames than the loop ever sends */
         }
         zmq_msg_close(&m);
     }
-    int stop = ended == 1 || (n == 1 && zmq_msg_size(&part[0]) == 0);
-    int ok = !stop && ended == 0 && n > 0 && zmq_msg_size(&part[n - 1]) == sizeof(job_t);
+    int stop = failed || (n == 1 && zmq_msg_size(&part[0]) == 0);
+    int ok = !stop && !too_many && n > 0 && zmq_msg_size(&part[n - 1]) == sizeof(job_t);
     if (!ok) {
         for (size_t i = 0; i < n; i++) {
             zmq_msg_close(&part[i]);

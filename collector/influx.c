@@ -282,7 +282,6 @@ static int s_classify(long status)
     return TB_IFX_HOLD;
 }
 
-/* One request. body may be NULL for none; headers is extra headers. */
 void tb_influx_cancel(tb_influx_t *ix)
 {
     atomic_store(&ix->cancelled, 1);
@@ -303,6 +302,7 @@ static int s_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_
            (ix->deadline_ns != 0 && tb_time_mono_ns() >= ix->deadline_ns);
 }
 
+/* One request. body may be NULL for none; headers is extra headers. */
 static int s_request(tb_influx_t *ix, const char *url, const void *payload, size_t plen,
                      struct curl_slist *headers, body_t *answer, tb_ifx_result_t *res)
 {

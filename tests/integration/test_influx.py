@@ -266,15 +266,22 @@ class SilentServer:
         self.sock.close()
 
 
+def silent_database_bus():
+    """A SilentServer and a bus whose collector writes to it and queries it
+    (database timeout one minute)."""
+    srv = SilentServer()
+    bus = Bus([("demo", "file:" + DEMO)],
+              collector_args=["--influx-url", srv.url, "--influx-db", DB,
+                              "--influx-timeout-ms", "60000"])
+    return srv, bus
+
+
 def test_db_query_does_not_hold_up_control():
     """While a db query waits for a silent database, status, stats and
     start/stop are answered at once; at most four queries wait, the next
     is refused; every query then gets its own answer."""
     import subprocess
-    srv = SilentServer()
-    bus = Bus([("demo", "file:" + DEMO)],
-              collector_args=["--influx-url", srv.url, "--influx-db", DB,
-                              "--influx-timeout-ms", "60000"])
+    srv, bus = silent_database_bus()
     try:
         cmd = [os.path.join(BIN, "tapbusctl"), "--collector", bus.control, "--timeout", "60000"]
         waiting = [subprocess.Popen(cmd + ["db", "tapbus_traffic", "-n", str(i + 1)],
@@ -310,10 +317,7 @@ def test_db_queries_of_clients_gone_are_not_run():
     the one running ends when its client stops waiting, the waiting ones are
     skipped, and a new query is taken again at once."""
     import subprocess
-    srv = SilentServer()
-    bus = Bus([("demo", "file:" + DEMO)],
-              collector_args=["--influx-url", srv.url, "--influx-db", DB,
-                              "--influx-timeout-ms", "60000"])
+    srv, bus = silent_database_bus()
     try:
         cmd = [os.path.join(BIN, "tapbusctl"), "--collector", bus.control, "--timeout", "1000",
                "db"]
@@ -339,10 +343,7 @@ def test_stop_during_a_db_query():
     """SIGTERM while a db query waits for a silent database (timeout one
     minute): the collector ends at once, cleanly."""
     import subprocess
-    srv = SilentServer()
-    bus = Bus([("demo", "file:" + DEMO)],
-              collector_args=["--influx-url", srv.url, "--influx-db", DB,
-                              "--influx-timeout-ms", "60000"])
+    srv, bus = silent_database_bus()
     try:
         cmd = [os.path.join(BIN, "tapbusctl"), "--collector", bus.control, "--timeout", "60000"]
         waiting = subprocess.Popen(cmd + ["db"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -363,10 +364,7 @@ def test_gateway_db_does_not_hold_up_others():
     request waits for a silent database, which then gets its own answer."""
     import subprocess
     from test_gateway import Gateway, curl
-    srv = SilentServer()
-    bus = Bus([("demo", "file:" + DEMO)],
-              collector_args=["--influx-url", srv.url, "--influx-db", DB,
-                              "--influx-timeout-ms", "60000"])
+    srv, bus = silent_database_bus()
     gw = None
     try:
         gw = Gateway(bus.control, bus.tmp.name, options=["--timeout", "60000"])
