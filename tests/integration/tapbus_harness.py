@@ -26,6 +26,15 @@ BIN = os.environ.get("TAPBUS_BIN", "")
 CORPUS = os.environ.get("TAPBUS_CORPUS", "")
 
 
+def corpus_file(name):
+    """Path of a capture of the test corpus (tests/data/corpus); fails naming
+    the file when it is not there."""
+    path = os.path.join(CORPUS, name)
+    if not os.path.isfile(path):
+        raise AssertionError("test capture missing: %s (TAPBUS_CORPUS=%r)" % (path, CORPUS))
+    return path
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -76,8 +76,10 @@ def tshark_all(paths):
 
 class Corpus(unittest.TestCase):
     def test_every_capture_matches_tshark(self):
-        files = sorted(glob.glob(os.path.join(h.CORPUS, "*")))
-        self.assertGreater(len(files), 400, "corpus missing at %s" % h.CORPUS)
+        files = sorted(glob.glob(os.path.join(h.CORPUS, "*.pcap"))
+                       + glob.glob(os.path.join(h.CORPUS, "*.pcapng")))
+        self.assertGreater(len(files), 400, "capture corpus missing or incomplete at %s "
+                           "(tests/data/corpus)" % h.CORPUS)
         want = tshark_all(files)
         got = {}
         chunk = 60  # streams per probe (a probe takes up to 64 sources)

@@ -34,7 +34,7 @@ CURATED = [
 
 
 def corpus(name):
-    return os.path.join(h.CORPUS, name)
+    return h.corpus_file(name)
 
 
 def compare(testcase, name, got, want):

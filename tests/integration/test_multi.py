@@ -41,13 +41,13 @@ def run_json(collectors, *args, code=0):
 class SeveralCollectors(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        sources = [(s, "file:" + os.path.join(h.CORPUS, f)) for s, f in CAPTURES.items()]
+        sources = [(s, "file:" + h.corpus_file(f)) for s, f in CAPTURES.items()]
         cls.bus = h.Bus(sources)
         cls.a = cls.bus.control
         cls.b = cls.bus.add_collector()
         cls.both = [cls.a, cls.b]
         cls.silent = h.endpoint()  # nothing listens there
-        cls.want = {s: h.tshark_expect(os.path.join(h.CORPUS, f)) for s, f in CAPTURES.items()}
+        cls.want = {s: h.tshark_expect(h.corpus_file(f)) for s, f in CAPTURES.items()}
 
     @classmethod
     def tearDownClass(cls):

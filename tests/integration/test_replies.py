@@ -151,7 +151,7 @@ class HostileReplies(unittest.TestCase):
         self.assertIn("no such thing", err)
 
     def test_beside_a_real_collector_and_through_the_gateway(self):
-        bus = h.Bus([("web", "file:" + os.path.join(h.CORPUS, "babel.pcap"))])
+        bus = h.Bus([("web", "file:" + h.corpus_file("babel.pcap"))])
         gw = None
         try:
             self.reply(ok("a string"))
