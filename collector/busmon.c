@@ -58,13 +58,11 @@ typedef struct {
     int last_event; /* the latest ZMQ_EVENT_* applied, 0 before any */
     char detail[TB_BUSMON_DETAIL_MAX];
     uint64_t since_ns, since_mono; /* when state began */
-    /* The state and time before a handshake began: a failed handshake of
-     * an endpoint that keeps failing the same way does not start it anew. */
-    ep_state_t before;
-    uint64_t before_ns, before_mono;
-    uint64_t retries;            /* reconnects scheduled since it was last connected */
-    uint64_t peers;              /* connections open now */
-    uint64_t handshake_failures; /* handshakes that failed, all told */
+    int handshaking;               /* connected, the handshake's outcome not known yet */
+    uint64_t retries;              /* reconnects scheduled since it was last connected */
+    uint64_t peers;                /* connections open now */
+    uint64_t handshake_failures;   /* handshakes that failed, all told */
+    uint64_t connected_mono;       /* when the latest connection opened */
 } ep_t;
 
 struct tb_busmon {
@@ -268,23 +266,16 @@ static int s_failing(ep_state_t s)
            s == EP_DISCONNECTED;
 }
 
+/* The state is the latest verdict on the endpoint: an endpoint that keeps
+ * failing the same way (every retry refused, every handshake broken) stays
+ * in its state, and its since-time is when that began. */
 static void s_set(ep_t *ep, ep_state_t state, const char *detail)
 {
-    if (state == EP_HANDSHAKING && ep->state != EP_HANDSHAKING) {
-        ep->before = ep->state;
-        ep->before_ns = ep->since_ns;
-        ep->before_mono = ep->since_mono;
-    }
     if (state != ep->state) {
-        if (ep->state == EP_HANDSHAKING && state == ep->before) {
-            ep->since_ns = ep->before_ns; /* the same failure goes on */
-            ep->since_mono = ep->before_mono;
-        } else {
-            ep->since_ns = tb_time_now_ns();
-            ep->since_mono = tb_time_mono_ns();
-        }
+        ep->since_ns = tb_time_now_ns();
+        ep->since_mono = tb_time_mono_ns();
         /* Logs explain; status shows. One line per change, never per retry. */
-        if (s_failing(state) && state != ep->before) {
+        if (s_failing(state)) {
             tb_log(TB_LOG_WARN, LOG_COMPONENT, "probe endpoint %s: %s (%s)", ep->endpoint,
                    s_state_names[state], detail);
         } else if (state == EP_CONNECTED) {
@@ -295,23 +286,28 @@ static void s_set(ep_t *ep, ep_state_t state, const char *detail)
     snprintf(ep->detail, sizeof ep->detail, "%s", detail);
 }
 
-/* Why a handshake failed, for a human. */
-static void s_handshake_detail(int event, uint32_t value, char *buf, size_t size)
+/* Why a handshake failed, for a human. waited_ms: how long the connection
+ * had been open, or -1 when not known. The value of a failure "with no
+ * detail" is whatever errno held then: not shown, it may be stale. */
+static void s_handshake_detail(int event, uint32_t value, int64_t waited_ms, char *buf, size_t size)
 {
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
         snprintf(buf, size, "authentication refused (ZAP status %u)", value);
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
         const char *what = value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
-                               ? "security mechanisms differ (CURVE on one side only?)"
+                               ? "another security mechanism (CURVE on one side only, or "
+                                 "not a ZeroMQ peer)"
                            : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC
                                ? "cryptographic error (wrong keys?)"
                                : "the peer does not speak ZMTP correctly";
         snprintf(buf, size, "ZMTP protocol error 0x%08x: %s", value, what);
-    } else if (value == EAGAIN) {
+    } else if (waited_ms >= TB_BUSMON_HANDSHAKE_MS - 100) {
         snprintf(buf, size, "no ZMTP handshake within %d ms: not a ZeroMQ peer?",
                  TB_BUSMON_HANDSHAKE_MS);
+    } else if (waited_ms >= 0) {
+        snprintf(buf, size, "the ZMTP handshake broke off: not a ZeroMQ peer?");
     } else {
-        snprintf(buf, size, "ZMTP handshake failed: %s", value != 0 ? strerror((int)value) : "?");
+        snprintf(buf, size, "the ZMTP handshake broke off or timed out: not a ZeroMQ peer?");
     }
 }
 
@@ -333,7 +329,7 @@ static void s_apply_listen(ep_t *ep, int event, uint32_t value)
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
         ep->handshake_failures++;
-        s_handshake_detail(event, value, why, sizeof why);
+        s_handshake_detail(event, value, -1, why, sizeof why);
         snprintf(ep->detail, sizeof ep->detail, "last failed handshake: %.120s", why);
         break;
     default:
@@ -368,22 +364,32 @@ static void s_apply_connect(ep_t *ep, int event, uint32_t value)
         break;
     case ZMQ_EVENT_CONNECTED:
         ep->peers = 1;
-        s_set(ep, EP_HANDSHAKING, "connected, ZMTP handshake under way");
+        ep->connected_mono = tb_time_mono_ns();
+        ep->handshaking = 1;
+        /* A failing endpoint stays failed until the handshake succeeds. */
+        if (ep->state == EP_CONNECTING) {
+            s_set(ep, EP_HANDSHAKING, "connected, ZMTP handshake under way");
+        }
         break;
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        ep->handshaking = 0;
         ep->retries = 0;
         s_set(ep, EP_CONNECTED, "");
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        ep->handshaking = 0;
         ep->handshake_failures++;
-        s_handshake_detail(event, value, why, sizeof why);
+        s_handshake_detail(event, value,
+                           (int64_t)((tb_time_mono_ns() - ep->connected_mono) / TB_NS_PER_MS), why,
+                           sizeof why);
         s_set(ep, EP_HANDSHAKE_FAILED, why);
         break;
     case ZMQ_EVENT_DISCONNECTED:
         ep->peers = 0;
-        if (ep->state == EP_HANDSHAKING) {
+        if (ep->handshaking) {
+            ep->handshaking = 0;
             ep->handshake_failures++;
             s_set(ep, EP_HANDSHAKE_FAILED,
                   "the connection ended during the ZMTP handshake: not a ZeroMQ peer?");
