@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -66,7 +67,7 @@ def endpoints(control):
 
 class Endpoints(unittest.TestCase):
     def test_states_of_probe_and_listen_endpoints(self):
-        tmp = __import__("tempfile").TemporaryDirectory(prefix="tapbus-endpoints-")
+        tmp = tempfile.TemporaryDirectory(prefix="tapbus-endpoints-")
         # A probe starts here later. Named by a host name: after a reconnect,
         # ZeroMQ names the endpoint by the address it resolved to, and the
         # collector still knows it for this one.
