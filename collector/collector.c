@@ -1,6 +1,7 @@
 /* collector — the loop: bus messages in, statistics kept; see collector.h. */
 #include "collector_int.h"
 
+#include "busmon.h"
 #include "tb_ctl.h"
 #include "tb_err.h"
 #include "tb_hash.h"
@@ -69,6 +70,7 @@ void tb_collector_destroy(tb_collector_t **p)
     }
     free(c->streams);
     free(c->items);
+    tb_busmon_destroy(&c->mon); /* before the socket it watches */
     if (c->sub != NULL) {
         zmq_close(c->sub);
     }
@@ -132,18 +134,31 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
      * back. */
     int hb_ivl = 2000;
     int hb_timeout = 6000;
+    /* A peer that is not a ZeroMQ peer at all shows as such within this. */
+    int hs_ivl = TB_BUSMON_HANDSHAKE_MS;
     if (c->sub == NULL || c->ctl == NULL ||
         zmq_setsockopt(c->sub, ZMQ_RCVHWM, &cfg->rcvhwm, sizeof cfg->rcvhwm) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) != 0 ||
+        zmq_setsockopt(c->sub, ZMQ_HANDSHAKE_IVL, &hs_ivl, sizeof hs_ivl) != 0 ||
         zmq_setsockopt(c->ctl, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl) != 0 ||
         zmq_setsockopt(c->ctl, ZMQ_LINGER, &linger, sizeof linger) != 0) {
         snprintf(err, errsize, "cannot create sockets: %s", zmq_strerror(errno));
         goto fail;
     }
+    /* Every endpoint's fate (refused, unresolvable, handshake failed, ...)
+     * is watched from before the first connection attempt. */
+    c->mon = tb_busmon_new(c->zctx, c->sub, err, errsize);
+    if (c->mon == NULL) {
+        goto fail;
+    }
     for (size_t i = 0; i < cfg->nprobes; i++) {
+        if (tb_busmon_add(c->mon, cfg->probes[i], 0, NULL) != 0) {
+            snprintf(err, errsize, "probe endpoint too long: %.64s...", cfg->probes[i]);
+            goto fail;
+        }
         if (zmq_connect(c->sub, cfg->probes[i]) != 0) {
             snprintf(err, errsize, "cannot connect to probe %s: %s", cfg->probes[i],
                      zmq_strerror(errno));
@@ -155,6 +170,15 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
         if (zmq_bind(c->sub, cfg->listen[i]) != 0) {
             snprintf(err, errsize, "cannot bind %s for probes: %s", cfg->listen[i],
                      zmq_strerror(errno));
+            goto fail;
+        }
+        char bound[TB_BUSMON_ENDPOINT_MAX] = "";
+        size_t blen = sizeof bound;
+        if (zmq_getsockopt(c->sub, ZMQ_LAST_ENDPOINT, bound, &blen) != 0) {
+            bound[0] = '\0';
+        }
+        if (tb_busmon_add(c->mon, cfg->listen[i], 1, bound[0] ? bound : NULL) != 0) {
+            snprintf(err, errsize, "listen endpoint too long: %.64s...", cfg->listen[i]);
             goto fail;
         }
     }
@@ -385,6 +409,34 @@ void tb_coll_stop(tb_collector_t *c, coll_stream_t *st)
         s_notify_final(c, st);
     }
     st->state = STREAM_STOPPED;
+}
+
+const char *tb_coll_sender(const coll_stream_t *st)
+{
+    if (st->state != STREAM_RUNNING) {
+        return NULL;
+    }
+    for (size_t i = 0; i < st->nprobes; i++) {
+        if (st->probes[i].src_state != TB_SRC_ERROR) {
+            return st->probes[i].probe_id;
+        }
+    }
+    return NULL;
+}
+
+void tb_coll_forget(tb_collector_t *c, coll_stream_t *st)
+{
+    if (st->state == STREAM_RUNNING) {
+        tb_coll_stop(c, st); /* its final points and log line, as for stop */
+    }
+    s_unsubscribe(c, st);
+    /* What the sinks hold open was written at the end (a stopped stream's
+     * open second and interval as they stood; a finished one's closed) and
+     * has not changed since: closing writes nothing more. */
+    s_sinks_close(c, st);
+    tb_stats_destroy(&st->stats);
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s forgotten", st->name);
+    memset(st, 0, sizeof *st); /* in_use 0: the slot is free */
 }
 
 static probe_track_t *s_track(coll_stream_t *st, const tb_wire_header_t *h)
@@ -752,7 +804,7 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "control on %s", c->cfg.control);
     int rc = 0;
     for (;;) {
-        zmq_pollitem_t items[4] = {
+        zmq_pollitem_t items[5] = {
             {.socket = c->sub, .events = ZMQ_POLLIN},
             {.socket = c->ctl, .events = ZMQ_POLLIN},
             {.socket = c->dbq ? tb_dbquery_socket(c->dbq) : NULL, .events = ZMQ_POLLIN},
@@ -763,6 +815,9 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
             items[2] = items[3]; /* no query thread: stop_fd moves up */
             nitems--;
         }
+        int mon_idx = nitems; /* the bus monitor's events, last */
+        items[nitems++] =
+            (zmq_pollitem_t){.socket = tb_busmon_socket(c->mon), .events = ZMQ_POLLIN};
         if (zmq_poll(items, nitems, 100) < 0) {
             if (errno == EINTR) {
                 continue;
@@ -789,6 +844,9 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
         }
         if (c->dbq != NULL && (items[2].revents & ZMQ_POLLIN)) {
             s_forward_db_reply(c);
+        }
+        if (items[mon_idx].revents & ZMQ_POLLIN) {
+            tb_busmon_read(c->mon);
         }
         s_tick(c);
     }

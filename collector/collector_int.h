@@ -3,6 +3,7 @@
 #ifndef TB_COLLECTOR_INT_H
 #define TB_COLLECTOR_INT_H
 
+#include "busmon.h"
 #include "collector.h"
 #include "dbquery.h"
 #include "sink.h"
@@ -93,6 +94,7 @@ struct tb_collector {
     uint64_t ctl_malformed; /* answered as malformed */
     uint64_t ctl_dropped;   /* without an envelope: not answerable */
     tb_ratelimit_t log_rl;  /* per-message log lines: a few a second at most */
+    tb_busmon_t *mon;       /* the state of each --probe and --listen endpoint */
 };
 
 /* Slots free or reusable (stopped or finished streams) for new streams. */
@@ -107,6 +109,17 @@ int tb_coll_start(tb_collector_t *c, const char *name);
 
 /* Stop measuring a stream: unsubscribe, keep its statistics. */
 void tb_coll_stop(tb_collector_t *c, coll_stream_t *st);
+
+/* The id of a probe sending a running stream, or NULL when none is: the
+ * stream is stopped or finished, no probe has sent anything for it yet, or
+ * every probe that did reports its source failed. Only such a stream may be
+ * forgotten. */
+const char *tb_coll_sender(const coll_stream_t *st);
+
+/* Drop a stream for good: stop it if it is still started (its sinks get
+ * the final state), unsubscribe, release its sinks' state and statistics
+ * and free the slot. st must not be used afterwards. */
+void tb_coll_forget(tb_collector_t *c, coll_stream_t *st);
 
 /* Loss of one probe's part of a stream, for sinks. */
 void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_loss_t *l);

@@ -219,7 +219,7 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
     }
 
     tb_mp_pack_cstr(pk, "collector");
-    msgpack_pack_map(pk, 6);
+    msgpack_pack_map(pk, 7);
     tb_mp_kv_str(pk, "version", TAPBUS_VERSION);
     tb_mp_kv_double(pk, "uptime_s", (double)(now - c->started_mono) / 1e9);
     tb_mp_kv_str(pk, "control", c->cfg.control);
@@ -228,6 +228,9 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
     for (size_t i = 0; i < c->cfg.nprobes; i++) {
         tb_mp_pack_cstr(pk, c->cfg.probes[i]);
     }
+    /* What became of each of them (and of --listen): refused, unresolvable... */
+    tb_mp_pack_cstr(pk, "endpoints");
+    tb_busmon_pack(c->mon, pk);
     tb_mp_pack_cstr(pk, "requests");
     msgpack_pack_map(pk, 3);
     tb_mp_kv_u64(pk, "received", c->ctl_received);
@@ -353,6 +356,43 @@ static void s_stop(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packe
     }
 }
 
+/* forget: all or nothing. A stream receiving data is refused (it must be
+ * stopped first, so that its end is written); one waiting for its first
+ * message (a typo, say) or whose sources all failed is stopped on the way. */
+static void s_forget(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packer *pk)
+{
+    char msg[TB_CTL_ERROR_MAX];
+    if (req->nstreams == 0) {
+        s_error(pk, "forget needs at least one stream");
+        return;
+    }
+    for (size_t i = 0; i < req->nstreams; i++) {
+        const coll_stream_t *st = tb_coll_find(c, req->streams[i]);
+        const char *sender = st != NULL ? tb_coll_sender(st) : NULL;
+        if (st == NULL) {
+            snprintf(msg, sizeof msg, "unknown stream '%s'", req->streams[i]);
+            s_error(pk, msg);
+            return;
+        }
+        if (sender != NULL) {
+            snprintf(msg, sizeof msg,
+                     "stream '%s' is running (probe %s sends it): stop it first; nothing "
+                     "forgotten",
+                     st->name, sender);
+            s_error(pk, msg);
+            return;
+        }
+    }
+    tb_ctl_reply_begin(pk, NULL);
+    msgpack_pack_map(pk, 1);
+    tb_mp_pack_cstr(pk, "forgotten");
+    msgpack_pack_array(pk, req->nstreams);
+    for (size_t i = 0; i < req->nstreams; i++) {
+        tb_coll_forget(c, tb_coll_find(c, req->streams[i]));
+        tb_mp_pack_cstr(pk, req->streams[i]);
+    }
+}
+
 int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_sbuffer *sbuf)
 {
     msgpack_packer pk;
@@ -371,6 +411,8 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
         s_start(c, &req, &pk);
     } else if (strcmp(req.cmd, "stop") == 0) {
         s_stop(c, &req, &pk);
+    } else if (strcmp(req.cmd, "forget") == 0) {
+        s_forget(c, &req, &pk);
     } else if (strcmp(req.cmd, "status") == 0) {
         s_status(c, &pk);
     } else if (strcmp(req.cmd, "stats") == 0) {
@@ -403,7 +445,8 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
             return 1;
         }
     } else {
-        snprintf(err, sizeof err, "unknown command '%s' (commands: start, stop, status, stats, db)",
+        snprintf(err, sizeof err,
+                 "unknown command '%s' (commands: start, stop, forget, status, stats, db)",
                  req.cmd);
         s_error(&pk, err);
     }

@@ -58,7 +58,8 @@ int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize)
  * only queue another one: these are sent once, the rest may be retried. */
 static int s_sent_once(const char *cmd)
 {
-    return strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 || strcmp(cmd, "db") == 0;
+    return strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 || strcmp(cmd, "db") == 0 ||
+           strcmp(cmd, "forget") == 0;
 }
 
 /* One collector's answer. */
@@ -593,6 +594,35 @@ static json_t *s_stop(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, ch
     return s_split(f, req, &w, "stopped", code, err, errsize);
 }
 
+/* forget: each stream on the collector(s) holding it; a name no collector
+ * holds is refused before anything is forgotten. */
+static json_t *s_forget(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
+                        size_t errsize)
+{
+    where_t w;
+    int failed = s_where(f, req, &w, code, err, errsize);
+    if (failed < 0) {
+        return NULL;
+    }
+    for (size_t s = 0; s < req->nstreams; s++) {
+        if (w.owner[s] != 0) {
+            continue;
+        }
+        if (failed > 0) {
+            char why[ERR_MAX];
+            snprintf(why, sizeof why, "%s", err);
+            snprintf(err, errsize, "cannot tell where '%s' lives (%s); nothing forgotten",
+                     req->streams[s], why);
+        } else {
+            *code = TB_CALL_REFUSED;
+            snprintf(err, errsize, "unknown stream '%s'", req->streams[s]);
+        }
+        return NULL;
+    }
+    *code = TB_CALL_OK;
+    return s_split(f, req, &w, "forgotten", code, err, errsize);
+}
+
 /* A row's place in the merged db answer. */
 typedef struct {
     json_t *row;
@@ -797,6 +827,9 @@ json_t *tb_fanout_call(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, c
     }
     if (strcmp(req->cmd, "db") == 0) {
         return s_db(f, req, code, err, errsize);
+    }
+    if (strcmp(req->cmd, "forget") == 0 && req->nstreams > 0) {
+        return s_forget(f, req, code, err, errsize);
     }
     *code = TB_CALL_USAGE;
     snprintf(err, errsize, "'%s' cannot be sent to several collectors", req->cmd);

@@ -83,7 +83,7 @@ static const char *s_printable(char *dst, size_t size, const char *text)
     return dst;
 }
 
-/* The query arguments of /start and /stop: each stream=, streamN= or
+/* The query arguments of /start, /stop and /forget: each stream=, streamN= or
  * streamnameN= names a stream; any other argument is refused. */
 typedef struct {
     tb_ctl_request_t *req;
@@ -193,7 +193,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     tb_ctl_request_t req;
     memset(&req, 0, sizeof req);
     names_t names = {.req = &req};
-    if (strcmp(url, "/start") == 0 || strcmp(url, "/stop") == 0) {
+    if (strcmp(url, "/start") == 0 || strcmp(url, "/stop") == 0 || strcmp(url, "/forget") == 0) {
         snprintf(req.cmd, sizeof req.cmd, "%s", url + 1);
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, s_collect, &names);
         if (names.error[0] != '\0') {
@@ -202,6 +202,10 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         if (strcmp(url, "/start") == 0 && req.nstreams == 0) {
             return s_error(conn, MHD_HTTP_BAD_REQUEST,
                            "name the streams to start, e.g. /start?streamname1=01::10:01");
+        }
+        if (strcmp(url, "/forget") == 0 && req.nstreams == 0) {
+            return s_error(conn, MHD_HTTP_BAD_REQUEST,
+                           "name the streams to forget, e.g. /forget?stream=01::10:01");
         }
         return s_call(cfg, conn, &req);
     }
@@ -246,7 +250,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         return s_call(cfg, conn, &req);
     }
     return s_error(conn, MHD_HTTP_NOT_FOUND,
-                   "unknown path (use /start, /stop, /status, /stats, /probes, /db)");
+                   "unknown path (use /start, /stop, /forget, /status, /stats, /probes, /db)");
 }
 
 /* "ADDR:PORT", "[V6ADDR]:PORT", "NAME:PORT" or ":PORT" (every IPv4

@@ -4,6 +4,7 @@
  *
  *   GET /start?streamname1=01::10:01&streamname2=...   start streams
  *   GET /stop[?stream=...]                             stop some or all
+ *   GET /forget?stream=...                             drop ended or never-fed streams
  *   GET /status                                        collector, streams, database
  *   GET /stats?stream=NAME                             one stream's statistics
  *   GET /probes                                        every probe heard

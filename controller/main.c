@@ -36,6 +36,8 @@ static void s_usage(FILE *out)
                  "commands:\n"
                  "  start STREAM...    start measuring streams (subscribes; file sources begin)\n"
                  "  stop [STREAM...]   stop streams (all when none is named); statistics are kept\n"
+                 "  forget STREAM...   drop stopped, finished, failed or never-fed streams and\n"
+                 "                     their statistics (a typo does not stay forever)\n"
                  "  status             collector, streams, probes and loss at a glance\n"
                  "  stats STREAM       the statistics of one stream\n"
                  "  probes             every probe heard, its streams and drops\n"
@@ -84,6 +86,13 @@ static const command_t s_commands[] = {
     {"stop", "[STREAM...]",
      "Stop the streams named, or every running or finished one. Their statistics are\n"
      "kept and can still be read with stats.\n"},
+    {"forget", "STREAM...",
+     "Drop the streams and their statistics from the collector, freeing their slots:\n"
+     "streams that are stopped, finished, failed (every probe's source in error), or\n"
+     "started but never sent by any probe (a mistyped name). A stream a probe is\n"
+     "sending is refused: stop it first. All or nothing: with one name unknown or\n"
+     "refused, nothing is forgotten. With several collectors, each stream is\n"
+     "forgotten on the one holding it.\n"},
     {"status", "",
      "The collector (version, uptime, endpoints, bus counters), every stream (state,\n"
      "packets, bytes, loss) and every probe heard on it (source state, last heard,\n"
@@ -100,9 +109,9 @@ static const command_t s_commands[] = {
      "on q. When standard output is not a terminal, the view is printed once.\n"},
     {"serve", "--http ADDR:PORT|[V6ADDR]:PORT [--credentials FILE]",
      "An HTTP gateway in front of the collector(s) for scripts that use curl: /start,\n"
-     "/stop, /status, /stats?stream=NAME, /probes, /db, answering JSON. HTTP basic\n"
-     "authentication is required: USER:PASSWORD from the first line of FILE or from\n"
-     "$TAPBUS_HTTP_CREDENTIALS (there is no default). Runs until SIGINT or SIGTERM.\n"},
+     "/stop, /forget, /status, /stats?stream=NAME, /probes, /db, answering JSON. HTTP\n"
+     "basic authentication is required: USER:PASSWORD from the first line of FILE or\n"
+     "from $TAPBUS_HTTP_CREDENTIALS (there is no default). Runs until SIGINT or SIGTERM.\n"},
     {"db", "[measurements | MEASUREMENT [STREAM] [-n N]]",
      "What the collector's database holds, asked through the collector (which has the\n"
      "credentials): without arguments the measurements; with one, its latest N points\n"
@@ -493,6 +502,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "start") == 0 && req.nstreams == 0) {
         return s_usage_error("start needs at least one stream");
     }
+    if (strcmp(cmd, "forget") == 0 && req.nstreams == 0) {
+        return s_usage_error("forget needs at least one stream");
+    }
     if ((strcmp(cmd, "stats") == 0 || top) && req.nstreams != 1) {
         snprintf(msg, sizeof msg, "%s needs exactly one stream", cmd);
         return s_usage_error(msg);
@@ -529,6 +541,9 @@ int main(int argc, char **argv)
                        json_object_get(j, "collector_of"));
     } else if (strcmp(cmd, "stop") == 0) {
         tb_print_names(stdout, "stopped", json_object_get(j, "stopped"),
+                       json_object_get(j, "collector_of"));
+    } else if (strcmp(cmd, "forget") == 0) {
+        tb_print_names(stdout, "forgotten", json_object_get(j, "forgotten"),
                        json_object_get(j, "collector_of"));
     } else if (strcmp(cmd, "status") == 0) {
         tb_print_status(stdout, j);

@@ -3,6 +3,7 @@
 
 #include "tb_time.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -85,6 +86,40 @@ static void s_database(FILE *out, const json_t *db)
     }
 }
 
+/* A line per bus endpoint (--probe, --listen): its state, for how long,
+ * and what went wrong; a state that is not well in capitals. */
+static void s_endpoints(FILE *out, const json_t *coll)
+{
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(coll, "endpoints"), i, e)
+    {
+        const char *state = s_str(e, "state");
+        char shown[32];
+        int well = strcmp(state, "connected") == 0 || strcmp(state, "listening") == 0 ||
+                   strcmp(state, "connecting") == 0 || strcmp(state, "handshaking") == 0;
+        size_t k = 0;
+        for (; state[k] != '\0' && k + 1 < sizeof shown; k++) {
+            shown[k] = well ? state[k] : (char)toupper((unsigned char)state[k]);
+        }
+        shown[k] = '\0';
+        fprintf(out, "%-10s %s: %s for %.0f s", s_str(e, "kind"), s_str(e, "endpoint"), shown,
+                s_num(e, "since_s"));
+        if (!well) {
+            fprintf(out, " (since %s), %" JSON_INTEGER_FORMAT " retries", s_str(e, "since_time"),
+                    s_int(e, "retries"));
+        }
+        if (strcmp(s_str(e, "kind"), "listen") == 0) {
+            fprintf(out, ", %" JSON_INTEGER_FORMAT " peers", s_int(e, "peers"));
+            if (s_int(e, "handshake_failures") > 0) {
+                fprintf(out, ", %" JSON_INTEGER_FORMAT " failed handshakes",
+                        s_int(e, "handshake_failures"));
+            }
+        }
+        fprintf(out, "%s%s\n", s_str(e, "detail")[0] ? ": " : "", s_str(e, "detail"));
+    }
+}
+
 /* A collector's own lines: version, bus, database. endpoint: when several
  * are shown. */
 static void s_collector(FILE *out, const char *endpoint, const json_t *part)
@@ -113,6 +148,7 @@ static void s_collector(FILE *out, const char *endpoint, const json_t *part)
                 " malformed, %" JSON_INTEGER_FORMAT " dropped\n",
                 s_int(req, "received"), s_int(req, "malformed"), s_int(req, "dropped"));
     }
+    s_endpoints(out, coll);
     s_database(out, json_object_get(part, "database"));
 }
 

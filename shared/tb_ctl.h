@@ -1,7 +1,7 @@
 /* tb_ctl — the control protocol between tapbusctl and the collector
  * (ZeroMQ REQ/REP, one msgpack map per message; docs/control-protocol.md).
  *
- *   request: {"v": 1, "cmd": "start"|"stop"|"status"|"stats"|"probes"|"db",
+ *   request: {"v": 1, "cmd": "start"|"stop"|"forget"|"status"|"stats"|"probes"|"db",
  *             "streams": [str...], "args": [str...]}
  *   reply:   {"v": 1, "status": "ok"|"error", "error": str, "data": any}
  *

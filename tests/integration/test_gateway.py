@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """tapbusctl serve --http: the HTTP gateway driven with real curl, as the
 scripts that use it do: authentication required and checked, the URLs
-(/start with DPMI-style names, /stop, /status, /stats, /probes, /db), JSON
+(/start with DPMI-style names, /stop, /forget, /status, /stats, /probes, /db), JSON
 answers with proper status codes, and refusal to start without credentials."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -161,6 +162,56 @@ def test_gateway_in_front_of_two_collectors():
         bus.close()
 
 
+def test_gateway_forget_and_endpoints():
+    """/forget takes the names as /stop does; /status carries the bus
+    endpoints' states as the collector gives them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        live = os.path.join(tmp, "live")
+        os.mkdir(live)
+        shutil.copy(DEMO, live)
+        refused = "tcp://127.0.0.1:%d" % free_port()  # nothing listens there
+        bus = Bus([("web", "file:" + DEMO), ("live", "dir:" + live)],
+                  collector_args=["--probe", refused])
+        gw = Gateway(bus.control, bus.tmp.name)
+        ok = "ops:pa:ss w0rd"
+        try:
+            def endpoint_states():
+                code, status = curl(gw.base + "/status", ok)
+                assert code == 200, (code, status)
+                eps = status["collector"]["endpoints"]
+                return {e["endpoint"]: e for e in eps}
+            eps = wait_for(lambda: endpoint_states()[refused]["state"] == "refused" and
+                           endpoint_states()[bus.pub]["state"] == "connected" and
+                           endpoint_states(), 30, "the endpoints' states")
+            assert eps[refused]["retries"] >= 1 and eps[refused]["since_ts"] > 0, eps
+            assert "connection refused" in eps[refused]["detail"], eps
+
+            code, body = curl(gw.base + "/start?streamname1=web&streamname2=live"
+                              "&streamname3=typo", ok)
+            assert code == 200, (code, body)
+            bus.wait_finished(["web"])
+            wait_for(lambda: bus.stats("live")["packets"] == 5000, 60, "the directory's packets")
+            for path, want in (("/forget", 400), ("/forget?stream=nope", 404),
+                               ("/forget?stream=bad%20name", 400),
+                               ("/forget?stream=web&verbose=1", 400),
+                               ("/forget?stream=web&stream2=live", 409)):
+                code, body = curl(gw.base + path, ok)
+                assert code == want and "error" in body, (path, code, body)
+            assert "stop it first" in body["error"], body
+            code, body = curl(gw.base + "/forget?streamname1=web&streamname2=typo", ok)
+            assert code == 200 and body == {"forgotten": ["web", "typo"]}, (code, body)
+            code, status = curl(gw.base + "/status", ok)
+            assert [s["stream"] for s in status["streams"]] == ["live"], status
+            code, body = curl(gw.base + "/stop?stream=live", ok)
+            assert code == 200, body
+            code, body = curl(gw.base + "/forget?stream=live", ok, method="POST")
+            assert code == 200 and body == {"forgotten": ["live"]}, (code, body)
+        finally:
+            if gw.proc.p.poll() is None:
+                gw.proc.stop()
+            bus.close()
+
+
 def ipv6_loopback():
     import socket
     try:
@@ -216,7 +267,8 @@ def test_no_credentials_no_gateway():
 
 def main():
     failed = 0
-    for t in (test_gateway, test_gateway_in_front_of_two_collectors, test_listen_addresses,
+    for t in (test_gateway, test_gateway_in_front_of_two_collectors,
+              test_gateway_forget_and_endpoints, test_listen_addresses,
               test_no_credentials_no_gateway):
         try:
             t()

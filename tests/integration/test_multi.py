@@ -219,6 +219,37 @@ class SeveralCollectors(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("invalid collector endpoint bogus", err)
 
+    def test_5_forget_goes_to_the_holders(self):
+        started = run_json(self.both, "start", "typo_a", "typo_b")
+        where = started["collector_of"]
+        self.assertEqual(set(where.values()), {self.a, self.b})  # one on each
+        # An unknown name: refused before anything is forgotten.
+        code, _, err = run(self.both, "forget", "typo_a", "typo_b", "nope")
+        self.assertEqual(code, 1)
+        self.assertIn("unknown stream 'nope'", err)
+        self.assertEqual({k: v for k, v in self.owners().items() if k in where}, where)
+        got = run_json(self.both, "forget", "typo_a", "typo_b")
+        self.assertEqual(sorted(got["forgotten"]), ["typo_a", "typo_b"])
+        self.assertEqual(got["collector_of"], where)
+        self.assertFalse(set(where) & set(self.owners()))
+        # Ended streams, each on its own collector; the human answer names it.
+        owners = self.owners()
+        code, out, err = run(self.both, "forget", "s1", "01::10:01")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "forgotten: s1 (%s) 01::10:01 (%s)\n" %
+                         (owners["s1"], owners["01::10:01"]))
+        # A silent collector: a name held by one that answers is forgotten
+        # there; one nobody answering holds cannot be placed, nothing is done.
+        three = self.both + [self.silent]
+        code, out, err = run(three, "--json", "forget", "s2", timeout_ms=1500)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["forgotten"], ["s2"])
+        code, _, err = run(three, "forget", "s3", "ghost", timeout_ms=1500)
+        self.assertEqual(code, 3)
+        self.assertIn("cannot tell where 'ghost' lives", err)
+        self.assertIn("nothing forgotten", err)
+        self.assertIn("s3", self.owners())
+
 
 if __name__ == "__main__":
     if not h.BIN or not h.CORPUS:

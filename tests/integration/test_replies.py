@@ -66,7 +66,13 @@ STATS = {
 }
 
 STATUS = {
-    "collector": {"version": 7, "uptime_s": HUGE, "control": ["x"]},
+    "collector": {"version": 7, "uptime_s": HUGE, "control": ["x"],
+                  "endpoints": [{"endpoint": "e" * 3000, "kind": 5, "state": "refused",
+                                 "since_s": 1e308, "since_time": None, "retries": HUGE,
+                                 "detail": "x" * 2000},
+                                "junk", {"state": None, "kind": "listen", "peers": HUGE,
+                                         "handshake_failures": -5},
+                                {"state": "s" * 100, "since_s": "soon"}]},
     "limits": "none",
     "database": {"target": "x" * 2000, "connected": "yes", "written": HUGE,
                  "queued_points": 2 ** 63 - 1, "batch_points": 2 ** 63 - 1},
@@ -125,6 +131,9 @@ class HostileReplies(unittest.TestCase):
         for args in (["status"], ["probes"], ["--json", "probes"]):
             code, out, err = self.ctl(*args)
             self.assertEqual(code, 0, (args, err))
+        code, out, _ = self.ctl("status")
+        self.assertIn(": REFUSED for ", out)
+        self.assertIn("S" * 31 + " for 0 s", out)  # a long state cut, not overrun
         # One probe in two streams: its counters add up, saturated.
         code, out, _ = self.ctl("--json", "probes")
         probe = json.loads(out)["probes"][0]

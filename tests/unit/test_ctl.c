@@ -33,7 +33,7 @@ static void test_request_roundtrip(void **state)
 {
     (void)state;
     static const char *const streams[] = {"01::10:01", "eth0", "file:/a.pcap"};
-    static const char *const cmds[] = {"start", "stop", "status", "stats", "x_y"};
+    static const char *const cmds[] = {"start", "stop", "forget", "status", "stats", "x_y"};
     uint8_t buf[1024];
     size_t len;
     char err[128];
