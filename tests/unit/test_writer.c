@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -1225,7 +1226,17 @@ static void test_spool_full_during_replay(void **state)
         b[i] = s_batch(f, 80 + i, 2);
     }
     cfg.spool_dir = f->spool;
-    cfg.spool_bytes = 3 * strlen(b[0]); /* three batches */
+    /* Three batches: the limit is on disk space, each small file takes an
+     * allocation unit, the directory its blocks and one unit to grow. */
+    struct statvfs vfs;
+    struct stat dsb;
+    assert_int_equal(statvfs(f->spool, &vfs), 0);
+    assert_int_equal(stat(f->spool, &dsb), 0);
+    uint64_t unit = vfs.f_frsize >= 512 ? (uint64_t)vfs.f_frsize : 4096;
+    uint64_t dir = (uint64_t)dsb.st_blocks * 512 > (uint64_t)dsb.st_size
+                       ? (uint64_t)dsb.st_blocks * 512
+                       : (uint64_t)dsb.st_size;
+    cfg.spool_bytes = dir + unit + 3 * unit;
     f->w = s_writer(&cfg);
     s_submit(f->w, b[0], 2);
     /* Two failed attempts: b[0] is in the spool, and is the spool's head in
