@@ -461,6 +461,13 @@ int tb_influx_write(tb_influx_t *ix, const char *lines, size_t len, tb_ifx_resul
                      "database %.60s is missing and cannot be created: %.150s", ix->db, cres.error);
         }
     }
+    if (outcome == TB_IFX_HOLD && res->status == 404 && ix->version == 1 && !ix->create_db &&
+        answer.data != NULL && strstr(answer.data, "database not found") != NULL) {
+        /* The operator's next step, in the status and the log. */
+        size_t used = strlen(res->error);
+        snprintf(res->error + used, sizeof res->error - used,
+                 " (create it, or start the collector with --influx-create-db)");
+    }
     curl_slist_free_all(h);
     free(answer.data);
     return outcome;
