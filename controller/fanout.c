@@ -47,8 +47,8 @@ int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize)
             if (colon == NULL || colon == host || colon[1] == '\0' ||
                 strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
                 snprintf(err, errsize,
-                         "collector endpoint '%.*s' needs a host and a port: HOST:PORT or "
-                         "tcp://HOST:PORT (or ipc://PATH)",
+                         "invalid collector endpoint %.*s: needs a host and a port (HOST:PORT, "
+                         "tcp://HOST:PORT or ipc://PATH)",
                          (int)len, p);
                 return -1;
             }
