@@ -346,8 +346,8 @@ static int s_no_rows(int v2, const char *body, size_t len)
 {
     if (!v2) {
         json_t *root = json_loadb(body, len, 0, NULL);
-        json_t *series = json_object_get(json_array_get(json_object_get(root, "results"), 0),
-                                         "series");
+        json_t *series =
+            json_object_get(json_array_get(json_object_get(root, "results"), 0), "series");
         size_t rows = 0, i;
         json_t *x;
         json_array_foreach(series, i, x)
@@ -396,9 +396,9 @@ static int s_has_measurement(tb_dbquery_t *q, const char *m)
         if (tb_influx_version(q->ix) == 1) {
             json_t *root = json_loadb(body, len, 0, NULL);
             json_t *values = json_object_get(
-                json_array_get(json_object_get(json_array_get(json_object_get(root, "results"), 0),
-                                               "series"),
-                               0),
+                json_array_get(
+                    json_object_get(json_array_get(json_object_get(root, "results"), 0), "series"),
+                    0),
                 "values");
             size_t i;
             json_t *row;

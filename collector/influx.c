@@ -36,7 +36,7 @@ struct tb_influx {
     int z_ready;
     unsigned char *zbuf;
     size_t zcap;
-    atomic_int cancelled; /* tb_influx_cancel */
+    atomic_int cancelled;         /* tb_influx_cancel */
     _Atomic uint64_t deadline_ns; /* tb_influx_deadline */
 };
 

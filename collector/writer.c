@@ -53,7 +53,7 @@ struct tb_writer {
     uint64_t qbytes, qpoints;
     int stopping;
     uint64_t stop_deadline; /* monotonic ns by which the thread ends; set with stopping */
-    tb_writer_health_t h; /* counters; queue and spool fields filled on read */
+    tb_writer_health_t h;   /* counters; queue and spool fields filled on read */
     tb_spool_info_t spool_pub;
     uint64_t cur_points_pub, cur_created_pub; /* batch in flight (from the queue) */
 

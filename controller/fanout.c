@@ -185,8 +185,8 @@ static void s_why(const char *endpoint, char *why, size_t size, int wait_ms)
     }
     int refused = 0, other = 0, reached = 0;
     for (struct addrinfo *a = res; a != NULL && !reached; a = a->ai_next) {
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        a->ai_protocol);
+        int fd =
+            socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
         if (fd < 0) {
             continue;
         }
@@ -194,8 +194,7 @@ static void s_why(const char *endpoint, char *why, size_t size, int wait_ms)
         if (e == EINPROGRESS) {
             struct pollfd pfd = {.fd = fd, .events = POLLOUT};
             socklen_t el = sizeof e;
-            e = poll(&pfd, 1, wait_ms) == 1 &&
-                        getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0
+            e = poll(&pfd, 1, wait_ms) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0
                     ? e
                     : ETIMEDOUT;
         }

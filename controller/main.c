@@ -439,8 +439,8 @@ int main(int argc, char **argv)
             break;
         default:
             if (optopt > 0 && optopt < 256) { /* a short one, perhaps in a cluster */
-                snprintf(msg, sizeof msg, optopt == 'n' ? "-n needs a number (-n N)"
-                                                        : "unknown option '-%c'",
+                snprintf(msg, sizeof msg,
+                         optopt == 'n' ? "-n needs a number (-n N)" : "unknown option '-%c'",
                          optopt);
             } else {
                 snprintf(msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);

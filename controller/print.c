@@ -751,14 +751,14 @@ static void s_rank_order(const json_t *columns, json_t *rows)
     for (size_t start = 0; start < n;) {
         const json_t *t0 = json_array_get(json_array_get(rows, start), (size_t)t);
         size_t end = start + 1;
-        while (end < n &&
-               json_equal(json_array_get(json_array_get(rows, end), (size_t)t), t0)) {
+        while (end < n && json_equal(json_array_get(json_array_get(rows, end), (size_t)t), t0)) {
             end++;
         }
         for (size_t i = start + 1; i < end; i++) { /* insertion sort: stable, runs are short */
             json_t *row = json_incref(json_array_get(rows, i));
             size_t j = i;
-            while (j > start && s_rank_of(json_array_get(rows, j - 1), rank) > s_rank_of(row, rank)) {
+            while (j > start &&
+                   s_rank_of(json_array_get(rows, j - 1), rank) > s_rank_of(row, rank)) {
                 json_array_set(rows, j, json_array_get(rows, j - 1));
                 j--;
             }
