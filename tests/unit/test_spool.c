@@ -3,9 +3,10 @@
  * times; the info counters; replay after a restart and sequence numbers that
  * keep increasing; the limit on disk space, files counted by the blocks they
  * take and the directory included (oldest batches dropped and counted, an
- * oversized batch refused and counted, many tiny batches within the limit); trimming the head, also
- * across a restart; leftover temporary files and foreign files; unreadable batch files; directories
- * that cannot be used. Each test works in its own temporary directory under /tmp, removed
+ * oversized batch refused and counted, many tiny batches within the limit);
+ * trimming the head, also across a restart; leftover temporary files and
+ * foreign files; unreadable batch files; directories that cannot be used.
+ * Each test works in its own temporary directory under /tmp, removed
  * afterwards. */
 #include <setjmp.h>
 #include <stdarg.h>
