@@ -377,7 +377,7 @@ int main(int argc, char **argv)
      * the other words in order (the command, then its arguments); "--" ends
      * the options, so a stream name may begin with '-'. */
     const char *cmd = NULL, *n_text = NULL, *http = NULL, *credentials = NULL;
-    int command_help = 0;
+    int command_help = 0, serve_option = 0;
     words_t words = {.n = 0};
     while ((c = getopt_long(argc, argv, "-hn:", opts, NULL)) != -1) {
         switch (c) {
@@ -392,10 +392,11 @@ int main(int argc, char **argv)
             n_text = optarg;
             break;
         case O_HTTP:
-            http = optarg;
-            break;
         case O_CREDENTIALS:
-            credentials = optarg;
+            *(c == O_HTTP ? &http : &credentials) = optarg;
+            /* From a file or the environment they wait for serve; on the
+             * command line of another command they are a mistake. */
+            serve_option |= tb_conf_origin(&s_conf, optind - 1)[0] == '\0';
             break;
         case O_CONFIG:
             break; /* taken by tb_conf_build */
@@ -510,9 +511,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0) {
         return s_serve(http, credentials, &words, &fan);
     }
-    if (http != NULL || credentials != NULL) {
-        return s_usage_error(http != NULL ? "--http is an option of serve"
-                                          : "--credentials is an option of serve");
+    if (serve_option) {
+        return s_usage_error("--http and --credentials are options of serve");
     }
     int db = strcmp(cmd, "db") == 0;
     int top = strcmp(cmd, "top") == 0;

@@ -467,7 +467,7 @@ class Controller(unittest.TestCase):
                            (["stop", "--bogus"], "unknown or incomplete option '--bogus'"),
                            (["-xy", "status"], "unknown option '-x'"),
                            (["status", "-n", "3"], "-n is an option of top and db"),
-                           (["status", "--http", "x:1"], "--http is an option of serve"),
+                           (["status", "--http", "x:1"], "--http and --credentials are options of serve"),
                            (["top", "s1", "-n", "65"], "-n needs a number of flows and hosts"),
                            (["db", "m", "-n", "0"], "-n needs a number of points, 1-10000"),
                            (["status", "--timeout", "x"], "--timeout must be"),
