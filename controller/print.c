@@ -101,7 +101,18 @@ size_t tb_print_text(char *dst, size_t size, const char *src, size_t len)
 /* A printable string value, or NULL when out of memory. */
 static json_t *s_safe_string(const char *s, size_t len)
 {
-    size_t size = len * 6 + 1; /* each byte at most "\u009b" */
+    /* An escape is at most 4 characters per byte it replaces ("\x1b"; a
+     * C1 "\u009b" replaces 2, a bidirectional override 3): a string of
+     * printable text (the usual case) is copied as it is. */
+    size_t controls = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        controls += c < 0x20 || c == 0x7f || c == 0xc2 || c == 0xe2;
+    }
+    if (controls == 0) {
+        return json_stringn(s, len);
+    }
+    size_t size = len + 3 * controls + 2 * controls + 1;
     char *buf = malloc(size);
     if (buf == NULL) {
         return NULL;
