@@ -340,6 +340,96 @@ static void s_pack_v2(msgpack_packer *pk, const char *query, char *body)
     free(copy);
 }
 
+/* Whether an answer holds no data row: 1.x no "values" in any series, 2.x
+ * no line but annotations and headers. */
+static int s_no_rows(int v2, const char *body, size_t len)
+{
+    if (!v2) {
+        json_t *root = json_loadb(body, len, 0, NULL);
+        json_t *series =
+            json_object_get(json_array_get(json_object_get(root, "results"), 0), "series");
+        size_t rows = 0, i;
+        json_t *x;
+        json_array_foreach(series, i, x)
+        {
+            rows += json_array_size(json_object_get(x, "values"));
+        }
+        int none = root != NULL && rows == 0;
+        json_decref(root);
+        return none;
+    }
+    int want_header = 1;
+    for (const char *p = body; p < body + len;) {
+        const char *nl = memchr(p, '\n', (size_t)(body + len - p));
+        size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(body + len - p);
+        while (n > 0 && p[n - 1] == '\r') {
+            n--;
+        }
+        if (n == 0 || p[0] == '#') {
+            want_header = 1;
+        } else if (want_header) {
+            want_header = 0;
+        } else {
+            return 0;
+        }
+        p += n + 1;
+        while (p < body + len && (*p == '\r' || *p == '\n')) {
+            p++;
+        }
+    }
+    return 1;
+}
+
+/* Whether the database holds measurement m: 1 yes, 0 no, -1 cannot tell. */
+static int s_has_measurement(tb_dbquery_t *q, const char *m)
+{
+    tb_ctl_request_t list;
+    memset(&list, 0, sizeof list);
+    char query[QUERY_MAX];
+    s_build_query(q, &list, query, sizeof query);
+    char *body = NULL;
+    size_t len = 0;
+    tb_ifx_result_t res;
+    int found = -1;
+    if (tb_influx_query(q->ix, query, ANSWER_MAX, &body, &len, &res) == TB_IFX_OK && body != NULL) {
+        found = 0;
+        if (tb_influx_version(q->ix) == 1) {
+            json_t *root = json_loadb(body, len, 0, NULL);
+            json_t *values = json_object_get(
+                json_array_get(
+                    json_object_get(json_array_get(json_object_get(root, "results"), 0), "series"),
+                    0),
+                "values");
+            size_t i;
+            json_t *row;
+            json_array_foreach(values, i, row)
+            {
+                const char *name = json_string_value(json_array_get(row, 0));
+                found |= name != NULL && strcmp(name, m) == 0;
+            }
+            found = root == NULL ? -1 : found;
+            json_decref(root);
+        } else {
+            /* Annotated CSV: the names are in the _value column. */
+            char *save = NULL, *f[CSV_MAX_COLS];
+            int col = -1;
+            for (char *line = strtok_r(body, "\r\n", &save); line != NULL;
+                 line = strtok_r(NULL, "\r\n", &save)) {
+                if (line[0] == '#') {
+                    continue;
+                }
+                size_t n = s_csv_split(line, f, CSV_MAX_COLS);
+                for (size_t i = 0; i < n && col < 0; i++) {
+                    col = strcmp(f[i], "_value") == 0 ? (int)i : -1;
+                }
+                found |= col >= 0 && (size_t)col < n && strcmp(f[col], m) == 0;
+            }
+        }
+    }
+    free(body);
+    return found;
+}
+
 static void s_run(tb_dbquery_t *q, const tb_ctl_request_t *req, msgpack_sbuffer *sbuf)
 {
     msgpack_packer pk;
@@ -350,9 +440,19 @@ static void s_run(tb_dbquery_t *q, const tb_ctl_request_t *req, msgpack_sbuffer 
     size_t len = 0;
     tb_ifx_result_t res;
     int o = tb_influx_query(q->ix, query, ANSWER_MAX, &body, &len, &res);
+    int points = req->nargs > 0 && strcmp(req->args[0], "points") == 0;
     if (o != TB_IFX_OK) {
         char msg[TB_CTL_ERROR_MAX];
         snprintf(msg, sizeof msg, "database query failed: %.200s", res.error);
+        s_reply_error(&pk, msg);
+    } else if (points && s_no_rows(tb_influx_version(q->ix) == 2, body ? body : "", len) &&
+               s_has_measurement(q, req->args[1]) == 0) {
+        /* Nothing at all under that name, not merely no point of the
+         * stream asked for: say so rather than show an empty table. */
+        char msg[TB_CTL_ERROR_MAX];
+        snprintf(msg, sizeof msg,
+                 "unknown measurement '%.64s' (tapbusctl db lists those the database holds)",
+                 req->args[1]);
         s_reply_error(&pk, msg);
     } else if (tb_influx_version(q->ix) == 1) {
         s_pack_v1(&pk, query, body ? body : "", len);

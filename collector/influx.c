@@ -36,8 +36,8 @@ struct tb_influx {
     int z_ready;
     unsigned char *zbuf;
     size_t zcap;
-    atomic_int cancelled; /* tb_influx_cancel */
-    uint64_t deadline_ns; /* tb_influx_deadline */
+    atomic_int cancelled;         /* tb_influx_cancel */
+    _Atomic uint64_t deadline_ns; /* tb_influx_deadline */
 };
 
 /* Answer collected by the write callback, up to a limit. */
@@ -289,7 +289,7 @@ void tb_influx_cancel(tb_influx_t *ix)
 
 void tb_influx_deadline(tb_influx_t *ix, uint64_t mono_ns)
 {
-    ix->deadline_ns = mono_ns;
+    atomic_store(&ix->deadline_ns, mono_ns);
 }
 
 /* libcurl asks this at least once a second, also while nothing moves. */
@@ -298,8 +298,8 @@ static int s_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     tb_influx_t *ix = arg;
-    return atomic_load(&ix->cancelled) ||
-           (ix->deadline_ns != 0 && tb_time_mono_ns() >= ix->deadline_ns);
+    uint64_t deadline = atomic_load(&ix->deadline_ns);
+    return atomic_load(&ix->cancelled) || (deadline != 0 && tb_time_mono_ns() >= deadline);
 }
 
 /* One request. body may be NULL for none; headers is extra headers. */
@@ -460,6 +460,13 @@ int tb_influx_write(tb_influx_t *ix, const char *lines, size_t len, tb_ifx_resul
             snprintf(res->error, sizeof res->error,
                      "database %.60s is missing and cannot be created: %.150s", ix->db, cres.error);
         }
+    }
+    if (outcome == TB_IFX_HOLD && res->status == 404 && ix->version == 1 && !ix->create_db &&
+        answer.data != NULL && strstr(answer.data, "database not found") != NULL) {
+        /* The operator's next step, in the status and the log. */
+        size_t used = strlen(res->error);
+        snprintf(res->error + used, sizeof res->error - used,
+                 " (create it, or start the collector with --influx-create-db)");
     }
     curl_slist_free_all(h);
     free(answer.data);

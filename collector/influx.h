@@ -72,8 +72,9 @@ int tb_influx_query(tb_influx_t *ix, const char *query, size_t max, char **body,
  * error ("aborted"); safe to call from another thread. For shutdown. */
 void tb_influx_cancel(tb_influx_t *ix);
 
-/* Requests made by the calling thread from now on also end (with an error)
- * at this tb_time_mono_ns() time; 0: only at their timeout. */
+/* Requests from now on, and the one in progress, also end (with an error)
+ * at this tb_time_mono_ns() time; 0: only at their timeout. Safe to call
+ * from another thread (the writer's stop sets its shutdown deadline). */
 void tb_influx_deadline(tb_influx_t *ix, uint64_t mono_ns);
 
 /* "1.x http://db:8086 database tapbus" — for logs and status (no secrets). */

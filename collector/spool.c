@@ -2,7 +2,15 @@
  *
  * The index of batches on disk is an array in sequence order; `first` is the
  * oldest still present (popping advances it, appending compacts the array
- * when more than half of it is spent). */
+ * when more than half of it is spent).
+ *
+ * The limit is on disk space, not on the bytes of the batches: a file takes
+ * whole filesystem blocks (a 40-byte batch takes 4 KiB on ext4), so many
+ * small batches counted by their length used 15 times the limit. Each file
+ * counts as its length rounded up to the filesystem's allocation unit (at
+ * least one unit), and the directory counts as what it has allocated (it
+ * grows with the number of files and, on ext4, never shrinks) plus one
+ * unit, the room it may take to grow by the next name. */
 #include "spool.h"
 
 #include "tb_err.h"
@@ -16,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define LOG_COMPONENT "spool"
@@ -36,7 +45,30 @@ struct tb_spool {
     uint64_t pinned; /* seq of the head being delivered (never evicted), 0 none */
     uint64_t bytes, points;
     uint64_t dropped;
+    uint64_t unit;      /* the filesystem's allocation unit */
+    uint64_t disk;      /* the files' cost: s_cost() of each */
+    uint64_t dir_bytes; /* the directory's allocation, as last seen */
 };
+
+/* What a file of len bytes takes on disk. */
+static uint64_t s_cost(const tb_spool_t *s, uint64_t len)
+{
+    uint64_t units = len / s->unit + (len % s->unit != 0);
+    return (units > 0 ? units : 1) * s->unit;
+}
+
+/* Disk space counted against the limit (see the top of the file). */
+static uint64_t s_used(const tb_spool_t *s)
+{
+    return s->disk + s->dir_bytes + s->unit;
+}
+
+static void s_dir_seen(tb_spool_t *s, const struct stat *sb)
+{
+    uint64_t alloc = (uint64_t)sb->st_blocks * 512;
+    uint64_t size = (uint64_t)sb->st_size;
+    s->dir_bytes = alloc > size ? alloc : size; /* tmpfs allocates nothing */
+}
 
 static void s_path(const tb_spool_t *s, const entry_t *e, char *buf, size_t size)
 {
@@ -68,6 +100,7 @@ static int s_append(tb_spool_t *s, const entry_t *e)
     }
     s->e[s->n++] = *e;
     s->bytes += e->bytes;
+    s->disk += s_cost(s, e->bytes);
     s->points += e->points;
     return 0;
 }
@@ -82,6 +115,7 @@ static void s_remove_at(tb_spool_t *s, size_t i)
         tb_log(TB_LOG_WARN, LOG_COMPONENT, "cannot delete %s: %s", path, strerror(errno));
     }
     s->bytes -= e->bytes;
+    s->disk -= s_cost(s, e->bytes);
     s->points -= e->points;
     if (e->seq == s->pinned) {
         s->pinned = 0;
@@ -136,6 +170,12 @@ tb_spool_t *tb_spool_open(const char *dir, uint64_t max_bytes, char *err, size_t
         return NULL;
     }
     s->max_bytes = max_bytes;
+    struct statvfs vfs;
+    s->unit = statvfs(dir, &vfs) == 0 && vfs.f_frsize >= 512 ? (uint64_t)vfs.f_frsize : 4096;
+    struct stat dsb;
+    if (stat(dir, &dsb) == 0) {
+        s_dir_seen(s, &dsb);
+    }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         entry_t e = {0};
@@ -221,6 +261,10 @@ static int s_write_file(tb_spool_t *s, const entry_t *e, const char *data, size_
     int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
+        struct stat dsb;
+        if (fstat(dfd, &dsb) == 0) {
+            s_dir_seen(s, &dsb);
+        }
         close(dfd);
     }
     return 0;
@@ -228,17 +272,19 @@ static int s_write_file(tb_spool_t *s, const entry_t *e, const char *data, size_
 
 int tb_spool_push(tb_spool_t *s, const char *data, size_t len, uint64_t points, uint64_t created_ns)
 {
-    if (len > s->max_bytes) {
+    uint64_t cost = s_cost(s, len);
+    if (s->dir_bytes + s->unit + cost > s->max_bytes) {
         s->dropped += points;
         tb_log(TB_LOG_ERROR, LOG_COMPONENT,
-               "a batch of %zu bytes exceeds the spool limit; %" PRIu64 " points dropped", len,
-               points);
+               "a batch of %zu bytes (%" PRIu64 " on disk) exceeds the spool limit; %" PRIu64
+               " points dropped",
+               len, cost, points);
         return 0;
     }
     /* Make room first, so the limit holds at every moment: the oldest go,
      * except a head being delivered (it leaves when it is written). */
     uint64_t freed = 0;
-    while (s->bytes + len > s->max_bytes) {
+    while (s_used(s) + cost > s->max_bytes) {
         size_t i = s->first;
         if (i < s->n && s->e[i].seq == s->pinned) {
             i++;
@@ -330,6 +376,7 @@ int tb_spool_trim_head(tb_spool_t *s, const char *rest, size_t len, uint64_t poi
         unlink(path);
     }
     s->bytes = s->bytes - e->bytes + len;
+    s->disk = s->disk - s_cost(s, e->bytes) + s_cost(s, len);
     s->points = s->points - e->points + points;
     *e = ne;
     return 0;
@@ -352,6 +399,7 @@ void tb_spool_info(const tb_spool_t *s, tb_spool_info_t *info)
 {
     info->batches = s->n - s->first;
     info->bytes = s->bytes;
+    info->disk_bytes = s_used(s);
     info->points = s->points;
     info->oldest_ns = s->first < s->n ? s->e[s->first].created_ns : 0;
     info->dropped = s->dropped;

@@ -8,7 +8,8 @@
  *
  * holding the batch's line-protocol text. A file is written under a temporary
  * name, synced and renamed, so a crash never leaves half a batch under a real
- * name. When the spool would grow past its byte limit the oldest batches are
+ * name. When the spool would grow past its limit on disk space (each file by
+ * the blocks it takes, the directory included) the oldest batches are
  * deleted and their points counted as dropped. Only the writer thread uses a
  * spool; it is not thread-safe. */
 #ifndef TB_SPOOL_H
@@ -20,7 +21,7 @@
 typedef struct tb_spool tb_spool_t;
 
 /* Open (creating the directory if needed) and index what a previous run left.
- * max_bytes > 0. NULL with a one-line reason in err on failure. */
+ * max_bytes > 0: the disk space the spool may take. NULL with a one-line reason in err on failure. */
 tb_spool_t *tb_spool_open(const char *dir, uint64_t max_bytes, char *err, size_t errsize);
 void tb_spool_close(tb_spool_t **p);
 
@@ -50,7 +51,8 @@ void tb_spool_unpin(tb_spool_t *s);
 
 typedef struct {
     uint64_t batches;
-    uint64_t bytes;
+    uint64_t bytes;      /* of the batches' text */
+    uint64_t disk_bytes; /* counted against the limit: the files' blocks, the directory */
     uint64_t points;
     uint64_t oldest_ns; /* creation time of the oldest batch, 0 if empty */
     uint64_t dropped;   /* points deleted to stay within the limit, or unreadable */

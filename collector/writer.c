@@ -52,7 +52,8 @@ struct tb_writer {
     batch_t *head, *tail;
     uint64_t qbytes, qpoints;
     int stopping;
-    tb_writer_health_t h; /* counters; queue and spool fields filled on read */
+    uint64_t stop_deadline; /* monotonic ns by which the thread ends; set with stopping */
+    tb_writer_health_t h;   /* counters; queue and spool fields filled on read */
     tb_spool_info_t spool_pub;
     uint64_t cur_points_pub, cur_created_pub; /* batch in flight (from the queue) */
 
@@ -153,17 +154,38 @@ static void s_clear_cur(tb_writer_t *w)
     s_set_cur(w, NULL, 0, 0, 0, 0);
 }
 
+/* s_send_range's outcome when the shutdown deadline came before a request:
+ * nothing was sent, nothing counted as a failure. */
+#define S_STOPPED (-1)
+
+/* The shutdown deadline (monotonic ns), 0 while not stopping. */
+static uint64_t s_stop_deadline(tb_writer_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t d = w->stopping ? w->stop_deadline : 0;
+    pthread_mutex_unlock(&w->mu);
+    return d;
+}
+
 /* Send data[0..len) (complete lines), splitting on 413 and, to isolate bad
  * lines, on 400/422. Returns TB_IFX_OK when every line was written or
- * rejected, else the outcome that stopped it, with *done the bytes at the
- * front that are settled. */
+ * rejected, else the outcome that stopped it (S_STOPPED: the shutdown
+ * deadline passed), with *done the bytes at the front that are settled. */
 static int s_send_range(tb_writer_t *w, const char *data, size_t len, size_t *done)
 {
     uint64_t points = s_lines(data, len);
     tb_ifx_result_t res;
+    /* Why check here: isolating bad lines of a batch the database refuses
+     * as a whole takes up to two requests per line, thousands for a large
+     * batch. A stop must not wait for all of them: past the deadline the
+     * rest is kept (spool) or counted, like any batch not delivered. */
+    uint64_t deadline = s_stop_deadline(w);
+    *done = 0;
+    if (deadline != 0 && tb_time_mono_ns() >= deadline) {
+        return S_STOPPED;
+    }
     int o = tb_influx_write(w->ix, data, len, &res);
     s_count(w, &w->h.requests, 1);
-    *done = 0;
     if (o == TB_IFX_OK) {
         s_count(w, &w->h.written, points);
         *done = len;
@@ -349,11 +371,34 @@ static int s_take(tb_writer_t *w)
     return 1;
 }
 
+/* Keep only what is not settled of cur: its first `done` bytes were written
+ * or rejected. */
+static void s_drop_settled(tb_writer_t *w, size_t done)
+{
+    if (done == 0) {
+        return;
+    }
+    size_t rest = w->cur.len - done;
+    memmove(w->cur.data, w->cur.data + done, rest);
+    w->cur.len = rest;
+    w->cur.points = s_lines(w->cur.data, rest);
+    if (w->cur.from_spool) {
+        tb_spool_trim_head(w->spool, w->cur.data, rest, w->cur.points);
+        s_publish_spool(w);
+    }
+    s_set_cur(w, w->cur.data, w->cur.len, w->cur.points, w->cur.created_ns, w->cur.from_spool);
+}
+
 /* Deliver cur once. */
 static void s_deliver(tb_writer_t *w)
 {
     size_t done = 0;
     int o = s_send_range(w, w->cur.data, w->cur.len, &done);
+    if (o == S_STOPPED) {
+        /* Keep the unsettled rest for s_finish; the database is not at fault. */
+        s_drop_settled(w, done);
+        return;
+    }
     if (o == TB_IFX_OK) {
         if (w->failing) {
             tb_log(TB_LOG_INFO, LOG_COMPONENT, "database is back after %.1f s",
@@ -378,18 +423,7 @@ static void s_deliver(tb_writer_t *w)
     pthread_mutex_lock(&w->mu);
     w->h.connected = 0;
     pthread_mutex_unlock(&w->mu);
-    if (done > 0) {
-        /* Keep only what is not settled. */
-        size_t rest = w->cur.len - done;
-        memmove(w->cur.data, w->cur.data + done, rest);
-        w->cur.len = rest;
-        w->cur.points = s_lines(w->cur.data, rest);
-        if (w->cur.from_spool) {
-            tb_spool_trim_head(w->spool, w->cur.data, rest, w->cur.points);
-            s_publish_spool(w);
-        }
-        s_set_cur(w, w->cur.data, w->cur.len, w->cur.points, w->cur.created_ns, w->cur.from_spool);
-    }
+    s_drop_settled(w, done);
     /* A spool keeps it safe across a restart while we wait. */
     if (w->spool != NULL) {
         s_keep_cur(w);
@@ -461,7 +495,6 @@ static int s_should_exit(tb_writer_t *w, int queued, uint64_t now, uint64_t dead
 static void *s_thread(void *arg)
 {
     tb_writer_t *w = arg;
-    uint64_t deadline = 0;
     for (;;) {
         pthread_mutex_lock(&w->mu);
         int stopping = w->stopping;
@@ -469,10 +502,7 @@ static void *s_thread(void *arg)
         pthread_mutex_unlock(&w->mu);
         uint64_t now = tb_time_mono_ns();
         if (stopping) {
-            if (deadline == 0) {
-                deadline = now + (uint64_t)w->cfg.shutdown_ms * TB_NS_PER_MS;
-            }
-            if (s_should_exit(w, queued, now, deadline)) {
+            if (s_should_exit(w, queued, now, s_stop_deadline(w))) {
                 s_finish(w);
                 break;
             }
@@ -646,10 +676,15 @@ void tb_writer_destroy(tb_writer_t **p)
     tb_writer_t *w = *p;
     *p = NULL;
     if (w->thread_started) {
+        uint64_t deadline = tb_time_mono_ns() + (uint64_t)w->cfg.shutdown_ms * TB_NS_PER_MS;
         pthread_mutex_lock(&w->mu);
         w->stopping = 1;
+        w->stop_deadline = deadline;
         pthread_cond_signal(&w->cv);
         pthread_mutex_unlock(&w->mu);
+        /* A request in progress (a database that hangs) ends at the
+         * deadline too, not at its own timeout. */
+        tb_influx_deadline(w->ix, deadline);
         pthread_join(w->thread, NULL);
         tb_writer_health_t h;
         tb_writer_health(w, &h);

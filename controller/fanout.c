@@ -6,11 +6,16 @@
 #include "tb_time.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define REQ_MAX                                                                                    \
@@ -26,23 +31,39 @@ int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize)
         if (len == 0) {
             break;
         }
-        if (len >= TB_ENDPOINT_MAX) {
+        /* HOST:PORT is taken as tcp://HOST:PORT. */
+        int bare = memmem(p, len, "://", 3) == NULL;
+        char ep[TB_ENDPOINT_MAX];
+        if (len + (bare ? 6 : 0) >= TB_ENDPOINT_MAX) {
             snprintf(err, errsize, "collector endpoint too long (at most %d bytes)",
                      TB_ENDPOINT_MAX - 1);
             return -1;
         }
+        snprintf(ep, sizeof ep, "%s%.*s", bare ? "tcp://" : "", (int)len, p);
+        if (strncmp(ep, "tcp://", 6) == 0) {
+            const char *host = ep + 6;
+            const char *close = host[0] == '[' ? strchr(host, ']') : NULL;
+            const char *colon = strrchr(close != NULL ? close : host, ':');
+            if (colon == NULL || colon == host || colon[1] == '\0' ||
+                strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+                snprintf(err, errsize,
+                         "invalid collector endpoint %.*s: needs a host and a port (HOST:PORT, "
+                         "tcp://HOST:PORT or ipc://PATH)",
+                         (int)len, p);
+                return -1;
+            }
+        }
         added++;
         int dup = 0;
         for (size_t i = 0; i < f->n; i++) {
-            dup |= strncmp(f->endpoint[i], p, len) == 0 && f->endpoint[i][len] == '\0';
+            dup |= strcmp(f->endpoint[i], ep) == 0;
         }
         if (!dup) {
             if (f->n == TB_FANOUT_MAX) {
                 snprintf(err, errsize, "too many collectors (at most %d)", TB_FANOUT_MAX);
                 return -1;
             }
-            memcpy(f->endpoint[f->n], p, len);
-            f->endpoint[f->n++][len] = '\0';
+            memcpy(f->endpoint[f->n++], ep, sizeof ep);
         }
         p += len;
     }
@@ -125,6 +146,77 @@ static void *s_socket(void *ctx, const char *endpoint, int *bad)
     return s;
 }
 
+/* Why a tcp:// endpoint did not answer, told apart for the operator: an
+ * unknown host, a refused connection (nothing listens there), or nothing
+ * ("" : it accepts connections but did not reply in time). ZeroMQ retries
+ * silently in the background and only ever shows a timeout, so this asks
+ * the resolver and the TCP stack directly, bounded by wait_ms. */
+static void s_why(const char *endpoint, char *why, size_t size, int wait_ms)
+{
+    why[0] = '\0';
+    if (strncmp(endpoint, "tcp://", 6) != 0) {
+        return;
+    }
+    const char *hp = endpoint + 6;
+    const char *semi = strchr(hp, ';'); /* tcp://SOURCE;HOST:PORT */
+    hp = semi != NULL ? semi + 1 : hp;
+    char host[TB_ENDPOINT_MAX];
+    const char *colon = strrchr(hp, ':');
+    if (colon == NULL) {
+        return;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - hp), hp);
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host) - 2);
+        host[strlen(host) - 2] = '\0';
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int gai = getaddrinfo(host, colon + 1, &hints, &res);
+    if (gai == EAI_NONAME || gai == EAI_FAIL
+#ifdef EAI_NODATA
+        || gai == EAI_NODATA
+#endif
+    ) {
+        snprintf(why, size, "unknown host '%s'", host);
+        return;
+    }
+    if (gai != 0) {
+        snprintf(why, size, "cannot resolve '%s': %s", host, gai_strerror(gai));
+        return;
+    }
+    int refused = 0, other = 0, reached = 0;
+    for (struct addrinfo *a = res; a != NULL && !reached; a = a->ai_next) {
+        int fd =
+            socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            continue;
+        }
+        int e = connect(fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
+        if (e == EINPROGRESS) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            socklen_t el = sizeof e;
+            e = poll(&pfd, 1, wait_ms) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0
+                    ? e
+                    : ETIMEDOUT;
+        }
+        close(fd);
+        reached |= e == 0;
+        refused |= e == ECONNREFUSED;
+        if (e != 0 && e != ECONNREFUSED && e != ETIMEDOUT && other == 0) {
+            other = e;
+        }
+    }
+    freeaddrinfo(res);
+    if (reached) {
+        return;
+    }
+    if (refused) {
+        snprintf(why, size, "connection refused (no collector listening on %s)", hp);
+    } else if (other != 0) {
+        snprintf(why, size, "%s", strerror(other));
+    }
+}
+
 /* Wait up to deadline for the replies of the pending collectors. */
 static void s_collect(const tb_fanout_t *f, void **sock, int *pending, answer_t *ans,
                       uint64_t deadline)
@@ -199,8 +291,9 @@ static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int 
             goto done;
         }
         if ((sock[i] = s_socket(ctx, f->endpoint[i], &bad)) == NULL) {
-            snprintf(err, errsize, "%s collector endpoint %s: %s", bad ? "invalid" : "cannot use",
-                     f->endpoint[i], zmq_strerror(errno));
+            snprintf(err, errsize, "%s collector endpoint %s: %s%s", bad ? "invalid" : "cannot use",
+                     f->endpoint[i], zmq_strerror(errno),
+                     bad ? " (HOST:PORT, tcp://HOST:PORT or ipc://PATH)" : "");
             goto done;
         }
         pending[i] = 1;
@@ -231,10 +324,13 @@ static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int 
     }
     for (size_t i = 0; i < f->n; i++) {
         if (pending[i]) {
+            char why[300];
+            s_why(f->endpoint[i], why, sizeof why, 500);
             ans[i].code = TB_CALL_UNREACHABLE;
             snprintf(ans[i].err, sizeof ans[i].err,
-                     "no reply from collector at %s within %d ms (%d attempt%s)", f->endpoint[i],
-                     f->timeout_ms, attempts, attempts == 1 ? "" : "s");
+                     "no reply from collector at %s within %d ms (%d attempt%s)%s%s",
+                     f->endpoint[i], f->timeout_ms, attempts, attempts == 1 ? "" : "s",
+                     why[0] ? ": " : "", why);
         }
     }
     rc = 0;

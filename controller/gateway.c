@@ -90,6 +90,22 @@ typedef struct {
     char error[200]; /* set: a 400 with this message */
 } names_t;
 
+/* stream, streamN or streamnameN (N: one or more digits). */
+static int s_stream_key(const char *key)
+{
+    if (strncmp(key, "stream", 6) != 0) {
+        return 0;
+    }
+    const char *n = key + 6;
+    if (strncmp(n, "name", 4) == 0) {
+        n += 4;
+        if (*n == '\0') {
+            return 0;
+        }
+    }
+    return strspn(n, "0123456789") == strlen(n);
+}
+
 static enum MHD_Result s_collect(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *value)
 {
@@ -97,7 +113,7 @@ static enum MHD_Result s_collect(void *cls, enum MHD_ValueKind kind, const char 
     names_t *n = cls;
     char k[40], v[TB_STREAM_MAX + 1];
     int rc;
-    if (strncmp(key, "stream", 6) != 0) {
+    if (!s_stream_key(key)) {
         snprintf(n->error, sizeof n->error,
                  "unknown argument '%s' (name streams with stream= or streamname1=, ...)",
                  s_printable(k, sizeof k, key));
@@ -308,13 +324,19 @@ int tb_gateway_run(const tb_gateway_config_t *cfg)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     /* A thread per connection: a request waiting for a slow collector or
-     * database holds up only its own connection. */
+     * database holds up only its own connection. Each connection's memory
+     * pool holds the request line and one record (about 56 bytes) per
+     * query argument; with libmicrohttpd's default of 32 KiB a /start with
+     * about 500 arguments ran it out, and libmicrohttpd then closed the
+     * connection without an answer. 256 KiB takes a URL of some 3,000
+     * arguments, answered by a JSON 400 (at most 64 streams). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, port, NULL, NULL, s_handle, (void *)cfg, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)TB_GW_CONNECTIONS,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)TB_GW_CONNECTION_MEMORY, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "tapbusctl: cannot listen on %s (in use, or not an address here)\n",
                 cfg->listen);

@@ -29,6 +29,9 @@
  * listen queue. */
 #define TB_GW_CONNECTIONS 32
 
+/* Memory for each connection's request (libmicrohttpd's pool). */
+#define TB_GW_CONNECTION_MEMORY (256u << 10)
+
 /* The gateway's result codes for a call. */
 enum { TB_GW_OK = 0, TB_GW_REFUSED, TB_GW_UNREACHABLE, TB_GW_BADREPLY };
 

@@ -48,7 +48,8 @@ static void s_usage(FILE *out)
                  "                     latest N points of one (of one stream)\n"
                  "  help [COMMAND]     this text, or a command's (also: COMMAND --help)\n"
                  "\n"
-                 "options:\n"
+                 "options (before or after the command; '--' ends them, for a stream name\n"
+                 "that begins with '-'):\n"
                  "  --collector ENDPOINT  control endpoint (default $TAPBUS_COLLECTOR or\n"
                  "                        tcp://127.0.0.1:5557); repeat it or list several\n"
                  "                        (commas) to talk to several collectors at once: a\n"
@@ -151,42 +152,38 @@ static int s_usage_error(const char *msg)
     return EXIT_USAGE;
 }
 
-/* The words after the command, at most TB_CTL_MAX_STREAMS. `-n N` is taken
- * where the command has it (nmax > 0: N in 1..nmax, "what" names N); "--"
- * ends the options (a stream name may begin with '-'); any other word
- * beginning with '-' is an option in the wrong place. */
+/* The words after the command, at most TB_CTL_MAX_STREAMS. Options may
+ * come before or after the command; "--" ends them (a stream name may begin
+ * with '-'). */
 typedef struct {
     const char *word[TB_CTL_MAX_STREAMS];
     size_t n;
 } words_t;
 
-static int s_words(int argc, char **argv, uint64_t nmax, const char *what, uint64_t *n, words_t *w,
-                   char *msg, size_t size)
+static int s_add_word(words_t *w, const char *word, char *msg, size_t size)
 {
-    int options = 1;
-    w->n = 0;
-    for (int i = optind; i < argc; i++) {
-        if (options && strcmp(argv[i], "--") == 0) {
-            options = 0;
-        } else if (options && nmax > 0 && strcmp(argv[i], "-n") == 0) {
-            if (i + 1 == argc || tb_opt_u64(argv[i + 1], 1, nmax, n) != 0) {
-                snprintf(msg, size, "-n needs a number of %s, 1-%llu", what,
-                         (unsigned long long)nmax);
-                return -1;
-            }
-            i++;
-        } else if (options && argv[i][0] == '-') {
-            snprintf(msg, size,
-                     "'%s' after the command: options go before it (tapbusctl [OPTIONS] "
-                     "COMMAND ...); '--' before a stream name that begins with '-'",
-                     argv[i]);
-            return -1;
-        } else if (w->n == TB_CTL_MAX_STREAMS) {
-            snprintf(msg, size, "too many streams in one command (at most %d)", TB_CTL_MAX_STREAMS);
-            return -1;
-        } else {
-            w->word[w->n++] = argv[i];
-        }
+    if (w->n == TB_CTL_MAX_STREAMS) {
+        snprintf(msg, size, "too many streams in one command (at most %d)", TB_CTL_MAX_STREAMS);
+        return -1;
+    }
+    w->word[w->n++] = word;
+    return 0;
+}
+
+/* -n N where the command has it (nmax > 0: N in 1..nmax, "what" names N). */
+static int s_count(const char *text, uint64_t nmax, const char *what, uint64_t *n, char *msg,
+                   size_t size)
+{
+    if (text == NULL) {
+        return 0;
+    }
+    if (nmax == 0) {
+        snprintf(msg, size, "-n is an option of top and db");
+        return -1;
+    }
+    if (tb_opt_u64(text, 1, nmax, n) != 0) {
+        snprintf(msg, size, "-n needs a number of %s, 1-%llu", what, (unsigned long long)nmax);
+        return -1;
     }
     return 0;
 }
@@ -229,6 +226,7 @@ typedef struct {
     tb_fanout_t *fan;
     const tb_ctl_request_t *req;
     int json_out;
+    const char *name; /* the command as the operator typed it (top sends stats) */
 } call_t;
 
 /* Send the request, return the reply's data (a new reference), or NULL with
@@ -237,17 +235,20 @@ typedef struct {
 static json_t *s_fetch(void *arg, int *code)
 {
     const call_t *c = arg;
-    char err[1024];
+    char err[1024], shown[1024];
     json_t *j = tb_fanout_call(c->fan, c->req, code, err, sizeof err);
     if (*code == TB_CALL_OK) {
         return j;
     }
+    /* The reason may quote the collector: printable on the terminal, exact
+     * in the JSON document. */
+    tb_print_text(shown, sizeof shown, err, strlen(err));
     if (j != NULL) {
-        fprintf(stderr, "tapbusctl: %s: partial answer: %s\n", c->req->cmd, err);
+        fprintf(stderr, "tapbusctl: %s: partial answer: %s\n", c->name, shown);
     } else if (*code == TB_CALL_REFUSED) {
-        fprintf(stderr, "tapbusctl: %s: %s\n", c->req->cmd, err);
+        fprintf(stderr, "tapbusctl: %s: %s\n", c->name, shown);
     } else {
-        fprintf(stderr, "tapbusctl: %s\n", err);
+        fprintf(stderr, "tapbusctl: %s\n", shown);
     }
     if (j == NULL && c->json_out && *code == TB_CALL_REFUSED) {
         json_t *e = json_pack("{s:s, s:s}", "status", "error", "error", err);
@@ -293,19 +294,12 @@ static json_t *s_gateway_call(void *arg, const tb_ctl_request_t *req, int *resul
 
 /* serve --http ADDR:PORT [--credentials FILE]: credentials "user:password"
  * from the file's first line or $TAPBUS_HTTP_CREDENTIALS; none is built in. */
-static int s_serve(int argc, char **argv, tb_fanout_t *fan)
+static int s_serve(const char *listen, const char *file, const words_t *words, tb_fanout_t *fan)
 {
-    const char *listen = NULL, *file = NULL;
-    for (int i = optind; i < argc; i++) {
-        if (strcmp(argv[i], "--http") == 0 && i + 1 < argc) {
-            listen = argv[++i];
-        } else if (strcmp(argv[i], "--credentials") == 0 && i + 1 < argc) {
-            file = argv[++i];
-        } else {
-            char msg[300];
-            snprintf(msg, sizeof msg, "serve: unexpected argument '%.200s'", argv[i]);
-            return s_usage_error(msg);
-        }
+    if (words->n > 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "serve: unexpected argument '%.200s'", words->word[0]);
+        return s_usage_error(msg);
     }
     if (listen == NULL) {
         return s_usage_error("serve needs --http ADDR:PORT");
@@ -353,7 +347,17 @@ int main(int argc, char **argv)
     int json_out = 0, print_config = 0;
     uint64_t timeout = 3000;
     uint64_t retries = 2;
-    enum { O_COLLECTOR = 256, O_JSON, O_TIMEOUT, O_RETRIES, O_HELP, O_CONFIG, O_PRINTCONF };
+    enum {
+        O_COLLECTOR = 256,
+        O_JSON,
+        O_TIMEOUT,
+        O_RETRIES,
+        O_HELP,
+        O_CONFIG,
+        O_PRINTCONF,
+        O_HTTP,
+        O_CREDENTIALS
+    };
     static const struct option opts[] = {
         {"collector", required_argument, NULL, O_COLLECTOR},
         {"json", no_argument, NULL, O_JSON},
@@ -362,6 +366,8 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, O_HELP},
         {"config", required_argument, NULL, O_CONFIG},
         {"print-config", no_argument, NULL, O_PRINTCONF},
+        {"http", required_argument, NULL, O_HTTP},               /* serve */
+        {"credentials", required_argument, NULL, O_CREDENTIALS}, /* serve */
         {NULL, 0, NULL, 0},
     };
     char msg[512];
@@ -376,13 +382,35 @@ int main(int argc, char **argv)
     argv = s_conf.argv;
     s_parsing = 1;
     opterr = 0;
-    /* "+": stop at the command, so stream names are never taken for options. */
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    /* "-": options before and after the command (`tapbusctl status --json`),
+     * the other words in order (the command, then its arguments); "--" ends
+     * the options, so a stream name may begin with '-'. */
+    const char *cmd = NULL, *n_text = NULL, *http = NULL, *credentials = NULL;
+    int command_help = 0, serve_option = 0;
+    words_t words = {.n = 0};
+    while ((c = getopt_long(argc, argv, "-hn:", opts, NULL)) != -1) {
         switch (c) {
+        case 1:
+            if (cmd == NULL) {
+                cmd = optarg;
+            } else if (s_add_word(&words, optarg, msg, sizeof msg) != 0) {
+                return s_usage_error(msg);
+            }
+            break;
+        case 'n':
+            n_text = optarg;
+            break;
+        case O_HTTP:
+        case O_CREDENTIALS:
+            *(c == O_HTTP ? &http : &credentials) = optarg;
+            /* From a file or the environment they wait for serve; on the
+             * command line of another command they are a mistake. */
+            serve_option |= tb_conf_origin(&s_conf, optind - 1)[0] == '\0';
+            break;
         case O_CONFIG:
             break; /* taken by tb_conf_build */
         case O_PRINTCONF:
-            print_config = 1; /* before the command: not a stream's name */
+            print_config = 1;
             break;
         case O_COLLECTOR: {
             /* Repeated, they add up; the command line's list replaces the
@@ -411,15 +439,33 @@ int main(int argc, char **argv)
                 return s_usage_error("--retries must be 0-10");
             }
             break;
+        case 'h':
         case O_HELP:
-            s_usage(stdout);
-            return 0;
+            if (cmd == NULL) {
+                s_usage(stdout);
+                return 0;
+            }
+            command_help = 1; /* `COMMAND --help` */
+            break;
         default:
             if (optopt > 0 && optopt < 256) { /* a short one, perhaps in a cluster */
-                snprintf(msg, sizeof msg, "unknown option '-%c'", optopt);
+                snprintf(msg, sizeof msg,
+                         optopt == 'n' ? "-n needs a number (-n N)" : "unknown option '-%c'",
+                         optopt);
             } else {
                 snprintf(msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);
             }
+            if (cmd != NULL && optopt != 'n') {
+                snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
+                         "; '--' before a stream name that begins with '-'");
+            }
+            return s_usage_error(msg);
+        }
+    }
+    for (int i = optind; i < argc; i++) { /* after "--" */
+        if (cmd == NULL) {
+            cmd = argv[i];
+        } else if (s_add_word(&words, argv[i], msg, sizeof msg) != 0) {
             return s_usage_error(msg);
         }
     }
@@ -443,16 +489,15 @@ int main(int argc, char **argv)
         tb_conf_print_default(&s_conf, stdout, "json", NULL);
         return 0;
     }
-    if (optind >= argc) {
+    if (cmd == NULL) {
         return s_usage_error("no command given");
     }
     tb_ctl_request_t req;
     memset(&req, 0, sizeof req);
-    const char *cmd = argv[optind++];
     if (strcmp(cmd, "help") == 0) {
-        const command_t *asked = optind < argc ? s_command(argv[optind]) : NULL;
-        if (optind < argc && asked == NULL) {
-            snprintf(msg, sizeof msg, "unknown command '%s'", argv[optind]);
+        const command_t *asked = words.n > 0 ? s_command(words.word[0]) : NULL;
+        if (words.n > 0 && asked == NULL) {
+            snprintf(msg, sizeof msg, "unknown command '%s'", words.word[0]);
             return s_usage_error(msg);
         }
         if (asked != NULL) {
@@ -467,23 +512,22 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "unknown command '%s'", cmd);
         return s_usage_error(msg);
     }
-    for (int i = optind; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            s_command_usage(command);
-            return 0;
-        }
+    if (command_help) {
+        s_command_usage(command);
+        return 0;
     }
     int probes = strcmp(cmd, "probes") == 0;
     if (strcmp(cmd, "serve") == 0) {
-        return s_serve(argc, argv, &fan);
+        return s_serve(http, credentials, &words, &fan);
+    }
+    if (serve_option) {
+        return s_usage_error("--http and --credentials are options of serve");
     }
     int db = strcmp(cmd, "db") == 0;
     int top = strcmp(cmd, "top") == 0;
     uint64_t nmax = db ? 10000 : top ? 64 : 0; /* -n's largest value, 0: no -n */
     uint64_t n = 10;
-    words_t words;
-    if (s_words(argc, argv, nmax, db ? "points" : "flows and hosts", &n, &words, msg, sizeof msg) !=
-        0) {
+    if (s_count(n_text, nmax, db ? "points" : "flows and hosts", &n, msg, sizeof msg) != 0) {
         return s_usage_error(msg);
     }
     if (db && s_db_request(&words, n, &req, msg, sizeof msg) != 0) {
@@ -514,7 +558,7 @@ int main(int argc, char **argv)
         return s_usage_error(msg);
     }
 
-    call_t call = {&fan, &req, json_out};
+    call_t call = {&fan, &req, json_out, cmd};
     if (top) {
         snprintf(req.cmd, sizeof req.cmd, "stats");
         return tb_top_run(s_fetch, &call, n, 1.0);

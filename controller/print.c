@@ -5,6 +5,9 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static json_int_t s_int(const json_t *o, const char *key)
@@ -36,7 +39,130 @@ static const char *s_str(const json_t *o, const char *key)
     return s ? s : "";
 }
 
-void tb_print_names(FILE *out, const char *verb, const json_t *list, const json_t *where)
+/* ---- text from the network, made printable ----
+ *
+ * Names, details, probe ids and error messages come from collectors and
+ * probes: an escape sequence in them would reach the operator's terminal
+ * (move the cursor, retitle the window, hide a line). Before a table is
+ * printed, every string and key is copied with control characters (C0, DEL,
+ * C1) and the bidirectional overrides shown as escapes (\x1b, \u009b,
+ * \u202e); the rest of the UTF-8 text is kept. --json output is not made
+ * from these copies: jansson escapes it exactly. */
+
+size_t tb_print_text(char *dst, size_t size, const char *src, size_t len)
+{
+    size_t o = 0;
+    if (size == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        const unsigned char *u = (const unsigned char *)src + i;
+        char esc[8] = "";
+        size_t skip = 0;
+        if (u[0] < 0x20 || u[0] == 0x7f) {
+            snprintf(esc, sizeof esc, "\\x%02x", u[0]);
+        } else if (u[0] == 0xc2 && i + 1 < len && u[1] >= 0x80 && u[1] <= 0x9f) {
+            snprintf(esc, sizeof esc, "\\u%04x", u[1]);
+            skip = 1;
+        } else if (u[0] == 0xe2 && i + 2 < len &&
+                   ((u[1] == 0x80 && u[2] >= 0xaa && u[2] <= 0xae) ||
+                    (u[1] == 0x81 && u[2] >= 0xa6 && u[2] <= 0xa9))) {
+            snprintf(esc, sizeof esc, "\\u%04x", 0x2000 + ((u[1] & 0x3f) << 6) + (u[2] & 0x3f));
+            skip = 2;
+        }
+        size_t n = esc[0] ? strlen(esc) : 1;
+        if (o + n >= size) {
+            break;
+        }
+        if (esc[0]) {
+            memcpy(dst + o, esc, n);
+        } else {
+            dst[o] = src[i];
+        }
+        o += n;
+        i += skip;
+    }
+    /* A cut never leaves half a UTF-8 character. */
+    while (o > 0 && ((unsigned char)dst[o - 1] & 0x80) != 0) {
+        size_t lead = o - 1;
+        while (lead > 0 && ((unsigned char)dst[lead] & 0xc0) == 0x80) {
+            lead--;
+        }
+        unsigned char c = (unsigned char)dst[lead];
+        size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+        if (o - lead >= want) {
+            break;
+        }
+        o = lead;
+    }
+    dst[o] = '\0';
+    return o;
+}
+
+/* A printable string value, or NULL when out of memory. */
+static json_t *s_safe_string(const char *s, size_t len)
+{
+    /* An escape is at most 4 characters per byte it replaces ("\x1b"; a
+     * C1 "\u009b" replaces 2, a bidirectional override 3): a string of
+     * printable text (the usual case) is copied as it is. */
+    size_t controls = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        controls += c < 0x20 || c == 0x7f || c == 0xc2 || c == 0xe2;
+    }
+    if (controls == 0) {
+        return json_stringn(s, len);
+    }
+    size_t size = len + 3 * controls + 2 * controls + 1;
+    char *buf = malloc(size);
+    if (buf == NULL) {
+        return NULL;
+    }
+    size_t n = tb_print_text(buf, size, s, len);
+    json_t *j = json_stringn(buf, n);
+    free(buf);
+    return j;
+}
+
+json_t *tb_print_safe(const json_t *v)
+{
+    if (json_is_string(v)) {
+        return s_safe_string(json_string_value(v), json_string_length(v));
+    }
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        const json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            if (a == NULL || json_array_append_new(a, tb_print_safe(x)) != 0) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        return a;
+    }
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        const char *key;
+        json_t *x;
+        json_object_foreach((json_t *)v, key, x)
+        {
+            json_t *k = s_safe_string(key, strlen(key));
+            if (o == NULL || k == NULL ||
+                json_object_set_new(o, json_string_value(k), tb_print_safe(x)) != 0) {
+                json_decref(k);
+                json_decref(o);
+                return NULL;
+            }
+            json_decref(k);
+        }
+        return o;
+    }
+    return v != NULL ? json_deep_copy(v) : json_null();
+}
+
+static void s_print_names(FILE *out, const char *verb, const json_t *list, const json_t *where)
 {
     fprintf(out, "%s:", verb);
     size_t i;
@@ -70,8 +196,13 @@ static void s_database(FILE *out, const json_t *db)
         fprintf(out, "database   none (no --influx-url)\n");
         return;
     }
+    /* "connected" is set by the first write the database accepts: before
+     * any attempt (no data yet) nothing is known to be wrong. */
+    int tried = s_int(db, "requests") > 0 || s_str(db, "last_error")[0] != '\0';
     fprintf(out, "database   %s, %s\n", s_str(db, "target"),
-            json_is_true(json_object_get(db, "connected")) ? "connected" : "NOT CONNECTED");
+            json_is_true(json_object_get(db, "connected")) ? "connected"
+            : tried                                        ? "NOT CONNECTED"
+                                                           : "not written to yet");
     fprintf(out,
             "           %" JSON_INTEGER_FORMAT " points written, %" JSON_INTEGER_FORMAT
             " queued, %" JSON_INTEGER_FORMAT " in the spool (%" JSON_INTEGER_FORMAT
@@ -152,7 +283,7 @@ static void s_collector(FILE *out, const char *endpoint, const json_t *part)
     s_database(out, json_object_get(part, "database"));
 }
 
-void tb_print_status(FILE *out, const json_t *data)
+static void s_print_status(FILE *out, const json_t *data)
 {
     /* Several collectors: "collectors" holds each one's part. */
     const json_t *colls = json_object_get(data, "collectors");
@@ -251,7 +382,7 @@ static void s_packet(FILE *out, const char *label, const json_t *p)
     fputc('\n', out);
 }
 
-void tb_print_stats(FILE *out, const json_t *d)
+static void s_print_stats(FILE *out, const json_t *d)
 {
     fprintf(out, "%-14s %s (%s)\n", "stream", s_str(d, "stream"), s_str(d, "state"));
     if (s_str(d, "collector")[0] != '\0') {
@@ -395,7 +526,7 @@ json_t *tb_status_probes(const json_t *status)
     return view;
 }
 
-void tb_print_probes(FILE *out, const json_t *data)
+static void s_print_probes(FILE *out, const json_t *data)
 {
     fprintf(out, "%-24s %8s %7s %12s %10s  %s\n", "PROBE", "HEARD", "SILENT", "RECEIVED", "DROPS",
             "STREAMS");
@@ -418,6 +549,41 @@ void tb_print_probes(FILE *out, const json_t *data)
     }
 }
 
+/* A real with about six significant digits and never an exponent (a table
+ * shows 1000000, not 1e+06): as many decimals as the magnitude leaves, the
+ * trailing zeros cut. */
+static void s_real(double v, char *buf, size_t size)
+{
+    if (!isfinite(v)) {
+        snprintf(buf, size, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+        return;
+    }
+    double mag = v < 0 ? -v : v;
+    int decimals = 0;
+    if (mag > 0 && mag < 1e5) {
+        decimals = 5;
+        for (double t = mag; t >= 10; t /= 10) {
+            decimals--;
+        }
+        for (double t = mag; t < 1 && decimals < 15; t *= 10) {
+            decimals++;
+        }
+    }
+    snprintf(buf, size, "%.*f", decimals, v);
+    if (decimals > 0 && strchr(buf, '.') != NULL) {
+        size_t n = strlen(buf);
+        while (n > 0 && buf[n - 1] == '0') {
+            buf[--n] = '\0';
+        }
+        if (n > 0 && buf[n - 1] == '.') {
+            buf[--n] = '\0';
+        }
+    }
+    if (strcmp(buf, "-0") == 0) {
+        snprintf(buf, size, "0");
+    }
+}
+
 /* One cell as text. */
 static void s_cell(const json_t *v, char *buf, size_t size)
 {
@@ -426,7 +592,7 @@ static void s_cell(const json_t *v, char *buf, size_t size)
     } else if (json_is_integer(v)) {
         snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     } else if (json_is_real(v)) {
-        snprintf(buf, size, "%.6g", json_real_value(v));
+        s_real(json_real_value(v), buf, size);
     } else if (json_is_boolean(v)) {
         snprintf(buf, size, "%s", json_is_true(v) ? "true" : "false");
     } else {
@@ -437,7 +603,7 @@ static void s_cell(const json_t *v, char *buf, size_t size)
 #define TABLE_MAX_COLS 64
 #define CELL_MAX       128
 
-void tb_print_table(FILE *out, const json_t *columns, const json_t *rows)
+static void s_print_table(FILE *out, const json_t *columns, const json_t *rows)
 {
     size_t ncols = json_array_size(columns);
     if (ncols > TABLE_MAX_COLS) {
@@ -481,7 +647,7 @@ void tb_print_table(FILE *out, const json_t *columns, const json_t *rows)
     }
 }
 
-void tb_print_top(FILE *out, const json_t *d, double pps, double bps, size_t n)
+static void s_print_top(FILE *out, const json_t *d, double pps, double bps, size_t n)
 {
     char rate[64];
     if (pps < 0) {
@@ -559,4 +725,108 @@ void tb_print_top(FILE *out, const json_t *d, double pps, double bps, size_t n)
         fprintf(out, "%-4zu %-*s %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT "\n", i + 1,
                 wh, s_str(f, "addr"), s_int(f, "packets"), s_int(f, "bytes"));
     }
+}
+
+/* ---- the public printers: on printable copies ---- */
+
+void tb_print_names(FILE *out, const char *verb, const json_t *list, const json_t *where)
+{
+    json_t *l = tb_print_safe(list), *w = tb_print_safe(where);
+    s_print_names(out, verb, l, w);
+    json_decref(l);
+    json_decref(w);
+}
+
+void tb_print_status(FILE *out, const json_t *data)
+{
+    json_t *d = tb_print_safe(data);
+    s_print_status(out, d);
+    json_decref(d);
+}
+
+void tb_print_stats(FILE *out, const json_t *data)
+{
+    json_t *d = tb_print_safe(data);
+    s_print_stats(out, d);
+    json_decref(d);
+}
+
+void tb_print_probes(FILE *out, const json_t *data)
+{
+    json_t *d = tb_print_safe(data);
+    s_print_probes(out, d);
+    json_decref(d);
+}
+
+/* The index of the column named name, -1 if none. */
+static int s_column(const json_t *columns, const char *name)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(columns, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static long long s_rank_of(const json_t *row, int col)
+{
+    const json_t *v = json_array_get(row, (size_t)col);
+    if (json_is_integer(v)) {
+        return json_integer_value(v);
+    }
+    const char *s = json_string_value(v);
+    char *end;
+    long long r = s != NULL ? strtoll(s, &end, 10) : 0;
+    return s != NULL && end != s ? r : LLONG_MAX;
+}
+
+/* Top flows and hosts: the database returns the points of one time in the
+ * order of their series (rank "1", "10", "2", ...); rows of the same time
+ * are put in rank order, numerically. The order of times is kept. */
+static void s_rank_order(const json_t *columns, json_t *rows)
+{
+    int rank = s_column(columns, "rank");
+    int t = s_column(columns, "time") >= 0 ? s_column(columns, "time") : s_column(columns, "_time");
+    size_t n = json_array_size(rows);
+    if (rank < 0 || t < 0) {
+        return;
+    }
+    for (size_t start = 0; start < n;) {
+        const json_t *t0 = json_array_get(json_array_get(rows, start), (size_t)t);
+        size_t end = start + 1;
+        while (end < n && json_equal(json_array_get(json_array_get(rows, end), (size_t)t), t0)) {
+            end++;
+        }
+        for (size_t i = start + 1; i < end; i++) { /* insertion sort: stable, runs are short */
+            json_t *row = json_incref(json_array_get(rows, i));
+            size_t j = i;
+            while (j > start &&
+                   s_rank_of(json_array_get(rows, j - 1), rank) > s_rank_of(row, rank)) {
+                json_array_set(rows, j, json_array_get(rows, j - 1));
+                j--;
+            }
+            json_array_set_new(rows, j, row);
+        }
+        start = end;
+    }
+}
+
+void tb_print_table(FILE *out, const json_t *columns, const json_t *rows)
+{
+    json_t *c = tb_print_safe(columns), *r = tb_print_safe(rows);
+    s_rank_order(c, r);
+    s_print_table(out, c, r);
+    json_decref(c);
+    json_decref(r);
+}
+
+void tb_print_top(FILE *out, const json_t *stats, double pps, double bps, size_t n)
+{
+    json_t *d = tb_print_safe(stats);
+    s_print_top(out, d, pps, bps, n);
+    json_decref(d);
 }

@@ -1,6 +1,8 @@
 /* print — human-readable tables for tapbusctl's replies. Every function takes
  * the reply's data (borrowed jansson value) and writes to out. Missing keys
- * print as empty or zero: the collector may be older or newer. */
+ * print as empty or zero: the collector may be older or newer. Text in the
+ * data comes from the network: the tables show it with control characters
+ * escaped (tb_print_safe). */
 #ifndef TB_PRINT_H
 #define TB_PRINT_H
 
@@ -25,5 +27,14 @@ void tb_print_top(FILE *out, const json_t *stats, double pps, double bps, size_t
 /* An aligned table: a header of column names and one line per row; null
  * values print as "-". */
 void tb_print_table(FILE *out, const json_t *columns, const json_t *rows);
+
+/* A copy of v (new reference; NULL when out of memory) whose strings and
+ * object keys are printable: control characters (C0, DEL, C1) and
+ * bidirectional overrides shown as \xNN / \uNNNN escapes. */
+json_t *tb_print_safe(const json_t *v);
+
+/* src[0..len) made printable like tb_print_safe into dst[size] (cut at a
+ * character boundary, NUL-terminated); returns the length written. */
+size_t tb_print_text(char *dst, size_t size, const char *src, size_t len);
 
 #endif

@@ -461,14 +461,18 @@ class Controller(unittest.TestCase):
             code, _, err = h.ctl(h.endpoint(), *args, check=False)
             self.assertEqual(code, 2, args)
             self.assertTrue(err.startswith("tapbusctl: "), err)
-        # Options go before the command: after it they are not stream names.
-        for args, says in ((["stop", "--json"], "'--json' after the command"),
-                           (["start", "s1", "--timeout", "500"], "'--timeout' after the command"),
-                           (["start", "s1", "--print-config"], "'--print-config' after the"),
-                           (["db", "m", "-x"], "'-x' after the command"),
+        # Options may follow the command; a word beginning with '-' that is
+        # not an option is refused ('--' before such a stream name).
+        for args, says in ((["db", "m", "-x"], "unknown option '-x'; '--' before a stream"),
+                           (["stop", "--bogus"], "unknown or incomplete option '--bogus'"),
                            (["-xy", "status"], "unknown option '-x'"),
+                           (["status", "-n", "3"], "-n is an option of top and db"),
+                           (["status", "--http", "x:1"], "--http and --credentials are options of serve"),
                            (["top", "s1", "-n", "65"], "-n needs a number of flows and hosts"),
-                           (["db", "m", "-n", "0"], "-n needs a number of points, 1-10000")):
+                           (["db", "m", "-n", "0"], "-n needs a number of points, 1-10000"),
+                           (["status", "--timeout", "x"], "--timeout must be"),
+                           (["--collector", "tcp://127.0.0.1", "status"], "needs a host and a port"),
+                           (["status", "--collector", "host:"], "needs a host and a port")):
             code, out, err = h.ctl(h.endpoint(), *args, check=False)
             self.assertEqual((code, out), (2, ""), args)
             self.assertIn(says, err)
@@ -476,6 +480,56 @@ class Controller(unittest.TestCase):
         # "--" before a stream name that begins with '-'.
         code, _, err = h.ctl(h.endpoint(), "stop", "--", "-odd", timeout_ms=200, check=False)
         self.assertEqual(code, 3, err)
+
+    def test_options_after_the_command(self):
+        bus = h.Bus([("s", "file:" + corpus("babel.pcap"))])
+        try:
+            ctl = os.path.join(h.BIN, "tapbusctl")
+            hostport = bus.control[len("tcp://"):]
+
+            def run(*args):
+                r = subprocess.run([ctl] + list(args), capture_output=True, text=True, timeout=30)
+                return r.returncode, r.stdout, r.stderr
+            # status --json, --collector after the command, HOST:PORT without tcp://.
+            code, out, err = run("status", "--json", "--collector", bus.control)
+            self.assertEqual(code, 0, err)
+            self.assertIn("streams", json.loads(out))
+            code, out, err = run("--collector", hostport, "start", "s", "--json")
+            self.assertEqual(code, 0, err)
+            self.assertEqual(json.loads(out)["started"], ["s"])
+            bus.wait_finished(["s"])
+            code, out, err = run("--collector", bus.control, "stats", "s", "--json",
+                                 "--timeout", "2000")
+            self.assertEqual(code, 0, err)
+            self.assertEqual(json.loads(out)["packets"], 25)
+            code, out, err = run("top", "s", "-n", "3", "--collector=" + hostport)
+            self.assertEqual(code, 0, err)
+            self.assertIn("s (finished)", out)
+            # top of an unknown stream says so, under its own name.
+            code, out, err = run("--collector", bus.control, "top", "nope")
+            self.assertEqual(code, 1, err)
+            self.assertIn("tapbusctl: top: unknown stream 'nope'", err)
+            code, out, err = run("stats", "--collector", bus.control, "--", "-odd")
+            self.assertEqual(code, 1, err)
+            self.assertIn("unknown stream '-odd'", err)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_unreachable_collector_says_why(self):
+        # Nothing listens on the port: the connection is refused.
+        dead = h.endpoint()
+        code, _, err = h.ctl(dead, "status", timeout_ms=300, check=False)
+        self.assertEqual(code, 3, err)
+        self.assertIn("no reply from collector at %s within 300 ms" % dead, err)
+        self.assertIn("connection refused", err)
+        # A host name that does not resolve.
+        code, _, err = h.ctl("tcp://no-such-host.invalid:5557", "status", timeout_ms=300,
+                             check=False)
+        self.assertEqual(code, 3, err)
+        # (without a resolver at all: "cannot resolve", still not "refused")
+        self.assertRegex(err, "(unknown host|cannot resolve) 'no-such-host.invalid'")
+        self.assertNotIn("connection refused", err)
 
     def test_refused_commands_and_human_output(self):
         bus = h.Bus([("s", "file:" + corpus("babel.pcap"))])

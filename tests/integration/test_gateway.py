@@ -265,11 +265,36 @@ def test_no_credentials_no_gateway():
         assert r.returncode == 2 and "--http" in r.stderr, r.stderr
 
 
+def test_arguments_of_start():
+    """Hundreds of arguments get a JSON 400 (libmicrohttpd's default memory
+    per connection ran out near 500, and the connection closed without an
+    answer); only stream, streamN and streamnameN name streams."""
+    with tempfile.TemporaryDirectory() as tmp:
+        dead = "tcp://127.0.0.1:%d" % free_port()
+        gw = Gateway(dead, tmp, creds="u:p", options=["--timeout", "300", "--retries", "0"])
+        try:
+            for n in (300, 1000, 2500):
+                args = "&".join("stream%d=s%d" % (i, i) for i in range(n))
+                code, body = curl(gw.base + "/start?" + args, "u:p")
+                assert code == 400 and "too many streams" in body["error"], (n, code, body)
+            for bad in ("streamXYZ", "streamname", "stream1x", "streamname1a", "streams",
+                        "stream-1"):
+                code, body = curl(gw.base + "/start?stream=a&%s=b" % bad, "u:p")
+                assert code == 400 and "unknown argument '%s'" % bad in body["error"], \
+                    (bad, code, body)
+            # The good names reach the (absent) collector: 504, not 400.
+            code, body = curl(gw.base + "/start?stream=a&stream2=b&streamname3=c&stream04=d",
+                              "u:p")
+            assert code == 504 and "no reply" in body["error"], (code, body)
+        finally:
+            gw.proc.stop()
+
+
 def main():
     failed = 0
     for t in (test_gateway, test_gateway_in_front_of_two_collectors,
               test_gateway_forget_and_endpoints, test_listen_addresses,
-              test_no_credentials_no_gateway):
+              test_no_credentials_no_gateway, test_arguments_of_start):
         try:
             t()
             print("ok   %s" % t.__name__, flush=True)

@@ -148,8 +148,24 @@ def check_db_command(control, exp):
     _, out, _ = ctl(control, "db", "tapbus_interval", "demo")
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["time", "bps", "bytes"] and len(lines) == 2, out
-    _, out, _ = ctl(control, "db", "no_such_thing")
+    # A measurement the database does not hold: said so, not an empty table.
+    code, out, err = ctl(control, "db", "no_such_thing", check=False)
+    assert code == 1 and "unknown measurement 'no_such_thing'" in err, (code, out, err)
+    # One that it holds, but no point of that stream: an empty table.
+    code, out, err = ctl(control, "db", "tapbus_traffic", "no_such_stream")
     assert out.strip() == "(nothing stored)", out
+    # Top flows of one time in rank order (1, 2, ..., 10; the database
+    # orders the series "1", "10", "2", ...); numbers without exponents.
+    _, out, _ = ctl(control, "db", "tapbus_top_flow", "demo", "-n", "30")
+    lines = out.splitlines()
+    at = lines[0].index(" rank ") + 1  # aligned columns; some cells are empty
+    by_time = collections.OrderedDict()
+    for ln in lines[1:]:
+        by_time.setdefault(ln.split()[0], []).append(int(ln[at:].split()[0]))
+    assert any(len(v) >= 10 for v in by_time.values()), out
+    assert all(v == sorted(v) for v in by_time.values()), by_time
+    _, out, _ = ctl(control, "db", "tapbus_interval", "demo")
+    assert "e+" not in out, out
     code, _, err = ctl(control, "db", "tapbus_traffic", "-n", "0", check=False)
     assert code == 2 and "-n" in err, (code, err)
     code, _, err = ctl(control, "db", "a", "b", "c", check=False)
@@ -509,6 +525,30 @@ def test_retention_policy():
             bus.close()
 
 
+def test_missing_database_is_explained():
+    """A database that was not created (InfluxDB 1.x answers 404 "database
+    not found"): the status and the log suggest --influx-create-db; before
+    any write the database is not reported as not connected."""
+    with Influx() as ix:
+        args = ["--influx-url", ix.url, "--influx-db", DB, "--batch-ms", "200",
+                "--influx-timeout-ms", "2000"]
+        bus = Bus([("demo", "file:" + DEMO)], collector_args=args)
+        try:
+            _, out, _ = ctl(bus.control, "status")
+            assert "not written to yet" in out and "NOT CONNECTED" not in out, out
+            bus.start("demo")
+            d = wait_for(lambda: (lambda d: d if "--influx-create-db" in d["last_error"] else None)(
+                database(bus.control)), 30, "the missing database to be explained")
+            assert "404" in d["last_error"] and "database not found" in d["last_error"], d
+            _, out, _ = ctl(bus.control, "status")
+            assert "NOT CONNECTED" in out and "--influx-create-db" in out, out
+            ix.create_db(DB)
+            wait_delivered(bus.control, timeout=90)
+        finally:
+            codes, logs = bus.close()
+        assert "--influx-create-db" in logs, logs
+
+
 def test_bad_data_counted_not_retried():
     """A field type conflict makes InfluxDB refuse some points (400, partial
     write): those are counted as rejected, the rest is written, and the
@@ -611,7 +651,13 @@ def test_v2_query():
            b",result,table,_time,class,stream,bytes,packets\r\n"
            b",_result,0,2024-01-01T00:00:09Z,tcp,demo,208190,334\r\n"
            b",_result,0,2024-01-01T00:00:08Z,\"u,dp\",demo,66075,131\r\n\r\n")
-    with HttpCapture(responses=[(200, {"Content-Type": "text/csv"}, csv)]) as srv, \
+    empty = b"\r\n"
+    names = (b"#datatype,string,long,string\r\n#group,false,false,false\r\n"
+             b"#default,_result,,\r\n,result,table,_value\r\n"
+             b",,0,tapbus_stream\r\n,,0,tapbus_traffic\r\n\r\n")
+    script = [(200, {"Content-Type": "text/csv"}, body) for body in (csv, empty, names, empty,
+                                                                     names)]
+    with HttpCapture(responses=script) as srv, \
             tempfile.TemporaryDirectory() as tmp:
         token = os.path.join(tmp, "token")
         with open(token, "w") as f:
@@ -632,9 +678,18 @@ def test_v2_query():
             assert body["type"] == "flux" and 'from(bucket: "traffic")' in body["query"], body
             assert 'r._measurement == "tapbus_traffic"' in body["query"]
             assert 'r.stream == "demo"' in body["query"] and "limit(n: 2)" in body["query"]
+            # No point: a measurement the bucket does not hold is named as such;
+            # one it holds shows an empty table.
+            code, _, err = ctl(bus.control, "db", "no_such", check=False)
+            assert code == 1 and "unknown measurement 'no_such'" in err, (code, err)
+            assert "schema.measurements" in json.loads(srv.requests[-1].body_text)["query"]
+            code, out, err = ctl(bus.control, "db", "tapbus_stream", "nope")
+            assert out.strip() == "(nothing stored)", (out, err)
             # A measurement name cannot interpolate Flux ("${...}").
             ctl(bus.control, "--json", "db", "${r._measurement}", check=False)
-            body = json.loads(srv.requests[-1].body_text)
+            # (an empty answer is followed by a look at the measurements)
+            body = json.loads(next(q.body_text for q in reversed(srv.requests)
+                                   if "_measurement ==" in q.body_text))
             assert 'r._measurement == "\\${r._measurement}"' in body["query"], body["query"]
         finally:
             bus.close()

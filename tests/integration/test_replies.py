@@ -153,6 +153,79 @@ class HostileReplies(unittest.TestCase):
                 self.assertIn("malformed reply from collector at %s" % self.endpoint, err)
                 self.assertEqual(len(err.strip().splitlines()), 1, err)
 
+    def test_network_text_is_printable(self):
+        """Escape sequences in names, details, probe ids, keys and errors are
+        shown escaped in the tables; --json keeps them exact."""
+        esc = "\x1b]0;owned\x07\x1b[2J"
+        status = {
+            "collector": {"version": "1\x1b[31m", "uptime_s": 1, "control": "c"},
+            "database": {"target": "db" + esc, "connected": False, "requests": 1,
+                         "last_error": "HTTP 400: " + esc, "last_error_age_s": 1.0},
+            "streams": [{"stream": "s" + esc, "state": "running", "packets": 1,
+                         "probes": [{"id": "p" + esc, "source_state": "error",
+                                     "detail": "cannot open " + esc + "\u009b2J\u202e",
+                                     "received": 1, "last_heard_s": 0.5}]}]}
+        self.reply(ok(status))
+        for args in (["status"], ["probes"]):
+            code, out, err = self.ctl(*args)
+            self.assertEqual(code, 0, (args, err))
+            self.assertNotIn("\x1b", out)
+            self.assertNotIn("\x07", out)
+            self.assertIn("\\x1b]0;owned\\x07", out)
+        _, out, _ = self.ctl("status")
+        self.assertIn("\\u009b2J\\u202e", out)
+        self.assertNotIn("\u009b", out)
+        self.assertNotIn("\u202e", out)
+        code, out, _ = self.ctl("--json", "status")
+        self.assertEqual(code, 0)
+        self.assertEqual(json.loads(out)["streams"][0]["probes"][0]["id"], "p" + esc)
+        self.assertIn("\\u001b", out.lower())  # JSON-escaped, exactly
+        stats = {"stream": "s1", "state": "running", "protocols": {"t" + esc: {"packets": 1}},
+                 "top_flows": [{"src": "1.2.3.4" + esc, "dst": "5.6.7.8", "class": "tcp"}],
+                 "top_hosts": [{"addr": "h" + esc}]}
+        self.reply(ok(stats))
+        for args in (["stats", "s1"], ["top", "s1"]):
+            code, out, err = self.ctl(*args)
+            self.assertEqual(code, 0, (args, err))
+            self.assertNotIn("\x1b", out)
+            self.assertIn("h\\x1b]0;owned", out)
+        table = {"query": "q", "columns": ["time", "name" + esc, "rank", "bps"],
+                 "rows": [[2, "a" + esc, "10", 1e6], [2, "b", "2", 2.5e7], [2, "c", "1", 0.5],
+                          [1, "d", "2", 1e-7], [1, "e", "1", 123456.789]]}
+        self.reply(ok(table))
+        code, out, err = self.ctl("db", "tapbus_top_flow")
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("\x1b", out)
+        # Numbers without exponents; rows of one time in rank order.
+        self.assertNotIn("e+", out)
+        self.assertNotIn("e-", out)
+        cells = [ln.split() for ln in out.splitlines()[1:]]
+        self.assertEqual([(c[0], c[2], c[3]) for c in cells],
+                         [("2", "1", "0.5"), ("2", "2", "25000000"), ("2", "10", "1000000"),
+                          ("1", "1", "123457"), ("1", "2", "0.0000001")])
+        # The collector's refusal, escaped on the terminal, exact in JSON.
+        self.reply(mp({"v": 1, "status": "error", "error": "bad " + esc}))
+        code, out, err = self.ctl("stats", "s1")
+        self.assertEqual(code, 1)
+        self.assertNotIn("\x1b", err)
+        self.assertIn("bad \\x1b]0;owned", err)
+        code, out, err = self.ctl("--json", "stats", "s1")
+        self.assertEqual(json.loads(out)["error"], "bad " + esc)
+
+    def test_database_not_written_to_yet(self):
+        """No write tried yet is not a database down; a failed one is."""
+        status = {"collector": {"version": "1"}, "streams": [],
+                  "database": {"target": "t", "connected": False, "requests": 0,
+                               "last_error": ""}}
+        self.reply(ok(status))
+        _, out, _ = self.ctl("status")
+        self.assertIn("database   t, not written to yet\n", out)
+        status["database"]["requests"] = 3
+        status["database"]["last_error"] = "HTTP 503"
+        self.reply(ok(status))
+        _, out, _ = self.ctl("status")
+        self.assertIn("database   t, NOT CONNECTED\n", out)
+
     def test_a_refusal_is_exit_1(self):
         self.reply(mp({"v": 1, "status": "error", "error": "no such thing\nforged line"}))
         code, _, err = self.ctl("stats", "s1")

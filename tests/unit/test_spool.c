@@ -1,11 +1,13 @@
 /* Unit tests for the writer's bounded on-disk spool (collector/spool.h):
  * first-in first-out reading with byte-exact contents, points and creation
  * times; the info counters; replay after a restart and sequence numbers that
- * keep increasing; the byte limit (oldest batches dropped and counted, an
- * oversized batch refused and counted); trimming the head, also across a
- * restart; leftover temporary files and foreign files; unreadable batch files;
- * directories that cannot be used. Each test works in its own temporary
- * directory under /tmp, removed afterwards. */
+ * keep increasing; the limit on disk space, files counted by the blocks they
+ * take and the directory included (oldest batches dropped and counted, an
+ * oversized batch refused and counted, many tiny batches within the limit);
+ * trimming the head, also across a restart; leftover temporary files and
+ * foreign files; unreadable batch files; directories that cannot be used.
+ * Each test works in its own temporary directory under /tmp, removed
+ * afterwards. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define LIMIT (1ull << 20) /* a byte limit that the tests never reach */
@@ -201,6 +204,50 @@ static uint64_t s_max_seq(const fixture_t *f)
         max = seqs[i] > max ? seqs[i] : max;
     }
     return max;
+}
+
+/* The filesystem's allocation unit under the fixture. */
+static uint64_t s_unit(const fixture_t *f)
+{
+    struct statvfs vfs;
+    assert_int_equal(statvfs(f->base, &vfs), 0);
+    return vfs.f_frsize >= 512 ? (uint64_t)vfs.f_frsize : 4096;
+}
+
+/* What an empty spool counts against its limit (its directory and the room
+ * to grow it); the directory stays, empty. */
+static uint64_t s_overhead(const fixture_t *f)
+{
+    tb_spool_t *s = s_open(f, LIMIT);
+    tb_spool_info_t info;
+    tb_spool_info(s, &info);
+    assert_int_equal(info.batches, 0);
+    tb_spool_close(&s);
+    return info.disk_bytes;
+}
+
+/* The disk space the spool directory really takes: its own blocks and every
+ * file's (st_blocks, in 512-byte units). */
+static uint64_t s_allocated(const fixture_t *f)
+{
+    struct stat sb;
+    assert_int_equal(stat(f->dir, &sb), 0);
+    uint64_t total = (uint64_t)sb.st_blocks * 512;
+    DIR *d = opendir(f->dir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+            continue;
+        }
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", f->dir, de->d_name);
+        if (lstat(path, &sb) == 0) {
+            total += (uint64_t)sb.st_blocks * 512;
+        }
+    }
+    closedir(d);
+    return total;
 }
 
 static void s_write_file(const char *path, const char *text)
@@ -402,27 +449,28 @@ static void test_reopen_keeps_order_and_sequence(void **state)
     }
 }
 
+/* The limit is on disk space: batches of one to three allocation units
+ * (36 bytes to 9 KB), a limit of ten units beyond the directory's share. */
 static void test_byte_limit_drops_oldest(void **state)
 {
     fixture_t *f = *state;
-    const uint64_t limit = 1000;
+    const uint64_t unit = s_unit(f), limit = s_overhead(f) + 10 * unit;
     tb_spool_t *s = s_open(f, limit);
     uint64_t pushed_points = 0, seqs[64];
     unsigned first_alive = 0;
-    /* Batches of varying sizes (about 40 to 400 bytes). */
     for (unsigned i = 0; i < 40; i++) {
-        unsigned pts = 1 + (i * 7) % 10;
+        unsigned pts = 1 + (i * 37) % 250;
         char *b = s_batch(i, pts);
         assert_int_equal(tb_spool_push(s, b, strlen(b), pts, 1000 + i), 0);
         free(b);
         pushed_points += pts;
         tb_spool_info_t info;
         tb_spool_info(s, &info);
-        uint64_t disk = 0;
-        size_t files = s_files(f, &disk, seqs, 64);
-        assert_true(info.bytes <= limit);
-        assert_true(disk <= limit);
-        assert_int_equal(disk, info.bytes);
+        uint64_t bytes = 0;
+        size_t files = s_files(f, &bytes, seqs, 64);
+        assert_true(info.disk_bytes <= limit);
+        assert_true(s_allocated(f) <= limit);
+        assert_int_equal(bytes, info.bytes);
         assert_int_equal(files, info.batches);
         /* Every point is either still spooled or counted as dropped. */
         assert_int_equal(info.points + info.dropped, pushed_points);
@@ -438,7 +486,7 @@ static void test_byte_limit_drops_oldest(void **state)
     assert_true(info.dropped > 0);
     /* What is left reads back in order. */
     for (unsigned i = first_alive; i < 40; i++) {
-        unsigned pts = 1 + (i * 7) % 10;
+        unsigned pts = 1 + (i * 37) % 250;
         char *b = s_batch(i, pts);
         s_expect_head(s, b, strlen(b), pts, 1000 + i);
         free(b);
@@ -448,26 +496,61 @@ static void test_byte_limit_drops_oldest(void **state)
     tb_spool_close(&s);
 }
 
+/* Regression: many tiny batches (one 36-byte line each) under a 128 KiB
+ * limit. Counted by their length, 400 of them fit and took 1.6 MB (each file
+ * takes a block); counted by the blocks they take, the spool's directory
+ * with its files stays within the limit at every moment. */
+static void test_tiny_batches_bound_disk(void **state)
+{
+    fixture_t *f = *state;
+    const uint64_t limit = 128 << 10;
+    tb_spool_t *s = s_open(f, limit);
+    uint64_t most = 0;
+    for (unsigned i = 0; i < 400; i++) {
+        char *b = s_batch(i, 1);
+        assert_int_equal(tb_spool_push(s, b, strlen(b), 1, i), 0);
+        free(b);
+        uint64_t used = s_allocated(f);
+        most = used > most ? used : most;
+        if (used > limit) {
+            fail_msg("after %u batches of 36 bytes the spool takes %" PRIu64
+                     " bytes on disk, limit %" PRIu64,
+                     i + 1, used, limit);
+        }
+    }
+    tb_spool_info_t info;
+    tb_spool_info(s, &info);
+    printf("400 tiny batches: %" PRIu64 " batches kept, %" PRIu64 " bytes of text, %" PRIu64
+           " counted, at most %" PRIu64 " on disk, limit %" PRIu64 "\n",
+           info.batches, info.bytes, info.disk_bytes, most, limit);
+    assert_true(info.disk_bytes <= limit);
+    assert_int_equal(info.points + info.dropped, 400);
+    assert_true(info.batches >= 1 && info.batches < 400);
+    tb_spool_close(&s);
+}
+
 /* Exactly the limit fits (the others go); one byte more is refused, counted,
- * and does not evict anything. */
+ * and does not evict anything. The limit is four allocation units beyond
+ * the directory's share. */
 static void test_oversized_batch(void **state)
 {
     fixture_t *f = *state;
     char *small = s_batch(1, 2);
-    size_t limit = 4 * strlen(small);
-    tb_spool_t *s = s_open(f, limit);
+    const uint64_t unit = s_unit(f);
+    size_t room = (size_t)(4 * unit);
+    tb_spool_t *s = s_open(f, s_overhead(f) + room);
     assert_int_equal(tb_spool_push(s, small, strlen(small), 2, 1), 0);
     assert_int_equal(tb_spool_push(s, small, strlen(small), 2, 2), 0);
 
-    char *big = malloc(limit + 2);
+    char *big = malloc(room + 2);
     assert_non_null(big);
-    memset(big, 'x', limit + 1);
-    big[limit] = '\n';
-    big[limit + 1] = '\0';
+    memset(big, 'x', room + 1);
+    big[room] = '\n';
+    big[room + 1] = '\0';
     tb_spool_info_t info;
-    /* limit + 1 bytes: not kept; the return value is 0 or an error, but the
+    /* room + 1 bytes: not kept; the return value is 0 or an error, but the
      * points must be counted and nothing else may go. */
-    int rc = tb_spool_push(s, big, limit + 1, 7, 3);
+    int rc = tb_spool_push(s, big, room + 1, 7, 3);
     assert_true(rc <= 0);
     tb_spool_info(s, &info);
     assert_int_equal(info.batches, 2);
@@ -477,14 +560,14 @@ static void test_oversized_batch(void **state)
     uint64_t seqs[8];
     assert_int_equal(s_files(f, NULL, seqs, 8), 2);
 
-    /* Exactly the limit: kept, the two small batches make room. */
-    assert_int_equal(tb_spool_push(s, big + 1, limit, 5, 4), 0);
+    /* Exactly the room: kept, the two small batches make room. */
+    assert_int_equal(tb_spool_push(s, big + 1, room, 5, 4), 0);
     tb_spool_info(s, &info);
     assert_int_equal(info.batches, 1);
-    assert_int_equal(info.bytes, limit);
+    assert_int_equal(info.bytes, room);
     assert_int_equal(info.points, 5);
     assert_int_equal(info.dropped, 7 + 4);
-    s_expect_head(s, big + 1, limit, 5, 4);
+    s_expect_head(s, big + 1, room, 5, 4);
     tb_spool_close(&s);
     free(big);
     free(small);
@@ -725,6 +808,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_keeps_order_and_sequence, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_byte_limit_drops_oldest, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_oversized_batch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_tiny_batches_bound_disk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_trim_head, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_leftovers_and_foreign_files, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_batches, s_setup, s_teardown),

@@ -16,7 +16,8 @@
  * counted; a full spool during a replay.
  *
  * Regression guards: the rejected line is logged without reading past its
- * batch (ASan); a full spool never deletes the batch being delivered.
+ * batch (ASan); a full spool never deletes the batch being delivered; a stop
+ * while a refused batch is split line by line keeps its deadline.
  *
  * Waiting is always polling with a deadline, never a bare sleep. */
 #include <setjmp.h>
@@ -43,6 +44,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -99,6 +101,7 @@ typedef struct {
     int dflt;
     int retry_after; /* seconds, sent with 429 and 503 answers when > 0 */
     int reject_bad;  /* 400 for a body holding the line "bad" */
+    int delay_ms;    /* before each answer */
     req_t reqs[MAX_REQS];
     size_t nreqs;
 } server_t;
@@ -264,7 +267,11 @@ static int s_serve(server_t *s, conn_t *c)
             free(r.headers);
             free(r.body);
         }
+        int delay_ms = s->delay_ms;
         pthread_mutex_unlock(&s->mu);
+        if (delay_ms > 0) {
+            s_sleep_ms((unsigned)delay_ms);
+        }
 
         char body[128] = "";
         if (status == 400) {
@@ -1081,6 +1088,56 @@ static void test_shutdown_without_spool(void **state)
     }
 }
 
+/* Regression: a stop while a batch the database refuses as a whole (400 for
+ * everything) is being split line by line. Isolating 400 lines takes about
+ * 800 requests (4 s at 5 ms each); the stop has 200 ms. The writer stops
+ * splitting at its deadline and keeps the unsettled rest in the spool: most
+ * lines are neither sent nor counted rejected, all are accounted for. Before,
+ * the writer went on to the last line (SIGTERM waited 80 s and more). */
+static void test_shutdown_deadline_while_splitting(void **state)
+{
+    fixture_t *f = *state;
+    f->srv.delay_ms = 5; /* set before the server thread starts */
+    s_server_start(&f->srv, 400);
+    s_make_spool(f);
+    tb_writer_config_t cfg;
+    s_config(&cfg, f, f->srv.port);
+    cfg.spool_dir = f->spool;
+    cfg.shutdown_ms = 200;
+    f->w = s_writer(&cfg);
+    const unsigned points = 400;
+    char *b = s_batch(f, 90, points);
+    s_submit(f->w, b, points);
+    tb_writer_health_t h;
+    WAIT_HEALTH(f->w, h, h.requests >= 2); /* splitting has begun */
+    double secs = 0;
+    char *log = s_destroy_logged(&f->w, &secs);
+    size_t reqs = s_nreqs(&f->srv);
+    printf("stop while splitting: %.3f s, %zu requests made of about %u\n", secs, reqs,
+           2 * points - 1);
+    unsigned long long written = 0, rejected = 0, dropped = 0, spooled = 0;
+    const char *stopped = strstr(log, "stopped:");
+    int parsed = stopped != NULL &&
+                 sscanf(stopped,
+                        "stopped: %llu points written, %llu rejected, %llu dropped, %llu in the "
+                        "spool",
+                        &written, &rejected, &dropped, &spooled) == 4;
+    if (!parsed) {
+        fprintf(stderr, "writer log:\n%s", log);
+    }
+    free(log);
+    assert_true(parsed);
+    assert_int_equal(written, 0);
+    assert_int_equal(dropped, 0);
+    assert_int_equal(rejected + spooled, points);
+    if (rejected * 2 >= points) {
+        fail_msg("%llu of %u lines were isolated and rejected after the stop (%.2f s)", rejected,
+                 points, secs);
+    }
+    assert_true(spooled > 0);
+    assert_true(s_spool_files(f->spool) >= 1);
+}
+
 /* (h) 2.x: /api/v2/write with org, bucket and precision, a token, and gzip
  * bodies that inflate to the submitted lines. */
 static void test_v2_gzip(void **state)
@@ -1169,7 +1226,17 @@ static void test_spool_full_during_replay(void **state)
         b[i] = s_batch(f, 80 + i, 2);
     }
     cfg.spool_dir = f->spool;
-    cfg.spool_bytes = 3 * strlen(b[0]); /* three batches */
+    /* Three batches: the limit is on disk space, each small file takes an
+     * allocation unit, the directory its blocks and one unit to grow. */
+    struct statvfs vfs;
+    struct stat dsb;
+    assert_int_equal(statvfs(f->spool, &vfs), 0);
+    assert_int_equal(stat(f->spool, &dsb), 0);
+    uint64_t unit = vfs.f_frsize >= 512 ? (uint64_t)vfs.f_frsize : 4096;
+    uint64_t dir = (uint64_t)dsb.st_blocks * 512 > (uint64_t)dsb.st_size
+                       ? (uint64_t)dsb.st_blocks * 512
+                       : (uint64_t)dsb.st_size;
+    cfg.spool_bytes = dir + unit + 3 * unit;
     f->w = s_writer(&cfg);
     s_submit(f->w, b[0], 2);
     /* Two failed attempts: b[0] is in the spool, and is the spool's head in
@@ -1230,6 +1297,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spool_replay_after_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_413_then_retry_remainder_spooled, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_spool_full_during_replay, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_deadline_while_splitting, s_setup,
+                                        s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
