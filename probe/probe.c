@@ -97,6 +97,30 @@ void tb_probe_destroy(tb_probe_t **p)
     free(self);
 }
 
+/* Did another stream of the probe have the same checkpoint file as `stream`
+ * before stream names were escaped in checkpoint names ('/' became '_')? */
+static int s_legacy_shared(const tb_probe_config_t *cfg, const char *stream)
+{
+    char mine[TB_STREAM_MAX + 32], legacy[TB_STREAM_MAX + 32];
+    char name[3 * TB_STREAM_MAX + 32];
+    if (tb_source_checkpoint_name(stream, name, sizeof name, mine, sizeof mine) != 0 ||
+        mine[0] == '\0') {
+        return 0; /* no '/': the name did not change */
+    }
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        const char *other = cfg->sources[i].stream;
+        if (strcmp(other, stream) == 0 ||
+            tb_source_checkpoint_name(other, name, sizeof name, legacy, sizeof legacy) != 0) {
+            continue;
+        }
+        /* An unchanged name is its own legacy name. */
+        if (strcmp(legacy[0] != '\0' ? legacy : name, mine) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_source_cfg_t *sc,
                          char *err, size_t errsize)
 {
@@ -118,6 +142,7 @@ static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_so
     if (sc->filter != NULL) {
         scfg.live.filter = sc->filter; /* this stream's own filter wins */
     }
+    scfg.dir.legacy_shared = s_legacy_shared(&self->cfg, sc->stream);
     st->src = tb_source_new(sc->stream, sc->spec, &scfg, serr, sizeof serr);
     if (st->src == NULL) {
         snprintf(err, errsize, "stream %s: %s", sc->stream, serr);
@@ -341,6 +366,7 @@ static void s_send_heartbeat(tb_probe_t *self, probe_stream_t *st)
         .bus_drops = st->bus_drops,
         .decode_errors = ss.decode_errors,
         .sampled_out = ss.sampled_out,
+        .files_skipped = ss.files_skipped,
     };
     if (st->detail[0] == '\0' && st->state == TB_SRC_RUNNING && st->src->ops->describe != NULL) {
         char what[TB_DETAIL_MAX + 1] = "";
