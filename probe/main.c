@@ -39,7 +39,7 @@ static void s_usage(FILE *out)
             "\n"
             "directories (apply to every dir source):\n"
             "  --checkpoint-dir DIR  where checkpoints are kept (default: the directory\n"
-            "                        itself, as .tapbus-STREAM.checkpoint)\n"
+            "                        itself, as .tapbus-STREAM.checkpoint, '/' as %%2F)\n"
             "  --after-read WHAT     keep, delete or move:DIR finished files (default keep)\n"
             "  --unreadable-timeout S  retry a file that cannot be opened for S seconds,\n"
             "                        then skip it and count it, 1-%d (default %d)\n"

@@ -711,7 +711,12 @@ static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsi
 static void s_current_vanished(dir_source_t *self)
 {
     s_drain_events(self); /* the rename's events are queued by now */
-    if (self->renamed_to[0] != '\0') {
+    if (self->renamed_to[0] != '\0' && self->done[0] != '\0' &&
+        s_natcmp(self->renamed_to, self->done) <= 0) {
+        char why[S_WHY_MAX];
+        snprintf(why, sizeof why, "renamed to %.50s, before files read", self->renamed_to);
+        s_count_skip(self, self->current, why);
+    } else if (self->renamed_to[0] != '\0') {
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: %s was renamed to %s before it was read",
                self->dir, self->current, self->renamed_to);
     } else if (self->offset == 0) {
