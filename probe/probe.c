@@ -27,6 +27,7 @@ typedef struct {
     int subscribers; /* matching subscriptions currently held by the XPUB */
     int eof;         /* the source has delivered its last packet */
     int eos_due;     /* an end-of-stream message still has to go out */
+    int final_hb_sent; /* the heartbeat before the end-of-stream went out */
     char detail[TB_DETAIL_MAX + 1];
 
     tb_summary_t *batch; /* batch_size summaries */
@@ -403,6 +404,7 @@ static void s_stream_start(tb_probe_t *self, probe_stream_t *st)
     st->out_len = 0;
     st->eof = 0;
     st->eos_due = 0;
+    st->final_hb_sent = 0;
     st->packets = 0;
     st->batches = 0;
     st->detail[0] = '\0';
@@ -501,6 +503,17 @@ static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
     }
     if (st->eof) {
         if (st->eos_due) {
+            /* The counters as they stand at the end (files skipped, decode
+             * errors) go out before the end-of-stream, so a collector's final
+             * loss for the run has them. */
+            if (!st->final_hb_sent) {
+                st->hb_due = 1;
+                s_send_heartbeat(self, st);
+                if (st->hb_due) {
+                    return 0; /* the bus is full: again on the next pass */
+                }
+                st->final_hb_sent = 1;
+            }
             s_encode_eos(self, st);
             if (st->state != TB_SRC_ERROR) {
                 st->state = TB_SRC_FINISHED;

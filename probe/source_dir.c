@@ -551,10 +551,14 @@ static void s_event(dir_source_t *self, const struct inotify_event *ev, const ch
         snprintf(self->renamed_to, sizeof self->renamed_to, "%s", name);
         self->moved_pending = 0;
     }
-    /* A file arriving under a name at or before the last finished one is
-     * never reached by the reading order: say so and count it. */
+    /* A file arriving under a name at or before the last finished one, or
+     * before the file being read, is never reached by the reading order:
+     * say so and count it. */
+    int started = self->pcap != NULL || self->offset > 0;
+    int behind = (self->done[0] != '\0' && s_natcmp(name, self->done) <= 0) ||
+                 (started && s_natcmp(name, self->current) < 0);
     if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && !(ev->mask & IN_ISDIR) && !rename_of_current &&
-        s_candidate_name(name) && self->done[0] != '\0' && s_natcmp(name, self->done) <= 0) {
+        s_candidate_name(name) && behind) {
         s_count_skip(self, name, "arrived after later files were read (out of order)");
     }
 }
@@ -806,9 +810,13 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         self->dirty_open = 1;
         char next[S_NAME_MAX];
         int rc = 0;
-        if (self->current[0] == '\0') {
+        /* Until the current file is started, a file that arrived since
+         * with a name before it is read first: order is by name. */
+        int started = self->pcap != NULL || self->offset > 0;
+        if (self->current[0] == '\0' || !started) {
             rc = s_scan(self, self->done, next, sizeof next);
-            if (rc == 0 && next[0] != '\0') {
+            if (rc == 0 && next[0] != '\0' &&
+                (self->current[0] == '\0' || s_natcmp(next, self->current) < 0)) {
                 s_set_current(self, next);
             }
         }

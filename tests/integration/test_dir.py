@@ -299,10 +299,15 @@ class Directory(unittest.TestCase):
             self.assertEqual(bus.probe_view("d")["source_state"], "running")
             _, out, _ = h.ctl(bus.control, "status")
             self.assertIn("trace3 is pcapng", out)
+            # A file arriving late, under a name before the one waiting: read first.
+            self.deliver(small, "trace2a.part", "trace2a")
+            h.wait_for(lambda: self.packets(bus) == 2 * big + 50, 60, "trace2a")
+            h.wait_for(lambda: "trace3 is pcapng" in bus.probe_view("d").get("detail", ""), 30,
+                       "trace3 to wait again")
             # A temporary name without a temporary suffix: read after its rename,
             # once, under its final name.
             self.deliver(small, "zz-incoming", "trace4")
-            h.wait_for(lambda: self.packets(bus) == 2 * big + 150, 60, "trace3 and trace4")
+            h.wait_for(lambda: self.packets(bus) == 2 * big + 200, 60, "trace3 and trace4")
             s = h.ctl_json(bus.control, "stats", "d")
             self.assertEqual(s["loss"]["files_skipped"], 0)
             self.assertEqual(s["loss"]["seq_gaps"], 0)
