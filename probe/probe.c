@@ -24,9 +24,9 @@ typedef struct {
     size_t topic_len;
     tb_source_t *src;
     tb_src_state_t state;
-    int subscribers; /* matching subscriptions currently held by the XPUB */
-    int eof;         /* the source has delivered its last packet */
-    int eos_due;     /* an end-of-stream message still has to go out */
+    int subscribers;   /* matching subscriptions currently held by the XPUB */
+    int eof;           /* the source has delivered its last packet */
+    int eos_due;       /* an end-of-stream message still has to go out */
     int final_hb_sent; /* the heartbeat before the end-of-stream went out */
     char detail[TB_DETAIL_MAX + 1];
 

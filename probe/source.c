@@ -67,6 +67,11 @@ int tb_source_open_regular(const char *path, FILE **fp, char *err, size_t errsiz
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
+        struct stat sb;
+        if (e == ENXIO && stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+            snprintf(err, errsize, "%s is not a regular file (a socket)", path);
+            return TB_EINVAL;
+        }
         snprintf(err, errsize, "cannot open %s: %s", path, strerror(e));
         errno = e;
         return e == ENOENT ? TB_ENOENT : TB_EIO;
@@ -80,11 +85,16 @@ int tb_source_open_regular(const char *path, FILE **fp, char *err, size_t errsiz
         return TB_EIO;
     }
     if (!S_ISREG(sb.st_mode)) {
-        const char *what = S_ISFIFO(sb.st_mode)    ? "a FIFO"
-                           : S_ISSOCK(sb.st_mode)  ? "a socket"
-                           : S_ISDIR(sb.st_mode)   ? "a directory"
-                           : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
-                                                                        : "special";
+        const char *what = "special";
+        if (S_ISFIFO(sb.st_mode)) {
+            what = "a FIFO";
+        } else if (S_ISSOCK(sb.st_mode)) {
+            what = "a socket";
+        } else if (S_ISDIR(sb.st_mode)) {
+            what = "a directory";
+        } else if (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode)) {
+            what = "a device";
+        }
         snprintf(err, errsize, "%s is not a regular file (%s)", path, what);
         close(fd);
         return TB_EINVAL;

@@ -60,8 +60,8 @@ typedef struct {
     int delete_done;            /* delete finished files */
     uint32_t unreadable_s;      /* a file that cannot be opened is retried this long, then
                                    skipped; 0: TB_SOURCE_UNREADABLE_S */
-    int legacy_shared; /* another stream of the probe had the same checkpoint name
-                          before names were escaped: an old-style checkpoint is not used */
+    int legacy_shared;          /* another stream of the probe had the same checkpoint name
+                                   before names were escaped: an old-style checkpoint is not used */
 } tb_source_dir_cfg_t;
 
 /* Default seconds a directory source retries a file it cannot open. */

@@ -95,8 +95,8 @@ typedef struct {
     int safe_changed;                          /* the safe position is not on disk yet */
     char finished[S_MAX_FINISHED][S_NAME_MAX]; /* finished, not yet synced */
     size_t nfinished;
-    int hdr_size;       /* pcap record header: 16, or 24 (modified format) */
-    int waiting;        /* the current file could not be opened yet */
+    int hdr_size; /* pcap record header: 16, or 24 (modified format) */
+    int waiting;  /* the current file could not be opened yet */
     wait_t wait_why;
     uint64_t unreadable_ns;    /* how long an unopenable file is retried */
     uint64_t unreadable_since; /* monotonic ns of the first failed open of current, or 0 */
@@ -500,10 +500,9 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
         return TB_EPROTO;
     }
     self->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (self->inotify < 0 ||
-        inotify_add_watch(self->inotify, self->dir,
-                          IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM) <
-            0) {
+    if (self->inotify < 0 || inotify_add_watch(self->inotify, self->dir,
+                                               IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE |
+                                                   IN_MOVED_TO | IN_MOVED_FROM) < 0) {
         snprintf(err, errsize, "cannot watch %s: %s", self->dir, strerror(errno));
         if (self->inotify >= 0) {
             close(self->inotify);
@@ -545,8 +544,8 @@ static void s_event(dir_source_t *self, const struct inotify_event *ev, const ch
         self->moved_pending = 1;
         return;
     }
-    int rename_of_current = (ev->mask & IN_MOVED_TO) && self->moved_pending &&
-                            ev->cookie == self->moved_cookie;
+    int rename_of_current =
+        (ev->mask & IN_MOVED_TO) && self->moved_pending && ev->cookie == self->moved_cookie;
     if (rename_of_current) {
         snprintf(self->renamed_to, sizeof self->renamed_to, "%s", name);
         self->moved_pending = 0;
