@@ -371,6 +371,7 @@ void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_los
         l->capture_drops = pt->hb.pcap_drop + pt->hb.pcap_ifdrop;
         l->bus_drops = pt->hb.bus_drops;
         l->decode_errors = pt->hb.decode_errors;
+        l->files_skipped = pt->hb.files_skipped;
     }
 }
 

@@ -49,6 +49,7 @@ static void s_pack_packet(msgpack_packer *pk, const tb_summary_t *s)
 /* Loss of a stream summed over its probes. */
 typedef struct {
     uint64_t seq_gaps, lost_packets, restarts, capture_drops, bus_drops, decode_errors;
+    uint64_t files_skipped;
 } loss_t;
 
 static void s_loss(const coll_stream_t *st, loss_t *l)
@@ -63,6 +64,7 @@ static void s_loss(const coll_stream_t *st, loss_t *l)
             l->capture_drops += pt->hb.pcap_drop + pt->hb.pcap_ifdrop;
             l->bus_drops += pt->hb.bus_drops;
             l->decode_errors += pt->hb.decode_errors;
+            l->files_skipped += pt->hb.files_skipped;
         }
     }
 }
@@ -71,7 +73,7 @@ static void s_pack_loss(msgpack_packer *pk, const coll_stream_t *st)
 {
     loss_t l;
     s_loss(st, &l);
-    msgpack_pack_map(pk, 7);
+    msgpack_pack_map(pk, 8);
     tb_mp_kv_u64(pk, "seq_gaps", l.seq_gaps);
     tb_mp_kv_u64(pk, "lost_packets", l.lost_packets);
     tb_mp_kv_u64(pk, "capture_drops", l.capture_drops);
@@ -79,6 +81,7 @@ static void s_pack_loss(msgpack_packer *pk, const coll_stream_t *st)
     tb_mp_kv_u64(pk, "bad_messages", st->bad_messages);
     tb_mp_kv_u64(pk, "probe_restarts", l.restarts);
     tb_mp_kv_u64(pk, "decode_errors", l.decode_errors);
+    tb_mp_kv_u64(pk, "files_skipped", l.files_skipped);
 }
 
 static void s_pack_top_flows(tb_collector_t *c, msgpack_packer *pk, const tb_stats_t *stats)

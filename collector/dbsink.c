@@ -308,6 +308,7 @@ static void s_stream_loss(tb_sink_t *sink, void *state, const char *stream, cons
     tb_lp_field_u64(&d->lp, "lost_packets", l->lost_packets);
     tb_lp_field_u64(&d->lp, "restarts", l->restarts);
     tb_lp_field_u64(&d->lp, "decode_errors", l->decode_errors);
+    tb_lp_field_u64(&d->lp, "files_skipped", l->files_skipped);
     /* Wall time, to the millisecond: the moment these counters were read. */
     s_end(d, tb_time_now_ns() / TB_NS_PER_MS * TB_NS_PER_MS);
 }

@@ -26,6 +26,7 @@ typedef struct {
     uint64_t lost_packets;  /* announced at end of stream, never received */
     uint64_t restarts;      /* probe restarts seen */
     uint64_t decode_errors; /* packets the probe found truncated or malformed */
+    uint64_t files_skipped; /* files the probe skipped, abandoned or cut short */
 } tb_loss_t;
 
 typedef struct {

@@ -181,8 +181,8 @@ static void s_print_names(FILE *out, const char *verb, const json_t *list, const
 static json_int_t s_loss_total(const json_t *loss)
 {
     json_int_t sum = 0;
-    static const char *const keys[] = {"seq_gaps", "lost_packets", "capture_drops", "bus_drops",
-                                       "bad_messages"};
+    static const char *const keys[] = {"seq_gaps",  "lost_packets", "capture_drops",
+                                       "bus_drops", "bad_messages", "files_skipped"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         sum = s_add(sum, s_int(loss, keys[i]));
     }
@@ -401,9 +401,11 @@ static void s_print_stats(FILE *out, const json_t *d)
     fprintf(out,
             "%-14s %" JSON_INTEGER_FORMAT " gaps, %" JSON_INTEGER_FORMAT
             " lost packets, %" JSON_INTEGER_FORMAT " capture drops, %" JSON_INTEGER_FORMAT
-            " bus drops, %" JSON_INTEGER_FORMAT " bad messages\n",
+            " bus drops, %" JSON_INTEGER_FORMAT " bad messages, %" JSON_INTEGER_FORMAT
+            " files skipped\n",
             "loss", s_int(loss, "seq_gaps"), s_int(loss, "lost_packets"),
-            s_int(loss, "capture_drops"), s_int(loss, "bus_drops"), s_int(loss, "bad_messages"));
+            s_int(loss, "capture_drops"), s_int(loss, "bus_drops"), s_int(loss, "bad_messages"),
+            s_int(loss, "files_skipped"));
 
     fprintf(out, "\n%-8s %12s %14s\n", "PROTOCOL", "PACKETS", "BYTES");
     const char *key;

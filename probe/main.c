@@ -39,8 +39,10 @@ static void s_usage(FILE *out)
             "\n"
             "directories (apply to every dir source):\n"
             "  --checkpoint-dir DIR  where checkpoints are kept (default: the directory\n"
-            "                        itself, as .tapbus-STREAM.checkpoint)\n"
+            "                        itself, as .tapbus-STREAM.checkpoint, '/' as %%2F)\n"
             "  --after-read WHAT     keep, delete or move:DIR finished files (default keep)\n"
+            "  --unreadable-timeout S  retry a file that cannot be opened for S seconds,\n"
+            "                        then skip it and count it, 1-%d (default %d)\n"
             "\n"
             "live capture (applies to every iface source):\n"
             "  --snaplen N          bytes kept of each packet, 1-%d (default 128)\n"
@@ -69,7 +71,8 @@ static void s_usage(FILE *out)
             "  --help               this text\n"
             "\n"
             "Stream names: 1-%d characters of A-Z a-z 0-9 . _ : / @ + - (e.g. 01::10:01).\n",
-            S_SNAPLEN_MAX, TB_SOURCE_BUFFER_MB_MAX, TB_WIRE_MAX_BATCH, TB_STREAM_MAX);
+            TB_SOURCE_UNREADABLE_S_MAX, TB_SOURCE_UNREADABLE_S, S_SNAPLEN_MAX,
+            TB_SOURCE_BUFFER_MB_MAX, TB_WIRE_MAX_BATCH, TB_STREAM_MAX);
 }
 
 /* The options as parsed: configuration file, environment, command line. */
@@ -107,6 +110,9 @@ static void s_print_config(const tb_probe_config_t *c, int log_level)
     tb_conf_print_default(ca, o, "replay-speed", "%g", c->src.replay_speed);
     tb_conf_print_default(ca, o, "checkpoint-dir", NULL);
     tb_conf_print_default(ca, o, "after-read", "keep");
+    tb_conf_print_default(ca, o, "unreadable-timeout", "%u",
+                          c->src.dir.unreadable_s ? (unsigned)c->src.dir.unreadable_s
+                                                  : (unsigned)TB_SOURCE_UNREADABLE_S);
     tb_conf_print_default(ca, o, "log-level", "%s", levels[log_level & 3]);
 }
 
@@ -143,6 +149,7 @@ int main(int argc, char **argv)
         O_REPLAY_SPEED,
         O_CHECKPOINT_DIR,
         O_AFTER_READ,
+        O_UNREADABLE,
         O_LOG,
         O_HELP,
         O_CONFIG,
@@ -165,6 +172,7 @@ int main(int argc, char **argv)
         {"replay-speed", required_argument, NULL, O_REPLAY_SPEED},
         {"checkpoint-dir", required_argument, NULL, O_CHECKPOINT_DIR},
         {"after-read", required_argument, NULL, O_AFTER_READ},
+        {"unreadable-timeout", required_argument, NULL, O_UNREADABLE},
         {"log-level", required_argument, NULL, O_LOG},
         {"help", no_argument, NULL, O_HELP},
         {"config", required_argument, NULL, O_CONFIG},
@@ -230,6 +238,12 @@ int main(int argc, char **argv)
                 return s_fail(msg);
             }
             cfg.batch_size = (size_t)v;
+            break;
+        case O_UNREADABLE:
+            if (tb_opt_u64(optarg, 1, TB_SOURCE_UNREADABLE_S_MAX, &v) != 0) {
+                return s_fail("--unreadable-timeout must be 1-86400 seconds");
+            }
+            cfg.src.dir.unreadable_s = (uint32_t)v;
             break;
         case O_BATCH_MS:
             if (tb_opt_u64(optarg, 1, 60000, &v) != 0) {

@@ -24,9 +24,10 @@ typedef struct {
     size_t topic_len;
     tb_source_t *src;
     tb_src_state_t state;
-    int subscribers; /* matching subscriptions currently held by the XPUB */
-    int eof;         /* the source has delivered its last packet */
-    int eos_due;     /* an end-of-stream message still has to go out */
+    int subscribers;   /* matching subscriptions currently held by the XPUB */
+    int eof;           /* the source has delivered its last packet */
+    int eos_due;       /* an end-of-stream message still has to go out */
+    int final_hb_sent; /* the heartbeat before the end-of-stream went out */
     char detail[TB_DETAIL_MAX + 1];
 
     tb_summary_t *batch; /* batch_size summaries */
@@ -97,6 +98,30 @@ void tb_probe_destroy(tb_probe_t **p)
     free(self);
 }
 
+/* Did another stream of the probe have the same checkpoint file as `stream`
+ * before stream names were escaped in checkpoint names ('/' became '_')? */
+static int s_legacy_shared(const tb_probe_config_t *cfg, const char *stream)
+{
+    char mine[TB_STREAM_MAX + 32], legacy[TB_STREAM_MAX + 32];
+    char name[3 * TB_STREAM_MAX + 32];
+    if (tb_source_checkpoint_name(stream, name, sizeof name, mine, sizeof mine) != 0 ||
+        mine[0] == '\0') {
+        return 0; /* no '/': the name did not change */
+    }
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        const char *other = cfg->sources[i].stream;
+        if (strcmp(other, stream) == 0 ||
+            tb_source_checkpoint_name(other, name, sizeof name, legacy, sizeof legacy) != 0) {
+            continue;
+        }
+        /* An unchanged name is its own legacy name. */
+        if (strcmp(legacy[0] != '\0' ? legacy : name, mine) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_source_cfg_t *sc,
                          char *err, size_t errsize)
 {
@@ -118,6 +143,7 @@ static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_so
     if (sc->filter != NULL) {
         scfg.live.filter = sc->filter; /* this stream's own filter wins */
     }
+    scfg.dir.legacy_shared = s_legacy_shared(&self->cfg, sc->stream);
     st->src = tb_source_new(sc->stream, sc->spec, &scfg, serr, sizeof serr);
     if (st->src == NULL) {
         snprintf(err, errsize, "stream %s: %s", sc->stream, serr);
@@ -341,6 +367,7 @@ static void s_send_heartbeat(tb_probe_t *self, probe_stream_t *st)
         .bus_drops = st->bus_drops,
         .decode_errors = ss.decode_errors,
         .sampled_out = ss.sampled_out,
+        .files_skipped = ss.files_skipped,
     };
     if (st->detail[0] == '\0' && st->state == TB_SRC_RUNNING && st->src->ops->describe != NULL) {
         char what[TB_DETAIL_MAX + 1] = "";
@@ -377,6 +404,7 @@ static void s_stream_start(tb_probe_t *self, probe_stream_t *st)
     st->out_len = 0;
     st->eof = 0;
     st->eos_due = 0;
+    st->final_hb_sent = 0;
     st->packets = 0;
     st->batches = 0;
     st->detail[0] = '\0';
@@ -475,6 +503,17 @@ static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
     }
     if (st->eof) {
         if (st->eos_due) {
+            /* The counters as they stand at the end (files skipped, decode
+             * errors) go out before the end-of-stream, so a collector's final
+             * loss for the run has them. */
+            if (!st->final_hb_sent) {
+                st->hb_due = 1;
+                s_send_heartbeat(self, st);
+                if (st->hb_due) {
+                    return 0; /* the bus is full: again on the next pass */
+                }
+                st->final_hb_sent = 1;
+            }
             s_encode_eos(self, st);
             if (st->state != TB_SRC_ERROR) {
                 st->state = TB_SRC_FINISHED;

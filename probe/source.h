@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/time.h>
 
 typedef struct tb_source tb_source_t;
@@ -32,6 +33,7 @@ typedef struct {
     uint64_t decode_errors; /* truncated or malformed packets */
     uint64_t unsupported;   /* packets of a link type the decoder does not know */
     uint64_t sampled_out;   /* packets passed over by --sample (live sources) */
+    uint64_t files_skipped; /* files skipped, abandoned or cut short (file, dir sources) */
 } tb_source_stats_t;
 
 /* Settings of live capture sources (the probe's global options, applied to
@@ -56,7 +58,29 @@ typedef struct {
     const char *checkpoint_dir; /* where checkpoints go; NULL: the watched directory */
     const char *move_to;        /* move finished files there, or NULL */
     int delete_done;            /* delete finished files */
+    uint32_t unreadable_s;      /* a file that cannot be opened is retried this long, then
+                                   skipped; 0: TB_SOURCE_UNREADABLE_S */
+    int legacy_shared;          /* another stream of the probe had the same checkpoint name
+                                   before names were escaped: an old-style checkpoint is not used */
 } tb_source_dir_cfg_t;
+
+/* Default seconds a directory source retries a file it cannot open. */
+#define TB_SOURCE_UNREADABLE_S     30
+#define TB_SOURCE_UNREADABLE_S_MAX 86400
+
+/* The checkpoint file name of a directory stream: ".tapbus-NAME.checkpoint"
+ * with every '/' of the stream name written "%2F" (names never hold '%', so
+ * distinct streams never share a file). legacy: the name before escaping
+ * ('/' became '_'), or "" when it is the same. Returns 0 or TB_ELIMIT. */
+int tb_source_checkpoint_name(const char *stream, char *name, size_t size, char *legacy,
+                              size_t legacy_size);
+
+/* Open a capture file for reading without ever blocking (a FIFO would wait
+ * for a writer): only a regular file (a symlink to one is fine) is accepted.
+ * Returns 0 with *fp open (the caller owns it), TB_ENOENT, TB_EINVAL for
+ * something that is not a regular file, or TB_EIO (errno kept); err says
+ * why. */
+int tb_source_open_regular(const char *path, FILE **fp, char *err, size_t errsize);
 
 /* Everything a source may need besides its own argument. */
 typedef struct {
@@ -127,9 +151,12 @@ uint64_t tb_source_timestamp(const struct timeval *tv);
 tb_source_t *tb_source_file_new(const char *path, double speed, char *err, size_t errsize);
 
 /* The directory source: capture files that tcpdump -C/-G keeps writing,
- * followed with inotify, resumed from a checkpoint file. */
+ * followed with inotify, resumed from a checkpoint file. legacy_checkpoint
+ * (or NULL): where the checkpoint was kept under the old naming; read when
+ * there is none at `checkpoint` (unless cfg->legacy_shared), then removed. */
 tb_source_t *tb_source_dir_new(const char *path, const char *checkpoint,
-                               const tb_source_dir_cfg_t *cfg, char *err, size_t errsize);
+                               const char *legacy_checkpoint, const tb_source_dir_cfg_t *cfg,
+                               char *err, size_t errsize);
 
 /* The live source: an interface captured with libpcap (not finite). Nothing
  * is opened until the source's open; cfg is copied (its filter borrowed). */

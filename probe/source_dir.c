@@ -3,7 +3,17 @@
  *
  * Order: files are taken in natural name order ("trace" < "trace1" <
  * "trace2" < "trace10"; strftime names sort by time), which is the order
- * tcpdump writes them. Hidden files (".name") are ignored.
+ * tcpdump writes them. Hidden files (".name") and files under a temporary
+ * name (x.tmp, x.part, x~, ... see s_temp_name) are ignored: a file
+ * delivered the atomic way (written as .x or x.tmp, then renamed) is read
+ * under its final name, whole. Regular files reached by a symlink are read;
+ * FIFOs, sockets, devices and sub-directories are skipped, each counted once.
+ *
+ * Nothing is skipped silently: a file that cannot be opened is retried for
+ * a bounded time (unreadable_s), then skipped; a file that is not a capture,
+ * vanished, was cut short, or arrived under a name before files already read
+ * (it will never be reached) is counted in files_skipped, logged and named in
+ * the source's description, which heartbeats carry to `status`.
  *
  * Completeness: the newest file may still be written. A classic pcap file is
  * read up to its last complete record and the position remembered; when more
@@ -43,11 +53,24 @@
 #define LOG_COMPONENT  "probe"
 #define S_NAME_MAX     256
 #define S_MAX_FINISHED 64 /* files finished between two syncs */
+#define S_MAX_NOTED    64 /* entries that are not regular files, remembered */
+#define S_WHY_MAX      96
+
+/* Why the current file is not being read. */
+typedef enum {
+    W_NONE = 0,
+    W_PCAPNG,     /* newest file, pcapng: read once a newer file exists */
+    W_HEADER,     /* newest file, not (yet) a capture: its header may be coming */
+    W_UNREADABLE, /* cannot be opened: retried until unreadable_ns has passed */
+} wait_t;
 
 typedef struct {
     tb_source_t base;
     char *dir;
     char *checkpoint;   /* checkpoint file path */
+    char *legacy;       /* the checkpoint's path under the old naming, or NULL */
+    int legacy_shared;  /* ... which another stream of the probe may own */
+    int legacy_loaded;  /* the checkpoint was read from legacy: remove it once saved */
     char *move_to;      /* directory for finished files, or NULL */
     int delete_done;    /* delete finished files */
     int inotify;        /* -1 when closed */
@@ -72,8 +95,25 @@ typedef struct {
     int safe_changed;                          /* the safe position is not on disk yet */
     char finished[S_MAX_FINISHED][S_NAME_MAX]; /* finished, not yet synced */
     size_t nfinished;
-    int hdr_size;       /* pcap record header: 16, or 24 (modified format) */
-    int waiting;        /* the current file could not be opened yet */
+    int hdr_size; /* pcap record header: 16, or 24 (modified format) */
+    int waiting;  /* the current file could not be opened yet */
+    wait_t wait_why;
+    uint64_t unreadable_ns;    /* how long an unopenable file is retried */
+    uint64_t unreadable_since; /* monotonic ns of the first failed open of current, or 0 */
+    char unreadable_why[S_WHY_MAX];
+    /* Rename of the current file seen in inotify events (mv within the
+     * directory): its new name, so that it is read once, under that name. */
+    uint32_t moved_cookie;
+    int moved_pending;
+    char renamed_to[S_NAME_MAX];
+    /* Entries that are not regular files, already counted. */
+    char noted[S_MAX_NOTED][S_NAME_MAX];
+    size_t nnoted;
+    int noted_full_logged;
+    char last_skip[S_WHY_MAX];
+    dev_t move_dev; /* the move directory, to leave it out silently if inside */
+    ino_t move_ino;
+    int move_known;
     int dirty_open;     /* the directory changed since the last open attempt */
     uint64_t last_save; /* monotonic ns */
     uint64_t files_done;
@@ -125,8 +165,115 @@ static int s_path(const dir_source_t *self, const char *name, char *buf, size_t 
     return n > 0 && (size_t)n < size ? 0 : TB_ELIMIT;
 }
 
-/* Scan the directory: the first regular, non-hidden file after `after`
- * (natural order) goes to next (or "" if none). */
+/* Names of files still being delivered: written under a temporary name and
+ * renamed when complete (cp f dir/x.tmp && mv dir/x.tmp dir/x; rsync and
+ * browsers use hidden or .part names). Reading one would take a file half
+ * written, then lose it to the rename. */
+static int s_temp_name(const char *name)
+{
+    static const char *const suffixes[] = {".tmp",      ".temp",       ".part", ".partial",
+                                           ".filepart", ".crdownload", "~"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && strcasecmp(name + n - k, suffixes[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A name the source considers at all: not hidden, not temporary, short
+ * enough to remember. */
+static int s_candidate_name(const char *name)
+{
+    return name[0] != '.' && strlen(name) < S_NAME_MAX && !s_temp_name(name);
+}
+
+/* Record a skipped file: counted, logged, and named in the description. */
+static void s_count_skip(dir_source_t *self, const char *name, const char *why)
+{
+    self->st.files_skipped++;
+    /* A long name or reason is cut (at a character): the log has it whole. */
+    char text[S_NAME_MAX + 256];
+    snprintf(text, sizeof text, "%s: %.200s", name, why);
+    tb_text_copy(self->last_skip, sizeof self->last_skip, text);
+    tb_log(TB_LOG_WARN, LOG_COMPONENT, "directory %s: skipping %s: %s (%llu skipped so far)",
+           self->dir, name, why, (unsigned long long)self->st.files_skipped);
+}
+
+/* An entry that is not a regular file, in the part of the directory still to
+ * be read: counted once (the first S_MAX_NOTED of them; more are logged once
+ * and not counted, so a directory full of them cannot make memory grow). */
+static void s_note_other(dir_source_t *self, const char *name, const char *what)
+{
+    for (size_t i = 0; i < self->nnoted; i++) {
+        if (strcmp(self->noted[i], name) == 0) {
+            return;
+        }
+    }
+    if (self->nnoted == S_MAX_NOTED) {
+        if (!self->noted_full_logged) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT,
+                   "directory %s: more than %d entries that are not files; not counting more",
+                   self->dir, S_MAX_NOTED);
+            self->noted_full_logged = 1;
+        }
+        return;
+    }
+    snprintf(self->noted[self->nnoted++], S_NAME_MAX, "%s", name);
+    s_count_skip(self, name, what);
+}
+
+/* Forget noted entries the reading has passed (they are behind `done`). */
+static void s_prune_noted(dir_source_t *self)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < self->nnoted; i++) {
+        if (s_natcmp(self->noted[i], self->done) > 0) {
+            memmove(self->noted[k++], self->noted[i], S_NAME_MAX);
+        }
+    }
+    self->nnoted = k;
+}
+
+/* What a directory entry is: 1 a regular file (or a symlink to one), 0 an
+ * entry to leave out silently, -1 something else (*what says what). */
+static int s_entry_kind(const dir_source_t *self, const struct dirent *e, const char **what)
+{
+    if (e->d_type == DT_REG) {
+        return 1;
+    }
+    char path[PATH_MAX];
+    struct stat sb;
+    if (s_path(self, e->d_name, path, sizeof path) != 0) {
+        *what = "path too long";
+        return -1;
+    }
+    if (stat(path, &sb) != 0) { /* follows symlinks */
+        if (errno == ENOENT && e->d_type != DT_LNK) {
+            return 0; /* gone since the listing */
+        }
+        *what = e->d_type == DT_LNK ? "a symlink to nothing" : "cannot be examined";
+        return -1;
+    }
+    if (S_ISREG(sb.st_mode)) {
+        return 1;
+    }
+    if (S_ISDIR(sb.st_mode) && self->move_known && sb.st_dev == self->move_dev &&
+        sb.st_ino == self->move_ino) {
+        return 0; /* where finished files go */
+    }
+    *what = S_ISDIR(sb.st_mode)    ? "a sub-directory, not a file"
+            : S_ISFIFO(sb.st_mode) ? "a FIFO, not a file"
+            : S_ISSOCK(sb.st_mode) ? "a socket, not a file"
+                                   : "not a regular file";
+    return -1;
+}
+
+/* Scan the directory: the first regular file (natural order) after `after`
+ * goes to next (or "" if none). Entries that are not files and lie after the
+ * last finished file are counted once each. */
 static int s_scan(dir_source_t *self, const char *after, char *next, size_t size)
 {
     DIR *d = opendir(self->dir);
@@ -136,19 +283,16 @@ static int s_scan(dir_source_t *self, const char *after, char *next, size_t size
     next[0] = '\0';
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || strlen(e->d_name) >= S_NAME_MAX) {
+        if (!s_candidate_name(e->d_name)) {
             continue;
         }
-        if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN) {
-            continue;
-        }
-        if (e->d_type == DT_UNKNOWN) {
-            char path[PATH_MAX];
-            struct stat sb;
-            if (s_path(self, e->d_name, path, sizeof path) != 0 || stat(path, &sb) != 0 ||
-                !S_ISREG(sb.st_mode)) {
-                continue;
+        const char *what = NULL;
+        int kind = s_entry_kind(self, e, &what);
+        if (kind <= 0) {
+            if (kind < 0 && (self->done[0] == '\0' || s_natcmp(e->d_name, self->done) > 0)) {
+                s_note_other(self, e->d_name, what);
             }
+            continue;
         }
         if (after[0] != '\0' && s_natcmp(e->d_name, after) <= 0) {
             continue;
@@ -159,6 +303,18 @@ static int s_scan(dir_source_t *self, const char *after, char *next, size_t size
     }
     closedir(d);
     return 0;
+}
+
+/* A new current file (or none): what was known about the previous one goes. */
+static void s_set_current(dir_source_t *self, const char *name)
+{
+    snprintf(self->current, sizeof self->current, "%s", name);
+    self->offset = 0;
+    self->unreadable_since = 0;
+    self->moved_pending = 0;
+    self->renamed_to[0] = '\0';
+    self->wait_why = W_NONE;
+    self->waiting = 0;
 }
 
 static int s_save(dir_source_t *self)
@@ -182,6 +338,14 @@ static int s_save(dir_source_t *self)
     }
     self->safe_changed = 0;
     self->last_save = tb_time_mono_ns();
+    if (self->legacy_loaded) {
+        /* Taken over: the old name may now only mislead another stream. */
+        if (unlink(self->legacy) == 0) {
+            tb_log(TB_LOG_INFO, LOG_COMPONENT, "checkpoint %s moved to %s", self->legacy,
+                   self->checkpoint);
+        }
+        self->legacy_loaded = 0;
+    }
     return 0;
 }
 
@@ -241,12 +405,33 @@ static void s_sync(tb_source_t *src)
  * everything again would count it twice. */
 static int s_load(dir_source_t *self, char *err, size_t errsize)
 {
-    FILE *f = fopen(self->checkpoint, "r");
+    const char *path = self->checkpoint;
+    FILE *f = fopen(path, "r");
+    if (f == NULL && errno == ENOENT && self->legacy != NULL) {
+        /* Before stream names were escaped, '/' became '_': streams "a/b"
+         * and "a_b" shared one file. The old one is taken over unless
+         * another stream of this probe could own it. */
+        f = fopen(self->legacy, "r");
+        if (f != NULL && self->legacy_shared) {
+            fclose(f);
+            snprintf(err, errsize,
+                     "old-style checkpoint %s may belong to another stream: rename it to %s "
+                     "if it is this stream's, or remove it",
+                     self->legacy, self->checkpoint);
+            return TB_EPROTO;
+        }
+        if (f != NULL) {
+            path = self->legacy;
+            self->legacy_loaded = 1;
+        } else if (errno != ENOENT) {
+            path = self->legacy;
+        }
+    }
     if (f == NULL) {
         if (errno == ENOENT) {
             return 0;
         }
-        snprintf(err, errsize, "cannot read checkpoint %s: %s", self->checkpoint, strerror(errno));
+        snprintf(err, errsize, "cannot read checkpoint %s: %s", path, strerror(errno));
         return TB_EIO;
     }
     char line[4][S_NAME_MAX + 2];
@@ -261,11 +446,11 @@ static int s_load(dir_source_t *self, char *err, size_t errsize)
     if (n != 4 || strcmp(line[0], "tapbus-dir-checkpoint 1") != 0 || end == line[3] ||
         *end != '\0') {
         snprintf(err, errsize, "checkpoint %s is damaged (remove it to read everything again)",
-                 self->checkpoint);
+                 path);
         return TB_EPROTO;
     }
     if (strlen(line[1]) >= sizeof self->done || strlen(line[2]) >= sizeof self->current) {
-        snprintf(err, errsize, "checkpoint %s is damaged (a name is too long)", self->checkpoint);
+        snprintf(err, errsize, "checkpoint %s is damaged (a name is too long)", path);
         return TB_EPROTO;
     }
     memcpy(self->done, line[1], strlen(line[1]) + 1);
@@ -297,6 +482,15 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     self->unsynced = 0;
     self->nfinished = 0;
     self->waiting = 0;
+    self->wait_why = W_NONE;
+    self->unreadable_since = 0;
+    self->moved_pending = 0;
+    self->renamed_to[0] = '\0';
+    self->nnoted = 0;
+    self->noted_full_logged = 0;
+    self->last_skip[0] = '\0';
+    self->files_done = 0;
+    self->legacy_loaded = 0;
     struct stat sb;
     if (stat(self->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         snprintf(err, errsize, "%s is not a readable directory", self->dir);
@@ -306,9 +500,9 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
         return TB_EPROTO;
     }
     self->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (self->inotify < 0 ||
-        inotify_add_watch(self->inotify, self->dir,
-                          IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+    if (self->inotify < 0 || inotify_add_watch(self->inotify, self->dir,
+                                               IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE |
+                                                   IN_MOVED_TO | IN_MOVED_FROM) < 0) {
         snprintf(err, errsize, "cannot watch %s: %s", self->dir, strerror(errno));
         if (self->inotify >= 0) {
             close(self->inotify);
@@ -317,6 +511,11 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
         return TB_EIO;
     }
     self->dirty = 1;
+    if (self->move_to != NULL && stat(self->move_to, &sb) == 0) {
+        self->move_known = 1;
+        self->move_dev = sb.st_dev;
+        self->move_ino = sb.st_ino;
+    }
     if (s_save(self) != 0) {
         snprintf(err, errsize, "cannot write checkpoint %s: %s", self->checkpoint, strerror(errno));
         close(self->inotify);
@@ -328,64 +527,136 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     return 0;
 }
 
-/* Drain inotify: any event means the directory or a file in it changed. */
+/* One inotify event about `name` (may be ""). */
+static void s_event(dir_source_t *self, const struct inotify_event *ev, const char *name)
+{
+    if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_Q_OVERFLOW)) {
+        self->dirty = 1;
+    }
+    if (name[0] == '\0') {
+        return;
+    }
+    /* The current file renamed within the directory (mv): IN_MOVED_FROM and
+     * IN_MOVED_TO share a cookie. */
+    if ((ev->mask & IN_MOVED_FROM) && self->current[0] != '\0' &&
+        strcmp(name, self->current) == 0) {
+        self->moved_cookie = ev->cookie;
+        self->moved_pending = 1;
+        return;
+    }
+    int rename_of_current =
+        (ev->mask & IN_MOVED_TO) && self->moved_pending && ev->cookie == self->moved_cookie;
+    if (rename_of_current) {
+        snprintf(self->renamed_to, sizeof self->renamed_to, "%s", name);
+        self->moved_pending = 0;
+    }
+    /* A file arriving under a name at or before the last finished one, or
+     * before the file being read, is never reached by the reading order:
+     * say so and count it. */
+    int started = self->pcap != NULL || self->offset > 0;
+    int behind = (self->done[0] != '\0' && s_natcmp(name, self->done) <= 0) ||
+                 (started && s_natcmp(name, self->current) < 0);
+    if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && !(ev->mask & IN_ISDIR) && !rename_of_current &&
+        s_candidate_name(name) && behind) {
+        s_count_skip(self, name, "arrived after later files were read (out of order)");
+    }
+}
+
+/* Drain inotify: only a new, renamed or completed file calls for listing the
+ * directory; a write to the file being read (IN_MODIFY, constant while
+ * tcpdump writes) just wakes the loop, which reads on from where it was. */
 static void s_drain_events(dir_source_t *self)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
     ssize_t n;
     while ((n = read(self->inotify, buf, sizeof buf)) > 0) {
-        /* Only a new or completed file calls for listing the directory; a
-         * write to the file being read (IN_MODIFY, constant while tcpdump
-         * writes) just wakes the loop, which reads on from where it was. */
         for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
             const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
-            if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_Q_OVERFLOW)) {
-                self->dirty = 1;
+            if ((ssize_t)(sizeof *ev + ev->len) > n - off) {
+                break;
             }
+            char name[S_NAME_MAX] = "";
+            if (ev->len > 0) {
+                size_t len = strnlen(ev->name, ev->len);
+                if (len < sizeof name) {
+                    memcpy(name, ev->name, len);
+                    name[len] = '\0';
+                }
+            }
+            s_event(self, ev, name);
             off += (ssize_t)sizeof(struct inotify_event) + ev->len;
         }
     }
 }
 
-/* A finished file: it becomes the last done one; once its packets are
- * published (sync) it is recorded, then kept, deleted or moved. */
-static void s_finish_file(dir_source_t *self)
+/* A file passed: it becomes the last done one. A file read whole
+ * (read_whole) is, once its packets are published (sync), recorded, then
+ * kept, deleted or moved; a skipped or cut-short one is left where it is for
+ * the operator to look at. */
+static void s_finish_file(dir_source_t *self, int read_whole)
 {
     s_close_file(self);
-    if (self->nfinished < S_MAX_FINISHED) {
+    if (read_whole && self->nfinished < S_MAX_FINISHED) {
         memcpy(self->finished[self->nfinished++], self->current, sizeof self->current);
     }
     memcpy(self->done, self->current, sizeof self->done);
-    self->current[0] = '\0';
-    self->offset = 0;
-    self->files_done++;
+    s_set_current(self, "");
+    self->files_done += read_whole != 0;
     self->unsynced = 1;
     self->dirty = 1;
+    s_prune_noted(self);
+}
+
+/* Skip the current file: counted, and the reading moves past it. */
+static void s_skip_current(dir_source_t *self, const char *why)
+{
+    s_count_skip(self, self->current, why);
+    s_finish_file(self, 0);
 }
 
 /* Open the current file and seek to the offset taken so far. Returns 1 when
- * open, 0 when it cannot be read yet (header still being written), or a
- * negative error (the file is not a capture). */
-static int s_open_file(dir_source_t *self, char *err, size_t errsize)
+ * open, 0 when it cannot be read yet (header still being written, a pcapng
+ * file still the newest, or an error that may pass), TB_ENOENT when it is
+ * gone, or another negative error when it is to be skipped (err says why,
+ * without the path). */
+static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsize)
 {
     char path[PATH_MAX];
     if (s_path(self, self->current, path, sizeof path) != 0) {
-        snprintf(err, errsize, "path of %s too long", self->current);
+        snprintf(err, errsize, "path too long");
         return TB_ELIMIT;
     }
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL) {
-        if (errno == ENOENT) {
-            snprintf(err, errsize, "%s disappeared before it was read", path);
-            return TB_ENOENT;
-        }
+    FILE *fp = NULL;
+    char why[256] = "";
+    int orc = tb_source_open_regular(path, &fp, why, sizeof why);
+    if (orc == TB_ENOENT) {
+        return TB_ENOENT;
+    }
+    if (orc == TB_EINVAL) {
+        snprintf(err, errsize, "not a regular file");
+        return TB_EINVAL;
+    }
+    if (orc != 0) {
         /* Perhaps passing (no descriptor left, permissions being fixed):
-         * never skip a file for it; try again when the directory changes or
-         * a second later. */
-        tb_log(TB_LOG_WARN, LOG_COMPONENT, "cannot open %s (will retry): %s", path,
-               strerror(errno));
+         * retried every second or when the directory changes, for a bounded
+         * time, then skipped: one unreadable file must not stall the stream
+         * forever. */
+        snprintf(self->unreadable_why, sizeof self->unreadable_why, "%s", strerror(errno));
+        self->wait_why = W_UNREADABLE;
+        if (self->unreadable_since == 0) {
+            self->unreadable_since = now;
+            tb_log(TB_LOG_WARN, LOG_COMPONENT,
+                   "directory %s: cannot open %s (retrying, skipped after %llu s): %s", self->dir,
+                   self->current, (unsigned long long)(self->unreadable_ns / TB_NS_PER_SEC),
+                   self->unreadable_why);
+        } else if (now - self->unreadable_since >= self->unreadable_ns) {
+            snprintf(err, errsize, "cannot be opened (%s) for %llu s", self->unreadable_why,
+                     (unsigned long long)(self->unreadable_ns / TB_NS_PER_SEC));
+            return TB_EIO;
+        }
         return 0;
     }
+    self->unreadable_since = 0;
     uint8_t magic[4] = {0};
     size_t got = fread(magic, 1, 4, fp);
     rewind(fp);
@@ -399,6 +670,7 @@ static int s_open_file(dir_source_t *self, char *err, size_t errsize)
                                                                                                : 16;
     if (self->pcapng && !self->newer_exists) {
         fclose(fp); /* read pcapng files only once they are finished */
+        self->wait_why = W_PCAPNG;
         return 0;
     }
     char perr[PCAP_ERRBUF_SIZE] = "";
@@ -406,11 +678,13 @@ static int s_open_file(dir_source_t *self, char *err, size_t errsize)
     if (p == NULL) {
         fclose(fp);
         if (!self->newer_exists) {
+            self->wait_why = W_HEADER;
             return 0; /* perhaps only part of the header is written yet */
         }
-        snprintf(err, errsize, "%s: %s", path, perr);
+        snprintf(err, errsize, "not a capture (%s)", perr);
         return TB_EPROTO;
     }
+    self->wait_why = W_NONE;
     self->pcap = p;
     self->fp = fp;
     self->linktype = pcap_datalink(p);
@@ -426,10 +700,40 @@ static int s_open_file(dir_source_t *self, char *err, size_t errsize)
     } else if (self->offset == 0) {
         self->offset = (uint64_t)ftell(fp); /* just past the file header */
     } else if (fseek(fp, (long)self->offset, SEEK_SET) != 0) {
-        snprintf(err, errsize, "%s: cannot seek to %llu", path, (unsigned long long)self->offset);
+        s_close_file(self);
+        snprintf(err, errsize, "cannot seek to %llu", (unsigned long long)self->offset);
         return TB_EIO;
     }
     return 1;
+}
+
+/* The current file is gone before it could be opened. Renamed within the
+ * directory (seen in the events), it is read under its new name in its turn;
+ * otherwise what was not read of it is lost, and counted. Either way the
+ * last finished file stays where it was, so a new name after it is found. */
+static void s_current_vanished(dir_source_t *self)
+{
+    s_drain_events(self); /* the rename's events are queued by now */
+    if (self->renamed_to[0] != '\0' && self->done[0] != '\0' &&
+        s_natcmp(self->renamed_to, self->done) <= 0) {
+        char why[S_WHY_MAX];
+        snprintf(why, sizeof why, "renamed to %.50s, before files read", self->renamed_to);
+        s_count_skip(self, self->current, why);
+    } else if (self->renamed_to[0] != '\0') {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: %s was renamed to %s before it was read",
+               self->dir, self->current, self->renamed_to);
+    } else if (self->offset == 0) {
+        s_count_skip(self, self->current, "disappeared before it was read");
+    } else {
+        char why[S_WHY_MAX];
+        snprintf(why, sizeof why, "disappeared; read up to byte/packet %llu of it",
+                 (unsigned long long)self->offset);
+        s_count_skip(self, self->current, why);
+        s_finish_file(self, 0);
+        return;
+    }
+    s_set_current(self, "");
+    self->dirty = 1;
 }
 
 /* The newest file, at the end of what is written: if it was replaced or cut
@@ -444,6 +748,21 @@ static void s_check_replaced(dir_source_t *self)
         return;
     }
     int gone = stat(path, &now_sb) != 0;
+    if (gone) {
+        s_drain_events(self);
+    }
+    if (gone && self->renamed_to[0] != '\0' && s_natcmp(self->renamed_to, self->done) > 0) {
+        /* Renamed while being read: the same file under its new name (the
+         * open descriptor reads on); following the name keeps the checkpoint
+         * right and the file from being read a second time. */
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: %s was renamed to %s while being read",
+               self->dir, self->current, self->renamed_to);
+        snprintf(self->current, sizeof self->current, "%s", self->renamed_to);
+        self->renamed_to[0] = '\0';
+        self->unsynced = 1;
+        self->dirty = 1;
+        return;
+    }
     int replaced = !gone && (now_sb.st_ino != open_sb.st_ino || now_sb.st_dev != open_sb.st_dev);
     if (!replaced && (uint64_t)open_sb.st_size >= self->offset) {
         return;
@@ -490,11 +809,14 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         self->dirty_open = 1;
         char next[S_NAME_MAX];
         int rc = 0;
-        if (self->current[0] == '\0') {
+        /* Until the current file is started, a file that arrived since
+         * with a name before it is read first: order is by name. */
+        int started = self->pcap != NULL || self->offset > 0;
+        if (self->current[0] == '\0' || !started) {
             rc = s_scan(self, self->done, next, sizeof next);
-            if (rc == 0 && next[0] != '\0') {
-                snprintf(self->current, sizeof self->current, "%s", next);
-                self->offset = 0;
+            if (rc == 0 && next[0] != '\0' &&
+                (self->current[0] == '\0' || s_natcmp(next, self->current) < 0)) {
+                s_set_current(self, next);
             }
         }
         if (rc == 0 && self->current[0] != '\0') {
@@ -515,14 +837,16 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         if (self->waiting && !self->dirty_open) {
             return 0; /* not readable yet: try again when the directory changes */
         }
-        int rc = s_open_file(self, err, errsize);
+        char why[S_WHY_MAX + 64] = "";
+        int rc = s_open_file(self, now, why, sizeof why);
         self->waiting = rc == 0;
         self->dirty_open = 0;
+        if (rc == TB_ENOENT) {
+            s_current_vanished(self);
+            return 0;
+        }
         if (rc < 0) {
-            tb_log(TB_LOG_WARN, LOG_COMPONENT, "directory %s: skipping %s", self->dir, err);
-            self->st.decode_errors++;
-            err[0] = '\0';
-            s_finish_file(self);
+            s_skip_current(self, why);
             return 0;
         }
         if (rc == 0) {
@@ -546,10 +870,12 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         /* The end of what is written so far, or a record cut short. */
         if (self->newer_exists) {
             if (rc < 0) {
-                tb_log(TB_LOG_WARN, LOG_COMPONENT, "directory %s: %s ends early: %s", self->dir,
-                       self->current, pcap_geterr(self->pcap));
+                char why[S_WHY_MAX];
+                snprintf(why, sizeof why, "cut short after %llu: %s",
+                         (unsigned long long)self->offset, pcap_geterr(self->pcap));
+                s_count_skip(self, self->current, why);
             }
-            s_finish_file(self);
+            s_finish_file(self, rc == 0);
         } else if (!self->pcapng) {
             s_check_replaced(self);
             if (self->fp != NULL) {
@@ -593,11 +919,33 @@ static int s_fd(const tb_source_t *src)
 static void s_describe(const tb_source_t *src, char *buf, size_t size)
 {
     const dir_source_t *self = (const dir_source_t *)src;
-    if (self->current[0] != '\0') {
-        snprintf(buf, size, "reading %s; %llu files done", self->current,
-                 (unsigned long long)self->files_done);
+    int n = 0;
+    if (self->current[0] == '\0') {
+        n = snprintf(buf, size, "waiting for a file after '%s'", self->done);
+    } else if (self->pcap == NULL && self->wait_why == W_PCAPNG) {
+        n = snprintf(buf, size, "%s is pcapng: read once a newer file exists", self->current);
+    } else if (self->pcap == NULL && self->wait_why == W_UNREADABLE) {
+        uint64_t left = 0;
+        uint64_t spent = tb_time_mono_ns() - self->unreadable_since;
+        if (self->unreadable_since != 0 && spent < self->unreadable_ns) {
+            left = (self->unreadable_ns - spent + TB_NS_PER_SEC - 1) / TB_NS_PER_SEC;
+        }
+        n = snprintf(buf, size, "cannot open %s (%s): skipped in %llu s", self->current,
+                     self->unreadable_why, (unsigned long long)left);
+    } else if (self->pcap == NULL && self->wait_why == W_HEADER) {
+        n = snprintf(buf, size, "%s is not a capture yet: waiting for its header", self->current);
     } else {
-        snprintf(buf, size, "waiting for a file after '%s'; %llu files done", self->done,
+        n = snprintf(buf, size, "reading %s", self->current);
+    }
+    if (n < 0 || (size_t)n >= size) {
+        return;
+    }
+    if (self->st.files_skipped > 0) {
+        snprintf(buf + n, size - (size_t)n, "; %llu files done, %llu skipped (last: %s)",
+                 (unsigned long long)self->files_done, (unsigned long long)self->st.files_skipped,
+                 self->last_skip);
+    } else {
+        snprintf(buf + n, size - (size_t)n, "; %llu files done",
                  (unsigned long long)self->files_done);
     }
 }
@@ -607,6 +955,7 @@ static void s_destroy(tb_source_t *src)
     dir_source_t *self = (dir_source_t *)src;
     free(self->dir);
     free(self->checkpoint);
+    free(self->legacy);
     free(self->move_to);
     free(self);
 }
@@ -626,7 +975,8 @@ static const tb_source_ops_t s_dir_ops = {
 };
 
 tb_source_t *tb_source_dir_new(const char *path, const char *checkpoint,
-                               const tb_source_dir_cfg_t *cfg, char *err, size_t errsize)
+                               const char *legacy_checkpoint, const tb_source_dir_cfg_t *cfg,
+                               char *err, size_t errsize)
 {
     if (path == NULL || path[0] == '\0') {
         snprintf(err, errsize, "dir source needs a path");
@@ -643,7 +993,12 @@ tb_source_t *tb_source_dir_new(const char *path, const char *checkpoint,
     self->checkpoint = strdup(checkpoint);
     self->move_to = cfg->move_to != NULL ? strdup(cfg->move_to) : NULL;
     self->delete_done = cfg->delete_done;
+    self->legacy = legacy_checkpoint != NULL ? strdup(legacy_checkpoint) : NULL;
+    self->legacy_shared = cfg->legacy_shared;
+    uint32_t secs = cfg->unreadable_s != 0 ? cfg->unreadable_s : TB_SOURCE_UNREADABLE_S;
+    self->unreadable_ns = (uint64_t)secs * TB_NS_PER_SEC;
     if (self->dir == NULL || self->checkpoint == NULL ||
+        (legacy_checkpoint != NULL && self->legacy == NULL) ||
         (cfg->move_to != NULL && self->move_to == NULL)) {
         s_destroy(&self->base);
         snprintf(err, errsize, "out of memory");

@@ -4,7 +4,13 @@
  * scaled and nanosecond files keep every digit. A file that cannot be read to
  * its end (truncated, corrupt) ends the source with an error after every
  * packet that could be read has been delivered. With a replay speed the
- * packets go out at the pace they were captured (times the speed). */
+ * packets go out at the pace they were captured (times the speed).
+ *
+ * Only a regular file (or a symlink to one) is read: anything else, a FIFO
+ * above all, is refused at open with "not a regular file" (the stream goes
+ * to the error state). Opening never blocks, so a FIFO without a writer
+ * cannot stop the probe's other streams. A file refused or cut short counts
+ * as one file skipped (files_skipped) in the stream's loss. */
 #include "source.h"
 
 #include "tb_err.h"
@@ -36,15 +42,22 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     if (self->pcap != NULL) {
         pcap_close(self->pcap);
     }
+    memset(&self->st, 0, sizeof self->st);
+    FILE *fp = NULL;
+    int rc = tb_source_open_regular(self->path, &fp, err, errsize);
+    if (rc != 0) {
+        self->st.files_skipped = 1;
+        return rc == TB_EINVAL ? TB_EINVAL : TB_EIO;
+    }
     char perr[PCAP_ERRBUF_SIZE] = "";
-    self->pcap =
-        pcap_open_offline_with_tstamp_precision(self->path, PCAP_TSTAMP_PRECISION_NANO, perr);
+    self->pcap = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, perr);
     if (self->pcap == NULL) {
+        fclose(fp);
         snprintf(err, errsize, "cannot read %s: %s", self->path, perr);
+        self->st.files_skipped = 1;
         return TB_EIO;
     }
     self->linktype = pcap_datalink(self->pcap);
-    memset(&self->st, 0, sizeof self->st);
     self->held_valid = 0;
     self->paced = 0;
     return 0;
@@ -82,6 +95,7 @@ static int s_read_paced(file_source_t *self, tb_summary_t *out, size_t max, int 
             if (rc != 1) {
                 if (rc != PCAP_ERROR_BREAK) {
                     snprintf(err, errsize, "%s: %s", self->path, pcap_geterr(self->pcap));
+                    self->st.files_skipped = 1; /* cut short */
                 }
                 *eof = 1;
                 break;
@@ -129,6 +143,7 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         *eof = 1; /* a savefile returns 0 only at its end */
     } else if (rc < 0) {
         snprintf(err, errsize, "%s: %s", self->path, pcap_geterr(self->pcap));
+        self->st.files_skipped = 1; /* cut short */
         *eof = 1;
     }
     return (int)ctx.n;

@@ -280,6 +280,7 @@ static const s_counter_t s_hb_counters[] = {
     {"bus_drops", offsetof(tb_heartbeat_t, bus_drops)},
     {"decode_errors", offsetof(tb_heartbeat_t, decode_errors)},
     {"sampled_out", offsetof(tb_heartbeat_t, sampled_out)},
+    {"files_skipped", offsetof(tb_heartbeat_t, files_skipped)},
 };
 #define S_HB_NCOUNTERS (sizeof s_hb_counters / sizeof s_hb_counters[0])
 

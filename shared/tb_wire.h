@@ -62,6 +62,7 @@ typedef struct {
     uint64_t bus_drops;             /* batches dropped at a full bus */
     uint64_t decode_errors;         /* packets truncated or malformed */
     uint64_t sampled_out;           /* packets passed over by 1-in-N sampling */
+    uint64_t files_skipped;         /* files skipped, abandoned or cut short */
     char detail[TB_DETAIL_MAX + 1]; /* e.g. an error message; may be "" */
 } tb_heartbeat_t;
 

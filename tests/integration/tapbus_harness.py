@@ -63,12 +63,13 @@ class Proc:
 
     count = 0
 
-    def __init__(self, name, args, logdir):
+    def __init__(self, name, args, logdir, prefix=()):
+        """prefix: a command that runs the program (e.g. setpriv ...)."""
         self.name = name
         Proc.count += 1
         self.log_path = os.path.join(logdir, "%s-%d.log" % (name, Proc.count))
         self.log = open(self.log_path, "wb")
-        self.p = subprocess.Popen([os.path.join(BIN, name)] + args, stdout=self.log,
+        self.p = subprocess.Popen(list(prefix) + [os.path.join(BIN, name)] + args, stdout=self.log,
                                   stderr=subprocess.STDOUT)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
@@ -109,9 +110,11 @@ def ctl_json(control, *args):
 class Bus:
     """One probe and one collector connected over loopback TCP."""
 
-    def __init__(self, sources, probe_args=(), collector_args=(), reverse=False):
+    def __init__(self, sources, probe_args=(), collector_args=(), reverse=False, probe_prefix=()):
         """reverse: the collector binds (--listen) and the probe connects
-        (--connect), as across NAT."""
+        (--connect), as across NAT. probe_prefix: a command the probe runs
+        under (e.g. setpriv to drop root)."""
+        self.probe_prefix = list(probe_prefix)
         self.tmp = tempfile.TemporaryDirectory(prefix="tapbus-it-")
         self.pub = endpoint()
         self.control = endpoint()
@@ -119,7 +122,7 @@ class Bus:
         for stream, spec in sources:
             self.probe_argv += ["--source", "%s=%s" % (stream, spec)]
         self.probe_argv += list(probe_args)
-        self.probe = Proc("tapbus-probe", self.probe_argv, self.tmp.name)
+        self.probe = Proc("tapbus-probe", self.probe_argv, self.tmp.name, self.probe_prefix)
         self.collector = Proc("tapbus-collector",
                               ["--listen" if reverse else "--probe", self.pub,
                                "--control", self.control] + list(collector_args), self.tmp.name)
@@ -130,7 +133,7 @@ class Bus:
         """Stop the probe (by default without a chance to say goodbye) and start
         a new one with the same arguments; returns the old one's exit code."""
         code = self.probe.stop(sig)
-        self.probe = Proc("tapbus-probe", self.probe_argv, self.tmp.name)
+        self.probe = Proc("tapbus-probe", self.probe_argv, self.tmp.name, self.probe_prefix)
         return code
 
     def add_collector(self):

@@ -6,7 +6,10 @@ middle. Every packet must be counted exactly once."""
 
 import os
 import re
+import shutil
 import signal
+import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -149,11 +152,12 @@ class Directory(unittest.TestCase):
             h.wait_for(lambda: bus.probe_view("d").get("source_state") == "running", 30,
                        "a heartbeat saying running")
             # It says what it is doing: on the newest file (it may still grow),
-            # the three before it done (trace3 skipped).
-            h.wait_for(lambda: "reading trace10; 3 files done" in
-                       bus.probe_view("d").get("detail", ""),
+            # two read before it, and trace3 skipped, counted as loss.
+            h.wait_for(lambda: "reading trace10; 2 files done, 1 skipped (last: trace3: not a "
+                       "capture" in bus.probe_view("d").get("detail", ""),
                        30, "a heartbeat describing the directory's progress")
             self.assertIn("skipping", bus.probe.output())
+            self.assertEqual(h.ctl_json(bus.control, "stats", "d")["loss"]["files_skipped"], 1)
         finally:
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
@@ -251,6 +255,244 @@ class Directory(unittest.TestCase):
         finally:
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
+
+    # --- nothing hidden -------------------------------------------------
+
+    def gen(self, name, packets, pcapng=False, seed=1):
+        """A generated capture of `packets` packets (pcapng through editcap)."""
+        path = os.path.join(self.tmp.name, name)
+        subprocess.run([os.path.join(h.BIN, "tb-gen-pcap"), "-o", path, "--packets",
+                        str(packets), "--flows", "1000", "--seed", str(seed)], check=True,
+                       capture_output=True)
+        if pcapng:
+            subprocess.run(["editcap", "-F", "pcapng", path, path + ".ng"], check=True,
+                           capture_output=True)
+            os.replace(path + ".ng", path)
+        return path
+
+    def deliver(self, src, tmp_name, name):
+        """The usual atomic delivery: copy under a temporary name, rename."""
+        subprocess.run("cp '%s' '%s' && mv '%s' '%s'" % (
+            src, os.path.join(self.dir, tmp_name), os.path.join(self.dir, tmp_name),
+            os.path.join(self.dir, name)), shell=True, check=True)
+
+    @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
+    def test_rename_delivered_files_are_read_whole(self):
+        big = 400000
+        ng = self.gen("big.pcapng", big, pcapng=True, seed=2)
+        pc = self.gen("big.pcap", big, seed=3)
+        small_ng = self.gen("small.pcapng", 100, pcapng=True, seed=4)
+        small = self.gen("small.pcap", 50, seed=5)
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            t0 = time.monotonic()
+            self.deliver(ng, "trace1.tmp", "trace1")   # temp name sorts after the final one
+            self.deliver(pc, "x.tmp", "trace2")        # temp name sorts after everything
+            self.deliver(small_ng, ".trace3", "trace3")  # hidden temp name
+            h.wait_for(lambda: self.packets(bus) == 2 * big, 120, "both big files, whole")
+            took = time.monotonic() - t0
+            # The newest file is pcapng: it waits for a successor, and says so.
+            h.wait_for(lambda: "trace3 is pcapng: read once a newer file exists"
+                       in bus.probe_view("d").get("detail", ""), 30,
+                       "status to say the pcapng file waits for its successor")
+            self.assertEqual(bus.probe_view("d")["source_state"], "running")
+            _, out, _ = h.ctl(bus.control, "status")
+            self.assertIn("trace3 is pcapng", out)
+            # A file arriving late, under a name before the one waiting: read first.
+            self.deliver(small, "trace2a.part", "trace2a")
+            h.wait_for(lambda: self.packets(bus) == 2 * big + 50, 60, "trace2a")
+            h.wait_for(lambda: "trace3 is pcapng" in bus.probe_view("d").get("detail", ""), 30,
+                       "trace3 to wait again")
+            # A temporary name without a temporary suffix: read after its rename,
+            # once, under its final name.
+            self.deliver(small, "zz-incoming", "trace4")
+            h.wait_for(lambda: self.packets(bus) == 2 * big + 200, 60, "trace3 and trace4")
+            s = h.ctl_json(bus.control, "stats", "d")
+            self.assertEqual(s["loss"]["files_skipped"], 0)
+            self.assertEqual(s["loss"]["seq_gaps"], 0)
+            self.assertNotIn("disappeared", bus.probe.output())
+            print("\n  2 x %d packets delivered by rename read in %.1f s" % (big, took))
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_unreadable_file_is_retried_then_skipped(self):
+        # Root reads a mode-000 file anyway: the probe runs as nobody.
+        if os.geteuid() == 0:
+            if not shutil.which("setpriv"):
+                self.skipTest("running as root without setpriv: cannot drop privileges")
+            prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            os.chmod(self.tmp.name, 0o755)
+            os.chmod(self.dir, 0o777)  # the checkpoint is written there
+        else:
+            prefix = []
+        names = ["trace1", "trace2", "trace3", "trace4"]
+        for i, name in enumerate(names):
+            with open(os.path.join(self.dir, name), "wb") as f:
+                f.write(self.header + b"".join(self.chunks[i]))
+        os.chmod(os.path.join(self.dir, "trace2"), 0)
+        bus = h.Bus([("d", "dir:" + self.dir)], probe_args=["--unreadable-timeout", "3"],
+                    probe_prefix=prefix)
+        try:
+            bus.start("d")
+            h.wait_for(lambda: "cannot open trace2" in bus.probe_view("d").get("detail", ""),
+                       30, "status to say trace2 cannot be opened")
+            self.assertEqual(self.packets(bus), len(self.chunks[0]))  # it waits, for now
+            per = PACKETS // FILES
+            h.wait_for(lambda: self.packets(bus) == 3 * per, 60, "the good files, whole")
+            h.wait_for(lambda: h.ctl_json(bus.control, "stats", "d")["loss"]["files_skipped"]
+                       == 1, 30, "the skipped file to be counted")
+            h.wait_for(lambda: "1 skipped (last: trace2: cannot be opened (Permission denied)"
+                       in bus.probe_view("d").get("detail", ""), 30, "the skip in status")
+            self.assertRegex(bus.probe.output(), r"skipping trace2: cannot be opened")
+            _, out, _ = h.ctl(bus.control, "stats", "d")
+            self.assertIn("1 files skipped", out)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_symlinks_read_fifos_sockets_subdirs_skipped(self):
+        per = PACKETS // FILES
+        for i, name in ((0, "trace1"), (2, "trace6")):
+            with open(os.path.join(self.dir, name), "wb") as f:
+                f.write(self.header + b"".join(self.chunks[i]))
+        outside = os.path.join(self.tmp.name, "outside")
+        with open(outside, "wb") as f:
+            f.write(self.header + b"".join(self.chunks[1]))
+        os.symlink(outside, os.path.join(self.dir, "trace2"))
+        os.mkfifo(os.path.join(self.dir, "trace3"))
+        os.mkdir(os.path.join(self.dir, "trace4"))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(os.path.join(self.dir, "trace5"))
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            h.wait_for(lambda: self.packets(bus) == 3 * per, 60, "the files and the symlink")
+            h.wait_for(lambda: h.ctl_json(bus.control, "stats", "d")["loss"]["files_skipped"]
+                       == 3, 30, "the FIFO, the directory and the socket to be counted")
+            out = bus.probe.output()
+            for what in ("trace3: a FIFO", "trace4: a sub-directory", "trace5: a socket"):
+                self.assertIn(what, out)
+            # A file arriving under a name before the files already read is
+            # never reached: counted, not hidden.
+            with open(os.path.join(self.dir, "trace0"), "wb") as f:
+                f.write(self.header + b"".join(self.chunks[3]))
+            h.wait_for(lambda: h.ctl_json(bus.control, "stats", "d")["loss"]["files_skipped"]
+                       == 4, 30, "the late file to be counted")
+            self.assertIn("trace0: arrived after later files were read", bus.probe.output())
+            self.assertEqual(self.packets(bus), 3 * per)
+            _, status, _ = h.ctl(bus.control, "status")
+            self.assertRegex(status, r"\bd\s+running\s+\S+\s+%d\s+\d+\s+\S+\s+4\b" % (3 * per))
+        finally:
+            sock.close()
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_file_cut_short_is_counted(self):
+        per = PACKETS // FILES
+        blob = self.header + b"".join(self.chunks[0])
+        with open(os.path.join(self.dir, "trace1"), "wb") as f:
+            f.write(blob[:-10])  # the last record cut
+        with open(os.path.join(self.dir, "trace2"), "wb") as f:
+            f.write(self.header + b"".join(self.chunks[1]))
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            h.wait_for(lambda: self.packets(bus) == 2 * per - 1, 60, "every whole record")
+            h.wait_for(lambda: h.ctl_json(bus.control, "stats", "d")["loss"]["files_skipped"]
+                       == 1, 30, "the file cut short to be counted")
+            self.assertIn("trace1: cut short", bus.probe_view("d")["detail"])
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_fifo_file_source_is_refused_without_blocking(self):
+        fifo = os.path.join(self.tmp.name, "fifo")
+        os.mkfifo(fifo)
+        bus = h.Bus([("f", "file:" + fifo), ("g", "file:" + self.src)])
+        try:
+            bus.start("f", "g")
+            bus.wait_finished(["g"])  # the probe's loop never waits on the FIFO
+            self.assertEqual(h.ctl_json(bus.control, "stats", "g")["packets"], PACKETS)
+            h.wait_for(lambda: bus.probe_view("f").get("source_state") == "error", 30,
+                       "the FIFO stream to be in the error state")
+            self.assertIn("not a regular file (a FIFO)", bus.probe_view("f")["detail"])
+            h.wait_for(lambda: h.ctl_json(bus.control, "stats", "f")["loss"]["files_skipped"]
+                       == 1, 30, "the refused file to be counted")
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_streams_never_share_a_checkpoint(self):
+        # "x/y" and "x_y" once mapped to one checkpoint file: after a restart
+        # one of them resumed at the other's position and stopped reading.
+        a, b = os.path.join(self.tmp.name, "a"), os.path.join(self.tmp.name, "b")
+        ckpt = os.path.join(self.tmp.name, "ckpt")
+        for d in (a, b, ckpt):
+            os.mkdir(d)
+        per = PACKETS // FILES
+
+        def put(d, name, chunk):
+            with open(os.path.join(d, name + ".tmp"), "wb") as f:
+                f.write(self.header + b"".join(self.chunks[chunk]))
+            os.rename(os.path.join(d, name + ".tmp"), os.path.join(d, name))
+        put(a, "a1", 0)
+        put(b, "b1", 1)
+        bus = h.Bus([("x/y", "dir:" + a), ("x_y", "dir:" + b)],
+                    probe_args=["--checkpoint-dir", ckpt])
+        try:
+            bus.start("x/y", "x_y")
+            h.wait_for(lambda: self.packets_of(bus, "x/y") == per and
+                       self.packets_of(bus, "x_y") == per, 60, "the first files")
+            self.assertEqual(bus.restart_probe(signal.SIGTERM), 0)
+            put(a, "a2", 2)
+            put(b, "b2", 3)
+            h.wait_for(lambda: self.packets_of(bus, "x/y") == 2 * per and
+                       self.packets_of(bus, "x_y") == 2 * per, 60, "the second files")
+            self.assertEqual(sorted(os.listdir(ckpt)),
+                             [".tapbus-x%2Fy.checkpoint", ".tapbus-x_y.checkpoint"])
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_old_style_checkpoint_taken_over_when_unambiguous(self):
+        per = PACKETS // FILES
+        for i in range(2):
+            with open(os.path.join(self.dir, "t%d" % i), "wb") as f:
+                f.write(self.header + b"".join(self.chunks[i]))
+        # Written by a probe before checkpoint names were escaped: t0 done.
+        old = os.path.join(self.dir, ".tapbus-x_y.checkpoint")
+        with open(old, "w") as f:
+            f.write("tapbus-dir-checkpoint 1\nt0\n\n0\n")
+        bus = h.Bus([("x/y", "dir:" + self.dir)])
+        try:
+            bus.start("x/y")
+            h.wait_for(lambda: self.packets_of(bus, "x/y") == per, 60, "t1 only")
+            h.wait_for(lambda: not os.path.exists(old), 30, "the old checkpoint to be moved")
+            self.assertTrue(os.path.exists(os.path.join(self.dir, ".tapbus-x%2Fy.checkpoint")))
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+        # With a stream "x_y" beside it the old file could be either's: an
+        # error of the stream that would take it over, saying what to do.
+        with open(old, "w") as f:
+            f.write("tapbus-dir-checkpoint 1\nt0\n\n0\n")
+        os.unlink(os.path.join(self.dir, ".tapbus-x%2Fy.checkpoint"))
+        other = os.path.join(self.tmp.name, "other")
+        os.mkdir(other)
+        bus = h.Bus([("x/y", "dir:" + self.dir), ("x_y", "dir:" + other)])
+        try:
+            bus.start("x/y")
+            h.wait_for(lambda: bus.probe_view("x/y").get("source_state") == "error", 30,
+                       "the ambiguous checkpoint to be an error")
+            self.assertIn("old-style checkpoint", bus.probe_view("x/y")["detail"])
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def packets_of(self, bus, stream):
+        return h.ctl_json(bus.control, "stats", stream)["packets"]
 
 
 if __name__ == "__main__":

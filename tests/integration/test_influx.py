@@ -109,7 +109,8 @@ def test_replay_matches_tshark():
             assert len(hosts) == 10 * len(ivals), len(hosts)
             loss = ix.points(DB, "SELECT * FROM tapbus_loss WHERE stream = 'demo'")
             assert loss and loss[-1]["received"] == exp["packets"] and \
-                loss[-1]["probe"] == "it-probe" and loss[-1]["seq_gaps"] == 0
+                loss[-1]["probe"] == "it-probe" and loss[-1]["seq_gaps"] == 0 and \
+                loss[-1]["files_skipped"] == 0, loss[-1]
             assert health["written"] == health["points"] and health["dropped"] == 0 \
                 and health["rejected"] == 0, health
             # Distinct flows: a HyperLogLog estimate, within 5 % of tshark's count.
@@ -178,6 +179,25 @@ def rfc3339_ns(text):
     whole, _, frac = text.rstrip("Z").partition(".")
     secs = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
     return secs * 1000000000 + int((frac + "000000000")[:9])
+
+
+def test_skipped_file_in_loss_point():
+    """A file the probe could not read is loss in the database, not only a log line."""
+    with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
+        fifo = os.path.join(tmp, "fifo")
+        os.mkfifo(fifo)
+        bus = Bus([("bad", "file:" + fifo), ("demo", "file:" + DEMO)],
+                  collector_args=db_args(ix, tmp))
+        try:
+            bus.start("bad", "demo")
+            bus.wait_finished(["bad", "demo"])
+            wait_delivered(bus.control)
+            loss = ix.points(DB, "SELECT * FROM tapbus_loss WHERE stream = 'bad'")
+            assert loss and loss[-1]["files_skipped"] == 1, loss
+            ok = ix.points(DB, "SELECT * FROM tapbus_loss WHERE stream = 'demo'")
+            assert ok and ok[-1]["files_skipped"] == 0, ok
+        finally:
+            bus.close()
 
 
 def test_db_through_several_collectors():

@@ -80,7 +80,7 @@ static const uint8_t k_heartbeat[] = {
     0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x36, 0x2a, 0x00, 0x00, /* boot_ns */
     0xa4, 0x65, 0x74, 0x68, 0x30,                         /* stream "eth0" */
     0x07,                                                 /* seq 7 */
-    0x8a,                                                 /* payload: map of 10 */
+    0x8b,                                                 /* payload: map of 11 */
     0xa5, 0x73, 0x74, 0x61, 0x74, 0x65, 0x01,             /* "state": 1 (running) */
     0xa4, 0x72, 0x65, 0x63, 0x76, 0xcd, 0x03, 0xe8,       /* "recv": 1000 */
     0xa4, 0x64, 0x72, 0x6f, 0x70, 0x02,                   /* "drop": 2 */
@@ -94,6 +94,8 @@ static const uint8_t k_heartbeat[] = {
     0x72, 0x72, 0x6f, 0x72, 0x73, 0x03,                   /*   3 */
     0xab, 0x73, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x64, 0x5f, /* "sampled_out": */
     0x6f, 0x75, 0x74, 0x00,                               /*   0 */
+    0xad, 0x66, 0x69, 0x6c, 0x65, 0x73, 0x5f, 0x73, 0x6b, /* "files_skipped": */
+    0x69, 0x70, 0x70, 0x65, 0x64, 0x02,                   /*   2 */
     0xa6, 0x64, 0x65, 0x74, 0x61, 0x69, 0x6c, 0xa0,       /* "detail": "" */
     0x03,                                                 /* run 3 */
 };
@@ -183,6 +185,7 @@ static tb_heartbeat_t s_golden_hb(void)
     hb.batches = 10;
     hb.bus_drops = 1;
     hb.decode_errors = 3;
+    hb.files_skipped = 2;
     return hb;
 }
 
@@ -250,6 +253,8 @@ static void s_assert_hb_eq(const tb_heartbeat_t *a, const tb_heartbeat_t *b)
     assert_true(a->batches == b->batches);
     assert_true(a->bus_drops == b->bus_drops);
     assert_true(a->decode_errors == b->decode_errors);
+    assert_true(a->sampled_out == b->sampled_out);
+    assert_true(a->files_skipped == b->files_skipped);
     assert_string_equal(a->detail, b->detail);
 }
 
@@ -446,7 +451,7 @@ static void test_golden_msgpack_c_oracle(void **state)
                      MSGPACK_UNPACK_SUCCESS);
     assert_int_equal(off, sizeof k_heartbeat);
     assert_int_equal(u.data.via.array.ptr[6].type, MSGPACK_OBJECT_MAP);
-    assert_int_equal(u.data.via.array.ptr[6].via.map.size, 10);
+    assert_int_equal(u.data.via.array.ptr[6].via.map.size, 11);
     off = 0;
     assert_int_equal(msgpack_unpack_next(&u, (const char *)k_eos, sizeof k_eos, &off),
                      MSGPACK_UNPACK_SUCCESS);
@@ -1089,6 +1094,7 @@ static void test_heartbeat_keys(void **state)
     assert_true(m.hb.pcap_drop == 77);
     assert_true(m.hb.pcap_recv == 0);
     assert_true(m.hb.packets == 0);
+    assert_true(m.hb.files_skipped == 0); /* absent, as from a probe before it existed */
     assert_string_equal(m.hb.detail, "no such device");
 
     /* An empty map: everything zero / "". */
