@@ -90,6 +90,38 @@ static void test_golden(void **state)
     assert_string_equal(tb_wire_type_name(TB_MSG_OFFER), "offer");
 }
 
+/* msgpack-c's own unpacker, an independent decoder, reads the golden offer
+ * as the table of section 5.5 says. */
+static void test_golden_msgpack_c_oracle(void **state)
+{
+    (void)state;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&u, (const char *)k_offer, sizeof k_offer, &off),
+                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(off, sizeof k_offer);
+    const msgpack_object *o = &u.data;
+    assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(o->via.array.size, 7);
+    const msgpack_object *f = o->via.array.ptr;
+    assert_int_equal(f[0].via.u64, 1);
+    assert_int_equal(f[1].via.u64, TB_MSG_OFFER);
+    assert_int_equal(f[2].type, MSGPACK_OBJECT_STR);
+    assert_memory_equal(f[2].via.str.ptr, "p1", 2);
+    assert_true(f[3].via.u64 == 1700000000000000000ull);
+    assert_int_equal(f[4].via.u64, 5);
+    assert_int_equal(f[5].via.u64, 6000);
+    assert_int_equal(f[6].type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(f[6].via.array.size, 2);
+    const msgpack_object *e = f[6].via.array.ptr[1].via.array.ptr;
+    assert_int_equal(f[6].via.array.ptr[1].via.array.size, 3);
+    assert_memory_equal(e[0].via.str.ptr, "eth0", 4);
+    assert_memory_equal(e[1].via.str.ptr, "iface", 5);
+    assert_int_equal(e[2].via.u64, TB_SRC_RUNNING);
+    msgpack_unpacked_destroy(&u);
+}
+
 /* The topic no stream can produce: it starts with a byte no name has. */
 static void test_topic_reserved(void **state)
 {
@@ -288,6 +320,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_golden_msgpack_c_oracle),
         cmocka_unit_test(test_topic_reserved),
         cmocka_unit_test(test_not_mixed),
         cmocka_unit_test(test_roundtrip_max),
