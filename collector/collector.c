@@ -63,8 +63,7 @@ const char *tb_coll_stream_state(const tb_collector_t *c, const coll_stream_t *s
     return tb_coll_state_name(st->state);
 }
 
-void tb_coll_stream_reason(const tb_collector_t *c, const coll_stream_t *st, char *buf,
-                           size_t size)
+void tb_coll_stream_reason(const tb_collector_t *c, const coll_stream_t *st, char *buf, size_t size)
 {
     size_t used = 0;
     buf[0] = '\0';
@@ -73,8 +72,8 @@ void tb_coll_stream_reason(const tb_collector_t *c, const coll_stream_t *st, cha
         if (pt->src_state != TB_SRC_ERROR) {
             continue;
         }
-        int n = snprintf(buf + used, size - used, "%sprobe %s: %s", used ? "; " : "",
-                         pt->probe_id, pt->detail[0] ? pt->detail : "source failed");
+        int n = snprintf(buf + used, size - used, "%sprobe %s: %s", used ? "; " : "", pt->probe_id,
+                         pt->detail[0] ? pt->detail : "source failed");
         used = n < 0 ? used : used + (size_t)n < size ? used + (size_t)n : size - 1;
     }
     /* The details come from the network: no control bytes go on to

@@ -13,9 +13,9 @@
 
 #include <msgpack.h>
 
-#define TB_STREAM_MAX_PROBES 32
-#define TB_COLL_MAX_SINKS    4
-#define TB_COLL_DB_WAITING   4 /* db requests with the query thread at once */
+#define TB_STREAM_MAX_PROBES  32
+#define TB_COLL_MAX_SINKS     4
+#define TB_COLL_DB_WAITING    4    /* db requests with the query thread at once */
 #define TB_COLL_OFFER_PROBES  64   /* probes whose offers are kept */
 #define TB_COLL_OFFER_STREAMS 1024 /* offered streams kept, all probes together */
 #define TB_COLL_REASON_MAX    512  /* bytes of a stream's reason */
@@ -64,7 +64,7 @@ typedef struct {
     uint64_t rate_mark_ns;               /* monotonic time of the last rate sample */
     uint64_t rate_mark_packets;          /* rx_packets then */
     double pps_now;                      /* packets per second over the last second */
-    uint64_t heard; /* messages from probes since the measurement started */
+    uint64_t heard;                      /* messages from probes since the measurement started */
 } coll_stream_t;
 
 struct tb_collector {

@@ -496,7 +496,8 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
             return 1;
         }
     } else {
-        snprintf(err, sizeof err, "unknown command '%s' (commands: start, stop, status, stats, streams, db)",
+        snprintf(err, sizeof err,
+                 "unknown command '%s' (commands: start, stop, status, stats, streams, db)",
                  req.cmd);
         s_error(&pk, err);
     }

@@ -454,8 +454,8 @@ static int s_where(const tb_fanout_t *f, const tb_ctl_request_t *req, where_t *w
         {
             const char *name = json_string_value(json_object_get(st, "stream"));
             const char *state = json_string_value(json_object_get(st, "state"));
-            w->running[i] += state != NULL &&
-                             (strcmp(state, "running") == 0 || strcmp(state, "waiting") == 0);
+            w->running[i] +=
+                state != NULL && (strcmp(state, "running") == 0 || strcmp(state, "waiting") == 0);
             for (size_t s = 0; name != NULL && s < req->nstreams; s++) {
                 if (strcmp(name, req->streams[s]) == 0) {
                     w->owner[s] |= 1u << i;
@@ -658,11 +658,11 @@ static json_t *s_streams(tb_fanout_t *f, const tb_ctl_request_t *req, int *code,
             json_t *e = s_offer_entry(list, stream, probe);
             double age = json_number_value(json_object_get(row, "offered_s"));
             if (e == NULL) {
-                json_array_append_new(
-                    list, json_pack("{s:s, s:s, s:O?, s:O?, s:f, s:[]}", "stream", stream, "probe",
-                                    probe, "kind", json_object_get(row, "kind"), "source_state",
-                                    json_object_get(row, "source_state"), "offered_s", age,
-                                    "measured_by"));
+                json_array_append_new(list, json_pack("{s:s, s:s, s:O?, s:O?, s:f, s:[]}", "stream",
+                                                      stream, "probe", probe, "kind",
+                                                      json_object_get(row, "kind"), "source_state",
+                                                      json_object_get(row, "source_state"),
+                                                      "offered_s", age, "measured_by"));
             } else if (age < json_number_value(json_object_get(e, "offered_s"))) {
                 json_object_set(e, "source_state", json_object_get(row, "source_state"));
                 json_object_set_new(e, "offered_s", json_real(age));
@@ -701,15 +701,15 @@ static json_t *s_streams(tb_fanout_t *f, const tb_ctl_request_t *req, int *code,
                                   f->endpoint[i]) == 0;
                 }
                 if (!dup) {
-                    json_array_append_new(by, json_pack("{s:s, s:O}", "collector", f->endpoint[i],
-                                                        "state", state));
+                    json_array_append_new(
+                        by, json_pack("{s:s, s:O}", "collector", f->endpoint[i], "state", state));
                 }
             }
             if (!found) {
-                json_array_append_new(
-                    list, json_pack("{s:s, s:n, s:n, s:n, s:n, s:[{s:s, s:O}]}", "stream", stream,
-                                    "probe", "kind", "source_state", "offered_s", "measured_by",
-                                    "collector", f->endpoint[i], "state", state));
+                json_array_append_new(list, json_pack("{s:s, s:n, s:n, s:n, s:n, s:[{s:s, s:O}]}",
+                                                      "stream", stream, "probe", "kind",
+                                                      "source_state", "offered_s", "measured_by",
+                                                      "collector", f->endpoint[i], "state", state));
             }
         }
     }

@@ -422,9 +422,8 @@ void tb_print_streams(FILE *out, const json_t *data)
                 " bad, refused %" JSON_INTEGER_FORMAT " probes and %" JSON_INTEGER_FORMAT
                 " streams, %" JSON_INTEGER_FORMAT " probes expired\n",
                 s_str(c, "endpoint"), s_int(o, "probes"), s_int(o, "max_probes"),
-                s_int(o, "streams"), s_int(o, "max_streams"), s_int(o, "received"),
-                s_int(o, "bad"), s_int(o, "refused_probes"), s_int(o, "refused_streams"),
-                s_int(o, "expired"));
+                s_int(o, "streams"), s_int(o, "max_streams"), s_int(o, "received"), s_int(o, "bad"),
+                s_int(o, "refused_probes"), s_int(o, "refused_streams"), s_int(o, "expired"));
     }
 }
 

@@ -372,7 +372,8 @@ static void test_hostile_offers_are_bounded(void **state)
     uint8_t body[512];
     size_t blen = 0;
     assert_int_equal(tb_wire_encode_batch(&h, &one, 1, body, sizeof body, &blen), 0);
-    s_pub(f, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN, body, blen); /* a data message on the offer topic */
+    /* A data message on the offer topic. */
+    s_pub(f, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN, body, blen);
     s_wait_offer_counter(f, "bad", 3);
 
     /* 70 probes of 256 streams each: 64 probes fit, 1024 streams in all. */

@@ -224,14 +224,14 @@ static int s_decode_patched(size_t at, uint8_t v)
 static void test_decode_validation(void **state)
 {
     (void)state;
-    assert_int_equal(s_decode_patched(1, 2), TB_EVERSION);           /* version 2 */
-    assert_int_equal(s_decode_patched(2, 1), TB_EPROTO);             /* type batch */
-    assert_int_equal(s_decode_patched(0, 0x96), TB_EPROTO);          /* envelope of 6 */
-    assert_int_equal(s_decode_patched(4, '!'), TB_EPROTO);           /* probe id "!1" */
-    assert_int_equal(s_decode_patched(24, 'F'), TB_EPROTO);          /* kind "File" */
-    assert_int_equal(s_decode_patched(28, 4), TB_EPROTO);            /* state 4 */
-    assert_int_equal(s_decode_patched(20, 0x92), TB_EPROTO);         /* entry of 2 */
-    assert_int_equal(s_decode_patched(22, '\0'), TB_EPROTO);         /* stream with a NUL */
+    assert_int_equal(s_decode_patched(1, 2), TB_EVERSION);   /* version 2 */
+    assert_int_equal(s_decode_patched(2, 1), TB_EPROTO);     /* type batch */
+    assert_int_equal(s_decode_patched(0, 0x96), TB_EPROTO);  /* envelope of 6 */
+    assert_int_equal(s_decode_patched(4, '!'), TB_EPROTO);   /* probe id "!1" */
+    assert_int_equal(s_decode_patched(24, 'F'), TB_EPROTO);  /* kind "File" */
+    assert_int_equal(s_decode_patched(28, 4), TB_EPROTO);    /* state 4 */
+    assert_int_equal(s_decode_patched(20, 0x92), TB_EPROTO); /* entry of 2 */
+    assert_int_equal(s_decode_patched(22, '\0'), TB_EPROTO); /* stream with a NUL */
     assert_int_equal(tb_wire_decode_offer(NULL, 0, &s_got), TB_ETRUNC);
 
     /* ttl 0 and above the limit. */
@@ -269,13 +269,14 @@ static void test_forward_compatible(void **state)
     (void)state;
     uint8_t b[128];
     size_t n = 0;
-    b[n++] = 0x98; /* array of 8 */
+    b[n++] = 0x98;                  /* array of 8 */
     memcpy(b + n, k_offer + 1, 18); /* version .. ttl_ms */
     n += 18;
     b[n++] = 0x91; /* one entry of 4 elements */
     b[n++] = 0x94;
-    memcpy(b + n, "\xa1x\xa3" "dir" "\x03", 7);
-    n += 7;
+    static const uint8_t entry[] = {0xa1, 'x', 0xa3, 'd', 'i', 'r', 0x03}; /* "x", "dir", 3 */
+    memcpy(b + n, entry, sizeof entry);
+    n += sizeof entry;
     b[n++] = 0xc0; /* the entry's extra element: nil */
     b[n++] = 0x81; /* the envelope's extra element: {"k": 1} */
     b[n++] = 0xa1;
