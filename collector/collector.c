@@ -538,7 +538,6 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
         return;
     }
     pt->last_heard = tb_time_mono_ns();
-    st->heard++;
     if (h->boot_ns != pt->boot_ns) {
         s_log_limited(c, TB_LOG_WARN, "stream %s: probe %s restarted", st->name, pt->probe_id);
         pt->restarts++;
@@ -561,6 +560,12 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
         if (h->run != pt->run) {
             s_new_run(c, st, pt, h);
         }
+    }
+    st->heard++; /* not waiting any more: this message is of the run measured */
+    if (h->type == TB_MSG_HEARTBEAT) {
+        /* A probe busy filling a full bus may not get its offers through:
+         * its heartbeats keep its offer alive. */
+        tb_offers_touch(c->offers, h->probe_id, pt->last_heard);
     }
     switch (h->type) {
     case TB_MSG_BATCH:

@@ -137,6 +137,16 @@ int tb_offers_apply(tb_offers_t *o, const tb_wire_offer_t *m, uint64_t now_ns)
     return rc;
 }
 
+void tb_offers_touch(tb_offers_t *o, const char *probe_id, uint64_t now_ns)
+{
+    for (size_t i = 0; i < o->max_probes; i++) {
+        if (o->probes[i].in_use && strcmp(o->probes[i].id, probe_id) == 0) {
+            o->probes[i].last_ns = now_ns;
+            return;
+        }
+    }
+}
+
 void tb_offers_count_bad(tb_offers_t *o)
 {
     o->cnt.bad++;

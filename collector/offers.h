@@ -51,6 +51,10 @@ void tb_offers_destroy(tb_offers_t **p);
  * TB_ELIMIT when the probe or some of its streams found no room (counted). */
 int tb_offers_apply(tb_offers_t *o, const tb_wire_offer_t *m, uint64_t now_ns);
 
+/* A message from probe_id arrived at now_ns: its offer, if it has one, is
+ * still good (a probe's offers may wait behind its data on a full bus). */
+void tb_offers_touch(tb_offers_t *o, const char *probe_id, uint64_t now_ns);
+
 /* Count an offer that failed validation. */
 void tb_offers_count_bad(tb_offers_t *o);
 

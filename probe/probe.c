@@ -495,7 +495,10 @@ static void s_send_offer(tb_probe_t *self, uint64_t now)
         return;
     }
     if (zmq_send(self->xpub, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        return; /* no room now (or a failing socket, which the loop notices) */
+        /* No room now: again in a moment, not on every pass of a busy loop. */
+        self->offer_due = 0;
+        self->next_offer = now + 100 * TB_NS_PER_MS;
+        return;
     }
     if (zmq_send(self->xpub, self->offer_buf, len, 0) >= 0) {
         self->offer_seq++;
@@ -706,6 +709,11 @@ int tb_probe_run(tb_probe_t *self, int stop_fd)
             break;
         }
         uint64_t now = tb_time_mono_ns();
+        /* Before the streams: a full bus gives its first free place to the
+         * offer, which would otherwise wait behind a replay's batches. */
+        if (self->offer_due || now >= self->next_offer) {
+            s_send_offer(self, now);
+        }
         busy = 0;
         for (size_t i = 0; i < self->nstreams; i++) {
             busy |= s_stream_service(self, &self->streams[i], now);
@@ -719,9 +727,6 @@ int tb_probe_run(tb_probe_t *self, int stop_fd)
         }
         for (size_t i = 0; i < self->nstreams; i++) {
             s_send_heartbeat(self, &self->streams[i]);
-        }
-        if (self->offer_due || now >= self->next_offer) {
-            s_send_offer(self, now);
         }
     }
     s_shutdown_flush(self, 2000);
