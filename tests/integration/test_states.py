@@ -95,9 +95,10 @@ class UnreadableSources(unittest.TestCase):
                     self.assertEqual(rows[stream]["reason"], st[stream]["reason"])
                     self.assertEqual(rows[stream]["packets"], 0)
             finally:
-                gw.proc.stop()
+                gw_code = gw.proc.stop()
                 codes, logs = bus.close()
             self.assertEqual(codes, (0, 0), logs[-3000:])
+            self.assertEqual(gw_code, 0)
 
     def test_a_cut_file_with_packets_finishes_with_its_reason(self):
         """Packets came before the source failed: the stream finished (its
@@ -127,9 +128,13 @@ class Discovery(unittest.TestCase):
         self.procs = []
 
     def tearDown(self):
+        bad = []
         for p in reversed(self.procs):
-            p.stop()
+            code = p.stop()
+            if code != 0 and not getattr(p, "killed", False):
+                bad.append("%s exited %s:\n%s" % (p.name, code, p.output()[-2000:]))
         self.tmp.cleanup()
+        self.assertEqual(bad, [])
 
     def proc(self, name, args):
         p = h.Proc(name, args, self.tmp.name)
@@ -195,7 +200,7 @@ class Discovery(unittest.TestCase):
         try:
             code, body = curl(gw.base + "/streams", OK)
         finally:
-            gw.proc.stop()
+            self.assertEqual(gw.proc.stop(), 0, gw.proc.output())
         self.assertEqual(code, 200)
         gws = {(e["stream"], e["probe"]): e for e in body["streams"]}
         self.assertEqual({k: e["kind"] for k, e in gws.items()}, want)
@@ -221,7 +226,7 @@ class Discovery(unittest.TestCase):
             self.assertEqual(body["started"], ["late2"])
             self.assertIn("no probe offers 'late2'", body["warnings"][0])
         finally:
-            gw.proc.stop()
+            self.assertEqual(gw.proc.stop(), 0, gw.proc.output())
         st = status_streams(control)
         self.assertEqual(st["late"]["state"], "waiting")
         self.assertEqual(st["late"]["reason"], "no probe offers this stream (yet)")
@@ -247,6 +252,7 @@ class Discovery(unittest.TestCase):
         self.assertEqual(h.ctl_json(control, "start", "late")["warnings"], [])
 
         # A probe that goes away is forgotten once its offer expires.
+        self.procs[-1].killed = True
         self.procs[-1].stop(signal.SIGKILL)
         h.wait_for(lambda: ("late", "pl") not in self.offered(control), 30,
                    "the probe's offer to expire")
