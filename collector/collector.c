@@ -41,6 +41,56 @@ const char *tb_coll_state_name(stream_state_t s)
     }
 }
 
+const char *tb_coll_stream_state(const tb_collector_t *c, const coll_stream_t *st)
+{
+    (void)c;
+    if (st->state == STREAM_STOPPED) {
+        return "stopped";
+    }
+    if (st->state == STREAM_RUNNING && st->heard == 0) {
+        return "waiting";
+    }
+    /* Error only when nothing came and nothing can come: several probes may
+     * feed one stream, and one of them failing while another sends is a
+     * reason shown beside the state, not the stream's state. */
+    size_t reported = 0, failed = 0;
+    for (size_t i = 0; i < st->nprobes; i++) {
+        reported += st->probes[i].src_state >= 0;
+        failed += st->probes[i].src_state == TB_SRC_ERROR;
+    }
+    if (st->stats->packets == 0 && reported > 0 && failed == reported) {
+        return "error";
+    }
+    return tb_coll_state_name(st->state);
+}
+
+void tb_coll_stream_reason(const tb_collector_t *c, const coll_stream_t *st, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < st->nprobes && used + 1 < size; i++) {
+        const probe_track_t *pt = &st->probes[i];
+        if (pt->src_state != TB_SRC_ERROR) {
+            continue;
+        }
+        int n = snprintf(buf + used, size - used, "%sprobe %s: %s", used ? "; " : "", pt->probe_id,
+                         pt->detail[0] ? pt->detail : "source failed");
+        used = n < 0 ? used : used + (size_t)n < size ? used + (size_t)n : size - 1;
+    }
+    /* The details come from the network: no control bytes go on to
+     * terminals, logs or line protocol. */
+    for (size_t i = 0; i < used; i++) {
+        unsigned char ch = (unsigned char)buf[i];
+        if (ch < 0x20 || ch == 0x7f) {
+            buf[i] = '?';
+        }
+    }
+    if (used == 0 && st->state == STREAM_RUNNING && st->heard == 0 &&
+        tb_offers_find(c->offers, st->name) == NULL) {
+        snprintf(buf, size, "no probe offers this stream (yet)");
+    }
+}
+
 /* Release every sink's state for a stream's measurement. */
 static void s_sinks_close(tb_collector_t *c, coll_stream_t *st)
 {
@@ -68,6 +118,8 @@ void tb_collector_destroy(tb_collector_t **p)
     for (size_t i = 0; i < c->nsinks; i++) {
         tb_sink_destroy(&c->sinks[i]);
     }
+    tb_offers_destroy(&c->offers);
+    free(c->offer_msg);
     free(c->streams);
     free(c->items);
     tb_busmon_destroy(&c->mon); /* before the socket it watches */
@@ -108,7 +160,10 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
     c->items = malloc(TB_WIRE_MAX_BATCH * sizeof *c->items);
     c->sinks[0] = tb_sink_log_new();
     c->nsinks = 1;
-    if (c->streams == NULL || c->items == NULL || c->sinks[0] == NULL) {
+    c->offers = tb_offers_new(TB_COLL_OFFER_PROBES, TB_COLL_OFFER_STREAMS);
+    c->offer_msg = malloc(sizeof *c->offer_msg);
+    if (c->streams == NULL || c->items == NULL || c->sinks[0] == NULL || c->offers == NULL ||
+        c->offer_msg == NULL) {
         snprintf(err, errsize, "out of memory");
         goto fail;
     }
@@ -144,7 +199,9 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
         zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_HANDSHAKE_IVL, &hs_ivl, sizeof hs_ivl) != 0 ||
         zmq_setsockopt(c->ctl, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl) != 0 ||
-        zmq_setsockopt(c->ctl, ZMQ_LINGER, &linger, sizeof linger) != 0) {
+        zmq_setsockopt(c->ctl, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        /* Stream discovery: every probe's offers, always. */
+        zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN) != 0) {
         snprintf(err, errsize, "cannot create sockets: %s", zmq_strerror(errno));
         goto fail;
     }
@@ -315,6 +372,10 @@ int tb_coll_start(tb_collector_t *c, const char *name)
         probe_track_t *pt = &st->probes[i];
         /* A source that never starts over (run 0) simply continues. */
         pt->min_run = pt->run != 0 ? pt->run + 1 : 0;
+        /* What the source said belongs to the measurement before: its next
+         * heartbeat or end-of-stream says how it is now. */
+        pt->src_state = -1;
+        pt->detail[0] = '\0';
         pt->received = 0;
         pt->seq_gaps = 0;
         pt->restarts = 0;
@@ -345,6 +406,7 @@ int tb_coll_start(tb_collector_t *c, const char *name)
     st->bad_messages = 0;
     st->run_resets = 0;
     st->stale = 0;
+    st->heard = 0;
     st->in_use = 1;
     st->state = STREAM_RUNNING;
     st->started_ns = tb_time_now_ns();
@@ -394,10 +456,12 @@ static void s_notify_final(tb_collector_t *c, coll_stream_t *st)
 {
     st->ended_ns = tb_time_now_ns();
     s_notify_loss(c, st);
+    char reason[TB_COLL_REASON_MAX];
+    tb_coll_stream_reason(c, st, reason, sizeof reason);
     for (size_t i = 0; i < c->nsinks; i++) {
         if (c->sinks[i]->ops->stream_final != NULL) {
             c->sinks[i]->ops->stream_final(c->sinks[i], st->sink_state[i], st->name,
-                                           tb_coll_state_name(st->state), st->stats);
+                                           tb_coll_stream_state(c, st), reason, st->stats);
         }
     }
 }
@@ -550,6 +614,12 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
             s_new_run(c, st, pt, h);
         }
     }
+    st->heard++; /* not waiting any more: this message is of the run measured */
+    if (h->type == TB_MSG_HEARTBEAT) {
+        /* A probe busy filling a full bus may not get its offers through:
+         * its heartbeats keep its offer alive. */
+        tb_offers_touch(c->offers, h->probe_id, pt->last_heard);
+    }
     switch (h->type) {
     case TB_MSG_BATCH:
         tb_stats_add(st->stats, m->items, m->count);
@@ -595,6 +665,25 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
     }
 }
 
+/* An offer: a probe's list of streams, into the bounded table. A bad one is
+ * counted and dropped like any bad message. */
+static void s_offer(tb_collector_t *c, const uint8_t *body, size_t len)
+{
+    int rc = tb_wire_decode_offer(body, len, c->offer_msg);
+    if (rc != 0) {
+        tb_offers_count_bad(c->offers);
+        s_log_limited(c, TB_LOG_WARN, "dropped a bad stream offer (%s)", tb_strerror(rc));
+        return;
+    }
+    if (tb_offers_apply(c->offers, c->offer_msg, tb_time_mono_ns()) != 0) {
+        s_log_limited(c, TB_LOG_WARN,
+                      "offer of probe %s: no room for the probe or some of its %zu streams "
+                      "(at most %d probes, %d streams)",
+                      c->offer_msg->probe_id, c->offer_msg->n, TB_COLL_OFFER_PROBES,
+                      TB_COLL_OFFER_STREAMS);
+    }
+}
+
 /* Receive one message (all its frames). Returns 1 if one was handled, 0 if
  * none was waiting, or a negative tb_err_t on a socket failure. */
 static int s_recv_one(tb_collector_t *c)
@@ -622,6 +711,11 @@ static int s_recv_one(tb_collector_t *c)
     int rc = 1;
     if (frames != 2 || !have_body) {
         c->bad_frames++;
+        goto done;
+    }
+    if (zmq_msg_size(&topic) == TB_OFFER_TOPIC_LEN &&
+        memcmp(zmq_msg_data(&topic), TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN) == 0) {
+        s_offer(c, zmq_msg_data(&body), zmq_msg_size(&body));
         goto done;
     }
     coll_stream_t *st = s_find_topic(c, zmq_msg_data(&topic), zmq_msg_size(&topic));
@@ -751,6 +845,7 @@ static void s_tick(tb_collector_t *c)
         st->rate_mark_ns = now;
         st->rate_mark_packets = st->rx_packets;
     }
+    tb_offers_expire(c->offers, now);
     for (size_t i = 0; i < c->nsinks; i++) {
         if (c->sinks[i]->ops->tick != NULL) {
             c->sinks[i]->ops->tick(c->sinks[i], now);

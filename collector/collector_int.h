@@ -6,6 +6,7 @@
 #include "busmon.h"
 #include "collector.h"
 #include "dbquery.h"
+#include "offers.h"
 #include "sink.h"
 #include "stats.h"
 #include "tb_log.h"
@@ -13,9 +14,12 @@
 
 #include <msgpack.h>
 
-#define TB_STREAM_MAX_PROBES 32
-#define TB_COLL_MAX_SINKS    4
-#define TB_COLL_DB_WAITING   4 /* db requests with the query thread at once */
+#define TB_STREAM_MAX_PROBES  32
+#define TB_COLL_MAX_SINKS     4
+#define TB_COLL_DB_WAITING    4    /* db requests with the query thread at once */
+#define TB_COLL_OFFER_PROBES  64   /* probes whose offers are kept */
+#define TB_COLL_OFFER_STREAMS 1024 /* offered streams kept, all probes together */
+#define TB_COLL_REASON_MAX    512  /* bytes of a stream's reason */
 
 typedef enum { STREAM_STOPPED = 0, STREAM_RUNNING, STREAM_FINISHED } stream_state_t;
 
@@ -61,6 +65,7 @@ typedef struct {
     uint64_t rate_mark_ns;               /* monotonic time of the last rate sample */
     uint64_t rate_mark_packets;          /* rx_packets then */
     double pps_now;                      /* packets per second over the last second */
+    uint64_t heard;                      /* messages from probes since the measurement started */
 } coll_stream_t;
 
 struct tb_collector {
@@ -95,6 +100,10 @@ struct tb_collector {
     uint64_t ctl_dropped;   /* without an envelope: not answerable */
     tb_ratelimit_t log_rl;  /* per-message log lines: a few a second at most */
     tb_busmon_t *mon;       /* the state of each --probe and --listen endpoint */
+    /* Stream discovery: what probes offer (the offer topic is always
+     * subscribed). */
+    tb_offers_t *offers;
+    tb_wire_offer_t *offer_msg; /* decode buffer */
 };
 
 /* Slots free or reusable (stopped or finished streams) for new streams. */
@@ -130,5 +139,23 @@ void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_los
 int tb_coll_control(tb_collector_t *c, const uint8_t *req, size_t len, msgpack_sbuffer *sbuf);
 
 const char *tb_coll_state_name(stream_state_t s);
+
+/* The state an operator sees (status, stats, gateway, database):
+ *   stopped   stopped by the operator;
+ *   waiting   started, nothing heard from any probe yet;
+ *   running   probes are sending;
+ *   finished  every probe sent its end-of-stream;
+ *   error     no packet arrived and every probe that reported a state
+ *             reported an error (a file that cannot be read, an interface
+ *             that cannot be opened).
+ * A stream with packets whose source then failed (a file cut short) stays
+ * running/finished: tb_coll_stream_reason says what went wrong. */
+const char *tb_coll_stream_state(const tb_collector_t *c, const coll_stream_t *st);
+
+/* Why the stream is in its state, or "" when all is well: the error of each
+ * probe whose source failed ("probe p1: ..."), or, while waiting, that no
+ * probe offers the stream. */
+void tb_coll_stream_reason(const tb_collector_t *c, const coll_stream_t *st, char *buf,
+                           size_t size);
 
 #endif

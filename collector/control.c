@@ -131,9 +131,12 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
 {
     const tb_stats_t *s = st->stats;
     int any = s->packets > 0;
-    msgpack_pack_map(pk, 23);
+    char reason[TB_COLL_REASON_MAX];
+    tb_coll_stream_reason(c, st, reason, sizeof reason);
+    msgpack_pack_map(pk, 24);
     tb_mp_kv_str(pk, "stream", st->name);
-    tb_mp_kv_str(pk, "state", tb_coll_state_name(st->state));
+    tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
+    tb_mp_kv_str(pk, "reason", reason);
     tb_mp_kv_u64(pk, "packets", s->packets);
     tb_mp_kv_u64(pk, "bytes", s->bytes);
     tb_mp_kv_u64(pk, "min_len", any ? s->min_pkt.wire_len : 0);
@@ -203,6 +206,79 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
     }
 }
 
+/* The offer table's counters: what it holds, its bounds, what it refused. */
+static void s_pack_offer_counters(const tb_collector_t *c, msgpack_packer *pk)
+{
+    tb_offers_counters_t oc;
+    tb_offers_counters(c->offers, &oc);
+    msgpack_pack_map(pk, 9);
+    tb_mp_kv_u64(pk, "probes", oc.probes);
+    tb_mp_kv_u64(pk, "streams", oc.streams);
+    tb_mp_kv_u64(pk, "max_probes", oc.max_probes);
+    tb_mp_kv_u64(pk, "max_streams", oc.max_streams);
+    tb_mp_kv_u64(pk, "received", oc.received);
+    tb_mp_kv_u64(pk, "bad", oc.bad);
+    tb_mp_kv_u64(pk, "refused_probes", oc.refused_probes);
+    tb_mp_kv_u64(pk, "refused_streams", oc.refused_streams);
+    tb_mp_kv_u64(pk, "expired", oc.expired);
+}
+
+/* streams: every stream a probe offers, with this collector's state of it
+ * (nil when it does not measure it), then the streams it measures that no
+ * probe offers (probe and kind nil). */
+static void s_streams(tb_collector_t *c, msgpack_packer *pk)
+{
+    uint64_t now = tb_time_mono_ns();
+    tb_offer_view_t v;
+    size_t offered = 0, unoffered = 0;
+    while (tb_offers_get(c->offers, offered, now, &v)) {
+        offered++;
+    }
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        unoffered += c->streams[i].in_use && tb_offers_find(c->offers, c->streams[i].name) == NULL;
+    }
+    tb_ctl_reply_begin(pk, NULL);
+    msgpack_pack_map(pk, 2);
+    tb_mp_pack_cstr(pk, "streams");
+    msgpack_pack_array(pk, offered + unoffered);
+    for (size_t i = 0; i < offered && tb_offers_get(c->offers, i, now, &v); i++) {
+        const coll_stream_t *st = tb_coll_find(c, v.stream);
+        msgpack_pack_map(pk, 7);
+        tb_mp_kv_str(pk, "stream", v.stream);
+        tb_mp_kv_str(pk, "probe", v.probe_id);
+        tb_mp_kv_str(pk, "kind", v.kind);
+        tb_mp_kv_str(pk, "source_state", tb_src_state_name(v.state));
+        tb_mp_kv_double(pk, "offered_s", v.age_s);
+        tb_mp_kv_bool(pk, "measured", st != NULL && st->state != STREAM_STOPPED);
+        tb_mp_pack_cstr(pk, "state");
+        if (st != NULL) {
+            tb_mp_pack_cstr(pk, tb_coll_stream_state(c, st));
+        } else {
+            msgpack_pack_nil(pk);
+        }
+    }
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        const coll_stream_t *st = &c->streams[i];
+        if (!st->in_use || tb_offers_find(c->offers, st->name) != NULL) {
+            continue;
+        }
+        msgpack_pack_map(pk, 7);
+        tb_mp_kv_str(pk, "stream", st->name);
+        tb_mp_pack_cstr(pk, "probe");
+        msgpack_pack_nil(pk);
+        tb_mp_pack_cstr(pk, "kind");
+        msgpack_pack_nil(pk);
+        tb_mp_pack_cstr(pk, "source_state");
+        msgpack_pack_nil(pk);
+        tb_mp_pack_cstr(pk, "offered_s");
+        msgpack_pack_nil(pk);
+        tb_mp_kv_bool(pk, "measured", st->state != STREAM_STOPPED);
+        tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
+    }
+    tb_mp_pack_cstr(pk, "offers");
+    s_pack_offer_counters(c, pk);
+}
+
 static void s_status(tb_collector_t *c, msgpack_packer *pk)
 {
     uint64_t now = tb_time_mono_ns();
@@ -246,6 +322,8 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
     tb_mp_kv_u64(pk, "bad_bodies", c->bad_bodies);
     tb_mp_kv_u64(pk, "bad_topic", c->bad_topic);
     tb_mp_kv_u64(pk, "not_started", c->unknown_stream);
+    tb_mp_pack_cstr(pk, "offers");
+    s_pack_offer_counters(c, pk);
 
     tb_mp_pack_cstr(pk, "streams");
     msgpack_pack_array(pk, nstreams);
@@ -254,9 +332,12 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
         if (!st->in_use) {
             continue;
         }
-        msgpack_pack_map(pk, 8);
+        char reason[TB_COLL_REASON_MAX];
+        tb_coll_stream_reason(c, st, reason, sizeof reason);
+        msgpack_pack_map(pk, 9);
         tb_mp_kv_str(pk, "stream", st->name);
-        tb_mp_kv_str(pk, "state", tb_coll_state_name(st->state));
+        tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
+        tb_mp_kv_str(pk, "reason", reason);
         tb_mp_kv_double(pk, "pps_now", st->pps_now);
         tb_mp_kv_u64(pk, "packets", st->stats->packets);
         tb_mp_kv_u64(pk, "bytes", st->stats->bytes);
@@ -278,17 +359,6 @@ static void s_error(msgpack_packer *pk, const char *msg)
 {
     tb_ctl_reply_begin(pk, msg);
     msgpack_pack_nil(pk);
-}
-
-static void s_name_list(msgpack_packer *pk, const char *key, const char names[][TB_STREAM_MAX + 1],
-                        size_t n)
-{
-    msgpack_pack_map(pk, 1);
-    tb_mp_pack_cstr(pk, key);
-    msgpack_pack_array(pk, n);
-    for (size_t i = 0; i < n; i++) {
-        tb_mp_pack_cstr(pk, names[i]);
-    }
 }
 
 static void s_start(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packer *pk)
@@ -319,8 +389,29 @@ static void s_start(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pack
             return;
         }
     }
+    /* A stream no probe offers starts all the same (its probe may come
+     * later, and it is subscribed already), but the operator hears of it. */
+    size_t nwarn = 0;
+    for (size_t i = 0; i < req->nstreams; i++) {
+        nwarn += tb_offers_find(c->offers, req->streams[i]) == NULL;
+    }
     tb_ctl_reply_begin(pk, NULL);
-    s_name_list(pk, "started", req->streams, req->nstreams);
+    msgpack_pack_map(pk, 2);
+    tb_mp_pack_cstr(pk, "started");
+    msgpack_pack_array(pk, req->nstreams);
+    for (size_t i = 0; i < req->nstreams; i++) {
+        tb_mp_pack_cstr(pk, req->streams[i]);
+    }
+    tb_mp_pack_cstr(pk, "warnings");
+    msgpack_pack_array(pk, nwarn);
+    for (size_t i = 0; i < req->nstreams; i++) {
+        if (tb_offers_find(c->offers, req->streams[i]) == NULL) {
+            snprintf(msg, sizeof msg,
+                     "no probe offers '%s' (yet): it shows as waiting until a probe sends it",
+                     req->streams[i]);
+            tb_mp_pack_cstr(pk, msg);
+        }
+    }
 }
 
 static void s_stop(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packer *pk)
@@ -418,6 +509,8 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
         s_forget(c, &req, &pk);
     } else if (strcmp(req.cmd, "status") == 0) {
         s_status(c, &pk);
+    } else if (strcmp(req.cmd, "streams") == 0) {
+        s_streams(c, &pk);
     } else if (strcmp(req.cmd, "stats") == 0) {
         if (req.nstreams != 1) {
             s_error(&pk, "stats needs exactly one stream");
@@ -449,7 +542,8 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
         }
     } else {
         snprintf(err, sizeof err,
-                 "unknown command '%s' (commands: start, stop, forget, status, stats, db)",
+                 "unknown command '%s' (commands: start, stop, forget, status, stats, streams, "
+                 "db)",
                  req.cmd);
         s_error(&pk, err);
     }

@@ -314,7 +314,7 @@ static void s_stream_loss(tb_sink_t *sink, void *state, const char *stream, cons
 }
 
 static void s_stream_final(tb_sink_t *sink, void *state, const char *stream, const char *how,
-                           const tb_stats_t *st)
+                           const char *reason, const tb_stats_t *st)
 {
     dbsink_t *d = (dbsink_t *)sink;
     dbstream_t *ds = state;
@@ -337,6 +337,9 @@ static void s_stream_final(tb_sink_t *sink, void *state, const char *stream, con
     tb_lp_field_f64(&d->lp, "avg_pps", tb_stats_avg_pps(st));
     tb_lp_field_u64(&d->lp, "first_ts", st->first_ts);
     tb_lp_field_u64(&d->lp, "last_ts", st->last_ts);
+    if (reason[0] != '\0') {
+        tb_lp_field_str(&d->lp, "reason", reason);
+    }
     tb_topk_item_t top;
     if (tb_topk_top(st->flows, &top, 1) == 1) {
         tb_flow_key_t k;

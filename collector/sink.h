@@ -43,10 +43,11 @@ typedef struct {
     /* Loss per probe, called every loss interval while the stream runs and
      * once at its end. */
     void (*stream_loss)(tb_sink_t *sink, void *state, const char *stream, const tb_loss_t *loss);
-    /* The measurement of `stream` ended; `how` is "finished" or "stopped".
-     * st is borrowed for the duration of the call. */
+    /* The measurement of `stream` ended; `how` is "finished", "error" or
+     * "stopped", `reason` what went wrong ("" when nothing did). st and
+     * reason are borrowed for the duration of the call. */
     void (*stream_final)(tb_sink_t *sink, void *state, const char *stream, const char *how,
-                         const tb_stats_t *st);
+                         const char *reason, const tb_stats_t *st);
     /* The stream's slot is released: free the state. */
     void (*stream_close)(tb_sink_t *sink, void *state);
     /* Called every loop turn with the monotonic time (flush by age). */

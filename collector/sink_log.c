@@ -6,15 +6,15 @@
 #include <stdlib.h>
 
 static void s_final(tb_sink_t *sink, void *state, const char *stream, const char *how,
-                    const tb_stats_t *st)
+                    const char *reason, const tb_stats_t *st)
 {
     (void)sink;
     (void)state;
     tb_log(TB_LOG_INFO, "collector",
-           "stream %s %s: %llu packets, %llu bytes, length %u..%u, %.1f packets/s", stream, how,
+           "stream %s %s: %llu packets, %llu bytes, length %u..%u, %.1f packets/s%s%s", stream, how,
            (unsigned long long)st->packets, (unsigned long long)st->bytes,
            st->packets ? st->min_pkt.wire_len : 0, st->packets ? st->max_pkt.wire_len : 0,
-           tb_stats_avg_pps(st));
+           tb_stats_avg_pps(st), reason[0] ? "; " : "", reason);
 }
 
 static void s_destroy(tb_sink_t *sink)

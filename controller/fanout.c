@@ -551,7 +551,8 @@ static int s_where(const tb_fanout_t *f, const tb_ctl_request_t *req, where_t *w
         {
             const char *name = json_string_value(json_object_get(st, "stream"));
             const char *state = json_string_value(json_object_get(st, "state"));
-            w->running[i] += state != NULL && strcmp(state, "running") == 0;
+            w->running[i] +=
+                state != NULL && (strcmp(state, "running") == 0 || strcmp(state, "waiting") == 0);
             for (size_t s = 0; name != NULL && s < req->nstreams; s++) {
                 if (strcmp(name, req->streams[s]) == 0) {
                     w->owner[s] |= 1u << i;
@@ -594,6 +595,7 @@ static json_t *s_split(const tb_fanout_t *f, const tb_ctl_request_t *req, const 
     }
     json_t *names = json_array();
     json_t *where = json_object();
+    json_t *warnings = json_array();
     json_t *out = json_pack("{s:o, s:o}", key, names, "collector_of", where);
     size_t answered = 0;
     for (size_t i = 0; out != NULL && i < f->n; i++) {
@@ -615,7 +617,19 @@ static json_t *s_split(const tb_fanout_t *f, const tb_ctl_request_t *req, const 
                 }
             }
         }
+        json_t *warning;
+        json_array_foreach(json_object_get(ans[i].data, "warnings"), k, warning)
+        {
+            if (json_is_string(warning)) {
+                json_array_append(warnings, warning);
+            }
+        }
     }
+    /* start: the warnings of every collector that started something. */
+    if (out != NULL && strcmp(key, "started") == 0) {
+        json_object_set(out, "warnings", warnings);
+    }
+    json_decref(warnings);
     return s_finish(f, ans, out, answered, 0, code, err, errsize);
 }
 
@@ -717,6 +731,115 @@ static json_t *s_forget(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, 
     }
     *code = TB_CALL_OK;
     return s_split(f, req, &w, "forgotten", code, err, errsize);
+}
+
+/* The merged entry of `stream` offered by `probe` (NULL: offered by none),
+ * or NULL. */
+static json_t *s_offer_entry(json_t *list, const char *stream, const char *probe)
+{
+    size_t k;
+    json_t *e;
+    json_array_foreach(list, k, e)
+    {
+        const char *es = json_string_value(json_object_get(e, "stream"));
+        const char *ep = json_string_value(json_object_get(e, "probe"));
+        if (es != NULL && strcmp(es, stream) == 0 &&
+            (probe == NULL ? ep == NULL : ep != NULL && strcmp(ep, probe) == 0)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* streams: what every collector hears offered, one entry per (stream,
+ * probe), each with "measured_by": the collectors holding the stream and
+ * their state of it. A stream a collector holds that no probe offers to any
+ * of them gets an entry with probe nil. Asked of one collector too, so the
+ * answer has one shape. */
+static json_t *s_streams(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
+                         size_t errsize)
+{
+    answer_t ans[TB_FANOUT_MAX];
+    if ((*code = s_ask_all(f, req, f->attempts, ans, err, errsize)) != 0) {
+        return NULL;
+    }
+    json_t *list = json_array();
+    json_t *out = json_pack("{s:o}", "streams", list);
+    size_t answered = 0;
+    size_t k;
+    json_t *row;
+    /* First what probes offer, once per (stream, probe), freshest kept. */
+    for (size_t i = 0; out != NULL && i < f->n; i++) {
+        if (ans[i].code != TB_CALL_OK) {
+            continue;
+        }
+        answered++;
+        json_array_foreach(json_object_get(ans[i].data, "streams"), k, row)
+        {
+            const char *stream = json_string_value(json_object_get(row, "stream"));
+            const char *probe = json_string_value(json_object_get(row, "probe"));
+            if (stream == NULL || probe == NULL) {
+                continue;
+            }
+            json_t *e = s_offer_entry(list, stream, probe);
+            double age = json_number_value(json_object_get(row, "offered_s"));
+            if (e == NULL) {
+                json_array_append_new(list, json_pack("{s:s, s:s, s:O?, s:O?, s:f, s:[]}", "stream",
+                                                      stream, "probe", probe, "kind",
+                                                      json_object_get(row, "kind"), "source_state",
+                                                      json_object_get(row, "source_state"),
+                                                      "offered_s", age, "measured_by"));
+            } else if (age < json_number_value(json_object_get(e, "offered_s"))) {
+                json_object_set(e, "source_state", json_object_get(row, "source_state"));
+                json_object_set_new(e, "offered_s", json_real(age));
+            }
+        }
+    }
+    /* Then who measures them. */
+    for (size_t i = 0; out != NULL && i < f->n; i++) {
+        if (ans[i].code != TB_CALL_OK) {
+            continue;
+        }
+        json_array_foreach(json_object_get(ans[i].data, "streams"), k, row)
+        {
+            const char *stream = json_string_value(json_object_get(row, "stream"));
+            json_t *state = json_object_get(row, "state");
+            if (stream == NULL || !json_is_string(state)) {
+                continue;
+            }
+            int found = 0;
+            size_t j;
+            json_t *e;
+            json_array_foreach(list, j, e)
+            {
+                const char *es = json_string_value(json_object_get(e, "stream"));
+                if (es == NULL || strcmp(es, stream) != 0) {
+                    continue;
+                }
+                found = 1;
+                json_t *by = json_object_get(e, "measured_by");
+                size_t m;
+                json_t *have;
+                int dup = 0;
+                json_array_foreach(by, m, have)
+                {
+                    dup |= strcmp(json_string_value(json_object_get(have, "collector")),
+                                  f->endpoint[i]) == 0;
+                }
+                if (!dup) {
+                    json_array_append_new(
+                        by, json_pack("{s:s, s:O}", "collector", f->endpoint[i], "state", state));
+                }
+            }
+            if (!found) {
+                json_array_append_new(list, json_pack("{s:s, s:n, s:n, s:n, s:n, s:[{s:s, s:O}]}",
+                                                      "stream", stream, "probe", "kind",
+                                                      "source_state", "offered_s", "measured_by",
+                                                      "collector", f->endpoint[i], "state", state));
+            }
+        }
+    }
+    return s_finish(f, ans, out, answered, 1, code, err, errsize);
 }
 
 /* A row's place in the merged db answer. */
@@ -898,6 +1021,9 @@ json_t *tb_fanout_call(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, c
     }
     if (f->attempts < 1) {
         f->attempts = 1;
+    }
+    if (strcmp(req->cmd, "streams") == 0) {
+        return s_streams(f, req, code, err, errsize);
     }
     if (f->n == 1) {
         answer_t a;

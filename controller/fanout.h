@@ -14,6 +14,9 @@
  *                  collector with the fewest running streams (room first)
  *   stop           each stream on the collector holding it; none named: all
  *   forget         each stream on the collector holding it; unknown names refused
+ *   streams        every collector (one too): the streams probes offer, one
+ *                  entry per (stream, probe), with "measured_by" [{collector,
+ *                  state}]; start's "warnings" are those of every collector
  *   db             every collector; rows merged, a shared database's
  *                  duplicates once, newest first, at most N
  * A merged answer carries "collectors": [{"endpoint", "ok", "error", ...}].
@@ -52,7 +55,7 @@ typedef struct {
  * -1 with the reason in err (too many, too long, empty). */
 int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize);
 
-/* Send req (cmd start, stop, forget, status, stats or db). Returns the data (a new
+/* Send req (cmd start, stop, forget, status, stats, streams or db). Returns the data (a new
  * reference) with *code TB_CALL_OK; a partial answer with another code and
  * the reason in err; or NULL with the code and reason. */
 json_t *tb_fanout_call(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,

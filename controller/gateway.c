@@ -229,6 +229,10 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         snprintf(req.cmd, sizeof req.cmd, "status");
         return s_call(cfg, conn, &req);
     }
+    if (strcmp(url, "/streams") == 0) {
+        snprintf(req.cmd, sizeof req.cmd, "streams");
+        return s_call(cfg, conn, &req);
+    }
     if (strcmp(url, "/probes") == 0) {
         snprintf(req.cmd, sizeof req.cmd, "probes"); /* the caller turns status around */
         return s_call(cfg, conn, &req);
@@ -266,7 +270,8 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         return s_call(cfg, conn, &req);
     }
     return s_error(conn, MHD_HTTP_NOT_FOUND,
-                   "unknown path (use /start, /stop, /forget, /status, /stats, /probes, /db)");
+                   "unknown path (use /start, /stop, /forget, /status, /stats, /probes, /streams, "
+                   "/db)");
 }
 
 /* "ADDR:PORT", "[V6ADDR]:PORT", "NAME:PORT" or ":PORT" (every IPv4

@@ -8,6 +8,7 @@
  *   GET /status                                        collector, streams, database
  *   GET /stats?stream=NAME                             one stream's statistics
  *   GET /probes                                        every probe heard
+ *   GET /streams                                       streams probes offer, who measures them
  *   GET /db[?measurement=M[&stream=S][&n=N]]           what the database holds
  *
  * Every answer is JSON: the collector's data with 200, or {"error": ...}

@@ -41,6 +41,7 @@ static void s_usage(FILE *out)
                  "  status             collector, streams, probes and loss at a glance\n"
                  "  stats STREAM       the statistics of one stream\n"
                  "  probes             every probe heard, its streams and drops\n"
+                 "  streams            the streams probes offer, and who measures them\n"
                  "  top STREAM [-n N]  live view: rates, top flows and hosts, protocols, loss\n"
                  "  serve --http ADDR:PORT  HTTP gateway for curl (basic authentication)\n"
                  "  db [MEASUREMENT [STREAM] [-n N]]\n"
@@ -81,7 +82,9 @@ static const command_t s_commands[] = {
     {"start", "STREAM...",
      "Start measuring the streams: the collector subscribes to them, a file source on a\n"
      "probe starts reading from its beginning (a new run), a live one starts capturing.\n"
-     "A stream already running starts over. All or nothing: if the collector has no\n"
+     "A stream already running starts over. A stream no probe offers starts all the\n"
+     "same, with a warning: it shows as waiting until a probe sends it.\n"
+     "All or nothing: if the collector has no\n"
      "room for every new stream, none is started. With several collectors, a stream\n"
      "starts on the one holding it, a new one on the one with the fewest running.\n"},
     {"stop", "[STREAM...]",
@@ -104,15 +107,21 @@ static const command_t s_commands[] = {
     {"probes", "",
      "Every probe the collector hears, with the streams it feeds, when it was last\n"
      "heard, whether it is silent, and its packets and capture drops summed over them.\n"},
+    {"streams", "",
+     "Every stream the probes offer (they announce them on the bus): its probe, the\n"
+     "kind of its source (file, iface, dir), the source's state, and which collector\n"
+     "measures it in which state. A stream started that no probe offers is listed with\n"
+     "probe '-'. With several collectors, what all of them hear, merged.\n"},
     {"top", "STREAM [-n N]",
      "A live view of one stream, refreshed every second: current packets and bits per\n"
      "second, totals, loss, protocol mix, the top N flows and hosts (default 10). Quits\n"
      "on q. When standard output is not a terminal, the view is printed once.\n"},
     {"serve", "--http ADDR:PORT|[V6ADDR]:PORT [--credentials FILE]",
      "An HTTP gateway in front of the collector(s) for scripts that use curl: /start,\n"
-     "/stop, /forget, /status, /stats?stream=NAME, /probes, /db, answering JSON. HTTP\n"
-     "basic authentication is required: USER:PASSWORD from the first line of FILE or\n"
-     "from $TAPBUS_HTTP_CREDENTIALS (there is no default). Runs until SIGINT or SIGTERM.\n"},
+     "/stop, /forget, /status, /stats?stream=NAME, /probes, /streams, /db, answering\n"
+     "JSON. HTTP basic authentication is required: USER:PASSWORD from the first line of\n"
+     "FILE or from $TAPBUS_HTTP_CREDENTIALS (there is no default). Runs until SIGINT or\n"
+     "SIGTERM.\n"},
     {"db", "[measurements | MEASUREMENT [STREAM] [-n N]]",
      "What the collector's database holds, asked through the collector (which has the\n"
      "credentials): without arguments the measurements; with one, its latest N points\n"
@@ -553,7 +562,8 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "%s needs exactly one stream", cmd);
         return s_usage_error(msg);
     }
-    if ((strcmp(cmd, "status") == 0 || probes) && req.nstreams != 0) {
+    if ((strcmp(cmd, "status") == 0 || strcmp(cmd, "streams") == 0 || probes) &&
+        req.nstreams != 0) {
         snprintf(msg, sizeof msg, "%s takes no stream", cmd);
         return s_usage_error(msg);
     }
@@ -577,12 +587,24 @@ int main(int argc, char **argv)
             return EXIT_BADREPLY;
         }
     }
+    /* start's warnings (a stream no probe offers) go to stderr; it succeeded. */
+    size_t wi;
+    json_t *warning;
+    json_array_foreach(strcmp(cmd, "start") == 0 ? json_object_get(j, "warnings") : NULL, wi,
+                       warning)
+    {
+        if (json_is_string(warning)) {
+            fprintf(stderr, "tapbusctl: warning: %s\n", json_string_value(warning));
+        }
+    }
     if (json_out) {
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
     } else if (strcmp(cmd, "start") == 0) {
         tb_print_names(stdout, "started", json_object_get(j, "started"),
                        json_object_get(j, "collector_of"));
+    } else if (strcmp(cmd, "streams") == 0) {
+        tb_print_streams(stdout, j);
     } else if (strcmp(cmd, "stop") == 0) {
         tb_print_names(stdout, "stopped", json_object_get(j, "stopped"),
                        json_object_get(j, "collector_of"));

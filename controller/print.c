@@ -302,17 +302,18 @@ static void s_print_status(FILE *out, const json_t *data)
         }
     }
     const json_t *streams = json_object_get(data, "streams");
-    fprintf(out, "\n%-24s %-9s %10s %12s %14s %12s %8s%s\n", "STREAM", "STATE", "PPS NOW",
-            "PACKETS", "BYTES", "AVG PPS", "LOSS", colls != NULL ? "  COLLECTOR" : "");
+    fprintf(out, "\n%-24s %-9s %10s %12s %14s %12s %8s%s  %s\n", "STREAM", "STATE", "PPS NOW",
+            "PACKETS", "BYTES", "AVG PPS", "LOSS", colls != NULL ? "  COLLECTOR" : "", "REASON");
     const json_t *st;
     json_array_foreach(streams, i, st)
     {
         fprintf(out,
                 "%-24s %-9s %10.0f %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT
-                " %12.1f %8" JSON_INTEGER_FORMAT "%s%s\n",
+                " %12.1f %8" JSON_INTEGER_FORMAT "%s%s%s%s\n",
                 s_str(st, "stream"), s_str(st, "state"), s_num(st, "pps_now"), s_int(st, "packets"),
                 s_int(st, "bytes"), s_num(st, "avg_pps"), s_loss_total(json_object_get(st, "loss")),
-                colls != NULL ? "  " : "", s_str(st, "collector"));
+                colls != NULL ? "  " : "", s_str(st, "collector"),
+                s_str(st, "reason")[0] ? "  " : "", s_str(st, "reason"));
     }
     if (json_array_size(streams) == 0) {
         fprintf(out, "(no streams started)\n");
@@ -385,6 +386,9 @@ static void s_packet(FILE *out, const char *label, const json_t *p)
 static void s_print_stats(FILE *out, const json_t *d)
 {
     fprintf(out, "%-14s %s (%s)\n", "stream", s_str(d, "stream"), s_str(d, "state"));
+    if (s_str(d, "reason")[0] != '\0') {
+        fprintf(out, "%-14s %s\n", "reason", s_str(d, "reason"));
+    }
     if (s_str(d, "collector")[0] != '\0') {
         fprintf(out, "%-14s %s\n", "collector", s_str(d, "collector"));
     }
@@ -586,6 +590,47 @@ static void s_real(double v, char *buf, size_t size)
     }
 }
 
+static void s_print_streams(FILE *out, const json_t *data)
+{
+    fprintf(out, "%-24s %-20s %-6s %-9s %s\n", "STREAM", "PROBE", "KIND", "SOURCE", "MEASURED BY");
+    size_t i, j;
+    const json_t *e, *by;
+    json_array_foreach(json_object_get(data, "streams"), i, e)
+    {
+        const char *probe = s_str(e, "probe");
+        fprintf(out, "%-24s %-20s %-6s %-9s", s_str(e, "stream"), probe[0] ? probe : "-",
+                s_str(e, "kind")[0] ? s_str(e, "kind") : "-",
+                s_str(e, "source_state")[0] ? s_str(e, "source_state") : "-");
+        json_array_foreach(json_object_get(e, "measured_by"), j, by)
+        {
+            fprintf(out, "%s%s (%s)", j ? ", " : " ", s_str(by, "collector"), s_str(by, "state"));
+        }
+        fprintf(out, "%s\n", json_array_size(json_object_get(e, "measured_by")) == 0 ? " -" : "");
+    }
+    if (json_array_size(json_object_get(data, "streams")) == 0) {
+        fprintf(out, "(no probe offers a stream)\n");
+    }
+    const json_t *c;
+    json_array_foreach(json_object_get(data, "collectors"), i, c)
+    {
+        if (!json_is_true(json_object_get(c, "ok"))) {
+            fprintf(out, "collector %s: NOT ANSWERING (%s)\n", s_str(c, "endpoint"),
+                    s_str(c, "error"));
+            continue;
+        }
+        const json_t *o = json_object_get(c, "offers");
+        fprintf(out,
+                "collector %s: %" JSON_INTEGER_FORMAT " probes (at most %" JSON_INTEGER_FORMAT
+                "), %" JSON_INTEGER_FORMAT " offered streams (at most %" JSON_INTEGER_FORMAT
+                "); %" JSON_INTEGER_FORMAT " offers, %" JSON_INTEGER_FORMAT
+                " bad, refused %" JSON_INTEGER_FORMAT " probes and %" JSON_INTEGER_FORMAT
+                " streams, %" JSON_INTEGER_FORMAT " probes expired\n",
+                s_str(c, "endpoint"), s_int(o, "probes"), s_int(o, "max_probes"),
+                s_int(o, "streams"), s_int(o, "max_streams"), s_int(o, "received"), s_int(o, "bad"),
+                s_int(o, "refused_probes"), s_int(o, "refused_streams"), s_int(o, "expired"));
+    }
+}
+
 /* One cell as text. */
 static void s_cell(const json_t *v, char *buf, size_t size)
 {
@@ -757,6 +802,13 @@ void tb_print_probes(FILE *out, const json_t *data)
 {
     json_t *d = tb_print_safe(data);
     s_print_probes(out, d);
+    json_decref(d);
+}
+
+void tb_print_streams(FILE *out, const json_t *data)
+{
+    json_t *d = tb_print_safe(data);
+    s_print_streams(out, d);
     json_decref(d);
 }
 

@@ -19,6 +19,10 @@ void tb_print_stats(FILE *out, const json_t *data);
 json_t *tb_status_probes(const json_t *status);
 void tb_print_probes(FILE *out, const json_t *data);
 
+/* The streams probes offer (fanout.h, streams): stream, probe, kind, source
+ * state, who measures it; then each collector's offer counters. */
+void tb_print_streams(FILE *out, const json_t *data);
+
 /* The live view of one stream (tapbusctl top): rates measured by the caller
  * between two stats replies (negative: not yet known), protocol mix, the
  * first n top flows and hosts, loss. */

@@ -58,6 +58,12 @@ struct tb_probe {
     size_t nstreams;
     probe_stream_t *streams;
     uint64_t next_heartbeat;
+    uint64_t next_offer; /* monotonic time of the next periodic offer */
+    int offer_due;       /* somebody subscribed to the offers: one goes out now */
+    uint64_t offer_seq;
+    tb_wire_offer_t offer; /* built for each offer */
+    uint8_t offer_buf[TB_WIRE_HEADER_MAX_BYTES +
+                      TB_PROBE_MAX_SOURCES * (TB_STREAM_MAX + TB_KIND_MAX + 8)];
 };
 
 void tb_probe_config_defaults(tb_probe_config_t *cfg)
@@ -68,6 +74,7 @@ void tb_probe_config_defaults(tb_probe_config_t *cfg)
     cfg->batch_ms = 100;
     cfg->sndhwm = 100;
     cfg->heartbeat_ms = 1000;
+    cfg->offer_ms = 2000;
     tb_source_live_cfg_defaults(&cfg->src.live);
 }
 
@@ -185,6 +192,9 @@ tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize
         return NULL;
     }
     self->cfg = *cfg;
+    if (self->cfg.offer_ms == 0) {
+        self->cfg.offer_ms = 2000;
+    }
     self->boot_ns = tb_time_now_ns();
     self->streams = calloc(cfg->nsources, sizeof *self->streams);
     if (self->streams == NULL) {
@@ -465,6 +475,10 @@ static void s_handle_subscription(tb_probe_t *self, const uint8_t *msg, size_t l
     }
     const uint8_t *prefix = msg + 1;
     size_t plen = len - 1;
+    /* A new subscriber to the offers (or to everything) hears them at once. */
+    if (msg[0] == 1 && plen <= TB_OFFER_TOPIC_LEN && memcmp(TB_OFFER_TOPIC, prefix, plen) == 0) {
+        self->offer_due = 1;
+    }
     for (size_t i = 0; i < self->nstreams; i++) {
         probe_stream_t *st = &self->streams[i];
         if (plen > st->topic_len || memcmp(st->topic, prefix, plen) != 0) {
@@ -481,6 +495,44 @@ static void s_handle_subscription(tb_probe_t *self, const uint8_t *msg, size_t l
             s_stream_stop(st);
         }
     }
+}
+
+/* Publish the offer of every stream: name, source kind, state. Without
+ * waiting: when the bus has no room it stays due and the loop tries again. */
+static void s_send_offer(tb_probe_t *self, uint64_t now)
+{
+    tb_wire_offer_t *o = &self->offer;
+    memcpy(o->probe_id, self->cfg.id, sizeof o->probe_id);
+    o->boot_ns = self->boot_ns;
+    o->seq = self->offer_seq;
+    uint64_t ttl = 3ull * self->cfg.offer_ms;
+    o->ttl_ms = (uint32_t)(ttl < 1000 ? 1000 : ttl > TB_OFFER_TTL_MAX ? TB_OFFER_TTL_MAX : ttl);
+    o->n = self->nstreams;
+    for (size_t i = 0; i < self->nstreams; i++) {
+        const probe_stream_t *st = &self->streams[i];
+        memcpy(o->entries[i].stream, st->name, sizeof o->entries[i].stream);
+        tb_text_copy(o->entries[i].kind, sizeof o->entries[i].kind, st->src->ops->kind);
+        o->entries[i].state = (uint8_t)st->state;
+    }
+    size_t len = 0;
+    int rc = tb_wire_encode_offer(o, self->offer_buf, sizeof self->offer_buf, &len);
+    if (rc != 0) {
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "cannot encode the stream offer: %s", tb_strerror(rc));
+        self->offer_due = 0;
+        self->next_offer = now + (uint64_t)self->cfg.offer_ms * TB_NS_PER_MS;
+        return;
+    }
+    if (zmq_send(self->xpub, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        /* No room now: again in a moment, not on every pass of a busy loop. */
+        self->offer_due = 0;
+        self->next_offer = now + 100 * TB_NS_PER_MS;
+        return;
+    }
+    if (zmq_send(self->xpub, self->offer_buf, len, 0) >= 0) {
+        self->offer_seq++;
+    }
+    self->offer_due = 0;
+    self->next_offer = now + (uint64_t)self->cfg.offer_ms * TB_NS_PER_MS;
 }
 
 /* Move one stream forward as far as the bus allows. Returns 1 if it has more
@@ -696,6 +748,11 @@ int tb_probe_run(tb_probe_t *self, int stop_fd)
             break;
         }
         uint64_t now = tb_time_mono_ns();
+        /* Before the streams: a full bus gives its first free place to the
+         * offer, which would otherwise wait behind a replay's batches. */
+        if (self->offer_due || now >= self->next_offer) {
+            s_send_offer(self, now);
+        }
         busy = 0;
         for (size_t i = 0; i < self->nstreams; i++) {
             busy |= s_stream_service(self, &self->streams[i], now);

@@ -9,7 +9,11 @@
  * running capture does not restart it. Live sources' selectable descriptors
  * join the poll. The bus is lossless for finite sources (ZMQ_XPUB_NODROP: a
  * full queue makes the probe wait) and lossy for live ones (a full queue drops
- * the batch and counts it, and capture goes on). */
+ * the batch and counts it, and capture goes on).
+ *
+ * Stream discovery: every offer_ms, and at once when somebody subscribes to
+ * the offer topic, the probe publishes one OFFER listing its streams, their
+ * source kinds and states (docs/wire-format.md section 5.5). */
 #ifndef TB_PROBE_H
 #define TB_PROBE_H
 
@@ -37,6 +41,7 @@ typedef struct {
     uint32_t batch_ms;     /* oldest age of a batch before it is sent anyway */
     int sndhwm;            /* ZeroMQ send high-water mark, in messages */
     uint32_t heartbeat_ms; /* heartbeat period per stream */
+    uint32_t offer_ms;     /* period of the offer of every stream (stream discovery) */
     tb_source_cfg_t src;   /* settings of every live (iface) and directory source */
     size_t nsources;
     tb_probe_source_cfg_t sources[TB_PROBE_MAX_SOURCES];

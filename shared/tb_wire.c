@@ -79,6 +79,8 @@ const char *tb_wire_type_name(int type)
         return "heartbeat";
     case TB_MSG_EOS:
         return "eos";
+    case TB_MSG_OFFER:
+        return "offer";
     default:
         return "unknown";
     }
@@ -686,4 +688,164 @@ int tb_wire_decode(const uint8_t *buf, size_t len, tb_wire_msg_t *msg, tb_summar
         return TB_EPROTO; /* trailing bytes after the body */
     }
     return 0;
+}
+
+/* --------------------------------------------------------------- offers */
+
+#define S_OFFER_LEN       7 /* elements of an offer envelope (more are skipped) */
+#define S_OFFER_ENTRY_LEN 3 /* elements of one offered stream (more are skipped) */
+
+static int s_kind_valid_n(const char *s, size_t n)
+{
+    if (n == 0 || n > TB_KIND_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int tb_wire_encode_offer(const tb_wire_offer_t *o, uint8_t *out, size_t cap, size_t *len)
+{
+    size_t np = s_field_len(o->probe_id, sizeof o->probe_id);
+    if (!s_name_valid_n(o->probe_id, np) || o->ttl_ms == 0 || o->ttl_ms > TB_OFFER_TTL_MAX) {
+        return TB_EINVAL;
+    }
+    if (o->n > TB_WIRE_MAX_OFFERS) {
+        return TB_ELIMIT;
+    }
+    for (size_t i = 0; i < o->n; i++) {
+        const tb_offer_entry_t *e = &o->entries[i];
+        if (!s_name_valid_n(e->stream, s_field_len(e->stream, sizeof e->stream)) ||
+            !s_kind_valid_n(e->kind, s_field_len(e->kind, sizeof e->kind)) ||
+            e->state >= TB_SRC_STATE_COUNT) {
+            return TB_EINVAL;
+        }
+    }
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    tb_mp_buf_init(&b, &pk, out, cap);
+    msgpack_pack_array(&pk, S_OFFER_LEN);
+    msgpack_pack_uint8(&pk, TB_WIRE_VERSION);
+    msgpack_pack_uint8(&pk, TB_MSG_OFFER);
+    s_pack_strn(&pk, o->probe_id, np);
+    msgpack_pack_uint64(&pk, o->boot_ns);
+    msgpack_pack_uint64(&pk, o->seq);
+    msgpack_pack_uint32(&pk, o->ttl_ms);
+    msgpack_pack_array(&pk, o->n);
+    for (size_t i = 0; i < o->n; i++) {
+        const tb_offer_entry_t *e = &o->entries[i];
+        msgpack_pack_array(&pk, S_OFFER_ENTRY_LEN);
+        s_pack_strn(&pk, e->stream, strlen(e->stream));
+        s_pack_strn(&pk, e->kind, strlen(e->kind));
+        msgpack_pack_uint8(&pk, e->state);
+    }
+    return s_finish(&b, len);
+}
+
+static int s_read_offer_entry(tb_mp_reader_t *r, tb_offer_entry_t *e)
+{
+    uint32_t n = tb_mp_read_array(r);
+    if (r->error) {
+        return r->error;
+    }
+    if (n < S_OFFER_ENTRY_LEN) {
+        return TB_EPROTO;
+    }
+    int rc = s_read_name(r, e->stream);
+    if (rc != 0) {
+        return rc;
+    }
+    uint32_t klen;
+    const char *k = tb_mp_read_str(r, &klen);
+    if (r->error) {
+        return r->error;
+    }
+    if (!s_kind_valid_n(k, klen)) {
+        return TB_EPROTO;
+    }
+    memcpy(e->kind, k, klen);
+    e->kind[klen] = '\0';
+    uint64_t state = tb_mp_read_uint(r);
+    if (r->error) {
+        return r->error;
+    }
+    if (state >= TB_SRC_STATE_COUNT) {
+        return TB_EPROTO;
+    }
+    e->state = (uint8_t)state;
+    for (uint32_t i = S_OFFER_ENTRY_LEN; i < n; i++) {
+        tb_mp_skip(r);
+    }
+    return r->error;
+}
+
+int tb_wire_decode_offer(const uint8_t *buf, size_t len, tb_wire_offer_t *o)
+{
+    tb_mp_reader_t r;
+    if (len > TB_WIRE_MAX_MSG) {
+        return TB_ELIMIT;
+    }
+    memset(o, 0, offsetof(tb_wire_offer_t, entries));
+    tb_mp_reader_init(&r, buf, len);
+    /* Version first, as for every message (section 4). */
+    uint32_t n = tb_mp_read_array(&r);
+    if (r.error) {
+        return r.error;
+    }
+    if (n == 0) {
+        return TB_EPROTO;
+    }
+    uint64_t version = tb_mp_read_uint(&r);
+    if (r.error) {
+        return r.error == TB_ETRUNC ? TB_ETRUNC : TB_EVERSION;
+    }
+    if (version != TB_WIRE_VERSION) {
+        return TB_EVERSION;
+    }
+    if (n < S_OFFER_LEN) {
+        return TB_EPROTO;
+    }
+    uint64_t type = tb_mp_read_uint(&r);
+    if (r.error) {
+        return r.error;
+    }
+    if (type != TB_MSG_OFFER) {
+        return TB_EPROTO;
+    }
+    int rc = s_read_name(&r, o->probe_id);
+    if (rc != 0) {
+        return rc;
+    }
+    o->boot_ns = tb_mp_read_uint(&r);
+    o->seq = tb_mp_read_uint(&r);
+    uint64_t ttl = tb_mp_read_uint(&r);
+    uint32_t count = tb_mp_read_array(&r);
+    if (r.error) {
+        return r.error;
+    }
+    if (ttl == 0 || ttl > TB_OFFER_TTL_MAX) {
+        return TB_EPROTO;
+    }
+    if (count > TB_WIRE_MAX_OFFERS) {
+        return TB_ELIMIT;
+    }
+    o->ttl_ms = (uint32_t)ttl;
+    for (uint32_t i = 0; i < count; i++) {
+        rc = s_read_offer_entry(&r, &o->entries[i]);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    o->n = count;
+    for (uint32_t i = S_OFFER_LEN; i < n; i++) {
+        tb_mp_skip(&r);
+    }
+    if (r.error) {
+        return r.error;
+    }
+    return tb_mp_remaining(&r) != 0 ? TB_EPROTO : 0;
 }

@@ -32,7 +32,12 @@
 #define TB_TOPIC_MAX              (TB_STREAM_MAX + 1)
 #define TB_DETAIL_MAX             160 /* bytes of a heartbeat's state detail */
 
-typedef enum { TB_MSG_BATCH = 1, TB_MSG_HEARTBEAT = 2, TB_MSG_EOS = 3 } tb_msg_type_t;
+typedef enum {
+    TB_MSG_BATCH = 1,
+    TB_MSG_HEARTBEAT = 2,
+    TB_MSG_EOS = 3,
+    TB_MSG_OFFER = 4 /* only on the offer topic, see tb_wire_decode_offer */
+} tb_msg_type_t;
 
 /* Source states reported in heartbeats. */
 typedef enum {
@@ -113,5 +118,43 @@ int tb_wire_decode(const uint8_t *buf, size_t len, tb_wire_msg_t *msg, tb_summar
 /* Name of a message type / source state for logs and JSON. */
 const char *tb_wire_type_name(int type);
 const char *tb_src_state_name(int state);
+
+/* Stream offers (docs/wire-format.md section 5.5). A probe announces the
+ * streams it offers in one OFFER message on a reserved topic that no stream
+ * name can produce (a stream topic starts with a name character; this one
+ * starts with '!'): periodically, and at once when somebody subscribes to
+ * that topic. An offer lists every stream of the probe and holds for ttl_ms;
+ * a receiver forgets what is not announced again in that time. */
+#define TB_OFFER_TOPIC     "!offer" /* the topic frame is these bytes and one NUL */
+#define TB_OFFER_TOPIC_LEN 7        /* bytes of the topic frame, the NUL included */
+#define TB_WIRE_MAX_OFFERS 256      /* most streams in one offer */
+#define TB_KIND_MAX        16       /* bytes of a source kind ("file", "iface", "dir") */
+#define TB_OFFER_TTL_MAX   3600000u /* longest ttl_ms accepted */
+
+typedef struct {
+    char stream[TB_STREAM_MAX + 1]; /* a valid name */
+    char kind[TB_KIND_MAX + 1];     /* 1..TB_KIND_MAX bytes of [a-z0-9_] */
+    uint8_t state;                  /* tb_src_state_t of the source now */
+} tb_offer_entry_t;
+
+typedef struct {
+    char probe_id[TB_PROBE_ID_MAX + 1];
+    uint64_t boot_ns;
+    uint64_t seq;    /* counts the probe's offers within one boot */
+    uint32_t ttl_ms; /* 1..TB_OFFER_TTL_MAX: how long the offer holds */
+    size_t n;        /* entries used, at most TB_WIRE_MAX_OFFERS */
+    tb_offer_entry_t entries[TB_WIRE_MAX_OFFERS];
+} tb_wire_offer_t;
+
+/* Encode an offer body into out (capacity cap), its size in *len. Returns 0,
+ * TB_ELIMIT (does not fit, or more than TB_WIRE_MAX_OFFERS entries) or
+ * TB_EINVAL (a bad name, kind, state or ttl). The topic frame is
+ * TB_OFFER_TOPIC with its NUL (TB_OFFER_TOPIC_LEN bytes). */
+int tb_wire_encode_offer(const tb_wire_offer_t *o, uint8_t *out, size_t cap, size_t *len);
+
+/* Decode and validate an offer body (the message's topic was the offer
+ * topic). Returns 0 or, with *o unspecified, TB_EVERSION, TB_EPROTO,
+ * TB_ETRUNC or TB_ELIMIT (more than TB_WIRE_MAX_OFFERS entries). */
+int tb_wire_decode_offer(const uint8_t *buf, size_t len, tb_wire_offer_t *o);
 
 #endif

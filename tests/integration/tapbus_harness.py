@@ -128,6 +128,23 @@ class Bus:
                                "--control", self.control] + list(collector_args), self.tmp.name)
         wait_for(lambda: ctl(self.control, "status", timeout_ms=500, check=False)[0] == 0,
                  30, "the collector to answer")
+        # The probe announces its streams as soon as the collector subscribes
+        # to the offers: once they are heard, start finds them offered.
+        self.wait_offered([s for s, _ in sources])
+
+    def offered(self, control=None):
+        """{(stream, probe): entry} of what the collector hears offered."""
+        return {(e["stream"], e["probe"]): e
+                for e in ctl_json(control or self.control, "streams")["streams"]
+                if e["probe"] is not None}
+
+    def wait_offered(self, streams, control=None, timeout=30):
+        def heard():
+            if self.probe.p.poll() is not None:
+                return True  # a probe that refused its arguments offers nothing
+            have = {s for s, _ in self.offered(control)}
+            return all(s in have for s in streams)
+        wait_for(heard, timeout, "the probe's offers to reach the collector")
 
     def restart_probe(self, sig=signal.SIGKILL):
         """Stop the probe (by default without a chance to say goodbye) and start
@@ -159,11 +176,13 @@ class Bus:
                 return s["probes"][0]
         return {}
 
-    def wait_finished(self, streams, timeout=120, control=None):
+    def wait_finished(self, streams, timeout=120, control=None, states=("finished", "error")):
+        """Wait until every stream has ended: finished, or error (its source
+        could not be read)."""
         def done():
             st = ctl_json(control or self.control, "status")
-            states = {s["stream"]: s["state"] for s in st["streams"]}
-            return all(states.get(s) == "finished" for s in streams)
+            now = {s["stream"]: s["state"] for s in st["streams"]}
+            return all(now.get(s) in states for s in streams)
         wait_for(done, timeout, "streams to finish", interval=0.1)
 
     def close(self):

@@ -206,9 +206,14 @@ static void test_garbage_is_counted_and_good_data_kept(void **state)
     assert_int_equal(tb_ctl_reply_decode(rep, n, &ok, err, sizeof err, &data), 0);
     assert_true(ok);
 
-    /* Wait until the subscription reaches the "probe". */
+    /* Wait until the subscription reaches the "probe" (after the one to the
+     * offers, which the collector always holds). */
     uint8_t sub[80];
-    int sn = zmq_recv(f->xpub, sub, sizeof sub, 0);
+    int sn;
+    do {
+        sn = zmq_recv(f->xpub, sub, sizeof sub, 0);
+        assert_true(sn > 0);
+    } while (sn == 1 + TB_OFFER_TOPIC_LEN && memcmp(sub + 1, TB_OFFER_TOPIC, sn - 1) == 0);
     assert_int_equal(sn, 3);
     assert_memory_equal(sub, "\1g\0", 3);
 
@@ -300,12 +305,116 @@ static void test_control_errors_get_replies(void **state)
     assert_true(ok);
 }
 
+/* The offers of `status`: collector.offers.key. */
+static uint64_t s_offer_counter(fixture_t *f, const char *key)
+{
+    static uint8_t rep[65536];
+    size_t n = s_request(f, "status", NULL, rep, sizeof rep);
+    int ok = 0;
+    char err[TB_CTL_ERROR_MAX];
+    tb_mp_reader_t data;
+    assert_int_equal(tb_ctl_reply_decode(rep, n, &ok, err, sizeof err, &data), 0);
+    assert_true(ok);
+    s_enter(&data, "collector");
+    s_enter(&data, "offers");
+    return s_get_u64(&data, key, NULL);
+}
+
+static void s_wait_offer_counter(fixture_t *f, const char *key, uint64_t want)
+{
+    uint64_t got = 0;
+    for (int i = 0; i < 1000 && (got = s_offer_counter(f, key)) != want; i++) {
+        usleep(10000);
+    }
+    if (got != want) {
+        fail_msg("offers.%s is %llu, not %llu", key, (unsigned long long)got,
+                 (unsigned long long)want);
+    }
+}
+
+static tb_wire_offer_t s_offer; /* large: kept off the stack */
+
+static void s_pub_offer(fixture_t *f, unsigned probe, size_t nstreams, uint32_t ttl_ms)
+{
+    memset(&s_offer, 0, sizeof s_offer);
+    snprintf(s_offer.probe_id, sizeof s_offer.probe_id, "h%u", probe);
+    s_offer.boot_ns = 1;
+    s_offer.ttl_ms = ttl_ms;
+    s_offer.n = nstreams;
+    for (size_t i = 0; i < nstreams; i++) {
+        snprintf(s_offer.entries[i].stream, sizeof s_offer.entries[i].stream, "h%u-s%zu", probe, i);
+        snprintf(s_offer.entries[i].kind, sizeof s_offer.entries[i].kind, "file");
+    }
+    static uint8_t body[64 * 1024];
+    size_t len = 0;
+    assert_int_equal(tb_wire_encode_offer(&s_offer, body, sizeof body, &len), 0);
+    s_pub(f, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN, body, len);
+}
+
+/* A hostile peer on the offer topic: garbage is counted and dropped; a flood
+ * of probes and streams fills the table to its bounds and no further (the
+ * rest counted as refused); offers that are not renewed expire. */
+static void test_hostile_offers_are_bounded(void **state)
+{
+    fixture_t *f = *state;
+    uint8_t sub[80];
+    int sn = zmq_recv(f->xpub, sub, sizeof sub, 0); /* the collector's subscription */
+    assert_int_equal(sn, 1 + TB_OFFER_TOPIC_LEN);
+    assert_memory_equal(sub + 1, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN);
+
+    s_pub(f, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN, "\xc1junk", 5);
+    s_pub(f, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN, "", 0);
+    tb_summary_t one;
+    memset(&one, 0, sizeof one);
+    tb_wire_header_t h = {.type = TB_MSG_BATCH, .boot_ns = 1};
+    snprintf(h.probe_id, sizeof h.probe_id, "fake");
+    snprintf(h.stream, sizeof h.stream, "g");
+    uint8_t body[512];
+    size_t blen = 0;
+    assert_int_equal(tb_wire_encode_batch(&h, &one, 1, body, sizeof body, &blen), 0);
+    /* A data message on the offer topic. */
+    s_pub(f, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN, body, blen);
+    s_wait_offer_counter(f, "bad", 3);
+
+    /* 70 probes of 256 streams each: 64 probes fit, 1024 streams in all. */
+    for (unsigned p = 0; p < 70; p++) {
+        s_pub_offer(f, p, TB_WIRE_MAX_OFFERS, 600000);
+    }
+    s_wait_offer_counter(f, "refused_probes", 6);
+    s_wait_offer_counter(f, "received", 64);
+    assert_int_equal(s_offer_counter(f, "probes"), 64);
+    assert_int_equal(s_offer_counter(f, "streams"), 1024);
+    assert_int_equal(s_offer_counter(f, "refused_streams"), 60 * TB_WIRE_MAX_OFFERS);
+
+    /* The streams command lists exactly what the table holds. */
+    static uint8_t rep[1024 * 1024];
+    size_t n = s_request(f, "streams", NULL, rep, sizeof rep);
+    int ok = 0;
+    char err[TB_CTL_ERROR_MAX];
+    tb_mp_reader_t data;
+    assert_int_equal(tb_ctl_reply_decode(rep, n, &ok, err, sizeof err, &data), 0);
+    assert_true(ok);
+    s_enter(&data, "streams");
+    assert_int_equal(tb_mp_read_array(&data), 1024);
+
+    /* An offer replaces its probe's list; one that is not renewed within
+     * its ttl (1 s at the least) is forgotten. */
+    for (unsigned p = 0; p < 64; p++) {
+        s_pub_offer(f, p, p == 0 ? 1 : 0, 1000);
+    }
+    s_wait_offer_counter(f, "received", 128);
+    s_wait_offer_counter(f, "expired", 64);
+    assert_int_equal(s_offer_counter(f, "probes"), 0);
+    assert_int_equal(s_offer_counter(f, "streams"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_garbage_is_counted_and_good_data_kept, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_control_errors_get_replies, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_offers_are_bounded, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

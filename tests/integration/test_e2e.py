@@ -129,7 +129,7 @@ class EndToEnd(unittest.TestCase):
                                  (1700000002, 999999999, 10), (1700000003, 1, 50)])
             bus = h.Bus([("01::10:01", "file:" + path)])
             try:
-                self.assertEqual(bus.start("01::10:01"), {"started": ["01::10:01"]})
+                self.assertEqual(bus.start("01::10:01"), {"started": ["01::10:01"], "warnings": []})
                 bus.wait_finished(["01::10:01"])
                 s = bus.stats("01::10:01")
             finally:

@@ -1026,7 +1026,7 @@ static void test_type_names(void **state)
     assert_string_equal(tb_wire_type_name(TB_MSG_HEARTBEAT), "heartbeat");
     assert_string_equal(tb_wire_type_name(TB_MSG_EOS), "eos");
     assert_string_equal(tb_wire_type_name(0), "unknown");
-    assert_string_equal(tb_wire_type_name(4), "unknown");
+    assert_string_equal(tb_wire_type_name(5), "unknown");
     assert_string_equal(tb_src_state_name(TB_SRC_WAITING), "waiting");
     assert_string_equal(tb_src_state_name(TB_SRC_RUNNING), "running");
     assert_string_equal(tb_src_state_name(TB_SRC_FINISHED), "finished");
