@@ -5,6 +5,7 @@
 
 #include "collector.h"
 #include "dbquery.h"
+#include "series.h"
 #include "sink.h"
 #include "stats.h"
 #include "tb_log.h"
@@ -60,6 +61,7 @@ typedef struct {
     uint64_t rate_mark_ns;               /* monotonic time of the last rate sample */
     uint64_t rate_mark_packets;          /* rx_packets then */
     double pps_now;                      /* packets per second over the last second */
+    tb_timebase_t tbase;                 /* capture clock, outlier judge (series.h) */
 } coll_stream_t;
 
 struct tb_collector {
