@@ -15,7 +15,7 @@
 #include <zmq.h>
 
 #define LOG_COMPONENT "collector"
-#define RECV_BUDGET   256 /* bus messages handled before control gets a look */
+#define RECV_BUDGET   256                 /* bus messages handled before control gets a look */
 #define RECV_TIME_NS  (20 * TB_NS_PER_MS) /* ... or this much time, whichever is first */
 #define HEARD_NS      (3 * TB_NS_PER_SEC) /* a probe is heard: a message this recent */
 

@@ -78,13 +78,13 @@ uint64_t tb_series_late(const tb_series_t *s);
 #define TB_TS_CONFIRM    4
 
 typedef struct {
-    int based;         /* a base was established */
-    int clocked;       /* the clock runs with the collector's (live, directory) */
-    uint64_t now_ts;   /* capture clock, ns: newest accepted time, moved on by ticks */
+    int based;          /* a base was established */
+    int clocked;        /* the clock runs with the collector's (live, directory) */
+    uint64_t now_ts;    /* capture clock, ns: newest accepted time, moved on by ticks */
     uint64_t last_mono; /* monotonic ns of the last tick */
-    unsigned run;      /* consecutive far packets at batch ends that agree */
-    uint64_t run_ts;   /* the latest of them */
-    uint64_t outliers; /* packets judged outliers */
+    unsigned run;       /* consecutive far packets at batch ends that agree */
+    uint64_t run_ts;    /* the latest of them */
+    uint64_t outliers;  /* packets judged outliers */
 } tb_timebase_t;
 
 /* Start without a base. */

@@ -226,6 +226,12 @@ void tb_print_stats(FILE *out, const json_t *d)
     fprintf(out, "%-14s %s .. %s\n", "capture time", s_str(d, "first_time"), s_str(d, "last_time"));
     fprintf(out, "%-14s %.1f packets/s, %.0f bits/s\n", "average", s_num(d, "avg_pps"),
             s_num(d, "avg_bps"));
+    if (s_int(d, "ts_outliers") > 0) {
+        fprintf(out,
+                "%-14s %" JSON_INTEGER_FORMAT
+                " packets with an absurd time (counted at the stream's)\n",
+                "ts outliers", s_int(d, "ts_outliers"));
+    }
     s_packet(out, "smallest", json_object_get(d, "min_packet"));
     s_packet(out, "largest", json_object_get(d, "max_packet"));
     s_packet(out, "last", json_object_get(d, "last_packet"));
