@@ -79,6 +79,12 @@ static void s_database(FILE *out, const json_t *db)
             s_int(db, "written"), s_add(s_int(db, "queued_points"), s_int(db, "batch_points")),
             s_int(db, "spool_points"), s_int(db, "spool_bytes"), s_num(db, "oldest_unsent_s"),
             s_int(db, "retried"), s_int(db, "rejected"), s_int(db, "dropped"));
+    if (s_int(db, "late_packets") > 0) {
+        fprintf(out,
+                "           %" JSON_INTEGER_FORMAT
+                " packets arrived after their second was written (raise --lateness)\n",
+                s_int(db, "late_packets"));
+    }
     if (s_str(db, "last_error")[0] != '\0') {
         fprintf(out, "           last error %.0f s ago: %s\n", s_num(db, "last_error_age_s"),
                 s_str(db, "last_error"));

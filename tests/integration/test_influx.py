@@ -595,7 +595,8 @@ def test_idle_directory_stream_writes_zeros_and_closes_by_clock():
     read; no root needed, unlike a live interface) with --lateness 1: the
     newest seconds reach the database without later traffic or a stop, the
     idle time after them is written as zero points (seconds and intervals),
-    and a next file two days later adds no zeros for the two days between."""
+    packets older than the lateness window are counted as late (status), and
+    a next file two days later adds no zeros for the two days between."""
     with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
         ix.create_db(DB)
         cap = os.path.join(tmp, "cap")
@@ -640,11 +641,19 @@ def test_idle_directory_stream_writes_zeros_and_closes_by_clock():
                 DB, "SELECT packets FROM tapbus_traffic WHERE stream = 'idle' AND time = %ds "
                     "GROUP BY class" % zeros[0])}
             assert classes == {"tcp", "udp", "icmp", "icmpv6", "other", "non_ip"}, classes
+            # A file of packets older than the clock's lateness window (as
+            # tcpdump without -U writes them): late, counted and shown.
+            write_pcap(os.path.join(tmp, "l"), [Y2008 + 5.5] * 5)
+            os.rename(os.path.join(tmp, "l"), os.path.join(cap, "trace1"))
+            wait_for(lambda: bus.stats("idle")["packets"] == 55, 60, "the late file")
+            assert database(bus.control)["late_packets"] == 5
+            _, text, _ = ctl(bus.control, "status")
+            assert "5 packets arrived after their second was written" in text, text
             # Two days later, the next file: no zeros for the days between.
             wednesday = [Y2008 + 2 * 86400 + i / 10.0 for i in range(30)]
             write_pcap(os.path.join(tmp, "b"), wednesday)
-            os.rename(os.path.join(tmp, "b"), os.path.join(cap, "trace1"))
-            wait_for(lambda: bus.stats("idle")["packets"] == 80, 60, "the second file")
+            os.rename(os.path.join(tmp, "b"), os.path.join(cap, "trace2"))
+            wait_for(lambda: bus.stats("idle")["packets"] == 85, 60, "the second file")
             wait_for(lambda: any(r["time"] // 10**9 == Y2008 + 2 * 86400 + 2 and r["packets"] > 0
                                  for r in traffic()), 30, "the second file's newest second")
             live_s = time.monotonic() - t0
@@ -652,14 +661,14 @@ def test_idle_directory_stream_writes_zeros_and_closes_by_clock():
             zeros = sorted({r["time"] // 10**9 for r in rows if r["packets"] == 0})
             assert len(zeros) <= live_s + 2, (len(zeros), live_s)
             assert not [z for z in zeros if Y2008 + 3600 < z < Y2008 + 2 * 86400], zeros
-            assert sum(r["packets"] for r in rows) == 80
+            assert sum(r["packets"] for r in rows) == 80  # not the 5 late ones
             health = database(bus.control)
-            assert health["zero_seconds"] >= len(zeros) - 2 and health["late_packets"] == 0, \
+            assert health["zero_seconds"] >= len(zeros) - 2 and health["late_packets"] == 5, \
                 health
             ctl(bus.control, "stop", "idle")
             wait_delivered(bus.control)
             ivals = ix.points(DB, "SELECT * FROM tapbus_interval WHERE stream = 'idle'")
-            assert sum(r["packets"] for r in ivals) == 80, ivals
+            assert sum(r["packets"] for r in ivals) == 85, ivals  # the late ones too
             assert not [r for r in ivals if Y2008 + 3600 < r["time"] // 10**9 < Y2008 + 2 * 86400]
         finally:
             bus.close()
