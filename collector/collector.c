@@ -16,7 +16,9 @@
 #include <zmq.h>
 
 #define LOG_COMPONENT "collector"
-#define RECV_BUDGET   256 /* bus messages handled before control gets a look */
+#define RECV_BUDGET   256                 /* bus messages handled before control gets a look */
+#define RECV_TIME_NS  (20 * TB_NS_PER_MS) /* ... or this much time, whichever is first */
+#define HEARD_NS      (3 * TB_NS_PER_SEC) /* a probe is heard: a message this recent */
 
 void tb_collector_config_defaults(tb_collector_config_t *cfg)
 {
@@ -391,6 +393,9 @@ int tb_coll_start(tb_collector_t *c, const char *name)
     for (size_t i = 0; i < st->nprobes; i++) {
         carry_on = carry_on && st->probes[i].run == 0;
     }
+    if (!carry_on) {
+        tb_timebase_init(&st->tbase);
+    }
     for (size_t i = 0; i < c->nsinks; i++) {
         if (carry_on && st->sink_state[i] != NULL) {
             continue;
@@ -554,6 +559,7 @@ static void s_new_run(tb_collector_t *c, coll_stream_t *st, probe_track_t *pt,
                       "stream %s: probe %s started run %llu of its source; statistics start over",
                       st->name, pt->probe_id, (unsigned long long)h->run);
         tb_stats_reset(st->stats);
+        tb_timebase_init(&st->tbase);
         st->run_resets++;
         for (size_t i = 0; i < c->nsinks; i++) {
             if (c->sinks[i]->ops->stream_reset != NULL) {
@@ -622,6 +628,9 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
     }
     switch (h->type) {
     case TB_MSG_BATCH:
+        /* Absurd capture times are replaced (and counted) before anything
+         * sees them. */
+        tb_timebase_judge(&st->tbase, m->items, m->count);
         tb_stats_add(st->stats, m->items, m->count);
         st->rx_packets += m->count;
         for (size_t i = 0; i < c->nsinks; i++) {
@@ -828,10 +837,44 @@ static void s_serve_control(tb_collector_t *c)
     zmq_msg_close(&body);
 }
 
-/* Timers: sinks flush by age; loss points every interval while a stream runs. */
+/* The capture clock of each stream moves on with the collector's while the
+ * stream runs and a probe of it is heard with its source running; a source
+ * that runs in real time (run 0: live, directory) then has its sinks close
+ * what is older than the lateness window. A stopped stream's or a silent
+ * probe's clock stands still: time nobody measured is not written as idle,
+ * and a directory's backlog read after a pause is not late. */
+static void s_clock(tb_collector_t *c, coll_stream_t *st, uint64_t now)
+{
+    int clocked = st->nprobes > 0;
+    int heard = 0;
+    for (size_t i = 0; i < st->nprobes; i++) {
+        const probe_track_t *pt = &st->probes[i];
+        clocked = clocked && pt->run == 0;
+        heard = heard || (now - pt->last_heard < HEARD_NS && pt->src_state == TB_SRC_RUNNING);
+    }
+    st->tbase.clocked = clocked;
+    int running = st->state == STREAM_RUNNING && heard;
+    uint64_t now_ts = tb_timebase_tick(&st->tbase, now, running);
+    if (!running || !clocked || now_ts == 0) {
+        return;
+    }
+    for (size_t i = 0; i < c->nsinks; i++) {
+        if (c->sinks[i]->ops->stream_clock != NULL) {
+            c->sinks[i]->ops->stream_clock(c->sinks[i], st->sink_state[i], now_ts);
+        }
+    }
+}
+
+/* Timers: capture clocks; sinks flush by age; loss points every interval
+ * while a stream runs. */
 static void s_tick(tb_collector_t *c)
 {
     uint64_t now = tb_time_mono_ns();
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        if (c->streams[i].in_use) {
+            s_clock(c, &c->streams[i], now);
+        }
+    }
     /* Current rates: packets received over the last second or so. */
     for (size_t i = 0; i < c->cfg.max_streams; i++) {
         coll_stream_t *st = &c->streams[i];
@@ -928,9 +971,14 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
             break;
         }
         if (items[0].revents & ZMQ_POLLIN) {
+            /* Bounded by count and by time: a sparse capture (each packet
+             * its own second and interval) makes every message expensive
+             * for the database sink, and control must not wait for 256 of
+             * them. */
+            uint64_t until = tb_time_mono_ns() + RECV_TIME_NS;
             for (int i = 0; i < RECV_BUDGET; i++) {
                 int r = s_recv_one(c);
-                if (r <= 0) {
+                if (r <= 0 || tb_time_mono_ns() >= until) {
                     break;
                 }
             }

@@ -7,6 +7,7 @@
 #include "collector.h"
 #include "dbquery.h"
 #include "offers.h"
+#include "series.h"
 #include "sink.h"
 #include "stats.h"
 #include "tb_log.h"
@@ -66,6 +67,7 @@ typedef struct {
     uint64_t rate_mark_packets;          /* rx_packets then */
     double pps_now;                      /* packets per second over the last second */
     uint64_t heard;                      /* messages from probes since the measurement started */
+    tb_timebase_t tbase;                 /* capture clock, outlier judge (series.h) */
 } coll_stream_t;
 
 struct tb_collector {

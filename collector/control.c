@@ -133,7 +133,7 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     int any = s->packets > 0;
     char reason[TB_COLL_REASON_MAX];
     tb_coll_stream_reason(c, st, reason, sizeof reason);
-    msgpack_pack_map(pk, 24);
+    msgpack_pack_map(pk, 25);
     tb_mp_kv_str(pk, "stream", st->name);
     tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
     tb_mp_kv_str(pk, "reason", reason);
@@ -151,6 +151,7 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     s_kv_time(pk, "first_time", s->first_ts);
     s_kv_time(pk, "last_time", s->last_ts);
     tb_mp_kv_u64(pk, "started_ns", st->started_ns);
+    tb_mp_kv_u64(pk, "ts_outliers", s->ts_outliers);
 
     const tb_summary_t *pkts[3] = {&s->min_pkt, &s->max_pkt, &s->last_pkt};
     const char *names[3] = {"min_packet", "max_packet", "last_packet"};
@@ -334,7 +335,7 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
         }
         char reason[TB_COLL_REASON_MAX];
         tb_coll_stream_reason(c, st, reason, sizeof reason);
-        msgpack_pack_map(pk, 9);
+        msgpack_pack_map(pk, 10);
         tb_mp_kv_str(pk, "stream", st->name);
         tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
         tb_mp_kv_str(pk, "reason", reason);
@@ -342,6 +343,7 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
         tb_mp_kv_u64(pk, "packets", st->stats->packets);
         tb_mp_kv_u64(pk, "bytes", st->stats->bytes);
         tb_mp_kv_double(pk, "avg_pps", tb_stats_avg_pps(st->stats));
+        tb_mp_kv_u64(pk, "ts_outliers", st->stats->ts_outliers);
         tb_mp_pack_cstr(pk, "probes");
         s_pack_probe_tracks(pk, st, now);
         tb_mp_pack_cstr(pk, "loss");

@@ -28,8 +28,11 @@ typedef struct {
     char name[TB_STREAM_MAX + 1];
     tb_series_t *series;
     uint64_t ival_start; /* capture-time second the current interval starts at */
+    uint64_t ival_next;  /* no interval starts before this: earlier ones are written */
     int ival_open;
+    uint64_t clock_sec; /* the capture clock's second at the last clock call */
     uint64_t packets, bytes;
+    uint64_t outliers; /* packets of the interval with absurd timestamps */
     uint32_t min_len, max_len;
     tb_hll_t flows_seen;
     tb_topk_t *flows;
@@ -48,6 +51,7 @@ struct dbsink {
     uint64_t points;        /* points formatted */
     uint64_t lost;          /* points that did not fit (a bug if ever seen) */
     uint64_t late;          /* packets too late for their second (series) */
+    uint64_t zero_seconds;  /* seconds without traffic written as zeros */
 };
 
 void tb_dbsink_config_defaults(tb_dbsink_config_t *cfg)
@@ -95,13 +99,34 @@ static void s_end(dbsink_t *d, uint64_t ts_ns)
     }
 }
 
-/* A closed second: one point per protocol class that had traffic. */
+static void s_emit_interval(dbsink_t *d, dbstream_t *ds, int keep);
+
+/* A closed second: one point per protocol class that had traffic; a second
+ * the stream's clock lived through gets a point for every class, zeros
+ * included, so an idle link shows as 0 rather than as a gap. Such a second
+ * also opens its interval when none is open: an idle interval is written
+ * with zero counts. */
 static void s_emit_second(void *arg, const tb_second_t *sec)
 {
     dbstream_t *ds = arg;
     dbsink_t *d = ds->sink;
+    if (sec->lived) {
+        uint64_t start = sec->sec - sec->sec % d->cfg.interval_s;
+        if (ds->ival_open && start > ds->ival_start) {
+            s_emit_interval(d, ds, 0);
+        }
+        if (!ds->ival_open && start >= ds->ival_next) {
+            ds->ival_open = 1;
+            ds->ival_start = start;
+        }
+        uint64_t any = 0;
+        for (int pc = 0; pc < TB_PC_COUNT; pc++) {
+            any += sec->proto[pc].packets;
+        }
+        d->zero_seconds += any == 0;
+    }
     for (int pc = 0; pc < TB_PC_COUNT; pc++) {
-        if (sec->proto[pc].packets == 0) {
+        if (sec->proto[pc].packets == 0 && !sec->lived) {
             continue;
         }
         s_begin(d, "tapbus_traffic", ds->name);
@@ -161,6 +186,7 @@ static void s_interval_reset(dbstream_t *ds)
 {
     ds->ival_open = 0;
     ds->packets = ds->bytes = 0;
+    ds->outliers = 0;
     ds->min_len = ds->max_len = 0;
     tb_hll_reset(&ds->flows_seen);
     tb_topk_reset(ds->flows);
@@ -188,9 +214,11 @@ static void s_emit_interval(dbsink_t *d, dbstream_t *ds, int keep)
     tb_lp_field_u64(&d->lp, "interval_s", d->cfg.interval_s);
     tb_lp_field_u64(&d->lp, "top_flows_error_bound", tb_topk_error_bound(ds->flows));
     tb_lp_field_u64(&d->lp, "top_hosts_error_bound", tb_topk_error_bound(ds->hosts));
+    tb_lp_field_u64(&d->lp, "ts_outliers", ds->outliers);
     s_end(d, ts);
     s_emit_top(d, ds, ts);
     if (!keep) {
+        ds->ival_next = ds->ival_start + d->cfg.interval_s;
         s_interval_reset(ds);
     }
 }
@@ -237,13 +265,14 @@ static void s_stream_reset(tb_sink_t *sink, void *state)
     if (ds == NULL) {
         return;
     }
-    d->late += tb_series_late(ds->series);
     tb_series_t *fresh = tb_series_new(d->cfg.lateness_s, s_emit_second, ds);
     if (fresh != NULL) {
         tb_series_destroy(&ds->series);
         ds->series = fresh;
     }
     s_interval_reset(ds);
+    ds->ival_next = 0;
+    ds->clock_sec = 0;
 }
 
 static void s_host_add(dbstream_t *ds, uint8_t family, const uint8_t *addr, uint32_t len)
@@ -262,9 +291,10 @@ static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *ite
     }
     for (size_t i = 0; i < n; i++) {
         const tb_summary_t *s = &items[i];
-        tb_series_add(ds->series, s);
+        d->late += (uint64_t)tb_series_add(ds->series, s);
         /* The interval follows the stream's capture clock: a packet of a
-         * later interval closes the current one; a late packet joins it. */
+         * later interval closes the current one; a late packet joins the
+         * open one (or the next, when the clock closed its own). */
         uint64_t sec = s->ts_ns / TB_NS_PER_SEC;
         uint64_t start = sec - sec % d->cfg.interval_s;
         if (ds->ival_open && start > ds->ival_start) {
@@ -272,10 +302,13 @@ static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *ite
         }
         if (!ds->ival_open) {
             ds->ival_open = 1;
-            ds->ival_start = start;
+            ds->ival_start = start > ds->ival_next ? start : ds->ival_next;
+        }
+        if (ds->packets == 0) {
             ds->min_len = s->wire_len;
             ds->max_len = s->wire_len;
         }
+        ds->outliers += (s->flags & TB_SUM_TS_OUTLIER) != 0;
         ds->packets++;
         ds->bytes += s->wire_len;
         if (s->wire_len < ds->min_len) {
@@ -292,6 +325,25 @@ static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *ite
             s_host_add(ds, s->family, s->src, s->wire_len);
             s_host_add(ds, s->family, s->dst, s->wire_len);
         }
+    }
+}
+
+/* The capture clock of a source running in real time moved on: seconds
+ * and the interval older than the lateness window close, and the seconds
+ * it passed without traffic are written as zeros. */
+static void s_stream_clock(tb_sink_t *sink, void *state, uint64_t now_ts)
+{
+    dbsink_t *d = (dbsink_t *)sink;
+    dbstream_t *ds = state;
+    uint64_t now_sec = now_ts / TB_NS_PER_SEC;
+    if (ds == NULL || now_sec == ds->clock_sec) {
+        return;
+    }
+    ds->clock_sec = now_sec;
+    tb_series_advance(ds->series, now_sec);
+    uint64_t limit = now_sec >= d->cfg.lateness_s ? now_sec - d->cfg.lateness_s : 0;
+    if (ds->ival_open && ds->ival_start + d->cfg.interval_s <= limit) {
+        s_emit_interval(d, ds, 0);
     }
 }
 
@@ -340,6 +392,7 @@ static void s_stream_final(tb_sink_t *sink, void *state, const char *stream, con
     if (reason[0] != '\0') {
         tb_lp_field_str(&d->lp, "reason", reason);
     }
+    tb_lp_field_u64(&d->lp, "ts_outliers", st->ts_outliers);
     tb_topk_item_t top;
     if (tb_topk_top(st->flows, &top, 1) == 1) {
         tb_flow_key_t k;
@@ -373,7 +426,7 @@ static void s_health(tb_sink_t *sink, msgpack_packer *pk)
     tb_writer_health_t h;
     tb_writer_health(d->writer, &h);
     uint64_t now = tb_time_now_ns();
-    msgpack_pack_map(pk, 17);
+    msgpack_pack_map(pk, 19);
     tb_mp_kv_str(pk, "target", h.target);
     tb_mp_kv_bool(pk, "connected", h.connected);
     tb_mp_kv_u64(pk, "points", d->points);
@@ -392,6 +445,8 @@ static void s_health(tb_sink_t *sink, msgpack_packer *pk)
     tb_mp_kv_u64(pk, "rejected", h.rejected);
     tb_mp_kv_u64(pk, "dropped", h.dropped + d->lost);
     tb_mp_kv_u64(pk, "requests", h.requests);
+    tb_mp_kv_u64(pk, "late_packets", d->late);
+    tb_mp_kv_u64(pk, "zero_seconds", d->zero_seconds);
     tb_mp_kv_str(pk, "last_error", h.last_error);
     tb_mp_kv_double(pk, "last_error_age_s",
                     h.last_error_ns && now > h.last_error_ns ? (double)(now - h.last_error_ns) / 1e9
@@ -414,6 +469,7 @@ static const tb_sink_ops_t s_ops = {
     .stream_open = s_stream_open,
     .stream_batch = s_stream_batch,
     .stream_reset = s_stream_reset,
+    .stream_clock = s_stream_clock,
     .stream_loss = s_stream_loss,
     .stream_final = s_stream_final,
     .stream_close = s_stream_close,

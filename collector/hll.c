@@ -24,12 +24,19 @@ void tb_hll_add(tb_hll_t *h, uint64_t hash)
 double tb_hll_estimate(const tb_hll_t *h)
 {
     const double m = TB_HLL_REGS;
-    double sum = 0.0;
-    unsigned zeros = 0;
+    /* A histogram of register values first: 65 powers of two instead of
+     * 4096 (an estimate is made for every interval written). */
+    unsigned count[65] = {0};
     for (unsigned i = 0; i < TB_HLL_REGS; i++) {
-        sum += ldexp(1.0, -(int)h->reg[i]);
-        zeros += h->reg[i] == 0;
+        count[h->reg[i] <= 64 ? h->reg[i] : 64]++;
     }
+    double sum = 0.0;
+    for (int r = 0; r <= 64; r++) {
+        if (count[r] != 0) {
+            sum += ldexp((double)count[r], -r);
+        }
+    }
+    unsigned zeros = count[0];
     /* Linear counting while it is the better estimate: the raw estimate is
      * biased upwards up to a few times m. */
     if (zeros > 0) {

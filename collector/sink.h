@@ -40,6 +40,10 @@ typedef struct {
     /* The statistics start over (a source began a new run): forget what is
      * open, emit nothing of it. */
     void (*stream_reset)(tb_sink_t *sink, void *state);
+    /* The capture clock (ns) of a stream whose source runs in real time
+     * (live, directory), called every loop turn while it runs and its
+     * probes are heard: what is older than the lateness window closes. */
+    void (*stream_clock)(tb_sink_t *sink, void *state, uint64_t now_ts);
     /* Loss per probe, called every loss interval while the stream runs and
      * once at its end. */
     void (*stream_loss)(tb_sink_t *sink, void *state, const char *stream, const tb_loss_t *loss);

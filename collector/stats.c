@@ -118,6 +118,9 @@ static void s_scalar(tb_stats_t *st, const tb_summary_t *s)
     if (s->flags & (TB_SUM_TRUNC | TB_SUM_MALFORMED)) {
         st->decode_flagged++;
     }
+    if (s->flags & TB_SUM_TS_OUTLIER) {
+        st->ts_outliers++;
+    }
 }
 
 /* The top-N tables are the collector's hot spot: three lookups per packet in

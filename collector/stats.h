@@ -36,6 +36,10 @@ typedef struct {
     uint64_t bytes;
 } tb_counter_t;
 
+/* Collector-local summary flag (never on the wire): the packet's capture
+ * time was absurd and was replaced by the stream's (see series.h). */
+#define TB_SUM_TS_OUTLIER (1u << 7)
+
 typedef struct {
     uint64_t packets;
     uint64_t bytes;
@@ -46,6 +50,7 @@ typedef struct {
     tb_summary_t last_pkt; /* the packet that arrived last */
     tb_counter_t proto[TB_PC_COUNT];
     uint64_t decode_flagged; /* summaries marked truncated or malformed */
+    uint64_t ts_outliers;    /* packets with an absurd capture time (series.h) */
     tb_topk_t *flows;        /* owned */
     tb_topk_t *hosts;        /* owned */
 } tb_stats_t;

@@ -211,6 +211,12 @@ static void s_database(FILE *out, const json_t *db)
             s_int(db, "written"), s_add(s_int(db, "queued_points"), s_int(db, "batch_points")),
             s_int(db, "spool_points"), s_int(db, "spool_bytes"), s_num(db, "oldest_unsent_s"),
             s_int(db, "retried"), s_int(db, "rejected"), s_int(db, "dropped"));
+    if (s_int(db, "late_packets") > 0) {
+        fprintf(out,
+                "           %" JSON_INTEGER_FORMAT
+                " packets arrived after their second was written (raise --lateness)\n",
+                s_int(db, "late_packets"));
+    }
     if (s_str(db, "last_error")[0] != '\0') {
         fprintf(out, "           last error %.0f s ago: %s\n", s_num(db, "last_error_age_s"),
                 s_str(db, "last_error"));
@@ -397,6 +403,12 @@ static void s_print_stats(FILE *out, const json_t *d)
     fprintf(out, "%-14s %s .. %s\n", "capture time", s_str(d, "first_time"), s_str(d, "last_time"));
     fprintf(out, "%-14s %.1f packets/s, %.0f bits/s\n", "average", s_num(d, "avg_pps"),
             s_num(d, "avg_bps"));
+    if (s_int(d, "ts_outliers") > 0) {
+        fprintf(out,
+                "%-14s %" JSON_INTEGER_FORMAT
+                " packets with an absurd time (counted at the stream's)\n",
+                "ts outliers", s_int(d, "ts_outliers"));
+    }
     s_packet(out, "smallest", json_object_get(d, "min_packet"));
     s_packet(out, "largest", json_object_get(d, "max_packet"));
     s_packet(out, "last", json_object_get(d, "last_packet"));

@@ -5,6 +5,7 @@ capture contains.
 Every wait polls a condition with a deadline; nothing sleeps a fixed time and
 hopes."""
 
+import atexit
 import base64
 import gzip
 import http.server
@@ -59,9 +60,12 @@ def wait_for(cond, timeout, what, interval=0.05):
 
 
 class Proc:
-    """A program of ours running in the background, its log in a file."""
+    """A program of ours running in the background, its log in a file. Any
+    still running when the test process ends (a test that failed before its
+    clean-up) is killed then, so no program outlives its test."""
 
     count = 0
+    running = []
 
     def __init__(self, name, args, logdir, prefix=()):
         """prefix: a command that runs the program (e.g. setpriv ...)."""
@@ -71,6 +75,7 @@ class Proc:
         self.log = open(self.log_path, "wb")
         self.p = subprocess.Popen(list(prefix) + [os.path.join(BIN, name)] + args, stdout=self.log,
                                   stderr=subprocess.STDOUT)
+        Proc.running = [q for q in Proc.running if q.poll() is None] + [self.p]
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         """Signal the program and return its exit code."""
@@ -90,6 +95,18 @@ class Proc:
             self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+
+def _kill_leftovers():
+    for p in Proc.running:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+atexit.register(_kill_leftovers)
+# A test killed by ctest's timeout gets SIGTERM: clean up on the way out too.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def ctl(control, *args, timeout_ms=5000, check=True):
@@ -126,11 +143,17 @@ class Bus:
         self.collector = Proc("tapbus-collector",
                               ["--listen" if reverse else "--probe", self.pub,
                                "--control", self.control] + list(collector_args), self.tmp.name)
-        wait_for(lambda: ctl(self.control, "status", timeout_ms=500, check=False)[0] == 0,
-                 30, "the collector to answer")
-        # The probe announces its streams as soon as the collector subscribes
-        # to the offers: once they are heard, start finds them offered.
-        self.wait_offered([s for s, _ in sources])
+        try:
+            wait_for(lambda: ctl(self.control, "status", timeout_ms=500, check=False)[0] == 0,
+                     30, "the collector to answer")
+            # The probe announces its streams as soon as the collector
+            # subscribes to the offers: once they are heard, start finds them
+            # offered.
+            self.wait_offered([s for s, _ in sources])
+        except BaseException:
+            self.probe.p.kill()
+            self.collector.p.kill()
+            raise
 
     def offered(self, control=None):
         """{(stream, probe): entry} of what the collector hears offered."""
@@ -367,6 +390,7 @@ bind-address = "127.0.0.1:%d"
         self.p = subprocess.Popen([INFLUXD, "-config", self.conf_path], env=env,
                                   stdin=subprocess.DEVNULL, stdout=self._log,
                                   stderr=subprocess.STDOUT)
+        Proc.running = [q for q in Proc.running if q.poll() is None] + [self.p]
 
         def up():
             if self.p.poll() is not None:

@@ -7,8 +7,10 @@ are counted and reported, not retried forever; the 2.x request format is
 checked against a scripted local HTTP listener."""
 
 import collections
+import json
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -519,6 +521,191 @@ def test_stop_and_start_carry_on():
             ctl(bus.control, "stop", "d")
             wait_delivered(bus.control)
             check_matches_tshark(ix, "d", DEMO)
+        finally:
+            bus.close()
+
+
+def write_pcap(path, stamps, start_port=1000):
+    """A classic pcap (microsecond stamps, Ethernet) of 60-byte IPv4/UDP
+    frames, one per capture time in `stamps` (float seconds), in that order."""
+    import struct
+    out = [struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 128, 1)]
+    for i, ts in enumerate(stamps):
+        sec = int(ts)
+        usec = int(round((ts - sec) * 1e6))
+        udp = struct.pack("!HHHH", start_port + i % 7, 53, 8 + 18, 0) + bytes(18)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xffff, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + udp
+        frame = bytes(6) + bytes([2, 0, 0, 0, 0, 1]) + b"\x08\x00" + ip
+        out.append(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)
+    with open(path, "wb") as f:
+        f.write(b"".join(out))
+
+
+Y2008 = 1199145600  # 2008-01-01T00:00:00Z
+Y2100 = 4102444800  # 2100-01-01T00:00:00Z
+
+
+def test_ts_outliers_keep_series_and_rates():
+    """A 2008 capture of 3000 packets at 100 per second with one record
+    dated 2100 and one dated 1970 (the first packet too): the three are
+    counted as ts_outliers, stay in the totals, and the series, intervals,
+    first/last time and average rate are the capture's own."""
+    with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "outliers.pcap")
+        stamps = [Y2008 + i / 100.0 for i in range(3000)]
+        stamps[0] = Y2100 + 0.5
+        stamps[1000] = Y2100 + 0.25
+        stamps[2000] = 1.0
+        write_pcap(path, stamps)
+        bus = Bus([("o", "file:" + path)], collector_args=db_args(ix, tmp))
+        try:
+            bus.start("o")
+            bus.wait_finished(["o"])
+            wait_delivered(bus.control)
+            st = bus.stats("o")
+            assert st["packets"] == 3000 and st["ts_outliers"] == 3, st
+            assert st["first_ts"] == Y2008 * 10**9 + 10**7 and \
+                st["last_ts"] == (Y2008 + 29) * 10**9 + 990 * 10**6, st
+            assert abs(st["avg_pps"] - 3000 / 29.98) < 1e-6, st["avg_pps"]
+            status = [s for s in ctl_json(bus.control, "status")["streams"] if s["stream"] == "o"]
+            assert status[0]["ts_outliers"] == 3, status
+            _, text, _ = ctl(bus.control, "stats", "o")
+            assert "ts outliers    3 packets" in text, text
+            # An outlier is counted at the stream's time: the packet before
+            # it (the first packet: the one after it).
+            fixed = list(stamps)
+            fixed[0], fixed[1000], fixed[2000] = stamps[1], stamps[999], stamps[1999]
+            want = collections.Counter((int(t), "udp") for t in fixed)
+            secs = stored_seconds(ix, "o")
+            assert {k: v[0] for k, v in secs.items()} == dict(want), sorted(secs.items())
+            ivals = ix.points(DB, "SELECT * FROM tapbus_interval WHERE stream = 'o'")
+            assert [r["time"] // 10**9 for r in ivals] == [Y2008, Y2008 + 10, Y2008 + 20], ivals
+            assert [r["packets"] for r in ivals] == [1001, 1000, 999], ivals
+            assert [r["ts_outliers"] for r in ivals] == [2, 1, 0], ivals
+            assert [r["pps"] for r in ivals] == [100.1, 100.0, 99.9], ivals
+            final = ix.points(DB, "SELECT * FROM tapbus_stream WHERE stream = 'o'")
+            assert final[0]["ts_outliers"] == 3 and final[0]["packets"] == 3000, final
+        finally:
+            bus.close()
+
+
+def test_sparse_replay_answers_control():
+    """A capture with one packet per second (each its own second, a tenth
+    of an interval) replayed with the database sink: everything written
+    matches tshark, and status is answered while it runs (the latency is
+    printed, not asserted: it is a number to watch)."""
+    with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "sparse.pcap")
+        n = 100000
+        subprocess.run([os.path.join(BIN, "tb-gen-pcap"), "-o", path, "--packets", str(n),
+                        "--pps", "1", "--flows", "500"], check=True, capture_output=True)
+        bus = Bus([("sparse", "file:" + path)], collector_args=db_args(ix, tmp))
+        try:
+            bus.start("sparse")
+            latencies = []
+            while True:
+                t0 = time.monotonic()
+                rc, out, _ = ctl(bus.control, "--json", "status", timeout_ms=60000)
+                latencies.append(time.monotonic() - t0)
+                state = {s["stream"]: s["state"] for s in json.loads(out)["streams"]}
+                if state.get("sparse") == "finished":
+                    break
+                assert time.monotonic() - t0 < 300, "replay did not finish"
+            wait_delivered(bus.control)
+            latencies.sort()
+            print("sparse replay of %d packets: %d status requests, latency median %.3f s, "
+                  "max %.3f s" % (n, len(latencies), latencies[len(latencies) // 2],
+                                  latencies[-1]), flush=True)
+            exp = check_matches_tshark(ix, "sparse", path)
+            assert exp["packets"] == n
+            ivals = ix.points(DB, "SELECT count(packets) FROM tapbus_interval "
+                                  "WHERE stream = 'sparse'")
+            assert ivals[0]["count"] == n // 10, ivals
+        finally:
+            bus.close()
+
+
+def test_idle_directory_stream_writes_zeros_and_closes_by_clock():
+    """A directory stream (a running source with no traffic once its file is
+    read; no root needed, unlike a live interface) with --lateness 1: the
+    newest seconds reach the database without later traffic or a stop, the
+    idle time after them is written as zero points (seconds and intervals),
+    packets older than the lateness window are counted as late (status), and
+    a next file two days later adds no zeros for the two days between."""
+    with Influx() as ix, tempfile.TemporaryDirectory() as tmp:
+        ix.create_db(DB)
+        cap = os.path.join(tmp, "cap")
+        os.mkdir(cap)
+        monday = [Y2008 + i / 10.0 for i in range(50)]  # 5 s of capture
+        write_pcap(os.path.join(tmp, "a"), monday)
+        args = db_args(ix, os.path.join(tmp, "sp"), ["--lateness", "1", "--interval", "2"])
+        bus = Bus([("idle", "dir:" + cap)], collector_args=args)
+        try:
+            bus.start("idle")
+            t0 = time.monotonic()
+            os.rename(os.path.join(tmp, "a"), os.path.join(cap, "trace"))
+            wait_for(lambda: bus.stats("idle")["packets"] == 50, 60, "the first file")
+            t_in = time.monotonic()
+
+            def traffic():
+                return ix.points(DB, "SELECT packets, bytes FROM tapbus_traffic "
+                                     "WHERE stream = 'idle'")
+            # The last second with traffic is in the database while the
+            # stream still runs and nothing newer arrived.
+            wait_for(lambda: any(r["time"] // 10**9 == Y2008 + 4 and r["packets"] > 0
+                                 for r in traffic()), 30, "the newest second written")
+            print("newest second in the database %.2f s after its packets reached the "
+                  "collector (lateness 1 s, batch 0.2 s)" % (time.monotonic() - t_in), flush=True)
+            # Idle seconds and an idle interval come as zeros.
+            wait_for(lambda: len([r for r in traffic() if r["packets"] == 0]) >= 6 * 3, 30,
+                     "zero points")
+            wait_for(lambda: any(r["packets"] == 0 for r in ix.points(
+                DB, "SELECT * FROM tapbus_interval WHERE stream = 'idle'")), 30,
+                "a zero interval")
+            live_s = time.monotonic() - t0
+            rows = traffic()
+            with_traffic = sorted(r["time"] // 10**9 for r in rows if r["packets"] > 0)
+            zeros = sorted({r["time"] // 10**9 for r in rows if r["packets"] == 0})
+            assert with_traffic[0] == Y2008 and with_traffic[-1] == Y2008 + 4, with_traffic
+            assert sum(r["packets"] for r in rows) == 50
+            # Zeros only after the capture (the backlog was not lived),
+            # every class of an idle second, and no more seconds than passed.
+            assert zeros[0] >= Y2008 + 5 and zeros[-1] - Y2008 <= 5 + live_s + 1, (zeros, live_s)
+            assert zeros == list(range(zeros[0], zeros[-1] + 1)), zeros
+            classes = {r["class"] for r in ix.points(
+                DB, "SELECT packets FROM tapbus_traffic WHERE stream = 'idle' AND time = %ds "
+                    "GROUP BY class" % zeros[0])}
+            assert classes == {"tcp", "udp", "icmp", "icmpv6", "other", "non_ip"}, classes
+            # A file of packets older than the clock's lateness window (as
+            # tcpdump without -U writes them): late, counted and shown.
+            write_pcap(os.path.join(tmp, "l"), [Y2008 + 5.5] * 5)
+            os.rename(os.path.join(tmp, "l"), os.path.join(cap, "trace1"))
+            wait_for(lambda: bus.stats("idle")["packets"] == 55, 60, "the late file")
+            assert database(bus.control)["late_packets"] == 5
+            _, text, _ = ctl(bus.control, "status")
+            assert "5 packets arrived after their second was written" in text, text
+            # Two days later, the next file: no zeros for the days between.
+            wednesday = [Y2008 + 2 * 86400 + i / 10.0 for i in range(30)]
+            write_pcap(os.path.join(tmp, "b"), wednesday)
+            os.rename(os.path.join(tmp, "b"), os.path.join(cap, "trace2"))
+            wait_for(lambda: bus.stats("idle")["packets"] == 85, 60, "the second file")
+            wait_for(lambda: any(r["time"] // 10**9 == Y2008 + 2 * 86400 + 2 and r["packets"] > 0
+                                 for r in traffic()), 30, "the second file's newest second")
+            live_s = time.monotonic() - t0
+            rows = traffic()
+            zeros = sorted({r["time"] // 10**9 for r in rows if r["packets"] == 0})
+            assert len(zeros) <= live_s + 2, (len(zeros), live_s)
+            assert not [z for z in zeros if Y2008 + 3600 < z < Y2008 + 2 * 86400], zeros
+            assert sum(r["packets"] for r in rows) == 80  # not the 5 late ones
+            health = database(bus.control)
+            assert health["zero_seconds"] >= len(zeros) - 2 and health["late_packets"] == 5, \
+                health
+            ctl(bus.control, "stop", "idle")
+            wait_delivered(bus.control)
+            ivals = ix.points(DB, "SELECT * FROM tapbus_interval WHERE stream = 'idle'")
+            assert sum(r["packets"] for r in ivals) == 85, ivals  # the late ones too
+            assert not [r for r in ivals if Y2008 + 3600 < r["time"] // 10**9 < Y2008 + 2 * 86400]
         finally:
             bus.close()
 

@@ -118,12 +118,201 @@ static void test_zero_lateness_and_bad_arguments(void **state)
     tb_series_destroy(&s);
 }
 
+/* The clock closes seconds older than now - lateness without later traffic,
+ * and the seconds it passed without traffic come out as lived (zeros). */
+static void test_clock_closes_and_fills(void **state)
+{
+    (void)state;
+    sink_t k = {.n = 0};
+    tb_series_t *s = tb_series_new(2, s_emit, &k);
+    assert_non_null(s);
+    tb_series_advance(s, 500); /* no base yet: nothing */
+    assert_int_equal(k.n, 0);
+    tb_summary_t p = s_pkt(100, 0, 60, 6);
+    tb_series_add(s, &p);
+    tb_series_advance(s, 101);
+    tb_series_advance(s, 102);
+    assert_int_equal(k.n, 0); /* 100 still within 2 s of the clock */
+    tb_series_advance(s, 105);
+    assert_int_equal(k.n, 3); /* 100, 101, 102 closed; 103..105 open */
+    assert_int_equal(k.got[0].sec, 100);
+    assert_int_equal(k.got[0].proto[TB_PC_TCP].packets, 1);
+    assert_int_equal(k.got[1].sec, 101);
+    assert_true(k.got[1].lived);
+    assert_int_equal(k.got[1].proto[TB_PC_TCP].packets, 0);
+    assert_int_equal(k.got[2].sec, 102);
+    /* A packet in an open lived second counts there. */
+    p = s_pkt(104, 0, 70, 17);
+    assert_int_equal(tb_series_add(s, &p), 0);
+    /* A packet older than the window is late. */
+    p = s_pkt(101, 0, 70, 17);
+    assert_int_equal(tb_series_add(s, &p), 1);
+    assert_int_equal(tb_series_late(s), 1);
+    tb_series_flush(s);
+    assert_int_equal(k.n, 6);
+    assert_int_equal(k.got[4].sec, 104);
+    assert_int_equal(k.got[4].proto[TB_PC_UDP].packets, 1);
+    tb_series_destroy(&s);
+}
+
+/* Time a packet jumped over (Monday's file, then Wednesday's) is not
+ * filled: only what the clock lived through after the jump. */
+static void test_jump_not_filled(void **state)
+{
+    (void)state;
+    sink_t k = {.n = 0};
+    tb_series_t *s = tb_series_new(1, s_emit, &k);
+    tb_summary_t p = s_pkt(1000, 0, 60, 6);
+    tb_series_add(s, &p);
+    tb_series_advance(s, 1001);
+    p = s_pkt(1000 + 2 * 86400, 0, 60, 6);
+    tb_series_add(s, &p);
+    tb_series_advance(s, 1000 + 2 * 86400 + 3);
+    tb_series_flush(s);
+    /* 1000 (traffic), 1001 (lived), then Wednesday's second and the three
+     * seconds the clock lived after it. */
+    assert_int_equal(k.n, 6);
+    assert_int_equal(k.got[1].sec, 1001);
+    assert_true(k.got[1].lived);
+    assert_int_equal(k.got[2].sec, 1000 + 2 * 86400);
+    assert_int_equal(k.got[5].sec, 1000 + 2 * 86400 + 3);
+    tb_series_destroy(&s);
+}
+
+/* n packets one second apart from `start`. */
+static void s_run(tb_summary_t *items, size_t n, uint64_t start)
+{
+    for (size_t i = 0; i < n; i++) {
+        items[i] = s_pkt(start + i, 0, 100, 6);
+    }
+}
+
+#define Y2008 1199145600ull
+#define Y2100 4102444800ull
+
+/* One packet dated 2100 and one dated 1970 in a 2008 capture: both are
+ * outliers, take the stream's time, and are flagged; the rest is kept. */
+static void test_outlier_in_batch(void **state)
+{
+    (void)state;
+    tb_timebase_t tb;
+    tb_timebase_init(&tb);
+    tb_summary_t items[100];
+    s_run(items, 100, Y2008);
+    items[40].ts_ns = Y2100 * 1000000000ull;
+    items[70].ts_ns = 5;
+    items[99].ts_ns = Y2100 * 1000000000ull; /* the last of its batch */
+    assert_int_equal(tb_timebase_judge(&tb, items, 100), 3);
+    assert_int_equal(tb.outliers, 3);
+    assert_true(items[40].flags & TB_SUM_TS_OUTLIER);
+    assert_int_equal(items[40].ts_ns, (Y2008 + 39) * 1000000000ull);
+    assert_int_equal(items[70].ts_ns, (Y2008 + 69) * 1000000000ull);
+    assert_int_equal(items[99].ts_ns, (Y2008 + 98) * 1000000000ull);
+    assert_false(items[41].flags & TB_SUM_TS_OUTLIER);
+    /* The next batch carries on from 2008. */
+    s_run(items, 10, Y2008 + 100);
+    items[0].flags = TB_SUM_TS_OUTLIER; /* from the wire: cleared */
+    assert_int_equal(tb_timebase_judge(&tb, items, 10), 0);
+    assert_false(items[0].flags & TB_SUM_TS_OUTLIER);
+    assert_int_equal(tb_timebase_tick(&tb, 1, 1), (Y2008 + 109) * 1000000000ull);
+}
+
+/* An absurd first packet does not become the base. */
+static void test_outlier_first(void **state)
+{
+    (void)state;
+    tb_timebase_t tb;
+    tb_timebase_init(&tb);
+    tb_summary_t items[10];
+    s_run(items, 10, Y2008);
+    items[0].ts_ns = Y2100 * 1000000000ull;
+    assert_int_equal(tb_timebase_judge(&tb, items, 10), 1);
+    assert_int_equal(items[0].ts_ns, Y2008 * 1000000000ull + 1000000000ull);
+    assert_true(tb.based);
+    assert_int_equal(tb.now_ts, (Y2008 + 9) * 1000000000ull);
+}
+
+/* A genuine jump (the capture's clock was stepped, or a long silence in a
+ * sparse file) is accepted at once when the packets after it carry on from
+ * it, and after TB_TS_CONFIRM consecutive packets when it arrives one
+ * packet per batch. */
+static void test_jump_accepted(void **state)
+{
+    (void)state;
+    tb_timebase_t tb;
+    tb_timebase_init(&tb);
+    tb_summary_t items[20];
+    s_run(items, 10, Y2008);
+    s_run(items + 10, 10, Y2008 + 3 * 3600); /* three hours of silence */
+    assert_int_equal(tb_timebase_judge(&tb, items, 20), 0);
+    assert_int_equal(items[10].ts_ns, (Y2008 + 3 * 3600) * 1000000000ull);
+    /* Sparse: every packet two hours after the last, in big batches. */
+    for (size_t i = 0; i < 20; i++) {
+        items[i] = s_pkt(Y2008 + 86400 + i * 7200, 0, 100, 6);
+    }
+    /* Every packet is a jump, the last three of the batch too (steps
+     * forward to times that have been): none is an outlier. */
+    assert_int_equal(tb_timebase_judge(&tb, items, 20), 0);
+    assert_int_equal(items[16].ts_ns, (Y2008 + 86400 + 16 * 7200) * 1000000000ull);
+    assert_int_equal(items[19].ts_ns, (Y2008 + 86400 + 19 * 7200) * 1000000000ull);
+    assert_int_equal(tb.now_ts, (Y2008 + 86400 + 19 * 7200) * 1000000000ull);
+    /* The same sparse packets one per batch (read as slowly as they come). */
+    size_t sparse_outliers = 0;
+    for (size_t i = 0; i < 5; i++) {
+        tb_summary_t p = s_pkt(Y2008 + 2 * 86400 + i * 7200, 0, 100, 6);
+        sparse_outliers += tb_timebase_judge(&tb, &p, 1);
+    }
+    assert_int_equal(sparse_outliers, 0);
+    /* One packet per batch (a live source), a day back: four agree. */
+    tb_timebase_init(&tb);
+    s_run(items, 3, Y2008);
+    assert_int_equal(tb_timebase_judge(&tb, items, 3), 0);
+    size_t outliers = 0;
+    for (size_t i = 0; i < 6; i++) {
+        tb_summary_t p = s_pkt(Y2008 - 86400 + i, 0, 100, 6);
+        outliers += tb_timebase_judge(&tb, &p, 1);
+    }
+    assert_int_equal(outliers, TB_TS_CONFIRM - 1);
+    assert_int_equal(tb.now_ts, (Y2008 - 86400 + 5) * 1000000000ull);
+}
+
+/* The capture clock runs with the collector's only while clocked and
+ * running; a stopped or silent stream's stands still. */
+static void test_clock_ticks(void **state)
+{
+    (void)state;
+    tb_timebase_t tb;
+    tb_timebase_init(&tb);
+    assert_int_equal(tb_timebase_tick(&tb, 1000, 1), 0); /* no base */
+    tb_summary_t p = s_pkt(Y2008, 0, 100, 6);
+    tb_timebase_judge(&tb, &p, 1);
+    tb.clocked = 1;
+    uint64_t base = Y2008 * 1000000000ull;
+    assert_int_equal(tb_timebase_tick(&tb, 2000, 1), base + 1000);
+    assert_int_equal(tb_timebase_tick(&tb, 5000, 0), base + 1000); /* paused */
+    assert_int_equal(tb_timebase_tick(&tb, 6000, 1), base + 2000);
+    tb.clocked = 0; /* a file: only packets move it */
+    assert_int_equal(tb_timebase_tick(&tb, 9000, 1), base + 2000);
+    /* A packet ahead of the clock moves it on; one behind does not. */
+    p = s_pkt(Y2008 + 5, 0, 100, 6);
+    tb_timebase_judge(&tb, &p, 1);
+    p = s_pkt(Y2008 + 1, 0, 100, 6);
+    tb_timebase_judge(&tb, &p, 1);
+    assert_int_equal(tb_timebase_tick(&tb, 9500, 1), (Y2008 + 5) * 1000000000ull);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_and_lateness),
         cmocka_unit_test(test_gaps_and_jumps),
         cmocka_unit_test(test_zero_lateness_and_bad_arguments),
+        cmocka_unit_test(test_clock_closes_and_fills),
+        cmocka_unit_test(test_jump_not_filled),
+        cmocka_unit_test(test_outlier_in_batch),
+        cmocka_unit_test(test_outlier_first),
+        cmocka_unit_test(test_jump_accepted),
+        cmocka_unit_test(test_clock_ticks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
