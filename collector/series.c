@@ -244,7 +244,8 @@ size_t tb_timebase_judge(tb_timebase_t *tb, tb_summary_t *items, size_t n)
             jump = s_continues(prev, items[i + j].ts_ns, ref);
             prev = items[i + j].ts_ns;
         }
-        if (jump && ahead < TB_TS_CONFIRM - 1 && t > ref && t <= tb_time_now_ns() + TB_TS_FUTURE_NS) {
+        if (jump && ahead < TB_TS_CONFIRM - 1 && t > ref &&
+            t <= tb_time_now_ns() + TB_TS_FUTURE_NS) {
             /* Too few packets left in this batch to tell, but a step forward
              * to a time that has been (a sparse capture's next packet after
              * a long silence) is taken as the jump it nearly always is; only
