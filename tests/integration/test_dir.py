@@ -514,6 +514,16 @@ class Directory(unittest.TestCase):
             h.wait_for(lambda: h.ctl_json(bus.control, "stats", "d")["loss"]["files_skipped"]
                        == 1, 30, "the file cut short to be counted")
             self.assertIn("trace1: cut short", bus.probe_view("d")["detail"])
+            # top's loss line names it, and the probe's row in status says whose.
+            code, out, _ = h.ctl(bus.control, "top", "d")
+            self.assertEqual(code, 0)
+            self.assertRegex(out, r"(?m)^loss  0 gaps, 0 lost packets, 0 capture drops, "
+                             r"0 bus drops, 1 files skipped$")
+            row = [st for st in h.ctl_json(bus.control, "status")["streams"]
+                   if st["stream"] == "d"][0]
+            self.assertEqual(row["loss"]["files_skipped"], 1)
+            self.assertEqual([(p["id"], p["files_skipped"]) for p in row["probes"]],
+                             [("it-probe", 1)])
         finally:
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
