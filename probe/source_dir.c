@@ -803,6 +803,7 @@ static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsi
         int complete = s_complete_find(self, self->current) >= 0;
         if (complete) {
             s_complete_forget(self, self->current); /* until marked again */
+            self->settled_tried = 1;                /* a mark says more than an age */
         } else if (!self->settled_tried) {
             self->settled_tried = 1;
             complete = s_settled(self, fp);
@@ -1061,6 +1062,7 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
             s_close_file(self);
             self->wait_why = W_PCAPNG_READ;
             self->waiting = 1;
+            self->dirty_open = 0; /* opened again on the next change, not before */
         }
     }
     if (self->safe_changed && now - self->last_save >= TB_NS_PER_SEC && s_save(self) != 0) {
