@@ -850,8 +850,10 @@ static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsi
     self->linktype = pcap_datalink(p);
     struct stat fsb;
     self->taken_known = fstat(fileno(fp), &fsb) == 0;
-    self->taken_dev = fsb.st_dev;
-    self->taken_ino = fsb.st_ino;
+    if (self->taken_known) {
+        self->taken_dev = fsb.st_dev;
+        self->taken_ino = fsb.st_ino;
+    }
     if (self->pcapng) {
         /* offset counts packets: skip those already taken. */
         struct pcap_pkthdr *h;
