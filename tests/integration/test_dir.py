@@ -361,6 +361,27 @@ class Directory(unittest.TestCase):
         self.assertEqual(codes, (0, 0), logs)
 
     @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
+    def test_pcapng_read_early_then_replaced_is_read_from_its_start(self):
+        a = self.gen("a.pcapng", 200, pcapng=True, seed=11)
+        b = self.gen("b.pcapng", 500, pcapng=True, seed=12)
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            self.watching(bus)
+            self.deliver(a, "t.tmp", "trace1")
+            h.wait_for(lambda: self.packets(bus) == 200, 60, "the first delivery")
+            # The same name delivered again: another file, read whole, not
+            # from the 201st packet.
+            self.deliver(b, "t.tmp", "trace1")
+            h.wait_for(lambda: self.packets(bus) == 700, 60, "the second delivery, whole")
+            self.assertIn("trace1 was replaced; reading it from its start", bus.probe.output())
+            h.wait_for(lambda: "trace1 is pcapng: 500 packets read"
+                       in bus.probe_view("d").get("detail", ""), 30, "the detail")
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
     def test_pcapng_written_in_place_waits_until_closed(self):
         n = 2000
         ng = self.gen("ng.pcapng", n, pcapng=True, seed=8)
