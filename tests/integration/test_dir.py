@@ -416,6 +416,38 @@ class Directory(unittest.TestCase):
         self.assertEqual(codes, (0, 0), logs)
 
     @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
+    def test_pcapng_closed_with_a_cut_block_waits_for_the_rest(self):
+        # A close that was not the end: the writer comes back. What was read
+        # stays counted, the cut block waits, nothing is read twice.
+        n = 1000
+        with open(self.gen("ng.pcapng", n, pcapng=True, seed=13), "rb") as f:
+            blob = f.read()
+        path = os.path.join(self.dir, "trace1")
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            self.watching(bus)
+            with open(path, "wb") as f:
+                f.write(blob[:-10])  # the last block cut
+            h.wait_for(lambda: self.packets(bus) == n - 1, 60, "every whole block")
+            h.wait_for(lambda: "trace1 is pcapng: %d packets read" % (n - 1)
+                       in bus.probe_view("d").get("detail", ""), 30, "the detail")
+            self.assertIn("trace1 ends in an incomplete block after packet %d" % (n - 1),
+                          bus.probe.output())
+            with open(path, "ab") as f:
+                f.write(blob[-10:])
+            h.wait_for(lambda: self.packets(bus) == n, 60, "the last packet")
+            h.wait_for(lambda: "trace1 is pcapng: %d packets read" % n
+                       in bus.probe_view("d").get("detail", ""), 30, "the file read to its end")
+            s = h.ctl_json(bus.control, "stats", "d")
+            self.assertEqual(s["packets"], n)
+            self.assertEqual(s["loss"]["files_skipped"], 0)
+            self.assertEqual(s["loss"]["seq_gaps"], 0)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
     def test_pcapng_unchanged_since_before_start_is_read(self):
         # Delivered while no probe watched: no event, but not written for an
         # hour before the start (60 s is enough): taken as complete.
