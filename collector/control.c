@@ -190,7 +190,7 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
     for (size_t i = 0; i < st->nprobes; i++) {
         const probe_track_t *pt = &st->probes[i];
         double heard = (double)(now - pt->last_heard) / 1e9;
-        msgpack_pack_map(pk, 10);
+        msgpack_pack_map(pk, 11);
         tb_mp_kv_str(pk, "id", pt->probe_id);
         tb_mp_kv_double(pk, "last_heard_s", heard);
         /* Probes send a heartbeat every second; five missed ones mean the
@@ -204,6 +204,7 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
         tb_mp_kv_u64(pk, "sampled_out", pt->have_hb ? pt->hb.sampled_out : 0);
         tb_mp_kv_u64(pk, "capture_drops", pt->have_hb ? pt->hb.pcap_drop + pt->hb.pcap_ifdrop : 0);
         tb_mp_kv_u64(pk, "seq_gaps", pt->seq_gaps);
+        tb_mp_kv_u64(pk, "files_skipped", pt->have_hb ? pt->hb.files_skipped : 0);
     }
 }
 

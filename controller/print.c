@@ -723,9 +723,13 @@ static void s_print_top(FILE *out, const json_t *d, double pps, double bps, size
     fprintf(out,
             "loss  %" JSON_INTEGER_FORMAT " gaps, %" JSON_INTEGER_FORMAT
             " lost packets, %" JSON_INTEGER_FORMAT " capture drops, %" JSON_INTEGER_FORMAT
-            " bus drops\n\n",
+            " bus drops",
             s_int(loss, "seq_gaps"), s_int(loss, "lost_packets"), s_int(loss, "capture_drops"),
             s_int(loss, "bus_drops"));
+    if (s_int(loss, "files_skipped") > 0) { /* only file and directory sources skip files */
+        fprintf(out, ", %" JSON_INTEGER_FORMAT " files skipped", s_int(loss, "files_skipped"));
+    }
+    fputs("\n\n", out);
     double total = (double)s_int(d, "packets");
     const char *key;
     const json_t *v;

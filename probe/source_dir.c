@@ -18,8 +18,11 @@
  * Completeness: the newest file may still be written. A classic pcap file is
  * read up to its last complete record and the position remembered; when more
  * is written (inotify IN_MODIFY) reading resumes there. A file is finished
- * when a newer file exists: tcpdump has moved on. A pcapng file is read only
- * once it is finished (its blocks cannot be resumed half-way).
+ * when a newer file exists: tcpdump has moved on. A pcapng file is read once
+ * it is finished (its blocks cannot be resumed half-way), or earlier when it
+ * is known to be complete (see s_complete_mark): delivered by rename, closed
+ * by its writer, or (after a restart, when no event can tell) untouched since
+ * long before the source started watching.
  *
  * Exactly once: a checkpoint file (written atomically: temporary + rename)
  * records the file being read and the byte offset of the end of the last
@@ -48,6 +51,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOG_COMPONENT  "probe"
@@ -55,13 +59,19 @@
 #define S_MAX_FINISHED 64 /* files finished between two syncs */
 #define S_MAX_NOTED    64 /* entries that are not regular files, remembered */
 #define S_WHY_MAX      96
+#define S_MAX_COMPLETE 64 /* names known complete, remembered */
+/* After a (re)start no event tells how a file arrived: a pcapng file last
+ * written this long before the source started watching is taken as complete
+ * (see s_settled). */
+#define S_SETTLED_S 60
 
 /* Why the current file is not being read. */
 typedef enum {
     W_NONE = 0,
-    W_PCAPNG,     /* newest file, pcapng: read once a newer file exists */
-    W_HEADER,     /* newest file, not (yet) a capture: its header may be coming */
-    W_UNREADABLE, /* cannot be opened: retried until unreadable_ns has passed */
+    W_PCAPNG,      /* newest file, pcapng: read once a newer file exists */
+    W_PCAPNG_READ, /* newest file, pcapng known complete: read to its end */
+    W_HEADER,      /* newest file, not (yet) a capture: its header may be coming */
+    W_UNREADABLE,  /* cannot be opened: retried until unreadable_ns has passed */
 } wait_t;
 
 typedef struct {
@@ -111,6 +121,18 @@ typedef struct {
     size_t nnoted;
     int noted_full_logged;
     char last_skip[S_WHY_MAX];
+    /* pcapng files known complete (delivered by rename, or closed by their
+     * writer and not written since): the newest of them need not wait for a
+     * successor. See s_complete_mark. */
+    char complete[S_MAX_COMPLETE][S_NAME_MAX];
+    size_t ncomplete;
+    int settled_tried;  /* the restart rule (s_settled) was applied to current */
+    time_t watch_since; /* wall clock when the source started watching */
+    /* The file a pcapng position (offset, in packets) was taken in, so that
+     * one replaced under the same name is read from its start. */
+    dev_t taken_dev;
+    ino_t taken_ino;
+    int taken_known;
     dev_t move_dev; /* the move directory, to leave it out silently if inside */
     ino_t move_ino;
     int move_known;
@@ -237,6 +259,101 @@ static void s_prune_noted(dir_source_t *self)
     self->nnoted = k;
 }
 
+/* Names known complete. A pcapng file cannot be followed while it is being
+ * written, so the newest one normally waits for a successor. A file is known
+ * complete when the events say so:
+ *
+ * - IN_MOVED_TO: it arrived by rename, the atomic delivery (cp f dir/x.tmp &&
+ *   mv dir/x.tmp dir/x): whoever renames a file has finished writing it;
+ * - IN_CLOSE_WRITE: its writer closed it (cp, a delivery script, tcpdump when
+ *   it exits). tcpdump -C/-G closes a file only when it moves on to the next
+ *   one, so the file it is writing is never marked.
+ *
+ * Any later write (IN_MODIFY) takes the mark away: a writer is at it again.
+ *
+ * A mark only lets the file be read now; it is still finished (after-read
+ * action, checkpoint past it) only once a newer file exists, as every newest
+ * file is. So a mark that was wrong (a second writer, a file appended to
+ * after its close) costs nothing: the reading stops at the last complete
+ * block, remembers how many packets it took, and takes the rest when the
+ * file is complete again or a successor exists.
+ *
+ * Only the newest file needs a mark; when the list is full, the name first
+ * in reading order (which has successors) makes room. */
+static int s_complete_find(const dir_source_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->ncomplete; i++) {
+        if (strcmp(self->complete[i], name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void s_complete_drop(dir_source_t *self, size_t i)
+{
+    self->ncomplete--;
+    if (i != self->ncomplete) {
+        memcpy(self->complete[i], self->complete[self->ncomplete], S_NAME_MAX);
+    }
+}
+
+static void s_complete_forget(dir_source_t *self, const char *name)
+{
+    int i = s_complete_find(self, name);
+    if (i >= 0) {
+        s_complete_drop(self, (size_t)i);
+    }
+}
+
+static void s_complete_mark(dir_source_t *self, const char *name)
+{
+    if (s_complete_find(self, name) >= 0) {
+        return;
+    }
+    size_t at = self->ncomplete;
+    if (at == S_MAX_COMPLETE) {
+        size_t first = 0;
+        for (size_t i = 1; i < self->ncomplete; i++) {
+            if (s_natcmp(self->complete[i], self->complete[first]) < 0) {
+                first = i;
+            }
+        }
+        if (s_natcmp(name, self->complete[first]) < 0) {
+            return; /* before every marked name: it has successors */
+        }
+        at = first;
+    } else {
+        self->ncomplete++;
+    }
+    snprintf(self->complete[at], S_NAME_MAX, "%s", name);
+}
+
+/* Forget marks the reading has passed. */
+static void s_prune_complete(dir_source_t *self)
+{
+    for (size_t i = 0; i < self->ncomplete;) {
+        if (s_natcmp(self->complete[i], self->done) <= 0) {
+            s_complete_drop(self, i);
+        } else {
+            i++;
+        }
+    }
+}
+
+/* After a (re)start, a file delivered before has left no event behind. A
+ * pcapng file last written S_SETTLED_S seconds or more before the source
+ * started watching is taken as complete, once per file and run: any write
+ * since would have moved its mtime past that point, so nobody wrote it while
+ * watched or shortly before. If it was in fact still being written (tcpdump
+ * without -U on a quiet link flushes rarely), the reading stops at its last
+ * complete block and waits, as for a wrong mark (see above). */
+static int s_settled(const dir_source_t *self, FILE *fp)
+{
+    struct stat sb;
+    return fstat(fileno(fp), &sb) == 0 && sb.st_mtime <= self->watch_since - S_SETTLED_S;
+}
+
 /* What a directory entry is: 1 a regular file (or a symlink to one), 0 an
  * entry to leave out silently, -1 something else (*what says what). */
 static int s_entry_kind(const dir_source_t *self, const struct dirent *e, const char **what)
@@ -315,6 +432,8 @@ static void s_set_current(dir_source_t *self, const char *name)
     self->renamed_to[0] = '\0';
     self->wait_why = W_NONE;
     self->waiting = 0;
+    self->settled_tried = 0;
+    self->taken_known = 0;
 }
 
 static int s_save(dir_source_t *self)
@@ -491,6 +610,10 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     self->last_skip[0] = '\0';
     self->files_done = 0;
     self->legacy_loaded = 0;
+    self->ncomplete = 0;
+    self->settled_tried = 0;
+    self->taken_known = 0;
+    self->watch_since = time(NULL);
     struct stat sb;
     if (stat(self->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         snprintf(err, errsize, "%s is not a readable directory", self->dir);
@@ -535,6 +658,12 @@ static void s_event(dir_source_t *self, const struct inotify_event *ev, const ch
     }
     if (name[0] == '\0') {
         return;
+    }
+    if ((ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) && !(ev->mask & IN_ISDIR) &&
+        s_candidate_name(name)) {
+        s_complete_mark(self, name);
+    } else if (ev->mask & (IN_MODIFY | IN_MOVED_FROM)) {
+        s_complete_forget(self, name);
     }
     /* The current file renamed within the directory (mv): IN_MOVED_FROM and
      * IN_MOVED_TO share a cookie. */
@@ -605,6 +734,7 @@ static void s_finish_file(dir_source_t *self, int read_whole)
     self->unsynced = 1;
     self->dirty = 1;
     s_prune_noted(self);
+    s_prune_complete(self);
 }
 
 /* Skip the current file: counted, and the reading moves past it. */
@@ -669,9 +799,39 @@ static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsi
         got == 4 && (memcmp(magic, modified_le, 4) == 0 || memcmp(magic, modified_be, 4) == 0) ? 24
                                                                                                : 16;
     if (self->pcapng && !self->newer_exists) {
-        fclose(fp); /* read pcapng files only once they are finished */
-        self->wait_why = W_PCAPNG;
-        return 0;
+        /* Read pcapng files once they are finished, or known complete. */
+        int complete = s_complete_find(self, self->current) >= 0;
+        if (complete) {
+            s_complete_forget(self, self->current); /* until marked again */
+            self->settled_tried = 1;                /* a mark says more than an age */
+        } else if (!self->settled_tried) {
+            self->settled_tried = 1;
+            complete = s_settled(self, fp);
+            if (complete) {
+                tb_log(TB_LOG_INFO, LOG_COMPONENT,
+                       "directory %s: %s is pcapng, unchanged for %d s before the start: "
+                       "taken as complete",
+                       self->dir, self->current, S_SETTLED_S);
+            }
+        }
+        if (!complete) {
+            fclose(fp);
+            self->wait_why = self->offset > 0 ? W_PCAPNG_READ : W_PCAPNG;
+            return 0;
+        }
+    }
+    if (self->pcapng && self->offset > 0 && self->taken_known) {
+        /* The packets taken were taken from this file, not from another one
+         * put under its name since (a name delivered again). */
+        struct stat sb;
+        if (fstat(fileno(fp), &sb) == 0 &&
+            (sb.st_dev != self->taken_dev || sb.st_ino != self->taken_ino)) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT,
+                   "directory %s: %s was replaced; reading it from its start", self->dir,
+                   self->current);
+            self->offset = 0;
+            self->unsynced = 1;
+        }
     }
     char perr[PCAP_ERRBUF_SIZE] = "";
     pcap_t *p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, perr);
@@ -688,6 +848,12 @@ static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsi
     self->pcap = p;
     self->fp = fp;
     self->linktype = pcap_datalink(p);
+    struct stat fsb;
+    self->taken_known = fstat(fileno(fp), &fsb) == 0;
+    if (self->taken_known) {
+        self->taken_dev = fsb.st_dev;
+        self->taken_ino = fsb.st_ino;
+    }
     if (self->pcapng) {
         /* offset counts packets: skip those already taken. */
         struct pcap_pkthdr *h;
@@ -883,6 +1049,22 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
                  * also clears the stream's end-of-file flag); wait for more. */
                 (void)fseek(self->fp, (long)self->offset, SEEK_SET);
             }
+        } else {
+            /* The newest file, pcapng, read because it was known complete:
+             * it stays the current file (offset: the packets taken) until a
+             * newer file exists or it is marked complete again; the rest of
+             * it, if it grows or its end was cut, is read then. */
+            if (rc < 0) {
+                tb_log(TB_LOG_INFO, LOG_COMPONENT,
+                       "directory %s: %s ends in an incomplete block after packet %llu (%s): "
+                       "the rest is read once it is complete or a newer file exists",
+                       self->dir, self->current, (unsigned long long)self->offset,
+                       pcap_geterr(self->pcap));
+            }
+            s_close_file(self);
+            self->wait_why = W_PCAPNG_READ;
+            self->waiting = 1;
+            self->dirty_open = 0; /* opened again on the next change, not before */
         }
     }
     if (self->safe_changed && now - self->last_save >= TB_NS_PER_SEC && s_save(self) != 0) {
@@ -924,6 +1106,11 @@ static void s_describe(const tb_source_t *src, char *buf, size_t size)
         n = snprintf(buf, size, "waiting for a file after '%s'", self->done);
     } else if (self->pcap == NULL && self->wait_why == W_PCAPNG) {
         n = snprintf(buf, size, "%s is pcapng: read once a newer file exists", self->current);
+    } else if (self->pcap == NULL && self->wait_why == W_PCAPNG_READ) {
+        n = snprintf(buf, size,
+                     "%s is pcapng: %llu packets read; more once it is complete again "
+                     "or a newer file exists",
+                     self->current, (unsigned long long)self->offset);
     } else if (self->pcap == NULL && self->wait_why == W_UNREADABLE) {
         uint64_t left = 0;
         uint64_t spent = tb_time_mono_ns() - self->unreadable_since;

@@ -270,6 +270,13 @@ class Directory(unittest.TestCase):
             os.replace(path + ".ng", path)
         return path
 
+    def watching(self, bus, stream="d"):
+        """Wait until the stream's directory source watches its directory:
+        what arrives from then on is seen arriving (a file delivered before
+        leaves no event)."""
+        h.wait_for(lambda: bus.probe_view(stream).get("detail", "").startswith(
+            "waiting for a file after"), 30, "the directory source to watch")
+
     def deliver(self, src, tmp_name, name):
         """The usual atomic delivery: copy under a temporary name, rename."""
         subprocess.run("cp '%s' '%s' && mv '%s' '%s'" % (
@@ -286,33 +293,190 @@ class Directory(unittest.TestCase):
         bus = h.Bus([("d", "dir:" + self.dir)])
         try:
             bus.start("d")
+            self.watching(bus)
             t0 = time.monotonic()
             self.deliver(ng, "trace1.tmp", "trace1")   # temp name sorts after the final one
             self.deliver(pc, "x.tmp", "trace2")        # temp name sorts after everything
             self.deliver(small_ng, ".trace3", "trace3")  # hidden temp name
-            h.wait_for(lambda: self.packets(bus) == 2 * big, 120, "both big files, whole")
+            # The newest file is pcapng, delivered by rename: complete, so it is
+            # read at once, without waiting for a successor, and status says so.
+            h.wait_for(lambda: self.packets(bus) == 2 * big + 100, 120,
+                       "both big files and trace3, whole")
             took = time.monotonic() - t0
-            # The newest file is pcapng: it waits for a successor, and says so.
-            h.wait_for(lambda: "trace3 is pcapng: read once a newer file exists"
+            h.wait_for(lambda: "trace3 is pcapng: 100 packets read"
                        in bus.probe_view("d").get("detail", ""), 30,
-                       "status to say the pcapng file waits for its successor")
+                       "status to say the pcapng file was read")
             self.assertEqual(bus.probe_view("d")["source_state"], "running")
             _, out, _ = h.ctl(bus.control, "status")
             self.assertIn("trace3 is pcapng", out)
-            # A file arriving late, under a name before the one waiting: read first.
-            self.deliver(small, "trace2a.part", "trace2a")
-            h.wait_for(lambda: self.packets(bus) == 2 * big + 50, 60, "trace2a")
-            h.wait_for(lambda: "trace3 is pcapng" in bus.probe_view("d").get("detail", ""), 30,
-                       "trace3 to wait again")
             # A temporary name without a temporary suffix: read after its rename,
-            # once, under its final name.
+            # once, under its final name; trace3 is not read a second time.
             self.deliver(small, "zz-incoming", "trace4")
-            h.wait_for(lambda: self.packets(bus) == 2 * big + 200, 60, "trace3 and trace4")
+            h.wait_for(lambda: self.packets(bus) == 2 * big + 150, 60, "trace4")
+            h.wait_for(lambda: "reading trace4; 3 files done" in
+                       bus.probe_view("d").get("detail", ""), 30, "trace3 to be finished")
+            self.assertEqual(self.packets(bus), 2 * big + 150)
             s = h.ctl_json(bus.control, "stats", "d")
             self.assertEqual(s["loss"]["files_skipped"], 0)
             self.assertEqual(s["loss"]["seq_gaps"], 0)
             self.assertNotIn("disappeared", bus.probe.output())
             print("\n  2 x %d packets delivered by rename read in %.1f s" % (big, took))
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
+    def test_rename_delivered_pcapng_newest_is_read_without_successor(self):
+        n = 3000
+        ng = self.gen("ng.pcapng", n, pcapng=True, seed=6)
+        small = self.gen("small.pcap", 40, seed=7)
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            self.watching(bus)
+            # The only file in the directory, delivered by rename: read whole.
+            self.deliver(ng, "trace1.tmp", "trace1")
+            h.wait_for(lambda: self.packets(bus) == n, 60, "the pcapng file, whole")
+            h.wait_for(lambda: "trace1 is pcapng: %d packets read" % n
+                       in bus.probe_view("d").get("detail", ""), 30, "the detail")
+            self.assertEqual(os.listdir(self.dir).count("trace1"), 1)
+            # After a restart no event tells how trace1 arrived (and it is
+            # fresh): the probe knows its packets were taken, waits, and
+            # reads nothing twice when a successor arrives.
+            self.assertEqual(bus.restart_probe(signal.SIGTERM), 0)
+            h.wait_for(lambda: "at 'trace1' offset %d" % n in bus.probe.output(), 30,
+                       "the resume line")
+            h.wait_for(lambda: "trace1 is pcapng: %d packets read" % n
+                       in bus.probe_view("d").get("detail", ""), 30, "the detail after restart")
+            self.deliver(small, "x.part", "trace2")
+            h.wait_for(lambda: self.packets(bus) == n + 40, 60, "trace2")
+            h.wait_for(lambda: "reading trace2; 1 files done" in
+                       bus.probe_view("d").get("detail", ""), 30, "trace1 to be finished")
+            s = h.ctl_json(bus.control, "stats", "d")
+            self.assertEqual(s["packets"], n + 40)
+            self.assertEqual(s["loss"]["files_skipped"], 0)
+            self.assertEqual(s["loss"]["seq_gaps"], 0)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
+    def test_pcapng_read_early_then_replaced_is_read_from_its_start(self):
+        a = self.gen("a.pcapng", 200, pcapng=True, seed=11)
+        b = self.gen("b.pcapng", 500, pcapng=True, seed=12)
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            self.watching(bus)
+            self.deliver(a, "t.tmp", "trace1")
+            h.wait_for(lambda: self.packets(bus) == 200, 60, "the first delivery")
+            # The same name delivered again: another file, read whole, not
+            # from the 201st packet.
+            self.deliver(b, "t.tmp", "trace1")
+            h.wait_for(lambda: self.packets(bus) == 700, 60, "the second delivery, whole")
+            self.assertIn("trace1 was replaced; reading it from its start", bus.probe.output())
+            h.wait_for(lambda: "trace1 is pcapng: 500 packets read"
+                       in bus.probe_view("d").get("detail", ""), 30, "the detail")
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
+    def test_pcapng_written_in_place_waits_until_closed(self):
+        n = 2000
+        ng = self.gen("ng.pcapng", n, pcapng=True, seed=8)
+        small = self.gen("small.pcap", 30, seed=9)
+        with open(ng, "rb") as f:
+            blob = f.read()
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        writer = open(os.path.join(self.dir, "trace3"), "wb")  # held open, as tcpdump does
+        try:
+            bus.start("d")
+            writer.write(blob)
+            writer.flush()
+            h.wait_for(lambda: "trace3 is pcapng: read once a newer file exists"
+                       in bus.probe_view("d").get("detail", ""), 30,
+                       "status to say the pcapng file waits for its successor")
+            self.assertEqual(self.packets(bus), 0)
+            # A file arriving late, under a name before the one waiting: read first.
+            self.deliver(small, "trace2a.part", "trace2a")
+            h.wait_for(lambda: self.packets(bus) == 30, 60, "trace2a")
+            h.wait_for(lambda: "trace3 is pcapng: read once a newer file exists"
+                       in bus.probe_view("d").get("detail", ""), 30, "trace3 to wait again")
+            self.assertEqual(self.packets(bus), 30)
+            # Its writer closes it (tcpdump exiting): complete, read at once.
+            writer.close()
+            h.wait_for(lambda: self.packets(bus) == 30 + n, 60, "trace3, whole, once closed")
+            h.wait_for(lambda: "trace3 is pcapng: %d packets read" % n
+                       in bus.probe_view("d").get("detail", ""), 30, "the detail")
+            self.assertEqual(h.ctl_json(bus.control, "stats", "d")["loss"]["files_skipped"], 0)
+        finally:
+            writer.close()
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
+    def test_pcapng_closed_with_a_cut_block_waits_for_the_rest(self):
+        # A close that was not the end: the writer comes back. What was read
+        # stays counted, the cut block waits, nothing is read twice.
+        n = 1000
+        with open(self.gen("ng.pcapng", n, pcapng=True, seed=13), "rb") as f:
+            blob = f.read()
+        path = os.path.join(self.dir, "trace1")
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            self.watching(bus)
+            with open(path, "wb") as f:
+                f.write(blob[:-10])  # the last block cut
+            h.wait_for(lambda: self.packets(bus) == n - 1, 60, "every whole block")
+            h.wait_for(lambda: "trace1 is pcapng: %d packets read" % (n - 1)
+                       in bus.probe_view("d").get("detail", ""), 30, "the detail")
+            self.assertIn("trace1 ends in an incomplete block after packet %d" % (n - 1),
+                          bus.probe.output())
+            with open(path, "ab") as f:
+                f.write(blob[-10:])
+            h.wait_for(lambda: self.packets(bus) == n, 60, "the last packet")
+            h.wait_for(lambda: "trace1 is pcapng: %d packets read" % n
+                       in bus.probe_view("d").get("detail", ""), 30, "the file read to its end")
+            s = h.ctl_json(bus.control, "stats", "d")
+            self.assertEqual(s["packets"], n)
+            self.assertEqual(s["loss"]["files_skipped"], 0)
+            self.assertEqual(s["loss"]["seq_gaps"], 0)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
+    def test_pcapng_unchanged_since_before_start_is_read(self):
+        # Delivered while no probe watched: no event, but not written for an
+        # hour before the start (60 s is enough): taken as complete.
+        n = 1500
+        ng = self.gen("ng.pcapng", n, pcapng=True, seed=10)
+        old = os.path.join(self.dir, "trace1")
+        shutil.copy(ng, old)
+        hour_ago = time.time() - 3600
+        os.utime(old, (hour_ago, hour_ago))
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            h.wait_for(lambda: self.packets(bus) == n, 60, "the settled pcapng file, whole")
+            self.assertIn("trace1 is pcapng, unchanged for 60 s before the start",
+                          bus.probe.output())
+            h.wait_for(lambda: "trace1 is pcapng: %d packets read" % n
+                       in bus.probe_view("d").get("detail", ""), 30, "the detail")
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+        # Written just before the start: it waits for a successor, as before.
+        os.unlink(os.path.join(self.dir, ".tapbus-d.checkpoint"))
+        os.utime(old, None)
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            h.wait_for(lambda: "trace1 is pcapng: read once a newer file exists"
+                       in bus.probe_view("d").get("detail", ""), 30, "trace1 to wait")
+            self.assertEqual(self.packets(bus), 0)
         finally:
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
@@ -403,6 +567,16 @@ class Directory(unittest.TestCase):
             h.wait_for(lambda: h.ctl_json(bus.control, "stats", "d")["loss"]["files_skipped"]
                        == 1, 30, "the file cut short to be counted")
             self.assertIn("trace1: cut short", bus.probe_view("d")["detail"])
+            # top's loss line names it, and the probe's row in status says whose.
+            code, out, _ = h.ctl(bus.control, "top", "d")
+            self.assertEqual(code, 0)
+            self.assertRegex(out, r"(?m)^loss  0 gaps, 0 lost packets, 0 capture drops, "
+                             r"0 bus drops, 1 files skipped$")
+            row = [st for st in h.ctl_json(bus.control, "status")["streams"]
+                   if st["stream"] == "d"][0]
+            self.assertEqual(row["loss"]["files_skipped"], 1)
+            self.assertEqual([(p["id"], p["files_skipped"]) for p in row["probes"]],
+                             [("it-probe", 1)])
         finally:
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)

@@ -326,6 +326,9 @@ class Controller(unittest.TestCase):
             code, out, _ = h.ctl(bus.control, "top", "live", "-n", "3")
             self.assertEqual(code, 0)
             self.assertIn("live (running)", out)
+            # Nothing skipped: the loss line does not mention files.
+            self.assertRegex(out, r"(?m)^loss  0 gaps, 0 lost packets, 0 capture drops, "
+                             r"0 bus drops$")
             self.assertEqual(len([ln for ln in out.splitlines() if ln[:2] in ("1 ", "2 ", "3 ")
                                   ]), 6, out)  # 3 flows + 3 hosts
             self.assertNotIn("4 ", [ln[:2] for ln in out.splitlines()])
