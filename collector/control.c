@@ -299,7 +299,7 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
     }
 
     tb_mp_pack_cstr(pk, "collector");
-    msgpack_pack_map(pk, 7);
+    msgpack_pack_map(pk, 8);
     tb_mp_kv_str(pk, "version", TAPBUS_VERSION);
     tb_mp_kv_double(pk, "uptime_s", (double)(now - c->started_mono) / 1e9);
     tb_mp_kv_str(pk, "control", c->cfg.control);
