@@ -12,6 +12,8 @@ The programs run inside B through small exec wrappers (`ip netns exec B
 PROGRAM "$@"`, the same process, so signals reach it) that the harness finds
 through its BIN directory, so the harness needs no change."""
 
+import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -47,6 +49,54 @@ def frames(count, every=1):
     """Wire lengths of the packets the sender's packets i (every `every`th,
     from the first) have."""
     return [SIZES[i % len(SIZES)] + HDR for i in range(0, count, every)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+
+
+@contextlib.contextmanager
+def in_netns(name):
+    """Run the block's sockets (and programs it starts) in network namespace
+    `name`: setns(2) moves only the calling thread, and back afterwards. A
+    socket keeps the namespace it was made in."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        target = os.open(os.path.join("/run/netns", name), os.O_RDONLY)
+        try:
+            if _libc.setns(target, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns to %s" % name)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            if _libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(own)
+
+
+class NsInflux(h.Influx):
+    """The harness's influxd, run inside a namespace (on its own loopback,
+    where the collector of that namespace writes to it) and asked from
+    there."""
+
+    def __init__(self, ns):
+        super().__init__()
+        self.ns = ns
+
+    def start(self, timeout=30):
+        with in_netns(self.ns):
+            return super().start(timeout)
+
+    def query(self, *args, **kwargs):
+        with in_netns(self.ns):
+            return super().query(*args, **kwargs)
+
+    def write(self, *args, **kwargs):
+        with in_netns(self.ns):
+            return super().write(*args, **kwargs)
 
 
 def run(*cmd):
@@ -119,8 +169,8 @@ class Live(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         return json.loads(r.stdout)[0]
 
-    def open_bus(self, sources, args=()):
-        self.bus = h.Bus(sources, probe_args=list(args))
+    def open_bus(self, sources, args=(), collector_args=()):
+        self.bus = h.Bus(sources, probe_args=list(args), collector_args=list(collector_args))
         self.addCleanup(self.close_bus)
         return self.bus
 
@@ -143,9 +193,9 @@ class Live(unittest.TestCase):
                 return s["probes"][0]
         return {}
 
-    def capture(self, args=LIVE, sources=(("live", "iface:vethB"),)):
+    def capture(self, args=LIVE, sources=(("live", "iface:vethB"),), collector_args=()):
         """A bus whose streams are started, "live" capturing."""
-        bus = self.open_bus(list(sources), args)
+        bus = self.open_bus(list(sources), args, collector_args)
         bus.start(*[name for name, _ in sources])
         self.wait_capturing("live")
         return bus
@@ -328,6 +378,107 @@ class Live(unittest.TestCase):
         self.assertIn("vethB", self.wait_error("live", "the capture to fail"))
         self.assertEqual(self.bus.stats("live")["packets"], 100)
         self.assertIsNone(bus.probe.p.poll(), "the probe exited")
+
+    def test_idle_live_stream_writes_zeros_until_stopped(self):
+        """A live stream with the database sink (a real influxd inside B):
+        a burst, then silence while the stream runs. The burst's seconds
+        reach the database exactly, without a stop and without later
+        traffic; the idle seconds after it come as zero points (every class)
+        and zero intervals; after stop, the stream writes nothing more while
+        a second live stream (the witness) shows the collector's clock and
+        writer going on."""
+        ix = NsInflux(self.ns_b)
+        self.addCleanup(ix.close)  # before the namespaces go (cleanups run last first)
+        ix.start()
+        ix.create_db("tapbus")
+        self.capture(LIVE + ["--filter-for", "witness=udp port 8888"],
+                     sources=(("live", "iface:vethB"), ("witness", "iface:vethB")),
+                     collector_args=["--influx-url", ix.url, "--influx-db", "tapbus",
+                                     "--batch-ms", "200", "--influx-timeout-ms", "2000",
+                                     "--lateness", "1", "--interval", "2"])
+        self.wait_capturing("witness")
+        # The witness's clock starts with its first packet.
+        self.send(3, dport=8888, sizes=(50,))
+        self.wait_packets("witness", 3)
+
+        def traffic(stream):
+            return ix.points("tapbus", "SELECT packets, bytes FROM tapbus_traffic WHERE "
+                                       "stream = '%s' GROUP BY class" % stream)
+
+        def intervals(stream):
+            return ix.points("tapbus", "SELECT * FROM tapbus_interval WHERE stream = '%s'"
+                             % stream)
+
+        before = time.time()
+        self.send(COUNT)
+        t_sent = time.monotonic()
+        after = time.time()
+        lengths = frames(COUNT)
+
+        # (a) The burst's seconds, exact, while the stream runs on.
+        def burst_written():
+            rows = [r for r in traffic("live") if r["packets"] > 0]
+            return rows if sum(r["packets"] for r in rows) >= COUNT else None
+        rows = h.wait_for(burst_written, 30, "the burst's seconds in tapbus_traffic")
+        latency = time.monotonic() - t_sent
+        self.assertEqual(sum(r["packets"] for r in rows), COUNT, rows)
+        self.assertEqual(sum(r["bytes"] for r in rows), sum(lengths), rows)
+        self.assertEqual({r["class"] for r in rows}, {"udp"}, rows)
+        busy = sorted({r["time"] // 10**9 for r in rows})
+        self.assertLessEqual(int(before) - 1, busy[0])
+        self.assertLessEqual(busy[-1], int(after) + 1)
+        self.assertEqual(self.bus.stats("live")["state"], "running")
+        print("(burst's seconds in the database %.2f s after the burst was sent; "
+              "lateness 1 s, batch 0.2 s)" % latency, file=sys.stderr, flush=True)
+        s = self.wait_packets("live", COUNT)
+        self.check_totals(s, lengths)
+        self.assertEqual(s["loss"]["capture_drops"], 0)
+
+        # (b) Idle seconds after the burst: zeros for every class, and zero
+        # intervals, while the stream still runs.
+        classes = {"tcp", "udp", "icmp", "icmpv6", "other", "non_ip"}
+
+        def zero_seconds():
+            return sorted({r["time"] // 10**9 for r in traffic("live") if r["packets"] == 0})
+
+        def zero_intervals():
+            return [r for r in intervals("live") if r["time"] // 10**9 > busy[-1]]
+        h.wait_for(lambda: len(zero_seconds()) >= 4, 30, "four zero seconds")
+        h.wait_for(zero_intervals, 30, "a zero interval")
+        self.assertEqual(self.bus.stats("live")["state"], "running")
+        self.assertEqual(self.bus.stats("live")["packets"], COUNT)
+        rows = traffic("live")
+        zeros = zero_seconds()
+        # Right after the burst, without a gap, never before its first packet,
+        # and no later than now.
+        self.assertEqual(zeros[0], busy[-1] + 1, (busy, zeros))
+        self.assertEqual(zeros, list(range(zeros[0], zeros[-1] + 1)))
+        self.assertLessEqual(zeros[-1], time.time())
+        for second in zeros:
+            got = {r["class"]: (r["packets"], r["bytes"]) for r in rows
+                   if r["time"] // 10**9 == second}
+            self.assertEqual(got, {c: (0, 0) for c in classes}, second)
+        for r in zero_intervals():
+            self.assertEqual((r["packets"], r["bytes"], r["pps"], r["bps"], r["flows"]),
+                             (0, 0, 0, 0, 0), r)
+        self.assertEqual(sum(r["packets"] for r in intervals("live")), COUNT)
+
+        # (c) Stopped: no more zeros, while the witness's go on.
+        h.ctl(self.bus.control, "stop", "live")
+        stopped = time.time()
+
+        def witness_zero_after(t):
+            return any(r["packets"] == 0 and r["time"] // 10**9 > t for r in traffic("witness"))
+        h.wait_for(lambda: witness_zero_after(stopped + 1), 30, "the witness's zeros after stop")
+        seconds, ivals = traffic("live"), intervals("live")
+        self.assertLessEqual(max(r["time"] for r in seconds) // 10**9, int(stopped), seconds)
+        h.wait_for(lambda: witness_zero_after(stopped + 4), 30, "more witness zeros")
+        self.assertEqual(traffic("live"), seconds)
+        self.assertEqual(intervals("live"), ivals)
+        self.assertEqual(self.bus.stats("live")["state"], "stopped")
+        print("(%d zero seconds and %d zero intervals written while idle; none after stop)"
+              % (len(zero_seconds()), len([r for r in ivals if r["packets"] == 0])),
+              file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
