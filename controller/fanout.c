@@ -672,15 +672,14 @@ static json_t *s_start(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, c
     return s_split(f, req, &w, "started", code, err, errsize);
 }
 
-/* stop: each stream on the collector(s) holding it; none named: all. */
-static json_t *s_stop(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
-                      size_t errsize)
+/* stop and forget: each named stream goes to the collector(s) holding it
+ * (`verb` names what was done in the reply: "stopped", "forgotten"); a name
+ * no collector holds is refused, and one that may live on a silent
+ * collector stops everything, before anything is done. */
+static json_t *s_to_holders(tb_fanout_t *f, const tb_ctl_request_t *req, const char *verb,
+                            int *code, char *err, size_t errsize)
 {
     where_t w;
-    if (req->nstreams == 0) {
-        memset(&w, 0, sizeof w);
-        return s_split(f, req, &w, "stopped", code, err, errsize);
-    }
     int failed = s_where(f, req, &w, code, err, errsize);
     if (failed < 0) {
         return NULL;
@@ -692,8 +691,8 @@ static json_t *s_stop(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, ch
         if (failed > 0) {
             char why[ERR_MAX];
             snprintf(why, sizeof why, "%s", err);
-            snprintf(err, errsize, "cannot tell where '%s' lives (%s); nothing stopped",
-                     req->streams[s], why);
+            snprintf(err, errsize, "cannot tell where '%s' lives (%s); nothing %s", req->streams[s],
+                     why, verb);
         } else {
             *code = TB_CALL_REFUSED;
             snprintf(err, errsize, "unknown stream '%s'", req->streams[s]);
@@ -701,7 +700,19 @@ static json_t *s_stop(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, ch
         return NULL;
     }
     *code = TB_CALL_OK;
-    return s_split(f, req, &w, "stopped", code, err, errsize);
+    return s_split(f, req, &w, verb, code, err, errsize);
+}
+
+/* stop: each stream on the collector(s) holding it; none named: all. */
+static json_t *s_stop(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
+                      size_t errsize)
+{
+    if (req->nstreams == 0) {
+        where_t w;
+        memset(&w, 0, sizeof w);
+        return s_split(f, req, &w, "stopped", code, err, errsize);
+    }
+    return s_to_holders(f, req, "stopped", code, err, errsize);
 }
 
 /* forget: each stream on the collector(s) holding it; a name no collector
@@ -709,28 +720,7 @@ static json_t *s_stop(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, ch
 static json_t *s_forget(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
                         size_t errsize)
 {
-    where_t w;
-    int failed = s_where(f, req, &w, code, err, errsize);
-    if (failed < 0) {
-        return NULL;
-    }
-    for (size_t s = 0; s < req->nstreams; s++) {
-        if (w.owner[s] != 0) {
-            continue;
-        }
-        if (failed > 0) {
-            char why[ERR_MAX];
-            snprintf(why, sizeof why, "%s", err);
-            snprintf(err, errsize, "cannot tell where '%s' lives (%s); nothing forgotten",
-                     req->streams[s], why);
-        } else {
-            *code = TB_CALL_REFUSED;
-            snprintf(err, errsize, "unknown stream '%s'", req->streams[s]);
-        }
-        return NULL;
-    }
-    *code = TB_CALL_OK;
-    return s_split(f, req, &w, "forgotten", code, err, errsize);
+    return s_to_holders(f, req, "forgotten", code, err, errsize);
 }
 
 /* The merged entry of `stream` offered by `probe` (NULL: offered by none),

@@ -606,6 +606,28 @@ static int s_read_eos(tb_mp_reader_t *r, tb_eos_t *eos)
     return r->error;
 }
 
+/* The start every body shares: the outer array (its length in *n, at least
+ * min_len) and the format version, judged before the envelope's shape: a
+ * later version may change everything after it. */
+static int s_read_prelude(tb_mp_reader_t *r, uint32_t min_len, uint32_t *n)
+{
+    *n = tb_mp_read_array(r);
+    if (r->error) {
+        return r->error;
+    }
+    if (*n == 0) {
+        return TB_EPROTO;
+    }
+    uint64_t version = tb_mp_read_uint(r);
+    if (r->error) {
+        return r->error == TB_ETRUNC ? TB_ETRUNC : TB_EVERSION;
+    }
+    if (version != TB_WIRE_VERSION) {
+        return TB_EVERSION;
+    }
+    return *n < min_len ? TB_EPROTO : 0;
+}
+
 int tb_wire_decode(const uint8_t *buf, size_t len, tb_wire_msg_t *msg, tb_summary_t *items,
                    size_t max_items)
 {
@@ -617,25 +639,10 @@ int tb_wire_decode(const uint8_t *buf, size_t len, tb_wire_msg_t *msg, tb_summar
     msg->items = items;
     tb_mp_reader_init(&r, buf, len);
 
-    /* Version first: a later version may change everything after it,
-     * including the length of the envelope, so it is judged before the
-     * envelope's shape. */
-    uint32_t n = tb_mp_read_array(&r);
-    if (r.error) {
-        return r.error;
-    }
-    if (n == 0) {
-        return TB_EPROTO;
-    }
-    uint64_t version = tb_mp_read_uint(&r);
-    if (r.error) {
-        return r.error == TB_ETRUNC ? TB_ETRUNC : TB_EVERSION;
-    }
-    if (version != TB_WIRE_VERSION) {
-        return TB_EVERSION;
-    }
-    if (n < S_ENVELOPE_LEN) {
-        return TB_EPROTO;
+    uint32_t n;
+    int rc = s_read_prelude(&r, S_ENVELOPE_LEN, &n);
+    if (rc != 0) {
+        return rc;
     }
 
     uint64_t type = tb_mp_read_uint(&r);
@@ -646,7 +653,7 @@ int tb_wire_decode(const uint8_t *buf, size_t len, tb_wire_msg_t *msg, tb_summar
         return TB_EPROTO;
     }
     msg->hdr.type = (uint8_t)type;
-    int rc = s_read_name(&r, msg->hdr.probe_id);
+    rc = s_read_name(&r, msg->hdr.probe_id);
     if (rc != 0) {
         return rc;
     }
@@ -792,22 +799,10 @@ int tb_wire_decode_offer(const uint8_t *buf, size_t len, tb_wire_offer_t *o)
     memset(o, 0, offsetof(tb_wire_offer_t, entries));
     tb_mp_reader_init(&r, buf, len);
     /* Version first, as for every message (section 4). */
-    uint32_t n = tb_mp_read_array(&r);
-    if (r.error) {
-        return r.error;
-    }
-    if (n == 0) {
-        return TB_EPROTO;
-    }
-    uint64_t version = tb_mp_read_uint(&r);
-    if (r.error) {
-        return r.error == TB_ETRUNC ? TB_ETRUNC : TB_EVERSION;
-    }
-    if (version != TB_WIRE_VERSION) {
-        return TB_EVERSION;
-    }
-    if (n < S_OFFER_LEN) {
-        return TB_EPROTO;
+    uint32_t n;
+    int rc = s_read_prelude(&r, S_OFFER_LEN, &n);
+    if (rc != 0) {
+        return rc;
     }
     uint64_t type = tb_mp_read_uint(&r);
     if (r.error) {
@@ -816,7 +811,7 @@ int tb_wire_decode_offer(const uint8_t *buf, size_t len, tb_wire_offer_t *o)
     if (type != TB_MSG_OFFER) {
         return TB_EPROTO;
     }
-    int rc = s_read_name(&r, o->probe_id);
+    rc = s_read_name(&r, o->probe_id);
     if (rc != 0) {
         return rc;
     }
