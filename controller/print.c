@@ -800,32 +800,32 @@ void tb_print_names(FILE *out, const char *verb, const json_t *list, const json_
     json_decref(w);
 }
 
-void tb_print_status(FILE *out, const json_t *data)
+/* Print a printable copy of data with print. */
+static void s_on_safe_copy(FILE *out, const json_t *data, void (*print)(FILE *, const json_t *))
 {
     json_t *d = tb_print_safe(data);
-    s_print_status(out, d);
+    print(out, d);
     json_decref(d);
+}
+
+void tb_print_status(FILE *out, const json_t *data)
+{
+    s_on_safe_copy(out, data, s_print_status);
 }
 
 void tb_print_stats(FILE *out, const json_t *data)
 {
-    json_t *d = tb_print_safe(data);
-    s_print_stats(out, d);
-    json_decref(d);
+    s_on_safe_copy(out, data, s_print_stats);
 }
 
 void tb_print_probes(FILE *out, const json_t *data)
 {
-    json_t *d = tb_print_safe(data);
-    s_print_probes(out, d);
-    json_decref(d);
+    s_on_safe_copy(out, data, s_print_probes);
 }
 
 void tb_print_streams(FILE *out, const json_t *data)
 {
-    json_t *d = tb_print_safe(data);
-    s_print_streams(out, d);
-    json_decref(d);
+    s_on_safe_copy(out, data, s_print_streams);
 }
 
 /* The index of the column named name, -1 if none. */
