@@ -487,6 +487,12 @@ class Directory(unittest.TestCase):
             if not shutil.which("setpriv"):
                 self.skipTest("running as root without setpriv: cannot drop privileges")
             prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            # The build may sit below a folder nobody may enter (a home).
+            r = subprocess.run(prefix + [os.path.join(h.BIN, "tapbus-probe"), "--help"],
+                               capture_output=True, timeout=30)
+            if r.returncode != 0:
+                self.skipTest("an unprivileged user cannot run %s (a folder above it is "
+                              "closed to others)" % h.BIN)
             os.chmod(self.tmp.name, 0o755)
             os.chmod(self.dir, 0o777)  # the checkpoint is written there
         else:
