@@ -885,6 +885,17 @@ static void s_current_vanished(dir_source_t *self)
         char why[S_WHY_MAX];
         snprintf(why, sizeof why, "renamed to %.50s, before files read", self->renamed_to);
         s_count_skip(self, self->current, why);
+    } else if (self->renamed_to[0] != '\0' && self->offset > 0) {
+        /* Taken in part already (a pcapng file read early): the same file
+         * under its new name, read on from where it was (its identity is
+         * checked when it is opened); what was taken stays taken. */
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: %s was renamed to %s while being read",
+               self->dir, self->current, self->renamed_to);
+        snprintf(self->current, sizeof self->current, "%s", self->renamed_to);
+        self->renamed_to[0] = '\0';
+        self->unsynced = 1;
+        self->dirty = 1;
+        return;
     } else if (self->renamed_to[0] != '\0') {
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: %s was renamed to %s before it was read",
                self->dir, self->current, self->renamed_to);

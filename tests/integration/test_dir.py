@@ -382,6 +382,30 @@ class Directory(unittest.TestCase):
         self.assertEqual(codes, (0, 0), logs)
 
     @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
+    def test_pcapng_read_early_then_renamed_is_not_read_again(self):
+        n = 300
+        ng = self.gen("a.pcapng", n, pcapng=True, seed=13)
+        small = self.gen("small.pcap", 50, seed=14)
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            self.watching(bus)
+            # Delivered under a name with no temporary suffix (complete: closed
+            # by its writer), read at once, then given its final name.
+            self.deliver(ng, "zz-incoming.tmp", "zz-incoming")
+            h.wait_for(lambda: "zz-incoming is pcapng: %d packets read" % n
+                       in bus.probe_view("d").get("detail", ""), 60, "zz-incoming, read early")
+            os.rename(os.path.join(self.dir, "zz-incoming"), os.path.join(self.dir, "trace1"))
+            # The same file under its new name: what was taken of it stays taken.
+            self.deliver(small, "t.tmp", "trace2")
+            h.wait_for(lambda: self.packets(bus) >= n + 50, 60, "trace2")
+            self.assertEqual(self.packets(bus), n + 50)
+            self.assertEqual(h.ctl_json(bus.control, "stats", "d")["loss"]["files_skipped"], 0)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
     def test_pcapng_written_in_place_waits_until_closed(self):
         n = 2000
         ng = self.gen("ng.pcapng", n, pcapng=True, seed=8)
