@@ -735,9 +735,15 @@ static void s_finish_file(dir_source_t *self, int read_whole)
     s_close_file(self);
     /* Renamed while being read (mv, seen in the events): it lives under its
      * new name now; one still ahead in the reading order is not read again. */
-    const char *now_at = self->renamed_to[0] != '\0' ? self->renamed_to : self->current;
-    if (self->renamed_to[0] != '\0' && self->taken_known &&
-        s_natcmp(self->renamed_to, self->current) > 0) {
+    int moved = 0;
+    if (self->renamed_to[0] != '\0' && self->taken_known) {
+        char path[PATH_MAX];
+        struct stat sb;
+        moved = s_path(self, self->renamed_to, path, sizeof path) == 0 && stat(path, &sb) == 0 &&
+                sb.st_dev == self->taken_dev && sb.st_ino == self->taken_ino;
+    }
+    const char *now_at = moved ? self->renamed_to : self->current;
+    if (moved && s_natcmp(self->renamed_to, self->current) > 0) {
         memcpy(self->read_as, self->renamed_to, sizeof self->read_as);
         self->read_as_dev = self->taken_dev;
         self->read_as_ino = self->taken_ino;
