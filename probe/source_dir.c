@@ -64,6 +64,8 @@
  * written this long before the source started watching is taken as complete
  * (see s_settled). */
 #define S_SETTLED_S 60
+/* s_open_file: the file was read already, under the name it had then. */
+#define S_READ_BEFORE 2
 
 /* Why the current file is not being read. */
 typedef enum {
@@ -136,6 +138,11 @@ typedef struct {
     dev_t move_dev; /* the move directory, to leave it out silently if inside */
     ino_t move_ino;
     int move_known;
+    /* The file renamed while being read to a name the reading has still to
+     * reach: that name and the file's identity, so it is not read again. */
+    char read_as[S_NAME_MAX];
+    dev_t read_as_dev;
+    ino_t read_as_ino;
     int dirty_open;     /* the directory changed since the last open attempt */
     uint64_t last_save; /* monotonic ns */
     uint64_t files_done;
@@ -613,6 +620,7 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     self->ncomplete = 0;
     self->settled_tried = 0;
     self->taken_known = 0;
+    self->read_as[0] = '\0';
     self->watch_since = time(NULL);
     struct stat sb;
     if (stat(self->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -725,8 +733,23 @@ static void s_drain_events(dir_source_t *self)
 static void s_finish_file(dir_source_t *self, int read_whole)
 {
     s_close_file(self);
+    /* Renamed while being read (mv, seen in the events): it lives under its
+     * new name now; one still ahead in the reading order is not read again. */
+    int moved = 0;
+    if (self->renamed_to[0] != '\0' && self->taken_known) {
+        char path[PATH_MAX];
+        struct stat sb;
+        moved = s_path(self, self->renamed_to, path, sizeof path) == 0 && stat(path, &sb) == 0 &&
+                sb.st_dev == self->taken_dev && sb.st_ino == self->taken_ino;
+    }
+    const char *now_at = moved ? self->renamed_to : self->current;
+    if (moved && s_natcmp(self->renamed_to, self->current) > 0) {
+        memcpy(self->read_as, self->renamed_to, sizeof self->read_as);
+        self->read_as_dev = self->taken_dev;
+        self->read_as_ino = self->taken_ino;
+    }
     if (read_whole && self->nfinished < S_MAX_FINISHED) {
-        memcpy(self->finished[self->nfinished++], self->current, sizeof self->current);
+        snprintf(self->finished[self->nfinished++], S_NAME_MAX, "%s", now_at);
     }
     memcpy(self->done, self->current, sizeof self->done);
     s_set_current(self, "");
@@ -746,9 +769,9 @@ static void s_skip_current(dir_source_t *self, const char *why)
 
 /* Open the current file and seek to the offset taken so far. Returns 1 when
  * open, 0 when it cannot be read yet (header still being written, a pcapng
- * file still the newest, or an error that may pass), TB_ENOENT when it is
- * gone, or another negative error when it is to be skipped (err says why,
- * without the path). */
+ * file still the newest, or an error that may pass), S_READ_BEFORE when it
+ * was read under another name already, TB_ENOENT when it is gone, or another
+ * negative error when it is to be skipped (err says why, without the path). */
 static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsize)
 {
     char path[PATH_MAX];
@@ -787,6 +810,19 @@ static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsi
         return 0;
     }
     self->unreadable_since = 0;
+    if (self->read_as[0] != '\0' && strcmp(self->read_as, self->current) == 0) {
+        struct stat sb;
+        int same = fstat(fileno(fp), &sb) == 0 && sb.st_dev == self->read_as_dev &&
+                   sb.st_ino == self->read_as_ino;
+        self->read_as[0] = '\0';
+        if (same) {
+            fclose(fp);
+            tb_log(TB_LOG_INFO, LOG_COMPONENT,
+                   "directory %s: %s was read under its name before: not read again", self->dir,
+                   self->current);
+            return S_READ_BEFORE;
+        }
+    }
     uint8_t magic[4] = {0};
     size_t got = fread(magic, 1, 4, fp);
     rewind(fp);
@@ -885,6 +921,17 @@ static void s_current_vanished(dir_source_t *self)
         char why[S_WHY_MAX];
         snprintf(why, sizeof why, "renamed to %.50s, before files read", self->renamed_to);
         s_count_skip(self, self->current, why);
+    } else if (self->renamed_to[0] != '\0' && self->offset > 0) {
+        /* Taken in part already (a pcapng file read early): the same file
+         * under its new name, read on from where it was (its identity is
+         * checked when it is opened); what was taken stays taken. */
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: %s was renamed to %s while being read",
+               self->dir, self->current, self->renamed_to);
+        snprintf(self->current, sizeof self->current, "%s", self->renamed_to);
+        self->renamed_to[0] = '\0';
+        self->unsynced = 1;
+        self->dirty = 1;
+        return;
     } else if (self->renamed_to[0] != '\0') {
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: %s was renamed to %s before it was read",
                self->dir, self->current, self->renamed_to);
@@ -1016,6 +1063,10 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
             return 0;
         }
         if (rc == 0) {
+            return 0;
+        }
+        if (rc == S_READ_BEFORE) {
+            s_finish_file(self, 0); /* counted and kept, deleted or moved before */
             return 0;
         }
     }

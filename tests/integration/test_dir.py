@@ -382,6 +382,69 @@ class Directory(unittest.TestCase):
         self.assertEqual(codes, (0, 0), logs)
 
     @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
+    def test_pcapng_read_early_then_renamed_is_not_read_again(self):
+        n = 300
+        ng = self.gen("a.pcapng", n, pcapng=True, seed=13)
+        small = self.gen("small.pcap", 50, seed=14)
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            self.watching(bus)
+            # Delivered under a name with no temporary suffix (complete: closed
+            # by its writer), read at once, then given its final name.
+            self.deliver(ng, "zz-incoming.tmp", "zz-incoming")
+            h.wait_for(lambda: "zz-incoming is pcapng: %d packets read" % n
+                       in bus.probe_view("d").get("detail", ""), 60, "zz-incoming, read early")
+            os.rename(os.path.join(self.dir, "zz-incoming"), os.path.join(self.dir, "trace1"))
+            # The same file under its new name: what was taken of it stays taken.
+            self.deliver(small, "t.tmp", "trace2")
+            h.wait_for(lambda: self.packets(bus) >= n + 50, 60, "trace2")
+            self.assertEqual(self.packets(bus), n + 50)
+            self.assertEqual(h.ctl_json(bus.control, "stats", "d")["loss"]["files_skipped"], 0)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_file_renamed_ahead_while_read_is_not_read_again(self):
+        n = 800000  # far more than the bus and the sockets hold
+        big = self.gen("big.pcap", n, seed=15)
+        small = self.gen("small.pcap", 50, seed=16)
+        bus = h.Bus([("d", "dir:" + self.dir)])
+        try:
+            bus.start("d")
+            self.watching(bus)
+            # The collector paused: the probe stops in the middle of trace1,
+            # waiting for room on the bus, with trace2 after it.
+            bus.collector.p.send_signal(signal.SIGSTOP)
+            self.deliver(big, "t.tmp", "trace1")
+            self.deliver(small, "u.tmp", "trace2")
+            fds = "/proc/%d/fd" % bus.probe.p.pid
+
+            def reading_trace1():
+                for fd in os.listdir(fds):
+                    try:
+                        if os.readlink(os.path.join(fds, fd)).endswith("/trace1"):
+                            return True
+                    except OSError:
+                        pass
+                return False
+            h.wait_for(reading_trace1, 30, "the probe to open trace1")
+            # Renamed to a name the reading reaches later: the same file.
+            os.rename(os.path.join(self.dir, "trace1"), os.path.join(self.dir, "trace3"))
+            bus.collector.p.send_signal(signal.SIGCONT)
+            h.wait_for(lambda: self.packets(bus) >= n + 50, 120, "trace1 and trace2")
+            h.wait_for(lambda: "trace3" in bus.probe_view("d").get("detail", ""), 30,
+                       "the reading to reach trace3")
+            self.assertEqual(self.packets(bus), n + 50)
+            self.assertTrue(bus.probe_view("d")["detail"].startswith(
+                "waiting for a file after 'trace3'; 2 files done"), bus.probe_view("d"))
+            self.assertEqual(h.ctl_json(bus.control, "stats", "d")["loss"]["files_skipped"], 0)
+        finally:
+            bus.collector.p.send_signal(signal.SIGCONT)
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    @unittest.skipUnless(shutil.which("editcap"), "editcap (wireshark) is not installed")
     def test_pcapng_written_in_place_waits_until_closed(self):
         n = 2000
         ng = self.gen("ng.pcapng", n, pcapng=True, seed=8)
