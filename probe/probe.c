@@ -545,7 +545,15 @@ static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
     if (s_flush_pending(self, st) != 0) {
         return 0;
     }
+    int owed = st->hb_due;
     s_send_heartbeat(self, st); /* if one is owed: now, between two messages */
+    if (owed && !st->hb_due && st->eof && st->nbatch == 0 && st->out_len == 0) {
+        /* Everything read is out: this heartbeat carries the final counters.
+         * (Owing a second one here would never end on a bus with room for
+         * one message: each pass would send one and find no room for the
+         * other.) */
+        st->final_hb_sent = 1;
+    }
     if (st->nbatch > 0 && (st->nbatch == self->cfg.batch_size || st->eof ||
                            now - st->batch_started >= self->cfg.batch_ms * TB_NS_PER_MS)) {
         s_encode_batch(self, st);
