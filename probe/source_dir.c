@@ -909,6 +909,19 @@ static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsi
     return 1;
 }
 
+/* The current file was renamed to self->renamed_to while being read: the
+ * same file under its new name, read on from where it was; following the
+ * name keeps the checkpoint right and the file from being read twice. */
+static void s_follow_rename(dir_source_t *self)
+{
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: %s was renamed to %s while being read",
+           self->dir, self->current, self->renamed_to);
+    snprintf(self->current, sizeof self->current, "%s", self->renamed_to);
+    self->renamed_to[0] = '\0';
+    self->unsynced = 1;
+    self->dirty = 1;
+}
+
 /* The current file is gone before it could be opened. Renamed within the
  * directory (seen in the events), it is read under its new name in its turn;
  * otherwise what was not read of it is lost, and counted. Either way the
@@ -925,12 +938,7 @@ static void s_current_vanished(dir_source_t *self)
         /* Taken in part already (a pcapng file read early): the same file
          * under its new name, read on from where it was (its identity is
          * checked when it is opened); what was taken stays taken. */
-        tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: %s was renamed to %s while being read",
-               self->dir, self->current, self->renamed_to);
-        snprintf(self->current, sizeof self->current, "%s", self->renamed_to);
-        self->renamed_to[0] = '\0';
-        self->unsynced = 1;
-        self->dirty = 1;
+        s_follow_rename(self);
         return;
     } else if (self->renamed_to[0] != '\0') {
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: %s was renamed to %s before it was read",
@@ -968,12 +976,7 @@ static void s_check_replaced(dir_source_t *self)
         /* Renamed while being read: the same file under its new name (the
          * open descriptor reads on); following the name keeps the checkpoint
          * right and the file from being read a second time. */
-        tb_log(TB_LOG_INFO, LOG_COMPONENT, "directory %s: %s was renamed to %s while being read",
-               self->dir, self->current, self->renamed_to);
-        snprintf(self->current, sizeof self->current, "%s", self->renamed_to);
-        self->renamed_to[0] = '\0';
-        self->unsynced = 1;
-        self->dirty = 1;
+        s_follow_rename(self);
         return;
     }
     int replaced = !gone && (now_sb.st_ino != open_sb.st_ino || now_sb.st_dev != open_sb.st_dev);
