@@ -186,8 +186,9 @@ class Discovery(unittest.TestCase):
         self.assertEqual(got[("a", "p1")]["measured_by"], [{"collector": c1, "state": "finished"}])
         self.assertEqual(got[("b", "p2")]["measured_by"], [{"collector": c2, "state": "finished"}])
         self.assertEqual(got[("d", "p1")]["measured_by"], [])
-        h.wait_for(lambda: self.offered(both)[("a", "p1")]["source_state"] == "finished", 30,
-                   "the probe to offer a as finished")
+        h.wait_for(lambda: all(self.offered(both)[k]["source_state"] == "finished"
+                               for k in (("a", "p1"), ("b", "p2"))), 30,
+                   "the probes to offer a and b as finished")
 
         _, text, _ = h.ctl(both, "streams")
         self.assertRegex(text, r"\na +p1 +file +finished +%s \(finished\)\n" % c1)
