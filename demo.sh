@@ -175,8 +175,11 @@ bind-address = "127.0.0.1:$rpc_port"
   enabled = false
 EOF
 # INFLUXDB_* variables would override the configuration file.
-start influxd env $(env | sed -n 's/^\(INFLUXDB_[^=]*\)=.*/-u \1/p') \
-    "$influxd" -config "$work/influxdb.conf"
+unset_influx=()
+for var in $(compgen -e); do
+    case $var in INFLUXDB_*) unset_influx+=(-u "$var") ;; esac
+done
+start influxd env "${unset_influx[@]}" "$influxd" -config "$work/influxdb.conf"
 influx_ping() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$influx_url/ping")" = 204 ]; }
 wait_until "influxd to answer $influx_url/ping" influxd influx_ping
 echo "influxd:   $influx_url (its data in the work directory)"
