@@ -144,6 +144,7 @@ def test_streams_come_back_after_a_clean_stop():
             names = {s["stream"]: s["state"] for s in ctl_json(bus.control, "status")["streams"]}
             assert names == {"f": "finished", "d": "running", "s": "stopped"}, names
             assert ctl_json(bus.control, "stats", "f")["packets"] == DEMO_PACKETS
+            assert bus.collector.stop() == 0, bus.collector.output()
         finally:
             bus.close()
 
@@ -168,6 +169,8 @@ def test_file_stream_starts_a_new_run():
             assert stats["state"] == "finished"
             assert stats["loss"]["lost_packets"] == 0, stats["loss"]
             assert "started again (a new run)" in bus.collector.output()
+            assert bus.collector.stop() == 0, bus.collector.output()
+            assert bus.collector.stop() == 0, bus.collector.output()
         finally:
             bus.close()
 
