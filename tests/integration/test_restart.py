@@ -170,7 +170,6 @@ def test_file_stream_starts_a_new_run():
             assert stats["loss"]["lost_packets"] == 0, stats["loss"]
             assert "started again (a new run)" in bus.collector.output()
             assert bus.collector.stop() == 0, bus.collector.output()
-            assert bus.collector.stop() == 0, bus.collector.output()
         finally:
             bus.close()
 
