@@ -204,9 +204,12 @@ class ComposeFile(unittest.TestCase):
         url = option(coll, "--influx-url")
         self.assertEqual(url, ["http://influxdb:8086"])
         self.assertTrue(nets["collector"] & nets["influxdb"])
-        spool = option(coll, "--spool-dir")[0]
-        self.assertTrue(any(under(spool, t) and s in cfg["volumes"]
-                            for t, (s, _) in mounts(sv["collector"]).items()))
+        # Its spool and its state directory are on a volume.
+        for name in ("--spool-dir", "--state-dir"):
+            path = option(coll, name)
+            self.assertEqual(len(path), 1, name)
+            self.assertTrue(any(under(path[0], t) and s in cfg["volumes"] and mode == "rw"
+                                for t, (s, mode) in mounts(sv["collector"]).items()), name)
 
         # The gateway: on 8083, credentials only from a secret file.
         gw = sv["gateway"]["command"]

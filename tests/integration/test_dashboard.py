@@ -332,8 +332,8 @@ class DashboardQueries(unittest.TestCase):
         flows = one("Top flows (latest interval in the range)")
         self.assertEqual(sorted(int(r["rank"]) for r in flows), list(range(1, 11)))
         loss = one("Loss per probe")
-        self.assertEqual([(r["probe"], r["received"], r["sequence gaps"]) for r in loss],
-                         [("it-probe", exp["packets"], 0)])
+        self.assertEqual([(r["probe"], r["received"], r["sequence gaps"], r["unmeasured ms"])
+                          for r in loss], [("it-probe", exp["packets"], 0, 0)])
         ended = one("Measurements that ended")
         self.assertEqual([(r["state"], r["packets"]) for r in ended],
                          [("finished", exp["packets"])])
