@@ -912,17 +912,28 @@ static void s_serve_control(tb_collector_t *c)
 static void s_clock(tb_collector_t *c, coll_stream_t *st, uint64_t now)
 {
     int clocked = st->nprobes > 0;
-    int heard = 0;
+    uint64_t heard_mono = 0; /* the newest message of a probe whose source runs */
     for (size_t i = 0; i < st->nprobes; i++) {
         const probe_track_t *pt = &st->probes[i];
         clocked = clocked && pt->run == 0;
-        heard = heard || (now - pt->last_heard < HEARD_NS && pt->src_state == TB_SRC_RUNNING);
+        if (pt->src_state == TB_SRC_RUNNING && pt->last_heard > heard_mono) {
+            heard_mono = pt->last_heard;
+        }
     }
     st->tbase.clocked = clocked;
-    int running = st->state == STREAM_RUNNING && heard;
-    uint64_t now_ts = tb_timebase_tick(&st->tbase, now, running);
+    /* A live capture's packets are stamped now: its clock skips a pause. */
+    const char *kind = tb_offers_kind(c->offers, st->name);
+    st->tbase.realtime = kind != NULL && strcmp(kind, "iface") == 0;
+    int running = st->state == STREAM_RUNNING && heard_mono != 0 && now - heard_mono < HEARD_NS;
+    int skipped;
+    uint64_t now_ts = tb_timebase_tick(&st->tbase, heard_mono, running, &skipped);
     if (!running || !clocked || now_ts == 0) {
         return;
+    }
+    for (size_t i = 0; skipped && i < c->nsinks; i++) {
+        if (c->sinks[i]->ops->stream_skip != NULL) {
+            c->sinks[i]->ops->stream_skip(c->sinks[i], st->sink_state[i], now_ts);
+        }
     }
     for (size_t i = 0; i < c->nsinks; i++) {
         if (c->sinks[i]->ops->stream_clock != NULL) {

@@ -417,6 +417,22 @@ static void s_stream_clock(tb_sink_t *sink, void *state, uint64_t now_ts)
     }
 }
 
+static void s_stream_skip(tb_sink_t *sink, void *state, uint64_t now_ts)
+{
+    dbsink_t *d = (dbsink_t *)sink;
+    dbstream_t *ds = state;
+    uint64_t now_sec = now_ts / TB_NS_PER_SEC;
+    if (ds == NULL) {
+        return;
+    }
+    ds->clock_sec = now_sec;
+    tb_series_skip(ds->series, now_sec);
+    uint64_t limit = now_sec >= d->cfg.lateness_s ? now_sec - d->cfg.lateness_s : 0;
+    if (ds->ival_open && ds->ival_start + d->cfg.interval_s <= limit) {
+        s_emit_interval(d, ds, 0);
+    }
+}
+
 static void s_stream_loss(tb_sink_t *sink, void *state, const char *stream, const tb_loss_t *l)
 {
     dbsink_t *d = (dbsink_t *)sink;
@@ -541,6 +557,7 @@ static const tb_sink_ops_t s_ops = {
     .stream_batch = s_stream_batch,
     .stream_reset = s_stream_reset,
     .stream_clock = s_stream_clock,
+    .stream_skip = s_stream_skip,
     .stream_loss = s_stream_loss,
     .stream_final = s_stream_final,
     .stream_save = s_stream_save,

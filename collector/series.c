@@ -193,6 +193,19 @@ int tb_series_add(tb_series_t *s, const tb_summary_t *pkt)
     return 0;
 }
 
+void tb_series_skip(tb_series_t *s, uint64_t now_sec)
+{
+    if (!s->started) {
+        return;
+    }
+    if (now_sec > s->lived_to) {
+        s->lived_to = now_sec;
+    }
+    if (now_sec > s->newest) {
+        s_move(s, now_sec);
+    }
+}
+
 /* Most seconds one advance marks: the clock ticks every loop turn, so more
  * than this means the loop stood still, and the rest is not made up. */
 #define FILL_MAX 3600
@@ -344,11 +357,25 @@ size_t tb_timebase_judge(tb_timebase_t *tb, tb_summary_t *items, size_t n)
     return outliers;
 }
 
-uint64_t tb_timebase_tick(tb_timebase_t *tb, uint64_t mono_now, int running)
+uint64_t tb_timebase_tick(tb_timebase_t *tb, uint64_t heard_mono, int running, int *skipped)
 {
-    if (running && tb->based && tb->clocked && tb->last_mono != 0 && mono_now > tb->last_mono) {
-        tb->now_ts += mono_now - tb->last_mono;
+    *skipped = 0;
+    if (!running) {
+        tb->paused = tb->paused || tb->last_mono != 0;
+        return tb->based ? tb->now_ts : 0;
     }
-    tb->last_mono = mono_now;
+    if (tb->based && tb->clocked && tb->last_mono != 0 && heard_mono > tb->last_mono) {
+        uint64_t d = heard_mono - tb->last_mono;
+        if (!tb->paused) {
+            tb->now_ts += d;
+        } else if (tb->realtime) {
+            tb->now_ts += d;
+            *skipped = 1;
+        }
+    }
+    if (heard_mono > tb->last_mono) {
+        tb->last_mono = heard_mono;
+        tb->paused = 0;
+    }
     return tb->based ? tb->now_ts : 0;
 }

@@ -46,6 +46,10 @@ typedef struct {
      * (live, directory), called every loop turn while it runs and its
      * probes are heard: what is older than the lateness window closes. */
     void (*stream_clock)(tb_sink_t *sink, void *state, uint64_t now_ts);
+    /* The capture clock of a live stream jumped to now_ts over a pause
+     * nobody measured (probe silent, stream stopped, collector down): close
+     * what is older, write nothing for the time skipped. */
+    void (*stream_skip)(tb_sink_t *sink, void *state, uint64_t now_ts);
     /* Loss per probe, called every loss interval while the stream runs and
      * once at its end. */
     void (*stream_loss)(tb_sink_t *sink, void *state, const char *stream, const tb_loss_t *loss);

@@ -504,19 +504,20 @@ static void s_restore(tb_collector_t *c, const saved_stream_t *sv, tb_stats_t **
     st->gap_from_ns = sv->gap_from_ns;
     st->gap_until_ns = sv->gap_until_ns;
     st->state = (stream_state_t)sv->state;
-    for (size_t i = 0; i < st->nprobes; i++) {
-        st->probes[i].last_heard = tb_time_mono_ns();
-    }
     if (sv->state != STREAM_RUNNING) {
+        uint64_t mono = tb_time_mono_ns();
+        for (size_t i = 0; i < st->nprobes; i++) {
+            st->probes[i].last_heard = mono; /* not silent: ended */
+        }
         c->restored++;
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s restored (%s, %llu packets)", sv->name,
                s_state_names[sv->state], (unsigned long long)st->stats->packets);
         return;
     }
     /* A live or directory stream carries on. Its capture clock stands where
-     * it was: the seconds still open then take what arrives for them, and
-     * the first packets after the gap move it on without marking the time
-     * between as lived (not measured is not idle). */
+     * it was: the seconds still open then take what arrives for them; a
+     * live stream's clock then skips the gap, and no time in the gap is
+     * marked lived (not measured is not idle). */
     uint64_t down = now_ns > saved_ns ? now_ns - saved_ns : 0;
     tb_timebase_init(&st->tbase);
     if (sv->clock_ns != 0) {
@@ -527,9 +528,16 @@ static void s_restore(tb_collector_t *c, const saved_stream_t *sv, tb_stats_t **
     st->resumes++;
     st->unmeasured_ns += down;
     st->heard = 1; /* it has data: running, not waiting */
+    /* Its probes were last heard before the snapshot at the latest; the
+     * clock stood still from then (a pause: a live stream's clock skips it,
+     * writing nothing for the time nobody measured). */
+    uint64_t mono = tb_time_mono_ns();
+    uint64_t last = mono > down + 1 ? mono - down : 1;
     for (size_t i = 0; i < st->nprobes; i++) {
-        st->probes[i].last_heard = tb_time_mono_ns(); /* silence counts from now */
+        st->probes[i].last_heard = last;
     }
+    st->tbase.last_mono = last;
+    st->tbase.paused = 1;
     st->gap_from_ns = saved_ns;
     st->gap_until_ns = now_ns;
     if (tb_coll_resume(c, st) != 0) {

@@ -278,7 +278,8 @@ static void test_outlier_in_batch(void **state)
     items[0].flags = TB_SUM_TS_OUTLIER; /* from the wire: cleared */
     assert_int_equal(tb_timebase_judge(&tb, items, 10), 0);
     assert_false(items[0].flags & TB_SUM_TS_OUTLIER);
-    assert_int_equal(tb_timebase_tick(&tb, 1, 1), (Y2008 + 109) * 1000000000ull);
+    int skipped;
+    assert_int_equal(tb_timebase_tick(&tb, 1, 1, &skipped), (Y2008 + 109) * 1000000000ull);
 }
 
 /* An absurd first packet does not become the base. */
@@ -340,35 +341,73 @@ static void test_jump_accepted(void **state)
     assert_int_equal(tb.now_ts, (Y2008 - 86400 + 5) * 1000000000ull);
 }
 
-/* The capture clock runs with the collector's only while clocked and
- * running; a stopped or silent stream's stands still. */
+/* The capture clock runs with what is heard (never past the newest
+ * message) only while clocked and running; over a pause (a stopped or
+ * silent stream) a directory's stands still and a live capture's skips. */
 static void test_clock_ticks(void **state)
 {
     (void)state;
     tb_timebase_t tb;
     tb_timebase_init(&tb);
-    assert_int_equal(tb_timebase_tick(&tb, 1000, 1), 0); /* no base */
+    int skipped;
+    assert_int_equal(tb_timebase_tick(&tb, 1000, 1, &skipped), 0); /* no base */
     tb_summary_t p = s_pkt(Y2008, 0, 100, 6);
     tb_timebase_judge(&tb, &p, 1);
     tb.clocked = 1;
     uint64_t base = Y2008 * 1000000000ull;
-    assert_int_equal(tb_timebase_tick(&tb, 2000, 1), base + 1000);
-    assert_int_equal(tb_timebase_tick(&tb, 5000, 0), base + 1000); /* paused */
-    assert_int_equal(tb_timebase_tick(&tb, 6000, 1), base + 2000);
+    assert_int_equal(tb_timebase_tick(&tb, 2000, 1, &skipped), base + 1000);
+    assert_false(skipped);
+    /* Nothing new heard: it does not run on by itself. */
+    assert_int_equal(tb_timebase_tick(&tb, 2000, 1, &skipped), base + 1000);
+    assert_int_equal(tb_timebase_tick(&tb, 5000, 0, &skipped), base + 1000); /* paused */
+    /* A directory: heard again, it stands where it stood, then runs on. */
+    assert_int_equal(tb_timebase_tick(&tb, 6000, 1, &skipped), base + 1000);
+    assert_false(skipped);
+    assert_int_equal(tb_timebase_tick(&tb, 6500, 1, &skipped), base + 1500);
+    /* A live capture skips the pause, saying so. */
+    tb.realtime = 1;
+    assert_int_equal(tb_timebase_tick(&tb, 9000, 0, &skipped), base + 1500);
+    assert_int_equal(tb_timebase_tick(&tb, 9500, 1, &skipped), base + 4500);
+    assert_true(skipped);
+    assert_int_equal(tb_timebase_tick(&tb, 9700, 1, &skipped), base + 4700);
+    assert_false(skipped);
     tb.clocked = 0; /* a file: only packets move it */
-    assert_int_equal(tb_timebase_tick(&tb, 9000, 1), base + 2000);
+    assert_int_equal(tb_timebase_tick(&tb, 12000, 1, &skipped), base + 4700);
     /* A packet ahead of the clock moves it on; one behind does not. */
     p = s_pkt(Y2008 + 5, 0, 100, 6);
     tb_timebase_judge(&tb, &p, 1);
     p = s_pkt(Y2008 + 1, 0, 100, 6);
     tb_timebase_judge(&tb, &p, 1);
-    assert_int_equal(tb_timebase_tick(&tb, 9500, 1), (Y2008 + 5) * 1000000000ull);
+    assert_int_equal(tb_timebase_tick(&tb, 12500, 1, &skipped), (Y2008 + 5) * 1000000000ull);
+}
+
+/* A skip closes what is older than the window and marks nothing lived. */
+static void test_skip_marks_nothing(void **state)
+{
+    (void)state;
+    sink_t k = {.n = 0};
+    tb_series_t *s = tb_series_new(2, s_emit, &k);
+    tb_summary_t p = s_pkt(100, 0, 60, 6);
+    tb_series_add(s, &p);
+    tb_series_advance(s, 101); /* lived */
+    tb_series_skip(s, 200);    /* nobody measured 102..200 */
+    assert_int_equal(k.n, 2);
+    assert_int_equal(k.got[0].sec, 100);
+    assert_int_equal(k.got[1].sec, 101);
+    assert_true(k.got[1].lived);
+    tb_series_advance(s, 202); /* lived again from 201 */
+    tb_series_flush(s);
+    assert_int_equal(k.n, 4);
+    assert_int_equal(k.got[2].sec, 201);
+    assert_int_equal(k.got[3].sec, 202);
+    tb_series_destroy(&s);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_and_lateness),
+        cmocka_unit_test(test_skip_marks_nothing),
         cmocka_unit_test(test_snapshot_round_trip),
         cmocka_unit_test(test_gaps_and_jumps),
         cmocka_unit_test(test_zero_lateness_and_bad_arguments),
