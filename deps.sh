@@ -7,7 +7,7 @@ packages=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libzmq3-dev libczmq-dev libpcap-dev libmsgpack-dev libcurl4-openssl-dev
     libjansson-dev libcmocka-dev zlib1g-dev libmicrohttpd-dev
-    tshark python3 procps iproute2 influxdb curl tmux openssl
+    tshark python3 procps iproute2 nftables influxdb curl tmux openssl
 )
 
 missing=()
