@@ -58,7 +58,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import tapbus_harness as h  # noqa: E402
 
-PREFIX = "tblab-"
+PREFIX = "tblab-"  # namespaces: tblab-PID-TAG-ROLE
+TMP_PREFIX = "tapbus-lab-"  # temporary directories: tapbus-lab-PID-XXXX (logs, influxd)
 MGMT_NET = "198.18.0"  # central's LAN (RFC 2544 benchmarking range)
 NAT_NET = "198.19.0"  # the private LAN behind the router
 LINK_NET = "192.0.2"  # capture links (TEST-NET-1), one /24 per link namespace pair
@@ -128,30 +129,40 @@ def _remove_namespace(ns):
     _run("ip", "netns", "del", ns, check=False)
 
 
+def _stale(name, prefix):
+    """Whether name is prefix + PID-... of a process that no longer exists."""
+    if not name.startswith(prefix):
+        return False
+    try:
+        pid = int(name[len(prefix):].split("-")[0])
+    except ValueError:
+        return False
+    return not _pid_alive(pid)
+
+
 def sweep_stale():
-    """Remove the namespaces of labs whose process no longer exists (a test
-    killed outright, with no chance to clean up)."""
+    """Remove what labs whose process no longer exists (a test killed
+    outright, with no chance to clean up) left: their namespaces, with the
+    programs still running in them, and their temporary directories."""
     try:
         names = os.listdir("/run/netns")
     except OSError:
-        return
+        names = []
     for ns in names:
-        if not ns.startswith(PREFIX):
-            continue
-        try:
-            pid = int(ns[len(PREFIX):].split("-")[0])
-        except ValueError:
-            continue
-        if not _pid_alive(pid):
+        if _stale(ns, PREFIX):
             _remove_namespace(ns)
+    tmp = tempfile.gettempdir()
+    for name in os.listdir(tmp):
+        if _stale(name, TMP_PREFIX):
+            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
 
 
 class NsInflux(h.Influx):
     """The harness's influxd, run in a namespace (on its loopback, where the
     collector of that namespace writes to it) and asked from there."""
 
-    def __init__(self, ns):
-        super().__init__()
+    def __init__(self, ns, parent=None):
+        super().__init__(parent=parent)
         self.ns = ns
 
     def start(self, timeout=30):
@@ -260,7 +271,7 @@ class Lab:
         self.procs = []
         self.influxes = []
         self._lock = threading.Lock()
-        self.tmp = tempfile.mkdtemp(prefix="tapbus-lab-")
+        self.tmp = tempfile.mkdtemp(prefix=TMP_PREFIX + "%d-" % os.getpid())
         Lab.live.append(self)
         try:
             self._build()
@@ -444,7 +455,7 @@ class Lab:
 
     def influx(self):
         """A real influxd in central, on central's loopback; started."""
-        ix = NsInflux(self.central)
+        ix = NsInflux(self.central, parent=self.tmp)
         with self._lock:
             self.influxes.append(ix)
         return ix.start()
