@@ -28,6 +28,7 @@ DB = "tapbus"
 DB_ARGS = ["--influx-db", DB, "--batch-ms", "200", "--lateness", "1", "--interval", "2"]
 SIZES = {1: (100, 500, 1400), 2: (60, 1000), 3: (300,)}
 COUNT = {1: 1000, 2: 600, 3: 400}
+STEADY = 700  # payload of a steady stream's datagrams
 CONTROL_B = "tcp://127.0.0.1:5559"  # a second collector's control endpoint in central
 
 
@@ -204,6 +205,12 @@ class LabCase(unittest.TestCase):
         self.wait_counted(col, "cap1", 400)
         self.wait_counted(col, "cap2", 300)
 
+        # Mid-stream: datagrams flow on cap1's link without a pause, and the
+        # probe is killed once the collector has counted some of them.
+        steady = L.Steady(lab, 1, STEADY)
+        self.addCleanup(steady.stop)
+        lab.wait(lambda: col.stats("cap1")["packets"] >= 500, 30,
+                 "the collector to count the steady stream")
         t_kill = time.time()
         probe1.stop(signal.SIGKILL)
         # The outage shows: the probe is silent, its endpoint refuses.
@@ -213,7 +220,11 @@ class LabCase(unittest.TestCase):
                  "the killed probe's endpoint to refuse")
         self.assertEqual(col.stream_status("cap1")["state"], "running")
         # Sent while no probe captures: measured by nobody, counted nowhere.
-        during = self.send_all({1: (250, (700,)), 2: (200, SIZES[2])})
+        sent_steady = steady.stop()
+        counted_steady = col.stats("cap1")["packets"] - 400
+        self.assertGreaterEqual(counted_steady, 100)
+        self.assertLess(counted_steady, sent_steady)
+        during = self.send_all({2: (200, SIZES[2])})
         self.wait_counted(col, "cap2", 500)
 
         probe1 = lab.restart(probe1)
@@ -233,10 +244,11 @@ class LabCase(unittest.TestCase):
         lab.wait(zero_after_restart, 30, "zero seconds of cap1 after the restart")
         after = self.send_all({1: (350, SIZES[1]), 2: (100, SIZES[2])})
 
-        # Nothing counted twice, nothing invented: what was sent while a probe
-        # captured, exactly; the restart reported, no gap in the sequence.
-        lengths1 = before[1] + after[1]
-        s = self.wait_counted(col, "cap1", 750, published=350)
+        # Nothing counted twice, nothing invented: what the killed probe had
+        # published, then what was sent after the restart, exactly; the
+        # restart reported, no gap in the sequence.
+        lengths1 = before[1] + [STEADY + L.HDR] * counted_steady + after[1]
+        s = self.wait_counted(col, "cap1", len(lengths1), published=350)
         self.check_stats(s, 1, lengths1)
         self.assertEqual((s["loss"]["probe_restarts"], s["loss"]["seq_gaps"], s["run_resets"]),
                          (1, 0, 0), s)

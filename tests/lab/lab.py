@@ -517,6 +517,40 @@ class Lab:
         return [sizes[i % len(sizes)] + HDR for i in range(count)]
 
 
+class Steady(threading.Thread):
+    """UDP datagrams of one size on capture host n's link, one every
+    `interval` seconds, until stop() (which returns how many were sent): a
+    stream that is still flowing whenever the test acts on it."""
+
+    def __init__(self, lab, n, size, interval=0.001, dport=DPORT, sport=40000):
+        super().__init__(name="steady-%d" % n, daemon=True)
+        self.sock = lab.sender(n, sport)
+        self.dst = (lab.dst_addr(n), dport)
+        self.payload = b"x" * size
+        self.interval = interval
+        self.sent = 0
+        self.error = None
+        self._stop_event = threading.Event()
+        self.start()
+
+    def run(self):
+        try:
+            while not self._stop_event.wait(self.interval):
+                self.sock.sendto(self.payload, self.dst)
+                self.sent += 1
+        except OSError as e:
+            self.error = e
+        finally:
+            self.sock.close()
+
+    def stop(self):
+        self._stop_event.set()
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.sent
+
+
 def _close_all():
     for lab in list(Lab.live):
         lab.close()
