@@ -19,6 +19,7 @@
 #define TB_SERIES_H
 
 #include "stats.h"
+#include "tb_mp.h"
 #include "tb_summary.h"
 
 #include <stdint.h>
@@ -57,6 +58,14 @@ void tb_series_flush(tb_series_t *s);
 /* Emit every open second, oldest first, and keep it open: its final counts
  * are emitted again when it closes (a measurement stopped that may go on). */
 void tb_series_emit_open(tb_series_t *s);
+
+/* A snapshot of the open seconds (--state-dir), one msgpack map. */
+void tb_series_pack(const tb_series_t *s, msgpack_packer *pk);
+
+/* Read a snapshot written by tb_series_pack into a series just created.
+ * Seconds that do not fit a shorter lateness window are left out. Errors
+ * set r->error. */
+void tb_series_unpack(tb_series_t *s, tb_mp_reader_t *r);
 
 /* Packets that arrived after their second was closed. */
 uint64_t tb_series_late(const tb_series_t *s);
