@@ -28,6 +28,7 @@ DB = "tapbus"
 DB_ARGS = ["--influx-db", DB, "--batch-ms", "200", "--lateness", "1", "--interval", "2"]
 SIZES = {1: (100, 500, 1400), 2: (60, 1000), 3: (300,)}
 COUNT = {1: 1000, 2: 600, 3: 400}
+OUTAGE_S = 4  # how long the collector stays down in the restart scenario
 STEADY = 700  # payload of a steady stream's datagrams
 CONTROL_B = "tcp://127.0.0.1:5559"  # a second collector's control endpoint in central
 
@@ -111,12 +112,32 @@ class LabCase(unittest.TestCase):
 
     def settle_db(self, col):
         """Wait until the collector's writer has delivered every point it
-        formatted (nothing batched, queued or spooled)."""
+        holds (nothing batched, queued, being sent or spooled)."""
         def settled():
             db = col.status()["database"]
             return (db["connected"] and db["batch_points"] == 0 and db["queued_points"] == 0
-                    and db["spool_points"] == 0 and db["points"] == db["written"])
+                    and db["spool_points"] == 0)
         self.lab.wait(settled, 60, "the database writer to deliver everything")
+
+    def wait_zero_after(self, ix, stream, t):
+        """Wait until the database has a zero second of a stream that began
+        at t (a Unix time) or later: the idle link watched then."""
+        q = ("SELECT packets FROM tapbus_traffic WHERE stream = %s AND packets = 0 "
+             "AND time >= %d" % (h._string(stream), math.ceil(t) * 10**9))
+        self.lab.wait(lambda: ix.points(DB, q), 30,
+                      "zero seconds of %s from %.3f on" % (stream, t))
+
+    def unmeasured_points(self, ix, stream, t_from, t_to):
+        """{second: packets} of the points of a stream for seconds that began
+        at t_from or later and ended by t_to: there should be none when
+        nothing measured the stream from t_from to t_to."""
+        seconds = {}
+        for r in ix.points(DB, "SELECT packets FROM tapbus_traffic WHERE stream = %s"
+                           % h._string(stream)):
+            sec = r["time"] // 10**9
+            seconds[sec] = seconds.get(sec, 0) + r["packets"]
+        return {sec: n for sec, n in seconds.items()
+                if math.ceil(t_from) <= sec and sec + 1 <= t_to}
 
     def check_db(self, ix, stream, lengths, probe=None):
         """The database holds exactly the traffic sent: per-second traffic,
@@ -237,11 +258,7 @@ class LabCase(unittest.TestCase):
                  "the restarted probe to be heard")
 
         # Idle, watched again: zero seconds after the restart.
-        def zero_after_restart():
-            rows = ix.points(DB, "SELECT packets FROM tapbus_traffic WHERE stream = 'cap1' "
-                                 "AND packets = 0 AND time >= %d" % (int(t_restart + 1) * 10**9))
-            return rows
-        lab.wait(zero_after_restart, 30, "zero seconds of cap1 after the restart")
+        self.wait_zero_after(ix, "cap1", t_restart + 1)
         after = self.send_all({1: (350, SIZES[1]), 2: (100, SIZES[2])})
 
         # Nothing counted twice, nothing invented: what the killed probe had
@@ -273,13 +290,7 @@ class LabCase(unittest.TestCase):
         # The outage is a gap in the per-second series, not idle time: no
         # second that began after the kill and ended before the restart has
         # a point (a zero there would claim the link was watched and quiet).
-        seconds = {}
-        for r in ix.points(DB, "SELECT packets FROM tapbus_traffic WHERE stream = 'cap1'"):
-            sec = r["time"] // 10**9
-            seconds[sec] = seconds.get(sec, 0) + r["packets"]
-        unmeasured = {sec: n for sec, n in seconds.items()
-                      if math.ceil(t_kill) <= sec and sec + 1 <= t_restart}
-        self.assertEqual(unmeasured, {},
+        self.assertEqual(self.unmeasured_points(ix, "cap1", t_kill, t_restart), {},
                          "tapbus_traffic has points (second: packets) for seconds no probe "
                          "captured: the probe was killed at %.3f and restarted at %.3f"
                          % (t_kill, t_restart))
@@ -409,6 +420,116 @@ class LabCase(unittest.TestCase):
             loss = self.check_db(ix, stream, sent[stream], probe=stream[:4])
             self.assertEqual((loss["last_received"], loss["last_seq_gaps"]),
                              (len(sent[stream]), 0), loss)
+
+    def test_6_collector_killed_and_restarted_with_state_and_spool(self):
+        lab = self.make_lab(hosts=2)
+        ix = self.make_influx()
+        state = os.path.join(lab.tmp, "state")
+        spool = os.path.join(lab.tmp, "spool")
+        os.mkdir(state)
+        col = lab.collector(["--influx-url", ix.url, "--state-dir", state, "--spool-dir", spool]
+                            + DB_ARGS)
+        for n in (1, 2):
+            lab.probe(n)
+        self.start(col, "cap1", "cap2")
+        plan = {"before": {1: (400, SIZES[1]), 2: (300, SIZES[2])},
+                "spooled": {1: (200, (700,)), 2: (150, (700,))},
+                "down": {1: (250, (900,)), 2: (100, (900,))},
+                "after": {1: (350, SIZES[1]), 2: (200, SIZES[2])}}
+        sent = {}
+        sent["before"] = self.send_all(plan["before"])
+        for n in (1, 2):
+            self.wait_counted(col, "cap%d" % n, plan["before"][n][0])
+            self.wait_db(ix, "cap%d" % n, sent["before"][n])
+
+        # The database goes away: what follows is spooled.
+        ix.kill()
+        sent["spooled"] = self.send_all(plan["spooled"])
+        counted = {n: plan["before"][n][0] + plan["spooled"][n][0] for n in (1, 2)}
+        for n in (1, 2):
+            self.wait_counted(col, "cap%d" % n, counted[n])
+
+        def in_spool():
+            db = col.status()["database"]
+            return (not db["connected"] and db["spool_points"] > 0 and db["batch_points"] == 0
+                    and db["queued_points"] == 0)
+        lab.wait(in_spool, 60, "points in the spool, none in memory")
+        # A snapshot with everything counted so far, then kill -9.
+        t_snapshot = time.time()
+        first = col.status()["collector"]["state"]["snapshots"]
+        lab.wait(lambda: col.status()["collector"]["state"]["snapshots"] >= first + 2, 30,
+                 "a fresh snapshot")
+        t_kill = time.time()
+
+        def while_down():
+            # Sent while no collector runs: the probes, without a subscriber,
+            # capture nothing.
+            for n in (1, 2):
+                lab.wait(lambda: "no subscriber left" in lab.probes[n].output(), 30,
+                         "probe %d to lose its subscriber" % n)
+            sent["down"] = self.send_all(plan["down"])
+            # The outage lasts a few whole seconds (the scenario's length,
+            # nothing waits on it).
+            time.sleep(OUTAGE_S)
+            self.t_start = time.time()
+        col.restart(signal.SIGKILL, before_start=while_down)
+        t_start = self.t_start
+
+        # The streams are back, running, with the statistics of the snapshot;
+        # the spool from before the crash waits for the database.
+        for n in (1, 2):
+            stream = "cap%d" % n
+            lab.wait(lambda: col.probe_view(stream, stream).get("source_state") == "running"
+                     and not col.probe_view(stream, stream).get("silent"), 30,
+                     "%s to be heard again" % stream)
+            st = col.stream_status(stream)
+            self.assertEqual((st["state"], st["packets"]), ("running", counted[n]), st)
+        t_resumed = time.time()
+        db = col.status()["database"]
+        self.assertGreater(db["spool_points"], 0, db)
+        self.assertFalse(db["connected"], db)
+        ix.start()
+        self.settle_db(col)
+
+        # The gap is reported: how long and when, in status and stats.
+        for n in (1, 2):
+            st = col.stream_status("cap%d" % n)
+            self.assertEqual(st["resumes"], 1, st)
+            self.assertIn("not measured for", st["reason"])
+            self.assertIn("1 collector restart(s)", st["reason"])
+            # From the last snapshot (after t_snapshot, before the kill) to the
+            # resumption (after the new collector started, before we saw it).
+            self.assertGreaterEqual(st["unmeasured_s"], t_start - t_kill, st)
+            self.assertLessEqual(st["unmeasured_s"], t_resumed - t_snapshot, st)
+            self.assertEqual(col.stats("cap%d" % n)["unmeasured_s"], st["unmeasured_s"])
+
+        # Idle, measured again: zero seconds after the restart.
+        for n in (1, 2):
+            self.wait_zero_after(ix, "cap%d" % n, t_start + 1)
+        sent["after"] = self.send_all(plan["after"])
+        lengths = {n: sent["before"][n] + sent["spooled"][n] + sent["after"][n] for n in (1, 2)}
+        for n in (1, 2):
+            stream = "cap%d" % n
+            s = self.wait_counted(col, stream, len(lengths[n]),
+                                  published=len(sent["after"][n]))
+            self.check_stats(s, n, lengths[n])
+            self.assertEqual((s["resumes"], s["loss"]["probe_restarts"], s["run_resets"]),
+                             (1, 0, 0), s)
+            self.wait_db(ix, stream, lengths[n])
+        col.ctl("stop", "cap1", "cap2")
+        self.settle_db(col)
+        unmeasured = {}
+        for n in (1, 2):
+            stream = "cap%d" % n
+            loss = self.check_db(ix, stream, lengths[n])
+            self.assertEqual(loss["last_unmeasured_ms"],
+                             int(col.stats(stream)["unmeasured_s"] * 1000), loss)
+            # Not measured is not idle: no point for a second that began after
+            # the kill and ended before the new collector started.
+            unmeasured[stream] = self.unmeasured_points(ix, stream, t_kill, t_start)
+        self.assertEqual(unmeasured, {"cap1": {}, "cap2": {}},
+                         "tapbus_traffic has points (second: packets) for seconds no collector "
+                         "measured: killed at %.3f, started again at %.3f" % (t_kill, t_start))
 
 if __name__ == "__main__":
     if not h.BIN:

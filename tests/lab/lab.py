@@ -207,6 +207,14 @@ class Collector:
                       "%s to answer on %s" % (self.name, self.control))
         return self
 
+    def restart(self, sig=signal.SIGKILL, before_start=None):
+        """Stop the collector (by default with kill -9) and start it again
+        with the same arguments; before_start() runs in between."""
+        self.proc.stop(sig)
+        if before_start is not None:
+            before_start()
+        return self.start()
+
     def ctl(self, *args, timeout_ms=5000, check=True):
         """tapbusctl against this collector, run in central; (code, out, err)."""
         return self.lab.ctl([self.control], *args, timeout_ms=timeout_ms, check=check)
@@ -269,6 +277,7 @@ class Lab:
         self.gens = [PREFIX + tag + "-gen%d" % n for n in range(1, hosts + 1)]
         self.namespaces = []
         self.procs = []
+        self.probes = {}  # host number -> its probe's h.Proc (the latest started)
         self.influxes = []
         self._lock = threading.Lock()
         self.tmp = tempfile.mkdtemp(prefix=TMP_PREFIX + "%d-" % os.getpid())
@@ -432,6 +441,7 @@ class Lab:
         p = self.spawn(self.caps[n - 1], "tapbus-probe", argv + list(args))
         p.argv = argv + list(args)
         p.host = n
+        self.probes[n] = p
         return p
 
     def restart(self, proc, sig=signal.SIGKILL):
@@ -443,6 +453,8 @@ class Lab:
         for attr in ("argv", "host"):
             if hasattr(proc, attr):
                 setattr(new, attr, getattr(proc, attr))
+        if self.probes.get(getattr(proc, "host", None)) is proc:
+            self.probes[proc.host] = new
         return new
 
     def collector(self, args=(), probes=None, control=CONTROL, name="collector"):
