@@ -300,16 +300,26 @@ class Lab:
         # solicitations, MLD or DAD on the links).
         with in_netns(ns):
             for conf in ("default", "all"):
-                with open("/proc/sys/net/ipv6/conf/%s/disable_ipv6" % conf, "w") as f:
-                    f.write("1")
+                path = "/proc/sys/net/ipv6/conf/%s/disable_ipv6" % conf
+                if os.path.exists(path):  # absent: a kernel without IPv6
+                    with open(path, "w") as f:
+                        f.write("1")
         _run("ip", "-n", ns, "link", "set", "lo", "up")
 
+    def _link_add(self, *cmd):
+        """ip link add ...: a kernel without veth or bridge support cannot
+        hold the lab."""
+        r = _run("ip", *cmd, check=False)
+        if r.returncode != 0:
+            raise LabUnavailable("cannot create a link (ip %s): %s"
+                                 % (" ".join(cmd), r.stderr.strip()))
+
     def _veth(self, ns_a, dev_a, ns_b, dev_b):
-        _run("ip", "link", "add", dev_a, "netns", ns_a, "type", "veth",
-             "peer", "name", dev_b, "netns", ns_b)
+        self._link_add("link", "add", dev_a, "netns", ns_a, "type", "veth",
+                       "peer", "name", dev_b, "netns", ns_b)
 
     def _bridge(self, ns, dev="br0"):
-        _run("ip", "-n", ns, "link", "add", dev, "type", "bridge")
+        self._link_add("-n", ns, "link", "add", dev, "type", "bridge")
         _run("ip", "-n", ns, "link", "set", dev, "up")
 
     def _sysctl(self, ns, key, value):
