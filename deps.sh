@@ -15,7 +15,7 @@ mapfile -t packages < <(read_list "$here/compose/packages-build.txt"
 # What only the tests and the developer tools need.
 packages+=(
     clang libclang-rt-14-dev libcmocka-dev
-    tshark python3 python3-yaml procps iproute2 influxdb curl tmux openssl
+    tshark python3 python3-yaml procps iproute2 nftables influxdb curl tmux openssl
     docker-compose
 )
 
