@@ -2,12 +2,21 @@
 # Install the Debian packages tapbus needs to build, test and run.
 # Idempotent: installs only what is missing. Needs root (or sudo) on Debian 12.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
-packages=(
-    build-essential cmake pkg-config clang libclang-rt-14-dev
-    libzmq3-dev libczmq-dev libpcap-dev libmsgpack-dev libcurl4-openssl-dev
-    libjansson-dev libcmocka-dev zlib1g-dev libmicrohttpd-dev
-    tshark python3 procps iproute2 influxdb curl tmux openssl systemd
+# The packages that build and run the programs: one list each, shared with
+# compose/Dockerfile so the image and this machine cannot drift apart.
+read_list() {
+    sed 's/#.*//' "$1" | tr -s ' \t' '\n' | sed '/^$/d'
+}
+mapfile -t packages < <(read_list "$here/compose/packages-build.txt"
+                        read_list "$here/compose/packages-runtime.txt")
+
+# What only the tests and the developer tools need.
+packages+=(
+    clang libclang-rt-14-dev libcmocka-dev
+    tshark python3 python3-yaml procps iproute2 nftables influxdb curl tmux openssl
+    docker-compose systemd
 )
 
 missing=()

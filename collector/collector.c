@@ -1,5 +1,6 @@
 /* collector — the loop: bus messages in, statistics kept; see collector.h. */
 #include "collector_int.h"
+#include "state.h"
 
 #include "busmon.h"
 #include "tb_ctl.h"
@@ -89,7 +90,19 @@ void tb_coll_stream_reason(const tb_collector_t *c, const coll_stream_t *st, cha
     }
     if (used == 0 && st->state == STREAM_RUNNING && st->heard == 0 &&
         tb_offers_find(c->offers, st->name) == NULL) {
-        snprintf(buf, size, "no probe offers this stream (yet)");
+        int n = snprintf(buf, size, "no probe offers this stream (yet)");
+        used = n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+    }
+    /* The collector was down while the stream ran: what it did not see. */
+    if (st->resumes > 0 && used + 1 < size) {
+        char from[48], until[48];
+        tb_time_format(st->gap_from_ns, 0, from, sizeof from);
+        tb_time_format(st->gap_until_ns, 0, until, sizeof until);
+        snprintf(buf + used, size - used,
+                 "%snot measured for %.1f s in %llu collector restart(s), the last from %s "
+                 "to %s",
+                 used ? "; " : "", (double)st->unmeasured_ns / 1e9,
+                 (unsigned long long)st->resumes, from, until);
     }
 }
 
@@ -157,6 +170,9 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
     c->started_ns = tb_time_now_ns();
     c->started_mono = tb_time_mono_ns();
     c->seed = tb_hash_seed();
+    if (cfg->state_dir != NULL) {
+        (void)tb_state_seed(cfg->state_dir, &c->seed); /* estimates carry on */
+    }
     tb_ratelimit_init(&c->log_rl, TB_NS_PER_SEC, 5);
     c->streams = calloc(cfg->max_streams, sizeof *c->streams);
     c->items = malloc(TB_WIRE_MAX_BATCH * sizeof *c->items);
@@ -252,6 +268,14 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
                  zmq_strerror(errno));
         goto fail;
     }
+    /* The streams of the last run come back before anything is answered. */
+    if (cfg->state_dir != NULL &&
+        (tb_state_check_dir(cfg->state_dir, err, errsize) != 0 ||
+         tb_state_load(c, err, errsize) != 0)) {
+        goto fail;
+    }
+    c->state_dirty = 0;
+    c->next_state_ns = tb_time_mono_ns() + TB_STATE_PERIOD_NS;
     return c;
 fail:
     tb_collector_destroy(&c);
@@ -330,7 +354,7 @@ size_t tb_coll_room(const tb_collector_t *c)
     return room;
 }
 
-int tb_coll_start(tb_collector_t *c, const char *name)
+coll_stream_t *tb_coll_slot(tb_collector_t *c, const char *name)
 {
     coll_stream_t *st = tb_coll_find(c, name);
     if (st == NULL) {
@@ -351,7 +375,7 @@ int tb_coll_start(tb_collector_t *c, const char *name)
             st = victim;
         }
         if (st == NULL) {
-            return TB_ENOMEM;
+            return NULL;
         }
         s_sinks_close(c, st);
         tb_stats_t *stats = st->stats;
@@ -363,8 +387,43 @@ int tb_coll_start(tb_collector_t *c, const char *name)
     if (st->stats == NULL) {
         st->stats = tb_stats_new(c->cfg.flow_capacity, c->cfg.host_capacity, c->seed);
         if (st->stats == NULL) {
-            return TB_ENOMEM;
+            return NULL;
         }
+    }
+    st->in_use = 1;
+    c->state_dirty = 1;
+    return st;
+}
+
+/* Open each sink's state for the stream where it has none. */
+static void s_sinks_open(tb_collector_t *c, coll_stream_t *st)
+{
+    for (size_t i = 0; i < c->nsinks; i++) {
+        if (st->sink_state[i] == NULL && c->sinks[i]->ops->stream_open != NULL) {
+            st->sink_state[i] = c->sinks[i]->ops->stream_open(c->sinks[i], st->name);
+        }
+    }
+}
+
+int tb_coll_resume(tb_collector_t *c, coll_stream_t *st)
+{
+    s_sinks_open(c, st);
+    st->state = STREAM_RUNNING;
+    st->ended_ns = 0;
+    s_subscribe(c, st);
+    c->state_dirty = 1;
+    if (!st->subscribed) {
+        st->state = STREAM_STOPPED;
+        return TB_EIO;
+    }
+    return 0;
+}
+
+int tb_coll_start(tb_collector_t *c, const char *name)
+{
+    coll_stream_t *st = tb_coll_slot(c, name);
+    if (st == NULL) {
+        return TB_ENOMEM;
     }
     /* Leaving and rejoining the topic makes every probe's finite source start
      * a new run; whatever is still in flight from the runs seen so far is
@@ -416,6 +475,11 @@ int tb_coll_start(tb_collector_t *c, const char *name)
     st->state = STREAM_RUNNING;
     st->started_ns = tb_time_now_ns();
     st->ended_ns = 0;
+    st->resumes = 0;
+    st->unmeasured_ns = 0;
+    st->gap_from_ns = 0;
+    st->gap_until_ns = 0;
+    c->state_dirty = 1;
     s_subscribe(c, st);
     if (!st->subscribed) {
         st->state = STREAM_STOPPED;
@@ -427,13 +491,13 @@ int tb_coll_start(tb_collector_t *c, const char *name)
 
 void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_loss_t *l)
 {
-    (void)st;
     memset(l, 0, sizeof *l);
     l->probe = pt->probe_id;
     l->received = pt->received;
     l->seq_gaps = pt->seq_gaps;
     l->lost_packets = pt->lost_packets;
     l->restarts = pt->restarts;
+    l->unmeasured_ms = st->unmeasured_ns / 1000000u;
     if (pt->have_hb) {
         l->capture_drops = pt->hb.pcap_drop + pt->hb.pcap_ifdrop;
         l->bus_drops = pt->hb.bus_drops;
@@ -460,6 +524,7 @@ static void s_notify_loss(tb_collector_t *c, coll_stream_t *st)
 static void s_notify_final(tb_collector_t *c, coll_stream_t *st)
 {
     st->ended_ns = tb_time_now_ns();
+    c->state_dirty = 1;
     s_notify_loss(c, st);
     char reason[TB_COLL_REASON_MAX];
     tb_coll_stream_reason(c, st, reason, sizeof reason);
@@ -507,6 +572,7 @@ void tb_coll_forget(tb_collector_t *c, coll_stream_t *st)
     tb_stats_destroy(&st->stats);
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s forgotten", st->name);
     memset(st, 0, sizeof *st); /* in_use 0: the slot is free */
+    c->state_dirty = 1;
 }
 
 static probe_track_t *s_track(coll_stream_t *st, const tb_wire_header_t *h)
@@ -846,17 +912,28 @@ static void s_serve_control(tb_collector_t *c)
 static void s_clock(tb_collector_t *c, coll_stream_t *st, uint64_t now)
 {
     int clocked = st->nprobes > 0;
-    int heard = 0;
+    uint64_t heard_mono = 0; /* the newest message of a probe whose source runs */
     for (size_t i = 0; i < st->nprobes; i++) {
         const probe_track_t *pt = &st->probes[i];
         clocked = clocked && pt->run == 0;
-        heard = heard || (now - pt->last_heard < HEARD_NS && pt->src_state == TB_SRC_RUNNING);
+        if (pt->src_state == TB_SRC_RUNNING && pt->last_heard > heard_mono) {
+            heard_mono = pt->last_heard;
+        }
     }
     st->tbase.clocked = clocked;
-    int running = st->state == STREAM_RUNNING && heard;
-    uint64_t now_ts = tb_timebase_tick(&st->tbase, now, running);
+    /* A live capture's packets are stamped now: its clock skips a pause. */
+    const char *kind = tb_offers_kind(c->offers, st->name);
+    st->tbase.realtime = kind != NULL && strcmp(kind, "iface") == 0;
+    int running = st->state == STREAM_RUNNING && heard_mono != 0 && now - heard_mono < HEARD_NS;
+    int skipped;
+    uint64_t now_ts = tb_timebase_tick(&st->tbase, heard_mono, running, &skipped);
     if (!running || !clocked || now_ts == 0) {
         return;
+    }
+    for (size_t i = 0; skipped && i < c->nsinks; i++) {
+        if (c->sinks[i]->ops->stream_skip != NULL) {
+            c->sinks[i]->ops->stream_skip(c->sinks[i], st->sink_state[i], now_ts);
+        }
     }
     for (size_t i = 0; i < c->nsinks; i++) {
         if (c->sinks[i]->ops->stream_clock != NULL) {
@@ -865,11 +942,46 @@ static void s_clock(tb_collector_t *c, coll_stream_t *st, uint64_t now)
     }
 }
 
+/* Write the snapshot; a failure is counted and shown in status. */
+static void s_save_state(tb_collector_t *c)
+{
+    char err[sizeof c->state_error];
+    if (tb_state_save(c, err, sizeof err) == 0) {
+        c->state_saves++;
+        c->state_error[0] = '\0';
+    } else {
+        c->state_failures++;
+        if (strcmp(err, c->state_error) != 0) {
+            tb_log(TB_LOG_ERROR, LOG_COMPONENT, "snapshot not written: %s", err);
+        }
+        memcpy(c->state_error, err, sizeof err);
+    }
+    c->state_dirty = 0;
+}
+
+/* A snapshot when streams were started, stopped or forgotten, and every
+ * TB_STATE_PERIOD_NS while any runs. */
+static void s_state_tick(tb_collector_t *c, uint64_t now)
+{
+    if (c->cfg.state_dir == NULL || (!c->state_dirty && now < c->next_state_ns)) {
+        return;
+    }
+    int running = 0;
+    for (size_t i = 0; i < c->cfg.max_streams && !running; i++) {
+        running = c->streams[i].in_use && c->streams[i].state == STREAM_RUNNING;
+    }
+    if (c->state_dirty || running) {
+        s_save_state(c);
+    }
+    c->next_state_ns = now + TB_STATE_PERIOD_NS;
+}
+
 /* Timers: capture clocks; sinks flush by age; loss points every interval
- * while a stream runs. */
+ * while a stream runs; snapshots. */
 static void s_tick(tb_collector_t *c)
 {
     uint64_t now = tb_time_mono_ns();
+    s_state_tick(c, now);
     for (size_t i = 0; i < c->cfg.max_streams; i++) {
         if (c->streams[i].in_use) {
             s_clock(c, &c->streams[i], now);
@@ -993,6 +1105,10 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
             tb_busmon_read(c->mon);
         }
         s_tick(c);
+    }
+    /* The snapshot keeps them running: they come back with the collector. */
+    if (c->cfg.state_dir != NULL) {
+        s_save_state(c);
     }
     /* Streams still running end as stopped: their sinks get the final state. */
     for (size_t i = 0; i < c->cfg.max_streams; i++) {

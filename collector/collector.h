@@ -28,6 +28,7 @@ typedef struct {
     size_t top_n;                 /* flows/hosts listed in a stats reply */
     int rcvhwm;                   /* SUB receive high-water mark, in messages */
     const tb_dbsink_config_t *db; /* write to InfluxDB; NULL: no database */
+    const char *state_dir;        /* keep the streams across restarts here; NULL: don't */
 } tb_collector_config_t;
 
 typedef struct tb_collector tb_collector_t;

@@ -68,6 +68,12 @@ typedef struct {
     double pps_now;                      /* packets per second over the last second */
     uint64_t heard;                      /* messages from probes since the measurement started */
     tb_timebase_t tbase;                 /* capture clock, outlier judge (series.h) */
+    /* Restarts of the collector this measurement carried on through
+     * (--state-dir): how often, and the time it went unmeasured. */
+    uint64_t resumes;
+    uint64_t unmeasured_ns;  /* all gaps together */
+    uint64_t gap_from_ns;    /* the latest gap: wall-clock time of the snapshot */
+    uint64_t gap_until_ns;   /* ... and of the restart */
 } coll_stream_t;
 
 struct tb_collector {
@@ -106,6 +112,14 @@ struct tb_collector {
      * subscribed). */
     tb_offers_t *offers;
     tb_wire_offer_t *offer_msg; /* decode buffer */
+    /* --state-dir: the snapshot is written when streams are started, stopped
+     * or forgotten, and every TB_STATE_PERIOD_NS while any runs. */
+    int state_dirty;
+    uint64_t next_state_ns; /* monotonic */
+    uint64_t state_saves;   /* snapshots written */
+    uint64_t state_failures; /* snapshots that could not be written */
+    char state_error[256];   /* why the latest one failed, "" after a success */
+    uint64_t restored;       /* streams brought back at start */
 };
 
 /* Slots free or reusable (stopped or finished streams) for new streams. */
@@ -113,6 +127,16 @@ size_t tb_coll_room(const tb_collector_t *c);
 
 /* Find a started-or-stopped stream by name, or NULL. */
 coll_stream_t *tb_coll_find(tb_collector_t *c, const char *name);
+
+/* The stream's slot: found by name, or a free one, or the oldest ended
+ * stream's (forgotten to make room), named and with its statistics
+ * allocated; in_use, not subscribed. NULL when every slot is taken or out of
+ * memory. */
+coll_stream_t *tb_coll_slot(tb_collector_t *c, const char *name);
+
+/* Carry on measuring a stream restored from a snapshot: open its sinks and
+ * subscribe, keeping its statistics. 0 or TB_EIO. */
+int tb_coll_resume(tb_collector_t *c, coll_stream_t *st);
 
 /* Start (or restart) measuring a stream. Returns 0, TB_ENOMEM when every
  * slot is taken, or TB_EIO when subscribing failed. */

@@ -133,8 +133,10 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     int any = s->packets > 0;
     char reason[TB_COLL_REASON_MAX];
     tb_coll_stream_reason(c, st, reason, sizeof reason);
-    msgpack_pack_map(pk, 25);
+    msgpack_pack_map(pk, 27);
     tb_mp_kv_str(pk, "stream", st->name);
+    tb_mp_kv_u64(pk, "resumes", st->resumes);
+    tb_mp_kv_double(pk, "unmeasured_s", (double)st->unmeasured_ns / 1e9);
     tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
     tb_mp_kv_str(pk, "reason", reason);
     tb_mp_kv_u64(pk, "packets", s->packets);
@@ -300,7 +302,19 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
     }
 
     tb_mp_pack_cstr(pk, "collector");
-    msgpack_pack_map(pk, 8);
+    msgpack_pack_map(pk, 9);
+    /* --state-dir: snapshots written and failed, streams brought back. */
+    tb_mp_pack_cstr(pk, "state");
+    if (c->cfg.state_dir != NULL) {
+        msgpack_pack_map(pk, 5);
+        tb_mp_kv_str(pk, "dir", c->cfg.state_dir);
+        tb_mp_kv_u64(pk, "snapshots", c->state_saves);
+        tb_mp_kv_u64(pk, "failures", c->state_failures);
+        tb_mp_kv_str(pk, "error", c->state_error);
+        tb_mp_kv_u64(pk, "restored", c->restored);
+    } else {
+        msgpack_pack_nil(pk);
+    }
     tb_mp_kv_str(pk, "version", TAPBUS_VERSION);
     tb_mp_kv_double(pk, "uptime_s", (double)(now - c->started_mono) / 1e9);
     tb_mp_kv_str(pk, "control", c->cfg.control);
@@ -336,10 +350,12 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
         }
         char reason[TB_COLL_REASON_MAX];
         tb_coll_stream_reason(c, st, reason, sizeof reason);
-        msgpack_pack_map(pk, 10);
+        msgpack_pack_map(pk, 12);
         tb_mp_kv_str(pk, "stream", st->name);
         tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
         tb_mp_kv_str(pk, "reason", reason);
+        tb_mp_kv_u64(pk, "resumes", st->resumes);
+        tb_mp_kv_double(pk, "unmeasured_s", (double)st->unmeasured_ns / 1e9);
         tb_mp_kv_double(pk, "pps_now", st->pps_now);
         tb_mp_kv_u64(pk, "packets", st->stats->packets);
         tb_mp_kv_u64(pk, "bytes", st->stats->bytes);

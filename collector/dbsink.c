@@ -258,6 +258,76 @@ static void *s_stream_open(tb_sink_t *sink, const char *stream)
     return ds;
 }
 
+static void s_stream_save(tb_sink_t *sink, void *state, msgpack_packer *pk)
+{
+    (void)sink;
+    dbstream_t *ds = state;
+    msgpack_pack_map(pk, 13);
+    tb_mp_kv_u64(pk, "ival_start", ds->ival_start);
+    tb_mp_kv_u64(pk, "ival_next", ds->ival_next);
+    tb_mp_kv_bool(pk, "ival_open", ds->ival_open);
+    tb_mp_kv_u64(pk, "clock_sec", ds->clock_sec);
+    tb_mp_kv_u64(pk, "packets", ds->packets);
+    tb_mp_kv_u64(pk, "bytes", ds->bytes);
+    tb_mp_kv_u64(pk, "outliers", ds->outliers);
+    tb_mp_kv_u64(pk, "min_len", ds->min_len);
+    tb_mp_kv_u64(pk, "max_len", ds->max_len);
+    tb_mp_pack_cstr(pk, "flows_seen");
+    msgpack_pack_bin(pk, sizeof ds->flows_seen.reg);
+    msgpack_pack_bin_body(pk, ds->flows_seen.reg, sizeof ds->flows_seen.reg);
+    tb_mp_pack_cstr(pk, "flows");
+    (void)tb_topk_pack(ds->flows, pk);
+    tb_mp_pack_cstr(pk, "hosts");
+    (void)tb_topk_pack(ds->hosts, pk);
+    tb_mp_pack_cstr(pk, "series");
+    tb_series_pack(ds->series, pk);
+}
+
+static void s_stream_load(tb_sink_t *sink, void *state, tb_mp_reader_t *r)
+{
+    (void)sink;
+    dbstream_t *ds = state;
+    uint32_t pairs = tb_mp_read_map(r);
+    for (uint32_t i = 0; i < pairs && !r->error; i++) {
+        if (tb_mp_next_str_is(r, "ival_start")) {
+            ds->ival_start = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "ival_next")) {
+            ds->ival_next = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "ival_open")) {
+            ds->ival_open = tb_mp_read_bool(r);
+        } else if (tb_mp_next_str_is(r, "clock_sec")) {
+            ds->clock_sec = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "packets")) {
+            ds->packets = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "bytes")) {
+            ds->bytes = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "outliers")) {
+            ds->outliers = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "min_len")) {
+            ds->min_len = (uint32_t)tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "max_len")) {
+            ds->max_len = (uint32_t)tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "flows_seen")) {
+            uint32_t len;
+            const uint8_t *reg = tb_mp_read_bin(r, &len);
+            if (reg != NULL && len == sizeof ds->flows_seen.reg) {
+                memcpy(ds->flows_seen.reg, reg, len);
+            } else {
+                r->error = r->error ? r->error : TB_EPROTO;
+            }
+        } else if (tb_mp_next_str_is(r, "flows")) {
+            tb_topk_unpack(ds->flows, r);
+        } else if (tb_mp_next_str_is(r, "hosts")) {
+            tb_topk_unpack(ds->hosts, r);
+        } else if (tb_mp_next_str_is(r, "series")) {
+            tb_series_unpack(ds->series, r);
+        } else {
+            tb_mp_skip(r);
+            tb_mp_skip(r);
+        }
+    }
+}
+
 static void s_stream_reset(tb_sink_t *sink, void *state)
 {
     dbsink_t *d = (dbsink_t *)sink;
@@ -347,6 +417,22 @@ static void s_stream_clock(tb_sink_t *sink, void *state, uint64_t now_ts)
     }
 }
 
+static void s_stream_skip(tb_sink_t *sink, void *state, uint64_t now_ts)
+{
+    dbsink_t *d = (dbsink_t *)sink;
+    dbstream_t *ds = state;
+    uint64_t now_sec = now_ts / TB_NS_PER_SEC;
+    if (ds == NULL) {
+        return;
+    }
+    ds->clock_sec = now_sec;
+    tb_series_skip(ds->series, now_sec);
+    uint64_t limit = now_sec >= d->cfg.lateness_s ? now_sec - d->cfg.lateness_s : 0;
+    if (ds->ival_open && ds->ival_start + d->cfg.interval_s <= limit) {
+        s_emit_interval(d, ds, 0);
+    }
+}
+
 static void s_stream_loss(tb_sink_t *sink, void *state, const char *stream, const tb_loss_t *l)
 {
     dbsink_t *d = (dbsink_t *)sink;
@@ -361,6 +447,7 @@ static void s_stream_loss(tb_sink_t *sink, void *state, const char *stream, cons
     tb_lp_field_u64(&d->lp, "restarts", l->restarts);
     tb_lp_field_u64(&d->lp, "decode_errors", l->decode_errors);
     tb_lp_field_u64(&d->lp, "files_skipped", l->files_skipped);
+    tb_lp_field_u64(&d->lp, "unmeasured_ms", l->unmeasured_ms);
     /* Wall time, to the millisecond: the moment these counters were read. */
     s_end(d, tb_time_now_ns() / TB_NS_PER_MS * TB_NS_PER_MS);
 }
@@ -470,8 +557,11 @@ static const tb_sink_ops_t s_ops = {
     .stream_batch = s_stream_batch,
     .stream_reset = s_stream_reset,
     .stream_clock = s_stream_clock,
+    .stream_skip = s_stream_skip,
     .stream_loss = s_stream_loss,
     .stream_final = s_stream_final,
+    .stream_save = s_stream_save,
+    .stream_load = s_stream_load,
     .stream_close = s_stream_close,
     .tick = s_tick,
     .health = s_health,

@@ -32,6 +32,8 @@ static void s_usage(FILE *out)
             "  --hosts N            top-hosts table entries per stream (default 4096)\n"
             "  --top N              flows and hosts listed by stats, 1-64 (default 10)\n"
             "  --hwm N              bus receive high-water mark in messages (default 100)\n"
+            "  --state-dir DIR      keep the streams started and their statistics here;\n"
+            "                       after a restart (even kill -9) they carry on\n"
             "  --log-level LEVEL    error, warn, info or debug (default info)\n"
             "  --config FILE        read options from FILE (or $TAPBUS_COLLECTOR_CONFIG):\n"
             "                       'name = value' per line; the environment\n"
@@ -120,6 +122,7 @@ static void s_print_config(const tb_conf_args_t *ca, const tb_collector_config_t
     tb_conf_print_default(ca, o, "hosts", "%zu", c->host_capacity);
     tb_conf_print_default(ca, o, "top", "%zu", c->top_n);
     tb_conf_print_default(ca, o, "hwm", "%d", c->rcvhwm);
+    tb_conf_print_default(ca, o, "state-dir", NULL);
     tb_conf_print_default(ca, o, "log-level", "%s", levels[log_level & 3]);
     tb_conf_print_default(ca, o, "influx-url", NULL);
     tb_conf_print_default(ca, o, "influx-version", "%d", i->version);
@@ -183,7 +186,8 @@ int main(int argc, char **argv)
         O_SPOOLMB,
         O_INTERVAL,
         O_LATENESS,
-        O_IFLOWS
+        O_IFLOWS,
+        O_STATEDIR
     };
     static const struct option opts[] = {
         {"probe", required_argument, NULL, O_PROBE},
@@ -219,6 +223,7 @@ int main(int argc, char **argv)
         {"interval", required_argument, NULL, O_INTERVAL},
         {"lateness", required_argument, NULL, O_LATENESS},
         {"interval-flows", required_argument, NULL, O_IFLOWS},
+        {"state-dir", required_argument, NULL, O_STATEDIR},
         {NULL, 0, NULL, 0},
     };
     char msg[512];
@@ -382,6 +387,9 @@ int main(int argc, char **argv)
             break;
         case O_SPOOL:
             db.writer.spool_dir = optarg;
+            break;
+        case O_STATEDIR:
+            cfg.state_dir = optarg;
             break;
         case O_SPOOLMB:
             if (s_num("spool-mb", optarg, 1, 1u << 24, &v, msg, sizeof msg) != 0) {

@@ -200,6 +200,19 @@ const char *tb_offers_find(const tb_offers_t *o, const char *stream)
     return NULL;
 }
 
+const char *tb_offers_kind(const tb_offers_t *o, const char *stream)
+{
+    for (size_t i = 0; i < o->max_probes; i++) {
+        const probe_t *p = &o->probes[i];
+        for (size_t k = 0; p->in_use && k < p->n; k++) {
+            if (strcmp(o->pool[p->idx[k]].stream, stream) == 0) {
+                return o->pool[p->idx[k]].kind;
+            }
+        }
+    }
+    return NULL;
+}
+
 void tb_offers_counters(const tb_offers_t *o, tb_offers_counters_t *out)
 {
     *out = o->cnt;

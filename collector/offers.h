@@ -68,6 +68,9 @@ int tb_offers_get(const tb_offers_t *o, size_t i, uint64_t now_ns, tb_offer_view
 /* The first probe offering stream, or NULL when none does. */
 const char *tb_offers_find(const tb_offers_t *o, const char *stream);
 
+/* The source kind that probe offers stream as ("iface", "dir", ...), or NULL. */
+const char *tb_offers_kind(const tb_offers_t *o, const char *stream);
+
 void tb_offers_counters(const tb_offers_t *o, tb_offers_counters_t *out);
 
 #endif

@@ -6,6 +6,8 @@
  * emitted first. */
 #include "series.h"
 
+#include "tb_err.h"
+
 #include "tb_time.h"
 
 #include <stdlib.h>
@@ -40,6 +42,76 @@ tb_series_t *tb_series_new(uint32_t lateness_s, tb_series_emit_fn emit, void *ar
     s->emit = emit;
     s->arg = arg;
     return s;
+}
+
+void tb_series_pack(const tb_series_t *s, msgpack_packer *pk)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->size; i++) {
+        n += s->ring[i].sec != 0;
+    }
+    msgpack_pack_map(pk, 5);
+    tb_mp_kv_bool(pk, "started", s->started);
+    tb_mp_kv_u64(pk, "newest", s->newest);
+    tb_mp_kv_u64(pk, "lived_to", s->lived_to);
+    tb_mp_kv_u64(pk, "late", s->late);
+    tb_mp_pack_cstr(pk, "open");
+    msgpack_pack_array(pk, n);
+    for (uint32_t i = 0; i < s->size; i++) {
+        const tb_second_t *b = &s->ring[i];
+        if (b->sec == 0) {
+            continue;
+        }
+        msgpack_pack_array(pk, 2 + 2 * TB_PC_COUNT);
+        msgpack_pack_uint64(pk, b->sec);
+        msgpack_pack_uint8(pk, b->lived ? 1 : 0);
+        for (int pc = 0; pc < TB_PC_COUNT; pc++) {
+            msgpack_pack_uint64(pk, b->proto[pc].packets);
+            msgpack_pack_uint64(pk, b->proto[pc].bytes);
+        }
+    }
+}
+
+void tb_series_unpack(tb_series_t *s, tb_mp_reader_t *r)
+{
+    uint32_t pairs = tb_mp_read_map(r);
+    for (uint32_t i = 0; i < pairs && !r->error; i++) {
+        if (tb_mp_next_str_is(r, "started")) {
+            s->started = tb_mp_read_bool(r);
+        } else if (tb_mp_next_str_is(r, "newest")) {
+            s->newest = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "lived_to")) {
+            s->lived_to = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "late")) {
+            s->late = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "open")) {
+            uint32_t n = tb_mp_read_array(r);
+            for (uint32_t k = 0; k < n && !r->error; k++) {
+                tb_second_t b;
+                memset(&b, 0, sizeof b);
+                if (tb_mp_read_array(r) != 2 + 2 * TB_PC_COUNT) {
+                    r->error = r->error ? r->error : TB_EPROTO;
+                    break;
+                }
+                b.sec = tb_mp_read_uint(r);
+                b.lived = tb_mp_read_uint(r) != 0;
+                for (int pc = 0; pc < TB_PC_COUNT; pc++) {
+                    b.proto[pc].packets = tb_mp_read_uint(r);
+                    b.proto[pc].bytes = tb_mp_read_uint(r);
+                }
+                /* Only seconds of the window [newest - lateness, newest]
+                 * are open; a bucket taken already means a shorter window. */
+                tb_second_t *slot = &s->ring[b.sec % s->size];
+                if (b.sec != 0 && b.sec <= s->newest && s->newest - b.sec < s->size &&
+                    slot->sec == 0) {
+                    *slot = b;
+                }
+            }
+        } else {
+            tb_mp_skip(r);
+            tb_mp_skip(r);
+        }
+    }
 }
 
 void tb_series_destroy(tb_series_t **p)
@@ -119,6 +191,19 @@ int tb_series_add(tb_series_t *s, const tb_summary_t *pkt)
     c->packets++;
     c->bytes += pkt->wire_len;
     return 0;
+}
+
+void tb_series_skip(tb_series_t *s, uint64_t now_sec)
+{
+    if (!s->started) {
+        return;
+    }
+    if (now_sec > s->lived_to) {
+        s->lived_to = now_sec;
+    }
+    if (now_sec > s->newest) {
+        s_move(s, now_sec);
+    }
 }
 
 /* Most seconds one advance marks: the clock ticks every loop turn, so more
@@ -272,11 +357,25 @@ size_t tb_timebase_judge(tb_timebase_t *tb, tb_summary_t *items, size_t n)
     return outliers;
 }
 
-uint64_t tb_timebase_tick(tb_timebase_t *tb, uint64_t mono_now, int running)
+uint64_t tb_timebase_tick(tb_timebase_t *tb, uint64_t heard_mono, int running, int *skipped)
 {
-    if (running && tb->based && tb->clocked && tb->last_mono != 0 && mono_now > tb->last_mono) {
-        tb->now_ts += mono_now - tb->last_mono;
+    *skipped = 0;
+    if (!running) {
+        tb->paused = tb->paused || tb->last_mono != 0;
+        return tb->based ? tb->now_ts : 0;
     }
-    tb->last_mono = mono_now;
+    if (tb->based && tb->clocked && tb->last_mono != 0 && heard_mono > tb->last_mono) {
+        uint64_t d = heard_mono - tb->last_mono;
+        if (!tb->paused) {
+            tb->now_ts += d;
+        } else if (tb->realtime) {
+            tb->now_ts += d;
+            *skipped = 1;
+        }
+    }
+    if (heard_mono > tb->last_mono) {
+        tb->last_mono = heard_mono;
+        tb->paused = 0;
+    }
     return tb->based ? tb->now_ts : 0;
 }

@@ -19,6 +19,7 @@
 #define TB_SERIES_H
 
 #include "stats.h"
+#include "tb_mp.h"
 #include "tb_summary.h"
 
 #include <stdint.h>
@@ -51,12 +52,25 @@ int tb_series_add(tb_series_t *s, const tb_summary_t *pkt);
  * before the first packet (no time base yet). */
 void tb_series_advance(tb_series_t *s, uint64_t now_sec);
 
+/* The capture clock jumped to now_sec over time nobody measured (a live
+ * stream after a pause): seconds older than now_sec - lateness close, and
+ * none of the skipped seconds is marked lived. */
+void tb_series_skip(tb_series_t *s, uint64_t now_sec);
+
 /* Close and emit every open second, oldest first (end of a measurement). */
 void tb_series_flush(tb_series_t *s);
 
 /* Emit every open second, oldest first, and keep it open: its final counts
  * are emitted again when it closes (a measurement stopped that may go on). */
 void tb_series_emit_open(tb_series_t *s);
+
+/* A snapshot of the open seconds (--state-dir), one msgpack map. */
+void tb_series_pack(const tb_series_t *s, msgpack_packer *pk);
+
+/* Read a snapshot written by tb_series_pack into a series just created.
+ * Seconds that do not fit a shorter lateness window are left out. Errors
+ * set r->error. */
+void tb_series_unpack(tb_series_t *s, tb_mp_reader_t *r);
 
 /* Packets that arrived after their second was closed. */
 uint64_t tb_series_late(const tb_series_t *s);
@@ -85,7 +99,10 @@ typedef struct {
     int based;          /* a base was established */
     int clocked;        /* the clock runs with the collector's (live, directory) */
     uint64_t now_ts;    /* capture clock, ns: newest accepted time, moved on by ticks */
-    uint64_t last_mono; /* monotonic ns of the last tick */
+    int realtime;       /* the source's capture time is now (live capture): a pause is
+                           skipped, not stood still over */
+    int paused;         /* the clock stood still since its last move */
+    uint64_t last_mono; /* monotonic ns the clock was last moved to (a message heard) */
     unsigned run;       /* consecutive far packets at batch ends that agree */
     uint64_t run_ts;    /* the latest of them */
     uint64_t outliers;  /* packets judged outliers */
@@ -98,10 +115,15 @@ void tb_timebase_init(tb_timebase_t *tb);
  * time, every other packet has the flag cleared. Returns the outliers. */
 size_t tb_timebase_judge(tb_timebase_t *tb, tb_summary_t *items, size_t n);
 
-/* One tick of the collector's clock (monotonic ns). While `running`, a
- * clocked base's capture clock advances by the time since the last tick;
- * otherwise it stands still (a stopped stream, a probe not heard from).
- * Returns the capture clock (ns), 0 before a base exists. */
-uint64_t tb_timebase_tick(tb_timebase_t *tb, uint64_t mono_now, int running);
+/* One tick of the collector's clock. heard_mono is the monotonic time of
+ * the newest message from the stream's probes: while `running`, a clocked
+ * base's capture clock advances with it, never past what was heard (a probe
+ * that died moves it no further). Otherwise it stands still (a stopped
+ * stream, a probe not heard from). When the stream runs again after such a
+ * pause, a `realtime` clock (live capture) jumps over the pause and sets
+ * *skipped (that time was not measured: not lived); any other stands where
+ * it was (a directory's backlog goes on where it stopped). Returns the
+ * capture clock (ns), 0 before a base exists. */
+uint64_t tb_timebase_tick(tb_timebase_t *tb, uint64_t heard_mono, int running, int *skipped);
 
 #endif

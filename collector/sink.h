@@ -10,6 +10,7 @@
 #define TB_SINK_H
 
 #include "stats.h"
+#include "tb_mp.h"
 #include "tb_summary.h"
 
 #include <msgpack.h>
@@ -27,6 +28,7 @@ typedef struct {
     uint64_t restarts;      /* probe restarts seen */
     uint64_t decode_errors; /* packets the probe found truncated or malformed */
     uint64_t files_skipped; /* files the probe skipped, abandoned or cut short */
+    uint64_t unmeasured_ms; /* the stream went unmeasured while its collector was down */
 } tb_loss_t;
 
 typedef struct {
@@ -44,6 +46,10 @@ typedef struct {
      * (live, directory), called every loop turn while it runs and its
      * probes are heard: what is older than the lateness window closes. */
     void (*stream_clock)(tb_sink_t *sink, void *state, uint64_t now_ts);
+    /* The capture clock of a live stream jumped to now_ts over a pause
+     * nobody measured (probe silent, stream stopped, collector down): close
+     * what is older, write nothing for the time skipped. */
+    void (*stream_skip)(tb_sink_t *sink, void *state, uint64_t now_ts);
     /* Loss per probe, called every loss interval while the stream runs and
      * once at its end. */
     void (*stream_loss)(tb_sink_t *sink, void *state, const char *stream, const tb_loss_t *loss);
@@ -52,6 +58,11 @@ typedef struct {
      * reason are borrowed for the duration of the call. */
     void (*stream_final)(tb_sink_t *sink, void *state, const char *stream, const char *how,
                          const char *reason, const tb_stats_t *st);
+    /* --state-dir: what the sink holds open for the stream, as one msgpack
+     * value in a snapshot, and back into a state stream_open just made
+     * (errors set r->error). Both may be NULL (nothing to keep). */
+    void (*stream_save)(tb_sink_t *sink, void *state, msgpack_packer *pk);
+    void (*stream_load)(tb_sink_t *sink, void *state, tb_mp_reader_t *r);
     /* The stream's slot is released: free the state. */
     void (*stream_close)(tb_sink_t *sink, void *state);
     /* Called every loop turn with the monotonic time (flush by age). */

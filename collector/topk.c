@@ -1,6 +1,7 @@
 /* topk — see topk.h. */
 #include "topk.h"
 
+#include "tb_err.h"
 #include "tb_hash.h"
 
 #include <stdlib.h>
@@ -260,6 +261,92 @@ void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t b
     } else {
         s_sift_down(t, e->heap_pos);
     }
+}
+
+int tb_topk_pack(const tb_topk_t *t, msgpack_packer *pk)
+{
+    tb_topk_item_t *items = malloc(t->capacity * sizeof *items);
+    if (items == NULL) {
+        return -1;
+    }
+    size_t n = tb_topk_top(t, items, t->capacity);
+    msgpack_pack_map(pk, 2);
+    tb_mp_kv_u64(pk, "total", t->total);
+    tb_mp_pack_cstr(pk, "keys");
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        msgpack_pack_array(pk, 4);
+        msgpack_pack_bin(pk, t->key_size);
+        msgpack_pack_bin_body(pk, items[i].key, t->key_size);
+        msgpack_pack_uint64(pk, items[i].packets);
+        msgpack_pack_uint64(pk, items[i].bytes);
+        msgpack_pack_uint64(pk, items[i].error);
+    }
+    free(items);
+    return 0;
+}
+
+void tb_topk_unpack(tb_topk_t *t, tb_mp_reader_t *r)
+{
+    tb_topk_reset(t);
+    uint32_t pairs = tb_mp_read_map(r);
+    for (uint32_t i = 0; i < pairs && !r->error; i++) {
+        if (tb_mp_next_str_is(r, "total")) {
+            t->total = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "keys")) {
+            uint32_t n = tb_mp_read_array(r);
+            for (uint32_t k = 0; k < n && !r->error; k++) {
+                uint32_t len = 0;
+                const uint8_t *key = NULL;
+                if (tb_mp_read_array(r) == 4) {
+                    key = tb_mp_read_bin(r, &len);
+                }
+                uint64_t packets = tb_mp_read_uint(r);
+                uint64_t bytes = tb_mp_read_uint(r);
+                uint64_t error = tb_mp_read_uint(r);
+                if (key == NULL || len != t->key_size) {
+                    r->error = r->error ? r->error : TB_EPROTO;
+                    break;
+                }
+                (void)tb_topk_restore(t, key, packets, bytes, error);
+            }
+        } else {
+            tb_mp_skip(r);
+            tb_mp_skip(r);
+        }
+    }
+}
+
+int tb_topk_restore(tb_topk_t *t, const void *key, uint64_t packets, uint64_t bytes,
+                    uint64_t error)
+{
+    if (t->used == t->capacity || packets == 0 || error > packets) {
+        return -1;
+    }
+    uint64_t hash = s_hash(t, key);
+    int found;
+    size_t slot = s_find(t, key, hash, &found);
+    if (found) {
+        return -1;
+    }
+    uint32_t idx = (uint32_t)t->used++;
+    entry_t *e = &t->entries[idx];
+    memcpy(e->key, key, t->key_size);
+    e->hash = hash;
+    e->packets = packets;
+    e->bytes = bytes;
+    e->error = error;
+    e->heap_pos = idx;
+    t->heap[idx] = idx;
+    t->slots[slot].entry = idx;
+    t->slots[slot].tag = (uint32_t)(hash >> 32);
+    s_sift_up(t, idx);
+    return 0;
+}
+
+void tb_topk_set_total(tb_topk_t *t, uint64_t total)
+{
+    t->total = total;
 }
 
 static int s_cmp_desc(const void *a, const void *b)

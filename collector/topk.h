@@ -14,6 +14,8 @@
 #ifndef TB_TOPK_H
 #define TB_TOPK_H
 
+#include "tb_mp.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +46,26 @@ uint64_t tb_topk_hash(const tb_topk_t *t, const void *key);
 void tb_topk_prefetch_slot(const tb_topk_t *t, uint64_t hash);
 void tb_topk_prefetch_entry(const tb_topk_t *t, uint64_t hash);
 void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t bytes);
+
+/* Put back a key with the counts a table held (a snapshot being restored):
+ * the entry takes `packets`, `bytes` and `error` as they were. Restore the
+ * heaviest keys first: once the table is full, the rest are refused. Returns
+ * 0, or -1 when the table is full, the key is there already or packets is 0
+ * or below error. The table's total is not changed (tb_topk_set_total). */
+int tb_topk_restore(tb_topk_t *t, const void *key, uint64_t packets, uint64_t bytes,
+                    uint64_t error);
+
+/* Set the packets counted since the last reset (a snapshot being restored). */
+void tb_topk_set_total(tb_topk_t *t, uint64_t total);
+
+/* A snapshot of the table (--state-dir), as one msgpack map: its total and
+ * every key with its counts, heaviest first. Returns 0 or -1 (no memory). */
+int tb_topk_pack(const tb_topk_t *t, msgpack_packer *pk);
+
+/* Read a snapshot written by tb_topk_pack into t (reset first). Keys that
+ * do not fit a smaller table are left out, the lightest first. Errors set
+ * r->error. */
+void tb_topk_unpack(tb_topk_t *t, tb_mp_reader_t *r);
 
 /* Forget every key. */
 void tb_topk_reset(tb_topk_t *t);

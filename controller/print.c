@@ -285,6 +285,15 @@ static void s_collector(FILE *out, const char *endpoint, const json_t *part)
                 " malformed, %" JSON_INTEGER_FORMAT " dropped\n",
                 s_int(req, "received"), s_int(req, "malformed"), s_int(req, "dropped"));
     }
+    const json_t *state = json_object_get(coll, "state");
+    if (json_is_object(state)) {
+        fprintf(out,
+                "state      %s: %" JSON_INTEGER_FORMAT " snapshots, %" JSON_INTEGER_FORMAT
+                " failed%s%s; %" JSON_INTEGER_FORMAT " streams restored at start\n",
+                s_str(state, "dir"), s_int(state, "snapshots"), s_int(state, "failures"),
+                s_str(state, "error")[0] ? ", last: " : "", s_str(state, "error"),
+                s_int(state, "restored"));
+    }
     s_endpoints(out, coll);
     s_database(out, json_object_get(part, "database"));
 }

@@ -326,9 +326,11 @@ class Influx:
     ports: what was written survives and clients reconnect to the same URL.
     The binary is influxd from PATH unless TAPBUS_INFLUXD names another."""
 
-    def __init__(self, auth=False):
+    def __init__(self, auth=False, parent=None):
+        """parent: the directory to make its temporary directory in
+        (default: the system's)."""
         self.auth = auth
-        self.dir = tempfile.mkdtemp(prefix="tapbus-influx-")
+        self.dir = tempfile.mkdtemp(prefix="tapbus-influx-", dir=parent)
         self.http_port = free_port()
         self.rpc_port = free_port()  # backup/restore; bound even if unused
         while self.rpc_port == self.http_port:

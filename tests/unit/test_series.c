@@ -73,6 +73,70 @@ static void test_in_order_and_lateness(void **state)
     assert_null(s);
 }
 
+/* The open seconds packed into a snapshot and read into a new series carry
+ * on: a packet for an open second joins it, and each second is emitted once
+ * with everything it holds. */
+static void test_snapshot_round_trip(void **state)
+{
+    (void)state;
+    sink_t k = {.n = 0};
+    tb_series_t *s = tb_series_new(3, s_emit, &k);
+    tb_summary_t p;
+    for (uint64_t sec = 100; sec <= 104; sec++) {
+        p = s_pkt(sec, 0, 100, 6);
+        tb_series_add(s, &p);
+    }
+    assert_int_equal(k.n, 1); /* 100 closed; 101..104 open */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    tb_series_pack(s, &pk);
+
+    sink_t k2 = {.n = 0};
+    tb_series_t *t = tb_series_new(3, s_emit, &k2);
+    tb_mp_reader_t r;
+    tb_mp_reader_init(&r, sb.data, sb.size);
+    tb_series_unpack(t, &r);
+    assert_int_equal(r.error, 0);
+    p = s_pkt(102, 500, 40, 17); /* joins the open second 102 */
+    assert_int_equal(tb_series_add(t, &p), 0);
+    p = s_pkt(100, 0, 40, 17); /* 100 was closed before the snapshot: late */
+    assert_int_equal(tb_series_add(t, &p), 1);
+    tb_series_flush(t);
+    assert_int_equal(k2.n, 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(k2.got[i].sec, 101 + i);
+        assert_int_equal(k2.got[i].proto[TB_PC_TCP].packets, 1);
+    }
+    assert_int_equal(k2.got[1].proto[TB_PC_UDP].packets, 1);
+    assert_int_equal(k2.got[1].proto[TB_PC_UDP].bytes, 40);
+
+    /* A shorter window keeps what fits: the newest seconds. */
+    sink_t k3 = {.n = 0};
+    tb_series_t *u = tb_series_new(1, s_emit, &k3);
+    tb_mp_reader_init(&r, sb.data, sb.size);
+    tb_series_unpack(u, &r);
+    assert_int_equal(r.error, 0);
+    tb_series_flush(u);
+    assert_int_equal(k3.n, 2);
+    assert_int_equal(k3.got[0].sec, 103);
+    assert_int_equal(k3.got[1].sec, 104);
+    /* Every cut of the snapshot is an error, never a crash. */
+    for (size_t cut = 0; cut < sb.size; cut++) {
+        sink_t k4 = {.n = 0};
+        tb_series_t *v = tb_series_new(3, s_emit, &k4);
+        tb_mp_reader_init(&r, sb.data, cut);
+        tb_series_unpack(v, &r);
+        assert_int_not_equal(r.error, 0);
+        tb_series_destroy(&v);
+    }
+    tb_series_destroy(&u);
+    tb_series_destroy(&t);
+    tb_series_destroy(&s);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void test_gaps_and_jumps(void **state)
 {
     (void)state;
@@ -214,7 +278,8 @@ static void test_outlier_in_batch(void **state)
     items[0].flags = TB_SUM_TS_OUTLIER; /* from the wire: cleared */
     assert_int_equal(tb_timebase_judge(&tb, items, 10), 0);
     assert_false(items[0].flags & TB_SUM_TS_OUTLIER);
-    assert_int_equal(tb_timebase_tick(&tb, 1, 1), (Y2008 + 109) * 1000000000ull);
+    int skipped;
+    assert_int_equal(tb_timebase_tick(&tb, 1, 1, &skipped), (Y2008 + 109) * 1000000000ull);
 }
 
 /* An absurd first packet does not become the base. */
@@ -276,35 +341,74 @@ static void test_jump_accepted(void **state)
     assert_int_equal(tb.now_ts, (Y2008 - 86400 + 5) * 1000000000ull);
 }
 
-/* The capture clock runs with the collector's only while clocked and
- * running; a stopped or silent stream's stands still. */
+/* The capture clock runs with what is heard (never past the newest
+ * message) only while clocked and running; over a pause (a stopped or
+ * silent stream) a directory's stands still and a live capture's skips. */
 static void test_clock_ticks(void **state)
 {
     (void)state;
     tb_timebase_t tb;
     tb_timebase_init(&tb);
-    assert_int_equal(tb_timebase_tick(&tb, 1000, 1), 0); /* no base */
+    int skipped;
+    assert_int_equal(tb_timebase_tick(&tb, 1000, 1, &skipped), 0); /* no base */
     tb_summary_t p = s_pkt(Y2008, 0, 100, 6);
     tb_timebase_judge(&tb, &p, 1);
     tb.clocked = 1;
     uint64_t base = Y2008 * 1000000000ull;
-    assert_int_equal(tb_timebase_tick(&tb, 2000, 1), base + 1000);
-    assert_int_equal(tb_timebase_tick(&tb, 5000, 0), base + 1000); /* paused */
-    assert_int_equal(tb_timebase_tick(&tb, 6000, 1), base + 2000);
+    assert_int_equal(tb_timebase_tick(&tb, 2000, 1, &skipped), base + 1000);
+    assert_false(skipped);
+    /* Nothing new heard: it does not run on by itself. */
+    assert_int_equal(tb_timebase_tick(&tb, 2000, 1, &skipped), base + 1000);
+    assert_int_equal(tb_timebase_tick(&tb, 5000, 0, &skipped), base + 1000); /* paused */
+    /* A directory: heard again, it stands where it stood, then runs on. */
+    assert_int_equal(tb_timebase_tick(&tb, 6000, 1, &skipped), base + 1000);
+    assert_false(skipped);
+    assert_int_equal(tb_timebase_tick(&tb, 6500, 1, &skipped), base + 1500);
+    /* A live capture skips the pause, saying so. */
+    tb.realtime = 1;
+    assert_int_equal(tb_timebase_tick(&tb, 9000, 0, &skipped), base + 1500);
+    assert_int_equal(tb_timebase_tick(&tb, 9500, 1, &skipped), base + 4500);
+    assert_true(skipped);
+    assert_int_equal(tb_timebase_tick(&tb, 9700, 1, &skipped), base + 4700);
+    assert_false(skipped);
     tb.clocked = 0; /* a file: only packets move it */
-    assert_int_equal(tb_timebase_tick(&tb, 9000, 1), base + 2000);
+    assert_int_equal(tb_timebase_tick(&tb, 12000, 1, &skipped), base + 4700);
     /* A packet ahead of the clock moves it on; one behind does not. */
     p = s_pkt(Y2008 + 5, 0, 100, 6);
     tb_timebase_judge(&tb, &p, 1);
     p = s_pkt(Y2008 + 1, 0, 100, 6);
     tb_timebase_judge(&tb, &p, 1);
-    assert_int_equal(tb_timebase_tick(&tb, 9500, 1), (Y2008 + 5) * 1000000000ull);
+    assert_int_equal(tb_timebase_tick(&tb, 12500, 1, &skipped), (Y2008 + 5) * 1000000000ull);
+}
+
+/* A skip closes what is older than the window and marks nothing lived. */
+static void test_skip_marks_nothing(void **state)
+{
+    (void)state;
+    sink_t k = {.n = 0};
+    tb_series_t *s = tb_series_new(2, s_emit, &k);
+    tb_summary_t p = s_pkt(100, 0, 60, 6);
+    tb_series_add(s, &p);
+    tb_series_advance(s, 101); /* lived */
+    tb_series_skip(s, 200);    /* nobody measured 102..200 */
+    assert_int_equal(k.n, 2);
+    assert_int_equal(k.got[0].sec, 100);
+    assert_int_equal(k.got[1].sec, 101);
+    assert_true(k.got[1].lived);
+    tb_series_advance(s, 202); /* lived again from 201 */
+    tb_series_flush(s);
+    assert_int_equal(k.n, 4);
+    assert_int_equal(k.got[2].sec, 201);
+    assert_int_equal(k.got[3].sec, 202);
+    tb_series_destroy(&s);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_and_lateness),
+        cmocka_unit_test(test_skip_marks_nothing),
+        cmocka_unit_test(test_snapshot_round_trip),
         cmocka_unit_test(test_gaps_and_jumps),
         cmocka_unit_test(test_zero_lateness_and_bad_arguments),
         cmocka_unit_test(test_clock_closes_and_fills),

@@ -113,6 +113,85 @@ static void test_eviction_keeps_index_consistent(void **state)
     tb_topk_destroy(&t);
 }
 
+/* A table packed into a snapshot and read back (with another seed, as after
+ * a restart) reports the same keys and counts, and goes on counting from
+ * them; a smaller table keeps the heaviest keys; damaged input is an error. */
+static void test_snapshot_round_trip(void **state)
+{
+    (void)state;
+    tb_topk_t *t = tb_topk_new(32, sizeof(uint32_t), 1);
+    assert_non_null(t);
+    uint64_t rng = 99;
+    for (int i = 0; i < 5000; i++) {
+        uint32_t k = (uint32_t)(s_rng(&rng) % 20);
+        k = k < 10 ? k : (uint32_t)(s_rng(&rng) % 1000); /* ten heavy keys and a tail */
+        tb_topk_add(t, &k, 64);
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assert_int_equal(tb_topk_pack(t, &pk), 0);
+
+    tb_topk_t *u = tb_topk_new(32, sizeof(uint32_t), 2);
+    tb_mp_reader_t r;
+    tb_mp_reader_init(&r, sb.data, sb.size);
+    tb_topk_unpack(u, &r);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(tb_mp_remaining(&r), 0);
+    assert_int_equal(tb_topk_total(u), tb_topk_total(t));
+    assert_int_equal(tb_topk_error_bound(u), tb_topk_error_bound(t));
+    tb_topk_item_t a[32], b[32];
+    size_t na = tb_topk_top(t, a, 32), nb = tb_topk_top(u, b, 32);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++) {
+        assert_memory_equal(a[i].key, b[i].key, sizeof(uint32_t));
+        assert_int_equal(a[i].packets, b[i].packets);
+        assert_int_equal(a[i].bytes, b[i].bytes);
+        assert_int_equal(a[i].error, b[i].error);
+    }
+    /* It counts on: the heaviest key gets one more. */
+    uint32_t heavy;
+    memcpy(&heavy, a[0].key, sizeof heavy);
+    tb_topk_add(u, &heavy, 64);
+    assert_int_equal(tb_topk_top(u, b, 1), 1);
+    assert_int_equal(b[0].packets, a[0].packets + 1);
+
+    /* A smaller table keeps the heaviest. */
+    tb_topk_t *small = tb_topk_new(4, sizeof(uint32_t), 3);
+    tb_mp_reader_init(&r, sb.data, sb.size);
+    tb_topk_unpack(small, &r);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(tb_topk_top(small, b, 32), 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_memory_equal(a[i].key, b[i].key, sizeof(uint32_t));
+    }
+    /* Every prefix of the snapshot is refused or read partly, never more. */
+    for (size_t cut = 0; cut < sb.size; cut++) {
+        tb_mp_reader_init(&r, sb.data, cut);
+        tb_topk_unpack(small, &r);
+        assert_int_not_equal(r.error, 0);
+    }
+    /* Keys of the wrong size are an error. */
+    tb_topk_t *wide = tb_topk_new(32, 8, 3);
+    tb_mp_reader_init(&r, sb.data, sb.size);
+    tb_topk_unpack(wide, &r);
+    assert_int_not_equal(r.error, 0);
+    /* Restoring refuses duplicates, zero counts and errors above counts. */
+    tb_topk_reset(small);
+    uint32_t k1 = 1;
+    assert_int_equal(tb_topk_restore(small, &k1, 5, 10, 0), 0);
+    assert_int_equal(tb_topk_restore(small, &k1, 5, 10, 0), -1);
+    uint32_t k2 = 2;
+    assert_int_equal(tb_topk_restore(small, &k2, 0, 0, 0), -1);
+    assert_int_equal(tb_topk_restore(small, &k2, 3, 0, 4), -1);
+    tb_topk_destroy(&wide);
+    tb_topk_destroy(&small);
+    tb_topk_destroy(&u);
+    tb_topk_destroy(&t);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -197,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_heavy_hitters_survive_flood),
         cmocka_unit_test(test_eviction_keeps_index_consistent),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_snapshot_round_trip),
         cmocka_unit_test(test_stats_totals_and_extremes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
