@@ -23,7 +23,7 @@ BUILD = os.path.dirname(os.path.abspath(h.BIN)) if h.BIN else ""
 PROGRAMS = ("tapbus-probe", "tapbus-collector", "tapbusctl")
 UNITS = ("tapbus-collector.service", "tapbus-probe@.service", "tapbus-gateway.service")
 DOCS = ("README.md", "control-protocol.md", "database.md", "deploying.md", "operating.md",
-        "schema.md", "sources.md", "wire-format.md")
+        "restarts.md", "schema.md", "sources.md", "wire-format.md")
 # example -> the program that reads it
 EXAMPLES = {"collector.conf": "tapbus-collector", "probe-edge1.conf": "tapbus-probe",
             "gateway.conf": "tapbusctl"}
@@ -116,7 +116,9 @@ class Install(unittest.TestCase):
         self.assertEqual(collector["StateDirectory"], ["tapbus/collector"])
         # The example configurations keep what the units' state directories hold.
         with open(os.path.join(self.docdir, "examples", "collector.conf")) as f:
-            self.assertRegex(f.read(), r"(?m)^spool-dir = /var/lib/tapbus/collector/spool$")
+            text = f.read()
+        self.assertRegex(text, r"(?m)^state-dir = /var/lib/tapbus/collector$")
+        self.assertRegex(text, r"(?m)^spool-dir = /var/lib/tapbus/collector/spool$")
         with open(os.path.join(self.docdir, "examples", "probe-edge1.conf")) as f:
             self.assertRegex(f.read(), r"(?m)^checkpoint-dir = /var/lib/tapbus/probe-edge1$")
 
