@@ -491,8 +491,8 @@ def installed_programs():
     found = []
     for d in ("probe", "collector", "controller"):
         with open(os.path.join(SRC, d, "CMakeLists.txt"), encoding="utf-8") as f:
-            found += re.findall(r"install\(TARGETS\s+([\w-]+)\s+RUNTIME DESTINATION bin\)",
-                                f.read())
+            found += re.findall(r"install\(TARGETS\s+([\w-]+)\s+RUNTIME DESTINATION "
+                                r"(?:bin|\$\{CMAKE_INSTALL_BINDIR\})\)", f.read())
     return found
 
 
