@@ -43,6 +43,10 @@ else
         --target tapbus-probe tapbus-collector tapbusctl >/dev/null
     bin=build/demo/bin
 fi
+if [ ! -d "$bin" ]; then
+    echo "demo.sh: $bin is not a directory (TAPBUS_BIN names the programs' directory)" >&2
+    exit 1
+fi
 bin=$(cd "$bin" && pwd)
 for prog in tapbus-probe tapbus-collector tapbusctl; do
     if [ ! -x "$bin/$prog" ]; then
