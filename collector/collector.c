@@ -921,9 +921,13 @@ static void s_clock(tb_collector_t *c, coll_stream_t *st, uint64_t now)
         }
     }
     st->tbase.clocked = clocked;
-    /* A live capture's packets are stamped now: its clock skips a pause. */
+    /* A live capture's packets are stamped now: its clock skips a pause.
+     * What the offers said is kept while they are away (a probe that died
+     * and comes back may be heard before its new offer is). */
     const char *kind = tb_offers_kind(c->offers, st->name);
-    st->tbase.realtime = kind != NULL && strcmp(kind, "iface") == 0;
+    if (kind != NULL) {
+        st->tbase.realtime = strcmp(kind, "iface") == 0;
+    }
     int running = st->state == STREAM_RUNNING && heard_mono != 0 && now - heard_mono < HEARD_NS;
     int skipped;
     uint64_t now_ts = tb_timebase_tick(&st->tbase, heard_mono, running, &skipped);

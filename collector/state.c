@@ -99,8 +99,9 @@ static void s_pack_probe(msgpack_packer *pk, const probe_track_t *pt)
 
 static int s_pack_stream(tb_collector_t *c, msgpack_packer *pk, const coll_stream_t *st)
 {
-    msgpack_pack_map(pk, 13);
+    msgpack_pack_map(pk, 14);
     tb_mp_kv_str(pk, "name", st->name);
+    tb_mp_kv_bool(pk, "realtime", st->tbase.realtime);
     tb_mp_kv_str(pk, "state", s_state_names[st->state]);
     tb_mp_kv_u64(pk, "started_ns", st->started_ns);
     tb_mp_kv_u64(pk, "ended_ns", st->ended_ns);
@@ -247,6 +248,7 @@ typedef struct {
     int state;
     uint64_t started_ns, ended_ns, run_resets, resumes, unmeasured_ns;
     uint64_t gap_from_ns, gap_until_ns, clock_ns;
+    int realtime;
     size_t nprobes;
     probe_track_t probes[TB_STREAM_MAX_PROBES];
     int have_sinks;
@@ -405,6 +407,8 @@ static void s_read_stream(tb_mp_reader_t *r, saved_stream_t *sv, tb_stats_t *sta
             sv->gap_from_ns = tb_mp_read_uint(r);
         } else if (tb_mp_next_str_is(r, "gap_until_ns")) {
             sv->gap_until_ns = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "realtime")) {
+            sv->realtime = tb_mp_read_bool(r);
         } else if (tb_mp_next_str_is(r, "clock_ns")) {
             sv->clock_ns = tb_mp_read_uint(r);
         } else if (tb_mp_next_str_is(r, "probes")) {
@@ -525,6 +529,7 @@ static void s_restore(tb_collector_t *c, const saved_stream_t *sv, tb_stats_t **
         st->tbase.clocked = 1;
         st->tbase.now_ts = sv->clock_ns;
     }
+    st->tbase.realtime = sv->realtime;
     st->resumes++;
     st->unmeasured_ns += down;
     st->heard = 1; /* it has data: running, not waiting */
