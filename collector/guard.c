@@ -28,6 +28,10 @@ typedef struct {
     char name[TB_CURVE_NAME_MAX + 1]; /* the file it came from */
 } kr_entry_t;
 
+/* Kinds of refusal, each logged within its own limit: a stranger knocking
+ * again and again does not hide a probe with the wrong key. */
+enum { R_CONTROL_KEY, R_BUS_KEY, R_NOT_CURVE, R_SERVER_KEY, R_HANDSHAKE, R_KINDS };
+
 /* One allow-list: a directory of public certificates. */
 typedef struct {
     const char *dir;    /* borrowed; NULL: an empty list */
@@ -51,7 +55,7 @@ struct tb_guard {
     pthread_t thread;
     int started;
     keyring_t act, read, probe;
-    tb_ratelimit_t rl;
+    tb_ratelimit_t rl[R_KINDS]; /* log lines, per kind of refusal */
     pthread_mutex_t lock;
     tb_guard_counters_t counters; /* under lock */
 };
@@ -190,9 +194,9 @@ static size_t s_property(uint8_t *buf, size_t at, const char *name, const char *
     return at + vl;
 }
 
-static void s_refusal(tb_guard_t *g, uint64_t *counter, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void s_refusal(tb_guard_t *g, uint64_t *counter, const char *fmt, ...)
+static void s_refusal(tb_guard_t *g, int kind, uint64_t *counter, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void s_refusal(tb_guard_t *g, int kind, uint64_t *counter, const char *fmt, ...)
 {
     char msg[TB_GUARD_DETAIL_MAX];
     va_list ap;
@@ -206,7 +210,7 @@ static void s_refusal(tb_guard_t *g, uint64_t *counter, const char *fmt, ...)
     /* A refused peer that connects again and again (or a collector
      * reconnecting to a probe it refuses) makes one line now and then. */
     uint64_t suppressed = 0;
-    if (tb_ratelimit_allow(&g->rl, tb_time_mono_ns(), &suppressed)) {
+    if (tb_ratelimit_allow(&g->rl[kind], tb_time_mono_ns(), &suppressed)) {
         if (suppressed > 0) {
             tb_log(TB_LOG_WARN, LOG_COMPONENT, "%s (%llu similar lines suppressed)", msg,
                    (unsigned long long)suppressed);
@@ -277,7 +281,7 @@ static int s_zap_one(tb_guard_t *g)
         } else if ((e = s_lookup(&g->read, key)) != NULL) {
             role = "read";
         } else {
-            s_refusal(g, &g->counters.refused_control,
+            s_refusal(g, R_CONTROL_KEY, &g->counters.refused_control,
                       "control: refused a client at %s: its key %s is in neither --curve-allow "
                       "nor --curve-allow-read",
                       addr, key);
@@ -287,12 +291,12 @@ static int s_zap_one(tb_guard_t *g)
         if ((e = s_lookup(&g->probe, key)) != NULL) {
             role = "probe";
         } else {
-            s_refusal(g, &g->counters.refused_bus,
+            s_refusal(g, R_BUS_KEY, &g->counters.refused_bus,
                       "bus: refused a probe at %s: its key %s is not in --curve-allow-probes", addr,
                       key);
         }
     } else {
-        s_refusal(g, &g->counters.refused_control,
+        s_refusal(g, R_CONTROL_KEY, &g->counters.refused_control,
                   "refused a client at %s: not a CURVE client of a tapbus socket", addr);
     }
     if (role != NULL) {
@@ -350,12 +354,15 @@ static void s_monitor_one(tb_guard_t *g)
     memcpy(&event, zmq_msg_data(&head), sizeof event);
     memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof value);
     const char *why = NULL;
+    int kind = R_HANDSHAKE;
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
         value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
         why = "it does not use CURVE (give it --curve-key and --curve-server-key)";
+        kind = R_NOT_CURVE;
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
                value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
         why = "its --curve-server-key is not this collector's public key";
+        kind = R_SERVER_KEY;
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
         why = "it does not speak ZMTP correctly";
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
@@ -364,7 +371,7 @@ static void s_monitor_one(tb_guard_t *g)
     if (why != NULL) {
         char ep[128];
         s_frame_text(&addr, ep, sizeof ep);
-        s_refusal(g, &g->counters.control_handshake_failures,
+        s_refusal(g, kind, &g->counters.control_handshake_failures,
                   "control %s: a client failed the handshake: %s", ep, why);
     }
 done:
@@ -427,7 +434,9 @@ tb_guard_t *tb_guard_new(void *zctx, const tb_guard_config_t *cfg, char *err, si
     g->dead_fd = -1;
     g->zctx = zctx;
     pthread_mutex_init(&g->lock, NULL);
-    tb_ratelimit_init(&g->rl, 10 * TB_NS_PER_SEC, 5);
+    for (int i = 0; i < R_KINDS; i++) {
+        tb_ratelimit_init(&g->rl[i], 10 * TB_NS_PER_SEC, 3);
+    }
     keyring_t *rings[3] = {&g->act, &g->read, &g->probe};
     const char *dirs[3] = {cfg->act_dir, cfg->read_dir, cfg->probe_dir};
     const char *options[3] = {"--curve-allow", "--curve-allow-read", "--curve-allow-probes"};
@@ -443,6 +452,8 @@ tb_guard_t *tb_guard_new(void *zctx, const tb_guard_config_t *cfg, char *err, si
             snprintf(err, errsize, "%s", rings[i]->error);
             goto fail;
         }
+    }
+    for (int i = 0; i < 3; i++) {
         if (dirs[i] != NULL) {
             tb_log(rings[i]->n > 0 ? TB_LOG_INFO : TB_LOG_WARN, LOG_COMPONENT,
                    "%s %s: %zu key(s) allowed%s", options[i], dirs[i], rings[i]->n,
