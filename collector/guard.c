@@ -119,7 +119,11 @@ static int s_scan(keyring_t *kr, int warn)
         }
         kr_entry_t *e = &kr->keys[kr->n++];
         memcpy(e->key, cert.public_key, sizeof e->key);
+        /* The file name goes into logs and status: printable only. */
         snprintf(e->name, sizeof e->name, "%.*s", TB_CURVE_NAME_MAX, name);
+        for (char *ch = e->name; *ch != '\0'; ch++) {
+            *ch = (unsigned char)*ch < 0x20 || (unsigned char)*ch >= 0x7f ? '?' : *ch;
+        }
     }
     closedir(d);
     if (left_out > 0 && warn) {

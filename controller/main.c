@@ -127,8 +127,9 @@ static const command_t s_commands[] = {
      "An HTTP gateway in front of the collector(s) for scripts that use curl: /start,\n"
      "/stop, /forget, /status, /stats?stream=NAME, /probes, /streams, /db, answering\n"
      "JSON. HTTP basic authentication is required: USER:PASSWORD from the first line of\n"
-     "FILE or from $TAPBUS_HTTP_CREDENTIALS (there is no default). Runs until SIGINT or\n"
-     "SIGTERM.\n"},
+     "FILE or from $TAPBUS_HTTP_CREDENTIALS (there is no default). With --curve-key, the\n"
+     "gateway talks to the collector with that key, and every HTTP user has its rights\n"
+     "(docs/security.md). Runs until SIGINT or SIGTERM.\n"},
     {"keygen", "NAME",
      "Write a new CURVE key pair in CZMQ's certificate format: NAME holds the public key\n"
      "(copy it to the hosts that must know it), NAME_secret both keys (mode 0600; it\n"
