@@ -313,7 +313,9 @@ static int s_zap_one(tb_guard_t *g)
         tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "let in %s (%s, key %s) from %s as %s", name,
                control ? "control" : "bus", key, addr, role);
     }
-    uint8_t meta[2 * (1 + 16 + 4) + 8 + TB_CURVE_NAME_MAX];
+    /* Two properties: the role (at most "probe") and the file name. */
+    uint8_t meta[(1 + sizeof TB_GUARD_PROP_ROLE + 4 + sizeof "probe") +
+                 (1 + sizeof TB_GUARD_PROP_NAME + 4 + TB_CURVE_NAME_MAX)];
     size_t mlen = 0;
     if (role != NULL) {
         mlen = s_property(meta, mlen, TB_GUARD_PROP_ROLE, role);
