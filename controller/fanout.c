@@ -186,9 +186,11 @@ static void s_monitor(void *mon, answer_t *a)
             uint32_t value;
             memcpy(&event, zmq_msg_data(&head), sizeof event);
             memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof value);
+            /* A failure "without detail" (the peer closed first) tells
+             * less than one with a reason: it never replaces one. */
             if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
                 a->hs_ok = 1;
-            } else {
+            } else if (event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || a->hs_event == 0) {
                 a->hs_event = event;
                 a->hs_value = value;
             }
