@@ -17,6 +17,8 @@ packages+=(
     clang libclang-rt-14-dev libcmocka-dev
     tshark python3 python3-yaml procps iproute2 nftables influxdb curl tmux openssl
     docker-compose systemd
+    # tests/integration/test_curve.py: what the loopback shows with CURVE.
+    tcpdump
 )
 
 missing=()

@@ -71,6 +71,7 @@ struct tb_busmon {
     ep_t ep[TB_BUSMON_MAX];
     size_t n;
     uint64_t unmatched; /* events of endpoints not in the table */
+    tb_ratelimit_t rl;  /* log lines about peers of listen endpoints */
 };
 
 tb_busmon_t *tb_busmon_new(void *zctx, void *sock, char *err, size_t errsize)
@@ -81,6 +82,7 @@ tb_busmon_t *tb_busmon_new(void *zctx, void *sock, char *err, size_t errsize)
         return NULL;
     }
     m->sock = sock;
+    tb_ratelimit_init(&m->rl, 10 * TB_NS_PER_SEC, 5);
     char addr[64];
     snprintf(addr, sizeof addr, "inproc://tapbus-busmon-%p", (void *)m);
     int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED |
@@ -292,13 +294,18 @@ static void s_set(ep_t *ep, ep_state_t state, const char *detail)
 static void s_handshake_detail(int event, uint32_t value, int64_t waited_ms, char *buf, size_t size)
 {
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-        snprintf(buf, size, "authentication refused (ZAP status %u)", value);
+        /* The collector is the CURVE server: its guard said no. */
+        snprintf(buf, size,
+                 "authentication refused (ZAP status %u): the probe's CURVE key is not in "
+                 "--curve-allow-probes",
+                 value);
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
         const char *what = value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
                                ? "another security mechanism (CURVE on one side only, or "
                                  "not a ZeroMQ peer)"
                            : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC
-                               ? "cryptographic error (wrong keys?)"
+                               ? "cryptographic error (the probe's --curve-server-key is not "
+                                 "this collector's key?)"
                                : "the peer does not speak ZMTP correctly";
         snprintf(buf, size, "ZMTP protocol error 0x%08x: %s", value, what);
     } else if (waited_ms >= TB_BUSMON_HANDSHAKE_MS - 100) {
@@ -311,7 +318,7 @@ static void s_handshake_detail(int event, uint32_t value, int64_t waited_ms, cha
     }
 }
 
-static void s_apply_listen(ep_t *ep, int event, uint32_t value)
+static void s_apply_listen(ep_t *ep, int event, uint32_t value, tb_ratelimit_t *rl)
 {
     char why[TB_BUSMON_DETAIL_MAX];
     switch (event) {
@@ -331,6 +338,12 @@ static void s_apply_listen(ep_t *ep, int event, uint32_t value)
         ep->handshake_failures++;
         s_handshake_detail(event, value, -1, why, sizeof why);
         snprintf(ep->detail, sizeof ep->detail, "last failed handshake: %.120s", why);
+        /* A peer refused is the operator's business (a probe with the
+         * wrong keys, or a stranger); one that retries is not a log flood. */
+        if (tb_ratelimit_allow(rl, tb_time_mono_ns(), NULL)) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT, "listen endpoint %s: a peer failed the handshake: %s",
+                   ep->endpoint, why);
+        }
         break;
     default:
         break;
@@ -444,7 +457,7 @@ static int s_read_one(tb_busmon_t *m)
         goto done;
     }
     if (ep->listen) {
-        s_apply_listen(ep, event, value);
+        s_apply_listen(ep, event, value, &m->rl);
     } else {
         s_apply_connect(ep, event, value);
     }

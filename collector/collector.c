@@ -144,11 +144,49 @@ void tb_collector_destroy(tb_collector_t **p)
     if (c->ctl != NULL) {
         zmq_close(c->ctl);
     }
+    /* After the sockets it authenticates for: never a moment when they
+     * could take a connection with nobody answering ZAP. */
+    tb_guard_destroy(&c->guard);
+    tb_keybind_destroy(&c->keybind);
     tb_dbquery_destroy(&c->dbq);
     if (c->zctx != NULL) {
         zmq_ctx_term(c->zctx);
     }
     free(c);
+}
+
+/* CURVE: the guard answers ZAP before any socket binds or connects
+ * (libzmq lets everybody in while nobody answers), and the collector is the
+ * CURVE server of every connection, whichever side connects: probes and
+ * tapbusctl need its public key, and ZAP gives every message the key its
+ * sender authenticated with. */
+static int s_curve_setup(tb_collector_t *c, char *err, size_t errsize)
+{
+    const tb_collector_config_t *cfg = &c->cfg;
+    if (!tb_curve_available()) {
+        snprintf(err, errsize, "this libzmq has no CURVE support");
+        return -1;
+    }
+    tb_guard_config_t gc = {cfg->curve_allow, cfg->curve_allow_read, cfg->curve_allow_probes};
+    c->guard = tb_guard_new(c->zctx, &gc, err, errsize);
+    if (c->guard == NULL) {
+        return -1;
+    }
+    c->keybind = tb_keybind_new(TB_KEYBIND_MAX);
+    if (c->keybind == NULL) {
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
+    if (tb_curve_server(c->sub, cfg->curve, TB_GUARD_DOMAIN_BUS) != 0 ||
+        tb_curve_server(c->ctl, cfg->curve, TB_GUARD_DOMAIN_CONTROL) != 0) {
+        snprintf(err, errsize, "cannot set up CURVE: %s", zmq_strerror(errno));
+        return -1;
+    }
+    if (tb_guard_watch(c->guard, c->ctl, err, errsize) != 0 ||
+        tb_guard_start(c->guard, err, errsize) != 0) {
+        return -1;
+    }
+    return 0;
 }
 
 tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, size_t errsize)
@@ -221,6 +259,9 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
         /* Stream discovery: every probe's offers, always. */
         zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN) != 0) {
         snprintf(err, errsize, "cannot create sockets: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    if (cfg->curve != NULL && s_curve_setup(c, err, errsize) != 0) {
         goto fail;
     }
     /* Every endpoint's fate (refused, unresolvable, handshake failed, ...)
@@ -740,14 +781,36 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
     }
 }
 
+/* CURVE: whether the key a message came with (its connection's User-Id,
+ * from the guard) is the key its probe id first came with; a refusal is
+ * counted (keybind.h). Without CURVE every message passes. */
+static int s_key_ok(tb_collector_t *c, zmq_msg_t *msg, const char *probe_id)
+{
+    if (c->keybind == NULL) {
+        return 1;
+    }
+    const char *key = zmq_msg_gets(msg, "User-Id");
+    const char *name = zmq_msg_gets(msg, TB_GUARD_PROP_NAME);
+    if (tb_keybind_check(c->keybind, probe_id, key != NULL ? key : "", name) == 0) {
+        return 1;
+    }
+    tb_keybind_counters_t kc;
+    tb_keybind_counters(c->keybind, &kc);
+    s_log_limited(c, TB_LOG_WARN, "bus: refused a message: %s", kc.last);
+    return 0;
+}
+
 /* An offer: a probe's list of streams, into the bounded table. A bad one is
  * counted and dropped like any bad message. */
-static void s_offer(tb_collector_t *c, const uint8_t *body, size_t len)
+static void s_offer(tb_collector_t *c, zmq_msg_t *msg)
 {
-    int rc = tb_wire_decode_offer(body, len, c->offer_msg);
+    int rc = tb_wire_decode_offer(zmq_msg_data(msg), zmq_msg_size(msg), c->offer_msg);
     if (rc != 0) {
         tb_offers_count_bad(c->offers);
         s_log_limited(c, TB_LOG_WARN, "dropped a bad stream offer (%s)", tb_strerror(rc));
+        return;
+    }
+    if (!s_key_ok(c, msg, c->offer_msg->probe_id)) {
         return;
     }
     if (tb_offers_apply(c->offers, c->offer_msg, tb_time_mono_ns()) != 0) {
@@ -790,7 +853,7 @@ static int s_recv_one(tb_collector_t *c)
     }
     if (zmq_msg_size(&topic) == TB_OFFER_TOPIC_LEN &&
         memcmp(zmq_msg_data(&topic), TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN) == 0) {
-        s_offer(c, zmq_msg_data(&body), zmq_msg_size(&body));
+        s_offer(c, &body);
         goto done;
     }
     coll_stream_t *st = s_find_topic(c, zmq_msg_data(&topic), zmq_msg_size(&topic));
@@ -812,6 +875,9 @@ static int s_recv_one(tb_collector_t *c)
     if (strcmp(m.hdr.stream, st->name) != 0) {
         c->bad_topic++;
         st->bad_messages++;
+        goto done;
+    }
+    if (!s_key_ok(c, &body, m.hdr.probe_id)) {
         goto done;
     }
     c->msgs++;
@@ -848,6 +914,24 @@ static void s_reply(tb_collector_t *c, const void *data, size_t size)
     }
 }
 
+/* CURVE: what the client of the request being received may do, from the
+ * properties the guard gave its connection. The frames that came over the
+ * connection carry them; the routing frame ROUTER puts first does not.
+ * Without CURVE everybody may act; with it, a request whose key is not
+ * known may not. */
+static void s_control_role(tb_collector_t *c, zmq_msg_t *m)
+{
+    const char *role = c->guard != NULL ? zmq_msg_gets(m, TB_GUARD_PROP_ROLE) : NULL;
+    if (role == NULL) {
+        return;
+    }
+    const char *key = zmq_msg_gets(m, "User-Id");
+    const char *name = zmq_msg_gets(m, TB_GUARD_PROP_NAME);
+    c->ctl_act = strcmp(role, "act") == 0;
+    snprintf(c->ctl_key, sizeof c->ctl_key, "%.*s (%.*s)", TB_CURVE_KEY_LEN, key ? key : "?",
+             TB_CURVE_NAME_MAX, name ? name : "?");
+}
+
 /* One control request from ROUTER: routing frames up to and including an
  * empty delimiter (what REQ sends, more frames behind proxies), then one
  * frame of msgpack. A message without that envelope cannot be answered and
@@ -868,6 +952,11 @@ static void s_serve_control(tb_collector_t *c)
         }
         if (first) {
             c->ctl_received++;
+            c->ctl_act = c->guard == NULL;
+            c->ctl_key[0] = '\0';
+        }
+        if (c->ctl_key[0] == '\0') {
+            s_control_role(c, &m);
         }
         first = 0;
         more = zmq_msg_more(&m);
@@ -1048,6 +1137,29 @@ static void s_forward_db_reply(tb_collector_t *c)
     }
 }
 
+/* A warning for each endpoint bound for the network without CURVE: whoever
+ * reaches it can feed data as any probe, or start and stop measurements. */
+static void s_warn_open(const tb_collector_t *c)
+{
+    if (c->cfg.curve != NULL) {
+        return;
+    }
+    for (size_t i = 0; i < c->cfg.nlisten; i++) {
+        if (!tb_curve_endpoint_local(c->cfg.listen[i])) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT,
+                   "%s takes probes from the network without CURVE: anyone who reaches it can "
+                   "send data as any probe (see docs/security.md)",
+                   c->cfg.listen[i]);
+        }
+    }
+    if (!tb_curve_endpoint_local(c->cfg.control)) {
+        tb_log(TB_LOG_WARN, LOG_COMPONENT,
+               "control %s is open to the network without CURVE: anyone who reaches it can "
+               "start and stop measurements (see docs/security.md)",
+               c->cfg.control);
+    }
+}
+
 int tb_collector_run(tb_collector_t *c, int stop_fd)
 {
     for (size_t i = 0; i < c->cfg.nprobes; i++) {
@@ -1057,9 +1169,10 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "accepting probes on %s", c->cfg.listen[i]);
     }
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "control on %s", c->cfg.control);
+    s_warn_open(c);
     int rc = 0;
     for (;;) {
-        zmq_pollitem_t items[5] = {
+        zmq_pollitem_t items[6] = {
             {.socket = c->sub, .events = ZMQ_POLLIN},
             {.socket = c->ctl, .events = ZMQ_POLLIN},
             {.socket = c->dbq ? tb_dbquery_socket(c->dbq) : NULL, .events = ZMQ_POLLIN},
@@ -1073,6 +1186,11 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
         int mon_idx = nitems; /* the bus monitor's events, last */
         items[nitems++] =
             (zmq_pollitem_t){.socket = tb_busmon_socket(c->mon), .events = ZMQ_POLLIN};
+        int guard_idx = nitems; /* CURVE: the guard's end */
+        if (c->guard != NULL) {
+            items[nitems++] = (zmq_pollitem_t){.fd = tb_guard_dead_fd(c->guard),
+                                               .events = ZMQ_POLLIN};
+        }
         if (zmq_poll(items, nitems, 100) < 0) {
             if (errno == EINTR) {
                 continue;
@@ -1084,6 +1202,14 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
         int stop_idx = c->dbq != NULL ? 3 : 2;
         if (stop_fd >= 0 && (items[stop_idx].revents & ZMQ_POLLIN)) {
             tb_log(TB_LOG_INFO, LOG_COMPONENT, "stop requested");
+            break;
+        }
+        /* Without its ZAP handler, CURVE would let anybody in: the
+         * collector stops rather than run unguarded. */
+        if (c->guard != NULL && (items[guard_idx].revents & ZMQ_POLLIN)) {
+            tb_log(TB_LOG_ERROR, LOG_COMPONENT,
+                   "the CURVE authentication handler is gone: stopping, not running unguarded");
+            rc = TB_EIO;
             break;
         }
         if (items[0].revents & ZMQ_POLLIN) {

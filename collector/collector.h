@@ -10,6 +10,7 @@
 #define TB_COLLECTOR_H
 
 #include "dbsink.h"
+#include "tb_curve.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,17 +30,28 @@ typedef struct {
     int rcvhwm;                   /* SUB receive high-water mark, in messages */
     const tb_dbsink_config_t *db; /* write to InfluxDB; NULL: no database */
     const char *state_dir;        /* keep the streams across restarts here; NULL: don't */
+    /* CURVE on the bus and on control (docs/security.md): the collector's
+     * own certificate (with its secret key), or NULL for none; then the
+     * allow-lists of the guard (guard.h): control clients that may act,
+     * that may only read, and probes. */
+    const tb_curve_cert_t *curve;
+    const char *curve_allow;
+    const char *curve_allow_read;
+    const char *curve_allow_probes;
 } tb_collector_config_t;
 
 typedef struct tb_collector tb_collector_t;
 
 void tb_collector_config_defaults(tb_collector_config_t *cfg);
 
-/* Create sockets, connect to probes, bind control. NULL with a one-line
- * reason in err on failure. cfg's strings must outlive the collector. */
+/* Create sockets, connect to probes, bind control. With CURVE, the guard
+ * (ZAP handler) is running before any socket binds or connects. NULL with a
+ * one-line reason in err on failure. cfg's strings (and certificate) must
+ * outlive the collector. */
 tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, size_t errsize);
 
-/* Run until stop_fd becomes readable. Returns 0 or a negative tb_err_t. */
+/* Run until stop_fd becomes readable. Returns 0 or a negative tb_err_t (a
+ * socket failed, or the CURVE authentication handler stopped). */
 int tb_collector_run(tb_collector_t *c, int stop_fd);
 
 /* Accepts NULL, sets *p = NULL. */

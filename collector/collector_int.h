@@ -6,6 +6,8 @@
 #include "busmon.h"
 #include "collector.h"
 #include "dbquery.h"
+#include "guard.h"
+#include "keybind.h"
 #include "offers.h"
 #include "series.h"
 #include "sink.h"
@@ -120,6 +122,13 @@ struct tb_collector {
     uint64_t state_failures; /* snapshots that could not be written */
     char state_error[256];   /* why the latest one failed, "" after a success */
     uint64_t restored;       /* streams brought back at start */
+    /* CURVE (cfg.curve): the ZAP handler and its allow-lists, the probe ids'
+     * keys, and the role of the control request being handled. */
+    tb_guard_t *guard;
+    tb_keybind_t *keybind;
+    int ctl_act;                /* the request's key may act (or CURVE is off) */
+    char ctl_key[TB_CURVE_KEY_LEN + 1 + TB_CURVE_NAME_MAX + 3]; /* "KEY (FILE)", for logs */
+    uint64_t ctl_refused_act;   /* start/stop/forget refused to read-only keys */
 };
 
 /* Slots free or reusable (stopped or finished streams) for new streams. */

@@ -283,6 +283,41 @@ static void s_streams(tb_collector_t *c, msgpack_packer *pk)
     s_pack_offer_counters(c, pk);
 }
 
+/* CURVE: the allow-lists and everything refused (docs/security.md). */
+static void s_pack_security(tb_collector_t *c, msgpack_packer *pk)
+{
+    tb_guard_counters_t g;
+    tb_keybind_counters_t k;
+    memset(&g, 0, sizeof g);
+    memset(&k, 0, sizeof k);
+    if (c->guard != NULL) {
+        tb_guard_counters(c->guard, &g);
+    }
+    if (c->keybind != NULL) {
+        tb_keybind_counters(c->keybind, &k);
+    }
+    msgpack_pack_map(pk, 9);
+    tb_mp_kv_bool(pk, "curve", c->guard != NULL);
+    tb_mp_pack_cstr(pk, "keys");
+    msgpack_pack_map(pk, 3);
+    tb_mp_kv_u64(pk, "act", g.act_keys);
+    tb_mp_kv_u64(pk, "read", g.read_keys);
+    tb_mp_kv_u64(pk, "probes", g.probe_keys);
+    tb_mp_kv_u64(pk, "allowed", g.allowed);
+    tb_mp_pack_cstr(pk, "refused_keys");
+    msgpack_pack_map(pk, 2);
+    tb_mp_kv_u64(pk, "control", g.refused_control);
+    tb_mp_kv_u64(pk, "bus", g.refused_bus);
+    tb_mp_kv_u64(pk, "failed_handshakes", g.control_handshake_failures);
+    tb_mp_kv_u64(pk, "refused_read_only", c->ctl_refused_act);
+    tb_mp_kv_u64(pk, "probe_ids", k.ids);
+    tb_mp_kv_u64(pk, "refused_probe_ids", k.conflicts + k.full);
+    tb_mp_pack_cstr(pk, "last_refused");
+    msgpack_pack_map(pk, 2);
+    tb_mp_kv_str(pk, "client", g.last_refused);
+    tb_mp_kv_str(pk, "probe_id", k.last);
+}
+
 static void s_status(tb_collector_t *c, msgpack_packer *pk)
 {
     uint64_t now = tb_time_mono_ns();
@@ -302,7 +337,9 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
     }
 
     tb_mp_pack_cstr(pk, "collector");
-    msgpack_pack_map(pk, 9);
+    msgpack_pack_map(pk, 10);
+    tb_mp_pack_cstr(pk, "security");
+    s_pack_security(c, pk);
     /* --state-dir: snapshots written and failed, streams brought back. */
     tb_mp_pack_cstr(pk, "state");
     if (c->cfg.state_dir != NULL) {
@@ -520,6 +557,20 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
         return 0;
     }
     tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "request %s (%zu stream(s))", req.cmd, req.nstreams);
+    /* CURVE: keys from --curve-allow-read may look, not act. */
+    if (c->guard != NULL && !c->ctl_act &&
+        (strcmp(req.cmd, "start") == 0 || strcmp(req.cmd, "stop") == 0 ||
+         strcmp(req.cmd, "forget") == 0)) {
+        c->ctl_refused_act++;
+        tb_log(TB_LOG_WARN, LOG_COMPONENT, "refused %s from read-only key %s", req.cmd,
+               c->ctl_key);
+        snprintf(err, sizeof err,
+                 "%s refused: this client's key may only read (status, stats, probes, streams, "
+                 "db); keys that may act are in the collector's --curve-allow directory",
+                 req.cmd);
+        s_error(&pk, err);
+        return 0;
+    }
     if (strcmp(req.cmd, "start") == 0) {
         s_start(c, &req, &pk);
     } else if (strcmp(req.cmd, "stop") == 0) {

@@ -3,6 +3,8 @@
 #include "collector.h"
 #include "series.h"
 
+#include "tb_curve.h"
+
 #include "tb_conf.h"
 #include "tb_log.h"
 #include "tb_opt.h"
@@ -39,6 +41,16 @@ static void s_usage(FILE *out)
             "                       'name = value' per line; the environment\n"
             "                       (TAPBUS_COLLECTOR_NAME) overrides it, the command line both\n"
             "  --print-config       print the options in effect and where they came from\n"
+            "\n"
+            "security (CURVE on the bus and on control; see docs/security.md):\n"
+            "  --curve-key FILE        this collector's secret certificate (NAME_secret from\n"
+            "                          tapbusctl keygen): CURVE on every connection, probes\n"
+            "                          and tapbusctl need its public certificate\n"
+            "  --curve-allow-probes DIR  public certificates of the probes that may send\n"
+            "  --curve-allow DIR       ... of control clients that may act (start, stop,\n"
+            "                          forget) and read\n"
+            "  --curve-allow-read DIR  ... of control clients that may only read (status,\n"
+            "                          stats, probes, streams, db)\n"
             "\n"
             "database (InfluxDB; without --influx-url nothing is written):\n"
             "  --influx-url URL        e.g. http://db:8086 or https://db:8086\n"
@@ -123,6 +135,10 @@ static void s_print_config(const tb_conf_args_t *ca, const tb_collector_config_t
     tb_conf_print_default(ca, o, "top", "%zu", c->top_n);
     tb_conf_print_default(ca, o, "hwm", "%d", c->rcvhwm);
     tb_conf_print_default(ca, o, "state-dir", NULL);
+    tb_conf_print_default(ca, o, "curve-key", NULL);
+    tb_conf_print_default(ca, o, "curve-allow-probes", NULL);
+    tb_conf_print_default(ca, o, "curve-allow", NULL);
+    tb_conf_print_default(ca, o, "curve-allow-read", NULL);
     tb_conf_print_default(ca, o, "log-level", "%s", levels[log_level & 3]);
     tb_conf_print_default(ca, o, "influx-url", NULL);
     tb_conf_print_default(ca, o, "influx-version", "%d", i->version);
@@ -149,8 +165,34 @@ static void s_print_config(const tb_conf_args_t *ca, const tb_collector_config_t
     tb_conf_print_default(ca, o, "interval-flows", "%zu", d->table_capacity);
 }
 
+/* CURVE comes whole: the collector's key and who may connect, on the bus
+ * and on control; an allow-list without the key would protect nothing. */
+static int s_check_curve(const tb_collector_config_t *cfg, char *msg, size_t size)
+{
+    const char *list = cfg->curve_allow_probes != NULL ? "--curve-allow-probes"
+                       : cfg->curve_allow != NULL      ? "--curve-allow"
+                       : cfg->curve_allow_read != NULL ? "--curve-allow-read"
+                                                       : NULL;
+    if (cfg->curve == NULL && list != NULL) {
+        snprintf(msg, size, "%s needs --curve-key (this collector's secret certificate)", list);
+        return -1;
+    }
+    if (cfg->curve != NULL && cfg->curve_allow_probes == NULL) {
+        snprintf(msg, size, "--curve-key needs --curve-allow-probes DIR (the public "
+                            "certificates of the probes that may send)");
+        return -1;
+    }
+    if (cfg->curve != NULL && cfg->curve_allow == NULL && cfg->curve_allow_read == NULL) {
+        snprintf(msg, size, "--curve-key needs --curve-allow DIR and/or --curve-allow-read DIR "
+                            "(the public certificates of tapbusctl and gateways)");
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    static tb_curve_cert_t curve; /* --curve-key: lives as long as the collector */
     tb_collector_config_t cfg;
     tb_collector_config_defaults(&cfg);
     enum {
@@ -187,7 +229,11 @@ int main(int argc, char **argv)
         O_INTERVAL,
         O_LATENESS,
         O_IFLOWS,
-        O_STATEDIR
+        O_STATEDIR,
+        O_CURVE_KEY,
+        O_CURVE_ALLOW,
+        O_CURVE_READ,
+        O_CURVE_PROBES
     };
     static const struct option opts[] = {
         {"probe", required_argument, NULL, O_PROBE},
@@ -224,6 +270,10 @@ int main(int argc, char **argv)
         {"lateness", required_argument, NULL, O_LATENESS},
         {"interval-flows", required_argument, NULL, O_IFLOWS},
         {"state-dir", required_argument, NULL, O_STATEDIR},
+        {"curve-key", required_argument, NULL, O_CURVE_KEY},
+        {"curve-allow", required_argument, NULL, O_CURVE_ALLOW},
+        {"curve-allow-read", required_argument, NULL, O_CURVE_READ},
+        {"curve-allow-probes", required_argument, NULL, O_CURVE_PROBES},
         {NULL, 0, NULL, 0},
     };
     char msg[512];
@@ -391,6 +441,21 @@ int main(int argc, char **argv)
         case O_STATEDIR:
             cfg.state_dir = optarg;
             break;
+        case O_CURVE_KEY:
+            if (tb_curve_cert_load(optarg, 1, &curve, msg, sizeof msg) != 0) {
+                goto fail;
+            }
+            cfg.curve = &curve;
+            break;
+        case O_CURVE_ALLOW:
+            cfg.curve_allow = optarg;
+            break;
+        case O_CURVE_READ:
+            cfg.curve_allow_read = optarg;
+            break;
+        case O_CURVE_PROBES:
+            cfg.curve_allow_probes = optarg;
+            break;
         case O_SPOOLMB:
             if (s_num("spool-mb", optarg, 1, 1u << 24, &v, msg, sizeof msg) != 0) {
                 goto fail;
@@ -449,6 +514,9 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "--spool-dir needs --influx-url");
         goto fail;
     }
+    if (s_check_curve(&cfg, msg, sizeof msg) != 0) {
+        goto fail;
+    }
     int stop_fd = tb_opt_stop_fd();
     if (stop_fd < 0) {
         snprintf(msg, sizeof msg, "cannot set up signal handling");
@@ -463,6 +531,7 @@ int main(int argc, char **argv)
     tb_collector_destroy(&coll);
     close(stop_fd);
     tb_log(TB_LOG_INFO, "collector", "stopped");
+    explicit_bzero(&curve, sizeof curve);
     free(password);
     free(token);
     tb_conf_free(&ca);

@@ -89,6 +89,10 @@ typedef struct {
     int code;     /* TB_CALL_*, or NOT_ASKED */
     json_t *data; /* TB_CALL_OK: the reply's data */
     char err[ERR_MAX];
+    /* What the socket monitor said of the handshakes, over all attempts. */
+    int hs_ok;          /* one succeeded */
+    int hs_event;       /* the latest ZMQ_EVENT_HANDSHAKE_FAILED_*, 0: none */
+    uint32_t hs_value;  /* its value */
 } answer_t;
 
 static void s_answers_free(answer_t *ans, size_t n)
@@ -124,26 +128,120 @@ static void s_decode(const char *endpoint, zmq_msg_t *msg, answer_t *a)
     }
 }
 
-/* A REQ socket connected to endpoint; NULL with *bad set when the endpoint
- * is malformed. */
-static void *s_socket(void *ctx, const char *endpoint, int *bad)
+/* A REQ socket connected to endpoint, its handshakes watched through *mon
+ * (a PAIR socket, or NULL when watching failed: the answer then only lacks
+ * the reason); NULL with *bad set when the endpoint is malformed. */
+static void *s_socket(const tb_fanout_t *f, void *ctx, const char *endpoint, int *bad, void **mon)
 {
     void *s = zmq_socket(ctx, ZMQ_REQ);
     int linger = 0;
     int64_t maxmsg = TB_CTL_MAX_REPLY;
+    *mon = NULL;
     if (s == NULL || zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0) {
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        (f->curve && tb_curve_client(s, &f->curve_own, f->curve_server) != 0)) {
         if (s != NULL) {
             zmq_close(s);
         }
         return NULL;
     }
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://tapbus-fanout-%p", s);
+    if (zmq_socket_monitor(s, ep,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
+        *mon = zmq_socket(ctx, ZMQ_PAIR);
+        if (*mon != NULL && (zmq_setsockopt(*mon, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+                             zmq_connect(*mon, ep) != 0)) {
+            zmq_close(*mon);
+            *mon = NULL;
+        }
+    }
     if (zmq_connect(s, endpoint) != 0) {
         *bad = 1;
+        if (*mon != NULL) {
+            zmq_close(*mon);
+            *mon = NULL;
+        }
         zmq_close(s);
         return NULL;
     }
     return s;
+}
+
+/* Apply the monitor's events waiting on mon to a's handshake record. */
+static void s_monitor(void *mon, answer_t *a)
+{
+    for (int i = 0; mon != NULL && i < 64; i++) {
+        zmq_msg_t head, addr;
+        zmq_msg_init(&head);
+        zmq_msg_init(&addr);
+        int got = zmq_msg_recv(&head, mon, ZMQ_DONTWAIT) >= 0;
+        if (got && zmq_msg_more(&head)) {
+            zmq_msg_recv(&addr, mon, 0);
+        }
+        if (got && zmq_msg_size(&head) >= 6) {
+            uint16_t event;
+            uint32_t value;
+            memcpy(&event, zmq_msg_data(&head), sizeof event);
+            memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof value);
+            /* A failure "without detail" (the peer closed first) tells
+             * less than one with a reason: it never replaces one. */
+            if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+                a->hs_ok = 1;
+            } else if (event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || a->hs_event == 0) {
+                a->hs_event = event;
+                a->hs_value = value;
+            }
+        }
+        zmq_msg_close(&head);
+        zmq_msg_close(&addr);
+        if (!got) {
+            break;
+        }
+    }
+}
+
+/* Why the handshake with a collector failed, in words; "" when the
+ * monitor told nothing useful. final: whether the failure is certain to
+ * repeat (the collector said no, or speaks another mechanism), so that
+ * waiting longer is pointless. */
+static void s_handshake_reason(const tb_fanout_t *f, const char *endpoint, const answer_t *a,
+                               char *buf, size_t size, int *final)
+{
+    buf[0] = '\0';
+    *final = 0;
+    if (a->hs_ok || a->hs_event == 0) {
+        return;
+    }
+    if (a->hs_event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        *final = 1;
+        snprintf(buf, size,
+                 "the collector at %s refused this client's CURVE key (ZAP status %u): it is in "
+                 "neither its --curve-allow nor its --curve-allow-read directory",
+                 endpoint, a->hs_value);
+    } else if (a->hs_event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+               a->hs_value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+        *final = 1;
+        snprintf(buf, size,
+                 f->curve ? "the collector at %s does not use CURVE, but this client does "
+                            "(--curve-key)"
+                          : "the collector at %s requires CURVE: give --curve-key and "
+                            "--curve-server-key (docs/security.md)",
+                 endpoint);
+    } else if (a->hs_event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+               a->hs_value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
+        *final = 1;
+        snprintf(buf, size, "the CURVE handshake with the collector at %s failed: wrong keys",
+                 endpoint);
+    } else if (a->hs_event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && f->curve) {
+        /* The server could not read our hello: it closed the connection. */
+        snprintf(buf, size,
+                 "the collector at %s broke off the CURVE handshake: --curve-server-key is "
+                 "probably not its public key",
+                 endpoint);
+    }
 }
 
 /* Why a tcp:// endpoint did not answer, told apart for the operator: an
@@ -217,17 +315,37 @@ static void s_why(const char *endpoint, char *why, size_t size, int wait_ms)
     }
 }
 
-/* Wait up to deadline for the replies of the pending collectors. */
-static void s_collect(const tb_fanout_t *f, void **sock, int *pending, answer_t *ans,
+/* Close a collector's socket and its monitor, keeping what the monitor
+ * said. */
+static void s_close(void **sock, void **mon, answer_t *a)
+{
+    s_monitor(*mon, a);
+    if (*mon != NULL) {
+        zmq_close(*mon);
+        *mon = NULL;
+    }
+    if (*sock != NULL) {
+        zmq_close(*sock);
+        *sock = NULL;
+    }
+}
+
+/* Wait up to deadline for the replies of the pending collectors. A
+ * collector whose handshake failed for good is answered at once. */
+static void s_collect(const tb_fanout_t *f, void **sock, void **mon, int *pending, answer_t *ans,
                       uint64_t deadline)
 {
     for (;;) {
-        zmq_pollitem_t items[TB_FANOUT_MAX];
-        size_t idx[TB_FANOUT_MAX], k = 0;
+        zmq_pollitem_t items[2 * TB_FANOUT_MAX];
+        size_t idx[2 * TB_FANOUT_MAX], k = 0;
         for (size_t i = 0; i < f->n; i++) {
             if (pending[i]) {
                 items[k] = (zmq_pollitem_t){.socket = sock[i], .events = ZMQ_POLLIN};
                 idx[k++] = i;
+                if (mon[i] != NULL) {
+                    items[k] = (zmq_pollitem_t){.socket = mon[i], .events = ZMQ_POLLIN};
+                    idx[k++] = i;
+                }
             }
         }
         uint64_t now = tb_time_mono_ns();
@@ -239,17 +357,29 @@ static void s_collect(const tb_fanout_t *f, void **sock, int *pending, answer_t 
             return; /* a signal (the operator quits) or a dead context */
         }
         for (size_t j = 0; j < k; j++) {
-            if (!(items[j].revents & ZMQ_POLLIN)) {
+            size_t i = idx[j];
+            if (!(items[j].revents & ZMQ_POLLIN) || !pending[i]) {
                 continue;
             }
-            size_t i = idx[j];
+            if (items[j].socket == mon[i]) {
+                char why[ERR_MAX];
+                int final = 0;
+                s_monitor(mon[i], &ans[i]);
+                s_handshake_reason(f, f->endpoint[i], &ans[i], why, sizeof why, &final);
+                if (final) {
+                    ans[i].code = TB_CALL_UNREACHABLE;
+                    snprintf(ans[i].err, sizeof ans[i].err, "%s", why);
+                    pending[i] = 0;
+                    s_close(&sock[i], &mon[i], &ans[i]);
+                }
+                continue;
+            }
             zmq_msg_t msg;
             zmq_msg_init(&msg);
             if (zmq_msg_recv(&msg, sock[i], ZMQ_DONTWAIT) >= 0) {
                 s_decode(f->endpoint[i], &msg, &ans[i]);
                 pending[i] = 0;
-                zmq_close(sock[i]);
-                sock[i] = NULL;
+                s_close(&sock[i], &mon[i], &ans[i]);
             }
             zmq_msg_close(&msg);
         }
@@ -271,6 +401,7 @@ static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int 
     uint8_t *bufs = malloc(f->n * REQ_MAX);
     size_t lens[TB_FANOUT_MAX];
     void *sock[TB_FANOUT_MAX] = {NULL};
+    void *mon[TB_FANOUT_MAX] = {NULL};
     int pending[TB_FANOUT_MAX] = {0};
     void *ctx = bufs != NULL ? zmq_ctx_new() : NULL;
     int rc = TB_CALL_USAGE;
@@ -290,7 +421,7 @@ static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int 
             snprintf(err, errsize, "cannot encode the request");
             goto done;
         }
-        if ((sock[i] = s_socket(ctx, f->endpoint[i], &bad)) == NULL) {
+        if ((sock[i] = s_socket(f, ctx, f->endpoint[i], &bad, &mon[i])) == NULL) {
             snprintf(err, errsize, "%s collector endpoint %s: %s%s", bad ? "invalid" : "cannot use",
                      f->endpoint[i], zmq_strerror(errno),
                      bad ? " (HOST:PORT, tcp://HOST:PORT or ipc://PATH)" : "");
@@ -303,7 +434,7 @@ static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int 
         for (size_t i = 0; i < f->n; i++) {
             int bad = 0;
             if (pending[i] && sock[i] == NULL) {
-                sock[i] = s_socket(ctx, f->endpoint[i], &bad);
+                sock[i] = s_socket(f, ctx, f->endpoint[i], &bad, &mon[i]);
             }
             if (pending[i] && sock[i] != NULL &&
                 zmq_send(sock[i], bufs + i * REQ_MAX, lens[i], ZMQ_DONTWAIT) < 0 &&
@@ -314,16 +445,20 @@ static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int 
                 pending[i] = 0;
             }
         }
-        s_collect(f, sock, pending, ans, tb_time_mono_ns() + (uint64_t)each * 1000000u);
+        s_collect(f, sock, mon, pending, ans, tb_time_mono_ns() + (uint64_t)each * 1000000u);
         for (size_t i = 0; i < f->n; i++) {
-            if (sock[i] != NULL) {
-                zmq_close(sock[i]);
-                sock[i] = NULL;
-            }
+            s_close(&sock[i], &mon[i], &ans[i]);
         }
     }
     for (size_t i = 0; i < f->n; i++) {
-        if (pending[i]) {
+        char hs[ERR_MAX];
+        int final = 0;
+        s_handshake_reason(f, f->endpoint[i], &ans[i], hs, sizeof hs, &final);
+        if (pending[i] && hs[0] != '\0') {
+            ans[i].code = TB_CALL_UNREACHABLE;
+            snprintf(ans[i].err, sizeof ans[i].err, "no reply within %d ms: %.*s", f->timeout_ms,
+                     (int)(sizeof ans[i].err - 40), hs);
+        } else if (pending[i]) {
             char why[300];
             s_why(f->endpoint[i], why, sizeof why, 500);
             ans[i].code = TB_CALL_UNREACHABLE;
@@ -336,9 +471,7 @@ static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int 
     rc = 0;
 done:
     for (size_t i = 0; i < f->n; i++) {
-        if (sock[i] != NULL) {
-            zmq_close(sock[i]);
-        }
+        s_close(&sock[i], &mon[i], &ans[i]);
     }
     if (ctx != NULL) {
         zmq_ctx_term(ctx);

@@ -20,12 +20,17 @@
  *   db             every collector; rows merged, a shared database's
  *                  duplicates once, newest first, at most N
  * A merged answer carries "collectors": [{"endpoint", "ok", "error", ...}].
+ * A collector that refuses the connection's handshake (CURVE on one side
+ * only, a key it does not allow, another server key) is unreachable, with
+ * the reason in words (from ZeroMQ's socket monitor) rather than only a
+ * timeout.
  * When some collector failed, the others' answer is still returned, with
  * the code of the failure and its reason: a partial answer. */
 #ifndef TB_FANOUT_H
 #define TB_FANOUT_H
 
 #include "tb_ctl.h"
+#include "tb_curve.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -49,6 +54,11 @@ typedef struct {
     int attempts;   /* for requests that change nothing (>= 1) */
     int pinned;     /* stats: the collector that answered for pinned_stream, or -1 */
     char pinned_stream[TB_STREAM_MAX + 1];
+    /* CURVE on every connection (docs/security.md): this client's keys and
+     * the collectors' public key. */
+    int curve;
+    tb_curve_cert_t curve_own;
+    char curve_server[TB_CURVE_KEY_LEN + 1];
 } tb_fanout_t;
 
 /* Add the endpoints of `list` (separated by commas or spaces). Returns 0, or

@@ -12,6 +12,7 @@
 
 #include "tb_conf.h"
 #include "tb_ctl.h"
+#include "tb_curve.h"
 #include "tb_err.h"
 #include "tb_opt.h"
 
@@ -47,6 +48,8 @@ static void s_usage(FILE *out)
                  "  db [MEASUREMENT [STREAM] [-n N]]\n"
                  "                     what the database holds: its measurements, or the\n"
                  "                     latest N points of one (of one stream)\n"
+                 "  keygen NAME        write a CURVE key pair: NAME (public certificate) and\n"
+                 "                     NAME_secret (mode 0600), as CZMQ's zcert_save does\n"
                  "  help [COMMAND]     this text, or a command's (also: COMMAND --help)\n"
                  "\n"
                  "options (before or after the command; '--' ends them, for a stream name\n"
@@ -64,6 +67,10 @@ static void s_usage(FILE *out)
                  "                        the defaults of the rest\n"
                  "  --retries N           ask status, stats and probes again N times with a new\n"
                  "                        connection within the timeout (default 2)\n"
+                 "  --curve-key FILE      this client's secret certificate (NAME_secret from\n"
+                 "                        keygen): CURVE to the collectors (docs/security.md)\n"
+                 "  --curve-server-key FILE  the collectors' public certificate (with\n"
+                 "                        --curve-key)\n"
                  "  --help                this text\n"
                  "\n"
                  "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable\n"
@@ -120,8 +127,14 @@ static const command_t s_commands[] = {
      "An HTTP gateway in front of the collector(s) for scripts that use curl: /start,\n"
      "/stop, /forget, /status, /stats?stream=NAME, /probes, /streams, /db, answering\n"
      "JSON. HTTP basic authentication is required: USER:PASSWORD from the first line of\n"
-     "FILE or from $TAPBUS_HTTP_CREDENTIALS (there is no default). Runs until SIGINT or\n"
-     "SIGTERM.\n"},
+     "FILE or from $TAPBUS_HTTP_CREDENTIALS (there is no default). With --curve-key, the\n"
+     "gateway talks to the collector with that key, and every HTTP user has its rights\n"
+     "(docs/security.md). Runs until SIGINT or SIGTERM.\n"},
+    {"keygen", "NAME",
+     "Write a new CURVE key pair in CZMQ's certificate format: NAME holds the public key\n"
+     "(copy it to the hosts that must know it), NAME_secret both keys (mode 0600; it\n"
+     "stays on the host whose program uses it, given with --curve-key). Existing files\n"
+     "are never overwritten. See docs/security.md for a set-up step by step.\n"},
     {"db", "[measurements | MEASUREMENT [STREAM] [-n N]]",
      "What the collector's database holds, asked through the collector (which has the\n"
      "credentials): without arguments the measurements; with one, its latest N points\n"
@@ -301,6 +314,64 @@ static json_t *s_gateway_call(void *arg, const tb_ctl_request_t *req, int *resul
     return j;
 }
 
+/* keygen NAME: a key pair into NAME and NAME_secret. */
+static int s_keygen(const words_t *words)
+{
+    if (words->n != 1) {
+        return s_usage_error("keygen needs exactly one NAME (NAME and NAME_secret are written)");
+    }
+    const char *path = words->word[0];
+    const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+    tb_curve_cert_t cert;
+    char err[512];
+    if (base[0] == '\0') {
+        return s_usage_error("keygen: NAME is a file name, not a directory");
+    }
+    if (tb_curve_cert_generate(&cert, base) != 0) {
+        fprintf(stderr, "tapbusctl: keygen: this libzmq has no CURVE support\n");
+        return EXIT_REFUSED;
+    }
+    int rc = tb_curve_cert_save(&cert, path, err, sizeof err);
+    explicit_bzero(&cert.secret_key, sizeof cert.secret_key);
+    if (rc != 0) {
+        fprintf(stderr, "tapbusctl: keygen: %s\n", err);
+        return EXIT_REFUSED;
+    }
+    printf("public key %s\n"
+           "wrote %s (public certificate: copy it to the hosts that must know this key)\n"
+           "wrote %s%s (secret certificate, mode 0600: keep it here, give it with --curve-key)\n",
+           cert.public_key, path, path, TB_CURVE_SECRET_SUFFIX);
+    return 0;
+}
+
+/* --curve-key and --curve-server-key into the fanout: both or neither. */
+static int s_curve_options(tb_fanout_t *fan, const char *key, const char *server)
+{
+    char msg[600];
+    if ((key == NULL) != (server == NULL)) {
+        return s_usage_error(key == NULL ? "--curve-server-key needs --curve-key (this client's "
+                                           "secret certificate)"
+                                         : "--curve-key needs --curve-server-key (the "
+                                           "collectors' public certificate)");
+    }
+    if (key == NULL) {
+        return 0;
+    }
+    tb_curve_cert_t srv;
+    if (tb_curve_cert_load(key, 1, &fan->curve_own, msg, sizeof msg) != 0 ||
+        tb_curve_cert_load(server, 0, &srv, msg, sizeof msg) != 0) {
+        fprintf(stderr, "tapbusctl: %s\n", msg);
+        return EXIT_USAGE;
+    }
+    if (!tb_curve_available()) {
+        fprintf(stderr, "tapbusctl: this libzmq has no CURVE support\n");
+        return EXIT_USAGE;
+    }
+    memcpy(fan->curve_server, srv.public_key, sizeof fan->curve_server);
+    fan->curve = 1;
+    return 0;
+}
+
 /* serve --http ADDR:PORT [--credentials FILE]: credentials "user:password"
  * from the file's first line or $TAPBUS_HTTP_CREDENTIALS; none is built in. */
 static int s_serve(const char *listen, const char *file, const words_t *words, tb_fanout_t *fan)
@@ -365,7 +436,9 @@ int main(int argc, char **argv)
         O_CONFIG,
         O_PRINTCONF,
         O_HTTP,
-        O_CREDENTIALS
+        O_CREDENTIALS,
+        O_CURVE_KEY,
+        O_CURVE_SERVER
     };
     static const struct option opts[] = {
         {"collector", required_argument, NULL, O_COLLECTOR},
@@ -377,6 +450,8 @@ int main(int argc, char **argv)
         {"print-config", no_argument, NULL, O_PRINTCONF},
         {"http", required_argument, NULL, O_HTTP},               /* serve */
         {"credentials", required_argument, NULL, O_CREDENTIALS}, /* serve */
+        {"curve-key", required_argument, NULL, O_CURVE_KEY},
+        {"curve-server-key", required_argument, NULL, O_CURVE_SERVER},
         {NULL, 0, NULL, 0},
     };
     char msg[512];
@@ -395,6 +470,7 @@ int main(int argc, char **argv)
      * the other words in order (the command, then its arguments); "--" ends
      * the options, so a stream name may begin with '-'. */
     const char *cmd = NULL, *n_text = NULL, *http = NULL, *credentials = NULL;
+    const char *curve_key = NULL, *curve_server = NULL;
     int command_help = 0, serve_option = 0;
     words_t words = {.n = 0};
     while ((c = getopt_long(argc, argv, "-hn:", opts, NULL)) != -1) {
@@ -415,6 +491,12 @@ int main(int argc, char **argv)
             /* From a file or the environment they wait for serve; on the
              * command line of another command they are a mistake. */
             serve_option |= tb_conf_origin(&s_conf, optind - 1)[0] == '\0';
+            break;
+        case O_CURVE_KEY:
+            curve_key = optarg;
+            break;
+        case O_CURVE_SERVER:
+            curve_server = optarg;
             break;
         case O_CONFIG:
             break; /* taken by tb_conf_build */
@@ -496,6 +578,8 @@ int main(int argc, char **argv)
         tb_conf_print_default(&s_conf, stdout, "timeout", "3000");
         tb_conf_print_default(&s_conf, stdout, "retries", "2");
         tb_conf_print_default(&s_conf, stdout, "json", NULL);
+        tb_conf_print_default(&s_conf, stdout, "curve-key", NULL);
+        tb_conf_print_default(&s_conf, stdout, "curve-server-key", NULL);
         return 0;
     }
     if (cmd == NULL) {
@@ -524,6 +608,13 @@ int main(int argc, char **argv)
     if (command_help) {
         s_command_usage(command);
         return 0;
+    }
+    if (strcmp(cmd, "keygen") == 0) {
+        return s_keygen(&words);
+    }
+    int curve_rc = s_curve_options(&fan, curve_key, curve_server);
+    if (curve_rc != 0) {
+        return curve_rc;
     }
     int probes = strcmp(cmd, "probes") == 0;
     if (strcmp(cmd, "serve") == 0) {

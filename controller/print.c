@@ -285,6 +285,22 @@ static void s_collector(FILE *out, const char *endpoint, const json_t *part)
                 " malformed, %" JSON_INTEGER_FORMAT " dropped\n",
                 s_int(req, "received"), s_int(req, "malformed"), s_int(req, "dropped"));
     }
+    const json_t *sec = json_object_get(coll, "security");
+    if (json_is_object(sec) && !json_is_true(json_object_get(sec, "curve"))) {
+        fprintf(out, "security   no CURVE: bus and control are open to whoever reaches them\n");
+    } else if (json_is_object(sec)) {
+        const json_t *keys = json_object_get(sec, "keys");
+        const json_t *refused = json_object_get(sec, "refused_keys");
+        fprintf(out,
+                "security   CURVE; keys allowed: %" JSON_INTEGER_FORMAT " act, %" JSON_INTEGER_FORMAT
+                " read, %" JSON_INTEGER_FORMAT " probes; refused: %" JSON_INTEGER_FORMAT
+                " keys, %" JSON_INTEGER_FORMAT " handshakes, %" JSON_INTEGER_FORMAT
+                " read-only requests, %" JSON_INTEGER_FORMAT " probe-id messages\n",
+                s_int(keys, "act"), s_int(keys, "read"), s_int(keys, "probes"),
+                s_add(s_int(refused, "control"), s_int(refused, "bus")),
+                s_int(sec, "failed_handshakes"), s_int(sec, "refused_read_only"),
+                s_int(sec, "refused_probe_ids"));
+    }
     const json_t *state = json_object_get(coll, "state");
     if (json_is_object(state)) {
         fprintf(out,

@@ -4,6 +4,7 @@
 
 #include "tb_err.h"
 #include "tb_conf.h"
+#include "tb_curve.h"
 #include "tb_log.h"
 #include "tb_opt.h"
 
@@ -63,6 +64,9 @@ static void s_usage(FILE *out)
             "  --batch N            summaries per batch, 1-%u (default 1024)\n"
             "  --batch-ms MS        send a batch at the latest after MS ms (default 100)\n"
             "  --hwm N              bus high-water mark in messages (default 100)\n"
+            "  --curve-key FILE     this probe's secret certificate (NAME_secret from\n"
+            "                       tapbusctl keygen): CURVE on the bus, whichever side binds\n"
+            "  --curve-server-key FILE  the collector's public certificate (with --curve-key)\n"
             "  --log-level LEVEL    error, warn, info or debug (default info)\n"
             "  --config FILE        read options from FILE (or $TAPBUS_PROBE_CONFIG):\n"
             "                       'name = value' per line; the environment (TAPBUS_PROBE_NAME)\n"
@@ -113,11 +117,14 @@ static void s_print_config(const tb_probe_config_t *c, int log_level)
     tb_conf_print_default(ca, o, "unreadable-timeout", "%u",
                           c->src.dir.unreadable_s ? (unsigned)c->src.dir.unreadable_s
                                                   : (unsigned)TB_SOURCE_UNREADABLE_S);
+    tb_conf_print_default(ca, o, "curve-key", NULL);
+    tb_conf_print_default(ca, o, "curve-server-key", NULL);
     tb_conf_print_default(ca, o, "log-level", "%s", levels[log_level & 3]);
 }
 
 int main(int argc, char **argv)
 {
+    static tb_curve_cert_t curve, server; /* --curve-key, --curve-server-key */
     tb_probe_config_t cfg;
     tb_probe_config_defaults(&cfg);
     int publish_given = 0;
@@ -153,7 +160,9 @@ int main(int argc, char **argv)
         O_LOG,
         O_HELP,
         O_CONFIG,
-        O_PRINTCONF
+        O_PRINTCONF,
+        O_CURVE_KEY,
+        O_CURVE_SERVER
     };
     static const struct option opts[] = {
         {"id", required_argument, NULL, O_ID},
@@ -177,6 +186,8 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, O_HELP},
         {"config", required_argument, NULL, O_CONFIG},
         {"print-config", no_argument, NULL, O_PRINTCONF},
+        {"curve-key", required_argument, NULL, O_CURVE_KEY},
+        {"curve-server-key", required_argument, NULL, O_CURVE_SERVER},
         {NULL, 0, NULL, 0},
     };
     char msg[512];
@@ -329,6 +340,18 @@ int main(int argc, char **argv)
             }
             cfg.src.live.sample = (uint32_t)v;
             break;
+        case O_CURVE_KEY:
+            if (tb_curve_cert_load(optarg, 1, &curve, msg, sizeof msg) != 0) {
+                return s_fail(msg);
+            }
+            cfg.curve = &curve;
+            break;
+        case O_CURVE_SERVER:
+            if (tb_curve_cert_load(optarg, 0, &server, msg, sizeof msg) != 0) {
+                return s_fail(msg);
+            }
+            cfg.curve_server_key = server.public_key;
+            break;
         case O_LOG: {
             int level = tb_log_parse_level(optarg);
             if (level < 0) {
@@ -364,6 +387,13 @@ int main(int argc, char **argv)
             return s_fail(msg);
         }
         cfg.sources[j].filter = filters[i].expr;
+    }
+    if ((cfg.curve == NULL) != (cfg.curve_server_key == NULL)) {
+        return s_fail(cfg.curve == NULL
+                          ? "--curve-server-key needs --curve-key (this probe's secret "
+                            "certificate)"
+                          : "--curve-key needs --curve-server-key (the collector's public "
+                            "certificate)");
     }
     if (cfg.nconnect > 0 && !publish_given) {
         cfg.publish = NULL; /* connecting only, unless a bind was asked for too */

@@ -241,9 +241,24 @@ tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize
         snprintf(err, errsize, "cannot create XPUB socket: %s", zmq_strerror(errno));
         goto fail;
     }
+    /* CURVE: the collector is the server of every connection, whichever side
+     * binds; this end knows its key and proves its own. */
+    if (cfg->curve != NULL &&
+        (!tb_curve_available() ||
+         tb_curve_client(self->xpub, cfg->curve, cfg->curve_server_key) != 0)) {
+        snprintf(err, errsize, "cannot set up CURVE: %s",
+                 tb_curve_available() ? zmq_strerror(errno) : "this libzmq has no CURVE support");
+        goto fail;
+    }
     if (cfg->publish != NULL && zmq_bind(self->xpub, cfg->publish) != 0) {
         snprintf(err, errsize, "cannot bind %s: %s", cfg->publish, zmq_strerror(errno));
         goto fail;
+    }
+    if (cfg->publish != NULL && cfg->curve == NULL && !tb_curve_endpoint_local(cfg->publish)) {
+        tb_log(TB_LOG_WARN, LOG_COMPONENT,
+               "%s publishes to the network without CURVE: anyone who reaches it can read the "
+               "addresses and ports of the traffic captured here (see docs/security.md)",
+               cfg->publish);
     }
     /* Connecting suits a collector that binds, e.g. one a probe behind NAT
      * reaches out to; ZeroMQ reconnects by itself when it goes away. */

@@ -18,6 +18,7 @@
 #define TB_PROBE_H
 
 #include "source.h"
+#include "tb_curve.h"
 #include "tb_wire.h"
 
 #include <stddef.h>
@@ -45,6 +46,12 @@ typedef struct {
     tb_source_cfg_t src;   /* settings of every live (iface) and directory source */
     size_t nsources;
     tb_probe_source_cfg_t sources[TB_PROBE_MAX_SOURCES];
+    /* CURVE (docs/security.md): the probe's own certificate (with its secret
+     * key) and the collector's public key, or NULL for none. The collector is
+     * the CURVE server whichever side binds; a probe that binds talks only to
+     * the holder of that key. */
+    const tb_curve_cert_t *curve;
+    const char *curve_server_key; /* Z85 */
 } tb_probe_config_t;
 
 typedef struct tb_probe tb_probe_t;
