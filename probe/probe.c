@@ -196,10 +196,10 @@ static int s_xpub_open(tb_probe_t *self, char *err, size_t errsize)
     int hb_ivl = 2000;
     int hb_timeout = 6000;
     /* Nothing a subscriber sends is larger than a subscription to the
-     * longest topic: a peer that sends more is disconnected by ZeroMQ
-     * before anything is stored (huge subscriptions grew the probe by
-     * gigabytes). */
-    int64_t maxmsg = 1 + TB_TOPIC_MAX;
+     * longest topic (with room for ZMTP 3.1's SUBSCRIBE command form): a
+     * peer that sends more is disconnected by ZeroMQ before anything is
+     * stored (huge subscriptions grew the probe by gigabytes). */
+    int64_t maxmsg = 64 + TB_TOPIC_MAX;
     /* VERBOSE: every subscribe reaches the probe (a newcomer to a file
      * stream is seen), an unsubscribe only when the last holder of that
      * subscription has gone, whether it left or unsubscribed: the probe
