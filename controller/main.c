@@ -603,6 +603,16 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "start") == 0) {
         tb_print_names(stdout, "started", json_object_get(j, "started"),
                        json_object_get(j, "collector_of"));
+        size_t k;
+        json_t *name;
+        json_array_foreach(json_object_get(j, "forgotten"), k, name)
+        {
+            if (json_is_string(name)) {
+                printf("forgotten to make room: %s (ended; its statistics were read, or it "
+                       "had none)\n",
+                       json_string_value(name));
+            }
+        }
     } else if (strcmp(cmd, "streams") == 0) {
         tb_print_streams(stdout, j);
     } else if (strcmp(cmd, "stop") == 0) {

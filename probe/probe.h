@@ -31,7 +31,7 @@
 /* Subscriptions to streams the probe does not offer it lets the bus socket
  * hold (collectors subscribe to streams other probes offer); past that the
  * socket is opened anew. */
-#define TB_PROBE_JUNK_MAX 4096
+#define TB_PROBE_JUNK_MAX 1024
 
 typedef struct {
     char stream[TB_STREAM_MAX + 1];
