@@ -1128,15 +1128,13 @@ static void s_forward_db_reply(tb_collector_t *c)
             break; /* the context is ending */
         }
         more = zmq_msg_more(&m);
-        if (!dropping &&
-            zmq_msg_send(&m, c->ctl, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
+        if (!dropping && zmq_msg_send(&m, c->ctl, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
             if (first) {
                 /* The client's queue is full or it has gone (s_reply). */
                 dropping = 1;
                 c->ctl_replies_dropped++;
             } else {
-                tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s",
-                       zmq_strerror(errno));
+                tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
             }
             zmq_msg_close(&m);
         } else if (dropping) {

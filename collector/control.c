@@ -63,8 +63,8 @@ static void s_loss(const coll_stream_t *st, loss_t *l)
         l->lost_packets = tb_add_sat(l->lost_packets, pt->lost_packets);
         l->restarts = tb_add_sat(l->restarts, pt->restarts);
         if (pt->have_hb) {
-            l->capture_drops = tb_add_sat(l->capture_drops,
-                                          tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop));
+            l->capture_drops =
+                tb_add_sat(l->capture_drops, tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop));
             l->bus_drops = tb_add_sat(l->bus_drops, pt->hb.bus_drops);
             l->decode_errors = tb_add_sat(l->decode_errors, pt->hb.decode_errors);
             l->files_skipped = tb_add_sat(l->files_skipped, pt->hb.files_skipped);

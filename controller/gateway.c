@@ -211,7 +211,10 @@ static void s_notify_conn(void *cls, struct MHD_Connection *conn, void **ctx,
     for (size_t i = 0; ci != NULL && i < sizeof w->conn / sizeof w->conn[0]; i++) {
         gw_conn_t *e = &w->conn[i];
         if (!e->in_use) {
-            *e = (gw_conn_t){.w = w, .in_use = 1, .fd = ci->connect_fd, .waiting = 1,
+            *e = (gw_conn_t){.w = w,
+                             .in_use = 1,
+                             .fd = ci->connect_fd,
+                             .waiting = 1,
                              .since_mono = tb_time_mono_ns()};
             *ctx = e;
             break;
@@ -455,10 +458,10 @@ int tb_gateway_run(const tb_gateway_config_t *cfg)
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, port, NULL, NULL, s_handle, (void *)cfg, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)TB_GW_CONNECTIONS,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)TB_GW_PER_IP,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)TB_GW_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)TB_GW_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_CONNECTION, s_notify_conn, (void *)w,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, (void *)w, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)TB_GW_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)TB_GW_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)TB_GW_CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_CONNECTION, s_notify_conn, (void *)w, MHD_OPTION_NOTIFY_COMPLETED,
+        s_completed, (void *)w, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "tapbusctl: cannot listen on %s (in use, or not an address here)\n",
                 cfg->listen);

@@ -85,8 +85,11 @@ static const command_t s_commands[] = {
      "A stream already running starts over. A stream no probe offers starts all the\n"
      "same, with a warning: it shows as waiting until a probe sends it.\n"
      "All or nothing: if the collector has no\n"
-     "room for every new stream, none is started. With several collectors, a stream\n"
-     "starts on the one holding it, a new one on the one with the fewest running.\n"},
+     "room for every new stream, none is started. Room is a free slot or that of an\n"
+     "ended stream whose statistics were read (or that got nothing), each printed as\n"
+     "forgotten; statistics nobody has read are never pushed out. With several\n"
+     "collectors, a stream starts on the one holding it, a new one on the one with\n"
+     "the fewest running.\n"},
     {"stop", "[STREAM...]",
      "Stop the streams named, or every running or finished one. Their statistics are\n"
      "kept and can still be read with stats.\n"},

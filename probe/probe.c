@@ -62,8 +62,8 @@ struct tb_probe {
     uint64_t boot_ns;
     void *zctx;
     void *xpub;
-    char bound[256];     /* the --publish address as bound (ZMQ_LAST_ENDPOINT) */
-    uint64_t junk_held;  /* subscriptions held that match no stream nor the offers */
+    char bound[256];      /* the --publish address as bound (ZMQ_LAST_ENDPOINT) */
+    uint64_t junk_held;   /* subscriptions held that match no stream nor the offers */
     uint64_t xpub_resets; /* times the XPUB was opened again to shed them */
     size_t nstreams;
     probe_stream_t *streams;
