@@ -200,6 +200,9 @@ static int s_xpub_open(tb_probe_t *self, char *err, size_t errsize)
      * peer that sends more is disconnected by ZeroMQ before anything is
      * stored (huge subscriptions grew the probe by gigabytes). */
     int64_t maxmsg = 64 + TB_TOPIC_MAX;
+    /* Subscriptions queued from one subscriber before the probe has looked
+     * at them: a flood waits in its sender's TCP buffers, not here. */
+    int rcvhwm = 64;
     /* VERBOSE: every subscribe reaches the probe (a newcomer to a file
      * stream is seen), an unsubscribe only when the last holder of that
      * subscription has gone, whether it left or unsubscribed: the probe
@@ -208,6 +211,7 @@ static int s_xpub_open(tb_probe_t *self, char *err, size_t errsize)
     if (self->xpub == NULL ||
         zmq_setsockopt(self->xpub, ZMQ_SNDHWM, &cfg->sndhwm, sizeof cfg->sndhwm) != 0 ||
         zmq_setsockopt(self->xpub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        zmq_setsockopt(self->xpub, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
         zmq_setsockopt(self->xpub, ZMQ_XPUB_NODROP, &one, sizeof one) != 0 ||
         zmq_setsockopt(self->xpub, ZMQ_XPUB_VERBOSE, &one, sizeof one) != 0 ||
         zmq_setsockopt(self->xpub, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
