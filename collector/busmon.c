@@ -63,6 +63,8 @@ typedef struct {
     uint64_t peers;                /* connections open now */
     uint64_t handshake_failures;   /* handshakes that failed, all told */
     uint64_t connected_mono;       /* when the latest connection opened */
+    uint64_t ended_mono;           /* a connection ended, no retry scheduled since */
+    uint64_t reconnects;           /* connects the collector made again itself */
 } ep_t;
 
 struct tb_busmon {
@@ -106,6 +108,19 @@ tb_busmon_t *tb_busmon_new(void *zctx, void *sock, char *err, size_t errsize)
         return NULL;
     }
     return m;
+}
+
+const char *tb_busmon_next_dead(tb_busmon_t *m, uint64_t now)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        ep_t *ep = &m->ep[i];
+        if (!ep->listen && ep->ended_mono != 0 && now - ep->ended_mono >= TB_BUSMON_DEAD_NS) {
+            ep->ended_mono = 0;
+            ep->reconnects++;
+            return ep->endpoint;
+        }
+    }
+    return NULL;
 }
 
 void tb_busmon_destroy(tb_busmon_t **p)
@@ -353,6 +368,18 @@ static void s_apply_listen(ep_t *ep, int event, uint32_t value, tb_ratelimit_t *
 static void s_apply_connect(ep_t *ep, int event, uint32_t value)
 {
     char why[TB_BUSMON_DETAIL_MAX];
+    /* libzmq gives up on an endpoint for good after a protocol error (a peer
+     * that sent non-ZMTP bytes or a frame over the size limit): the
+     * connection ends and no retry follows. A normal end is followed at
+     * once by a retry event; one that is not is found by
+     * tb_busmon_next_dead(). */
+    if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
+        event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        ep->ended_mono = tb_time_mono_ns();
+    } else if (event == ZMQ_EVENT_CONNECT_RETRIED || event == ZMQ_EVENT_CONNECT_DELAYED ||
+               event == ZMQ_EVENT_CONNECTED) {
+        ep->ended_mono = 0;
+    }
     switch (event) {
     case ZMQ_EVENT_CONNECT_RETRIED:
         ep->retries++;
@@ -481,8 +508,9 @@ void tb_busmon_pack(const tb_busmon_t *m, msgpack_packer *pk)
     msgpack_pack_array(pk, m->n);
     for (size_t i = 0; i < m->n; i++) {
         const ep_t *ep = &m->ep[i];
-        msgpack_pack_map(pk, 10);
+        msgpack_pack_map(pk, 11);
         tb_mp_kv_str(pk, "endpoint", ep->endpoint);
+        tb_mp_kv_u64(pk, "reconnects", ep->reconnects);
         tb_mp_kv_str(pk, "kind", ep->listen ? "listen" : "probe");
         tb_mp_kv_str(pk, "state", s_state_names[ep->state]);
         tb_mp_kv_str(pk, "detail", ep->detail);

@@ -51,6 +51,17 @@ void tb_busmon_read(tb_busmon_t *m);
  * "endpoints"). */
 void tb_busmon_pack(const tb_busmon_t *m, msgpack_packer *pk);
 
+/* A connection that ended this long ago without libzmq scheduling a retry
+ * is dead for good (libzmq stops after a protocol error). */
+#define TB_BUSMON_DEAD_NS (1000ull * 1000ull * 1000ull)
+
+/* The first --probe endpoint (borrowed) whose connection ended at least
+ * TB_BUSMON_DEAD_NS before now (monotonic ns) with no retry since, marked as
+ * handled and counted ("reconnects"); NULL when there is none. The caller
+ * connects it again (zmq_disconnect, then zmq_connect): a garbage peer that
+ * once sat at a probe's address must not keep the real probe out. */
+const char *tb_busmon_next_dead(tb_busmon_t *m, uint64_t now);
+
 /* Stop monitoring and close the PAIR socket. Accepts NULL, sets *p = NULL. */
 void tb_busmon_destroy(tb_busmon_t **p);
 

@@ -239,6 +239,11 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
     c->ctl = zmq_socket(c->zctx, ZMQ_ROUTER);
     int64_t maxmsg = TB_WIRE_MAX_MSG + TB_TOPIC_MAX;
     int64_t maxctl = TB_CTL_MAX_MSG;
+    /* What one control client can make the collector hold: this many replies
+     * it has not read, this many requests not yet handled. */
+    int ctl_sndhwm = TB_COLL_CTL_SNDHWM;
+    int ctl_rcvhwm = TB_COLL_CTL_RCVHWM;
+    int one = 1;
     int linger = 0;
     /* ZMTP heartbeats: a probe that vanished without closing the connection
      * is noticed, and the SUB socket reconnects (re-subscribing) when it is
@@ -255,6 +260,9 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
         zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) != 0 ||
         zmq_setsockopt(c->sub, ZMQ_HANDSHAKE_IVL, &hs_ivl, sizeof hs_ivl) != 0 ||
         zmq_setsockopt(c->ctl, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl) != 0 ||
+        zmq_setsockopt(c->ctl, ZMQ_SNDHWM, &ctl_sndhwm, sizeof ctl_sndhwm) != 0 ||
+        zmq_setsockopt(c->ctl, ZMQ_RCVHWM, &ctl_rcvhwm, sizeof ctl_rcvhwm) != 0 ||
+        zmq_setsockopt(c->ctl, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(c->ctl, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         /* Stream discovery: every probe's offers, always. */
         zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN) != 0) {
@@ -386,27 +394,47 @@ static void s_unsubscribe(tb_collector_t *c, coll_stream_t *st)
     }
 }
 
+int tb_coll_forgettable(const coll_stream_t *st)
+{
+    return st->state != STREAM_RUNNING &&
+           (st->results_read || st->stats == NULL || st->stats->packets == 0);
+}
+
 size_t tb_coll_room(const tb_collector_t *c)
 {
     size_t room = 0;
     for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        room += !c->streams[i].in_use || c->streams[i].state != STREAM_RUNNING;
+        room += !c->streams[i].in_use || tb_coll_forgettable(&c->streams[i]);
     }
     return room;
+}
+
+coll_stream_t *tb_coll_victim(tb_collector_t *c)
+{
+    coll_stream_t *victim = NULL;
+    for (size_t i = 0; i < c->cfg.max_streams; i++) {
+        coll_stream_t *st = &c->streams[i];
+        if (!st->in_use) {
+            return NULL; /* a free slot: nothing needs to go */
+        }
+        if (tb_coll_forgettable(st) && (victim == NULL || st->ended_ns < victim->ended_ns)) {
+            victim = st;
+        }
+    }
+    return victim;
 }
 
 coll_stream_t *tb_coll_slot(tb_collector_t *c, const char *name)
 {
     coll_stream_t *st = tb_coll_find(c, name);
     if (st == NULL) {
-        /* A free slot, or else the oldest stopped/finished stream's slot. */
-        coll_stream_t *victim = NULL;
-        for (size_t i = 0; i < c->cfg.max_streams && st == NULL; i++) {
+        /* A free slot, or else the slot of the oldest ended stream whose
+         * statistics were read (or that has none): results nobody has read
+         * are never overwritten here. */
+        coll_stream_t *victim = tb_coll_victim(c);
+        for (size_t i = 0; i < c->cfg.max_streams && st == NULL && victim == NULL; i++) {
             if (!c->streams[i].in_use) {
                 st = &c->streams[i];
-            } else if (c->streams[i].state != STREAM_RUNNING &&
-                       (victim == NULL || c->streams[i].ended_ns < victim->ended_ns)) {
-                victim = &c->streams[i];
             }
         }
         if (st == NULL && victim != NULL) {
@@ -480,6 +508,7 @@ int tb_coll_start(tb_collector_t *c, const char *name)
         pt->detail[0] = '\0';
         pt->received = 0;
         pt->seq_gaps = 0;
+        pt->seq_backward = 0;
         pt->restarts = 0;
         pt->lost_packets = 0;
         pt->eos_seen = 0;
@@ -508,6 +537,9 @@ int tb_coll_start(tb_collector_t *c, const char *name)
                                 : NULL;
     }
     st->probes_refused = 0;
+    st->probes_expired = 0;
+    st->runs_ignored = 0;
+    st->results_read = 0;
     st->bad_messages = 0;
     st->run_resets = 0;
     st->stale = 0;
@@ -540,7 +572,7 @@ void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_los
     l->restarts = pt->restarts;
     l->unmeasured_ms = st->unmeasured_ns / 1000000u;
     if (pt->have_hb) {
-        l->capture_drops = pt->hb.pcap_drop + pt->hb.pcap_ifdrop;
+        l->capture_drops = tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop);
         l->bus_drops = pt->hb.bus_drops;
         l->decode_errors = pt->hb.decode_errors;
         l->files_skipped = pt->hb.files_skipped;
@@ -645,11 +677,19 @@ static void s_sequence(tb_collector_t *c, coll_stream_t *st, probe_track_t *pt,
 {
     if (h->seq > pt->next_seq) {
         uint64_t lost = h->seq - pt->next_seq;
-        pt->seq_gaps += lost;
+        pt->seq_gaps = tb_add_sat(pt->seq_gaps, lost);
         s_log_limited(c, TB_LOG_WARN, "stream %s: %llu message(s) from probe %s lost", st->name,
                       (unsigned long long)lost, pt->probe_id);
+    } else if (h->seq < pt->next_seq) {
+        /* Backwards: a duplicate, or somebody else sending with this
+         * probe's id. Counted, never a gap; the count follows the newest
+         * sequence, so the real probe's next message is not a huge gap
+         * after a forged jump ahead. */
+        pt->seq_backward = tb_add_sat(pt->seq_backward, 1);
+        s_log_limited(c, TB_LOG_WARN, "stream %s: sequence of probe %s went backwards", st->name,
+                      pt->probe_id);
     }
-    pt->next_seq = h->seq + 1;
+    pt->next_seq = h->seq == UINT64_MAX ? UINT64_MAX : h->seq + 1;
 }
 
 /* A probe began a new run of its source (re-read a file from its start,
@@ -683,22 +723,69 @@ static void s_new_run(tb_collector_t *c, coll_stream_t *st, probe_track_t *pt,
     }
 }
 
-static int s_all_ended(const coll_stream_t *st)
+static int s_silent(const probe_track_t *pt, uint64_t now)
 {
-    if (st->nprobes == 0) {
-        return 0;
-    }
+    return pt->last_heard != 0 && now - pt->last_heard > TB_COLL_PROBE_EXPIRE_NS;
+}
+
+/* A stream has finished when one of its probes has ended it and every other
+ * has ended too or has gone silent: a probe id nobody sends with any more
+ * (made up, or a probe that vanished) does not keep it open for ever. */
+static int s_all_ended(const coll_stream_t *st, uint64_t now)
+{
+    size_t ended = 0;
     for (size_t i = 0; i < st->nprobes; i++) {
-        if (!st->probes[i].eos_seen) {
+        if (st->probes[i].eos_seen) {
+            ended++;
+        } else if (!s_silent(&st->probes[i], now)) {
             return 0;
         }
     }
-    return 1;
+    return ended > 0;
+}
+
+/* Free the slots of probes that have been silent past the limit and never
+ * gave this measurement anything (no packets, no end, no loss): otherwise
+ * made-up ids, one message each, would fill every slot and the real probe's
+ * data would be refused. */
+static void s_expire_probes(tb_collector_t *c, coll_stream_t *st, uint64_t now)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < st->nprobes; i++) {
+        const probe_track_t *pt = &st->probes[i];
+        if (s_silent(pt, now) && pt->received == 0 && !pt->eos_seen && pt->seq_gaps == 0 &&
+            pt->lost_packets == 0) {
+            st->probes_expired++;
+            s_log_limited(c, TB_LOG_INFO, "stream %s: silent probe %s left its slot", st->name,
+                          pt->probe_id);
+            continue;
+        }
+        if (k != i) {
+            st->probes[k] = st->probes[i];
+        }
+        k++;
+    }
+    st->nprobes = k;
 }
 
 static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m)
 {
     const tb_wire_header_t *h = &m->hdr;
+    if (st->state == STREAM_FINISHED) {
+        /* A finished measurement stays as it ended until an operator starts
+         * it again (tb_coll_start): a new run or boot of a probe, or a probe
+         * not seen before, does not reset or reopen it. A heartbeat with a
+         * real probe's id and another boot time would otherwise wipe the
+         * result. */
+        probe_track_t *known = NULL;
+        for (size_t i = 0; i < st->nprobes && known == NULL; i++) {
+            known = strcmp(st->probes[i].probe_id, h->probe_id) == 0 ? &st->probes[i] : NULL;
+        }
+        if (known == NULL || h->boot_ns != known->boot_ns || h->run != known->run) {
+            st->runs_ignored++;
+            return;
+        }
+    }
     probe_track_t *pt = s_track(st, h);
     if (pt == NULL) {
         return;
@@ -765,13 +852,13 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
          * saw the run from its first message; one that joined later simply
          * missed what came before it. */
         if (m->eos.first_seq == pt->run_first_seq && m->eos.packets > pt->received) {
-            pt->lost_packets += m->eos.packets - pt->received;
+            pt->lost_packets = tb_add_sat(pt->lost_packets, m->eos.packets - pt->received);
         }
         if (m->eos.error) {
             s_log_limited(c, TB_LOG_WARN, "stream %s: probe %s source ended with error: %s",
                           st->name, pt->probe_id, m->eos.detail);
         }
-        if (st->state == STREAM_RUNNING && s_all_ended(st)) {
+        if (st->state == STREAM_RUNNING && s_all_ended(st, tb_time_mono_ns())) {
             st->state = STREAM_FINISHED;
             s_notify_final(c, st);
         }
@@ -901,15 +988,26 @@ static void s_close_env(tb_collector_t *c)
  * (ROUTER would join the next reply to an unfinished one). */
 static void s_reply(tb_collector_t *c, const void *data, size_t size)
 {
+    /* ROUTER_MANDATORY: the first frame fails (EAGAIN) when the client's
+     * queue is full (it does not read its replies) or (EHOSTUNREACH) when it
+     * has gone; the reply is then dropped whole and counted, so a client
+     * that never reads holds at most TB_COLL_CTL_SNDHWM replies here. */
+    if (c->nenv == 0 || zmq_msg_send(&c->env[0], c->ctl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        c->ctl_replies_dropped++;
+        s_log_limited(c, TB_LOG_WARN, "control reply dropped: %s (%llu so far)",
+                      zmq_strerror(errno), (unsigned long long)c->ctl_replies_dropped);
+        s_close_env(c);
+        return;
+    }
     int failed = 0;
-    for (size_t i = 0; i < c->nenv; i++) {
-        if (zmq_msg_send(&c->env[i], c->ctl, ZMQ_SNDMORE) < 0) {
+    for (size_t i = 1; i < c->nenv; i++) {
+        if (zmq_msg_send(&c->env[i], c->ctl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&c->env[i]);
             failed = 1;
         }
     }
     c->nenv = 0;
-    if (zmq_send(c->ctl, data, size, 0) < 0 || failed) {
+    if (zmq_send(c->ctl, data, size, ZMQ_DONTWAIT) < 0 || failed) {
         tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
     }
 }
@@ -1076,8 +1174,16 @@ static void s_tick(tb_collector_t *c)
     uint64_t now = tb_time_mono_ns();
     s_state_tick(c, now);
     for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        if (c->streams[i].in_use) {
-            s_clock(c, &c->streams[i], now);
+        coll_stream_t *st = &c->streams[i];
+        if (st->in_use) {
+            s_clock(c, st, now);
+        }
+        if (st->in_use && st->state == STREAM_RUNNING) {
+            s_expire_probes(c, st, now);
+            if (s_all_ended(st, now)) {
+                st->state = STREAM_FINISHED;
+                s_notify_final(c, st);
+            }
         }
     }
     /* Current rates: packets received over the last second or so. */
@@ -1114,7 +1220,7 @@ static void s_tick(tb_collector_t *c)
  * asked, goes out through ROUTER as it came. */
 static void s_forward_db_reply(tb_collector_t *c)
 {
-    int more = 1, first = 1;
+    int more = 1, first = 1, dropping = 0;
     while (more) {
         zmq_msg_t m;
         zmq_msg_init(&m);
@@ -1125,12 +1231,20 @@ static void s_forward_db_reply(tb_collector_t *c)
             }
             break; /* the context is ending */
         }
-        first = 0;
         more = zmq_msg_more(&m);
-        if (zmq_msg_send(&m, c->ctl, more ? ZMQ_SNDMORE : 0) < 0) {
-            tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
+        if (!dropping && zmq_msg_send(&m, c->ctl, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
+            if (first) {
+                /* The client's queue is full or it has gone (s_reply). */
+                dropping = 1;
+                c->ctl_replies_dropped++;
+            } else {
+                tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
+            }
+            zmq_msg_close(&m);
+        } else if (dropping) {
             zmq_msg_close(&m);
         }
+        first = 0;
     }
     if (c->db_waiting > 0) {
         c->db_waiting--;
@@ -1233,6 +1347,16 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
         }
         if (items[mon_idx].revents & ZMQ_POLLIN) {
             tb_busmon_read(c->mon);
+        }
+        for (const char *ep; (ep = tb_busmon_next_dead(c->mon, tb_time_mono_ns())) != NULL;) {
+            tb_log(TB_LOG_WARN, LOG_COMPONENT,
+                   "probe %s: connection ended without a retry (protocol error); connecting again",
+                   ep);
+            zmq_disconnect(c->sub, ep);
+            if (zmq_connect(c->sub, ep) != 0) {
+                tb_log(TB_LOG_ERROR, LOG_COMPONENT, "cannot connect to probe %s again: %s", ep,
+                       zmq_strerror(errno));
+            }
         }
         s_tick(c);
     }

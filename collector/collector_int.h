@@ -13,9 +13,11 @@
 #include "sink.h"
 #include "stats.h"
 #include "tb_log.h"
+#include "tb_time.h"
 #include "tb_wire.h"
 
 #include <msgpack.h>
+#include <stdint.h>
 
 #define TB_STREAM_MAX_PROBES  32
 #define TB_COLL_MAX_SINKS     4
@@ -23,6 +25,19 @@
 #define TB_COLL_OFFER_PROBES  64   /* probes whose offers are kept */
 #define TB_COLL_OFFER_STREAMS 1024 /* offered streams kept, all probes together */
 #define TB_COLL_REASON_MAX    512  /* bytes of a stream's reason */
+#define TB_COLL_CTL_SNDHWM    8    /* replies queued for one control client */
+#define TB_COLL_CTL_RCVHWM    16   /* requests queued from one control client */
+/* A probe of a stream silent this long: it no longer keeps the stream from
+ * finishing, and if it never delivered anything it leaves its slot (a
+ * made-up probe id cannot hold one for ever). Probes send a heartbeat every
+ * second. */
+#define TB_COLL_PROBE_EXPIRE_NS (10 * TB_NS_PER_SEC)
+
+/* Counters fed by what peers send add up without wrapping round. */
+static inline uint64_t tb_add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
 
 typedef enum { STREAM_STOPPED = 0, STREAM_RUNNING, STREAM_FINISHED } stream_state_t;
 
@@ -36,7 +51,8 @@ typedef struct {
     uint64_t run_first_seq; /* seq of the first message seen of this run */
     uint64_t last_heard;    /* monotonic ns of the last message */
     uint64_t received;      /* packets received from this probe in this run */
-    uint64_t seq_gaps;      /* messages lost (sequence gaps) */
+    uint64_t seq_gaps;      /* messages lost (sequence gaps), saturating */
+    uint64_t seq_backward;  /* messages whose sequence number went backwards */
     uint64_t restarts;      /* boot epoch changes seen */
     uint64_t lost_packets;  /* announced by end-of-stream but never received */
     int have_hb;
@@ -62,6 +78,9 @@ typedef struct {
     uint64_t run_resets;     /* statistics started over for a new run of a source */
     uint64_t stale;          /* messages of runs before a restart, ignored */
     uint64_t probes_refused; /* messages from probes beyond TB_STREAM_MAX_PROBES */
+    uint64_t probes_expired; /* silent probes that never delivered, slot freed */
+    uint64_t runs_ignored;   /* messages of a new run or boot after it finished */
+    int results_read;        /* stats was answered since it ended */
     uint64_t bad_messages;   /* messages on this stream's topic that failed validation */
     void *sink_state[TB_COLL_MAX_SINKS]; /* each sink's state for this measurement */
     uint64_t rx_packets;                 /* packets received, never reset (rates) */
@@ -108,6 +127,7 @@ struct tb_collector {
     uint64_t ctl_received;  /* control messages */
     uint64_t ctl_malformed; /* answered as malformed */
     uint64_t ctl_dropped;   /* without an envelope: not answerable */
+    uint64_t ctl_replies_dropped; /* replies to a client whose queue was full, or gone */
     tb_ratelimit_t log_rl;  /* per-message log lines: a few a second at most */
     tb_busmon_t *mon;       /* the state of each --probe and --listen endpoint */
     /* Stream discovery: what probes offer (the offer topic is always
@@ -131,8 +151,16 @@ struct tb_collector {
     uint64_t ctl_refused_act;   /* start/stop/forget refused to read-only keys */
 };
 
-/* Slots free or reusable (stopped or finished streams) for new streams. */
+/* 1 if the stream's slot may be given to a new stream: it has ended and its
+ * statistics were read (stats answered after it ended) or it has none. */
+int tb_coll_forgettable(const coll_stream_t *st);
+
+/* Slots free or reusable (forgettable streams) for new streams. */
 size_t tb_coll_room(const tb_collector_t *c);
+
+/* The stream a new one would replace: NULL when a slot is free or none is
+ * forgettable, else the forgettable one that ended first (borrowed). */
+coll_stream_t *tb_coll_victim(tb_collector_t *c);
 
 /* Find a started-or-stopped stream by name, or NULL. */
 coll_stream_t *tb_coll_find(tb_collector_t *c, const char *name);

@@ -48,8 +48,8 @@ static void s_pack_packet(msgpack_packer *pk, const tb_summary_t *s)
 
 /* Loss of a stream summed over its probes. */
 typedef struct {
-    uint64_t seq_gaps, lost_packets, restarts, capture_drops, bus_drops, decode_errors;
-    uint64_t files_skipped;
+    uint64_t seq_gaps, seq_backward, lost_packets, restarts, capture_drops, bus_drops;
+    uint64_t decode_errors, files_skipped;
 } loss_t;
 
 static void s_loss(const coll_stream_t *st, loss_t *l)
@@ -57,14 +57,17 @@ static void s_loss(const coll_stream_t *st, loss_t *l)
     memset(l, 0, sizeof *l);
     for (size_t i = 0; i < st->nprobes; i++) {
         const probe_track_t *pt = &st->probes[i];
-        l->seq_gaps += pt->seq_gaps;
-        l->lost_packets += pt->lost_packets;
-        l->restarts += pt->restarts;
+        /* Saturating: the counters come from peers. */
+        l->seq_gaps = tb_add_sat(l->seq_gaps, pt->seq_gaps);
+        l->seq_backward = tb_add_sat(l->seq_backward, pt->seq_backward);
+        l->lost_packets = tb_add_sat(l->lost_packets, pt->lost_packets);
+        l->restarts = tb_add_sat(l->restarts, pt->restarts);
         if (pt->have_hb) {
-            l->capture_drops += pt->hb.pcap_drop + pt->hb.pcap_ifdrop;
-            l->bus_drops += pt->hb.bus_drops;
-            l->decode_errors += pt->hb.decode_errors;
-            l->files_skipped += pt->hb.files_skipped;
+            l->capture_drops =
+                tb_add_sat(l->capture_drops, tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop));
+            l->bus_drops = tb_add_sat(l->bus_drops, pt->hb.bus_drops);
+            l->decode_errors = tb_add_sat(l->decode_errors, pt->hb.decode_errors);
+            l->files_skipped = tb_add_sat(l->files_skipped, pt->hb.files_skipped);
         }
     }
 }
@@ -73,8 +76,9 @@ static void s_pack_loss(msgpack_packer *pk, const coll_stream_t *st)
 {
     loss_t l;
     s_loss(st, &l);
-    msgpack_pack_map(pk, 8);
+    msgpack_pack_map(pk, 9);
     tb_mp_kv_u64(pk, "seq_gaps", l.seq_gaps);
+    tb_mp_kv_u64(pk, "seq_backward", l.seq_backward);
     tb_mp_kv_u64(pk, "lost_packets", l.lost_packets);
     tb_mp_kv_u64(pk, "capture_drops", l.capture_drops);
     tb_mp_kv_u64(pk, "bus_drops", l.bus_drops);
@@ -133,8 +137,11 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     int any = s->packets > 0;
     char reason[TB_COLL_REASON_MAX];
     tb_coll_stream_reason(c, st, reason, sizeof reason);
-    msgpack_pack_map(pk, 27);
+    msgpack_pack_map(pk, 30);
     tb_mp_kv_str(pk, "stream", st->name);
+    tb_mp_kv_u64(pk, "runs_ignored", st->runs_ignored);
+    tb_mp_kv_u64(pk, "probes_expired", st->probes_expired);
+    tb_mp_kv_u64(pk, "probes_refused", st->probes_refused);
     tb_mp_kv_u64(pk, "resumes", st->resumes);
     tb_mp_kv_double(pk, "unmeasured_s", (double)st->unmeasured_ns / 1e9);
     tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
@@ -204,7 +211,8 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
         tb_mp_kv_u64(pk, "received", pt->received);
         tb_mp_kv_u64(pk, "published", pt->have_hb ? pt->hb.packets : 0);
         tb_mp_kv_u64(pk, "sampled_out", pt->have_hb ? pt->hb.sampled_out : 0);
-        tb_mp_kv_u64(pk, "capture_drops", pt->have_hb ? pt->hb.pcap_drop + pt->hb.pcap_ifdrop : 0);
+        tb_mp_kv_u64(pk, "capture_drops",
+                     pt->have_hb ? tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop) : 0);
         tb_mp_kv_u64(pk, "seq_gaps", pt->seq_gaps);
         tb_mp_kv_u64(pk, "files_skipped", pt->have_hb ? pt->hb.files_skipped : 0);
     }
@@ -364,10 +372,11 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
     tb_mp_pack_cstr(pk, "endpoints");
     tb_busmon_pack(c->mon, pk);
     tb_mp_pack_cstr(pk, "requests");
-    msgpack_pack_map(pk, 3);
+    msgpack_pack_map(pk, 4);
     tb_mp_kv_u64(pk, "received", c->ctl_received);
     tb_mp_kv_u64(pk, "malformed", c->ctl_malformed);
     tb_mp_kv_u64(pk, "dropped", c->ctl_dropped);
+    tb_mp_kv_u64(pk, "replies_dropped", c->ctl_replies_dropped);
     tb_mp_pack_cstr(pk, "bus");
     msgpack_pack_map(pk, 5);
     tb_mp_kv_u64(pk, "messages", c->msgs);
@@ -430,11 +439,38 @@ static void s_start(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pack
         fresh += tb_coll_find(c, req->streams[i]) == NULL;
     }
     if (fresh > tb_coll_room(c)) {
+        size_t unread = 0;
+        for (size_t i = 0; i < c->cfg.max_streams; i++) {
+            const coll_stream_t *st = &c->streams[i];
+            unread += st->in_use && st->state != STREAM_RUNNING && !tb_coll_forgettable(st);
+        }
         snprintf(msg, sizeof msg,
-                 "cannot start %zu new stream(s): %zu slot(s) free of %zu (raise --max-streams)",
-                 fresh, tb_coll_room(c), c->cfg.max_streams);
+                 "cannot start %zu new stream(s): %zu slot(s) free of %zu; %zu ended stream(s) "
+                 "hold statistics nobody has read (read them with stats or forget them), or "
+                 "raise --max-streams",
+                 fresh, tb_coll_room(c), c->cfg.max_streams, unread);
         s_error(pk, msg);
         return;
+    }
+    /* Ended streams whose statistics were read make room, oldest first;
+     * the reply names each (results nobody read are never among them). */
+    char forgotten[TB_CTL_MAX_STREAMS][TB_STREAM_MAX + 1];
+    size_t nforgotten = 0;
+    for (size_t i = 0; i < req->nstreams; i++) {
+        int again = 0;
+        for (size_t j = 0; j < i && !again; j++) {
+            again = strcmp(req->streams[j], req->streams[i]) == 0;
+        }
+        if (again || tb_coll_find(c, req->streams[i]) != NULL) {
+            continue;
+        }
+        coll_stream_t *victim = tb_coll_victim(c);
+        if (victim != NULL) {
+            snprintf(forgotten[nforgotten++], sizeof forgotten[0], "%s", victim->name);
+            tb_log(TB_LOG_INFO, LOG_COMPONENT, "forgetting ended stream %s to make room",
+                   victim->name);
+            tb_coll_forget(c, victim);
+        }
     }
     for (size_t i = 0; i < req->nstreams; i++) {
         int rc = tb_coll_start(c, req->streams[i]);
@@ -452,11 +488,16 @@ static void s_start(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pack
         nwarn += tb_offers_find(c->offers, req->streams[i]) == NULL;
     }
     tb_ctl_reply_begin(pk, NULL);
-    msgpack_pack_map(pk, 2);
+    msgpack_pack_map(pk, 3);
     tb_mp_pack_cstr(pk, "started");
     msgpack_pack_array(pk, req->nstreams);
     for (size_t i = 0; i < req->nstreams; i++) {
         tb_mp_pack_cstr(pk, req->streams[i]);
+    }
+    tb_mp_pack_cstr(pk, "forgotten");
+    msgpack_pack_array(pk, nforgotten);
+    for (size_t i = 0; i < nforgotten; i++) {
+        tb_mp_pack_cstr(pk, forgotten[i]);
     }
     tb_mp_pack_cstr(pk, "warnings");
     msgpack_pack_array(pk, nwarn);
@@ -594,6 +635,8 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
         }
         tb_ctl_reply_begin(&pk, NULL);
         s_pack_stats(c, &pk, st);
+        /* The final statistics have been read: the slot may now be reused. */
+        st->results_read = st->results_read || st->state != STREAM_RUNNING;
     } else if (strcmp(req.cmd, "db") == 0) {
         if (c->dbq == NULL) {
             s_error(&pk, "this collector writes to no database (see --influx-url)");

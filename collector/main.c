@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static void s_usage(FILE *out)
@@ -188,6 +189,31 @@ static int s_check_curve(const tb_collector_config_t *cfg, char *msg, size_t siz
         return -1;
     }
     return 0;
+}
+
+/* Every probe or stray peer connected to --listen (and every control client)
+ * holds a descriptor. With the usual soft limit of 1,024, some 1,000 idle
+ * connections from anybody would leave none for control or the database:
+ * the soft limit goes up to the hard one (which only root raises). */
+static void s_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        /* "unlimited" is not a descriptor count the kernel takes. */
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            tb_log(TB_LOG_WARN, "collector", "cannot raise the descriptor limit from %llu: %s",
+                   (unsigned long long)was, strerror(errno));
+            return;
+        }
+    }
+    tb_log(rl.rlim_cur < 4096 ? TB_LOG_WARN : TB_LOG_DEBUG, "collector",
+           "descriptor limit %llu (connections from probes and clients count against it)",
+           (unsigned long long)rl.rlim_cur);
 }
 
 int main(int argc, char **argv)
@@ -517,6 +543,9 @@ int main(int argc, char **argv)
     if (s_check_curve(&cfg, msg, sizeof msg) != 0) {
         goto fail;
     }
+}
+
+    s_raise_nofile();
     int stop_fd = tb_opt_stop_fd();
     if (stop_fd < 0) {
         snprintf(msg, sizeof msg, "cannot set up signal handling");

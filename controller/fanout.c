@@ -729,6 +729,7 @@ static json_t *s_split(const tb_fanout_t *f, const tb_ctl_request_t *req, const 
     json_t *names = json_array();
     json_t *where = json_object();
     json_t *warnings = json_array();
+    json_t *forgotten = json_array();
     json_t *out = json_pack("{s:o, s:o}", key, names, "collector_of", where);
     size_t answered = 0;
     for (size_t i = 0; out != NULL && i < f->n; i++) {
@@ -757,12 +758,21 @@ static json_t *s_split(const tb_fanout_t *f, const tb_ctl_request_t *req, const 
                 json_array_append(warnings, warning);
             }
         }
+        json_array_foreach(json_object_get(ans[i].data, "forgotten"), k, warning)
+        {
+            if (json_is_string(warning)) {
+                json_array_append(forgotten, warning);
+            }
+        }
     }
-    /* start: the warnings of every collector that started something. */
+    /* start: the warnings of every collector that started something, and
+     * the ended streams each forgot to make room. */
     if (out != NULL && strcmp(key, "started") == 0) {
         json_object_set(out, "warnings", warnings);
+        json_object_set(out, "forgotten", forgotten);
     }
     json_decref(warnings);
+    json_decref(forgotten);
     return s_finish(f, ans, out, answered, 0, code, err, errsize);
 }
 

@@ -7,13 +7,18 @@
 #include "tb_log.h"
 #include "tb_opt.h"
 
+#include "tb_time.h"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #define LOG_COMPONENT "gateway"
 
@@ -154,6 +159,109 @@ static enum MHD_Result s_call(const tb_gateway_config_t *cfg, struct MHD_Connect
 /* Markers of a request's state between libmicrohttpd's calls. */
 static char s_pending, s_with_body;
 
+/* The header deadline. libmicrohttpd's CONNECTION_TIMEOUT is an idle timer:
+ * a client sending one header byte every 20 s would hold its connection
+ * (and with 32 of them, every connection) for ever. Each connection is
+ * watched from the moment it opens, or its previous request was answered,
+ * until its request's headers are complete; the main thread shuts down the
+ * socket of one that took longer than TB_GW_HEADER_S, which ends it. */
+typedef struct gw_watch gw_watch_t;
+typedef struct {
+    gw_watch_t *w;
+    int in_use;
+    int fd;
+    int waiting;         /* headers of a request not complete yet */
+    uint64_t since_mono; /* ... since then */
+} gw_conn_t;
+
+struct gw_watch {
+    pthread_mutex_t lock;
+    gw_conn_t conn[TB_GW_CONNECTIONS + 8]; /* libmicrohttpd keeps to the limit */
+    uint64_t cut;                          /* connections ended by the deadline */
+};
+
+static void s_conn_waiting(gw_conn_t *e, int waiting)
+{
+    if (e == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&e->w->lock);
+    e->waiting = waiting;
+    e->since_mono = tb_time_mono_ns();
+    pthread_mutex_unlock(&e->w->lock);
+}
+
+static void s_notify_conn(void *cls, struct MHD_Connection *conn, void **ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    gw_watch_t *w = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        gw_conn_t *e = *ctx;
+        if (e != NULL) {
+            pthread_mutex_lock(&w->lock);
+            e->in_use = 0;
+            pthread_mutex_unlock(&w->lock);
+        }
+        *ctx = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; ci != NULL && i < sizeof w->conn / sizeof w->conn[0]; i++) {
+        gw_conn_t *e = &w->conn[i];
+        if (!e->in_use) {
+            *e = (gw_conn_t){.w = w,
+                             .in_use = 1,
+                             .fd = ci->connect_fd,
+                             .waiting = 1,
+                             .since_mono = tb_time_mono_ns()};
+            *ctx = e;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+static gw_conn_t *s_conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* A request answered: on a kept-alive connection the next one's headers
+ * have TB_GW_HEADER_S from now. */
+static void s_completed(void *cls, struct MHD_Connection *conn, void **state,
+                        enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)state;
+    (void)toe;
+    s_conn_waiting(s_conn_of(conn), 1);
+}
+
+static void s_cut_slow(gw_watch_t *w)
+{
+    uint64_t now = tb_time_mono_ns();
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < sizeof w->conn / sizeof w->conn[0]; i++) {
+        gw_conn_t *e = &w->conn[i];
+        if (e->in_use && e->waiting &&
+            now - e->since_mono > (uint64_t)TB_GW_HEADER_S * TB_NS_PER_SEC) {
+            /* The connection's thread sees the end and closes it. */
+            shutdown(e->fd, SHUT_RDWR);
+            e->waiting = 0;
+            w->cut++;
+            tb_log(TB_LOG_INFO, LOG_COMPONENT,
+                   "a client took over %d s to send its request's headers: connection closed "
+                   "(%llu so far)",
+                   TB_GW_HEADER_S, (unsigned long long)w->cut);
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                 const char *method, const char *version, const char *upload,
                                 size_t *upload_size, void **state)
@@ -165,6 +273,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     s_printable(lurl, sizeof lurl, url);
     s_printable(lmethod, sizeof lmethod, method);
     if (*state == NULL) {
+        s_conn_waiting(s_conn_of(conn), 0); /* the headers are all here */
         /* Headers only so far: credentials and method are checked now, so
          * that no body is read for a request that will be refused. */
         char *pass = NULL;
@@ -335,22 +444,39 @@ int tb_gateway_run(const tb_gateway_config_t *cfg)
      * about 500 arguments ran it out, and libmicrohttpd then closed the
      * connection without an answer. 256 KiB takes a URL of some 3,000
      * arguments, answered by a JSON 400 (at most 64 streams). */
+    /* Every client has a budget: TB_GW_PER_IP connections per address, and
+     * TB_GW_HEADER_S to send a request's headers; so clients waiting to be
+     * accepted get their turn within that time whatever the others do. */
+    gw_watch_t *w = calloc(1, sizeof *w);
+    if (w == NULL || pthread_mutex_init(&w->lock, NULL) != 0) {
+        free(w);
+        fprintf(stderr, "tapbusctl: out of memory\n");
+        return 1;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, port, NULL, NULL, s_handle, (void *)cfg, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)TB_GW_CONNECTIONS,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)TB_GW_CONNECTION_MEMORY, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)TB_GW_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)TB_GW_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)TB_GW_CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_CONNECTION, s_notify_conn, (void *)w, MHD_OPTION_NOTIFY_COMPLETED,
+        s_completed, (void *)w, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "tapbusctl: cannot listen on %s (in use, or not an address here)\n",
                 cfg->listen);
+        pthread_mutex_destroy(&w->lock);
+        free(w);
         return 1;
     }
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "serving http://%s/ (basic authentication)", cfg->listen);
-    int sig = 0;
-    sigwait(&set, &sig);
+    const struct timespec tick = {.tv_sec = 1};
+    while (sigtimedwait(&set, NULL, &tick) < 0) {
+        s_cut_slow(w);
+    }
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "stopping");
     MHD_stop_daemon(d);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
     return 0;
 }

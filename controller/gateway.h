@@ -27,8 +27,18 @@
 #include <stddef.h>
 
 /* Connections served at once, each on its own thread; more wait in the
- * listen queue. */
+ * listen queue (at most TB_GW_HEADER_S for a slot held by a slow client). */
 #define TB_GW_CONNECTIONS 32
+
+/* Connections one client address may hold at once; more are refused. */
+#define TB_GW_PER_IP 8
+
+/* Seconds a client has to send a request's headers, counted from the
+ * connection's opening (or its previous answer); then it is closed. */
+#define TB_GW_HEADER_S 10
+
+/* Seconds a connection may stay silent. */
+#define TB_GW_IDLE_S 30
 
 /* Memory for each connection's request (libmicrohttpd's pool). */
 #define TB_GW_CONNECTION_MEMORY (256u << 10)

@@ -92,8 +92,11 @@ static const command_t s_commands[] = {
      "A stream already running starts over. A stream no probe offers starts all the\n"
      "same, with a warning: it shows as waiting until a probe sends it.\n"
      "All or nothing: if the collector has no\n"
-     "room for every new stream, none is started. With several collectors, a stream\n"
-     "starts on the one holding it, a new one on the one with the fewest running.\n"},
+     "room for every new stream, none is started. Room is a free slot or that of an\n"
+     "ended stream whose statistics were read (or that got nothing), each printed as\n"
+     "forgotten; statistics nobody has read are never pushed out. With several\n"
+     "collectors, a stream starts on the one holding it, a new one on the one with\n"
+     "the fewest running.\n"},
     {"stop", "[STREAM...]",
      "Stop the streams named, or every running or finished one. Their statistics are\n"
      "kept and can still be read with stats.\n"},
@@ -694,6 +697,16 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "start") == 0) {
         tb_print_names(stdout, "started", json_object_get(j, "started"),
                        json_object_get(j, "collector_of"));
+        size_t k;
+        json_t *name;
+        json_array_foreach(json_object_get(j, "forgotten"), k, name)
+        {
+            if (json_is_string(name)) {
+                printf("forgotten to make room: %s (ended; its statistics were read, or it "
+                       "had none)\n",
+                       json_string_value(name));
+            }
+        }
     } else if (strcmp(cmd, "streams") == 0) {
         tb_print_streams(stdout, j);
     } else if (strcmp(cmd, "stop") == 0) {

@@ -26,6 +26,13 @@
 
 #define TB_PROBE_MAX_SOURCES 64
 #define TB_PROBE_MAX_CONNECT 16
+/* Newcomers that may restart a file or directory stream from its beginning
+ * before the source ends; later ones join the run under way. */
+#define TB_PROBE_RESTARTS 3
+/* Subscriptions to streams the probe does not offer it lets the bus socket
+ * hold (collectors subscribe to streams other probes offer); past that the
+ * socket is opened anew. */
+#define TB_PROBE_JUNK_MAX 1024
 
 typedef struct {
     char stream[TB_STREAM_MAX + 1];
