@@ -543,8 +543,6 @@ int main(int argc, char **argv)
     if (s_check_curve(&cfg, msg, sizeof msg) != 0) {
         goto fail;
     }
-}
-
     s_raise_nofile();
     int stop_fd = tb_opt_stop_fd();
     if (stop_fd < 0) {
