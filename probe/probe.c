@@ -200,6 +200,11 @@ static int s_xpub_open(tb_probe_t *self, char *err, size_t errsize)
      * peer that sends more is disconnected by ZeroMQ before anything is
      * stored (huge subscriptions grew the probe by gigabytes). */
     int64_t maxmsg = 64 + TB_TOPIC_MAX;
+    /* CURVE's handshake commands (WELCOME is 168 bytes) and its encrypted
+     * messages are larger; only allowed keys get that far. */
+    if (cfg->curve != NULL) {
+        maxmsg = 1024;
+    }
     /* Subscriptions queued from one subscriber before the probe has looked
      * at them: a flood waits in its sender's TCP buffers, not here. */
     int rcvhwm = 64;
