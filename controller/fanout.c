@@ -241,6 +241,13 @@ static void s_handshake_reason(const tb_fanout_t *f, const char *endpoint, const
                  "the collector at %s broke off the CURVE handshake: --curve-server-key is "
                  "probably not its public key",
                  endpoint);
+    } else if (a->hs_event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        /* Which side notices the other's mechanism first is a race: a
+         * collector that requires CURVE may simply close the connection. */
+        snprintf(buf, size,
+                 "the collector at %s broke off the handshake: it may require CURVE (give "
+                 "--curve-key and --curve-server-key, docs/security.md)",
+                 endpoint);
     }
 }
 
