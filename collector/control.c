@@ -636,7 +636,10 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
         tb_ctl_reply_begin(&pk, NULL);
         s_pack_stats(c, &pk, st);
         /* The final statistics have been read: the slot may now be reused. */
-        st->results_read = st->results_read || st->state != STREAM_RUNNING;
+        if (!st->results_read && st->state != STREAM_RUNNING) {
+            st->results_read = 1;
+            c->state_dirty = 1; /* the snapshot keeps that it was read */
+        }
     } else if (strcmp(req.cmd, "db") == 0) {
         if (c->dbq == NULL) {
             s_error(&pk, "this collector writes to no database (see --influx-url)");

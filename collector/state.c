@@ -99,8 +99,9 @@ static void s_pack_probe(msgpack_packer *pk, const probe_track_t *pt)
 
 static int s_pack_stream(tb_collector_t *c, msgpack_packer *pk, const coll_stream_t *st)
 {
-    msgpack_pack_map(pk, 14);
+    msgpack_pack_map(pk, 15);
     tb_mp_kv_str(pk, "name", st->name);
+    tb_mp_kv_bool(pk, "results_read", st->results_read);
     tb_mp_kv_bool(pk, "realtime", st->tbase.realtime);
     tb_mp_kv_str(pk, "state", s_state_names[st->state]);
     tb_mp_kv_u64(pk, "started_ns", st->started_ns);
@@ -249,6 +250,7 @@ typedef struct {
     uint64_t started_ns, ended_ns, run_resets, resumes, unmeasured_ns;
     uint64_t gap_from_ns, gap_until_ns, clock_ns;
     int realtime;
+    int results_read;
     size_t nprobes;
     probe_track_t probes[TB_STREAM_MAX_PROBES];
     int have_sinks;
@@ -407,6 +409,8 @@ static void s_read_stream(tb_mp_reader_t *r, saved_stream_t *sv, tb_stats_t *sta
             sv->gap_from_ns = tb_mp_read_uint(r);
         } else if (tb_mp_next_str_is(r, "gap_until_ns")) {
             sv->gap_until_ns = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "results_read")) {
+            sv->results_read = tb_mp_read_bool(r);
         } else if (tb_mp_next_str_is(r, "realtime")) {
             sv->realtime = tb_mp_read_bool(r);
         } else if (tb_mp_next_str_is(r, "clock_ns")) {
@@ -508,6 +512,7 @@ static void s_restore(tb_collector_t *c, const saved_stream_t *sv, tb_stats_t **
     st->gap_from_ns = sv->gap_from_ns;
     st->gap_until_ns = sv->gap_until_ns;
     st->state = (stream_state_t)sv->state;
+    st->results_read = sv->results_read; /* start may reuse the slot of a read one */
     if (sv->state != STREAM_RUNNING) {
         uint64_t mono = tb_time_mono_ns();
         for (size_t i = 0; i < st->nprobes; i++) {

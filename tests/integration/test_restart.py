@@ -174,6 +174,34 @@ def test_file_stream_starts_a_new_run():
             bus.close()
 
 
+def test_read_results_are_remembered():
+    """Whether an ended stream's statistics were read survives a restart:
+    with every slot taken, start reuses the slot of the one that was read
+    and says so, and does not discard the unread one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        state = os.path.join(tmp, "state")
+        os.mkdir(state)
+        args = ["--state-dir", state, "--max-streams", "2"]
+        bus = Bus([("read", "file:" + DEMO), ("unread", "file:" + DEMO), ("new", "file:" + DEMO)],
+                  collector_args=args)
+        try:
+            bus.start("read", "unread")
+            bus.wait_finished(["read", "unread"])
+            before = snapshots(bus.control)
+            assert bus.stats("read")["packets"] == DEMO_PACKETS
+            # Reading them is a change the snapshot keeps at once.
+            wait_for(lambda: snapshots(bus.control) > before, 30, "the snapshot after the read")
+            restart_collector(bus, args)
+            reply = bus.start("new")
+            assert reply["forgotten"] == ["read"], reply
+            bus.wait_finished(["new"])
+            names = {s["stream"] for s in ctl_json(bus.control, "status")["streams"]}
+            assert names == {"unread", "new"}, names
+            assert bus.collector.stop() == 0, bus.collector.output()
+        finally:
+            bus.close()
+
+
 def run_collector(args):
     return subprocess.run([os.path.join(BIN, "tapbus-collector"), "--probe", endpoint(),
                            "--control", endpoint()] + args, capture_output=True, text=True,
