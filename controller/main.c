@@ -8,6 +8,7 @@
 #include "fanout.h"
 #include "print.h"
 #include "gateway.h"
+#include "secret.h"
 #include "tls.h"
 #include "top.h"
 
@@ -395,8 +396,9 @@ typedef struct {
 
 /* The credentials file's first line into cred (size bytes). As ssh does
  * with its keys, a regular file that its group or others may read or write
- * is refused: the password would be theirs too. Returns 0 or an exit code,
- * the reason printed. */
+ * is refused: the password would be theirs too (secret.h; systemd's
+ * LoadCredential= copy passes). Returns 0 or an exit code, the reason
+ * printed. */
 static int s_read_credentials(const char *file, char *cred, size_t size)
 {
     FILE *f = fopen(file, "r");
@@ -410,11 +412,15 @@ static int s_read_credentials(const char *file, char *cred, size_t size)
     }
     /* Only files: a pipe (--credentials <(...)) or a terminal is nobody
      * else's to read. */
-    if (S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    int acl = 0;
+    int exposed = S_ISREG(st.st_mode) ? tb_secret_exposed(fileno(f), &st, &acl) : 0;
+    if (exposed != 0) {
         fclose(f);
-        fprintf(stderr, "tapbusctl: credentials file %s is %s by others (mode %04o): chmod 600 %s\n",
-                file, (st.st_mode & (S_IRGRP | S_IROTH)) != 0 ? "readable" : "accessible",
-                (unsigned)(st.st_mode & 07777), file);
+        fprintf(stderr,
+                "tapbusctl: credentials file %s is %s by others (mode %04o%s): %s%s%schmod 600 %s\n",
+                file, exposed == 1 ? "readable" : "accessible", (unsigned)(st.st_mode & 07777),
+                acl ? " and an ACL" : "", acl ? "setfacl -b " : "", acl ? file : "",
+                acl ? " && " : "", file);
         return EXIT_USAGE;
     }
     if (fgets(cred, (int)size, f) == NULL) {
