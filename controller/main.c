@@ -416,11 +416,12 @@ static int s_read_credentials(const char *file, char *cred, size_t size)
     int exposed = S_ISREG(st.st_mode) ? tb_secret_exposed(fileno(f), &st, &acl) : 0;
     if (exposed != 0) {
         fclose(f);
-        fprintf(stderr,
-                "tapbusctl: credentials file %s is %s by others (mode %04o%s): %s%s%schmod 600 %s\n",
-                file, exposed == 1 ? "readable" : "accessible", (unsigned)(st.st_mode & 07777),
-                acl ? " and an ACL" : "", acl ? "setfacl -b " : "", acl ? file : "",
-                acl ? " && " : "", file);
+        fprintf(
+            stderr,
+            "tapbusctl: credentials file %s is %s by others (mode %04o%s): %s%s%schmod 600 %s\n",
+            file, exposed == 1 ? "readable" : "accessible", (unsigned)(st.st_mode & 07777),
+            acl ? " and an ACL" : "", acl ? "setfacl -b " : "", acl ? file : "", acl ? " && " : "",
+            file);
         return EXIT_USAGE;
     }
     if (fgets(cred, (int)size, f) == NULL) {
@@ -479,7 +480,8 @@ static int s_serve(const serve_opts_t *o, const words_t *words, tb_fanout_t *fan
     *colon = '\0';
     tb_gw_tls_t tls = {NULL, NULL};
     char err[1200];
-    if (o->tls_cert != NULL && tb_gw_tls_load(&tls, o->tls_cert, o->tls_key, err, sizeof err) != 0) {
+    if (o->tls_cert != NULL &&
+        tb_gw_tls_load(&tls, o->tls_cert, o->tls_key, err, sizeof err) != 0) {
         explicit_bzero(cred, sizeof cred);
         fprintf(stderr, "tapbusctl: %s\n", err);
         return EXIT_USAGE;

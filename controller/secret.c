@@ -8,10 +8,16 @@
 
 /* The kernel's form of an access ACL (linux/posix_acl_xattr.h): a 4-byte
  * version (2), then 8-byte entries {tag, permissions, id}, little-endian. */
-#define ACL_XATTR "system.posix_acl_access"
+#define ACL_XATTR   "system.posix_acl_access"
 #define ACL_VERSION 2u
-enum { TAG_USER_OBJ = 0x01, TAG_USER = 0x02, TAG_GROUP_OBJ = 0x04, TAG_GROUP = 0x08,
-       TAG_MASK = 0x10, TAG_OTHER = 0x20 };
+enum {
+    TAG_USER_OBJ = 0x01,
+    TAG_USER = 0x02,
+    TAG_GROUP_OBJ = 0x04,
+    TAG_GROUP = 0x08,
+    TAG_MASK = 0x10,
+    TAG_OTHER = 0x20
+};
 #define ACL_MAX_ENTRIES 64
 
 static unsigned s_le16(const unsigned char *p)

@@ -41,8 +41,10 @@ static char *s_read(const char *path, const char *what, size_t *len, char *err, 
     }
     text[n] = '\0';
     if (memchr(text, '\0', n) != NULL) {
-        snprintf(err, errsize, "the TLS %s %s is not PEM (a binary file; DER? convert it with "
-                               "openssl)", what, path);
+        snprintf(err, errsize,
+                 "the TLS %s %s is not PEM (a binary file; DER? convert it with "
+                 "openssl)",
+                 what, path);
         explicit_bzero(text, n);
         free(text);
         return NULL;
