@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,15 +454,32 @@ int tb_gateway_run(const tb_gateway_config_t *cfg)
         fprintf(stderr, "tapbusctl: out of memory\n");
         return 1;
     }
+    int tls = cfg->tls_cert != NULL;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        fprintf(stderr, "tapbusctl: this libmicrohttpd was built without TLS: --tls-cert "
+                        "cannot be served\n");
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return 1;
+    }
+    /* With TLS, libmicrohttpd makes the handshake on the connection's
+     * thread before it reads the request: a client that stalls it (or
+     * speaks plain HTTP) is within the same per-address limit and header
+     * deadline as any other. */
+    struct MHD_OptionItem tls_options[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)(uintptr_t)cfg->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)cfg->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+                     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) | (tls ? MHD_USE_TLS : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, port, NULL, NULL, s_handle, (void *)cfg, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)TB_GW_CONNECTIONS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)TB_GW_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)TB_GW_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)TB_GW_CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_CONNECTION, s_notify_conn, (void *)w, MHD_OPTION_NOTIFY_COMPLETED,
-        s_completed, (void *)w, MHD_OPTION_END);
+        s_completed, (void *)w, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "tapbusctl: cannot listen on %s (in use, or not an address here)\n",
                 cfg->listen);
@@ -469,7 +487,8 @@ int tb_gateway_run(const tb_gateway_config_t *cfg)
         free(w);
         return 1;
     }
-    tb_log(TB_LOG_INFO, LOG_COMPONENT, "serving http://%s/ (basic authentication)", cfg->listen);
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "serving %s://%s/ (basic authentication)",
+           tls ? "https" : "http", cfg->listen);
     const struct timespec tick = {.tv_sec = 1};
     while (sigtimedwait(&set, NULL, &tick) < 0) {
         s_cut_slow(w);

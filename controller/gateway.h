@@ -17,7 +17,10 @@
  * refused), 502/504 (the collector answered badly / not at all). HTTP basic
  * authentication is required for everything, checked (with the method and
  * the absence of a body) before anything else; the credentials are compared
- * in constant time. */
+ * in constant time. With a certificate and key (tls.h) it serves HTTPS only:
+ * a plain HTTP request on its port fails the handshake and is closed
+ * unanswered; the limits below apply the same (the handshake counts in the
+ * time to send a request's headers). */
 #ifndef TB_GATEWAY_H
 #define TB_GATEWAY_H
 
@@ -57,10 +60,13 @@ typedef struct {
     const char *password; /* required */
     tb_gw_call_fn call;
     void *arg;
+    const char *tls_cert; /* PEM text (tls.h), or NULL: plain HTTP */
+    const char *tls_key;  /* PEM text, with tls_cert */
 } tb_gateway_config_t;
 
 /* Serve until SIGINT or SIGTERM. Returns 0, or with a one-line reason
- * printed 2 (a malformed address) or 1 (cannot listen there). */
+ * printed 2 (a malformed address) or 1 (cannot listen there, or TLS asked
+ * of a libmicrohttpd without it). */
 int tb_gateway_run(const tb_gateway_config_t *cfg);
 
 #endif

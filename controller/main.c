@@ -8,6 +8,8 @@
 #include "fanout.h"
 #include "print.h"
 #include "gateway.h"
+#include "secret.h"
+#include "tls.h"
 #include "top.h"
 
 #include "tb_conf.h"
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 enum {
@@ -71,6 +74,11 @@ static void s_usage(FILE *out)
                  "                        keygen): CURVE to the collectors (docs/security.md)\n"
                  "  --curve-server-key FILE  the collectors' public certificate (with\n"
                  "                        --curve-key)\n"
+                 "  --http ADDR:PORT      serve: where the HTTP gateway listens\n"
+                 "  --credentials FILE    serve: USER:PASSWORD on the file's first line (the\n"
+                 "                        file readable by its owner only, e.g. mode 0600)\n"
+                 "  --tls-cert FILE       serve: HTTPS only, with this PEM certificate (chain)\n"
+                 "  --tls-key FILE        serve: the PEM private key of --tls-cert\n"
                  "  --help                this text\n"
                  "\n"
                  "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable\n"
@@ -126,12 +134,15 @@ static const command_t s_commands[] = {
      "A live view of one stream, refreshed every second: current packets and bits per\n"
      "second, totals, loss, protocol mix, the top N flows and hosts (default 10). Quits\n"
      "on q. When standard output is not a terminal, the view is printed once.\n"},
-    {"serve", "--http ADDR:PORT|[V6ADDR]:PORT [--credentials FILE]",
+    {"serve",
+     "--http ADDR:PORT|[V6ADDR]:PORT [--credentials FILE] [--tls-cert FILE --tls-key FILE]",
      "An HTTP gateway in front of the collector(s) for scripts that use curl: /start,\n"
      "/stop, /forget, /status, /stats?stream=NAME, /probes, /streams, /db, answering\n"
      "JSON. HTTP basic authentication is required: USER:PASSWORD from the first line of\n"
-     "FILE or from $TAPBUS_HTTP_CREDENTIALS (there is no default). With --curve-key, the\n"
-     "gateway talks to the collector with that key, and every HTTP user has its rights\n"
+     "FILE or from $TAPBUS_HTTP_CREDENTIALS (there is no default); a FILE that its group\n"
+     "or others may read is refused (chmod 600 FILE). With --tls-cert and --tls-key\n"
+     "(PEM; both or neither) it serves HTTPS only. With --curve-key, the gateway talks\n"
+     "to the collector with that key, and every HTTP user has its rights\n"
      "(docs/security.md). Runs until SIGINT or SIGTERM.\n"},
     {"keygen", "NAME",
      "Write a new CURVE key pair in CZMQ's certificate format: NAME holds the public key\n"
@@ -375,10 +386,66 @@ static int s_curve_options(tb_fanout_t *fan, const char *key, const char *server
     return 0;
 }
 
-/* serve --http ADDR:PORT [--credentials FILE]: credentials "user:password"
- * from the file's first line or $TAPBUS_HTTP_CREDENTIALS; none is built in. */
-static int s_serve(const char *listen, const char *file, const words_t *words, tb_fanout_t *fan)
+/* The serve options as given. */
+typedef struct {
+    const char *http;
+    const char *credentials;
+    const char *tls_cert;
+    const char *tls_key;
+} serve_opts_t;
+
+/* The credentials file's first line into cred (size bytes). As ssh does
+ * with its keys, a regular file that its group or others may read or write
+ * is refused: the password would be theirs too (secret.h; systemd's
+ * LoadCredential= copy passes). Returns 0 or an exit code, the reason
+ * printed. */
+static int s_read_credentials(const char *file, char *cred, size_t size)
 {
+    FILE *f = fopen(file, "r");
+    struct stat st;
+    if (f == NULL || fstat(fileno(f), &st) != 0) {
+        fprintf(stderr, "tapbusctl: cannot read credentials from %s\n", file);
+        if (f != NULL) {
+            fclose(f);
+        }
+        return EXIT_USAGE;
+    }
+    /* Only files: a pipe (--credentials <(...)) or a terminal is nobody
+     * else's to read. */
+    int acl = 0;
+    int exposed = S_ISREG(st.st_mode) ? tb_secret_exposed(fileno(f), &st, &acl) : 0;
+    if (exposed != 0) {
+        fclose(f);
+        fprintf(
+            stderr,
+            "tapbusctl: credentials file %s is %s by others (mode %04o%s): %s%s%schmod 600 %s\n",
+            file, exposed == 1 ? "readable" : "accessible", (unsigned)(st.st_mode & 07777),
+            acl ? " and an ACL" : "", acl ? "setfacl -b " : "", acl ? file : "", acl ? " && " : "",
+            file);
+        return EXIT_USAGE;
+    }
+    if (fgets(cred, (int)size, f) == NULL) {
+        fclose(f);
+        fprintf(stderr, "tapbusctl: cannot read credentials from %s\n", file);
+        return EXIT_USAGE;
+    }
+    fclose(f);
+    size_t len = strcspn(cred, "\r\n");
+    if (cred[len] == '\0' && len == size - 1) {
+        fprintf(stderr, "tapbusctl: credentials in %s longer than %zu characters\n", file,
+                size - 2);
+        return EXIT_USAGE;
+    }
+    cred[len] = '\0';
+    return 0;
+}
+
+/* serve --http ADDR:PORT [--credentials FILE] [--tls-cert FILE --tls-key
+ * FILE]: credentials "user:password" from the file's first line or
+ * $TAPBUS_HTTP_CREDENTIALS; none is built in. */
+static int s_serve(const serve_opts_t *o, const words_t *words, tb_fanout_t *fan)
+{
+    const char *listen = o->http, *file = o->credentials;
     if (words->n > 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "serve: unexpected argument '%.200s'", words->word[0]);
@@ -387,24 +454,16 @@ static int s_serve(const char *listen, const char *file, const words_t *words, t
     if (listen == NULL) {
         return s_usage_error("serve needs --http ADDR:PORT");
     }
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
+        return s_usage_error(o->tls_cert == NULL ? "--tls-key needs --tls-cert (its certificate)"
+                                                 : "--tls-cert needs --tls-key (its private key)");
+    }
     char cred[512] = "";
     if (file != NULL) {
-        FILE *f = fopen(file, "r");
-        if (f == NULL || fgets(cred, sizeof cred, f) == NULL) {
-            fprintf(stderr, "tapbusctl: cannot read credentials from %s\n", file);
-            if (f != NULL) {
-                fclose(f);
-            }
-            return EXIT_USAGE;
+        int rc = s_read_credentials(file, cred, sizeof cred);
+        if (rc != 0) {
+            return rc;
         }
-        fclose(f);
-        size_t len = strcspn(cred, "\r\n");
-        if (cred[len] == '\0' && len == sizeof cred - 1) {
-            fprintf(stderr, "tapbusctl: credentials in %s longer than %zu characters\n", file,
-                    sizeof cred - 2);
-            return EXIT_USAGE;
-        }
-        cred[len] = '\0';
     } else if (getenv("TAPBUS_HTTP_CREDENTIALS") != NULL) {
         if (strlen(getenv("TAPBUS_HTTP_CREDENTIALS")) >= sizeof cred) {
             fprintf(stderr, "tapbusctl: $TAPBUS_HTTP_CREDENTIALS longer than %zu characters\n",
@@ -419,8 +478,19 @@ static int s_serve(const char *listen, const char *file, const words_t *words, t
                              "$TAPBUS_HTTP_CREDENTIALS); there is no default");
     }
     *colon = '\0';
-    tb_gateway_config_t g = {listen, cred, colon + 1, s_gateway_call, fan};
-    return tb_gateway_run(&g);
+    tb_gw_tls_t tls = {NULL, NULL};
+    char err[1200];
+    if (o->tls_cert != NULL &&
+        tb_gw_tls_load(&tls, o->tls_cert, o->tls_key, err, sizeof err) != 0) {
+        explicit_bzero(cred, sizeof cred);
+        fprintf(stderr, "tapbusctl: %s\n", err);
+        return EXIT_USAGE;
+    }
+    tb_gateway_config_t g = {listen, cred, colon + 1, s_gateway_call, fan, tls.cert, tls.key};
+    int rc = tb_gateway_run(&g);
+    tb_gw_tls_clear(&tls);
+    explicit_bzero(cred, sizeof cred);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -441,7 +511,9 @@ int main(int argc, char **argv)
         O_HTTP,
         O_CREDENTIALS,
         O_CURVE_KEY,
-        O_CURVE_SERVER
+        O_CURVE_SERVER,
+        O_TLS_CERT,
+        O_TLS_KEY
     };
     static const struct option opts[] = {
         {"collector", required_argument, NULL, O_COLLECTOR},
@@ -453,6 +525,8 @@ int main(int argc, char **argv)
         {"print-config", no_argument, NULL, O_PRINTCONF},
         {"http", required_argument, NULL, O_HTTP},               /* serve */
         {"credentials", required_argument, NULL, O_CREDENTIALS}, /* serve */
+        {"tls-cert", required_argument, NULL, O_TLS_CERT},       /* serve */
+        {"tls-key", required_argument, NULL, O_TLS_KEY},         /* serve */
         {"curve-key", required_argument, NULL, O_CURVE_KEY},
         {"curve-server-key", required_argument, NULL, O_CURVE_SERVER},
         {NULL, 0, NULL, 0},
@@ -472,7 +546,8 @@ int main(int argc, char **argv)
     /* "-": options before and after the command (`tapbusctl status --json`),
      * the other words in order (the command, then its arguments); "--" ends
      * the options, so a stream name may begin with '-'. */
-    const char *cmd = NULL, *n_text = NULL, *http = NULL, *credentials = NULL;
+    const char *cmd = NULL, *n_text = NULL;
+    serve_opts_t serve = {NULL, NULL, NULL, NULL};
     const char *curve_key = NULL, *curve_server = NULL;
     int command_help = 0, serve_option = 0;
     words_t words = {.n = 0};
@@ -490,7 +565,12 @@ int main(int argc, char **argv)
             break;
         case O_HTTP:
         case O_CREDENTIALS:
-            *(c == O_HTTP ? &http : &credentials) = optarg;
+        case O_TLS_CERT:
+        case O_TLS_KEY:
+            *(c == O_HTTP          ? &serve.http
+              : c == O_CREDENTIALS ? &serve.credentials
+              : c == O_TLS_CERT    ? &serve.tls_cert
+                                   : &serve.tls_key) = optarg;
             /* From a file or the environment they wait for serve; on the
              * command line of another command they are a mistake. */
             serve_option |= tb_conf_origin(&s_conf, optind - 1)[0] == '\0';
@@ -583,6 +663,10 @@ int main(int argc, char **argv)
         tb_conf_print_default(&s_conf, stdout, "json", NULL);
         tb_conf_print_default(&s_conf, stdout, "curve-key", NULL);
         tb_conf_print_default(&s_conf, stdout, "curve-server-key", NULL);
+        tb_conf_print_default(&s_conf, stdout, "http", NULL);
+        tb_conf_print_default(&s_conf, stdout, "credentials", NULL);
+        tb_conf_print_default(&s_conf, stdout, "tls-cert", NULL);
+        tb_conf_print_default(&s_conf, stdout, "tls-key", NULL);
         return 0;
     }
     if (cmd == NULL) {
@@ -621,10 +705,11 @@ int main(int argc, char **argv)
     }
     int probes = strcmp(cmd, "probes") == 0;
     if (strcmp(cmd, "serve") == 0) {
-        return s_serve(http, credentials, &words, &fan);
+        return s_serve(&serve, &words, &fan);
     }
     if (serve_option) {
-        return s_usage_error("--http and --credentials are options of serve");
+        return s_usage_error("--http, --credentials, --tls-cert and --tls-key are options of "
+                             "serve");
     }
     int db = strcmp(cmd, "db") == 0;
     int top = strcmp(cmd, "top") == 0;

@@ -36,6 +36,15 @@ def corpus_file(name):
     return path
 
 
+def write_private(path, text):
+    """Write text to a new file that only its owner may read (mode 0600), as
+    the gateway wants its credentials file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # whatever the umask, or the mode of a file already there
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

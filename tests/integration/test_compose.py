@@ -234,6 +234,69 @@ class ComposeFile(unittest.TestCase):
         start = sv["start-streams"]["command"]
         self.assertEqual(sorted(start[start.index("start") + 1:]), sorted(offered))
 
+    def test_gateway_reads_its_secret_as_the_image_user(self):
+        """A Compose secret keeps its host file's owner and mode, and the
+        gateway refuses a credentials file its group or others may read: the
+        set-up the compose file and docs/deploying.md give (owner the image's
+        uid, mode 0600) is served by tapbusctl running as that uid; the old
+        one (mode 0644) is refused with the fix, and a root-owned 0600 file
+        cannot be read."""
+        with open(COMPOSE, encoding="utf-8") as f:
+            header = f.read()
+        with open(os.path.join(SRC, "docs", "deploying.md"), encoding="utf-8") as f:
+            docs = f.read()
+        chown = "sudo chown %d:%d compose/secrets/http-credentials" % (IMAGE_UID, IMAGE_UID)
+        self.assertIn(chown, header)
+        self.assertIn(chown, docs)
+        self.assertNotIn("chmod 0644 compose/secrets/*", header + docs)
+        if os.geteuid() != 0:
+            self.skipTest("needs root to give the secret to the image's uid and run as it")
+        if shutil.which("setpriv") is None:
+            self.skipTest("needs setpriv")
+        tmp = tempfile.TemporaryDirectory(prefix="tapbus-secret-")
+        self.addCleanup(tmp.cleanup)
+        os.chmod(tmp.name, 0o755)
+        ctl = os.path.join(tmp.name, "tapbusctl")
+        shutil.copy(os.path.join(h.BIN, "tapbusctl"), ctl)
+        os.chmod(ctl, 0o755)
+        secrets = os.path.join(tmp.name, "secrets")  # /run/secrets in the container
+        os.mkdir(secrets, 0o755)
+        cred = os.path.join(secrets, "http-credentials")
+        h.write_private(cred, "ops:secret\n")
+        user = ["setpriv", "--reuid=%d" % IMAGE_UID, "--regid=%d" % IMAGE_UID, "--clear-groups"]
+
+        def serve(port):
+            return user + [ctl, "--collector", "tcp://127.0.0.1:1", "serve", "--http",
+                           "127.0.0.1:%d" % port, "--credentials", cred]
+        # Owned by root, mode 0600: the gateway's user cannot read it.
+        r = subprocess.run(serve(h.free_port()), capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("cannot read credentials from " + cred, r.stderr)
+        # The old instructions: readable by everybody, refused.
+        os.chown(cred, IMAGE_UID, IMAGE_UID)
+        os.chmod(cred, 0o644)
+        r = subprocess.run(serve(h.free_port()), capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("is readable by others (mode 0644): chmod 600 " + cred, r.stderr)
+        # As documented: served.
+        os.chmod(cred, 0o600)
+        port = h.free_port()
+        p = subprocess.Popen(serve(port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            def answer():
+                if p.poll() is not None:
+                    return "exited"
+                return subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                       "-u", "ops:secret",
+                                       "http://127.0.0.1:%d/nothing" % port],
+                                      capture_output=True, text=True, timeout=30).stdout
+            h.wait_for(lambda: answer() in ("404", "exited"), 30, "the gateway")
+            self.assertEqual(answer(), "404")
+        finally:
+            p.terminate()
+            _, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 0, err)
+
     def test_grafana_links_up(self):
         cfg = rendered()
         g = cfg["services"]["grafana"]

@@ -216,8 +216,7 @@ class Curve(unittest.TestCase):
         d.add_probe("edge1", "edge1", ["demo"])
         h.wait_for(lambda: ("demo", "edge1") in d.offered(), 30, "the probe's offer")
         cred = os.path.join(self.tmp, "cred")
-        with open(cred, "w") as f:
-            f.write("ops:secret\n")
+        h.write_private(cred, "ops:secret\n")
         gateways = {}
         for name in ("ops", "viewer"):
             port = h.free_port()

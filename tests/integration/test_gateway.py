@@ -2,18 +2,24 @@
 """tapbusctl serve --http: the HTTP gateway driven with real curl, as the
 scripts that use it do: authentication required and checked, the URLs
 (/start with DPMI-style names, /stop, /forget, /status, /stats, /probes, /db), JSON
-answers with proper status codes, and refusal to start without credentials."""
+answers with proper status codes, and refusal to start without credentials
+or with a credentials file others may read. HTTPS of its own (--tls-cert,
+--tls-key) with a certificate made by openssl at test time: curl with
+--cacert, plain HTTP on its port refused, the per-address limit and the
+header deadline as without TLS, bad certificate or key files refused."""
 
 import json
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import traceback
 
-from tapbus_harness import BIN, Bus, Proc, free_port, wait_for
+from tapbus_harness import BIN, Bus, Proc, free_port, wait_for, write_private
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEMO = os.path.join(HERE, "..", "data", "demo.pcap")
@@ -30,13 +36,37 @@ def curl(url, user=None, method="GET", extra=()):
     return int(code), json.loads(body) if body else None
 
 
+def make_cert(tmp, name="gateway"):
+    """A self-signed certificate for 127.0.0.1 and localhost and its key
+    (openssl), as (certificate, key) paths."""
+    cert, key = os.path.join(tmp, name + ".crt"), os.path.join(tmp, name + ".key")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=tapbus test",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return cert, key
+
+
+def serve_fails(args, env=None):
+    """(exit code, stderr) of a serve that must not start."""
+    r = subprocess.run([os.path.join(BIN, "tapbusctl"), "serve", "--http",
+                        "127.0.0.1:%d" % free_port()] + list(args), capture_output=True,
+                       text=True, timeout=30, env=env)
+    return r.returncode, r.stderr
+
+
 class Gateway:
-    def __init__(self, control, logdir, creds="ops:pa:ss w0rd", host="127.0.0.1", options=()):
+    def __init__(self, control, logdir, creds="ops:pa:ss w0rd", host="127.0.0.1", options=(),
+                 cacert=None):
+        """cacert: the gateway serves HTTPS (options carry --tls-cert and
+        --tls-key, or a --config with them) with this certificate."""
         self.port = free_port()
-        self.base = "http://%s:%d" % (host, self.port)
+        self.base = "%s://%s:%d" % ("https" if cacert else "http", host, self.port)
+        self.tls = ["--cacert", cacert] if cacert else []
         cred = os.path.join(logdir, "cred")
-        with open(cred, "w") as f:
-            f.write(creds + "\n")
+        write_private(cred, creds + "\n")
         args = list(options)
         for c in control if isinstance(control, list) else [control]:
             args += ["--collector", c]
@@ -45,8 +75,8 @@ class Gateway:
         wait_for(lambda: self._up(), 30, "the gateway to listen")
 
     def _up(self):
-        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                            self.base + "/status"], capture_output=True, text=True, timeout=30)
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"] + self.tls +
+                           [self.base + "/status"], capture_output=True, text=True, timeout=30)
         return r.stdout == "401"
 
 
@@ -254,15 +284,14 @@ def test_no_credentials_no_gateway():
         env = dict(os.environ)
         env.pop("TAPBUS_HTTP_CREDENTIALS", None)
         long = os.path.join(tmp, "long")
-        with open(long, "w") as f:
-            f.write("ops:" + "p" * 600 + "\n")  # never cut short silently
-        for extra in ([], ["--credentials", os.path.join(tmp, "missing")],
-                      ["--credentials", long]):
-            r = subprocess.run([os.path.join(BIN, "tapbusctl"), "serve", "--http",
-                                "127.0.0.1:%d" % free_port()] + extra, capture_output=True,
-                               text=True, timeout=30, env=env)
-            assert r.returncode == 2, (extra, r.returncode, r.stderr)
-            assert len(r.stderr.strip().splitlines()) == 1 and "credentials" in r.stderr, r.stderr
+        write_private(long, "ops:" + "p" * 600 + "\n")  # never cut short silently
+        missing = os.path.join(tmp, "missing")
+        for extra, want in (([], "there is no default"),
+                            (["--credentials", missing], "cannot read credentials from " + missing),
+                            (["--credentials", long], "longer than 510 characters")):
+            code, err = serve_fails(extra, env)
+            assert code == 2, (extra, code, err)
+            assert len(err.strip().splitlines()) == 1 and want in err, err
         r = subprocess.run([os.path.join(BIN, "tapbusctl"), "serve"], capture_output=True,
                            text=True, timeout=30)
         assert r.returncode == 2 and "--http" in r.stderr, r.stderr
@@ -293,11 +322,230 @@ def test_arguments_of_start():
             gw.proc.stop()
 
 
+def test_credentials_file_others_may_read():
+    """As ssh with its keys: a credentials file that its group or others may
+    read (or write) is refused, naming the file and the fix; 0600 and 0400
+    are served. The environment's credentials are no file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cred = os.path.join(tmp, "cred")
+        write_private(cred, "u:p\n")
+        for mode, word in ((0o644, "readable"), (0o640, "readable"), (0o604, "readable"),
+                           (0o620, "accessible"), (0o601, "accessible")):
+            os.chmod(cred, mode)
+            code, err = serve_fails(["--collector", "tcp://127.0.0.1:1", "--credentials", cred])
+            assert code == 2, (oct(mode), code, err)
+            assert err == "tapbusctl: credentials file %s is %s by others (mode %04o): " \
+                          "chmod 600 %s\n" % (cred, word, mode, cred), err
+        dead = "tcp://127.0.0.1:%d" % free_port()
+        for mode in (0o600, 0o400):
+            os.chmod(cred, mode)
+            port = free_port()
+            gw = Proc("tapbusctl", ["--collector", dead, "--timeout", "300", "--retries", "0",
+                                    "serve", "--http", "127.0.0.1:%d" % port,
+                                    "--credentials", cred], tmp)
+            try:
+                base = "http://127.0.0.1:%d" % port
+                wait_for(lambda: subprocess.run(
+                    ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", base + "/status"],
+                    capture_output=True, text=True, timeout=30).stdout == "401", 30,
+                    "the gateway with a credentials file of mode %o" % mode)
+                code, body = curl(base + "/status", "u:p")
+                assert code == 504 and "no reply" in body["error"], (code, body)
+            finally:
+                assert gw.stop() == 0, gw.output()
+        # $TAPBUS_HTTP_CREDENTIALS is no file: nothing to check.
+        port = free_port()
+        env = dict(os.environ, TAPBUS_HTTP_CREDENTIALS="e:nv")
+        p = subprocess.Popen([os.path.join(BIN, "tapbusctl"), "--collector", dead, "serve",
+                              "--http", "127.0.0.1:%d" % port], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = "http://127.0.0.1:%d" % port
+            wait_for(lambda: p.poll() is not None or subprocess.run(
+                ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", "e:nv",
+                 base + "/nothing"], capture_output=True, text=True, timeout=30).stdout == "404",
+                30, "the gateway with credentials from the environment")
+            assert p.poll() is None, p.returncode
+        finally:
+            p.terminate()
+            p.wait(20)
+
+
+def tls_client(ca):
+    ctx = ssl.create_default_context(cafile=ca)
+    return ctx
+
+
+def closed(s):
+    """Whether the peer ends the connection (within a minute): an empty read
+    or a reset, not an answer."""
+    s.settimeout(60)
+    try:
+        data = s.recv(100)
+    except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+        return True
+    except socket.timeout:
+        return False
+    return data == b""
+
+
+def test_https():
+    """--tls-cert and --tls-key (here from a configuration file): curl gets
+    /start, /stats and /status over HTTPS with its --cacert, authentication
+    as over HTTP; a plain HTTP request on the port gets no HTTP answer and
+    the gateway goes on serving; a connection of an address that holds 8
+    already is refused before the handshake; connections that do not finish
+    the handshake, or send no request after it, are closed by the header
+    deadline."""
+    bus = Bus([("web", "file:" + DEMO)])
+    tmp = bus.tmp.name
+    cert, key = make_cert(tmp)
+    conf = os.path.join(tmp, "gateway.conf")
+    with open(conf, "w") as f:
+        f.write("tls-cert = %s\ntls-key = %s\n" % (cert, key))
+    gw = Gateway(bus.control, tmp, cacert=cert, options=["--config", conf])
+    ok = "ops:pa:ss w0rd"
+    held = []
+    try:
+        assert gw.base.startswith("https://127.0.0.1:"), gw.base
+        for user in (None, "ops:wrong"):
+            code, body = curl(gw.base + "/status", user, extra=gw.tls)
+            assert code == 401 and body == {"error": "authentication required"}, (user, code)
+        code, body = curl(gw.base + "/start?stream=web", ok, extra=gw.tls)
+        assert code == 200 and body["started"] == ["web"], (code, body)
+        bus.wait_finished(["web"])
+        code, st = curl(gw.base + "/stats?stream=web", ok, extra=gw.tls)
+        assert code == 200 and st["packets"] == 5000, (code, st)
+        # Without the certificate to trust, curl refuses the server: TLS it is.
+        r = subprocess.run(["curl", "-s", "-S", "-u", ok, gw.base + "/status"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 60, (r.returncode, r.stderr)  # peer certificate not trusted
+
+        # Plain HTTP on the TLS port: no HTTP answer, from curl or by hand.
+        plain = "http://127.0.0.1:%d/status" % gw.port
+        r = subprocess.run(["curl", "-s", "-S", "-u", ok, "-w", "%{http_code}", plain],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "200" not in r.stdout, (r.returncode, r.stdout, r.stderr)
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=60)
+        try:
+            s.sendall(b"GET /status HTTP/1.0\r\nAuthorization: Basic b3BzOnBhOnNzIHcwcmQ=\r\n"
+                      b"\r\n")
+            data = b""
+            while True:
+                try:
+                    chunk = s.recv(4096)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            assert b"HTTP/" not in data and b"streams" not in data, data
+        finally:
+            s.close()
+        code, body = curl(gw.base + "/status", ok, extra=gw.tls)
+        assert code == 200 and [x["stream"] for x in body["streams"]] == ["web"], (code, body)
+
+        # The per-address limit: 8 connections of 127.0.0.9 that never
+        # begin the handshake, and a 9th that does is refused ...
+        ctx = tls_client(cert)
+        for _ in range(8):
+            c = socket.socket()
+            c.bind(("127.0.0.9", 0))
+            c.connect(("127.0.0.1", gw.port))
+            held.append(c)
+        ninth = socket.socket()
+        ninth.bind(("127.0.0.9", 0))
+        ninth.settimeout(60)
+        ninth.connect(("127.0.0.1", gw.port))
+        held.append(ninth)
+        try:
+            ctx.wrap_socket(ninth, server_hostname="127.0.0.1")
+            refused = False
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+            refused = True
+        assert refused, "a 9th connection from one address got a TLS handshake"
+        # ... while another address is served, and one that completes the
+        # handshake but sends no request is closed by the header deadline.
+        other = socket.socket()
+        other.bind(("127.0.0.10", 0))
+        other.settimeout(60)
+        other.connect(("127.0.0.1", gw.port))
+        idle = ctx.wrap_socket(other, server_hostname="127.0.0.1")
+        held.append(idle)
+        code, body = curl(gw.base + "/status", ok, extra=gw.tls)
+        assert code == 200, code
+        assert closed(idle), "a TLS connection that sent no request was not closed"
+        for c in held[:8]:
+            assert closed(c), "a connection that never began its handshake was not closed"
+        assert "took over 10 s to send its request's headers" in gw.proc.output(), \
+            gw.proc.output()
+        code, body = curl(gw.base + "/status", ok, extra=gw.tls)
+        assert code == 200, code
+        assert gw.proc.stop(signal.SIGTERM) == 0
+        assert "serving https://127.0.0.1:%d/" % gw.port in gw.proc.output(), gw.proc.output()
+    finally:
+        for c in held:
+            c.close()
+        if gw.proc.p.poll() is None:
+            gw.proc.stop()
+        bus.close()
+
+
+def test_tls_files_refused_at_start():
+    """Both TLS options or neither; a certificate or key file that is
+    missing, not PEM, or not the pair is refused at start (exit 2) in one
+    line naming the file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = make_cert(tmp)
+        _, other_key = make_cert(tmp, "other")
+        cred = os.path.join(tmp, "cred")
+        write_private(cred, "u:p\n")
+        junk = os.path.join(tmp, "junk.pem")
+        with open(junk, "w") as f:
+            f.write("not a certificate\n")
+        der = os.path.join(tmp, "gateway.der")
+        r = subprocess.run(["openssl", "x509", "-in", cert, "-outform", "DER", "-out", der],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        missing = os.path.join(tmp, "missing.pem")
+        for args, want in (
+                (["--tls-cert", cert], "--tls-cert needs --tls-key"),
+                (["--tls-key", key], "--tls-key needs --tls-cert"),
+                (["--tls-cert", missing, "--tls-key", key],
+                 "cannot read the TLS certificate %s: No such file" % missing),
+                (["--tls-cert", cert, "--tls-key", missing],
+                 "cannot read the TLS key %s: No such file" % missing),
+                (["--tls-cert", junk, "--tls-key", key],
+                 "the TLS certificate %s is not a PEM certificate" % junk),
+                (["--tls-cert", der, "--tls-key", key], "the TLS certificate %s is not PEM" % der),
+                (["--tls-cert", key, "--tls-key", key],
+                 "the TLS certificate %s is not a PEM certificate" % key),
+                (["--tls-cert", cert, "--tls-key", cert],
+                 "the TLS key %s is not a PEM private key" % cert),
+                (["--tls-cert", cert, "--tls-key", tmp],
+                 "the TLS key %s is not a regular file" % tmp),
+                (["--tls-cert", cert, "--tls-key", other_key],
+                 "the TLS key %s is not the key of the certificate %s" % (other_key, cert))):
+            code, err = serve_fails(["--credentials", cred] + args)
+            assert code == 2, (args, code, err)
+            assert len(err.strip().splitlines()) == 1 and want in err, (args, err)
+        # From the environment as from the command line.
+        code, err = serve_fails(["--credentials", cred],
+                                env=dict(os.environ, TAPBUSCTL_TLS_KEY=key))
+        assert code == 2 and "--tls-key needs --tls-cert" in err, err
+        # Options of serve only.
+        r = subprocess.run([os.path.join(BIN, "tapbusctl"), "status", "--tls-cert", cert],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and "are options of serve" in r.stderr, r.stderr
+
+
 def main():
     failed = 0
     for t in (test_gateway, test_gateway_in_front_of_two_collectors,
               test_gateway_forget_and_endpoints, test_listen_addresses,
-              test_no_credentials_no_gateway, test_arguments_of_start):
+              test_no_credentials_no_gateway, test_arguments_of_start,
+              test_credentials_file_others_may_read, test_https,
+              test_tls_files_refused_at_start):
         try:
             t()
             print("ok   %s" % t.__name__, flush=True)

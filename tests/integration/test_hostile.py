@@ -370,8 +370,7 @@ class Gateway(Base):
         control = h.endpoint()
         coll = h.Proc("tapbus-collector", ["--probe", h.endpoint(), "--control", control], d.name)
         cred = os.path.join(d.name, "cred")
-        with open(cred, "w") as f:
-            f.write("ops:secret\n")
+        h.write_private(cred, "ops:secret\n")
         port = h.free_port()
         gw = h.Proc("tapbusctl", ["--collector", control, "serve", "--http",
                                   "127.0.0.1:%d" % port, "--credentials", cred], d.name)

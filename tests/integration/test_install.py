@@ -122,6 +122,53 @@ class Install(unittest.TestCase):
         with open(os.path.join(self.docdir, "examples", "probe-edge1.conf")) as f:
             self.assertRegex(f.read(), r"(?m)^checkpoint-dir = /var/lib/tapbus/probe-edge1$")
 
+    def test_gateway_takes_its_systemd_credential(self):
+        """The gateway unit's credentials come by LoadCredential=: systemd
+        writes its copy mode 0400, root's, and lets the service's user read
+        it with an ACL entry (so the mode reads 0440). The gateway, which
+        refuses a credentials file others may read, takes that one, run as
+        the service's user; an ACL entry for another user is refused."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to give a file to root and run as another user")
+        if shutil.which("setpriv") is None:
+            self.skipTest("needs setpriv")
+        import struct
+        service_uid = 61234  # in systemd's range for dynamic users
+
+        def acl(*users):
+            # The kernel's form of an access ACL: user::r--, user:UID:r--
+            # for each, group::---, mask::r--, other::---.
+            none = 0xFFFFFFFF
+            entries = [(0x01, 4, none)] + [(0x02, 4, u) for u in users] + \
+                [(0x04, 0, none), (0x10, 4, none), (0x20, 0, none)]
+            return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+        work = tempfile.mkdtemp(prefix="cred-", dir=self.tmp)
+        os.chmod(work, 0o755)
+        cred = os.path.join(work, "http-credentials")
+        h.write_private(cred, "ops:secret\n")
+        os.chmod(cred, 0o400)
+        try:
+            os.setxattr(cred, "system.posix_acl_access", acl(service_uid))
+        except OSError as e:
+            self.skipTest("no ACLs on this file system: %s" % e)
+        self.assertEqual(os.stat(cred).st_mode & 0o777, 0o440)
+        ctl = os.path.join(self.prefix, "bin", "tapbusctl")
+        for d in (self.tmp, self.prefix, os.path.dirname(ctl)):
+            os.chmod(d, os.stat(d).st_mode | 0o755)
+        user = ["setpriv", "--reuid=%d" % service_uid, "--regid=%d" % service_uid,
+                "--clear-groups"]
+        # Port 0 is refused after the credentials are read: exit 2 either way,
+        # the message tells which.
+        cmd = user + [ctl, "serve", "--http", "127.0.0.1:0", "--credentials", cred]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--http needs ADDR:PORT", r.stderr)
+        os.setxattr(cred, "system.posix_acl_access", acl(service_uid, service_uid + 1))
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("credentials file %s is readable by others (mode 0440 and an ACL): "
+                      "setfacl -b %s && chmod 600 %s" % (cred, cred, cred), r.stderr)
+
     def verify(self, paths):
         """(exit code, lines systemd-analyze verify wrote about tapbus units)."""
         r = subprocess.run(["systemd-analyze", "verify", "--man=no"] + paths,

@@ -243,8 +243,7 @@ class HostileReplies(unittest.TestCase):
             doc = json.loads(out)
             self.assertEqual([c["ok"] for c in doc["collectors"]], [True, False])
             cred = os.path.join(self.tmp.name, "cred")
-            with open(cred, "w") as f:
-                f.write("u:p\n")
+            h.write_private(cred, "u:p\n")
             port = h.free_port()
             gw = h.Proc("tapbusctl", ["--collector", self.endpoint, "serve", "--http",
                                       "127.0.0.1:%d" % port, "--credentials", cred],
