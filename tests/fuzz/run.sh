@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     --minutes) [ $# -ge 2 ] || usage; number "$1" "$2"; seconds=$(($2 * 60)); shift 2 ;;
     --seed) [ $# -ge 2 ] || usage; number "$1" "$2"; seed=$2; shift 2 ;;
     --build) [ $# -ge 2 ] || usage; build=$(realpath -m "$2"); shift 2 ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; usage ;;
     *) targets+=("fuzz_${1#fuzz_}"); shift ;;
     esac
@@ -72,7 +72,7 @@ for t in "${targets[@]}"; do
     artifacts="$build/artifacts/$t"
     mkdir -p "$corpus" "$artifacts"
     while read -r d; do
-        cp "$d"/* "$corpus"/
+        find "$d" -maxdepth 1 -type f -exec cp -t "$corpus" {} +
     done < <(seeds_of "$t")
     echo "== fuzz: $t for ${seconds}s from $(ls "$corpus" | wc -l) seeds"
     log="$tmp/$t.log"
