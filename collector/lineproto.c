@@ -44,11 +44,23 @@ static void s_putc(tb_lp_t *lp, char c)
 
 /* Write s with a backslash before every character in `special`; newlines
  * and carriage returns, which no element can hold, become spaces (escaped
- * when a space is special). */
+ * when a space is special).
+ *
+ * Names (measurements, tag keys and values, field keys) cannot escape a
+ * backslash: InfluxDB 1.x keeps "\\" as two characters, and reads a backslash
+ * before a comma, equals sign, space or double quote as escaping it, and one
+ * at the end of a name as escaping the separator after it, which breaks the
+ * line ("invalid tag format"). Such a backslash cannot be represented and
+ * becomes a '/'; any other backslash in a name is written as it is. String
+ * field values escape backslashes ('\\' in special). */
 static void s_escaped(tb_lp_t *lp, const char *s, const char *special)
 {
+    int name = strchr(special, '\\') == NULL;
     for (; *s != '\0'; s++) {
         char c = (*s == '\n' || *s == '\r') ? ' ' : *s;
+        if (name && c == '\\' && (s[1] == '\0' || strchr(",= \"\n\r", s[1]) != NULL)) {
+            c = '/';
+        }
         if (strchr(special, c) != NULL) {
             s_putc(lp, '\\');
         }
@@ -61,13 +73,15 @@ void tb_lp_begin(tb_lp_t *lp, const char *measurement)
     lp->pos = lp->len;
     lp->overflow = 0;
     lp->nfields = 0;
-    lp->state = TAGS;
+    /* A line without a measurement name is refused by InfluxDB: the point
+     * stays closed, and tb_lp_end says TB_EINVAL. */
+    lp->state = measurement[0] != '\0' ? TAGS : IDLE;
     s_escaped(lp, measurement, ", ");
 }
 
 void tb_lp_tag(tb_lp_t *lp, const char *key, const char *value)
 {
-    if (lp->state != TAGS || value == NULL || value[0] == '\0') {
+    if (lp->state != TAGS || key[0] == '\0' || value == NULL || value[0] == '\0') {
         return;
     }
     s_putc(lp, ',');
@@ -88,7 +102,7 @@ static void s_field_key(tb_lp_t *lp, const char *key)
 
 void tb_lp_field_i64(tb_lp_t *lp, const char *key, int64_t v)
 {
-    if (lp->state == IDLE) {
+    if (lp->state == IDLE || key[0] == '\0') {
         return;
     }
     char buf[32];
@@ -108,7 +122,7 @@ void tb_lp_field_u64(tb_lp_t *lp, const char *key, uint64_t v)
 
 void tb_lp_field_f64(tb_lp_t *lp, const char *key, double v)
 {
-    if (lp->state == IDLE || !isfinite(v)) {
+    if (lp->state == IDLE || key[0] == '\0' || !isfinite(v)) {
         return;
     }
     char buf[40];
@@ -120,7 +134,7 @@ void tb_lp_field_f64(tb_lp_t *lp, const char *key, double v)
 
 void tb_lp_field_str(tb_lp_t *lp, const char *key, const char *v)
 {
-    if (lp->state == IDLE) {
+    if (lp->state == IDLE || key[0] == '\0') {
         return;
     }
     s_field_key(lp, key);
@@ -131,7 +145,7 @@ void tb_lp_field_str(tb_lp_t *lp, const char *key, const char *v)
 
 void tb_lp_field_bool(tb_lp_t *lp, const char *key, int v)
 {
-    if (lp->state == IDLE) {
+    if (lp->state == IDLE || key[0] == '\0') {
         return;
     }
     s_field_key(lp, key);

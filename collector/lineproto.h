@@ -6,9 +6,12 @@
  * output. Escaping follows the line protocol reference: measurement names
  * escape commas and spaces; tag keys, tag values and field keys escape
  * commas, equals signs and spaces; string field values escape double quotes
- * and backslashes. Newlines cannot be represented and become spaces. Empty
- * tag values are omitted (InfluxDB refuses them); non-finite floats are
- * omitted (it cannot store them). A point that does not fit is rolled back
+ * and backslashes. Newlines cannot be represented and become spaces; nor
+ * can a backslash at the end of a name or before a comma, equals sign, space
+ * or double quote in one (InfluxDB 1.x reads it as an escape), which becomes
+ * '/'. Tags with an empty key or value and fields with an empty key are
+ * omitted (InfluxDB refuses them), and a point without a measurement name
+ * is refused; non-finite floats are omitted (it cannot store them). A point that does not fit is rolled back
  * whole, so the buffer only ever holds complete lines. */
 #ifndef TB_LINEPROTO_H
 #define TB_LINEPROTO_H

@@ -79,6 +79,46 @@ static void test_omissions(void **state)
     assert_int_equal(lp.points, 1);
 }
 
+/* Found by fuzz_lineproto: an empty measurement, tag key or field key made a
+ * line InfluxDB refuses (",k=v x=1i 5"). The point, tag or field is left out. */
+static void test_regress_empty_names(void **state)
+{
+    (void)state;
+    char buf[256];
+    tb_lp_t lp;
+    tb_lp_init(&lp, buf, sizeof buf);
+    tb_lp_begin(&lp, "");
+    tb_lp_tag(&lp, "k", "v");
+    tb_lp_field_i64(&lp, "x", 1);
+    assert_int_equal(tb_lp_end(&lp, 5), TB_EINVAL);
+    assert_int_equal(lp.len, 0);
+    tb_lp_begin(&lp, "m");
+    tb_lp_tag(&lp, "", "v");
+    tb_lp_tag(&lp, "k", "v");
+    tb_lp_field_i64(&lp, "", 1);
+    tb_lp_field_str(&lp, "", "s");
+    tb_lp_field_i64(&lp, "x", 1);
+    assert_int_equal(tb_lp_end(&lp, 5), 0);
+    s_expect(&lp, "m,k=v x=1i 5\n");
+}
+
+/* Found by fuzz_lineproto: a name ending in a backslash escaped the separator
+ * after it (f\=1i is a field key with no value to InfluxDB). A backslash
+ * InfluxDB would read as an escape becomes '/'; others stay. */
+static void test_regress_backslash_in_names(void **state)
+{
+    (void)state;
+    char buf[256];
+    tb_lp_t lp;
+    tb_lp_init(&lp, buf, sizeof buf);
+    tb_lp_begin(&lp, "dir\\");
+    tb_lp_tag(&lp, "k\\", "a\\,b");
+    tb_lp_tag(&lp, "p", "c:\\d\\\\e");
+    tb_lp_field_str(&lp, "f\\", "v\\");
+    assert_int_equal(tb_lp_end(&lp, 6), 0);
+    s_expect(&lp, "dir/,k/=a/\\,b,p=c:\\d\\\\e f/=\"v\\\\\" 6\n");
+}
+
 static void test_overflow_rolls_back(void **state)
 {
     (void)state;
@@ -137,6 +177,8 @@ int main(void)
         cmocka_unit_test(test_point_and_types),  cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_omissions),        cmocka_unit_test(test_overflow_rolls_back),
         cmocka_unit_test(test_float_round_trip),
+        cmocka_unit_test(test_regress_empty_names),
+        cmocka_unit_test(test_regress_backslash_in_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
