@@ -88,8 +88,7 @@ int main(int argc, char **argv)
     if (argc - i != 2) {
         return s_usage();
     }
-    if (strcmp(version, "0.7") != 0 && strcmp(version, "0.6") != 0 &&
-        strcmp(version, "0.5") != 0) {
+    if (strcmp(version, "0.7") != 0 && strcmp(version, "0.6") != 0 && strcmp(version, "0.5") != 0) {
         fprintf(stderr, "tb-gen-capfile: unknown version %s (0.7, 0.6 or 0.5)\n", version);
         return 2;
     }
