@@ -186,6 +186,45 @@ class Capfile(unittest.TestCase):
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
 
+    def test_directory_capfile_growing_in_pieces(self):
+        # Written as capdump would while the probe reads: the header arrives
+        # in two pieces, records are cut across writes; then a second file.
+        src = self.path("gen.pcap")
+        subprocess.run([os.path.join(h.BIN, "tb-gen-pcap"), "-o", src, "--packets", "3000",
+                        "--flows", "50"], check=True, capture_output=True)
+        cap = self.path("gen.cap")
+        gen(src, cap, "--ci", "eth0,eth1")
+        with open(cap, "rb") as f:
+            blob = f.read()
+        spool = self.path("spool")
+        os.mkdir(spool)
+        want = h.tshark_expect(src)
+        bus = h.Bus([("d", "dir:" + spool)])
+        try:
+            bus.start("d")
+            with open(os.path.join(spool, "trace"), "wb") as f:
+                pieces = [blob[:100]] + [blob[off:off + 997] for off in range(100, len(blob), 997)]
+                for i, piece in enumerate(pieces):
+                    f.write(piece)
+                    f.flush()
+                    if i in (0, len(pieces) // 2):
+                        # The probe has seen the file this far before it grows.
+                        size = 100 if i == 0 else sum(len(p) for p in pieces[:i + 1])
+                        h.wait_for(lambda: "trace" in bus.probe_view("d").get("detail", ""),
+                                   30, "the probe to look at the file (%d bytes)" % size)
+            h.wait_for(lambda: bus.stats("d")["packets"] == want["packets"], 60,
+                       "every record of the grown file")
+            with open(os.path.join(spool, "trace1"), "wb") as f:
+                f.write(blob)
+            h.wait_for(lambda: bus.stats("d")["packets"] == 2 * want["packets"], 60,
+                       "every record of both files")
+            got = bus.stats("d")
+            self.assertEqual(got["bytes"], 2 * want["bytes"])
+            self.assertEqual(got["loss"]["files_skipped"], 0)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
 
 if __name__ == "__main__":
     if not h.BIN:
