@@ -186,6 +186,30 @@ class Capfile(unittest.TestCase):
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
 
+    def test_directory_capfile_cut_short_is_counted(self):
+        spool = self.path("spool")
+        os.mkdir(spool)
+        cap = self.path("demo.cap")
+        gen(DEMO, cap)
+        with open(cap, "rb") as f:
+            blob = f.read()
+        with open(os.path.join(spool, "trace1"), "wb") as f:
+            f.write(blob[:-7])  # the last record cut
+        with open(os.path.join(spool, "trace2"), "wb") as f:
+            f.write(blob)
+        want = h.tshark_expect(DEMO)["packets"]
+        bus = h.Bus([("d", "dir:" + spool)])
+        try:
+            bus.start("d")
+            h.wait_for(lambda: bus.stats("d")["packets"] == 2 * want - 1, 60,
+                       "every whole record")
+            h.wait_for(lambda: bus.stats("d")["loss"]["files_skipped"] == 1, 30,
+                       "the file cut short to be counted")
+            self.assertIn("trace1: cut short", bus.probe_view("d")["detail"])
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
     def test_directory_capfile_growing_in_pieces(self):
         # Written as capdump would while the probe reads: the header arrives
         # in two pieces, records are cut across writes; then a second file.
