@@ -146,13 +146,16 @@ tb_source_t *tb_source_new(const char *stream, const char *spec, const tb_source
     if (kind_len == 4 && strncmp(spec, "file", 4) == 0) {
         return tb_source_file_new(colon + 1, cfg->replay_speed, err, errsize);
     }
+    if (kind_len == 3 && strncmp(spec, "cap", 3) == 0) {
+        return tb_source_cap_new(colon + 1, err, errsize);
+    }
     if (kind_len == 5 && strncmp(spec, "iface", 5) == 0) {
         return tb_source_iface_new(colon + 1, &cfg->live, err, errsize);
     }
     if (kind_len == 3 && strncmp(spec, "dir", 3) == 0) {
         return s_dir_new(stream, colon + 1, &cfg->dir, err, errsize);
     }
-    snprintf(err, errsize, "unknown source kind '%.*s' (supported: file, iface, dir)",
+    snprintf(err, errsize, "unknown source kind '%.*s' (supported: file, cap, iface, dir)",
              (int)kind_len, spec);
     return NULL;
 }

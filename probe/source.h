@@ -125,7 +125,8 @@ struct tb_source {
     const tb_source_ops_t *ops;
 };
 
-/* Parse "KIND:ARG" (e.g. "file:/data/trace.pcap", "iface:eth0", "dir:/spool")
+/* Parse "KIND:ARG" (e.g. "file:/data/trace.pcap", "cap:/data/trace.cap",
+ * "iface:eth0", "dir:/spool")
  * for the stream named `stream` and create the source; live and directory
  * sources take their settings from cfg (copied; its strings borrowed).
  * Returns NULL and fills err on an unknown kind or a bad argument. The caller
@@ -149,6 +150,10 @@ uint64_t tb_source_timestamp(const struct timeval *tv);
 /* The file source: a pcap or pcapng file, nanosecond timestamps kept; speed
  * > 0 replays at the capture's own pace times speed. */
 tb_source_t *tb_source_file_new(const char *path, double speed, char *err, size_t errsize);
+
+/* The DPMI capfile source (capfile.h): finite, lossless, Ethernet records
+ * with picosecond timestamps kept to the nanosecond. */
+tb_source_t *tb_source_cap_new(const char *path, char *err, size_t errsize);
 
 /* The directory source: capture files that tcpdump -C/-G keeps writing,
  * followed with inotify, resumed from a checkpoint file. legacy_checkpoint

@@ -32,7 +32,12 @@
  * every file's end and at close; after a crash (no close) up to a second of
  * packets can be read again.
  *
+ * DPMI capfiles (capfile.h), recognised by their magic number, are read
+ * like classic pcap files: by byte offset, resumed after the last whole
+ * record of a file still being written.
+ *
  * Finished files can be kept, deleted or moved to another directory. */
+#include "capfile.h"
 #include "source.h"
 
 #include "tb_err.h"
@@ -95,6 +100,8 @@ typedef struct {
     int newer_exists;         /* a file after current exists */
     FILE *fp;
     pcap_t *pcap;
+    tb_capfile_t *cap;       /* a DPMI capfile is read instead of pcap */
+    char cap_err[S_WHY_MAX]; /* why a capfile record could not be read */
     int linktype;
     int pcapng;
     /* What has been published: the probe calls sync when nothing it read is
@@ -595,6 +602,16 @@ static void s_close_file(dir_source_t *self)
         self->pcap = NULL;
         self->fp = NULL;
     }
+    if (self->cap != NULL) {
+        tb_capfile_destroy(&self->cap); /* closes fp too */
+        self->fp = NULL;
+    }
+}
+
+/* A file is open for reading (pcap or capfile). */
+static int s_reading(const dir_source_t *self)
+{
+    return self->pcap != NULL || self->cap != NULL;
 }
 
 static int s_open(tb_source_t *src, char *err, size_t errsize)
@@ -690,7 +707,7 @@ static void s_event(dir_source_t *self, const struct inotify_event *ev, const ch
     /* A file arriving under a name at or before the last finished one, or
      * before the file being read, is never reached by the reading order:
      * say so and count it. */
-    int started = self->pcap != NULL || self->offset > 0;
+    int started = s_reading(self) || self->offset > 0;
     int behind = (self->done[0] != '\0' && s_natcmp(name, self->done) <= 0) ||
                  (started && s_natcmp(name, self->current) < 0);
     if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && !(ev->mask & IN_ISDIR) && !rename_of_current &&
@@ -772,6 +789,43 @@ static void s_skip_current(dir_source_t *self, const char *why)
  * file still the newest, or an error that may pass), S_READ_BEFORE when it
  * was read under another name already, TB_ENOENT when it is gone, or another
  * negative error when it is to be skipped (err says why, without the path). */
+/* The current file, open in fp, starts with the DPMI capfile magic: read
+ * its header (the capfile takes fp) and go to the offset to resume from.
+ * Returns 1 when reading, 0 to wait (the header is not all written yet),
+ * or a negative error with err (a capfile not read here). */
+static int s_open_capfile(dir_source_t *self, FILE *fp, char *err, size_t errsize)
+{
+    char why[S_WHY_MAX] = "";
+    int rc = tb_capfile_open(fp, &self->cap, why, sizeof why);
+    if (rc != 0) {
+        fclose(fp);
+        if (rc == TB_ETRUNC && !self->newer_exists) {
+            self->wait_why = W_HEADER;
+            return 0; /* the header or comment is still being written */
+        }
+        snprintf(err, errsize, "not readable (%s)", why);
+        return rc == TB_EIO ? TB_EIO : TB_EPROTO;
+    }
+    self->wait_why = W_NONE;
+    self->fp = fp;
+    self->pcapng = 0;
+    self->linktype = DLT_EN10MB;
+    struct stat fsb;
+    self->taken_known = fstat(fileno(fp), &fsb) == 0;
+    if (self->taken_known) {
+        self->taken_dev = fsb.st_dev;
+        self->taken_ino = fsb.st_ino;
+    }
+    if (self->offset == 0) {
+        self->offset = (uint64_t)ftell(fp); /* just past the header and comment */
+    } else if (fseek(fp, (long)self->offset, SEEK_SET) != 0) {
+        s_close_file(self);
+        snprintf(err, errsize, "cannot seek to %llu", (unsigned long long)self->offset);
+        return TB_EIO;
+    }
+    return 1;
+}
+
 static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsize)
 {
     char path[PATH_MAX];
@@ -823,9 +877,13 @@ static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsi
             return S_READ_BEFORE;
         }
     }
-    uint8_t magic[4] = {0};
-    size_t got = fread(magic, 1, 4, fp);
+    uint8_t magic[8] = {0};
+    size_t got = fread(magic, 1, 8, fp);
     rewind(fp);
+    if (tb_capfile_is_magic(magic, got)) {
+        return s_open_capfile(self, fp, err, errsize);
+    }
+    got = got > 4 ? 4 : got;
     self->pcapng =
         got == 4 && magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a;
     /* The "modified" pcap format (magic a1b2cd34) has 24-byte record headers. */
@@ -1007,6 +1065,29 @@ static void s_on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_cha
     self->unsynced = 1;
 }
 
+/* pcap_dispatch for a capfile: up to cnt records; the count read, 0 at
+ * the end of what is written, or -1 for a record cut short or corrupt
+ * (cap_err says which) once no record is left before it. The file stays
+ * after the last whole record. */
+static int s_cap_dispatch(dir_source_t *self, int cnt, read_ctx_t *ctx)
+{
+    int n = 0;
+    while (n < cnt) {
+        tb_capfile_rec_t rec;
+        const uint8_t *data = NULL;
+        int rc = tb_capfile_next(self->cap, &rec, &data, self->cap_err, sizeof self->cap_err);
+        if (rc != 1) {
+            return n > 0 || rc == 0 ? n : -1;
+        }
+        tb_source_summarise(DLT_EN10MB, data, rec.caplen, rec.len, tb_capfile_rec_ns(&rec),
+                            &ctx->out[ctx->n++], &self->st);
+        self->offset += TB_CAPFILE_REC_LEN + (uint64_t)rec.caplen;
+        self->unsynced = 1;
+        n++;
+    }
+    return n;
+}
+
 static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, char *err,
                   size_t errsize)
 {
@@ -1027,7 +1108,7 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         int rc = 0;
         /* Until the current file is started, a file that arrived since
          * with a name before it is read first: order is by name. */
-        int started = self->pcap != NULL || self->offset > 0;
+        int started = s_reading(self) || self->offset > 0;
         if (self->current[0] == '\0' || !started) {
             rc = s_scan(self, self->done, next, sizeof next);
             if (rc == 0 && next[0] != '\0' &&
@@ -1049,7 +1130,7 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
     if (self->current[0] == '\0') {
         return 0;
     }
-    if (self->pcap == NULL) {
+    if (!s_reading(self)) {
         if (self->waiting && !self->dirty_open) {
             return 0; /* not readable yet: try again when the directory changes */
         }
@@ -1075,7 +1156,8 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
     }
     read_ctx_t ctx = {.self = self, .out = out, .n = 0};
     int cnt = max > INT32_MAX ? INT32_MAX : (int)max;
-    int rc = pcap_dispatch(self->pcap, cnt, s_on_packet, (u_char *)&ctx);
+    int rc = self->cap != NULL ? s_cap_dispatch(self, cnt, &ctx)
+                               : pcap_dispatch(self->pcap, cnt, s_on_packet, (u_char *)&ctx);
     self->st.pcap_recv += ctx.n;
     if (rc >= 0 && !self->pcapng) {
         /* After whole records the stream's position is exact (libpcap reads
@@ -1091,8 +1173,9 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         if (self->newer_exists) {
             if (rc < 0) {
                 char why[S_WHY_MAX];
-                snprintf(why, sizeof why, "cut short after %llu: %s",
-                         (unsigned long long)self->offset, pcap_geterr(self->pcap));
+                snprintf(why, sizeof why, "cut short after %llu: %.60s",
+                         (unsigned long long)self->offset,
+                         self->cap != NULL ? self->cap_err : pcap_geterr(self->pcap));
                 s_count_skip(self, self->current, why);
             }
             s_finish_file(self, rc == 0);
@@ -1158,14 +1241,14 @@ static void s_describe(const tb_source_t *src, char *buf, size_t size)
     int n = 0;
     if (self->current[0] == '\0') {
         n = snprintf(buf, size, "waiting for a file after '%s'", self->done);
-    } else if (self->pcap == NULL && self->wait_why == W_PCAPNG) {
+    } else if (!s_reading(self) && self->wait_why == W_PCAPNG) {
         n = snprintf(buf, size, "%s is pcapng: read once a newer file exists", self->current);
-    } else if (self->pcap == NULL && self->wait_why == W_PCAPNG_READ) {
+    } else if (!s_reading(self) && self->wait_why == W_PCAPNG_READ) {
         n = snprintf(buf, size,
                      "%s is pcapng: %llu packets read; more once it is complete again "
                      "or a newer file exists",
                      self->current, (unsigned long long)self->offset);
-    } else if (self->pcap == NULL && self->wait_why == W_UNREADABLE) {
+    } else if (!s_reading(self) && self->wait_why == W_UNREADABLE) {
         uint64_t left = 0;
         uint64_t spent = tb_time_mono_ns() - self->unreadable_since;
         if (self->unreadable_since != 0 && spent < self->unreadable_ns) {
@@ -1173,7 +1256,7 @@ static void s_describe(const tb_source_t *src, char *buf, size_t size)
         }
         n = snprintf(buf, size, "cannot open %s (%s): skipped in %llu s", self->current,
                      self->unreadable_why, (unsigned long long)left);
-    } else if (self->pcap == NULL && self->wait_why == W_HEADER) {
+    } else if (!s_reading(self) && self->wait_why == W_HEADER) {
         n = snprintf(buf, size, "%s is not a capture yet: waiting for its header", self->current);
     } else {
         n = snprintf(buf, size, "reading %s", self->current);

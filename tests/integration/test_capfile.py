@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""DPMI capfiles end to end: tb-gen-capfile turns Ethernet pcaps (the demo
+capture and corpus captures) into capfiles (little- and big-endian, several
+capture interfaces, a long comment), a real probe reads them through `cap:`
+and `dir:` sources, a real collector measures them, and tshark's view of the
+original pcap says what the answer must be. Files that cannot be read (not
+a capfile, an older version, cut inside the header, missing) put their
+stream in the error state with the reason; a file cut inside a record
+delivers every whole record before the cut."""
+
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tapbus_harness as h  # noqa: E402
+import test_e2e as e2e  # noqa: E402  (compare)
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+DEMO = os.path.join(DATA, "demo.pcap")
+# Ethernet captures of the corpus: VLAN/QinQ tags, DHCP, IPv6 routing
+# headers, PIM, DCB (non-IP).
+ETHERNET = ["dhcp-rfc4388.pcap", "802.1ad_QinQ.pcap", "ipv6-srh-ext-header.pcap",
+            "dcb_ets.pcap", "pim-packet-assortment.pcap"]
+
+
+def gen(src, dst, *opts):
+    subprocess.run([os.path.join(h.BIN, "tb-gen-capfile")] + list(opts) + [src, dst],
+                   check=True, capture_output=True)
+
+
+class Capfile(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="tapbus-cap-")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def test_capfiles_match_tshark(self):
+        inputs = [DEMO] + [h.corpus_file(n) for n in ETHERNET]
+        variants = [(), ("--big-endian",), ("--ci", "eth0,eth1,eth2", "--mp", "mp-7"),
+                    ("--comment", "c" * 5000, "--mpid", "m" * 300)]
+        sources = []
+        for i, src in enumerate(inputs):
+            out = self.path("c%d.cap" % i)
+            gen(src, out, *variants[i % len(variants)])
+            sources.append(("cap%d" % i, "cap:" + out))
+        bus = h.Bus(sources)
+        try:
+            bus.start(*[s for s, _ in sources])
+            bus.wait_finished([s for s, _ in sources])
+            for (stream, _), src in zip(sources, inputs):
+                got = bus.stats(stream)
+                want = h.tshark_expect(src)
+                self.assertEqual(want["tshark_error"], "", src)
+                self.assertGreater(want["packets"], 0, src)
+                self.assertEqual(got["state"], "finished", stream)
+                self.assertEqual(got["loss"]["files_skipped"], 0, stream)
+                e2e.compare(self, os.path.basename(src), got, want)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_bad_capfiles_are_errors_of_their_streams(self):
+        good = self.path("good.cap")
+        gen(DEMO, good)
+        with open(good, "rb") as f:
+            data = f.read()
+        files = {
+            "junk": b"this is not a capture file at all\n" * 10,
+            "head": data[:100],          # cut inside the 216-byte header
+            "comment": data[:216 + 3],   # cut inside the comment
+        }
+        for name, blob in files.items():
+            with open(self.path(name + ".cap"), "wb") as f:
+                f.write(blob)
+        gen(DEMO, self.path("v05.cap"), "--version", "0.5")
+        gen(DEMO, self.path("v06.cap"), "--version", "0.6")
+        with open(self.path("pcap.cap"), "wb") as f:  # a pcap is not a capfile
+            with open(DEMO, "rb") as g:
+                f.write(g.read())
+        names = list(files) + ["v05", "v06", "pcap", "missing"]
+        sources = [(n, "cap:" + self.path(n + ".cap")) for n in names]
+        reasons = {"junk": "not a DPMI capfile", "head": "cut short",
+                   "comment": "cut short", "v05": "version 0.5", "v06": "version 0.6",
+                   "pcap": "not a DPMI capfile", "missing": "No such file"}
+        bus = h.Bus(sources)
+        try:
+            bus.start(*names)
+            bus.wait_finished(names)
+            for n in names:
+                view = bus.probe_view(n)
+                self.assertEqual(view["source_state"], "error", n)
+                self.assertIn(reasons[n], view["detail"], n)
+                self.assertIn(n + ".cap", view["detail"], n)
+                self.assertEqual(bus.stats(n)["packets"], 0, n)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_record_cut_at_the_end_delivers_the_rest(self):
+        good = self.path("good.cap")
+        gen(DEMO, good)
+        with open(good, "rb") as f:
+            data = f.read()
+        with open(self.path("cut.cap"), "wb") as f:
+            f.write(data[:-7])  # the last record cut
+        want = h.tshark_expect(DEMO)
+        bus = h.Bus([("cut", "cap:" + self.path("cut.cap"))])
+        try:
+            bus.start("cut")
+            bus.wait_finished(["cut"])
+            got = bus.stats("cut")
+            self.assertEqual(got["packets"], want["packets"] - 1)
+            self.assertEqual(got["loss"]["files_skipped"], 1)
+            self.assertIn("cut short", bus.probe_view("cut")["detail"])
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_picosecond_timestamps_keep_nanoseconds(self):
+        # An Ethernet pcap with nanosecond timestamps: the capfile holds them
+        # as picoseconds, the collector must see every nanosecond again.
+        src = self.path("ns.pcap")
+        t0 = 1700000000 * 10**9
+        stamps = [t0 + 123456789, t0 + 123456790, t0 + 2 * 10**9 + 999999999]
+        with open(src, "wb") as f:
+            f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
+            for i, ts in enumerate(stamps):
+                ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + i, 1, 0, 64, 17, 0,
+                                 bytes([192, 0, 2, 1]), bytes([198, 51, 100, 7]))
+                frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + \
+                    struct.pack("!HHHH", 5000, 53, 8 + i, 0) + b"\0" * i
+                f.write(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(frame), len(frame))
+                        + frame)
+        cap = self.path("ns.cap")
+        gen(src, cap)
+        bus = h.Bus([("ns", "cap:" + cap)])
+        try:
+            bus.start("ns")
+            bus.wait_finished(["ns"])
+            got = bus.stats("ns")
+            self.assertEqual(got["packets"], 3)
+            self.assertEqual(got["first_ts"], stamps[0])
+            self.assertEqual(got["last_ts"], stamps[-1])
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_directory_of_capfiles(self):
+        spool = self.path("spool")
+        os.mkdir(spool)
+        inputs = [DEMO, h.corpus_file("dhcp-rfc4388.pcap"), h.corpus_file("802.1ad_QinQ.pcap")]
+        for i, src in enumerate(inputs):
+            gen(src, os.path.join(spool, "trace" + (str(i) if i else "")),
+                *(("--big-endian",) if i == 1 else ()))
+        # A pcap among them is read as before.
+        with open(os.path.join(spool, "trace3"), "wb") as f:
+            with open(h.corpus_file("dcb_ets.pcap"), "rb") as g:
+                f.write(g.read())
+        inputs.append(h.corpus_file("dcb_ets.pcap"))
+        wants = [h.tshark_expect(p) for p in inputs]
+        total = sum(w["packets"] for w in wants)
+        bus = h.Bus([("d", "dir:" + spool)])
+        try:
+            bus.start("d")
+            h.wait_for(lambda: bus.stats("d")["packets"] == total, 60, "every packet")
+            h.wait_for(lambda: "trace3" in bus.probe_view("d").get("detail", ""), 30,
+                       "the last file to be read")
+            got = bus.stats("d")
+            self.assertEqual(got["packets"], total)
+            self.assertEqual(got["bytes"], sum(w["bytes"] for w in wants))
+            for cls in wants[0]["protocols"]:
+                self.assertEqual(got["protocols"][cls]["packets"],
+                                 sum(w["protocols"][cls]["packets"] for w in wants), cls)
+                self.assertEqual(got["protocols"][cls]["bytes"],
+                                 sum(w["protocols"][cls]["bytes"] for w in wants), cls)
+            self.assertEqual(got["loss"]["files_skipped"], 0)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_directory_capfile_cut_short_is_counted(self):
+        spool = self.path("spool")
+        os.mkdir(spool)
+        cap = self.path("demo.cap")
+        gen(DEMO, cap)
+        with open(cap, "rb") as f:
+            blob = f.read()
+        with open(os.path.join(spool, "trace1"), "wb") as f:
+            f.write(blob[:-7])  # the last record cut
+        with open(os.path.join(spool, "trace2"), "wb") as f:
+            f.write(blob)
+        want = h.tshark_expect(DEMO)["packets"]
+        bus = h.Bus([("d", "dir:" + spool)])
+        try:
+            bus.start("d")
+            h.wait_for(lambda: bus.stats("d")["packets"] == 2 * want - 1, 60,
+                       "every whole record")
+            h.wait_for(lambda: bus.stats("d")["loss"]["files_skipped"] == 1, 30,
+                       "the file cut short to be counted")
+            self.assertIn("trace1: cut short", bus.probe_view("d")["detail"])
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_directory_capfile_growing_in_pieces(self):
+        # Written as capdump would while the probe reads: the header arrives
+        # in two pieces, records are cut across writes; then a second file.
+        src = self.path("gen.pcap")
+        subprocess.run([os.path.join(h.BIN, "tb-gen-pcap"), "-o", src, "--packets", "3000",
+                        "--flows", "50"], check=True, capture_output=True)
+        cap = self.path("gen.cap")
+        gen(src, cap, "--ci", "eth0,eth1")
+        with open(cap, "rb") as f:
+            blob = f.read()
+        spool = self.path("spool")
+        os.mkdir(spool)
+        want = h.tshark_expect(src)
+        bus = h.Bus([("d", "dir:" + spool)])
+        try:
+            bus.start("d")
+            with open(os.path.join(spool, "trace"), "wb") as f:
+                pieces = [blob[:100]] + [blob[off:off + 997] for off in range(100, len(blob), 997)]
+                for i, piece in enumerate(pieces):
+                    f.write(piece)
+                    f.flush()
+                    if i in (0, len(pieces) // 2):
+                        # The probe has seen the file this far before it grows.
+                        size = 100 if i == 0 else sum(len(p) for p in pieces[:i + 1])
+                        h.wait_for(lambda: "trace" in bus.probe_view("d").get("detail", ""),
+                                   30, "the probe to look at the file (%d bytes)" % size)
+            h.wait_for(lambda: bus.stats("d")["packets"] == want["packets"], 60,
+                       "every record of the grown file")
+            with open(os.path.join(spool, "trace1"), "wb") as f:
+                f.write(blob)
+            h.wait_for(lambda: bus.stats("d")["packets"] == 2 * want["packets"], 60,
+                       "every record of both files")
+            got = bus.stats("d")
+            self.assertEqual(got["bytes"], 2 * want["bytes"])
+            self.assertEqual(got["loss"]["files_skipped"], 0)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+
+if __name__ == "__main__":
+    if not h.BIN:
+        sys.exit("set TAPBUS_BIN")
+    unittest.main(verbosity=2)
