@@ -24,6 +24,12 @@ SLOW = ["--batch", "20", "--hwm", "1"]
 U64 = 2**64 - 1
 
 
+# Under AddressSanitizer memory is not the program's own (the quarantine keeps
+# what was freed): there the memory tests check that the attacked program
+# survives and answers, and print their figures without bounding them.
+SANITIZED = os.environ.get("TAPBUS_SANITIZED") == "1"
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -111,8 +117,9 @@ class ProbeSubscriptions(Base):
                   "subscriptions, %d KiB peak under 60,000 small ones" %
                   (before, peak_huge, peak_many), file=sys.stderr)
             self.assertIsNone(probe.p.poll(), probe.output())
-            self.assertLess(peak_huge - before, 64 * 1024, "grew by over 64 MiB")
-            self.assertLess(peak_many - before, 64 * 1024, "grew by over 64 MiB")
+            if not SANITIZED:
+                self.assertLess(peak_huge - before, 64 * 1024, "grew by over 64 MiB")
+                self.assertLess(peak_many - before, 64 * 1024, "grew by over 64 MiB")
             # Still a working probe: a collector gets the whole file.
             control = h.endpoint()
             coll = h.Proc("tapbus-collector", ["--probe", pub, "--control", control], d.name)
@@ -268,7 +275,8 @@ class Control(Base):
             print("collector VmRSS: %d KiB before, %d KiB with 10,000 replies unread; "
                   "%d replies dropped" % (before, during, dropped), file=sys.stderr)
             self.assertGreater(dropped, 0)
-            self.assertLess(during - before, 64 * 1024, "grew by over 64 MiB")
+            if not SANITIZED:
+                self.assertLess(during - before, 64 * 1024, "grew by over 64 MiB")
         finally:
             if attack is not None:
                 attack.close()
