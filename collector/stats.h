@@ -62,8 +62,11 @@ void tb_stats_destroy(tb_stats_t **p);
 /* Start over (a new measurement). */
 void tb_stats_reset(tb_stats_t *st);
 
-/* Account n summaries (borrowed). */
-void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n);
+/* Account n summaries (borrowed), grouped by agg (tb_batchagg_build over
+ * the same items; tables created with the seed agg was prepared with). */
+struct tb_batchagg_s;
+typedef struct tb_batchagg_s tb_batchagg_t;
+void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_batchagg_t *agg);
 
 /* Average packets per second over the capture-time span (packets if the span
  * is zero). */
