@@ -826,6 +826,7 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
          * sees them. */
         tb_timebase_judge(&st->tbase, m->items, m->count);
         tb_stats_add(st->stats, m->items, m->count);
+        tb_pointstats_add(&st->stats->points, &m->points, m->items, m->count);
         st->rx_packets += m->count;
         for (size_t i = 0; i < c->nsinks; i++) {
             if (c->sinks[i]->ops->stream_batch != NULL) {

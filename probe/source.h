@@ -16,6 +16,7 @@
 #ifndef TB_PROBE_SOURCE_H
 #define TB_PROBE_SOURCE_H
 
+#include "tb_point.h"
 #include "tb_summary.h"
 #include "tb_wire.h"
 
@@ -119,6 +120,12 @@ typedef struct {
      * open batch or waiting for the bus). A source that remembers progress
      * (a directory's checkpoint) records only positions passed to it. */
     void (*sync)(tb_source_t *src);
+    /* Optional (NULL for sources without points): the table of measurement
+     * points (MP/CI pairs, tb_point.h) that the summaries' point fields
+     * index. Owned by the source; append-only while it is open (open
+     * empties it), and still readable after close, so the last batch of a
+     * run can be published with it. */
+    const tb_point_table_t *(*points)(const tb_source_t *src);
 } tb_source_ops_t;
 
 struct tb_source {

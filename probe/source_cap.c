@@ -7,7 +7,8 @@
  * here, or cut inside its header puts the stream in the error state with
  * the reason; a record cut at the end (or a corrupt one) ends the stream
  * with the reason after every whole record before it was delivered, and
- * counts the file as skipped (files_skipped). */
+ * counts the file as skipped (files_skipped). Each summary names its
+ * record's measurement point and capture interface (tb_point.h). */
 #include "capfile.h"
 #include "source.h"
 
@@ -23,6 +24,7 @@ typedef struct {
     char *path;
     tb_capfile_t *cf;
     tb_source_stats_t st;
+    tb_point_table_t points; /* the MP/CI pairs met in this run */
 } cap_source_t;
 
 static void s_close(tb_source_t *src)
@@ -36,6 +38,7 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     cap_source_t *self = (cap_source_t *)src;
     s_close(src);
     memset(&self->st, 0, sizeof self->st);
+    tb_point_table_reset(&self->points);
     FILE *fp = NULL;
     int rc = tb_source_open_regular(self->path, &fp, err, errsize);
     if (rc != 0) {
@@ -70,7 +73,8 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         int rc = tb_capfile_next(self->cf, &rec, &data, why, sizeof why);
         if (rc == 1) {
             tb_source_summarise(DLT_EN10MB, data, rec.caplen, rec.len, tb_capfile_rec_ns(&rec),
-                                &out[n++], &self->st);
+                                &out[n], &self->st);
+            out[n++].point = tb_point_table_intern(&self->points, rec.mp, rec.ci);
             continue;
         }
         if (rc < 0) {
@@ -90,6 +94,11 @@ static void s_stats(const tb_source_t *src, tb_source_stats_t *st)
     *st = self->st;
 }
 
+static const tb_point_table_t *s_points(const tb_source_t *src)
+{
+    return &((const cap_source_t *)src)->points;
+}
+
 static void s_destroy(tb_source_t *src)
 {
     cap_source_t *self = (cap_source_t *)src;
@@ -106,6 +115,7 @@ static const tb_source_ops_t s_cap_ops = {
     .close = s_close,
     .stats = s_stats,
     .destroy = s_destroy,
+    .points = s_points,
 };
 
 tb_source_t *tb_source_cap_new(const char *path, char *err, size_t errsize)
