@@ -6,9 +6,13 @@ and `dir:` sources, a real collector measures them, and tshark's view of the
 original pcap says what the answer must be. Files that cannot be read (not
 a capfile, an older version, cut inside the header, missing) put their
 stream in the error state with the reason; a file cut inside a record
-delivers every whole record before the cut."""
+delivers every whole record before the cut. Each record's measurement point
+and capture interface reach `stats` as a breakdown that tshark's frame
+lengths, split as the generator split them, confirm, and that survives a
+collector restart."""
 
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -25,6 +29,13 @@ DEMO = os.path.join(DATA, "demo.pcap")
 # headers, PIM, DCB (non-IP).
 ETHERNET = ["dhcp-rfc4388.pcap", "802.1ad_QinQ.pcap", "ipv6-srh-ext-header.pcap",
             "dcb_ets.pcap", "pim-packet-assortment.pcap"]
+
+
+def frame_lengths(path):
+    """tshark's frame.len of every packet, in order."""
+    r = subprocess.run(["tshark", "-n", "-r", path, "-T", "fields", "-e", "frame.len"],
+                       capture_output=True, text=True, check=True, timeout=300)
+    return [int(x) for x in r.stdout.split()]
 
 
 def gen(src, dst, *opts):
@@ -63,6 +74,66 @@ class Capfile(unittest.TestCase):
                 self.assertEqual(got["state"], "finished", stream)
                 self.assertEqual(got["loss"]["files_skipped"], 0, stream)
                 e2e.compare(self, os.path.basename(src), got, want)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
+    def test_points_breakdown_matches_tshark_and_survives_a_restart(self):
+        # Three capture interfaces taken in turn (packet i on CI i % 3) and
+        # one MP name: the breakdown must be tshark's frame lengths split the
+        # same way, adding up to the totals.
+        cis = ["eth0", "eth1", "dag0"]
+        cap = self.path("points.cap")
+        gen(DEMO, cap, "--ci", ",".join(cis), "--mp", "mp-7")
+        lengths = frame_lengths(DEMO)
+        self.assertGreater(len(lengths), 3)
+        want = {ci: {"packets": len(lengths[k::3]), "bytes": sum(lengths[k::3])}
+                for k, ci in enumerate(cis)}
+        state = self.path("state")
+        os.mkdir(state)
+        args = ["--state-dir", state]
+        bus = h.Bus([("mp7", "cap:" + cap), ("plain", "file:" + DEMO)], collector_args=args)
+        try:
+            bus.start("mp7", "plain")
+            bus.wait_finished(["mp7", "plain"])
+
+            def breakdown(st):
+                self.assertEqual(st["state"], "finished")
+                self.assertEqual(st["packets"], len(lengths))
+                self.assertEqual(st["bytes"], sum(lengths))
+                got = {}
+                for e in st["points"]:
+                    self.assertEqual(e["mp"], "mp-7", e)
+                    got[e["ci"]] = {"packets": e["packets"], "bytes": e["bytes"]}
+                self.assertEqual(got, want)
+                self.assertEqual([e["ci"] for e in st["points"]], sorted(cis))
+                self.assertEqual(st["points_overflow"], {"packets": 0, "bytes": 0})
+                self.assertEqual(st["points_unnamed"], {"packets": 0, "bytes": 0})
+                self.assertEqual(sum(e["packets"] for e in st["points"]), st["packets"])
+                self.assertEqual(sum(e["bytes"] for e in st["points"]), st["bytes"])
+
+            breakdown(bus.stats("mp7"))
+            # A source without points has no breakdown.
+            plain = bus.stats("plain")
+            self.assertEqual(plain["packets"], len(lengths))
+            self.assertNotIn("points", plain)
+            # tapbusctl's text shows it, a line per point.
+            _, text, _ = h.ctl(bus.control, "stats", "mp7")
+            self.assertRegex(text, r"\nMP +CI +PACKETS +BYTES\n")
+            for ci in cis:
+                self.assertRegex(text, r"\nmp-7 +%s +%d +%d\n"
+                                 % (ci, want[ci]["packets"], want[ci]["bytes"]))
+            _, text, _ = h.ctl(bus.control, "stats", "plain")
+            self.assertNotIn("\nMP ", text)
+
+            # A collector restart (its snapshot) keeps the breakdown.
+            self.assertEqual(bus.collector.stop(signal.SIGTERM), 0, bus.collector.output())
+            bus.collector = h.Proc("tapbus-collector", ["--probe", bus.pub, "--control",
+                                                        bus.control] + args, bus.tmp.name)
+            h.wait_for(lambda: h.ctl(bus.control, "status", timeout_ms=500,
+                                     check=False)[0] == 0, 30, "the collector to answer again")
+            breakdown(bus.stats("mp7"))
+            self.assertNotIn("points", bus.stats("plain"))
         finally:
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
