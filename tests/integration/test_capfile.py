@@ -253,6 +253,14 @@ class Capfile(unittest.TestCase):
                 self.assertEqual(got["protocols"][cls]["bytes"],
                                  sum(w["protocols"][cls]["bytes"] for w in wants), cls)
             self.assertEqual(got["loss"]["files_skipped"], 0)
+            # The capfiles' records name their point (the generator's
+            # defaults); the pcap's packets name none.
+            caps = wants[:3]
+            self.assertEqual(got["points"], [{
+                "mp": "mp-1", "ci": "eth0", "packets": sum(w["packets"] for w in caps),
+                "bytes": sum(w["bytes"] for w in caps)}])
+            self.assertEqual(got["points_unnamed"], {"packets": wants[3]["packets"],
+                                                     "bytes": wants[3]["bytes"]})
         finally:
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
