@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """DPMI capfiles end to end: tb-gen-capfile turns Ethernet pcaps (the demo
 capture and corpus captures) into capfiles (little- and big-endian, several
-capture interfaces, a long comment), a real probe reads them through `cap:`
-and `dir:` sources, a real collector measures them, and tshark's view of the
-original pcap says what the answer must be. Files that cannot be read (not
-a capfile, an older version, cut inside the header, missing) put their
+capture interfaces, a long comment, the legacy versions 0.5 and 0.6), a
+real probe reads them through `cap:` and `dir:` sources, a real collector
+measures them, and tshark's view of the original pcap says what the answer
+must be. Files that cannot be read (not a capfile, a newer version, cut
+inside the header, missing) put their
 stream in the error state with the reason; a file cut inside a record
 delivers every whole record before the cut. Each record's measurement point
 and capture interface reach `stats` as a breakdown that tshark's frame
@@ -138,6 +139,38 @@ class Capfile(unittest.TestCase):
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
 
+    def test_legacy_versions_match_tshark(self):
+        # 0.5 and 0.6 headers (no magic number; the records are 0.7's).
+        inputs = [DEMO, h.corpus_file("802.1ad_QinQ.pcap"), h.corpus_file("dhcp-rfc4388.pcap"),
+                  DEMO]
+        versions = ["0.5", "0.6", "0.5", "0.6"]
+        sources = []
+        for i, (src, version) in enumerate(zip(inputs, versions)):
+            out = self.path("v%d.cap" % i)
+            gen(src, out, "--version", version, "--ci", "e0,e1", "--mp", "old",
+                "--comment", "x" * (300 * i))
+            sources.append(("v%d" % i, "cap:" + out))
+        bus = h.Bus(sources)
+        try:
+            bus.start(*[s for s, _ in sources])
+            bus.wait_finished([s for s, _ in sources])
+            for (stream, _), src in zip(sources, inputs):
+                got = bus.stats(stream)
+                want = h.tshark_expect(src)
+                self.assertEqual(want["tshark_error"], "", src)
+                self.assertGreater(want["packets"], 0, src)
+                self.assertEqual(got["state"], "finished", stream)
+                self.assertEqual(got["loss"]["files_skipped"], 0, stream)
+                e2e.compare(self, os.path.basename(src), got, want)
+                lengths = frame_lengths(src)
+                self.assertEqual(
+                    [(e["mp"], e["ci"], e["packets"], e["bytes"]) for e in got["points"]],
+                    [("old", "e0", len(lengths[0::2]), sum(lengths[0::2])),
+                     ("old", "e1", len(lengths[1::2]), sum(lengths[1::2]))], stream)
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+
     def test_bad_capfiles_are_errors_of_their_streams(self):
         good = self.path("good.cap")
         gen(DEMO, good)
@@ -152,14 +185,23 @@ class Capfile(unittest.TestCase):
             with open(self.path(name + ".cap"), "wb") as f:
                 f.write(blob)
         gen(DEMO, self.path("v05.cap"), "--version", "0.5")
-        gen(DEMO, self.path("v06.cap"), "--version", "0.6")
+        with open(self.path("v05.cap"), "rb") as f:
+            v05 = f.read()
+        with open(self.path("v05.cap"), "wb") as f:
+            f.write(v05[:150])  # cut inside its 212-byte header
+        newer = bytearray(data)
+        newer[10] = 8  # version 0.8
+        files["v08"] = bytes(newer)
+        with open(self.path("v08.cap"), "wb") as f:
+            f.write(files["v08"])
         with open(self.path("pcap.cap"), "wb") as f:  # a pcap is not a capfile
             with open(DEMO, "rb") as g:
                 f.write(g.read())
-        names = list(files) + ["v05", "v06", "pcap", "missing"]
+        names = list(files) + ["v05", "pcap", "missing"]
         sources = [(n, "cap:" + self.path(n + ".cap")) for n in names]
         reasons = {"junk": "not a DPMI capfile", "head": "cut short",
-                   "comment": "cut short", "v05": "version 0.5", "v06": "version 0.6",
+                   "comment": "cut short", "v05": "version 0.5) header cut short",
+                   "v08": "version 0.8 is not supported",
                    "pcap": "not a DPMI capfile", "missing": "No such file"}
         bus = h.Bus(sources)
         try:
