@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -265,6 +266,39 @@ class Capfile(unittest.TestCase):
         finally:
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
+
+    def test_replay_speed_paces_by_capture_time(self):
+        # 21 records over 8 s of capture time, replayed 4x as fast: the
+        # replay cannot finish before 2 s have passed (a lower bound only: a
+        # busy machine may take longer); the same file unpaced is read as
+        # fast as the bus takes it, with the same result.
+        src = self.path("paced.pcap")
+        t0 = 1700000000
+        stamps = [(t0 + i // 2, (i % 2) * 500000000) for i in range(17)] + [(t0 + 8, 0)] * 4
+        with open(src, "wb") as f:
+            f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
+            frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x06" + b"\0" * 28  # ARP-sized
+            for sec, ns in stamps:
+                f.write(struct.pack("<IIII", sec, ns, len(frame), len(frame)) + frame)
+        cap = self.path("paced.cap")
+        gen(src, cap, "--ci", "a,b,c")
+        bus = h.Bus([("p", "cap:" + cap)], probe_args=["--replay-speed", "4"])
+        try:
+            started = time.monotonic()
+            bus.start("p")
+            bus.wait_finished(["p"], timeout=60)
+            elapsed = time.monotonic() - started
+            got = bus.stats("p")
+        finally:
+            codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+        self.assertGreaterEqual(elapsed, 2.0)
+        self.assertEqual(got["state"], "finished")
+        self.assertEqual(got["packets"], 21)
+        self.assertEqual(got["first_ts"], t0 * 10**9)
+        self.assertEqual(got["last_ts"], (t0 + 8) * 10**9)
+        self.assertEqual([(e["ci"], e["packets"]) for e in got["points"]],
+                         [("a", 7), ("b", 7), ("c", 7)])
 
     def test_directory_of_capfiles(self):
         spool = self.path("spool")
