@@ -140,6 +140,36 @@ class Capfile(unittest.TestCase):
             codes, logs = bus.close()
         self.assertEqual(codes, (0, 0), logs)
 
+    def test_points_in_influxdb(self):
+        # The breakdown reaches a real influxd as tapbus_point, one point per
+        # (MP, CI), equal to tshark's frame lengths split as the generator
+        # split them.
+        cis = ["eth0", "eth1", "dag0"]
+        cap = self.path("points.cap")
+        gen(DEMO, cap, "--ci", ",".join(cis), "--mp", "mp-7")
+        lengths = frame_lengths(DEMO)
+        want = sorted(("mp-7", ci, len(lengths[k::3]), sum(lengths[k::3]))
+                      for k, ci in enumerate(cis))
+        db = "tapbus_points"
+        with h.Influx() as ix:
+            bus = h.Bus([("mp7", "cap:" + cap)], collector_args=[
+                "--influx-url", ix.url, "--influx-db", db, "--influx-create-db",
+                "--batch-ms", "200"])
+            try:
+                bus.start("mp7")
+                bus.wait_finished(["mp7"])
+
+                def stored():
+                    rows = ix.points(db, "SELECT * FROM tapbus_point WHERE stream = 'mp7'")
+                    return rows if len(rows) == len(cis) else None
+                rows = h.wait_for(stored, 60, "the points to be written")
+            finally:
+                codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+        self.assertEqual(sorted((r["mp"], r["ci"], r["packets"], r["bytes"]) for r in rows),
+                         want)
+        self.assertEqual({r["state"] for r in rows}, {"finished"})
+
     def test_legacy_versions_match_tshark(self):
         # 0.5 and 0.6 headers (no magic number; the records are 0.7's).
         inputs = [DEMO, h.corpus_file("802.1ad_QinQ.pcap"), h.corpus_file("dhcp-rfc4388.pcap"),
