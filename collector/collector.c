@@ -576,6 +576,8 @@ void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_los
         l->bus_drops = pt->hb.bus_drops;
         l->decode_errors = pt->hb.decode_errors;
         l->files_skipped = pt->hb.files_skipped;
+        l->frames_lost = pt->hb.frames_lost;
+        l->frames_bad = pt->hb.frames_bad;
     }
 }
 
@@ -1114,7 +1116,7 @@ static void s_clock(tb_collector_t *c, coll_stream_t *st, uint64_t now)
      * and comes back may be heard before its new offer is). */
     const char *kind = tb_offers_kind(c->offers, st->name);
     if (kind != NULL) {
-        st->tbase.realtime = strcmp(kind, "iface") == 0;
+        st->tbase.realtime = strcmp(kind, "iface") == 0 || strcmp(kind, "dpmi") == 0;
     }
     int running = st->state == STREAM_RUNNING && heard_mono != 0 && now - heard_mono < HEARD_NS;
     int skipped;

@@ -49,7 +49,7 @@ static void s_pack_packet(msgpack_packer *pk, const tb_summary_t *s)
 /* Loss of a stream summed over its probes. */
 typedef struct {
     uint64_t seq_gaps, seq_backward, lost_packets, restarts, capture_drops, bus_drops;
-    uint64_t decode_errors, files_skipped;
+    uint64_t decode_errors, files_skipped, frames_lost, frames_bad;
 } loss_t;
 
 static void s_loss(const coll_stream_t *st, loss_t *l)
@@ -68,6 +68,8 @@ static void s_loss(const coll_stream_t *st, loss_t *l)
             l->bus_drops = tb_add_sat(l->bus_drops, pt->hb.bus_drops);
             l->decode_errors = tb_add_sat(l->decode_errors, pt->hb.decode_errors);
             l->files_skipped = tb_add_sat(l->files_skipped, pt->hb.files_skipped);
+            l->frames_lost = tb_add_sat(l->frames_lost, pt->hb.frames_lost);
+            l->frames_bad = tb_add_sat(l->frames_bad, pt->hb.frames_bad);
         }
     }
 }
@@ -76,7 +78,7 @@ static void s_pack_loss(msgpack_packer *pk, const coll_stream_t *st)
 {
     loss_t l;
     s_loss(st, &l);
-    msgpack_pack_map(pk, 9);
+    msgpack_pack_map(pk, 11);
     tb_mp_kv_u64(pk, "seq_gaps", l.seq_gaps);
     tb_mp_kv_u64(pk, "seq_backward", l.seq_backward);
     tb_mp_kv_u64(pk, "lost_packets", l.lost_packets);
@@ -86,6 +88,8 @@ static void s_pack_loss(msgpack_packer *pk, const coll_stream_t *st)
     tb_mp_kv_u64(pk, "probe_restarts", l.restarts);
     tb_mp_kv_u64(pk, "decode_errors", l.decode_errors);
     tb_mp_kv_u64(pk, "files_skipped", l.files_skipped);
+    tb_mp_kv_u64(pk, "frames_lost", l.frames_lost);
+    tb_mp_kv_u64(pk, "frames_bad", l.frames_bad);
 }
 
 static void s_pack_top_flows(tb_collector_t *c, msgpack_packer *pk, const tb_stats_t *stats)
@@ -230,7 +234,7 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
     for (size_t i = 0; i < st->nprobes; i++) {
         const probe_track_t *pt = &st->probes[i];
         double heard = (double)(now - pt->last_heard) / 1e9;
-        msgpack_pack_map(pk, 11);
+        msgpack_pack_map(pk, 13);
         tb_mp_kv_str(pk, "id", pt->probe_id);
         tb_mp_kv_double(pk, "last_heard_s", heard);
         /* Probes send a heartbeat every second; five missed ones mean the
@@ -246,6 +250,8 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
                      pt->have_hb ? tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop) : 0);
         tb_mp_kv_u64(pk, "seq_gaps", pt->seq_gaps);
         tb_mp_kv_u64(pk, "files_skipped", pt->have_hb ? pt->hb.files_skipped : 0);
+        tb_mp_kv_u64(pk, "frames_lost", pt->have_hb ? pt->hb.frames_lost : 0);
+        tb_mp_kv_u64(pk, "frames_bad", pt->have_hb ? pt->hb.frames_bad : 0);
     }
 }
 

@@ -447,6 +447,8 @@ static void s_stream_loss(tb_sink_t *sink, void *state, const char *stream, cons
     tb_lp_field_u64(&d->lp, "restarts", l->restarts);
     tb_lp_field_u64(&d->lp, "decode_errors", l->decode_errors);
     tb_lp_field_u64(&d->lp, "files_skipped", l->files_skipped);
+    tb_lp_field_u64(&d->lp, "frames_lost", l->frames_lost);
+    tb_lp_field_u64(&d->lp, "frames_bad", l->frames_bad);
     tb_lp_field_u64(&d->lp, "unmeasured_ms", l->unmeasured_ms);
     /* Wall time, to the millisecond: the moment these counters were read. */
     s_end(d, tb_time_now_ns() / TB_NS_PER_MS * TB_NS_PER_MS);

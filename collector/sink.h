@@ -28,6 +28,8 @@ typedef struct {
     uint64_t restarts;      /* probe restarts seen */
     uint64_t decode_errors; /* packets the probe found truncated or malformed */
     uint64_t files_skipped; /* files the probe skipped, abandoned or cut short */
+    uint64_t frames_lost;   /* DPMI measurement frames missing from the sequence */
+    uint64_t frames_bad;    /* DPMI measurement frames dropped as malformed */
     uint64_t unmeasured_ms; /* the stream went unmeasured while its collector was down */
 } tb_loss_t;
 

@@ -178,11 +178,25 @@ static void s_print_names(FILE *out, const char *verb, const json_t *list, const
     fprintf(out, "%s\n", json_array_size(list) == 0 ? " (none)" : "");
 }
 
+/* The measurement frames a DPMI stream lost, on a line of their own indented
+ * by indent spaces (only dpmi sources have frames). */
+static void s_frames_lost(FILE *out, const json_t *loss, int indent)
+{
+    json_int_t lost = s_int(loss, "frames_lost"), bad = s_int(loss, "frames_bad");
+    if (lost == 0 && bad == 0) {
+        return;
+    }
+    fprintf(out, "%*s%" JSON_INTEGER_FORMAT " measurement frames lost, %" JSON_INTEGER_FORMAT
+                 " bad frames dropped\n",
+            indent, "", lost, bad);
+}
+
 static json_int_t s_loss_total(const json_t *loss)
 {
     json_int_t sum = 0;
-    static const char *const keys[] = {"seq_gaps",  "lost_packets", "capture_drops",
-                                       "bus_drops", "bad_messages", "files_skipped"};
+    static const char *const keys[] = {"seq_gaps",     "lost_packets",  "capture_drops",
+                                       "bus_drops",    "bad_messages",  "files_skipped",
+                                       "frames_lost",  "frames_bad"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         sum = s_add(sum, s_int(loss, keys[i]));
     }
@@ -475,6 +489,7 @@ static void s_print_stats(FILE *out, const json_t *d)
             "loss", s_int(loss, "seq_gaps"), s_int(loss, "lost_packets"),
             s_int(loss, "capture_drops"), s_int(loss, "bus_drops"), s_int(loss, "bad_messages"),
             s_int(loss, "files_skipped"));
+    s_frames_lost(out, loss, 15);
 
     fprintf(out, "\n%-8s %12s %14s\n", "PROTOCOL", "PACKETS", "BYTES");
     const char *key;
@@ -784,7 +799,9 @@ static void s_print_top(FILE *out, const json_t *d, double pps, double bps, size
     if (s_int(loss, "files_skipped") > 0) { /* only file and directory sources skip files */
         fprintf(out, ", %" JSON_INTEGER_FORMAT " files skipped", s_int(loss, "files_skipped"));
     }
-    fputs("\n\n", out);
+    fputs("\n", out);
+    s_frames_lost(out, loss, 6);
+    fputs("\n", out);
     double total = (double)s_int(d, "packets");
     const char *key;
     const json_t *v;

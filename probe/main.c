@@ -37,6 +37,9 @@ static void s_usage(FILE *out)
             "  --source STREAM=iface:NAME  live capture on a network interface (libpcap)\n"
             "  --source STREAM=dir:PATH    capture files (pcap, pcapng, DPMI capfiles) in a\n"
             "                              directory, followed as written\n"
+            "  --source STREAM=dpmi:IFACE[/ADDRESS]  a live DPMI measurement stream received\n"
+            "                              on IFACE at ADDRESS (default: the stream's name,\n"
+            "                              e.g. 01::10:01 = 01:00:00:00:10:01)\n"
             "  --replay-speed X     file and cap sources: replay at X times the capture's\n"
             "                       own pace (default 0: as fast as the bus takes it)\n"
             "\n"
@@ -47,7 +50,8 @@ static void s_usage(FILE *out)
             "  --unreadable-timeout S  retry a file that cannot be opened for S seconds,\n"
             "                        then skip it and count it, 1-%d (default %d)\n"
             "\n"
-            "live capture (applies to every iface source):\n"
+            "live capture (applies to every iface source; --buffer-mb, --filter and\n"
+            "--sample to dpmi sources too, the filter run on each record):\n"
             "  --snaplen N          bytes kept of each packet, 1-%d (default 128)\n"
             "  --buffer-mb N        capture buffer in MiB, 1-%d (default 128)\n"
             "  --promisc on|off     promiscuous mode (default on)\n"
@@ -383,8 +387,10 @@ int main(int argc, char **argv)
                      filters[i].stream);
             return s_fail(msg);
         }
-        if (strncmp(cfg.sources[j].spec, "iface:", 6) != 0) {
-            snprintf(msg, sizeof msg, "--filter-for %.64s: filters apply to iface sources only",
+        if (strncmp(cfg.sources[j].spec, "iface:", 6) != 0 &&
+            strncmp(cfg.sources[j].spec, "dpmi:", 5) != 0) {
+            snprintf(msg, sizeof msg,
+                     "--filter-for %.64s: filters apply to iface and dpmi sources only",
                      filters[i].stream);
             return s_fail(msg);
         }

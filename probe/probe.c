@@ -450,6 +450,8 @@ static void s_send_heartbeat(tb_probe_t *self, probe_stream_t *st)
         .decode_errors = ss.decode_errors,
         .sampled_out = ss.sampled_out,
         .files_skipped = ss.files_skipped,
+        .frames_lost = ss.frames_lost,
+        .frames_bad = ss.frames_bad,
     };
     if (st->detail[0] == '\0' && st->state == TB_SRC_RUNNING && st->src->ops->describe != NULL) {
         char what[TB_DETAIL_MAX + 1] = "";

@@ -35,6 +35,8 @@ typedef struct {
     uint64_t unsupported;   /* packets of a link type the decoder does not know */
     uint64_t sampled_out;   /* packets passed over by --sample (live sources) */
     uint64_t files_skipped; /* files skipped, abandoned or cut short (file, dir sources) */
+    uint64_t frames_lost;   /* measurement frames missing from the sequence (dpmi sources) */
+    uint64_t frames_bad;    /* measurement frames dropped as malformed (dpmi sources) */
 } tb_source_stats_t;
 
 /* Settings of live capture sources (the probe's global options, applied to
@@ -176,5 +178,13 @@ tb_source_t *tb_source_dir_new(const char *path, const char *checkpoint,
  * is opened until the source's open; cfg is copied (its filter borrowed). */
 tb_source_t *tb_source_iface_new(const char *name, const tb_source_live_cfg_t *cfg, char *err,
                                  size_t errsize);
+
+/* The live DPMI source: the measurement stream at the address after "/" in
+ * arg ("IFACE/ADDRESS"), or at the stream's name when that is an address,
+ * received on IFACE (not finite); cfg as for iface sources (its snap length
+ * and promiscuous mode are not used: frames are kept whole, the group is
+ * joined). */
+tb_source_t *tb_source_dpmi_new(const char *stream, const char *arg,
+                                const tb_source_live_cfg_t *cfg, char *err, size_t errsize);
 
 #endif

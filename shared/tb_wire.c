@@ -332,18 +332,21 @@ int tb_wire_encode_batch_points(const tb_wire_header_t *h, const tb_summary_t *i
 typedef struct {
     const char *key;
     size_t offset; /* of a uint64_t in tb_heartbeat_t */
+    int optional;  /* written only when non-zero (counters of one source kind) */
 } s_counter_t;
 
 static const s_counter_t s_hb_counters[] = {
-    {"recv", offsetof(tb_heartbeat_t, pcap_recv)},
-    {"drop", offsetof(tb_heartbeat_t, pcap_drop)},
-    {"ifdrop", offsetof(tb_heartbeat_t, pcap_ifdrop)},
-    {"packets", offsetof(tb_heartbeat_t, packets)},
-    {"batches", offsetof(tb_heartbeat_t, batches)},
-    {"bus_drops", offsetof(tb_heartbeat_t, bus_drops)},
-    {"decode_errors", offsetof(tb_heartbeat_t, decode_errors)},
-    {"sampled_out", offsetof(tb_heartbeat_t, sampled_out)},
-    {"files_skipped", offsetof(tb_heartbeat_t, files_skipped)},
+    {"recv", offsetof(tb_heartbeat_t, pcap_recv), 0},
+    {"drop", offsetof(tb_heartbeat_t, pcap_drop), 0},
+    {"ifdrop", offsetof(tb_heartbeat_t, pcap_ifdrop), 0},
+    {"packets", offsetof(tb_heartbeat_t, packets), 0},
+    {"batches", offsetof(tb_heartbeat_t, batches), 0},
+    {"bus_drops", offsetof(tb_heartbeat_t, bus_drops), 0},
+    {"decode_errors", offsetof(tb_heartbeat_t, decode_errors), 0},
+    {"sampled_out", offsetof(tb_heartbeat_t, sampled_out), 0},
+    {"files_skipped", offsetof(tb_heartbeat_t, files_skipped), 0},
+    {"frames_lost", offsetof(tb_heartbeat_t, frames_lost), 1},
+    {"frames_bad", offsetof(tb_heartbeat_t, frames_bad), 1},
 };
 #define S_HB_NCOUNTERS (sizeof s_hb_counters / sizeof s_hb_counters[0])
 
@@ -373,10 +376,17 @@ int tb_wire_encode_heartbeat(const tb_wire_header_t *h, const tb_heartbeat_t *hb
     if (rc != 0) {
         return rc;
     }
-    msgpack_pack_map(&pk, 2 + S_HB_NCOUNTERS);
+    size_t nkeys = 2;
+    for (size_t i = 0; i < S_HB_NCOUNTERS; i++) {
+        nkeys += !s_hb_counters[i].optional || s_counter_get(hb, i) != 0;
+    }
+    msgpack_pack_map(&pk, (uint32_t)nkeys);
     tb_mp_pack_cstr(&pk, "state");
     msgpack_pack_uint8(&pk, hb->state);
     for (size_t i = 0; i < S_HB_NCOUNTERS; i++) {
+        if (s_hb_counters[i].optional && s_counter_get(hb, i) == 0) {
+            continue;
+        }
         tb_mp_pack_cstr(&pk, s_hb_counters[i].key);
         msgpack_pack_uint64(&pk, s_counter_get(hb, i));
     }

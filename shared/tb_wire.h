@@ -70,6 +70,8 @@ typedef struct {
     uint64_t decode_errors;         /* packets truncated or malformed */
     uint64_t sampled_out;           /* packets passed over by 1-in-N sampling */
     uint64_t files_skipped;         /* files skipped, abandoned or cut short */
+    uint64_t frames_lost;           /* DPMI measurement frames missing from the sequence */
+    uint64_t frames_bad;            /* DPMI measurement frames dropped as malformed */
     char detail[TB_DETAIL_MAX + 1]; /* e.g. an error message; may be "" */
 } tb_heartbeat_t;
 
