@@ -13,6 +13,7 @@ lengths, split as the generator split them, confirm, and that survives a
 collector restart."""
 
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -83,8 +84,9 @@ class Capfile(unittest.TestCase):
     def test_points_breakdown_matches_tshark_and_survives_a_restart(self):
         # Three capture interfaces taken in turn (packet i on CI i % 3) and
         # one MP name: the breakdown must be tshark's frame lengths split the
-        # same way, adding up to the totals.
-        cis = ["eth0", "eth1", "dag0"]
+        # same way, adding up to the totals. One name holds an escape
+        # character, which tapbusctl's text must not pass to the terminal.
+        cis = ["eth0", "eth1", "d\x1b[2J"]
         cap = self.path("points.cap")
         gen(DEMO, cap, "--ci", ",".join(cis), "--mp", "mp-7")
         lengths = frame_lengths(DEMO)
@@ -122,9 +124,11 @@ class Capfile(unittest.TestCase):
             # tapbusctl's text shows it, a line per point.
             _, text, _ = h.ctl(bus.control, "stats", "mp7")
             self.assertRegex(text, r"\nMP +CI +PACKETS +BYTES\n")
+            self.assertNotIn("\x1b", text)
             for ci in cis:
+                shown = re.escape(ci.replace("\x1b", "\\x1b"))
                 self.assertRegex(text, r"\nmp-7 +%s +%d +%d\n"
-                                 % (ci, want[ci]["packets"], want[ci]["bytes"]))
+                                 % (shown, want[ci]["packets"], want[ci]["bytes"]))
             _, text, _ = h.ctl(bus.control, "stats", "plain")
             self.assertNotIn("\nMP ", text)
 
