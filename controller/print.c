@@ -451,8 +451,8 @@ static void s_print_points(FILE *out, const json_t *d)
     }
     const json_t *unnamed = json_object_get(d, "points_unnamed");
     if (s_int(unnamed, "packets") > 0) {
-        fprintf(out, "%-17s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT "\n",
-                "(no point)", s_int(unnamed, "packets"), s_int(unnamed, "bytes"));
+        fprintf(out, "%-17s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT "\n", "(no point)",
+                s_int(unnamed, "packets"), s_int(unnamed, "bytes"));
     }
 }
 

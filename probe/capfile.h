@@ -54,12 +54,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TB_CAPFILE_MAGIC      0x8f1ae247c53d9b6eull
+#define TB_CAPFILE_MAGIC        0x8f1ae247c53d9b6eull
 #define TB_CAPFILE_HEADER_LEN   216
 #define TB_CAPFILE_HEADER05_LEN 212
 #define TB_CAPFILE_HEADER06_LEN 208
-#define TB_CAPFILE_REC_LEN    36
-#define TB_CAPFILE_CAPLEN_MAX 262144u /* larger captured lengths are corrupt records */
+#define TB_CAPFILE_REC_LEN      36
+#define TB_CAPFILE_CAPLEN_MAX   262144u /* larger captured lengths are corrupt records */
 
 typedef struct {
     int big_endian; /* integers stored big-endian (the magic read swapped) */
@@ -67,7 +67,7 @@ typedef struct {
     uint16_t minor;
     uint16_t header_offset; /* where the comment starts */
     uint32_t comment_size;  /* u16 in 0.7, u32 in 0.5 and 0.6 */
-    char mpid[201]; /* NUL terminated */
+    char mpid[201];         /* NUL terminated */
 } tb_capfile_header_t;
 
 typedef struct {

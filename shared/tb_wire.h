@@ -28,7 +28,7 @@
 #define TB_WIRE_MAX_BATCH         65536u               /* most summaries in one batch */
 #define TB_WIRE_SUMMARY_MAX_BYTES 80u                  /* upper bound of one packed summary */
 #define TB_WIRE_HEADER_MAX_BYTES  256u                 /* upper bound of the envelope */
-#define TB_WIRE_POINTS_MAX_BYTES  1280u /* upper bound of a batch's point table */
+#define TB_WIRE_POINTS_MAX_BYTES  1280u                /* upper bound of a batch's point table */
 #define TB_STREAM_MAX             64                   /* bytes in a stream name */
 #define TB_PROBE_ID_MAX           64                   /* bytes in a probe id */
 #define TB_TOPIC_MAX              (TB_STREAM_MAX + 1)

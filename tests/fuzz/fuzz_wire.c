@@ -22,8 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc;
     switch (m.hdr.type) {
     case TB_MSG_BATCH:
-        rc = tb_wire_encode_batch_points(&m.hdr, items, m.count, &m.points, out, sizeof out,
-                                         &len);
+        rc = tb_wire_encode_batch_points(&m.hdr, items, m.count, &m.points, out, sizeof out, &len);
         break;
     case TB_MSG_HEARTBEAT:
         rc = tb_wire_encode_heartbeat(&m.hdr, &m.hb, out, sizeof out, &len);

@@ -144,7 +144,8 @@ static void test_batches_match_msgpack_c(void **state)
     enum { N = 500 };
     tb_summary_t *items = calloc(N, sizeof *items);
     tb_summary_t *back = calloc(N, sizeof *back);
-    size_t cap = TB_WIRE_HEADER_MAX_BYTES + TB_WIRE_POINTS_MAX_BYTES + N * TB_WIRE_SUMMARY_MAX_BYTES;
+    size_t cap =
+        TB_WIRE_HEADER_MAX_BYTES + TB_WIRE_POINTS_MAX_BYTES + N * TB_WIRE_SUMMARY_MAX_BYTES;
     uint8_t *out = malloc(cap);
     assert_non_null(items);
     assert_non_null(back);
@@ -166,9 +167,8 @@ static void test_batches_match_msgpack_c(void **state)
         memcpy(h.probe_id, "probe-1", 8);
         memcpy(h.stream, "01::10:01", 10);
         size_t len = 0;
-        assert_int_equal(tb_wire_encode_batch_points(&h, items, n, with_points ? &t : NULL, out,
-                                                     cap, &len),
-                         0);
+        assert_int_equal(
+            tb_wire_encode_batch_points(&h, items, n, with_points ? &t : NULL, out, cap, &len), 0);
 
         msgpack_sbuffer ref;
         msgpack_sbuffer_init(&ref);
