@@ -833,6 +833,7 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
         /* Absurd capture times are replaced (and counted) before anything
          * sees them. */
         tb_timebase_judge(&st->tbase, m->items, m->count);
+        tb_pointstats_add(&st->stats->points, &m->points, m->items, m->count);
         /* Each chunk's keys are built, hashed and grouped once for every
          * consumer (batchagg.h). */
         for (size_t off = 0; off < m->count; off += TB_AGG_CHUNK) {

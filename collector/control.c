@@ -135,13 +135,41 @@ static void s_pack_top_hosts(tb_collector_t *c, msgpack_packer *pk, const tb_sta
     }
 }
 
+/* The breakdown by measurement point (DPMI MP/CI), sorted by MP and CI:
+ * three keys, "points", "points_overflow" and "points_unnamed". */
+static void s_pack_points(msgpack_packer *pk, const tb_pointstats_t *ps)
+{
+    size_t order[TB_POINTS_MAX];
+    tb_pointstats_order(ps, order);
+    tb_mp_pack_cstr(pk, "points");
+    msgpack_pack_array(pk, ps->n);
+    for (size_t i = 0; i < ps->n; i++) {
+        const tb_pointstat_t *e = &ps->e[order[i]];
+        msgpack_pack_map(pk, 4);
+        tb_mp_kv_str(pk, "mp", e->mp);
+        tb_mp_kv_str(pk, "ci", e->ci);
+        tb_mp_kv_u64(pk, "packets", e->packets);
+        tb_mp_kv_u64(pk, "bytes", e->bytes);
+    }
+    tb_mp_pack_cstr(pk, "points_overflow");
+    msgpack_pack_map(pk, 2);
+    tb_mp_kv_u64(pk, "packets", ps->overflow_packets);
+    tb_mp_kv_u64(pk, "bytes", ps->overflow_bytes);
+    tb_mp_pack_cstr(pk, "points_unnamed");
+    msgpack_pack_map(pk, 2);
+    tb_mp_kv_u64(pk, "packets", ps->unnamed_packets);
+    tb_mp_kv_u64(pk, "bytes", ps->unnamed_bytes);
+}
+
 static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_stream_t *st)
 {
     const tb_stats_t *s = st->stats;
     int any = s->packets > 0;
+    /* Only streams whose sources name points (DPMI) have a breakdown. */
+    int points = tb_pointstats_any(&s->points);
     char reason[TB_COLL_REASON_MAX];
     tb_coll_stream_reason(c, st, reason, sizeof reason);
-    msgpack_pack_map(pk, 30);
+    msgpack_pack_map(pk, 30 + (points ? 3 : 0));
     tb_mp_kv_str(pk, "stream", st->name);
     tb_mp_kv_u64(pk, "runs_ignored", st->runs_ignored);
     tb_mp_kv_u64(pk, "probes_expired", st->probes_expired);
@@ -195,6 +223,9 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     tb_mp_kv_u64(pk, "run_resets", st->run_resets);
     tb_mp_pack_cstr(pk, "loss");
     s_pack_loss(pk, st);
+    if (points) {
+        s_pack_points(pk, &s->points);
+    }
 }
 
 static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uint64_t now)

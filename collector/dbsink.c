@@ -526,7 +526,20 @@ static void s_stream_final(tb_sink_t *sink, void *state, const char *stream, con
         tb_lp_field_u64(&d->lp, "top_proto", k.proto);
         tb_lp_field_u64(&d->lp, "top_packets", top.packets);
     }
-    s_end(d, tb_time_now_ns() / TB_NS_PER_MS * TB_NS_PER_MS);
+    uint64_t at = tb_time_now_ns() / TB_NS_PER_MS * TB_NS_PER_MS;
+    s_end(d, at);
+    /* The breakdown by measurement point (DPMI MP/CI), at most 64 points,
+     * stamped like tapbus_stream; an empty name leaves its tag out. */
+    const tb_pointstats_t *ps = &st->points;
+    for (size_t i = 0; i < ps->n; i++) {
+        s_begin(d, "tapbus_point", stream);
+        tb_lp_tag(&d->lp, "state", how);
+        tb_lp_tag(&d->lp, "mp", ps->e[i].mp);
+        tb_lp_tag(&d->lp, "ci", ps->e[i].ci);
+        tb_lp_field_u64(&d->lp, "packets", ps->e[i].packets);
+        tb_lp_field_u64(&d->lp, "bytes", ps->e[i].bytes);
+        s_end(d, at);
+    }
     /* Final statistics go out now, not after batch_ms. */
     s_flush(d);
 }

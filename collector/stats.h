@@ -7,6 +7,7 @@
 #ifndef TB_STATS_H
 #define TB_STATS_H
 
+#include "pointstats.h"
 #include "tb_summary.h"
 #include "topk.h"
 
@@ -53,6 +54,7 @@ typedef struct {
     uint64_t ts_outliers;    /* packets with an absurd capture time (series.h) */
     tb_topk_t *flows;        /* owned */
     tb_topk_t *hosts;        /* owned */
+    tb_pointstats_t points;  /* by measurement point (fed beside tb_stats_add) */
 } tb_stats_t;
 
 /* Create with top-N tables of the given capacities. NULL on failure. */

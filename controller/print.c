@@ -428,6 +428,34 @@ static void s_packet(FILE *out, const char *label, const json_t *p)
     fputc('\n', out);
 }
 
+/* The breakdown by DPMI measurement point and capture interface, when the
+ * stream has one. */
+static void s_print_points(FILE *out, const json_t *d)
+{
+    const json_t *points = json_object_get(d, "points");
+    if (!json_is_array(points)) {
+        return;
+    }
+    fprintf(out, "\n%-8s %-8s %12s %14s\n", "MP", "CI", "PACKETS", "BYTES");
+    size_t i;
+    const json_t *p;
+    json_array_foreach(points, i, p)
+    {
+        fprintf(out, "%-8s %-8s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT "\n",
+                s_str(p, "mp"), s_str(p, "ci"), s_int(p, "packets"), s_int(p, "bytes"));
+    }
+    const json_t *over = json_object_get(d, "points_overflow");
+    if (s_int(over, "packets") > 0) {
+        fprintf(out, "%-17s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT "\n",
+                "(more points)", s_int(over, "packets"), s_int(over, "bytes"));
+    }
+    const json_t *unnamed = json_object_get(d, "points_unnamed");
+    if (s_int(unnamed, "packets") > 0) {
+        fprintf(out, "%-17s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT "\n", "(no point)",
+                s_int(unnamed, "packets"), s_int(unnamed, "bytes"));
+    }
+}
+
 static void s_print_stats(FILE *out, const json_t *d)
 {
     fprintf(out, "%-14s %s (%s)\n", "stream", s_str(d, "stream"), s_str(d, "state"));
@@ -471,6 +499,8 @@ static void s_print_stats(FILE *out, const json_t *d)
         fprintf(out, "%-8s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT "\n", key,
                 s_int(v, "packets"), s_int(v, "bytes"));
     }
+
+    s_print_points(out, d);
 
     fprintf(out, "\n%-4s %-41s %-41s %-6s %10s %12s\n", "RANK", "SOURCE", "DESTINATION", "PROTO",
             "PACKETS", "BYTES");

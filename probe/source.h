@@ -16,6 +16,7 @@
 #ifndef TB_PROBE_SOURCE_H
 #define TB_PROBE_SOURCE_H
 
+#include "tb_point.h"
 #include "tb_summary.h"
 #include "tb_wire.h"
 
@@ -88,7 +89,7 @@ int tb_source_open_regular(const char *path, FILE **fp, char *err, size_t errsiz
 typedef struct {
     tb_source_live_cfg_t live;
     tb_source_dir_cfg_t dir;
-    double replay_speed; /* file sources: pace factor, 0 = as fast as possible */
+    double replay_speed; /* file and cap sources: pace factor, 0 = as fast as possible */
 } tb_source_cfg_t;
 
 #define TB_SOURCE_SPEED_MAX 1e6
@@ -121,6 +122,12 @@ typedef struct {
      * open batch or waiting for the bus). A source that remembers progress
      * (a directory's checkpoint) records only positions passed to it. */
     void (*sync)(tb_source_t *src);
+    /* Optional (NULL for sources without points): the table of measurement
+     * points (MP/CI pairs, tb_point.h) that the summaries' point fields
+     * index. Owned by the source; append-only while it is open (open
+     * empties it), and still readable after close, so the last batch of a
+     * run can be published with it. */
+    const tb_point_table_t *(*points)(const tb_source_t *src);
 } tb_source_ops_t;
 
 struct tb_source {
@@ -154,8 +161,10 @@ uint64_t tb_source_timestamp(const struct timeval *tv);
 tb_source_t *tb_source_file_new(const char *path, double speed, char *err, size_t errsize);
 
 /* The DPMI capfile source (capfile.h): finite, lossless, Ethernet records
- * with picosecond timestamps kept to the nanosecond. */
-tb_source_t *tb_source_cap_new(const char *path, char *err, size_t errsize);
+ * with picosecond timestamps kept to the nanosecond, each naming its
+ * measurement point; speed > 0 replays at the capture's own pace times
+ * speed. */
+tb_source_t *tb_source_cap_new(const char *path, double speed, char *err, size_t errsize);
 
 /* The directory source: capture files that tcpdump -C/-G keeps writing,
  * followed with inotify, resumed from a checkpoint file. legacy_checkpoint

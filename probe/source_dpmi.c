@@ -22,7 +22,9 @@
  * logged, shown in the source's description, and the sender's next frame
  * starts a new sequence. The records are Ethernet frames, summarised with
  * the common decoder; --sample and --filter apply to them (the filter runs
- * on each record, not on the measurement frames). A live source never ends
+ * on each record, not on the measurement frames). Each record's MP and CI
+ * names go into the source's point table (the per-MP/CI breakdown). A live
+ * source never ends
  * by itself; single-threaded, owned by its probe stream. */
 #include "dpmi.h"
 #include "source.h"
@@ -81,6 +83,7 @@ typedef struct {
     uint64_t terminated;
     char last_terminated[TB_DPMI_ADDR_TEXT];
     uint64_t seen; /* records, for sampling */
+    tb_point_table_t points; /* the records' (MP, CI) names */
     uint64_t bad_logged_ns;
     tb_source_stats_t st;
 } dpmi_source_t;
@@ -186,6 +189,7 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     self->nsenders = 0;
     self->untracked = self->frames = self->restarts = self->terminated = self->seen = 0;
     self->last_terminated[0] = '\0';
+    tb_point_table_reset(&self->points);
     if (self->cfg.filter != NULL) {
         int rc = s_compile_user_filter(self, err, errsize);
         if (rc != 0) {
@@ -367,7 +371,8 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
                 }
             }
             tb_source_summarise(DLT_EN10MB, data, rec.caplen, rec.len, tb_capfile_rec_ns(&rec),
-                                &out[n++], &self->st);
+                                &out[n], &self->st);
+            out[n++].point = tb_point_table_intern(&self->points, rec.mp, rec.ci);
             continue;
         }
         if (frames++ == S_FRAMES_PER_READ) {
@@ -423,6 +428,11 @@ static void s_describe(const tb_source_t *src, char *buf, size_t size)
     }
 }
 
+static const tb_point_table_t *s_points(const tb_source_t *src)
+{
+    return &((const dpmi_source_t *)src)->points;
+}
+
 static void s_destroy(tb_source_t *src)
 {
     dpmi_source_t *self = (dpmi_source_t *)src;
@@ -443,6 +453,7 @@ static const tb_source_ops_t s_dpmi_ops = {
     .destroy = s_destroy,
     .fd = s_fd,
     .describe = s_describe,
+    .points = s_points,
 };
 
 tb_source_t *tb_source_dpmi_new(const char *stream, const char *arg,

@@ -78,6 +78,15 @@ class Dpmi(VethPair):
             self.assertEqual(s["protocols"][cls], n, cls)
         for key in ("frames_lost", "frames_bad", "capture_drops", "seq_gaps", "bus_drops"):
             self.assertEqual(s["loss"][key], 0, key)
+        # The breakdown by MP and CI: record i on CI i % 3, all from mp-1.
+        r = subprocess.run(["tshark", "-n", "-r", DEMO, "-T", "fields", "-e", "frame.len"],
+                           capture_output=True, text=True, timeout=120)
+        lengths = [int(x) for x in r.stdout.split()]
+        self.assertEqual(len(lengths), want["packets"])
+        self.assertEqual(
+            [(e["mp"], e["ci"], e["packets"], e["bytes"]) for e in s["points"]],
+            [("mp-1", ci, len(lengths[k::3]), sum(lengths[k::3]))
+             for k, ci in enumerate(("d00", "d01", "d02"))])
         h.wait_for(lambda: "terminated" in self.probe_view(ADDRESS).get("detail", ""), 10,
                    "the sender's termination to be shown")
         detail = self.probe_view(ADDRESS)["detail"]
