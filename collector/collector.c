@@ -1,5 +1,7 @@
 /* collector — the loop: bus messages in, statistics kept; see collector.h. */
 #include "collector_int.h"
+#include "control.h"
+#include "sink_log.h"
 #include "state.h"
 
 #include "busmon.h"

@@ -198,10 +198,6 @@ void tb_coll_forget(tb_collector_t *c, coll_stream_t *st);
 /* Loss of one probe's part of a stream, for sinks. */
 void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_loss_t *l);
 
-/* Handle one control request and leave the reply in sbuf. Returns 1 when
- * the request went to the database query thread instead, with the routing
- * frames in c->env (its reply comes later), 0 when sbuf holds the reply. */
-int tb_coll_control(tb_collector_t *c, const uint8_t *req, size_t len, msgpack_sbuffer *sbuf);
 
 const char *tb_coll_state_name(stream_state_t s);
 

@@ -2,7 +2,7 @@
  *
  * Every request gets exactly one reply; user errors (unknown command, unknown
  * stream, bad name) go back in the reply's "error", not to the log. */
-#include "collector_int.h"
+#include "control.h"
 
 #include "tb_ctl.h"
 #include "tb_err.h"

@@ -83,7 +83,4 @@ struct tb_sink {
 /* Destroy a sink; accepts NULL and sets *p = NULL. */
 void tb_sink_destroy(tb_sink_t **p);
 
-/* A sink that logs one line per finished or stopped stream. */
-tb_sink_t *tb_sink_log_new(void);
-
 #endif

@@ -1,5 +1,5 @@
 /* sink_log — one INFO line per stream whose measurement ended. */
-#include "sink.h"
+#include "sink_log.h"
 
 #include "tb_log.h"
 

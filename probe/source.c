@@ -1,6 +1,12 @@
 /* source — source specifications and lifecycle; see source.h. */
 #include "source.h"
 
+#include "source_cap.h"
+#include "source_dir.h"
+#include "source_dpmi.h"
+#include "source_file.h"
+#include "source_iface.h"
+
 #include "tb_err.h"
 
 #include <errno.h>

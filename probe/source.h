@@ -156,35 +156,4 @@ void tb_source_summarise(int linktype, const uint8_t *data, uint32_t caplen, uin
  * negative value is a time after 2038. Beyond 64-bit ns (2554) saturates. */
 uint64_t tb_source_timestamp(const struct timeval *tv);
 
-/* The file source: a pcap or pcapng file, nanosecond timestamps kept; speed
- * > 0 replays at the capture's own pace times speed. */
-tb_source_t *tb_source_file_new(const char *path, double speed, char *err, size_t errsize);
-
-/* The DPMI capfile source (capfile.h): finite, lossless, Ethernet records
- * with picosecond timestamps kept to the nanosecond, each naming its
- * measurement point; speed > 0 replays at the capture's own pace times
- * speed. */
-tb_source_t *tb_source_cap_new(const char *path, double speed, char *err, size_t errsize);
-
-/* The directory source: capture files that tcpdump -C/-G keeps writing,
- * followed with inotify, resumed from a checkpoint file. legacy_checkpoint
- * (or NULL): where the checkpoint was kept under the old naming; read when
- * there is none at `checkpoint` (unless cfg->legacy_shared), then removed. */
-tb_source_t *tb_source_dir_new(const char *path, const char *checkpoint,
-                               const char *legacy_checkpoint, const tb_source_dir_cfg_t *cfg,
-                               char *err, size_t errsize);
-
-/* The live source: an interface captured with libpcap (not finite). Nothing
- * is opened until the source's open; cfg is copied (its filter borrowed). */
-tb_source_t *tb_source_iface_new(const char *name, const tb_source_live_cfg_t *cfg, char *err,
-                                 size_t errsize);
-
-/* The live DPMI source: the measurement stream at the address after "/" in
- * arg ("IFACE/ADDRESS"), or at the stream's name when that is an address,
- * received on IFACE (not finite); cfg as for iface sources (its snap length
- * and promiscuous mode are not used: frames are kept whole, the group is
- * joined). */
-tb_source_t *tb_source_dpmi_new(const char *stream, const char *arg,
-                                const tb_source_live_cfg_t *cfg, char *err, size_t errsize);
-
 #endif

@@ -12,7 +12,7 @@
  * replay speed the records go out at the pace they were captured (times
  * the speed), as a pcap file's packets do (source_file.c). */
 #include "capfile.h"
-#include "source.h"
+#include "source_cap.h"
 
 #include "tb_err.h"
 #include "tb_time.h"

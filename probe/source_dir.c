@@ -38,7 +38,7 @@
  *
  * Finished files can be kept, deleted or moved to another directory. */
 #include "capfile.h"
-#include "source.h"
+#include "source_dir.h"
 
 #include "tb_err.h"
 #include "tb_log.h"

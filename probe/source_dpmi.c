@@ -27,7 +27,7 @@
  * source never ends
  * by itself; single-threaded, owned by its probe stream. */
 #include "dpmi.h"
-#include "source.h"
+#include "source_dpmi.h"
 
 #include "tb_err.h"
 #include "tb_log.h"

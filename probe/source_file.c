@@ -11,7 +11,7 @@
  * to the error state). Opening never blocks, so a FIFO without a writer
  * cannot stop the probe's other streams. A file refused or cut short counts
  * as one file skipped (files_skipped) in the stream's loss. */
-#include "source.h"
+#include "source_file.h"
 
 #include "tb_err.h"
 #include "tb_time.h"

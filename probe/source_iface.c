@@ -14,7 +14,7 @@
  * deterministic counter over the packets the filter passed since the capture
  * started: the 1st, (N+1)th, (2N+1)th ... are kept, the others counted in
  * `sampled_out`. Single-threaded; owned by its probe stream. */
-#include "source.h"
+#include "source_iface.h"
 
 #include "tb_err.h"
 #include "tb_log.h"
