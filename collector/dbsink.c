@@ -387,11 +387,13 @@ static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *ite
         if (s->wire_len > ds->max_len) {
             ds->max_len = s->wire_len;
         }
-        tb_flow_key_t fk;
-        tb_flow_key(s, &fk);
-        tb_hll_add(&ds->flows_seen, tb_hash_bytes(&fk, sizeof fk, d->seed));
-        tb_topk_add(ds->flows, &fk, s->wire_len);
+        /* Flows and hosts are IP conversations: non-IP packets count in the
+         * totals and the protocol classes only. */
         if (s->family != 0) {
+            tb_flow_key_t fk;
+            tb_flow_key(s, &fk);
+            tb_hll_add(&ds->flows_seen, tb_hash_bytes(&fk, sizeof fk, d->seed));
+            tb_topk_add(ds->flows, &fk, s->wire_len);
             s_host_add(ds, s->family, s->src, s->wire_len);
             s_host_add(ds, s->family, s->dst, s->wire_len);
         }

@@ -48,7 +48,7 @@ void tb_flow_key(const tb_summary_t *s, tb_flow_key_t *k)
     memset(k, 0, sizeof *k);
     k->family = s->family;
     if (s->family == 0) {
-        return; /* every non-IP packet is one "flow" */
+        return; /* non-IP: an empty key; the top tables never see one */
     }
     k->proto = s->proto;
     if (s->flags & TB_SUM_PORTS) {
@@ -140,10 +140,10 @@ void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n)
         size_t m = n - base < CHUNK ? n - base : CHUNK;
         const tb_summary_t *s = items + base;
         for (size_t i = 0; i < m; i++) {
-            tb_flow_key(&s[i], &fk[i]);
-            fh[i] = tb_topk_hash(st->flows, &fk[i]);
-            tb_topk_prefetch_slot(st->flows, fh[i]);
             if (s[i].family != 0) {
+                tb_flow_key(&s[i], &fk[i]);
+                fh[i] = tb_topk_hash(st->flows, &fk[i]);
+                tb_topk_prefetch_slot(st->flows, fh[i]);
                 tb_host_key(&hk[i][0], s[i].family, s[i].src);
                 tb_host_key(&hk[i][1], s[i].family, s[i].dst);
                 for (int k = 0; k < 2; k++) {
@@ -154,16 +154,18 @@ void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n)
         }
         for (size_t i = 0; i < m; i++) {
             size_t a = i + AHEAD;
-            if (a < m) {
+            if (a < m && s[a].family != 0) {
                 tb_topk_prefetch_entry(st->flows, fh[a]);
-                if (s[a].family != 0) {
-                    tb_topk_prefetch_entry(st->hosts, hh[a][0]);
-                    tb_topk_prefetch_entry(st->hosts, hh[a][1]);
-                }
+                tb_topk_prefetch_entry(st->hosts, hh[a][0]);
+                tb_topk_prefetch_entry(st->hosts, hh[a][1]);
             }
             s_scalar(st, &s[i]);
-            tb_topk_add_hashed(st->flows, &fk[i], fh[i], s[i].wire_len);
+            /* Non-IP packets count in the totals and as non_ip in the
+             * protocol classes, but they are no conversation between IP
+             * hosts: no flow, no host (an ARP lump must never be the most
+             * active tuple). */
             if (s[i].family != 0) {
+                tb_topk_add_hashed(st->flows, &fk[i], fh[i], s[i].wire_len);
                 tb_topk_add_hashed(st->hosts, &hk[i][0], hh[i][0], s[i].wire_len);
                 tb_topk_add_hashed(st->hosts, &hk[i][1], hh[i][1], s[i].wire_len);
             }

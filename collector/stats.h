@@ -62,7 +62,8 @@ void tb_stats_destroy(tb_stats_t **p);
 /* Start over (a new measurement). */
 void tb_stats_reset(tb_stats_t *st);
 
-/* Account n summaries (borrowed). */
+/* Account n summaries (borrowed): every one in the totals and protocol
+ * classes, IP ones (family != 0) also in the top flows and hosts. */
 void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n);
 
 /* Average packets per second over the capture-time span (packets if the span
