@@ -228,7 +228,9 @@ class Bus:
 
 # --- tshark as the independent oracle ------------------------------------
 
-_EXT = {0: 4, 43: 5, 44: 6, 60: 7}  # IPv6 extension header -> field column
+# IPv6 extension header -> the field naming the header after it.
+_EXT = {0: "ipv6.hopopts.nxt", 43: "ipv6.routing.nxt", 44: "ipv6.fraghdr.nxt",
+        60: "ipv6.dstopts.nxt", 51: "ah.next_header"}
 # Fields naming the most active tuple's parts: addresses by family, ports (or
 # ICMP type and code) by the upper-layer protocol of the first IP header.
 _ADDR = {"ip": ("ip.src", "ip.dst"), "ipv6": ("ipv6.src", "ipv6.dst")}
@@ -254,8 +256,8 @@ def tshark_expect(path):
     unique}, None without IP packets; unique is false when another tuple has
     as many packets). Ports are those of TCP, UDP, UDP-Lite, SCTP and DCCP,
     ICMP/ICMPv6 type and code, else 0, as in tapbus."""
-    fields = ["frame.len", "frame.protocols", "ip.proto", "ipv6.nxt", "ipv6.hopopts.nxt",
-              "ipv6.routing.nxt", "ipv6.fraghdr.nxt", "ipv6.dstopts.nxt", "frame.time_epoch"]
+    fields = ["frame.len", "frame.protocols", "ip.proto", "ipv6.nxt", "frame.time_epoch"]
+    fields += sorted(_EXT.values())
     fields += sorted({f for pair in list(_ADDR.values()) + list(_PORTS.values()) for f in pair})
     at = {f: i for i, f in enumerate(fields)}
     # No reassembly: like tapbus, a fragment is taken as it comes (the first
@@ -282,9 +284,9 @@ def tshark_expect(path):
         elif first == "ipv6" and col[3]:
             proto = int(col[3])
             for _ in range(8):
-                if proto not in _EXT or not col[_EXT[proto]]:
+                if proto not in _EXT or not col[at[_EXT[proto]]]:
                     break
-                proto = int(col[_EXT[proto]])
+                proto = int(col[at[_EXT[proto]]])
         if proto is not None:
             ports = (0, 0)
             if proto in _PORTS and col[at[_PORTS[proto][0]]] and col[at[_PORTS[proto][1]]]:
@@ -298,7 +300,7 @@ def tshark_expect(path):
         classes[cls]["packets"] += 1
         classes[cls]["bytes"] += length
         total["packets"] += 1
-        ts = epoch_ns(col[8])
+        ts = epoch_ns(col[4])
         total["first_ts"] = ts if total["first_ts"] is None else min(total["first_ts"], ts)
         total["last_ts"] = ts if total["last_ts"] is None else max(total["last_ts"], ts)
         total["bytes"] += length

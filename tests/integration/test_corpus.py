@@ -70,7 +70,7 @@ def tshark_all(paths):
 
     def key(p):
         st = os.stat(p)
-        return "v2|%s|%d|%d" % (os.path.basename(p), st.st_size, int(st.st_mtime))
+        return "v3|%s|%d|%d" % (os.path.basename(p), st.st_size, int(st.st_mtime))
 
     todo = [p for p in paths if key(p) not in cache]
     with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as ex:
