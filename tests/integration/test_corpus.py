@@ -22,6 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tapbus_harness as h  # noqa: E402
 
+# The figures compared (and counted for the agreement line printed): "time" is
+# the first and last capture time, "mix" the protocol classes, "top" the most
+# active 5-tuple with its packet count.
+FIGURES = ("bytes", "min_len", "max_len", "time", "mix", "top")
 MALFORMED_IP = "deliberately malformed IP header: tapbus reports no IP family, tshark still does"
 ATM_LENGTH = "ATM record whose original length tshark reports differently"
 # Captures whose figures may differ from tshark's (all but the packet count).
