@@ -15,10 +15,12 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tapbus_harness as h  # noqa: E402
 
-# Captures chosen to cover every link type the decoder knows (Ethernet with
-# and without VLAN tags, Linux cooked, BSD null, raw IP, raw IPv4/IPv6), IPv6
-# extension headers, every protocol class, and link types it does not know
-# (counted as non-IP, exactly as tshark's first IP header says).
+# Captures chosen to cover the link types the decoder knows (Ethernet with
+# and without VLAN tags, Linux cooked, BSD null, raw IP, raw IPv4/IPv6, PPP,
+# Cisco HDLC, Frame Relay, Juniper, 802.11 with radiotap, PKTAP, ARCnet),
+# encapsulations (MPLS, PPP carrying MPLS, MACsec), IPv6 extension headers,
+# every protocol class, and link types it does not know (counted as non-IP,
+# exactly as tshark's first IP header says).
 CURATED = [
     "babel_update_oobr.pcap", "dcb_ets.pcap", "dhcp-rfc4388.pcap", "babel.pcap",
     "beep-oobr.pcap", "resp_3_malicious.pcap", "forces3.pcap", "ISIS_p2p_adjacency.pcap",
@@ -30,6 +32,9 @@ CURATED = [
     "tcp_rst_diag_payload-trunc.pcap", "pim-packet-assortment.pcap", "802.1ad_QinQ.pcap",
     "bigtcp-ipv6-hbh.pcap", "ipv6-srh-ext-header.pcap", "ipv6_jumbogram_1.pcap",
     "AoE_Linux.pcap", "EIGRP_goodbye.pcap", "02-sunrise-sunset-esp.pcap",
+    "mpls-traceroute.pcap", "lspping-fec-ldp.pcap", "macsec-integonly.pcap", "HDLC.pcap",
+    "OSPFv3_NBMA_adjacencies.pcap", "bgp-aigp.pcap", "LINKTYPE_PKTAP.pcap",
+    "arcnet-rfc1201-arp-icmp-http.pcap", "ieee802.11_htc.pcap",
 ]
 
 
