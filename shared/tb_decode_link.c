@@ -51,8 +51,10 @@ static int s_ip_guess(const uint8_t *p, size_t len, tb_summary_t *out)
 /* MPLS label stack, RFC 3032 2.1: 4-byte entries (label 20 bits, TC 3, S 1,
  * TTL 8) up to the one with S set. Nothing names the payload: RFC 4385's
  * pseudowire control word starts with nibble 0, IP with 4 or 6, so the nibble
- * decides, as routers and Wireshark do. Pseudowires (Ethernet over MPLS, with
- * or without control word) are left non-IP. */
+ * decides, as routers and Wireshark do. Pseudowires are left non-IP: with a
+ * control word always; without one (Ethernet over MPLS) unless the
+ * destination MAC address happens to start with nibble 4 or 6, which is then
+ * read as IP (the ambiguity RFC 4385 introduced the control word for). */
 static int s_mpls(const uint8_t *p, size_t len, tb_summary_t *out)
 {
     for (int n = 0; n < S_MAX_MPLS_LABELS; n++) {
