@@ -72,6 +72,24 @@ def write_pcap_ns(path, packets):
             f.write(struct.pack("<IIII", sec, nsec, len(frame), len(frame)) + frame)
 
 
+def write_arp_and_bgp(path, arp, bgp):
+    """An Ethernet pcap of `arp` ARP requests then `bgp` packets of one BGP
+    session (IPv4 TCP 10.0.0.1:40000 -> 10.0.0.2:179), interleaved."""
+    macs = bytes([0xff] * 6) + bytes([2, 0, 0, 0, 0, 1])
+    arp_frame = macs + struct.pack("!HHHBBH", 0x0806, 1, 0x0800, 6, 4, 1) + \
+        bytes([2, 0, 0, 0, 0, 1, 10, 0, 0, 1]) + bytes(6) + bytes([10, 0, 0, 3])
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0, bytes([10, 0, 0, 1]),
+                     bytes([10, 0, 0, 2]))
+    tcp = struct.pack("!HHIIBBHHH", 40000, 179, 1, 0, 0x50, 0x18, 65535, 0, 0)
+    bgp_frame = macs + struct.pack("!H", 0x0800) + ip + tcp
+    frames = [arp_frame] * arp + [bgp_frame] * bgp
+    frames[::2], frames[1::2] = frames[:(len(frames) + 1) // 2], frames[(len(frames) + 1) // 2:]
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, frame in enumerate(frames):
+            f.write(struct.pack("<IIII", 1700000000 + i, 0, len(frame), len(frame)) + frame)
+
+
 def write_pcapng_two_interfaces(path, packets):
     """A pcapng file with two Ethernet interfaces: #0 with nanosecond time
     stamps (if_tsresol 9), #1 with the default microseconds. packets:
@@ -169,6 +187,29 @@ class EndToEnd(unittest.TestCase):
                           flow["proto"], flow["packets"], flow["bytes"]),
                          ("192.0.2.1", "198.51.100.7", 40000, 53, 17, 4, 282))
         self.assertEqual([x["addr"] for x in s["top_hosts"]], ["192.0.2.1", "198.51.100.7"])
+
+    def test_non_ip_is_never_the_most_active_tuple(self):
+        # 12 ARP packets and 11 of one BGP session: the BGP session is the
+        # most active tuple; ARP counts as non_ip, in no flow and no host.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "arp-bgp.pcap")
+            write_arp_and_bgp(path, 12, 11)
+            bus = h.Bus([("arp", "file:" + path)])
+            try:
+                bus.start("arp")
+                bus.wait_finished(["arp"])
+                s = bus.stats("arp")
+            finally:
+                codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+        self.assertEqual(s["packets"], 23)
+        self.assertEqual(s["protocols"]["non_ip"]["packets"], 12)
+        self.assertEqual(s["protocols"]["tcp"]["packets"], 11)
+        self.assertEqual([(f["src"], f["dst"], f["sport"], f["dport"], f["proto"], f["packets"])
+                          for f in s["top_flows"]],
+                         [("10.0.0.1", "10.0.0.2", 40000, 179, 6, 11)])
+        self.assertEqual(sorted((x["addr"], x["packets"]) for x in s["top_hosts"]),
+                         [("10.0.0.1", 11), ("10.0.0.2", 11)])
 
     def test_probe_connects_to_a_listening_collector(self):
         name = "pim-packet-assortment.pcap"
