@@ -272,9 +272,8 @@ int tb_dec_network(uint16_t ethertype, const uint8_t *p, size_t len, tb_summary_
 /* From a type/length field at the start of (p, len) through VLAN tags
  * (IEEE 802.1Q 9.6: TCI then the next type; the outermost id is kept),
  * 802.2 LLC / SNAP (IEEE 802.2, RFC 1042: AA AA 03, OUI, ethertype) and the
- * MACsec and Arista headers (tb_dec_shim) to the network layer. IP is tested
- * first: it is what nearly every frame carries. */
-static int s_ethertype_chain(uint16_t type, const uint8_t *p, size_t len, tb_summary_t *out)
+ * MACsec and Arista headers (tb_dec_shim) to the network layer. */
+static int s_ethertype_walk(uint16_t type, const uint8_t *p, size_t len, tb_summary_t *out)
 {
     for (int n = 0; n < S_MAX_LINK_LAYERS; n++) {
         if (type == S_ETHERTYPE_IPV4 || type == S_ETHERTYPE_IPV6) {
@@ -328,6 +327,17 @@ static int s_ethertype_chain(uint16_t type, const uint8_t *p, size_t len, tb_sum
         }
     }
     return 0; /* deeper than any sane stack: give up, non-IP */
+}
+
+/* The ethertype chain with its fast path: IPv4 or IPv6 right after the link
+ * header, nearly every frame, goes straight to the network layer without
+ * entering the walk (whose loop and locals cost a stack frame). */
+static inline int s_ethertype_chain(uint16_t type, const uint8_t *p, size_t len, tb_summary_t *out)
+{
+    if (type == S_ETHERTYPE_IPV4 || type == S_ETHERTYPE_IPV6) {
+        return s_network(type, p, len, out);
+    }
+    return s_ethertype_walk(type, p, len, out);
 }
 
 int tb_dec_ethertype_chain(uint16_t type, const uint8_t *p, size_t len, tb_summary_t *out)
