@@ -137,6 +137,7 @@ void tb_collector_destroy(tb_collector_t **p)
     free(c->offer_msg);
     free(c->streams);
     free(c->items);
+    free(c->agg);
     tb_busmon_destroy(&c->mon); /* before the socket it watches */
     if (c->sub != NULL) {
         zmq_close(c->sub);
@@ -214,11 +215,16 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
     tb_ratelimit_init(&c->log_rl, TB_NS_PER_SEC, 5);
     c->streams = calloc(cfg->max_streams, sizeof *c->streams);
     c->items = malloc(TB_WIRE_MAX_BATCH * sizeof *c->items);
+    c->agg = malloc(sizeof *c->agg);
+    if (c->agg != NULL) {
+        tb_batchagg_init(c->agg, c->seed);
+    }
     c->sinks[0] = tb_sink_log_new();
     c->nsinks = 1;
     c->offers = tb_offers_new(TB_COLL_OFFER_PROBES, TB_COLL_OFFER_STREAMS);
     c->offer_msg = malloc(sizeof *c->offer_msg);
-    if (c->streams == NULL || c->items == NULL || c->sinks[0] == NULL || c->offers == NULL ||
+    if (c->streams == NULL || c->items == NULL || c->agg == NULL || c->sinks[0] == NULL ||
+        c->offers == NULL ||
         c->offer_msg == NULL) {
         snprintf(err, errsize, "out of memory");
         goto fail;
@@ -576,6 +582,8 @@ void tb_coll_probe_loss(const coll_stream_t *st, const probe_track_t *pt, tb_los
         l->bus_drops = pt->hb.bus_drops;
         l->decode_errors = pt->hb.decode_errors;
         l->files_skipped = pt->hb.files_skipped;
+        l->frames_lost = pt->hb.frames_lost;
+        l->frames_bad = pt->hb.frames_bad;
     }
 }
 
@@ -825,13 +833,21 @@ static void s_apply(tb_collector_t *c, coll_stream_t *st, const tb_wire_msg_t *m
         /* Absurd capture times are replaced (and counted) before anything
          * sees them. */
         tb_timebase_judge(&st->tbase, m->items, m->count);
-        tb_stats_add(st->stats, m->items, m->count);
-        st->rx_packets += m->count;
-        for (size_t i = 0; i < c->nsinks; i++) {
-            if (c->sinks[i]->ops->stream_batch != NULL) {
-                c->sinks[i]->ops->stream_batch(c->sinks[i], st->sink_state[i], m->items, m->count);
+        tb_pointstats_add(&st->stats->points, &m->points, m->items, m->count);
+        /* Each chunk's keys are built, hashed and grouped once for every
+         * consumer (batchagg.h). */
+        for (size_t off = 0; off < m->count; off += TB_AGG_CHUNK) {
+            size_t k = m->count - off < TB_AGG_CHUNK ? m->count - off : TB_AGG_CHUNK;
+            tb_batchagg_build(c->agg, m->items + off, k);
+            tb_stats_add(st->stats, m->items + off, k, c->agg);
+            for (size_t i = 0; i < c->nsinks; i++) {
+                if (c->sinks[i]->ops->stream_batch != NULL) {
+                    c->sinks[i]->ops->stream_batch(c->sinks[i], st->sink_state[i], m->items + off,
+                                                   k, c->agg);
+                }
             }
         }
+        st->rx_packets += m->count;
         pt->received += m->count;
         if (st->state == STREAM_FINISHED && !pt->eos_seen) {
             st->state = STREAM_RUNNING; /* a probe that had not ended yet */
@@ -1113,7 +1129,7 @@ static void s_clock(tb_collector_t *c, coll_stream_t *st, uint64_t now)
      * and comes back may be heard before its new offer is). */
     const char *kind = tb_offers_kind(c->offers, st->name);
     if (kind != NULL) {
-        st->tbase.realtime = strcmp(kind, "iface") == 0;
+        st->tbase.realtime = strcmp(kind, "iface") == 0 || strcmp(kind, "dpmi") == 0;
     }
     int running = st->state == STREAM_RUNNING && heard_mono != 0 && now - heard_mono < HEARD_NS;
     int skipped;

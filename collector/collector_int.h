@@ -3,6 +3,7 @@
 #ifndef TB_COLLECTOR_INT_H
 #define TB_COLLECTOR_INT_H
 
+#include "batchagg.h"
 #include "busmon.h"
 #include "collector.h"
 #include "dbquery.h"
@@ -106,6 +107,7 @@ struct tb_collector {
     void *ctl;              /* ROUTER: one request, one reply, answered in any order */
     coll_stream_t *streams; /* cfg.max_streams slots */
     tb_summary_t *items;    /* decode buffer, TB_WIRE_MAX_BATCH */
+    tb_batchagg_t *agg;     /* a chunk of a batch, grouped by flow and host */
     uint64_t seed;
     tb_sink_t *sinks[TB_COLL_MAX_SINKS];
     size_t nsinks;

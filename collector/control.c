@@ -49,7 +49,7 @@ static void s_pack_packet(msgpack_packer *pk, const tb_summary_t *s)
 /* Loss of a stream summed over its probes. */
 typedef struct {
     uint64_t seq_gaps, seq_backward, lost_packets, restarts, capture_drops, bus_drops;
-    uint64_t decode_errors, files_skipped;
+    uint64_t decode_errors, files_skipped, frames_lost, frames_bad;
 } loss_t;
 
 static void s_loss(const coll_stream_t *st, loss_t *l)
@@ -68,6 +68,8 @@ static void s_loss(const coll_stream_t *st, loss_t *l)
             l->bus_drops = tb_add_sat(l->bus_drops, pt->hb.bus_drops);
             l->decode_errors = tb_add_sat(l->decode_errors, pt->hb.decode_errors);
             l->files_skipped = tb_add_sat(l->files_skipped, pt->hb.files_skipped);
+            l->frames_lost = tb_add_sat(l->frames_lost, pt->hb.frames_lost);
+            l->frames_bad = tb_add_sat(l->frames_bad, pt->hb.frames_bad);
         }
     }
 }
@@ -76,7 +78,7 @@ static void s_pack_loss(msgpack_packer *pk, const coll_stream_t *st)
 {
     loss_t l;
     s_loss(st, &l);
-    msgpack_pack_map(pk, 9);
+    msgpack_pack_map(pk, 11);
     tb_mp_kv_u64(pk, "seq_gaps", l.seq_gaps);
     tb_mp_kv_u64(pk, "seq_backward", l.seq_backward);
     tb_mp_kv_u64(pk, "lost_packets", l.lost_packets);
@@ -86,6 +88,8 @@ static void s_pack_loss(msgpack_packer *pk, const coll_stream_t *st)
     tb_mp_kv_u64(pk, "probe_restarts", l.restarts);
     tb_mp_kv_u64(pk, "decode_errors", l.decode_errors);
     tb_mp_kv_u64(pk, "files_skipped", l.files_skipped);
+    tb_mp_kv_u64(pk, "frames_lost", l.frames_lost);
+    tb_mp_kv_u64(pk, "frames_bad", l.frames_bad);
 }
 
 static void s_pack_top_flows(tb_collector_t *c, msgpack_packer *pk, const tb_stats_t *stats)
@@ -131,13 +135,41 @@ static void s_pack_top_hosts(tb_collector_t *c, msgpack_packer *pk, const tb_sta
     }
 }
 
+/* The breakdown by measurement point (DPMI MP/CI), sorted by MP and CI:
+ * three keys, "points", "points_overflow" and "points_unnamed". */
+static void s_pack_points(msgpack_packer *pk, const tb_pointstats_t *ps)
+{
+    size_t order[TB_POINTS_MAX];
+    tb_pointstats_order(ps, order);
+    tb_mp_pack_cstr(pk, "points");
+    msgpack_pack_array(pk, ps->n);
+    for (size_t i = 0; i < ps->n; i++) {
+        const tb_pointstat_t *e = &ps->e[order[i]];
+        msgpack_pack_map(pk, 4);
+        tb_mp_kv_str(pk, "mp", e->mp);
+        tb_mp_kv_str(pk, "ci", e->ci);
+        tb_mp_kv_u64(pk, "packets", e->packets);
+        tb_mp_kv_u64(pk, "bytes", e->bytes);
+    }
+    tb_mp_pack_cstr(pk, "points_overflow");
+    msgpack_pack_map(pk, 2);
+    tb_mp_kv_u64(pk, "packets", ps->overflow_packets);
+    tb_mp_kv_u64(pk, "bytes", ps->overflow_bytes);
+    tb_mp_pack_cstr(pk, "points_unnamed");
+    msgpack_pack_map(pk, 2);
+    tb_mp_kv_u64(pk, "packets", ps->unnamed_packets);
+    tb_mp_kv_u64(pk, "bytes", ps->unnamed_bytes);
+}
+
 static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_stream_t *st)
 {
     const tb_stats_t *s = st->stats;
     int any = s->packets > 0;
+    /* Only streams whose sources name points (DPMI) have a breakdown. */
+    int points = tb_pointstats_any(&s->points);
     char reason[TB_COLL_REASON_MAX];
     tb_coll_stream_reason(c, st, reason, sizeof reason);
-    msgpack_pack_map(pk, 30);
+    msgpack_pack_map(pk, 30 + (points ? 3 : 0));
     tb_mp_kv_str(pk, "stream", st->name);
     tb_mp_kv_u64(pk, "runs_ignored", st->runs_ignored);
     tb_mp_kv_u64(pk, "probes_expired", st->probes_expired);
@@ -191,6 +223,9 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     tb_mp_kv_u64(pk, "run_resets", st->run_resets);
     tb_mp_pack_cstr(pk, "loss");
     s_pack_loss(pk, st);
+    if (points) {
+        s_pack_points(pk, &s->points);
+    }
 }
 
 static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uint64_t now)
@@ -199,7 +234,7 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
     for (size_t i = 0; i < st->nprobes; i++) {
         const probe_track_t *pt = &st->probes[i];
         double heard = (double)(now - pt->last_heard) / 1e9;
-        msgpack_pack_map(pk, 11);
+        msgpack_pack_map(pk, 13);
         tb_mp_kv_str(pk, "id", pt->probe_id);
         tb_mp_kv_double(pk, "last_heard_s", heard);
         /* Probes send a heartbeat every second; five missed ones mean the
@@ -215,6 +250,8 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
                      pt->have_hb ? tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop) : 0);
         tb_mp_kv_u64(pk, "seq_gaps", pt->seq_gaps);
         tb_mp_kv_u64(pk, "files_skipped", pt->have_hb ? pt->hb.files_skipped : 0);
+        tb_mp_kv_u64(pk, "frames_lost", pt->have_hb ? pt->hb.frames_lost : 0);
+        tb_mp_kv_u64(pk, "frames_bad", pt->have_hb ? pt->hb.frames_bad : 0);
     }
 }
 

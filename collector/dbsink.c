@@ -1,6 +1,8 @@
 /* dbsink — see dbsink.h; the schema is in docs/schema.md. */
 #include "dbsink.h"
 
+#include "batchagg.h"
+
 #include "hll.h"
 #include "lineproto.h"
 #include "series.h"
@@ -248,7 +250,7 @@ static void *s_stream_open(tb_sink_t *sink, const char *stream)
     snprintf(ds->name, sizeof ds->name, "%s", stream);
     ds->series = tb_series_new(d->cfg.lateness_s, s_emit_second, ds);
     ds->flows = tb_topk_new(d->cfg.table_capacity, sizeof(tb_flow_key_t), d->seed);
-    ds->hosts = tb_topk_new(d->cfg.table_capacity, sizeof(tb_host_key_t), d->seed ^ 0x9e37u);
+    ds->hosts = tb_topk_new(d->cfg.table_capacity, sizeof(tb_host_key_t), TB_HOST_SEED(d->seed));
     if (ds->series == NULL || ds->flows == NULL || ds->hosts == NULL) {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "out of memory: stream %s not written", stream);
         s_stream_close(sink, ds);
@@ -345,20 +347,57 @@ static void s_stream_reset(tb_sink_t *sink, void *state)
     ds->clock_sec = 0;
 }
 
-static void s_host_add(dbstream_t *ds, uint8_t family, const uint8_t *addr, uint32_t len)
+/* Count packets [from, to) of the chunk in the interval's flow and host
+ * tables one by one (the chunk is split by an interval that closes in it). */
+static void s_keys_each(dbstream_t *ds, const tb_summary_t *items, size_t from, size_t to,
+                        const tb_batchagg_t *agg)
 {
-    tb_host_key_t hk;
-    tb_host_key(&hk, family, addr);
-    tb_topk_add(ds->hosts, &hk, len);
+    for (size_t i = from; i < to; i++) {
+        uint32_t len = items[i].wire_len;
+        const tb_agg_flow_t *f = &agg->flows[agg->pkt_flow[i]];
+        if (f->key.family == 0) {
+            continue; /* non-IP: no flow, no host (s_keys_grouped) */
+        }
+        tb_hll_add(&ds->flows_seen, f->hash);
+        tb_topk_add_n(ds->flows, &f->key, f->hash, 1, len);
+        for (int k = 0; k < 2; k++) {
+            if (f->host[k] != TB_AGG_NONE) {
+                const tb_agg_host_t *h = &agg->hosts[f->host[k]];
+                tb_topk_add_n(ds->hosts, &h->key, h->hash, 1, len);
+            }
+        }
+    }
 }
 
-static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *items, size_t n)
+/* Count the whole chunk, grouped: one update per distinct key. Flows and
+ * hosts are IP conversations: the non-IP packets' key (family 0) is left
+ * out; they count in the totals and the protocol classes only. */
+static void s_keys_grouped(dbstream_t *ds, const tb_batchagg_t *agg)
+{
+    for (size_t i = 0; i < agg->nflows; i++) {
+        const tb_agg_flow_t *f = &agg->flows[i];
+        if (f->key.family == 0) {
+            continue;
+        }
+        tb_hll_add(&ds->flows_seen, f->hash);
+        tb_topk_add_n(ds->flows, &f->key, f->hash, f->packets, f->bytes);
+    }
+    for (size_t i = 0; i < agg->nhosts; i++) {
+        const tb_agg_host_t *h = &agg->hosts[i];
+        tb_topk_add_n(ds->hosts, &h->key, h->hash, h->packets, h->bytes);
+    }
+}
+
+static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *items, size_t n,
+                           const tb_batchagg_t *agg)
 {
     dbsink_t *d = (dbsink_t *)sink;
     dbstream_t *ds = state;
     if (ds == NULL) {
         return;
     }
+    size_t seg = 0; /* the packets of the open interval start here */
+    int split = 0;
     for (size_t i = 0; i < n; i++) {
         const tb_summary_t *s = &items[i];
         d->late += (uint64_t)tb_series_add(ds->series, s);
@@ -368,6 +407,9 @@ static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *ite
         uint64_t sec = s->ts_ns / TB_NS_PER_SEC;
         uint64_t start = sec - sec % d->cfg.interval_s;
         if (ds->ival_open && start > ds->ival_start) {
+            s_keys_each(ds, items, seg, i, agg);
+            seg = i;
+            split = 1;
             s_emit_interval(d, ds, 0);
         }
         if (!ds->ival_open) {
@@ -387,16 +429,11 @@ static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *ite
         if (s->wire_len > ds->max_len) {
             ds->max_len = s->wire_len;
         }
-        /* Flows and hosts are IP conversations: non-IP packets count in the
-         * totals and the protocol classes only. */
-        if (s->family != 0) {
-            tb_flow_key_t fk;
-            tb_flow_key(s, &fk);
-            tb_hll_add(&ds->flows_seen, tb_hash_bytes(&fk, sizeof fk, d->seed));
-            tb_topk_add(ds->flows, &fk, s->wire_len);
-            s_host_add(ds, s->family, s->src, s->wire_len);
-            s_host_add(ds, s->family, s->dst, s->wire_len);
-        }
+    }
+    if (split) {
+        s_keys_each(ds, items, seg, n, agg);
+    } else {
+        s_keys_grouped(ds, agg);
     }
 }
 
@@ -449,6 +486,8 @@ static void s_stream_loss(tb_sink_t *sink, void *state, const char *stream, cons
     tb_lp_field_u64(&d->lp, "restarts", l->restarts);
     tb_lp_field_u64(&d->lp, "decode_errors", l->decode_errors);
     tb_lp_field_u64(&d->lp, "files_skipped", l->files_skipped);
+    tb_lp_field_u64(&d->lp, "frames_lost", l->frames_lost);
+    tb_lp_field_u64(&d->lp, "frames_bad", l->frames_bad);
     tb_lp_field_u64(&d->lp, "unmeasured_ms", l->unmeasured_ms);
     /* Wall time, to the millisecond: the moment these counters were read. */
     s_end(d, tb_time_now_ns() / TB_NS_PER_MS * TB_NS_PER_MS);
@@ -495,7 +534,20 @@ static void s_stream_final(tb_sink_t *sink, void *state, const char *stream, con
         tb_lp_field_u64(&d->lp, "top_proto", k.proto);
         tb_lp_field_u64(&d->lp, "top_packets", top.packets);
     }
-    s_end(d, tb_time_now_ns() / TB_NS_PER_MS * TB_NS_PER_MS);
+    uint64_t at = tb_time_now_ns() / TB_NS_PER_MS * TB_NS_PER_MS;
+    s_end(d, at);
+    /* The breakdown by measurement point (DPMI MP/CI), at most 64 points,
+     * stamped like tapbus_stream; an empty name leaves its tag out. */
+    const tb_pointstats_t *ps = &st->points;
+    for (size_t i = 0; i < ps->n; i++) {
+        s_begin(d, "tapbus_point", stream);
+        tb_lp_tag(&d->lp, "state", how);
+        tb_lp_tag(&d->lp, "mp", ps->e[i].mp);
+        tb_lp_tag(&d->lp, "ci", ps->e[i].ci);
+        tb_lp_field_u64(&d->lp, "packets", ps->e[i].packets);
+        tb_lp_field_u64(&d->lp, "bytes", ps->e[i].bytes);
+        s_end(d, at);
+    }
     /* Final statistics go out now, not after batch_ms. */
     s_flush(d);
 }

@@ -28,6 +28,8 @@ typedef struct {
     uint64_t restarts;      /* probe restarts seen */
     uint64_t decode_errors; /* packets the probe found truncated or malformed */
     uint64_t files_skipped; /* files the probe skipped, abandoned or cut short */
+    uint64_t frames_lost;   /* DPMI measurement frames missing from the sequence */
+    uint64_t frames_bad;    /* DPMI measurement frames dropped as malformed */
     uint64_t unmeasured_ms; /* the stream went unmeasured while its collector was down */
 } tb_loss_t;
 
@@ -37,8 +39,10 @@ typedef struct {
      * is allowed when the sink keeps none, or on failure: the sink then
      * ignores the stream and says so in its log). */
     void *(*stream_open)(tb_sink_t *sink, const char *stream);
-    /* n packets of the stream (borrowed). */
-    void (*stream_batch)(tb_sink_t *sink, void *state, const tb_summary_t *items, size_t n);
+    /* n packets of the stream (borrowed; n <= TB_AGG_CHUNK), grouped by
+     * flow and host in agg (batchagg.h). */
+    void (*stream_batch)(tb_sink_t *sink, void *state, const tb_summary_t *items, size_t n,
+                         const tb_batchagg_t *agg);
     /* The statistics start over (a source began a new run): forget what is
      * open, emit nothing of it. */
     void (*stream_reset)(tb_sink_t *sink, void *state);

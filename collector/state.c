@@ -8,9 +8,11 @@
  *                         restarts, lost_packets, eos_seen}],
  *               stats: {packets, bytes, first_ts, last_ts, min, max, last,
  *                       proto: [[packets, bytes] x classes], decode_flagged,
- *                       ts_outliers, flows: TABLE, hosts: TABLE}}]}
+ *                       ts_outliers, flows: TABLE, hosts: TABLE, points: POINTS}}]}
  *   TABLE = {total, keys: [[key (bin), packets, bytes, error]...]},
- *   heaviest first; a summary is an array of its fields. */
+ *   heaviest first; a summary is an array of its fields;
+ *   POINTS = {entries: [[mp, ci, packets, bytes]...], overflow: [packets, bytes],
+ *             unnamed: [packets, bytes]} (the breakdown by DPMI MP/CI). */
 #include "state.h"
 
 #include "tb_err.h"
@@ -54,9 +56,31 @@ static void s_pack_summary(msgpack_packer *pk, const tb_summary_t *s)
     msgpack_pack_bin_body(pk, s->dst, sizeof s->dst);
 }
 
+static void s_pack_points(msgpack_packer *pk, const tb_pointstats_t *ps)
+{
+    msgpack_pack_map(pk, 3);
+    tb_mp_pack_cstr(pk, "entries");
+    msgpack_pack_array(pk, ps->n);
+    for (size_t i = 0; i < ps->n; i++) {
+        msgpack_pack_array(pk, 4);
+        tb_mp_pack_cstr(pk, ps->e[i].mp);
+        tb_mp_pack_cstr(pk, ps->e[i].ci);
+        msgpack_pack_uint64(pk, ps->e[i].packets);
+        msgpack_pack_uint64(pk, ps->e[i].bytes);
+    }
+    tb_mp_pack_cstr(pk, "overflow");
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint64(pk, ps->overflow_packets);
+    msgpack_pack_uint64(pk, ps->overflow_bytes);
+    tb_mp_pack_cstr(pk, "unnamed");
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint64(pk, ps->unnamed_packets);
+    msgpack_pack_uint64(pk, ps->unnamed_bytes);
+}
+
 static int s_pack_stats(msgpack_packer *pk, const tb_stats_t *s)
 {
-    msgpack_pack_map(pk, 12);
+    msgpack_pack_map(pk, 13);
     tb_mp_kv_u64(pk, "packets", s->packets);
     tb_mp_kv_u64(pk, "bytes", s->bytes);
     tb_mp_kv_u64(pk, "first_ts", s->first_ts);
@@ -80,6 +104,8 @@ static int s_pack_stats(msgpack_packer *pk, const tb_stats_t *s)
     int rc = tb_topk_pack(s->flows, pk);
     tb_mp_pack_cstr(pk, "hosts");
     rc |= tb_topk_pack(s->hosts, pk);
+    tb_mp_pack_cstr(pk, "points");
+    s_pack_points(pk, &s->points);
     return rc;
 }
 
@@ -298,6 +324,55 @@ static void s_read_summary(tb_mp_reader_t *r, tb_summary_t *s)
     }
 }
 
+/* [packets, bytes] */
+static void s_read_pair(tb_mp_reader_t *r, uint64_t *packets, uint64_t *bytes)
+{
+    if (tb_mp_read_array(r) != 2) {
+        r->error = r->error ? r->error : TB_EPROTO;
+        return;
+    }
+    *packets = tb_mp_read_uint(r);
+    *bytes = tb_mp_read_uint(r);
+}
+
+static void s_read_points(tb_mp_reader_t *r, tb_pointstats_t *ps)
+{
+    uint32_t pairs = tb_mp_read_map(r);
+    for (uint32_t i = 0; i < pairs && !r->error; i++) {
+        if (tb_mp_next_str_is(r, "entries")) {
+            uint32_t n = tb_mp_read_array(r);
+            for (uint32_t k = 0; k < n && !r->error; k++) {
+                char mp[TB_POINT_NAME_MAX + 1] = "", ci[TB_POINT_NAME_MAX + 1] = "";
+                if (tb_mp_read_array(r) != 4) {
+                    r->error = r->error ? r->error : TB_EPROTO;
+                    break;
+                }
+                tb_mp_read_str_copy(r, mp, sizeof mp);
+                tb_mp_read_str_copy(r, ci, sizeof ci);
+                uint64_t packets = tb_mp_read_uint(r), bytes = tb_mp_read_uint(r);
+                int slot = r->error ? -1 : tb_pointstats_slot(ps, mp, ci);
+                if (slot >= 0) {
+                    ps->e[slot].packets = packets;
+                    ps->e[slot].bytes = bytes;
+                } else if (!r->error) {
+                    ps->overflow_packets += packets; /* a longer table than this one */
+                    ps->overflow_bytes += bytes;
+                }
+            }
+        } else if (tb_mp_next_str_is(r, "overflow")) {
+            uint64_t p = 0, b = 0;
+            s_read_pair(r, &p, &b);
+            ps->overflow_packets += p;
+            ps->overflow_bytes += b;
+        } else if (tb_mp_next_str_is(r, "unnamed")) {
+            s_read_pair(r, &ps->unnamed_packets, &ps->unnamed_bytes);
+        } else {
+            tb_mp_skip(r);
+            tb_mp_skip(r);
+        }
+    }
+}
+
 static void s_read_stats(tb_mp_reader_t *r, tb_stats_t *s)
 {
     tb_stats_reset(s);
@@ -338,6 +413,8 @@ static void s_read_stats(tb_mp_reader_t *r, tb_stats_t *s)
             tb_topk_unpack(s->flows, r);
         } else if (tb_mp_next_str_is(r, "hosts")) {
             tb_topk_unpack(s->hosts, r);
+        } else if (tb_mp_next_str_is(r, "points")) {
+            s_read_points(r, &s->points);
         } else {
             tb_mp_skip(r);
             tb_mp_skip(r);

@@ -1,6 +1,8 @@
 /* stats — see stats.h. */
 #include "stats.h"
 
+#include "batchagg.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +13,7 @@ tb_stats_t *tb_stats_new(size_t flow_capacity, size_t host_capacity, uint64_t se
         return NULL;
     }
     st->flows = tb_topk_new(flow_capacity, sizeof(tb_flow_key_t), seed);
-    st->hosts = tb_topk_new(host_capacity, sizeof(tb_host_key_t), seed ^ 0x5bd1e995u);
+    st->hosts = tb_topk_new(host_capacity, sizeof(tb_host_key_t), TB_HOST_SEED(seed));
     if (st->flows == NULL || st->hosts == NULL) {
         tb_stats_destroy(&st);
         return NULL;
@@ -48,7 +50,7 @@ void tb_flow_key(const tb_summary_t *s, tb_flow_key_t *k)
     memset(k, 0, sizeof *k);
     k->family = s->family;
     if (s->family == 0) {
-        return; /* non-IP: an empty key; the top tables never see one */
+        return; /* non-IP: one empty key, kept out of the top tables */
     }
     k->proto = s->proto;
     if (s->flags & TB_SUM_PORTS) {
@@ -123,56 +125,45 @@ static void s_scalar(tb_stats_t *st, const tb_summary_t *s)
     }
 }
 
-/* The top-N tables are the collector's hot spot: three lookups per packet in
- * tables larger than a core's L2 cache. Working in chunks, all keys are
- * hashed and their slots prefetched first; while adding, the entries of the
- * packet AHEAD places later are prefetched, so the misses overlap. */
-#define CHUNK 64
+/* The top-N tables are the collector's hot spot: lookups in tables larger
+ * than a core's L2 cache. The chunk's keys come grouped and hashed
+ * (batchagg): one update per distinct key, the slots of all of them
+ * prefetched first and the entries a few keys ahead, so misses overlap. */
 #define AHEAD 8
 
-void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n)
+void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_batchagg_t *agg)
 {
-    tb_flow_key_t fk[CHUNK];
-    tb_host_key_t hk[CHUNK][2];
-    uint64_t fh[CHUNK];
-    uint64_t hh[CHUNK][2];
-    for (size_t base = 0; base < n; base += CHUNK) {
-        size_t m = n - base < CHUNK ? n - base : CHUNK;
-        const tb_summary_t *s = items + base;
-        for (size_t i = 0; i < m; i++) {
-            if (s[i].family != 0) {
-                tb_flow_key(&s[i], &fk[i]);
-                fh[i] = tb_topk_hash(st->flows, &fk[i]);
-                tb_topk_prefetch_slot(st->flows, fh[i]);
-                tb_host_key(&hk[i][0], s[i].family, s[i].src);
-                tb_host_key(&hk[i][1], s[i].family, s[i].dst);
-                for (int k = 0; k < 2; k++) {
-                    hh[i][k] = tb_topk_hash(st->hosts, &hk[i][k]);
-                    tb_topk_prefetch_slot(st->hosts, hh[i][k]);
-                }
-            }
-        }
-        for (size_t i = 0; i < m; i++) {
-            size_t a = i + AHEAD;
-            if (a < m && s[a].family != 0) {
-                tb_topk_prefetch_entry(st->flows, fh[a]);
-                tb_topk_prefetch_entry(st->hosts, hh[a][0]);
-                tb_topk_prefetch_entry(st->hosts, hh[a][1]);
-            }
-            s_scalar(st, &s[i]);
-            /* Non-IP packets count in the totals and as non_ip in the
-             * protocol classes, but they are no conversation between IP
-             * hosts: no flow, no host (an ARP lump must never be the most
-             * active tuple). */
-            if (s[i].family != 0) {
-                tb_topk_add_hashed(st->flows, &fk[i], fh[i], s[i].wire_len);
-                tb_topk_add_hashed(st->hosts, &hk[i][0], hh[i][0], s[i].wire_len);
-                tb_topk_add_hashed(st->hosts, &hk[i][1], hh[i][1], s[i].wire_len);
-            }
-        }
+    for (size_t i = 0; i < n; i++) {
+        s_scalar(st, &items[i]);
     }
     if (n > 0) {
         st->last_pkt = items[n - 1];
+    }
+    for (size_t i = 0; i < agg->nflows; i++) {
+        tb_topk_prefetch_slot(st->flows, agg->flows[i].hash);
+    }
+    for (size_t i = 0; i < agg->nhosts; i++) {
+        tb_topk_prefetch_slot(st->hosts, agg->hosts[i].hash);
+    }
+    for (size_t i = 0; i < agg->nflows; i++) {
+        if (i + AHEAD < agg->nflows) {
+            tb_topk_prefetch_entry(st->flows, agg->flows[i + AHEAD].hash);
+        }
+        const tb_agg_flow_t *f = &agg->flows[i];
+        /* Non-IP packets count in the totals and as non_ip in the protocol
+         * classes, but they are no conversation between IP hosts: no flow
+         * (and batchagg gives them no hosts), so an ARP lump is never the
+         * most active tuple. */
+        if (f->key.family != 0) {
+            tb_topk_add_n(st->flows, &f->key, f->hash, f->packets, f->bytes);
+        }
+    }
+    for (size_t i = 0; i < agg->nhosts; i++) {
+        if (i + AHEAD < agg->nhosts) {
+            tb_topk_prefetch_entry(st->hosts, agg->hosts[i + AHEAD].hash);
+        }
+        const tb_agg_host_t *h = &agg->hosts[i];
+        tb_topk_add_n(st->hosts, &h->key, h->hash, h->packets, h->bytes);
     }
 }
 

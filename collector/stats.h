@@ -7,6 +7,7 @@
 #ifndef TB_STATS_H
 #define TB_STATS_H
 
+#include "pointstats.h"
 #include "tb_summary.h"
 #include "topk.h"
 
@@ -53,6 +54,7 @@ typedef struct {
     uint64_t ts_outliers;    /* packets with an absurd capture time (series.h) */
     tb_topk_t *flows;        /* owned */
     tb_topk_t *hosts;        /* owned */
+    tb_pointstats_t points;  /* by measurement point (fed beside tb_stats_add) */
 } tb_stats_t;
 
 /* Create with top-N tables of the given capacities. NULL on failure. */
@@ -62,9 +64,13 @@ void tb_stats_destroy(tb_stats_t **p);
 /* Start over (a new measurement). */
 void tb_stats_reset(tb_stats_t *st);
 
-/* Account n summaries (borrowed): every one in the totals and protocol
- * classes, IP ones (family != 0) also in the top flows and hosts. */
-void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n);
+/* Account n summaries (borrowed), grouped by agg (tb_batchagg_build over
+ * the same items; tables created with the seed agg was prepared with): every
+ * one in the totals and protocol classes, IP ones (family != 0) also in the
+ * top flows and hosts. */
+struct tb_batchagg_s;
+typedef struct tb_batchagg_s tb_batchagg_t;
+void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_batchagg_t *agg);
 
 /* Average packets per second over the capture-time span (packets if the span
  * is zero). */

@@ -9,14 +9,21 @@
 
 #define EMPTY UINT32_MAX
 
+/* An entry's count lives in the heap beside its index (heap_t), and its
+ * place in the heap in pos[]: sifting reads and writes only those two small
+ * arrays, never the entries, which are too many to stay in a core's cache. */
 typedef struct {
-    uint64_t packets;
     uint64_t bytes;
     uint64_t error;
     uint64_t hash; /* of key: kept so deletion never rehashes */
-    uint32_t heap_pos;
     uint8_t key[TB_TOPK_KEY_MAX];
 } entry_t;
+
+typedef struct {
+    uint64_t packets;
+    uint32_t entry;
+    uint32_t pad;
+} heap_t;
 
 /* A hash slot: the entry index, and the top bits of the key's hash so that a
  * lookup compares keys only when the tags agree. */
@@ -32,7 +39,8 @@ struct tb_topk {
     size_t used;      /* entries in use */
     uint64_t total;   /* packets counted */
     entry_t *entries; /* capacity entries */
-    uint32_t *heap;   /* entry indices, min-heap by packets */
+    heap_t *heap;     /* (packets, entry index), a min-heap by packets */
+    uint32_t *pos;    /* per entry: its place in heap */
     slot_t *slots;    /* hash table, entry EMPTY when free */
     size_t slot_mask; /* table size - 1 (power of two, >= 2 * capacity) */
 };
@@ -57,8 +65,9 @@ tb_topk_t *tb_topk_new(size_t capacity, size_t key_size, uint64_t seed)
     t->slot_mask = nslots - 1;
     t->entries = calloc(capacity, sizeof *t->entries);
     t->heap = calloc(capacity, sizeof *t->heap);
+    t->pos = calloc(capacity, sizeof *t->pos);
     t->slots = malloc(nslots * sizeof *t->slots);
-    if (t->entries == NULL || t->heap == NULL || t->slots == NULL) {
+    if (t->entries == NULL || t->heap == NULL || t->pos == NULL || t->slots == NULL) {
         tb_topk_destroy(&t);
         return NULL;
     }
@@ -75,6 +84,7 @@ void tb_topk_destroy(tb_topk_t **p)
     *p = NULL;
     free(t->entries);
     free(t->heap);
+    free(t->pos);
     free(t->slots);
     free(t);
 }
@@ -150,46 +160,47 @@ static void s_slot_delete(tb_topk_t *t, size_t i)
     t->slots[i].entry = EMPTY;
 }
 
-static void s_heap_swap(tb_topk_t *t, size_t a, size_t b)
-{
-    uint32_t ea = t->heap[a];
-    uint32_t eb = t->heap[b];
-    t->heap[a] = eb;
-    t->heap[b] = ea;
-    t->entries[eb].heap_pos = (uint32_t)a;
-    t->entries[ea].heap_pos = (uint32_t)b;
-}
-
+/* Sift the heap element at pos down (its count grew) or up (a new element
+ * at the end), moving the others instead of swapping: one write per level. */
 static void s_sift_down(tb_topk_t *t, size_t pos)
 {
+    heap_t *h = t->heap;
+    heap_t x = h[pos];
     for (;;) {
         size_t l = 2 * pos + 1;
         if (l >= t->used) {
-            return;
+            break;
         }
-        size_t smallest = l;
-        size_t r = l + 1;
-        if (r < t->used && t->entries[t->heap[r]].packets < t->entries[t->heap[l]].packets) {
-            smallest = r;
+        size_t c = l;
+        if (l + 1 < t->used && h[l + 1].packets < h[l].packets) {
+            c = l + 1;
         }
-        if (t->entries[t->heap[smallest]].packets >= t->entries[t->heap[pos]].packets) {
-            return;
+        if (h[c].packets >= x.packets) {
+            break;
         }
-        s_heap_swap(t, pos, smallest);
-        pos = smallest;
+        h[pos] = h[c];
+        t->pos[h[pos].entry] = (uint32_t)pos;
+        pos = c;
     }
+    h[pos] = x;
+    t->pos[x.entry] = (uint32_t)pos;
 }
 
 static void s_sift_up(tb_topk_t *t, size_t pos)
 {
+    heap_t *h = t->heap;
+    heap_t x = h[pos];
     while (pos > 0) {
         size_t parent = (pos - 1) / 2;
-        if (t->entries[t->heap[parent]].packets <= t->entries[t->heap[pos]].packets) {
-            return;
+        if (h[parent].packets <= x.packets) {
+            break;
         }
-        s_heap_swap(t, pos, parent);
+        h[pos] = h[parent];
+        t->pos[h[pos].entry] = (uint32_t)pos;
         pos = parent;
     }
+    h[pos] = x;
+    t->pos[x.entry] = (uint32_t)pos;
 }
 
 uint64_t tb_topk_hash(const tb_topk_t *t, const void *key)
@@ -217,14 +228,24 @@ void tb_topk_add(tb_topk_t *t, const void *key, uint64_t bytes)
 
 void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t bytes)
 {
-    t->total++;
+    tb_topk_add_n(t, key, hash, 1, bytes);
+}
+
+void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packets,
+                   uint64_t bytes)
+{
+    if (packets == 0) {
+        return;
+    }
+    t->total += packets;
     int found;
     size_t slot = s_find(t, key, hash, &found);
     if (found) {
-        entry_t *e = &t->entries[t->slots[slot].entry];
-        e->packets++;
-        e->bytes += bytes;
-        s_sift_down(t, e->heap_pos);
+        uint32_t idx = t->slots[slot].entry;
+        t->entries[idx].bytes += bytes;
+        size_t p = t->pos[idx];
+        t->heap[p].packets += packets;
+        s_sift_down(t, p);
         return;
     }
     uint32_t idx;
@@ -232,22 +253,21 @@ void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t b
     if (t->used < t->capacity) {
         idx = (uint32_t)t->used++;
         e = &t->entries[idx];
-        e->packets = 1;
         e->error = 0;
-        e->heap_pos = idx;
-        t->heap[idx] = idx;
+        t->heap[idx] = (heap_t){.packets = packets, .entry = idx};
+        t->pos[idx] = idx;
     } else {
         /* Full: the new key takes over the entry with the smallest count and
          * inherits that count as its possible overestimate. */
-        idx = t->heap[0];
+        idx = t->heap[0].entry;
         e = &t->entries[idx];
         int old_found;
         size_t old_slot = s_find(t, e->key, e->hash, &old_found);
         if (old_found) {
             s_slot_delete(t, old_slot);
         }
-        e->error = e->packets;
-        e->packets++;
+        e->error = t->heap[0].packets;
+        t->heap[0].packets += packets;
         /* Deletion may have shifted the free slot found above. */
         slot = s_find(t, key, hash, &found);
     }
@@ -256,10 +276,10 @@ void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t b
     e->bytes = bytes;
     t->slots[slot].entry = idx;
     t->slots[slot].tag = (uint32_t)(hash >> 32);
-    if (e->packets == 1) {
-        s_sift_up(t, e->heap_pos);
+    if (e->error == 0) {
+        s_sift_up(t, t->pos[idx]); /* a new entry, at the heap's end */
     } else {
-        s_sift_down(t, e->heap_pos);
+        s_sift_down(t, 0); /* took over the root */
     }
 }
 
@@ -333,11 +353,10 @@ int tb_topk_restore(tb_topk_t *t, const void *key, uint64_t packets, uint64_t by
     entry_t *e = &t->entries[idx];
     memcpy(e->key, key, t->key_size);
     e->hash = hash;
-    e->packets = packets;
     e->bytes = bytes;
     e->error = error;
-    e->heap_pos = idx;
-    t->heap[idx] = idx;
+    t->heap[idx] = (heap_t){.packets = packets, .entry = idx};
+    t->pos[idx] = idx;
     t->slots[slot].entry = idx;
     t->slots[slot].tag = (uint32_t)(hash >> 32);
     s_sift_up(t, idx);
@@ -372,7 +391,7 @@ size_t tb_topk_top(const tb_topk_t *t, tb_topk_item_t *out, size_t n)
     size_t have = 0;
     for (size_t i = 0; i < t->used; i++) {
         const entry_t *e = &t->entries[i];
-        tb_topk_item_t item = {e->key, e->packets, e->bytes, e->error};
+        tb_topk_item_t item = {e->key, t->heap[t->pos[i]].packets, e->bytes, e->error};
         if (have == n && s_cmp_desc(&item, &out[n - 1]) >= 0) {
             continue;
         }
@@ -388,7 +407,7 @@ size_t tb_topk_top(const tb_topk_t *t, tb_topk_item_t *out, size_t n)
 
 uint64_t tb_topk_error_bound(const tb_topk_t *t)
 {
-    return t->used == t->capacity ? t->entries[t->heap[0]].packets : 0;
+    return t->used == t->capacity ? t->heap[0].packets : 0;
 }
 
 uint64_t tb_topk_total(const tb_topk_t *t)

@@ -47,6 +47,13 @@ void tb_topk_prefetch_slot(const tb_topk_t *t, uint64_t hash);
 void tb_topk_prefetch_entry(const tb_topk_t *t, uint64_t hash);
 void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t bytes);
 
+/* Count `packets` packets of `bytes` bytes in all for a key at once (the
+ * packets of one key in a batch, grouped first: tb_batchagg). Space-Saving
+ * with weights keeps its guarantees: a key that takes over the smallest
+ * entry inherits that entry's count as its error. hash as tb_topk_hash. */
+void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packets,
+                   uint64_t bytes);
+
 /* Put back a key with the counts a table held (a snapshot being restored):
  * the entry takes `packets`, `bytes` and `error` as they were. Restore the
  * heaviest keys first: once the table is full, the rest are refused. Returns

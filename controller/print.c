@@ -178,11 +178,25 @@ static void s_print_names(FILE *out, const char *verb, const json_t *list, const
     fprintf(out, "%s\n", json_array_size(list) == 0 ? " (none)" : "");
 }
 
+/* The measurement frames a DPMI stream lost, on a line of their own indented
+ * by indent spaces (only dpmi sources have frames). */
+static void s_frames_lost(FILE *out, const json_t *loss, int indent)
+{
+    json_int_t lost = s_int(loss, "frames_lost"), bad = s_int(loss, "frames_bad");
+    if (lost == 0 && bad == 0) {
+        return;
+    }
+    fprintf(out, "%*s%" JSON_INTEGER_FORMAT " measurement frames lost, %" JSON_INTEGER_FORMAT
+                 " bad frames dropped\n",
+            indent, "", lost, bad);
+}
+
 static json_int_t s_loss_total(const json_t *loss)
 {
     json_int_t sum = 0;
-    static const char *const keys[] = {"seq_gaps",  "lost_packets", "capture_drops",
-                                       "bus_drops", "bad_messages", "files_skipped"};
+    static const char *const keys[] = {"seq_gaps",     "lost_packets",  "capture_drops",
+                                       "bus_drops",    "bad_messages",  "files_skipped",
+                                       "frames_lost",  "frames_bad"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         sum = s_add(sum, s_int(loss, keys[i]));
     }
@@ -414,6 +428,34 @@ static void s_packet(FILE *out, const char *label, const json_t *p)
     fputc('\n', out);
 }
 
+/* The breakdown by DPMI measurement point and capture interface, when the
+ * stream has one. */
+static void s_print_points(FILE *out, const json_t *d)
+{
+    const json_t *points = json_object_get(d, "points");
+    if (!json_is_array(points)) {
+        return;
+    }
+    fprintf(out, "\n%-8s %-8s %12s %14s\n", "MP", "CI", "PACKETS", "BYTES");
+    size_t i;
+    const json_t *p;
+    json_array_foreach(points, i, p)
+    {
+        fprintf(out, "%-8s %-8s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT "\n",
+                s_str(p, "mp"), s_str(p, "ci"), s_int(p, "packets"), s_int(p, "bytes"));
+    }
+    const json_t *over = json_object_get(d, "points_overflow");
+    if (s_int(over, "packets") > 0) {
+        fprintf(out, "%-17s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT "\n",
+                "(more points)", s_int(over, "packets"), s_int(over, "bytes"));
+    }
+    const json_t *unnamed = json_object_get(d, "points_unnamed");
+    if (s_int(unnamed, "packets") > 0) {
+        fprintf(out, "%-17s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT "\n", "(no point)",
+                s_int(unnamed, "packets"), s_int(unnamed, "bytes"));
+    }
+}
+
 static void s_print_stats(FILE *out, const json_t *d)
 {
     fprintf(out, "%-14s %s (%s)\n", "stream", s_str(d, "stream"), s_str(d, "state"));
@@ -447,6 +489,7 @@ static void s_print_stats(FILE *out, const json_t *d)
             "loss", s_int(loss, "seq_gaps"), s_int(loss, "lost_packets"),
             s_int(loss, "capture_drops"), s_int(loss, "bus_drops"), s_int(loss, "bad_messages"),
             s_int(loss, "files_skipped"));
+    s_frames_lost(out, loss, 15);
 
     fprintf(out, "\n%-8s %12s %14s\n", "PROTOCOL", "PACKETS", "BYTES");
     const char *key;
@@ -456,6 +499,8 @@ static void s_print_stats(FILE *out, const json_t *d)
         fprintf(out, "%-8s %12" JSON_INTEGER_FORMAT " %14" JSON_INTEGER_FORMAT "\n", key,
                 s_int(v, "packets"), s_int(v, "bytes"));
     }
+
+    s_print_points(out, d);
 
     fprintf(out, "\n%-4s %-41s %-41s %-6s %10s %12s\n", "RANK", "SOURCE", "DESTINATION", "PROTO",
             "PACKETS", "BYTES");
@@ -754,7 +799,9 @@ static void s_print_top(FILE *out, const json_t *d, double pps, double bps, size
     if (s_int(loss, "files_skipped") > 0) { /* only file and directory sources skip files */
         fprintf(out, ", %" JSON_INTEGER_FORMAT " files skipped", s_int(loss, "files_skipped"));
     }
-    fputs("\n\n", out);
+    fputs("\n", out);
+    s_frames_lost(out, loss, 6);
+    fputs("\n", out);
     double total = (double)s_int(d, "packets");
     const char *key;
     const json_t *v;

@@ -60,23 +60,48 @@ static void s_text(char *dst, const uint8_t *src, size_t n)
     dst[i] = '\0';
 }
 
+/* The headers before 0.7, which carry no magic number: recognised by their
+ * version fields, as the reference recognises them (little-endian, as
+ * every DPMI host wrote them; 0.5 is tried first). The records after the
+ * comment are those of 0.7 (the reference reads them alike). Returns 1 with
+ * *h filled, 0 when buf is neither, or TB_ETRUNC (err set). */
+static int s_legacy(const uint8_t *buf, size_t len, tb_capfile_header_t *h, char *err,
+                    size_t errsize)
+{
+    size_t size;
+    size_t mpid_at;
+    if (len >= 12 && s_u32(buf + 4, 0) == 0 && s_u32(buf + 8, 0) == 5) {
+        h->minor = 5;
+        size = TB_CAPFILE_HEADER05_LEN;
+        mpid_at = 12;
+    } else if (len >= 6 && buf[4] == 0 && buf[5] == 6) {
+        h->minor = 6;
+        size = TB_CAPFILE_HEADER06_LEN;
+        mpid_at = 6;
+    } else {
+        return 0;
+    }
+    if (len < size) {
+        snprintf(err, errsize, "DPMI capfile (version 0.%u) header cut short (%zu of %zu bytes)",
+                 (unsigned)h->minor, len, size);
+        return TB_ETRUNC;
+    }
+    h->major = 0;
+    h->header_offset = (uint16_t)size;
+    h->comment_size = s_u32(buf, 0);
+    s_text(h->mpid, buf + mpid_at, 200);
+    return 1;
+}
+
 int tb_capfile_header_parse(const uint8_t *buf, size_t len, tb_capfile_header_t *h, char *err,
                             size_t errsize)
 {
     memset(h, 0, sizeof *h);
     int m = s_magic(buf, len);
     if (m == 0) {
-        /* The headers before 0.7 had no magic: recognise them by their
-         * version fields (little-endian, as every DPMI host wrote them) to
-         * say what the file is. 0.5: u32 comment_size, u32 major, u32 minor;
-         * 0.6: u32 comment_size, u8 major, u8 minor. */
-        if (len >= 12 && s_u32(buf + 4, 0) == 0 && s_u32(buf + 8, 0) == 5) {
-            snprintf(err, errsize, "DPMI capfile version 0.5 (no magic number) is not supported");
-            return TB_EVERSION;
-        }
-        if (len >= 6 && buf[4] == 0 && buf[5] == 6) {
-            snprintf(err, errsize, "DPMI capfile version 0.6 (no magic number) is not supported");
-            return TB_EVERSION;
+        int rc = s_legacy(buf, len, h, err, errsize);
+        if (rc != 0) {
+            return rc < 0 ? rc : 0;
         }
         if (len < 8) {
             snprintf(err, errsize, "too short for a DPMI capfile header (%zu bytes)", len);

@@ -31,10 +31,20 @@
  * reader takes the byte order from the magic: little-endian files, and
  * big-endian ones whose magic reads byte-swapped.
  *
- * Versions: files with the magic (0.7) are read. The older headers (0.5:
- * u32 comment_size, u32 major, u32 minor, mpid[200]; 0.6: u32 comment_size,
- * u8 major, u8 minor, mpid[200]) carry no magic; they are recognised and
- * refused with their version, as is a magic-bearing file of another version.
+ * Versions: files with the magic (0.7) are read, and the older headers,
+ * which carry no magic (caputils/file.h struct file_header_05 and
+ * file_header_06, recognised by stream_file_open() through its
+ * load_legacy_05/06()):
+ *   0.5, 212 bytes: u32 comment_size, u32 major (0), u32 minor (5), mpid[200];
+ *   0.6, 208 bytes: u32 comment_size, u8 major (0), u8 minor (6), mpid[200],
+ *                   2 bytes of the struct's tail padding.
+ * The comment starts at the header's end (the reference takes the struct's
+ * size as header_offset), and the records are the 36-byte records above:
+ * the reference reads them the same for every version (in the 0.5 era the
+ * timestamp's seconds were a time_t, 4 bytes on the 32-bit hosts of then).
+ * Legacy headers are read little-endian (nothing in them tells the byte
+ * order); a magic-bearing file of another version is refused with its
+ * version.
  *
  * Plain functions over byte arrays, plus a reader over a FILE; single-threaded. */
 #ifndef TB_PROBE_CAPFILE_H
@@ -44,18 +54,20 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TB_CAPFILE_MAGIC      0x8f1ae247c53d9b6eull
-#define TB_CAPFILE_HEADER_LEN 216
-#define TB_CAPFILE_REC_LEN    36
-#define TB_CAPFILE_CAPLEN_MAX 262144u /* larger captured lengths are corrupt records */
+#define TB_CAPFILE_MAGIC        0x8f1ae247c53d9b6eull
+#define TB_CAPFILE_HEADER_LEN   216
+#define TB_CAPFILE_HEADER05_LEN 212
+#define TB_CAPFILE_HEADER06_LEN 208
+#define TB_CAPFILE_REC_LEN      36
+#define TB_CAPFILE_CAPLEN_MAX   262144u /* larger captured lengths are corrupt records */
 
 typedef struct {
     int big_endian; /* integers stored big-endian (the magic read swapped) */
     uint16_t major;
     uint16_t minor;
-    uint16_t header_offset;
-    uint16_t comment_size;
-    char mpid[201]; /* NUL terminated */
+    uint16_t header_offset; /* where the comment starts */
+    uint32_t comment_size;  /* u16 in 0.7, u32 in 0.5 and 0.6 */
+    char mpid[201];         /* NUL terminated */
 } tb_capfile_header_t;
 
 typedef struct {
@@ -70,10 +82,10 @@ typedef struct {
 /* 1 if buf (len bytes) starts with the capfile magic in either byte order. */
 int tb_capfile_is_magic(const uint8_t *buf, size_t len);
 
-/* Decode a file header. Returns 0; TB_ETRUNC when len is shorter than the
- * header; TB_EPROTO for something that is not a capfile (or a corrupt
- * header); TB_EVERSION for a capfile of a version not read here (0.5, 0.6,
- * newer). err says which. */
+/* Decode a file header (0.7, or 0.5 / 0.6). Returns 0; TB_ETRUNC when len
+ * is shorter than the header; TB_EPROTO for something that is not a capfile
+ * (or a corrupt header); TB_EVERSION for a capfile of a version not read
+ * here (after 0.7). err says which. */
 int tb_capfile_header_parse(const uint8_t *buf, size_t len, tb_capfile_header_t *h, char *err,
                             size_t errsize);
 

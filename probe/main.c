@@ -33,12 +33,15 @@ static void s_usage(FILE *out)
             "\n"
             "sources:\n"
             "  --source STREAM=file:PATH   a pcap or pcapng file (nanosecond timestamps kept)\n"
-            "  --source STREAM=cap:PATH    a DPMI capfile (version 0.7, picoseconds kept to ns)\n"
+            "  --source STREAM=cap:PATH    a DPMI capfile (0.5 to 0.7, picoseconds kept to ns)\n"
             "  --source STREAM=iface:NAME  live capture on a network interface (libpcap)\n"
             "  --source STREAM=dir:PATH    capture files (pcap, pcapng, DPMI capfiles) in a\n"
             "                              directory, followed as written\n"
-            "  --replay-speed X     file sources: replay at X times the capture's own pace\n"
-            "                       (default 0: as fast as the bus takes it)\n"
+            "  --source STREAM=dpmi:IFACE[/ADDRESS]  a live DPMI measurement stream received\n"
+            "                              on IFACE at ADDRESS (default: the stream's name,\n"
+            "                              e.g. 01::10:01 = 01:00:00:00:10:01)\n"
+            "  --replay-speed X     file and cap sources: replay at X times the capture's\n"
+            "                       own pace (default 0: as fast as the bus takes it)\n"
             "\n"
             "directories (apply to every dir source):\n"
             "  --checkpoint-dir DIR  where checkpoints are kept (default: the directory\n"
@@ -47,7 +50,8 @@ static void s_usage(FILE *out)
             "  --unreadable-timeout S  retry a file that cannot be opened for S seconds,\n"
             "                        then skip it and count it, 1-%d (default %d)\n"
             "\n"
-            "live capture (applies to every iface source):\n"
+            "live capture (applies to every iface source; --buffer-mb, --filter and\n"
+            "--sample to dpmi sources too, the filter run on each record):\n"
             "  --snaplen N          bytes kept of each packet, 1-%d (default 128)\n"
             "  --buffer-mb N        capture buffer in MiB, 1-%d (default 128)\n"
             "  --promisc on|off     promiscuous mode (default on)\n"
@@ -383,8 +387,10 @@ int main(int argc, char **argv)
                      filters[i].stream);
             return s_fail(msg);
         }
-        if (strncmp(cfg.sources[j].spec, "iface:", 6) != 0) {
-            snprintf(msg, sizeof msg, "--filter-for %.64s: filters apply to iface sources only",
+        if (strncmp(cfg.sources[j].spec, "iface:", 6) != 0 &&
+            strncmp(cfg.sources[j].spec, "dpmi:", 5) != 0) {
+            snprintf(msg, sizeof msg,
+                     "--filter-for %.64s: filters apply to iface and dpmi sources only",
                      filters[i].stream);
             return s_fail(msg);
         }

@@ -168,7 +168,8 @@ static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_so
     }
     st->batch = calloc(self->cfg.batch_size, sizeof *st->batch);
     /* Room for a full batch, and at least for the largest end-of-stream. */
-    st->out_cap = TB_WIRE_HEADER_MAX_BYTES + self->cfg.batch_size * TB_WIRE_SUMMARY_MAX_BYTES;
+    st->out_cap = TB_WIRE_HEADER_MAX_BYTES + TB_WIRE_POINTS_MAX_BYTES +
+                  self->cfg.batch_size * TB_WIRE_SUMMARY_MAX_BYTES;
     if (st->out_cap < S_CONTROL_MSG_MAX) {
         st->out_cap = S_CONTROL_MSG_MAX;
     }
@@ -391,7 +392,10 @@ static void s_encode_batch(tb_probe_t *self, probe_stream_t *st)
     tb_wire_header_t h;
     s_header(self, st, TB_MSG_BATCH, &h);
     size_t len = 0;
-    if (tb_wire_encode_batch(&h, st->batch, st->nbatch, st->out, st->out_cap, &len) != 0) {
+    const tb_point_table_t *points =
+        st->src->ops->points != NULL ? st->src->ops->points(st->src) : NULL;
+    if (tb_wire_encode_batch_points(&h, st->batch, st->nbatch, points, st->out, st->out_cap,
+                                    &len) != 0) {
         /* Cannot happen: out_cap is sized for a full batch. */
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: batch of %zu does not fit", st->name,
                st->nbatch);
@@ -446,6 +450,8 @@ static void s_send_heartbeat(tb_probe_t *self, probe_stream_t *st)
         .decode_errors = ss.decode_errors,
         .sampled_out = ss.sampled_out,
         .files_skipped = ss.files_skipped,
+        .frames_lost = ss.frames_lost,
+        .frames_bad = ss.frames_bad,
     };
     if (st->detail[0] == '\0' && st->state == TB_SRC_RUNNING && st->src->ops->describe != NULL) {
         char what[TB_DETAIL_MAX + 1] = "";

@@ -16,6 +16,7 @@
 #ifndef TB_PROBE_SOURCE_H
 #define TB_PROBE_SOURCE_H
 
+#include "tb_point.h"
 #include "tb_summary.h"
 #include "tb_wire.h"
 
@@ -34,6 +35,8 @@ typedef struct {
     uint64_t unsupported;   /* packets of a link type the decoder does not know */
     uint64_t sampled_out;   /* packets passed over by --sample (live sources) */
     uint64_t files_skipped; /* files skipped, abandoned or cut short (file, dir sources) */
+    uint64_t frames_lost;   /* measurement frames missing from the sequence (dpmi sources) */
+    uint64_t frames_bad;    /* measurement frames dropped as malformed (dpmi sources) */
 } tb_source_stats_t;
 
 /* Settings of live capture sources (the probe's global options, applied to
@@ -86,7 +89,7 @@ int tb_source_open_regular(const char *path, FILE **fp, char *err, size_t errsiz
 typedef struct {
     tb_source_live_cfg_t live;
     tb_source_dir_cfg_t dir;
-    double replay_speed; /* file sources: pace factor, 0 = as fast as possible */
+    double replay_speed; /* file and cap sources: pace factor, 0 = as fast as possible */
 } tb_source_cfg_t;
 
 #define TB_SOURCE_SPEED_MAX 1e6
@@ -119,6 +122,12 @@ typedef struct {
      * open batch or waiting for the bus). A source that remembers progress
      * (a directory's checkpoint) records only positions passed to it. */
     void (*sync)(tb_source_t *src);
+    /* Optional (NULL for sources without points): the table of measurement
+     * points (MP/CI pairs, tb_point.h) that the summaries' point fields
+     * index. Owned by the source; append-only while it is open (open
+     * empties it), and still readable after close, so the last batch of a
+     * run can be published with it. */
+    const tb_point_table_t *(*points)(const tb_source_t *src);
 } tb_source_ops_t;
 
 struct tb_source {
@@ -152,8 +161,10 @@ uint64_t tb_source_timestamp(const struct timeval *tv);
 tb_source_t *tb_source_file_new(const char *path, double speed, char *err, size_t errsize);
 
 /* The DPMI capfile source (capfile.h): finite, lossless, Ethernet records
- * with picosecond timestamps kept to the nanosecond. */
-tb_source_t *tb_source_cap_new(const char *path, char *err, size_t errsize);
+ * with picosecond timestamps kept to the nanosecond, each naming its
+ * measurement point; speed > 0 replays at the capture's own pace times
+ * speed. */
+tb_source_t *tb_source_cap_new(const char *path, double speed, char *err, size_t errsize);
 
 /* The directory source: capture files that tcpdump -C/-G keeps writing,
  * followed with inotify, resumed from a checkpoint file. legacy_checkpoint
@@ -167,5 +178,13 @@ tb_source_t *tb_source_dir_new(const char *path, const char *checkpoint,
  * is opened until the source's open; cfg is copied (its filter borrowed). */
 tb_source_t *tb_source_iface_new(const char *name, const tb_source_live_cfg_t *cfg, char *err,
                                  size_t errsize);
+
+/* The live DPMI source: the measurement stream at the address after "/" in
+ * arg ("IFACE/ADDRESS"), or at the stream's name when that is an address,
+ * received on IFACE (not finite); cfg as for iface sources (its snap length
+ * and promiscuous mode are not used: frames are kept whole, the group is
+ * joined). */
+tb_source_t *tb_source_dpmi_new(const char *stream, const char *arg,
+                                const tb_source_live_cfg_t *cfg, char *err, size_t errsize);
 
 #endif

@@ -7,11 +7,15 @@
  * here, or cut inside its header puts the stream in the error state with
  * the reason; a record cut at the end (or a corrupt one) ends the stream
  * with the reason after every whole record before it was delivered, and
- * counts the file as skipped (files_skipped). */
+ * counts the file as skipped (files_skipped). Each summary names its
+ * record's measurement point and capture interface (tb_point.h). With a
+ * replay speed the records go out at the pace they were captured (times
+ * the speed), as a pcap file's packets do (source_file.c). */
 #include "capfile.h"
 #include "source.h"
 
 #include "tb_err.h"
+#include "tb_time.h"
 
 #include <pcap/dlt.h>
 #include <stdio.h>
@@ -23,6 +27,14 @@ typedef struct {
     char *path;
     tb_capfile_t *cf;
     tb_source_stats_t st;
+    tb_point_table_t points; /* the MP/CI pairs met in this run */
+    double speed;            /* replay pacing factor; 0 reads as fast as possible */
+    /* Pacing: the record read but not yet due, and the run's time origin. */
+    int held_valid;
+    tb_summary_t held;
+    int paced;
+    uint64_t pace_mono0; /* monotonic ns when the first record went out */
+    uint64_t pace_ts0;   /* capture time of the first record */
 } cap_source_t;
 
 static void s_close(tb_source_t *src)
@@ -36,6 +48,9 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     cap_source_t *self = (cap_source_t *)src;
     s_close(src);
     memset(&self->st, 0, sizeof self->st);
+    tb_point_table_reset(&self->points);
+    self->held_valid = 0;
+    self->paced = 0;
     FILE *fp = NULL;
     int rc = tb_source_open_regular(self->path, &fp, err, errsize);
     if (rc != 0) {
@@ -53,6 +68,64 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     return 0;
 }
 
+/* The next record, summarised into *out: 1; 0 at the end of the file;
+ * -1 when the file ends on an error (a record cut short or corrupt; err says
+ * which, and the file counts as skipped). */
+static int s_next(cap_source_t *self, tb_summary_t *out, char *err, size_t errsize)
+{
+    tb_capfile_rec_t rec;
+    const uint8_t *data = NULL;
+    char why[200] = "";
+    int rc = tb_capfile_next(self->cf, &rec, &data, why, sizeof why);
+    if (rc == 1) {
+        tb_source_summarise(DLT_EN10MB, data, rec.caplen, rec.len, tb_capfile_rec_ns(&rec), out,
+                            &self->st);
+        out->point = tb_point_table_intern(&self->points, rec.mp, rec.ci);
+        self->st.pcap_recv++;
+        return 1;
+    }
+    if (rc < 0) {
+        snprintf(err, errsize, "%s: %s", self->path, why);
+        self->st.files_skipped = 1; /* cut short */
+        return -1;
+    }
+    return 0;
+}
+
+/* Replay at the capture's own pace times `speed`, as source_file.c does: a
+ * record goes out when as much time has passed since the first one as
+ * separated their capture times (divided by speed); the first record not yet
+ * due is held for the next call (the probe's loop calls again within a few
+ * milliseconds); one captured before the first goes out at once. */
+static int s_read_paced(cap_source_t *self, tb_summary_t *out, size_t max, int *eof, char *err,
+                        size_t errsize)
+{
+    uint64_t now = tb_time_mono_ns();
+    size_t n = 0;
+    while (n < max) {
+        if (!self->held_valid) {
+            if (s_next(self, &self->held, err, errsize) != 1) {
+                *eof = 1;
+                break;
+            }
+            self->held_valid = 1;
+            if (!self->paced) {
+                self->paced = 1;
+                self->pace_mono0 = now;
+                self->pace_ts0 = self->held.ts_ns;
+            }
+        }
+        uint64_t offset = self->held.ts_ns > self->pace_ts0 ? self->held.ts_ns - self->pace_ts0 : 0;
+        double due = (double)self->pace_mono0 + (double)offset / self->speed;
+        if (due > (double)now) {
+            break;
+        }
+        out[n++] = self->held;
+        self->held_valid = 0;
+    }
+    return (int)n;
+}
+
 static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, char *err,
                   size_t errsize)
 {
@@ -62,25 +135,18 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
         *eof = 1;
         return 0;
     }
+    if (self->speed > 0) {
+        return s_read_paced(self, out, max, eof, err, errsize);
+    }
     size_t n = 0;
     while (n < max) {
-        tb_capfile_rec_t rec;
-        const uint8_t *data = NULL;
-        char why[200] = "";
-        int rc = tb_capfile_next(self->cf, &rec, &data, why, sizeof why);
-        if (rc == 1) {
-            tb_source_summarise(DLT_EN10MB, data, rec.caplen, rec.len, tb_capfile_rec_ns(&rec),
-                                &out[n++], &self->st);
-            continue;
+        int rc = s_next(self, &out[n], err, errsize);
+        if (rc != 1) {
+            *eof = 1;
+            break;
         }
-        if (rc < 0) {
-            snprintf(err, errsize, "%s: %s", self->path, why);
-            self->st.files_skipped = 1; /* cut short */
-        }
-        *eof = 1;
-        break;
+        n++;
     }
-    self->st.pcap_recv += n;
     return (int)n;
 }
 
@@ -88,6 +154,11 @@ static void s_stats(const tb_source_t *src, tb_source_stats_t *st)
 {
     const cap_source_t *self = (const cap_source_t *)src;
     *st = self->st;
+}
+
+static const tb_point_table_t *s_points(const tb_source_t *src)
+{
+    return &((const cap_source_t *)src)->points;
 }
 
 static void s_destroy(tb_source_t *src)
@@ -106,9 +177,10 @@ static const tb_source_ops_t s_cap_ops = {
     .close = s_close,
     .stats = s_stats,
     .destroy = s_destroy,
+    .points = s_points,
 };
 
-tb_source_t *tb_source_cap_new(const char *path, char *err, size_t errsize)
+tb_source_t *tb_source_cap_new(const char *path, double speed, char *err, size_t errsize)
 {
     if (path == NULL || path[0] == '\0') {
         snprintf(err, errsize, "cap source needs a path");
@@ -121,5 +193,6 @@ tb_source_t *tb_source_cap_new(const char *path, char *err, size_t errsize)
         return NULL;
     }
     self->base.ops = &s_cap_ops;
+    self->speed = speed;
     return &self->base;
 }

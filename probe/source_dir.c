@@ -102,6 +102,7 @@ typedef struct {
     pcap_t *pcap;
     tb_capfile_t *cap;       /* a DPMI capfile is read instead of pcap */
     char cap_err[S_WHY_MAX]; /* why a capfile record could not be read */
+    tb_point_table_t points; /* the MP/CI pairs of the capfiles' records since open */
     int linktype;
     int pcapng;
     /* What has been published: the probe calls sync when nothing it read is
@@ -618,6 +619,7 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
 {
     dir_source_t *self = (dir_source_t *)src;
     memset(&self->st, 0, sizeof self->st);
+    tb_point_table_reset(&self->points);
     self->done[0] = self->current[0] = '\0';
     self->offset = 0;
     self->safe_done[0] = self->safe_current[0] = '\0';
@@ -1080,7 +1082,8 @@ static int s_cap_dispatch(dir_source_t *self, int cnt, read_ctx_t *ctx)
             return n > 0 || rc == 0 ? n : -1;
         }
         tb_source_summarise(DLT_EN10MB, data, rec.caplen, rec.len, tb_capfile_rec_ns(&rec),
-                            &ctx->out[ctx->n++], &self->st);
+                            &ctx->out[ctx->n], &self->st);
+        ctx->out[ctx->n++].point = tb_point_table_intern(&self->points, rec.mp, rec.ci);
         self->offset += TB_CAPFILE_REC_LEN + (uint64_t)rec.caplen;
         self->unsynced = 1;
         n++;
@@ -1284,6 +1287,11 @@ static void s_destroy(tb_source_t *src)
     free(self);
 }
 
+static const tb_point_table_t *s_points(const tb_source_t *src)
+{
+    return &((const dir_source_t *)src)->points;
+}
+
 static const tb_source_ops_t s_dir_ops = {
     .kind = "dir",
     .finite = 0,
@@ -1296,6 +1304,7 @@ static const tb_source_ops_t s_dir_ops = {
     .fd = s_fd,
     .describe = s_describe,
     .sync = s_sync,
+    .points = s_points,
 };
 
 tb_source_t *tb_source_dir_new(const char *path, const char *checkpoint,

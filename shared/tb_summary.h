@@ -91,6 +91,8 @@ typedef struct {
     uint16_t ethertype; /* ethertype (or equivalent) of the network layer, 0 if none */
     uint8_t src[16];
     uint8_t dst[16];
+    uint16_t point; /* 0: none; else a 1-based index into the source's point table
+                       (tb_point.h); on the wire, into the batch's table */
 } tb_summary_t;
 
 /* Decode one captured frame of link type `linktype` into *out (fully

@@ -15,7 +15,12 @@
 
 #define S_ENVELOPE_LEN 7  /* fewest elements of an envelope (run is optional) */
 #define S_ENVELOPE_OUT 8  /* elements an encoder writes */
-#define S_SUMMARY_LEN  13 /* elements of one summary array */
+#define S_SUMMARY_LEN  13 /* elements of one summary array (14 with a point) */
+#define S_ENVELOPE_PTS 9  /* elements of a batch's envelope that carries points */
+
+/* The point index rides in the summary's tail padding: summaries stay 64
+ * bytes, the size the probe and collector arrays were sized for. */
+_Static_assert(sizeof(tb_summary_t) == 64, "tb_summary_t grew");
 
 /* Flag bits this version defines; others are masked off on decode (see the
  * "flags" rule in docs/wire-format.md). */
@@ -199,8 +204,9 @@ static inline uint8_t *s_put_bin(uint8_t *p, const uint8_t *data, size_t n)
 
 /* One summary: a fixarray of S_SUMMARY_LEN fields, at most 75 bytes (array 1,
  * ts 9, lengths 5+5, family 1, proto 2, addresses 18+18, ports 3+3,
- * tcp_flags 2, vlan 3, flags 2, ethertype 3; TB_WIRE_SUMMARY_MAX_BYTES leaves
- * a margin).
+ * tcp_flags 2, vlan 3, flags 2, ethertype 3), and a 14th, the point index
+ * (1 byte: at most TB_POINTS_MAX), when it names one; TB_WIRE_SUMMARY_MAX_BYTES
+ * leaves a margin.
  *
  * Why not msgpack-c's packer here: this is the probe's per-packet hot path,
  * and the packer reaches the buffer through a callback for each of the 16
@@ -210,7 +216,7 @@ static inline uint8_t *s_put_bin(uint8_t *p, const uint8_t *data, size_t n)
  * everything else in the format goes through msgpack-c. */
 static uint8_t *s_put_summary(uint8_t *p, const tb_summary_t *s, size_t alen)
 {
-    *p++ = (uint8_t)(0x90 | S_SUMMARY_LEN);
+    *p++ = (uint8_t)(0x90 | (s->point != 0 ? S_SUMMARY_LEN + 1 : S_SUMMARY_LEN));
     p = s_put_uint(p, s->ts_ns);
     p = s_put_uint(p, s->wire_len);
     p = s_put_uint(p, s->cap_len);
@@ -224,16 +230,56 @@ static uint8_t *s_put_summary(uint8_t *p, const tb_summary_t *s, size_t alen)
     p = s_put_uint(p, s->vlan);
     p = s_put_uint(p, s->flags);
     p = s_put_uint(p, s->ethertype);
+    if (s->point != 0) {
+        p = s_put_uint(p, s->point);
+    }
     return p;
+}
+
+/* The batch's point table: entries 1..upto of t, each [mp, ci]. */
+static int s_pack_points(uint8_t *p, size_t room, const tb_point_table_t *t, size_t upto,
+                         size_t *used)
+{
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    tb_mp_buf_init(&b, &pk, p, room);
+    msgpack_pack_array(&pk, upto);
+    for (size_t i = 0; i < upto; i++) {
+        size_t nm = strnlen(t->p[i].mp, sizeof t->p[i].mp);
+        size_t nc = strnlen(t->p[i].ci, sizeof t->p[i].ci);
+        if (nm > TB_POINT_NAME_MAX || nc > TB_POINT_NAME_MAX) {
+            return TB_EINVAL;
+        }
+        msgpack_pack_array(&pk, 2);
+        s_pack_strn(&pk, t->p[i].mp, nm);
+        s_pack_strn(&pk, t->p[i].ci, nc);
+    }
+    if (b.overflow) {
+        return TB_ELIMIT;
+    }
+    *used = b.len;
+    return 0;
 }
 
 int tb_wire_encode_batch(const tb_wire_header_t *h, const tb_summary_t *items, size_t n,
                          uint8_t *out, size_t cap, size_t *len)
 {
+    return tb_wire_encode_batch_points(h, items, n, NULL, out, cap, len);
+}
+
+int tb_wire_encode_batch_points(const tb_wire_header_t *h, const tb_summary_t *items, size_t n,
+                                const tb_point_table_t *points, uint8_t *out, size_t cap,
+                                size_t *len)
+{
     tb_mp_buf_t b;
     msgpack_packer pk;
+    size_t npoints = points != NULL ? points->n : 0;
+    size_t maxpoint = 0;
     if (n > TB_WIRE_MAX_BATCH) {
         return TB_ELIMIT;
+    }
+    if (npoints > TB_POINTS_MAX) {
+        return TB_EINVAL;
     }
     tb_mp_buf_init(&b, &pk, out, cap);
     int rc = s_pack_header(&pk, h, TB_MSG_BATCH);
@@ -250,8 +296,11 @@ int tb_wire_encode_batch(const tb_wire_header_t *h, const tb_summary_t *items, s
         const tb_summary_t *s = &items[i];
         int alen = s_addr_len(s->family);
         /* Refuse what every receiver would refuse, rather than publish it. */
-        if (alen < 0 || s->vlan > S_VLAN_MAX) {
+        if (alen < 0 || s->vlan > S_VLAN_MAX || s->point > npoints) {
             return TB_EINVAL;
+        }
+        if (s->point > maxpoint) {
+            maxpoint = s->point;
         }
         if ((size_t)(end - p) < TB_WIRE_SUMMARY_MAX_BYTES) {
             return TB_ELIMIT;
@@ -262,6 +311,18 @@ int tb_wire_encode_batch(const tb_wire_header_t *h, const tb_summary_t *items, s
         return TB_ELIMIT;
     }
     p = s_put_uint(p, h->run);
+    if (maxpoint > 0) {
+        /* The envelope gains its 9th element, the table: the fixarray
+         * header written first is patched rather than every summary's
+         * point looked at twice. */
+        out[0] = (uint8_t)(0x90 | S_ENVELOPE_PTS);
+        size_t used = 0;
+        int prc = s_pack_points(p, (size_t)(end - p), points, maxpoint, &used);
+        if (prc != 0) {
+            return prc;
+        }
+        p += used;
+    }
     *len = (size_t)(p - out);
     return 0;
 }
@@ -271,18 +332,21 @@ int tb_wire_encode_batch(const tb_wire_header_t *h, const tb_summary_t *items, s
 typedef struct {
     const char *key;
     size_t offset; /* of a uint64_t in tb_heartbeat_t */
+    int optional;  /* written only when non-zero (counters of one source kind) */
 } s_counter_t;
 
 static const s_counter_t s_hb_counters[] = {
-    {"recv", offsetof(tb_heartbeat_t, pcap_recv)},
-    {"drop", offsetof(tb_heartbeat_t, pcap_drop)},
-    {"ifdrop", offsetof(tb_heartbeat_t, pcap_ifdrop)},
-    {"packets", offsetof(tb_heartbeat_t, packets)},
-    {"batches", offsetof(tb_heartbeat_t, batches)},
-    {"bus_drops", offsetof(tb_heartbeat_t, bus_drops)},
-    {"decode_errors", offsetof(tb_heartbeat_t, decode_errors)},
-    {"sampled_out", offsetof(tb_heartbeat_t, sampled_out)},
-    {"files_skipped", offsetof(tb_heartbeat_t, files_skipped)},
+    {"recv", offsetof(tb_heartbeat_t, pcap_recv), 0},
+    {"drop", offsetof(tb_heartbeat_t, pcap_drop), 0},
+    {"ifdrop", offsetof(tb_heartbeat_t, pcap_ifdrop), 0},
+    {"packets", offsetof(tb_heartbeat_t, packets), 0},
+    {"batches", offsetof(tb_heartbeat_t, batches), 0},
+    {"bus_drops", offsetof(tb_heartbeat_t, bus_drops), 0},
+    {"decode_errors", offsetof(tb_heartbeat_t, decode_errors), 0},
+    {"sampled_out", offsetof(tb_heartbeat_t, sampled_out), 0},
+    {"files_skipped", offsetof(tb_heartbeat_t, files_skipped), 0},
+    {"frames_lost", offsetof(tb_heartbeat_t, frames_lost), 1},
+    {"frames_bad", offsetof(tb_heartbeat_t, frames_bad), 1},
 };
 #define S_HB_NCOUNTERS (sizeof s_hb_counters / sizeof s_hb_counters[0])
 
@@ -312,10 +376,17 @@ int tb_wire_encode_heartbeat(const tb_wire_header_t *h, const tb_heartbeat_t *hb
     if (rc != 0) {
         return rc;
     }
-    msgpack_pack_map(&pk, 2 + S_HB_NCOUNTERS);
+    size_t nkeys = 2;
+    for (size_t i = 0; i < S_HB_NCOUNTERS; i++) {
+        nkeys += !s_hb_counters[i].optional || s_counter_get(hb, i) != 0;
+    }
+    msgpack_pack_map(&pk, (uint32_t)nkeys);
     tb_mp_pack_cstr(&pk, "state");
     msgpack_pack_uint8(&pk, hb->state);
     for (size_t i = 0; i < S_HB_NCOUNTERS; i++) {
+        if (s_hb_counters[i].optional && s_counter_get(hb, i) == 0) {
+            continue;
+        }
         tb_mp_pack_cstr(&pk, s_hb_counters[i].key);
         msgpack_pack_uint64(&pk, s_counter_get(hb, i));
     }
@@ -465,15 +536,28 @@ static int s_read_summary(tb_mp_reader_t *r, tb_summary_t *s)
     s->vlan = (uint16_t)vlan;
     s->flags = (uint8_t)(flags & S_KNOWN_FLAGS);
     s->ethertype = (uint16_t)ethertype;
+    s->point = 0;
+    if (n > S_SUMMARY_LEN) {
+        /* The point index: checked against the batch's table once the
+         * envelope's end, which carries it, has been read. */
+        uint64_t point = s_uint(r);
+        if (r->error) {
+            return r->error;
+        }
+        if (point > TB_POINTS_MAX) {
+            return TB_EPROTO;
+        }
+        s->point = (uint16_t)point;
+    }
     /* Fields a later revision appends are ignored (forward compatibility). */
-    for (uint32_t i = S_SUMMARY_LEN; i < n; i++) {
+    for (uint32_t i = S_SUMMARY_LEN + 1; i < n; i++) {
         tb_mp_skip(r);
     }
     return r->error;
 }
 
 static int s_read_batch(tb_mp_reader_t *r, tb_wire_msg_t *msg, tb_summary_t *items,
-                        size_t max_items)
+                        size_t max_items, uint16_t *maxpoint)
 {
     uint32_t n = tb_mp_read_array(r);
     if (r->error) {
@@ -487,8 +571,44 @@ static int s_read_batch(tb_mp_reader_t *r, tb_wire_msg_t *msg, tb_summary_t *ite
         if (rc != 0) {
             return rc;
         }
+        if (items[i].point > *maxpoint) {
+            *maxpoint = items[i].point;
+        }
     }
     msg->count = n;
+    return 0;
+}
+
+/* A batch's point table: an array of at most TB_POINTS_MAX [mp, ci] pairs
+ * (more elements in a pair are skipped), names of at most
+ * TB_POINT_NAME_MAX bytes. */
+static int s_read_points(tb_mp_reader_t *r, tb_point_table_t *t)
+{
+    uint32_t n = tb_mp_read_array(r);
+    if (r->error) {
+        return r->error;
+    }
+    if (n > TB_POINTS_MAX) {
+        return TB_ELIMIT;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = tb_mp_read_array(r);
+        if (r->error) {
+            return r->error;
+        }
+        if (k < 2) {
+            return TB_EPROTO;
+        }
+        tb_mp_read_str_copy(r, t->p[i].mp, sizeof t->p[i].mp);
+        tb_mp_read_str_copy(r, t->p[i].ci, sizeof t->p[i].ci);
+        for (uint32_t j = 2; j < k; j++) {
+            tb_mp_skip(r);
+        }
+        if (r->error) {
+            return r->error;
+        }
+    }
+    t->n = n;
     return 0;
 }
 
@@ -667,9 +787,10 @@ int tb_wire_decode(const uint8_t *buf, size_t len, tb_wire_msg_t *msg, tb_summar
         return r.error;
     }
 
+    uint16_t maxpoint = 0;
     switch (type) {
     case TB_MSG_BATCH:
-        rc = s_read_batch(&r, msg, items, max_items);
+        rc = s_read_batch(&r, msg, items, max_items, &maxpoint);
         break;
     case TB_MSG_HEARTBEAT:
         rc = s_read_heartbeat(&r, &msg->hb);
@@ -684,12 +805,23 @@ int tb_wire_decode(const uint8_t *buf, size_t len, tb_wire_msg_t *msg, tb_summar
     if (n > S_ENVELOPE_LEN) {
         msg->hdr.run = tb_mp_read_uint(&r);
     }
+    uint32_t next = S_ENVELOPE_OUT;
+    if (n >= S_ENVELOPE_PTS && type == TB_MSG_BATCH && r.error == 0) {
+        rc = s_read_points(&r, &msg->points);
+        if (rc != 0) {
+            return rc;
+        }
+        next = S_ENVELOPE_PTS;
+    }
     /* Elements a later revision appends to the envelope are ignored. */
-    for (uint32_t i = S_ENVELOPE_OUT; i < n; i++) {
+    for (uint32_t i = next; i < n; i++) {
         tb_mp_skip(&r);
     }
     if (r.error) {
         return r.error;
+    }
+    if (maxpoint > msg->points.n) {
+        return TB_EPROTO; /* a summary names a point the batch does not carry */
     }
     if (tb_mp_remaining(&r) != 0) {
         return TB_EPROTO; /* trailing bytes after the body */

@@ -17,6 +17,7 @@
 #ifndef TB_WIRE_H
 #define TB_WIRE_H
 
+#include "tb_point.h"
 #include "tb_summary.h"
 
 #include <stddef.h>
@@ -27,6 +28,7 @@
 #define TB_WIRE_MAX_BATCH         65536u               /* most summaries in one batch */
 #define TB_WIRE_SUMMARY_MAX_BYTES 80u                  /* upper bound of one packed summary */
 #define TB_WIRE_HEADER_MAX_BYTES  256u                 /* upper bound of the envelope */
+#define TB_WIRE_POINTS_MAX_BYTES  1280u                /* upper bound of a batch's point table */
 #define TB_STREAM_MAX             64                   /* bytes in a stream name */
 #define TB_PROBE_ID_MAX           64                   /* bytes in a probe id */
 #define TB_TOPIC_MAX              (TB_STREAM_MAX + 1)
@@ -68,6 +70,8 @@ typedef struct {
     uint64_t decode_errors;         /* packets truncated or malformed */
     uint64_t sampled_out;           /* packets passed over by 1-in-N sampling */
     uint64_t files_skipped;         /* files skipped, abandoned or cut short */
+    uint64_t frames_lost;           /* DPMI measurement frames missing from the sequence */
+    uint64_t frames_bad;            /* DPMI measurement frames dropped as malformed */
     char detail[TB_DETAIL_MAX + 1]; /* e.g. an error message; may be "" */
 } tb_heartbeat_t;
 
@@ -79,11 +83,14 @@ typedef struct {
     char detail[TB_DETAIL_MAX + 1];
 } tb_eos_t;
 
-/* A decoded message. For BATCH, items points at the caller's array. */
+/* A decoded message. For BATCH, items points at the caller's array, and
+ * each summary's point (when not 0) indexes points (1-based): the MP/CI
+ * table the batch carried, checked to hold every index used. */
 typedef struct {
     tb_wire_header_t hdr;
     tb_summary_t *items; /* borrowed: the array passed to tb_wire_decode */
     size_t count;        /* summaries in items */
+    tb_point_table_t points;
     tb_heartbeat_t hb;
     tb_eos_t eos;
 } tb_wire_msg_t;
@@ -100,9 +107,20 @@ int tb_wire_topic(const char *stream, uint8_t *topic, size_t size);
  * in *len. Return 0, TB_ELIMIT if it does not fit, or TB_EINVAL for content
  * every receiver would refuse (a bad name, family, VLAN id, state, or an
  * unterminated string). A batch of n summaries
- * always fits in TB_WIRE_HEADER_MAX_BYTES + n * TB_WIRE_SUMMARY_MAX_BYTES. */
+ * always fits in TB_WIRE_HEADER_MAX_BYTES + n * TB_WIRE_SUMMARY_MAX_BYTES,
+ * plus TB_WIRE_POINTS_MAX_BYTES when it names points. */
 int tb_wire_encode_batch(const tb_wire_header_t *h, const tb_summary_t *items, size_t n,
                          uint8_t *out, size_t cap, size_t *len);
+
+/* A batch whose summaries may name points (tb_summary_t.point, 1-based
+ * indexes into `points`, borrowed; NULL: none may). The batch carries the
+ * table's first entries up to the highest index it uses (none when no
+ * summary names a point: the bytes are then those of
+ * tb_wire_encode_batch). A point beyond the table, or a table of names
+ * longer than TB_POINT_NAME_MAX, is TB_EINVAL. */
+int tb_wire_encode_batch_points(const tb_wire_header_t *h, const tb_summary_t *items, size_t n,
+                                const tb_point_table_t *points, uint8_t *out, size_t cap,
+                                size_t *len);
 int tb_wire_encode_heartbeat(const tb_wire_header_t *h, const tb_heartbeat_t *hb, uint8_t *out,
                              size_t cap, size_t *len);
 int tb_wire_encode_eos(const tb_wire_header_t *h, const tb_eos_t *eos, uint8_t *out, size_t cap,

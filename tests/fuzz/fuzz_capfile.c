@@ -2,7 +2,8 @@
  *
  * The input is a whole capfile, read through a memory stream as the cap:
  * and dir: sources read files. What must hold: the header is accepted only
- * for version 0.7 with a header of at least 216 bytes; every record handed
+ * for version 0.7 with a header of at least 216 bytes, or for the legacy
+ * 0.5 (212 bytes) and 0.6 (208 bytes); every record handed
  * out holds at most TB_CAPFILE_CAPLEN_MAX bytes, all inside the input; the
  * reader ends with a clean end or one of its errors, positioned after the
  * last whole record; nothing leaks. */
@@ -31,7 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     const tb_capfile_header_t *h = tb_capfile_header(cf);
-    if (h->major != 0 || h->minor != 7 || h->header_offset < TB_CAPFILE_HEADER_LEN) {
+    int v07 = h->minor == 7 && h->header_offset >= TB_CAPFILE_HEADER_LEN;
+    int v05 = h->minor == 5 && h->header_offset == TB_CAPFILE_HEADER05_LEN && !h->big_endian;
+    int v06 = h->minor == 6 && h->header_offset == TB_CAPFILE_HEADER06_LEN && !h->big_endian;
+    if (h->major != 0 || !(v07 || v05 || v06)) {
         abort();
     }
     long end = ftell(tb_capfile_file(cf));

@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("fuzz_${1#fuzz_}"); shift ;;
     esac
 done
-all=(fuzz_decode fuzz_wire fuzz_offer fuzz_ctl fuzz_conf fuzz_lineproto fuzz_capfile)
+all=(fuzz_decode fuzz_wire fuzz_offer fuzz_ctl fuzz_conf fuzz_lineproto fuzz_capfile fuzz_dpmi)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 for t in "${targets[@]}"; do
     [[ " ${all[*]} " == *" $t "* ]] || { echo "run.sh: no fuzz target '${t#fuzz_}' (${all[*]#fuzz_})" >&2; exit 2; }

@@ -10,8 +10,8 @@
  * byte order of the x86 hosts DPMI's writers run on), or big-endian with
  * --big-endian. Timestamps are the input's, read with nanosecond precision,
  * written as seconds and picoseconds. With several CI names the records take
- * them in turn. --version 0.6 / 0.5 write the older headers (no magic), so
- * readers can be tested on files they must refuse.
+ * them in turn. --version 0.6 / 0.5 write the older headers (no magic;
+ * 208 and 212 bytes, little-endian), followed by the same records.
  *
  * The input must be Ethernet (DPMI records are Ethernet frames). */
 #include <pcap/pcap.h>

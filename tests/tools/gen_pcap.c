@@ -86,6 +86,7 @@ typedef struct {
     uint64_t snaplen;
     uint64_t seed;
     uint64_t pps;
+    int sequential; /* flows in turn (every packet a new flow while packets <= flows) */
     const char *path;
 } gen_config_t;
 
@@ -97,6 +98,7 @@ typedef struct {
     double class_log[C_COUNT]; /* ln(class_flows + 1), for the Zipf draw */
     uint64_t nclients;
     uint64_t nservers;
+    uint64_t next_rank[C_COUNT]; /* --sequential: the next flow of each class */
     uint16_t ip_id;
     /* Capture clock. */
     uint64_t ts_sec;
@@ -527,7 +529,13 @@ static int s_write_packet(gen_t *g)
         }
     }
     gen_flow_t f;
-    s_flow(g, cls, s_zipf(g, cls), &f);
+    uint64_t rank;
+    if (g->cfg.sequential) {
+        rank = g->next_rank[cls]++ % g->class_flows[cls];
+    } else {
+        rank = s_zipf(g, cls);
+    }
+    s_flow(g, cls, rank, &f);
     uint8_t hdr[GEN_HDR_MAX];
     memset(hdr, 0, sizeof hdr);
     uint32_t len = 0;
@@ -615,6 +623,8 @@ static void s_usage(FILE *out)
             "  --seed N            random seed (default 1)\n"
             "  --pps N             packets per second of capture time, 1-%llu\n"
             "                      (default 1000000)\n"
+            "  --sequential        take the flows in turn instead of by popularity:\n"
+            "                      with --flows >= --packets every packet is a new flow\n"
             "  --help              this text\n",
             GEN_MAX_PACKETS, C_COUNT, GEN_MAX_FLOWS, GEN_MAX_SNAPLEN, GEN_MAX_PPS);
 }
@@ -642,7 +652,7 @@ int main(int argc, char **argv)
     g.cfg.seed = 1;
     g.cfg.pps = 1000000;
 
-    enum { O_PACKETS = 256, O_FLOWS, O_SNAPLEN, O_SEED, O_PPS, O_HELP };
+    enum { O_PACKETS = 256, O_FLOWS, O_SNAPLEN, O_SEED, O_PPS, O_SEQUENTIAL, O_HELP };
     static const struct option opts[] = {
         {"output", required_argument, NULL, 'o'},
         {"packets", required_argument, NULL, O_PACKETS},
@@ -650,6 +660,7 @@ int main(int argc, char **argv)
         {"snaplen", required_argument, NULL, O_SNAPLEN},
         {"seed", required_argument, NULL, O_SEED},
         {"pps", required_argument, NULL, O_PPS},
+        {"sequential", no_argument, NULL, O_SEQUENTIAL},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -678,6 +689,9 @@ int main(int argc, char **argv)
         case O_PPS:
             name = "--pps", min = 1, max = GEN_MAX_PPS, dst = &g.cfg.pps;
             break;
+        case O_SEQUENTIAL:
+            g.cfg.sequential = 1;
+            continue;
         case O_HELP:
             s_usage(stdout);
             return 0;

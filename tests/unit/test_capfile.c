@@ -2,8 +2,9 @@
  *
  * Hand-made headers and records in byte arrays pin the layout and the byte
  * order (little-endian as DPMI's x86 writers store them; big-endian told by
- * the swapped magic); versions that are not read are refused with their
- * version; every prefix of a small capfile is read without a crash, giving
+ * the swapped magic); the legacy headers of 0.5 and 0.6 are read, with the
+ * same records after them; versions that are not read are refused with
+ * their version; every prefix of a small capfile is read without a crash, giving
  * exactly the whole records it holds. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,18 +126,18 @@ static void test_refused(void **state)
     b[12] = 100; /* header smaller than the header */
     assert_int_equal(tb_capfile_header_parse(b, sizeof b, &h, err, sizeof err), TB_EPROTO);
 
-    /* 0.5: u32 comment_size, u32 major, u32 minor (no magic). */
+    /* Legacy headers cut short. */
     memset(b, 0, sizeof b);
-    b[0] = 3;
     b[8] = 5;
-    assert_int_equal(tb_capfile_header_parse(b, 212, &h, err, sizeof err), TB_EVERSION);
+    assert_int_equal(tb_capfile_header_parse(b, 211, &h, err, sizeof err), TB_ETRUNC);
     assert_non_null(strstr(err, "0.5"));
-
-    /* 0.6: u32 comment_size, u8 major, u8 minor. */
     memset(b, 0, sizeof b);
     b[5] = 6;
-    assert_int_equal(tb_capfile_header_parse(b, 208, &h, err, sizeof err), TB_EVERSION);
+    assert_int_equal(tb_capfile_header_parse(b, 207, &h, err, sizeof err), TB_ETRUNC);
     assert_non_null(strstr(err, "0.6"));
+    /* 0.6's version bytes with another minor: not a capfile. */
+    b[5] = 9;
+    assert_int_equal(tb_capfile_header_parse(b, 208, &h, err, sizeof err), TB_EPROTO);
 
     memset(b, 'x', sizeof b);
     assert_int_equal(tb_capfile_header_parse(b, sizeof b, &h, err, sizeof err), TB_EPROTO);
@@ -145,6 +146,108 @@ static void test_refused(void **state)
     s_header_le(b);
     assert_int_equal(tb_capfile_header_parse(b, 100, &h, err, sizeof err), TB_ETRUNC);
     assert_int_equal(tb_capfile_header_parse(b, 0, &h, err, sizeof err), TB_ETRUNC);
+}
+
+/* The legacy headers: 0.5 (u32 comment_size, u32 major, u32 minor,
+ * mpid[200]: 212 bytes) and 0.6 (u32 comment_size, u8 major, u8 minor,
+ * mpid[200], 2 bytes of padding: 208), little-endian. */
+static size_t s_legacy_header(uint8_t *b, int minor, uint32_t comment_size, const char *mpid)
+{
+    size_t size = minor == 5 ? TB_CAPFILE_HEADER05_LEN : TB_CAPFILE_HEADER06_LEN;
+    memset(b, 0, size);
+    b[0] = (uint8_t)comment_size;
+    b[1] = (uint8_t)(comment_size >> 8);
+    b[2] = (uint8_t)(comment_size >> 16);
+    b[3] = (uint8_t)(comment_size >> 24);
+    if (minor == 5) {
+        b[8] = 5;
+        memcpy(b + 12, mpid, strlen(mpid));
+    } else {
+        b[5] = 6;
+        memcpy(b + 6, mpid, strlen(mpid));
+    }
+    return size;
+}
+
+static void test_legacy_headers(void **state)
+{
+    (void)state;
+    uint8_t b[TB_CAPFILE_HEADER_LEN];
+    tb_capfile_header_t h;
+    char err[128] = "";
+    for (int minor = 5; minor <= 6; minor++) {
+        size_t size = s_legacy_header(b, minor, 70000, "old-mp");
+        assert_int_equal(tb_capfile_header_parse(b, size, &h, err, sizeof err), 0);
+        assert_int_equal(h.major, 0);
+        assert_int_equal(h.minor, minor);
+        assert_int_equal(h.big_endian, 0);
+        assert_int_equal(h.header_offset, size);
+        assert_int_equal(h.comment_size, 70000); /* 32 bits wide */
+        assert_string_equal(h.mpid, "old-mp");
+        assert_false(tb_capfile_is_magic(b, size));
+    }
+    /* A 200-byte MP id without a terminator. */
+    s_legacy_header(b, 6, 0, "");
+    memset(b + 6, 'm', 200);
+    assert_int_equal(tb_capfile_header_parse(b, TB_CAPFILE_HEADER06_LEN, &h, err, sizeof err), 0);
+    assert_int_equal(strlen(h.mpid), 200);
+}
+
+/* A whole legacy file: header, comment, then 0.7's records. */
+static void test_legacy_files(void **state)
+{
+    (void)state;
+    for (int minor = 5; minor <= 6; minor++) {
+        uint8_t buf[512];
+        size_t n = s_legacy_header(buf, minor, 3, "mp");
+        memcpy(buf + n, "abc", 3);
+        n += 3;
+        for (int i = 0; i < 2; i++) {
+            uint8_t *r = buf + n;
+            memset(r, 0, TB_CAPFILE_REC_LEN);
+            memcpy(r, i ? "eth1" : "eth0", 4);
+            memcpy(r + 8, "mp-old", 6);
+            r[16] = (uint8_t)(10 + i); /* sec */
+            r[20] = 0xe8;              /* psec 1000: 1 ns */
+            r[21] = 0x03;
+            r[28] = 64; /* len */
+            r[32] = 20; /* caplen */
+            n += TB_CAPFILE_REC_LEN;
+            memset(buf + n, 0x11 * (i + 1), 20);
+            n += 20;
+        }
+        FILE *fp = tmpfile();
+        assert_non_null(fp);
+        assert_int_equal(fwrite(buf, 1, n, fp), n);
+        rewind(fp);
+        tb_capfile_t *cf = NULL;
+        char err[128] = "";
+        assert_int_equal(tb_capfile_open(fp, &cf, err, sizeof err), 0);
+        assert_int_equal(tb_capfile_header(cf)->minor, minor);
+        tb_capfile_rec_t rec;
+        const uint8_t *data = NULL;
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(tb_capfile_next(cf, &rec, &data, err, sizeof err), 1);
+            assert_string_equal(rec.ci, i ? "eth1" : "eth0");
+            assert_string_equal(rec.mp, "mp-old");
+            assert_int_equal(rec.sec, 10 + i);
+            assert_true(tb_capfile_rec_ns(&rec) == (uint64_t)(10 + i) * 1000000000u + 1);
+            assert_int_equal(rec.len, 64);
+            assert_int_equal(rec.caplen, 20);
+            assert_int_equal(data[19], 0x11 * (i + 1));
+        }
+        assert_int_equal(tb_capfile_next(cf, &rec, &data, err, sizeof err), 0);
+        tb_capfile_destroy(&cf);
+
+        /* Cut inside the comment. */
+        fp = tmpfile();
+        assert_non_null(fp);
+        size_t cut = (minor == 5 ? TB_CAPFILE_HEADER05_LEN : TB_CAPFILE_HEADER06_LEN) + 2;
+        assert_int_equal(fwrite(buf, 1, cut, fp), cut);
+        rewind(fp);
+        assert_int_equal(tb_capfile_open(fp, &cf, err, sizeof err), TB_ETRUNC);
+        fclose(fp);
+    }
 }
 
 /* header + "hello" + records of 0, 3 and 60 captured bytes. */
@@ -248,6 +351,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_little_endian), cmocka_unit_test(test_header_big_endian),
         cmocka_unit_test(test_record_byte_order),    cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_legacy_headers),       cmocka_unit_test(test_legacy_files),
         cmocka_unit_test(test_every_prefix),         cmocka_unit_test(test_corrupt_caplen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "batchagg.h"
 #include "stats.h"
 #include "tb_summary.h"
 
@@ -60,11 +61,29 @@ static size_t s_ip(uint8_t *b, uint8_t src, uint8_t dst, uint8_t proto, uint16_t
     return n + 40;
 }
 
-static void s_add(tb_stats_t *st, const uint8_t *b, size_t n)
+/* A batch of decoded frames, accounted the way the collector does: grouped
+ * by batchagg (whose seed is the one the tables were created with). */
+typedef struct {
+    tb_summary_t items[64];
+    size_t n;
+} batch_t;
+
+static void s_add(batch_t *b, const uint8_t *frame, size_t len)
 {
-    tb_summary_t s;
-    assert_int_equal(tb_decode(TB_LINK_ETHERNET, b, (uint32_t)n, (uint32_t)n, 1, &s), 0);
-    tb_stats_add(st, &s, 1);
+    assert_true(b->n < 64);
+    assert_int_equal(
+        tb_decode(TB_LINK_ETHERNET, frame, (uint32_t)len, (uint32_t)len, 1, &b->items[b->n]), 0);
+    b->n++;
+}
+
+static tb_batchagg_t s_agg;
+
+static void s_account(tb_stats_t *st, batch_t *b)
+{
+    tb_batchagg_init(&s_agg, 1);
+    tb_batchagg_build(&s_agg, b->items, b->n);
+    tb_stats_add(st, b->items, b->n, &s_agg);
+    b->n = 0;
 }
 
 /* Guards issue 17: 12 ARP packets and 11 of one BGP session; the BGP
@@ -75,12 +94,14 @@ static void test_non_ip_is_no_flow_or_host(void **state)
     tb_stats_t *st = tb_stats_new(64, 64, 1);
     assert_non_null(st);
     uint8_t b[128];
+    batch_t batch = {0};
     for (int i = 0; i < 12; i++) {
-        s_add(st, b, s_arp(b));
+        s_add(&batch, b, s_arp(b));
+        if (i < 11) {
+            s_add(&batch, b, s_ip(b, 1, 2, 6, 0, 40000, 179));
+        }
     }
-    for (int i = 0; i < 11; i++) {
-        s_add(st, b, s_ip(b, 1, 2, 6, 0, 40000, 179));
-    }
+    s_account(st, &batch);
     assert_int_equal(st->packets, 23);
     assert_int_equal(st->proto[TB_PC_NON_IP].packets, 12);
     assert_int_equal(st->proto[TB_PC_TCP].packets, 11);
@@ -110,8 +131,11 @@ static void test_non_ip_is_no_flow_or_host(void **state)
 
     /* Only non-IP traffic: no top flow, no top host. */
     tb_stats_reset(st);
-    s_add(st, b, s_arp(b));
-    assert_int_equal(st->packets, 1);
+    s_add(&batch, b, s_arp(b));
+    s_add(&batch, b, s_arp(b));
+    s_account(st, &batch);
+    assert_int_equal(st->packets, 2);
+    assert_int_equal(st->proto[TB_PC_NON_IP].packets, 2);
     assert_int_equal(tb_topk_top(st->flows, top, 4), 0);
     assert_int_equal(tb_topk_top(st->hosts, top, 4), 0);
     tb_stats_destroy(&st);
@@ -127,9 +151,11 @@ static void test_non_first_fragment_counts_by_protocol(void **state)
     tb_stats_t *st = tb_stats_new(64, 64, 1);
     assert_non_null(st);
     uint8_t b[128];
-    s_add(st, b, s_ip(b, 1, 2, 17, 0x2000, 5000, 53)); /* first fragment: MF */
-    s_add(st, b, s_ip(b, 1, 2, 17, 185, 5000, 53));    /* offset 1480: no ports */
-    s_add(st, b, s_ip(b, 1, 2, 17, 370, 5000, 53));
+    batch_t batch = {0};
+    s_add(&batch, b, s_ip(b, 1, 2, 17, 0x2000, 5000, 53)); /* first fragment: MF */
+    s_add(&batch, b, s_ip(b, 1, 2, 17, 185, 5000, 53));    /* offset 1480: no ports */
+    s_add(&batch, b, s_ip(b, 1, 2, 17, 370, 5000, 53));
+    s_account(st, &batch);
     assert_int_equal(st->proto[TB_PC_UDP].packets, 3);
     assert_int_equal(st->proto[TB_PC_NON_IP].packets, 0);
 

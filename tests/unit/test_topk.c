@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "batchagg.h"
 #include "stats.h"
+#include "tb_hash.h"
 #include "topk.h"
 
 #include <stdlib.h>
@@ -220,6 +222,16 @@ static tb_summary_t s_pkt(uint8_t last, uint16_t sport, uint32_t len, uint64_t t
     return s;
 }
 
+static tb_batchagg_t s_agg;
+
+/* Account items the way the collector does: grouped by batchagg. */
+static void s_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, uint64_t seed)
+{
+    tb_batchagg_init(&s_agg, seed);
+    tb_batchagg_build(&s_agg, items, n);
+    tb_stats_add(st, items, n, &s_agg);
+}
+
 static void test_stats_totals_and_extremes(void **state)
 {
     (void)state;
@@ -233,8 +245,8 @@ static void test_stats_totals_and_extremes(void **state)
     pk[4].family = TB_FAMILY_NONE; /* non-IP: no flow addresses, no hosts */
     memset(pk[4].src, 0, 16);
     memset(pk[4].dst, 0, 16);
-    tb_stats_add(st, pk, 3);
-    tb_stats_add(st, pk + 3, 2);
+    s_stats_add(st, pk, 3, 1);
+    s_stats_add(st, pk + 3, 2, 1);
     assert_int_equal(st->packets, 5);
     assert_int_equal(st->bytes, 1920);
     assert_int_equal(st->first_ts, 3000000000ull);
@@ -269,6 +281,147 @@ static void test_stats_totals_and_extremes(void **state)
     assert_null(st);
 }
 
+/* Adding n packets at once is adding them one by one, below capacity. */
+static void test_add_n_matches_single_adds(void **state)
+{
+    (void)state;
+    tb_topk_t *a = tb_topk_new(64, 8, 7);
+    tb_topk_t *b = tb_topk_new(64, 8, 7);
+    assert_non_null(a);
+    assert_non_null(b);
+    uint64_t rng = 5;
+    for (int round = 0; round < 200; round++) {
+        uint64_t key = s_rng(&rng) % 40, n = 1 + s_rng(&rng) % 9;
+        for (uint64_t i = 0; i < n; i++) {
+            tb_topk_add(a, &key, 100);
+        }
+        tb_topk_add_n(b, &key, tb_topk_hash(b, &key), n, 100 * n);
+    }
+    tb_topk_item_t x[64], y[64];
+    size_t nx = tb_topk_top(a, x, 64), ny = tb_topk_top(b, y, 64);
+    assert_int_equal(nx, ny);
+    for (size_t i = 0; i < nx; i++) {
+        assert_memory_equal(x[i].key, y[i].key, 8);
+        assert_int_equal(x[i].packets, y[i].packets);
+        assert_int_equal(x[i].bytes, y[i].bytes);
+        assert_int_equal(x[i].error, 0);
+    }
+    assert_int_equal(tb_topk_total(a), tb_topk_total(b));
+    tb_topk_destroy(&a);
+    tb_topk_destroy(&b);
+}
+
+/* Weighted updates into a full table keep Space-Saving's guarantees: each
+ * reported count is at least the truth and at most truth + error, the
+ * error is at most total / capacity, and a key heavier than that is in. */
+static void test_weighted_updates_keep_the_bounds(void **state)
+{
+    (void)state;
+    enum { KEYS = 2000, CAP = 32 };
+    tb_topk_t *t = tb_topk_new(CAP, 8, 3);
+    assert_non_null(t);
+    static uint64_t truth[KEYS];
+    memset(truth, 0, sizeof truth);
+    uint64_t rng = 11, total = 0;
+    for (int round = 0; round < 20000; round++) {
+        /* Zipf-like: small keys far more often. */
+        uint64_t r = s_rng(&rng) % 1000000;
+        uint64_t key = (r * r) / (1000000ull * 1000000ull / KEYS);
+        uint64_t n = 1 + s_rng(&rng) % 5;
+        truth[key] += n;
+        total += n;
+        tb_topk_add_n(t, &key, tb_topk_hash(t, &key), n, n);
+    }
+    assert_int_equal(tb_topk_total(t), total);
+    tb_topk_item_t top[CAP];
+    size_t n = tb_topk_top(t, top, CAP);
+    assert_int_equal(n, CAP);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t key;
+        memcpy(&key, top[i].key, 8);
+        assert_true(top[i].packets >= truth[key]);
+        assert_true(top[i].packets - top[i].error <= truth[key]);
+        assert_true(top[i].error <= total / CAP);
+    }
+    for (uint64_t k = 0; k < KEYS; k++) {
+        if (truth[k] > total / CAP) {
+            int in = 0;
+            for (size_t i = 0; i < n; i++) {
+                in |= memcmp(top[i].key, &k, 8) == 0;
+            }
+            assert_true(in);
+        }
+    }
+    tb_topk_destroy(&t);
+}
+
+/* batchagg groups a chunk exactly: every distinct flow once with its
+ * packets and bytes, every packet pointing at its flow and hosts, hashes
+ * equal to the tables' own. */
+static void test_batchagg_groups_exactly(void **state)
+{
+    (void)state;
+    enum { N = TB_AGG_CHUNK };
+    static tb_summary_t pk[N];
+    uint64_t rng = 99;
+    for (size_t i = 0; i < N; i++) {
+        uint64_t r = s_rng(&rng);
+        pk[i] = s_pkt((uint8_t)(r % 7), (uint16_t)(1000 + (r >> 8) % 3), 60 + (uint32_t)(r % 1400),
+                      i, (r >> 16) % 2 ? 6 : 17);
+        if ((r >> 20) % 10 == 0) {
+            pk[i].family = TB_FAMILY_NONE;
+            memset(pk[i].src, 0, 16);
+            memset(pk[i].dst, 0, 16);
+        } else if ((r >> 24) % 4 == 0) {
+            pk[i].family = TB_FAMILY_IPV6;
+            pk[i].src[15] = 1;
+        }
+    }
+    tb_batchagg_init(&s_agg, 42);
+    for (int round = 0; round < 3; round++) { /* the generations reuse the slots */
+        size_t n = round == 1 ? 17 : N;
+        tb_batchagg_build(&s_agg, pk, n);
+        uint64_t packets = 0, bytes = 0, host_packets = 0, ip = 0;
+        for (size_t f = 0; f < s_agg.nflows; f++) {
+            const tb_agg_flow_t *e = &s_agg.flows[f];
+            assert_true(e->hash == tb_hash_bytes(&e->key, sizeof e->key, 42));
+            for (size_t g = 0; g < f; g++) {
+                assert_false(memcmp(&s_agg.flows[g].key, &e->key, sizeof e->key) == 0);
+            }
+            uint64_t want_p = 0, want_b = 0;
+            for (size_t i = 0; i < n; i++) {
+                tb_flow_key_t k;
+                tb_flow_key(&pk[i], &k);
+                if (memcmp(&k, &e->key, sizeof k) == 0) {
+                    want_p++;
+                    want_b += pk[i].wire_len;
+                    assert_int_equal(s_agg.pkt_flow[i], f);
+                }
+            }
+            assert_int_equal(e->packets, want_p);
+            assert_int_equal(e->bytes, want_b);
+            packets += e->packets;
+            bytes += e->bytes;
+        }
+        for (size_t h = 0; h < s_agg.nhosts; h++) {
+            const tb_agg_host_t *e = &s_agg.hosts[h];
+            assert_true(e->hash == tb_hash_bytes(&e->key, sizeof e->key, TB_HOST_SEED(42)));
+            host_packets += e->packets;
+        }
+        uint64_t want_bytes = 0;
+        for (size_t i = 0; i < n; i++) {
+            want_bytes += pk[i].wire_len;
+            ip += pk[i].family != TB_FAMILY_NONE;
+            assert_int_equal(s_agg.flows[s_agg.pkt_flow[i]].host[0] == TB_AGG_NONE,
+                             pk[i].family == TB_FAMILY_NONE);
+        }
+        assert_int_equal(packets, n);
+        assert_int_equal(bytes, want_bytes);
+        assert_int_equal(host_packets, 2 * ip);
+        assert_true(s_agg.nflows < n || n < 40);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +431,9 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_snapshot_round_trip),
         cmocka_unit_test(test_stats_totals_and_extremes),
+        cmocka_unit_test(test_add_n_matches_single_adds),
+        cmocka_unit_test(test_weighted_updates_keep_the_bounds),
+        cmocka_unit_test(test_batchagg_groups_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -121,6 +121,43 @@ static const uint8_t k_eos[] = {
     0x03,                                                 /* run 3 */
 };
 
+/* tests/data/wire/batch_points.bin: two summaries naming measurement points
+ * (DPMI MP/CI), stream "01::10:01", seq 43. The source's table holds three
+ * pairs; the batch carries the two it uses. */
+static const uint8_t k_batch_points[] = {
+    0x99,                                                 /* envelope: array of 9 */
+    0x01, 0x01,                                           /* version 1, batch */
+    0xa2, 0x70, 0x31,                                     /* probe_id "p1" */
+    0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x36, 0x2a, 0x00, 0x00, /* boot_ns */
+    0xa9, 0x30, 0x31, 0x3a, 0x3a, 0x31, 0x30, 0x3a, 0x30, 0x31, /* stream "01::10:01" */
+    0x2b,                                                 /* seq 43 */
+    0x92,                                                 /* payload: array of 2 */
+    /* 1: the golden IPv4 TCP summary, at point 2 */
+    0x9e,                                                 /* array of 14 */
+    0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x3d, 0x85, 0xcd, 0x15, /* ts_ns */
+    0x3c, 0x3c, 0x04, 0x06,                               /* lengths, family, proto */
+    0xc4, 0x04, 0xc0, 0x00, 0x02, 0x01,                   /* src */
+    0xc4, 0x04, 0xc6, 0x33, 0x64, 0x02,                   /* dst */
+    0xcd, 0xc0, 0x00, 0xcd, 0x01, 0xbb,                   /* ports */
+    0x12, 0x00, 0x22,                                     /* tcp_flags, vlan, flags */
+    0xcd, 0x08, 0x00,                                     /* ethertype */
+    0x02,                                                 /* point 2 */
+    /* 2: the golden ARP summary, at point 1 */
+    0x9e,                                                 /* array of 14 */
+    0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x49, 0x71, 0x8f, 0x15, /* ts_ns */
+    0x2a, 0x2a, 0x00, 0x00,                               /* lengths, family, proto */
+    0xc4, 0x00, 0xc4, 0x00,                               /* src, dst: empty */
+    0x00, 0x00, 0x00, 0x00, 0x00,                         /* ports, tcp_flags, vlan, flags */
+    0xcd, 0x08, 0x06,                                     /* ethertype */
+    0x01,                                                 /* point 1 */
+    0x03,                                                 /* run 3 */
+    0x92,                                                 /* points: array of 2 */
+    0x92, 0xa4, 0x6d, 0x70, 0x2d, 0x37,                   /* 1: ["mp-7", */
+    0xa4, 0x65, 0x74, 0x68, 0x30,                         /*     "eth0"] */
+    0x92, 0xa4, 0x6d, 0x70, 0x2d, 0x37,                   /* 2: ["mp-7", */
+    0xa4, 0x65, 0x74, 0x68, 0x31,                         /*     "eth1"] */
+};
+
 /* clang-format on */
 
 #define BOOT_NS 1700000000000000000ull
@@ -172,6 +209,22 @@ static void s_golden_items(tb_summary_t it[3])
     it[2].wire_len = 42;
     it[2].cap_len = 42;
     it[2].ethertype = 0x0806;
+}
+
+/* The summaries and table of batch_points.bin (the table has a third pair
+ * no summary uses). */
+static void s_golden_points(tb_summary_t it[2], tb_point_table_t *t)
+{
+    tb_summary_t g[3];
+    s_golden_items(g);
+    it[0] = g[0];
+    it[1] = g[2];
+    memset(t, 0, sizeof *t);
+    assert_int_equal(tb_point_table_intern(t, "mp-7", "eth0"), 1);
+    assert_int_equal(tb_point_table_intern(t, "mp-7", "eth1"), 2);
+    assert_int_equal(tb_point_table_intern(t, "mp-7", "eth2"), 3);
+    it[0].point = 2;
+    it[1].point = 1;
 }
 
 static tb_heartbeat_t s_golden_hb(void)
@@ -232,6 +285,7 @@ static void s_assert_summary_eq(const tb_summary_t *a, const tb_summary_t *b)
     assert_int_equal(a->ethertype, b->ethertype);
     assert_memory_equal(a->src, b->src, 16);
     assert_memory_equal(a->dst, b->dst, 16);
+    assert_int_equal(a->point, b->point);
 }
 
 static void s_assert_header_eq(const tb_wire_header_t *a, const tb_wire_header_t *b)
@@ -282,7 +336,8 @@ static int s_reencode(const tb_wire_msg_t *m, uint8_t *out, size_t cap, size_t *
 {
     switch (m->hdr.type) {
     case TB_MSG_BATCH:
-        return tb_wire_encode_batch(&m->hdr, m->items, m->count, out, cap, len);
+        return tb_wire_encode_batch_points(&m->hdr, m->items, m->count, &m->points, out, cap,
+                                           len);
     case TB_MSG_HEARTBEAT:
         return tb_wire_encode_heartbeat(&m->hdr, &m->hb, out, cap, len);
     default:
@@ -328,6 +383,7 @@ static void test_golden_files(void **state)
         {"wire/batch.bin", k_batch, sizeof k_batch},
         {"wire/heartbeat.bin", k_heartbeat, sizeof k_heartbeat},
         {"wire/eos.bin", k_eos, sizeof k_eos},
+        {"wire/batch_points.bin", k_batch_points, sizeof k_batch_points},
     };
     for (size_t i = 0; i < N(g); i++) {
         size_t len;
@@ -685,7 +741,9 @@ static void s_pack_raw(msgpack_packer *pk, const raw_sum_t *r)
     msgpack_pack_uint64(pk, r->ethertype);
     for (int i = 0; i < r->extra; i++) {
         /* Things a later revision might append: a string, a map, an array. */
-        if (i % 3 == 0) {
+        if (i == 0) {
+            msgpack_pack_uint8(pk, 0); /* the 14th: no point */
+        } else if (i % 3 == 0) {
             tb_mp_pack_cstr(pk, "future");
         } else if (i % 3 == 1) {
             msgpack_pack_map(pk, 1);
@@ -925,6 +983,203 @@ static void test_envelope(void **state)
     memcpy(big, k_eos, sizeof k_eos);
     assert_int_equal(tb_wire_decode(big, TB_WIRE_MAX_MSG + 1, &m, s, 4), TB_ELIMIT);
     free(big);
+}
+
+/* ------------------------------------------------------ points (MP/CI) */
+
+static void test_golden_points(void **state)
+{
+    (void)state;
+    tb_summary_t it[2], got[4];
+    tb_point_table_t t;
+    s_golden_points(it, &t);
+    uint8_t out[1024];
+    size_t len = 0;
+    tb_wire_header_t h = s_header("01::10:01", 43);
+    assert_int_equal(tb_wire_encode_batch_points(&h, it, 2, &t, out, sizeof out, &len), 0);
+    assert_int_equal(len, sizeof k_batch_points);
+    assert_memory_equal(out, k_batch_points, len);
+
+    size_t flen;
+    uint8_t *buf = s_load("wire/batch_points.bin", &flen);
+    tb_wire_msg_t m;
+    assert_int_equal(tb_wire_decode(buf, flen, &m, got, N(got)), 0);
+    free(buf);
+    h.type = TB_MSG_BATCH;
+    s_assert_header_eq(&m.hdr, &h);
+    assert_true(m.hdr.run == 3);
+    assert_int_equal(m.count, 2);
+    s_assert_summary_eq(&got[0], &it[0]);
+    s_assert_summary_eq(&got[1], &it[1]);
+    assert_int_equal(m.points.n, 2); /* the pairs used, not the third */
+    assert_string_equal(m.points.p[got[0].point - 1].ci, "eth1");
+    assert_string_equal(m.points.p[got[1].point - 1].ci, "eth0");
+    assert_string_equal(m.points.p[0].mp, "mp-7");
+
+    /* msgpack-c reads the 9th envelope element and the 14th of a summary. */
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&u, (const char *)k_batch_points, sizeof k_batch_points,
+                                         &off),
+                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(off, sizeof k_batch_points);
+    const msgpack_object *e = u.data.via.array.ptr;
+    assert_int_equal(u.data.via.array.size, 9);
+    assert_int_equal(e[6].via.array.ptr[0].via.array.size, 14);
+    s_assert_obj_uint(&e[6].via.array.ptr[0].via.array.ptr[13], 2);
+    assert_int_equal(e[8].type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(e[8].via.array.size, 2);
+    s_assert_obj_str(&e[8].via.array.ptr[1].via.array.ptr[0], "mp-7");
+    s_assert_obj_str(&e[8].via.array.ptr[1].via.array.ptr[1], "eth1");
+    msgpack_unpacked_destroy(&u);
+
+    /* A batch naming no point is the plain batch, table or not. */
+    tb_summary_t g[3];
+    s_golden_items(g);
+    h = s_header("01::10:01", 42);
+    assert_int_equal(tb_wire_encode_batch_points(&h, g, 3, &t, out, sizeof out, &len), 0);
+    assert_int_equal(len, sizeof k_batch);
+    assert_memory_equal(out, k_batch, len);
+    /* ... and a plain batch decodes with no points. */
+    assert_int_equal(tb_wire_decode(k_batch, sizeof k_batch, &m, got, N(got)), 0);
+    assert_int_equal(m.points.n, 0);
+    for (size_t i = 0; i < m.count; i++) {
+        assert_int_equal(got[i].point, 0);
+    }
+}
+
+static void test_points_roundtrip_full_table(void **state)
+{
+    (void)state;
+    tb_point_table_t t;
+    tb_point_table_reset(&t);
+    char mp[16], ci[16];
+    for (int i = 0; i < TB_POINTS_MAX; i++) {
+        snprintf(mp, sizeof mp, "mp%06d", i % 3);
+        snprintf(ci, sizeof ci, "ci%06d", i); /* 8 bytes: the longest name */
+        assert_int_equal(tb_point_table_intern(&t, mp, ci), i + 1);
+    }
+    enum { COUNT = 200 };
+    static tb_summary_t in[COUNT], out[COUNT];
+    for (size_t i = 0; i < COUNT; i++) {
+        in[i] = s_max_summary(i % 2 ? 4 : 6);
+        in[i].point = (uint16_t)(i % (TB_POINTS_MAX + 1)); /* 0 too */
+    }
+    tb_wire_header_t h = s_header("eth0", 9);
+    static uint8_t buf[TB_WIRE_HEADER_MAX_BYTES + TB_WIRE_POINTS_MAX_BYTES +
+                       COUNT * TB_WIRE_SUMMARY_MAX_BYTES];
+    size_t len;
+    assert_int_equal(tb_wire_encode_batch_points(&h, in, COUNT, &t, buf, sizeof buf, &len), 0);
+    tb_wire_msg_t m;
+    assert_int_equal(tb_wire_decode(buf, len, &m, out, COUNT), 0);
+    assert_int_equal(m.count, COUNT);
+    assert_int_equal(m.points.n, TB_POINTS_MAX);
+    for (size_t i = 0; i < COUNT; i++) {
+        s_assert_summary_eq(&out[i], &in[i]);
+    }
+    for (size_t i = 0; i < TB_POINTS_MAX; i++) {
+        assert_string_equal(m.points.p[i].mp, t.p[i].mp);
+        assert_string_equal(m.points.p[i].ci, t.p[i].ci);
+    }
+    /* The table's bound: everything but the summaries within the two. */
+    size_t summaries = 0;
+    for (size_t i = 0; i < COUNT; i++) {
+        summaries += TB_WIRE_SUMMARY_MAX_BYTES;
+    }
+    assert_true(len <= TB_WIRE_HEADER_MAX_BYTES + TB_WIRE_POINTS_MAX_BYTES + summaries);
+    /* Every capacity short of the size fails cleanly. */
+    for (size_t cap = len - 1300; cap < len; cap++) {
+        assert_int_equal(tb_wire_encode_batch_points(&h, in, COUNT, &t, buf, cap, &len),
+                         TB_ELIMIT);
+    }
+}
+
+static void test_points_refused(void **state)
+{
+    (void)state;
+    tb_summary_t it[2], got[4];
+    tb_point_table_t t;
+    s_golden_points(it, &t);
+    uint8_t out[1024];
+    size_t len;
+    tb_wire_header_t h = s_header("01::10:01", 43);
+    tb_wire_msg_t m;
+
+    /* Encoding: a point beyond the table, or with no table. */
+    it[0].point = 4;
+    assert_int_equal(tb_wire_encode_batch_points(&h, it, 2, &t, out, sizeof out, &len), TB_EINVAL);
+    it[0].point = 1;
+    assert_int_equal(tb_wire_encode_batch_points(&h, it, 2, NULL, out, sizeof out, &len),
+                     TB_EINVAL);
+    assert_int_equal(tb_wire_encode_batch(&h, it, 2, out, sizeof out, &len), TB_EINVAL);
+    s_golden_points(it, &t);
+    memset(t.p[0].ci, 'x', sizeof t.p[0].ci); /* no terminator */
+    assert_int_equal(tb_wire_encode_batch_points(&h, it, 2, &t, out, sizeof out, &len), TB_EINVAL);
+
+    /* Decoding: an index the batch's table does not hold. */
+    uint8_t b[sizeof k_batch_points];
+    memcpy(b, k_batch_points, sizeof b);
+    size_t at_point1 = 27 + 1 + 37; /* the envelope to the payload, summary 1, its 37 bytes */
+    assert_int_equal(b[at_point1], 0x02);
+    b[at_point1] = 0x03;
+    assert_int_equal(tb_wire_decode(b, sizeof b, &m, got, N(got)), TB_EPROTO);
+    b[at_point1] = 0x41; /* 65: beyond any table */
+    assert_int_equal(tb_wire_decode(b, sizeof b, &m, got, N(got)), TB_EPROTO);
+    b[at_point1] = 0xc0; /* nil instead of an index */
+    assert_int_equal(tb_wire_decode(b, sizeof b, &m, got, N(got)), TB_EPROTO);
+    b[at_point1] = 0x00; /* 0: no point, fine */
+    assert_int_equal(tb_wire_decode(b, sizeof b, &m, got, N(got)), 0);
+    assert_int_equal(got[0].point, 0);
+
+    /* Without its table (an envelope of 8) the indexes name nothing. */
+    memcpy(b, k_batch_points, sizeof b);
+    b[0] = 0x98;
+    size_t table = sizeof k_batch_points - 23;
+    assert_int_equal(k_batch_points[table], 0x92);
+    assert_int_equal(tb_wire_decode(b, table, &m, got, N(got)), TB_EPROTO);
+
+    /* A table of the wrong shape. */
+    memcpy(b, k_batch_points, sizeof b);
+    b[table] = 0x80; /* a map */
+    assert_int_equal(tb_wire_decode(b, table + 1, &m, got, N(got)), TB_EPROTO);
+    memcpy(b, k_batch_points, sizeof b);
+    b[table + 1] = 0x91; /* a pair of one */
+    assert_int_equal(tb_wire_decode(b, sizeof b, &m, got, N(got)), TB_EPROTO);
+    memcpy(b, k_batch_points, sizeof b);
+    b[table + 2] = 0x04; /* an MP that is not a string */
+    assert_int_equal(tb_wire_decode(b, sizeof b, &m, got, N(got)), TB_EPROTO);
+
+    /* Names longer than 8 bytes, a table longer than 64. */
+    tb_mp_buf_t mb;
+    msgpack_packer pk;
+    uint8_t big[4096];
+    for (int variant = 0; variant < 3; variant++) {
+        tb_mp_buf_init(&mb, &pk, big, sizeof big);
+        memcpy(big, k_batch_points, table);
+        mb.len = table;
+        size_t n = variant == 2 ? TB_POINTS_MAX + 1 : 2;
+        msgpack_pack_array(&pk, n);
+        for (size_t i = 0; i < n; i++) {
+            msgpack_pack_array(&pk, variant == 1 ? 3 : 2);
+            tb_mp_pack_cstr(&pk, variant == 0 && i == 1 ? "123456789" : "mp");
+            tb_mp_pack_cstr(&pk, "ci");
+            if (variant == 1) {
+                tb_mp_pack_cstr(&pk, "later"); /* a third element is skipped */
+            }
+        }
+        assert_false(mb.overflow);
+        int want = variant == 1 ? 0 : TB_ELIMIT;
+        assert_int_equal(tb_wire_decode(big, mb.len, &m, got, N(got)), want);
+    }
+
+    /* A heartbeat's 9th element is not a table: skipped as before. */
+    tb_mp_buf_init(&mb, &pk, big, sizeof big);
+    s_pack_env(&pk, 9, 1, 2, "p", "s");
+    msgpack_pack_map(&pk, 0);
+    msgpack_pack_uint8(&pk, 1);
+    tb_mp_pack_cstr(&pk, "not a table");
+    assert_int_equal(tb_wire_decode(big, mb.len, &m, got, N(got)), 0);
 }
 
 static void test_names(void **state)
@@ -1307,6 +1562,9 @@ int main(void)
         cmocka_unit_test(test_golden_files),
         cmocka_unit_test(test_golden_decode),
         cmocka_unit_test(test_golden_msgpack_c_oracle),
+        cmocka_unit_test(test_golden_points),
+        cmocka_unit_test(test_points_roundtrip_full_table),
+        cmocka_unit_test(test_points_refused),
         cmocka_unit_test(test_roundtrip_batch_max),
         cmocka_unit_test(test_batch_size_bound),
         cmocka_unit_test(test_roundtrip_heartbeat_eos),

@@ -1,6 +1,7 @@
 /* Differential test of the batch encoder's hand-written hot path against
  * msgpack-c: random summaries covering every integer width must encode to
- * exactly the bytes msgpack-c's packer produces for the documented layout,
+ * exactly the bytes msgpack-c's packer produces for the documented layout
+ * (summaries naming measurement points with the batch's point table too),
  * and decode back to the same summaries. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -63,13 +64,39 @@ static void s_pack_cstr(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, strlen(s));
 }
 
-/* The reference: the whole batch body packed field by field with msgpack-c. */
-static void s_reference(msgpack_sbuffer *sb, const tb_wire_header_t *h, const tb_summary_t *it,
-                        size_t n)
+/* A point table of 0..TB_POINTS_MAX pairs with names of 0..8 bytes. */
+static void s_random_points(tb_point_table_t *t)
 {
+    tb_point_table_reset(t);
+    size_t want = (size_t)(s_rand() % (TB_POINTS_MAX + 1));
+    while (t->n < want) {
+        char mp[TB_POINT_NAME_MAX + 1], ci[TB_POINT_NAME_MAX + 1];
+        size_t nm = (size_t)(s_rand() % (TB_POINT_NAME_MAX + 1));
+        size_t nc = (size_t)(s_rand() % (TB_POINT_NAME_MAX + 1));
+        for (size_t i = 0; i < nm; i++) {
+            mp[i] = (char)('a' + s_rand() % 3);
+        }
+        for (size_t i = 0; i < nc; i++) {
+            ci[i] = (char)(1 + s_rand() % 255); /* any byte but NUL */
+        }
+        mp[nm] = '\0';
+        ci[nc] = '\0';
+        (void)tb_point_table_intern(t, mp, ci);
+    }
+}
+
+/* The reference: the whole batch body packed field by field with msgpack-c
+ * (points: the summaries' table, or NULL). */
+static void s_reference(msgpack_sbuffer *sb, const tb_wire_header_t *h, const tb_summary_t *it,
+                        size_t n, const tb_point_table_t *points)
+{
+    size_t maxpoint = 0;
+    for (size_t i = 0; i < n; i++) {
+        maxpoint = it[i].point > maxpoint ? it[i].point : maxpoint;
+    }
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 8);
+    msgpack_pack_array(&pk, maxpoint > 0 ? 9 : 8);
     msgpack_pack_uint8(&pk, TB_WIRE_VERSION);
     msgpack_pack_uint8(&pk, TB_MSG_BATCH);
     s_pack_cstr(&pk, h->probe_id);
@@ -80,7 +107,7 @@ static void s_reference(msgpack_sbuffer *sb, const tb_wire_header_t *h, const tb
     for (size_t i = 0; i < n; i++) {
         const tb_summary_t *s = &it[i];
         size_t alen = s->family == TB_FAMILY_IPV4 ? 4 : s->family == TB_FAMILY_IPV6 ? 16 : 0;
-        msgpack_pack_array(&pk, 13);
+        msgpack_pack_array(&pk, s->point != 0 ? 14 : 13);
         msgpack_pack_uint64(&pk, s->ts_ns);
         msgpack_pack_uint32(&pk, s->wire_len);
         msgpack_pack_uint32(&pk, s->cap_len);
@@ -96,8 +123,19 @@ static void s_reference(msgpack_sbuffer *sb, const tb_wire_header_t *h, const tb
         msgpack_pack_uint16(&pk, s->vlan);
         msgpack_pack_uint8(&pk, s->flags);
         msgpack_pack_uint16(&pk, s->ethertype);
+        if (s->point != 0) {
+            msgpack_pack_uint16(&pk, s->point);
+        }
     }
     msgpack_pack_uint64(&pk, h->run);
+    if (maxpoint > 0) {
+        msgpack_pack_array(&pk, maxpoint);
+        for (size_t i = 0; i < maxpoint; i++) {
+            msgpack_pack_array(&pk, 2);
+            s_pack_cstr(&pk, points->p[i].mp);
+            s_pack_cstr(&pk, points->p[i].ci);
+        }
+    }
 }
 
 static void test_batches_match_msgpack_c(void **state)
@@ -106,26 +144,35 @@ static void test_batches_match_msgpack_c(void **state)
     enum { N = 500 };
     tb_summary_t *items = calloc(N, sizeof *items);
     tb_summary_t *back = calloc(N, sizeof *back);
-    size_t cap = TB_WIRE_HEADER_MAX_BYTES + N * TB_WIRE_SUMMARY_MAX_BYTES;
+    size_t cap =
+        TB_WIRE_HEADER_MAX_BYTES + TB_WIRE_POINTS_MAX_BYTES + N * TB_WIRE_SUMMARY_MAX_BYTES;
     uint8_t *out = malloc(cap);
     assert_non_null(items);
     assert_non_null(back);
     assert_non_null(out);
     for (int round = 0; round < 200; round++) {
         size_t n = (size_t)(s_rand() % (N + 1));
+        /* Every other round names measurement points (DPMI MP/CI). */
+        tb_point_table_t t;
+        s_random_points(&t);
+        int with_points = round % 2 == 1;
         for (size_t i = 0; i < n; i++) {
             s_random_summary(&items[i]);
+            if (with_points && s_rand() % 4 != 0) {
+                items[i].point = (uint16_t)(s_rand() % (t.n + 1));
+            }
         }
         tb_wire_header_t h = {
             .type = TB_MSG_BATCH, .boot_ns = s_any(UINT64_MAX), .seq = s_any(UINT64_MAX)};
         memcpy(h.probe_id, "probe-1", 8);
         memcpy(h.stream, "01::10:01", 10);
         size_t len = 0;
-        assert_int_equal(tb_wire_encode_batch(&h, items, n, out, cap, &len), 0);
+        assert_int_equal(
+            tb_wire_encode_batch_points(&h, items, n, with_points ? &t : NULL, out, cap, &len), 0);
 
         msgpack_sbuffer ref;
         msgpack_sbuffer_init(&ref);
-        s_reference(&ref, &h, items, n);
+        s_reference(&ref, &h, items, n, &t);
         assert_int_equal(len, ref.size);
         assert_memory_equal(out, ref.data, len);
         msgpack_sbuffer_destroy(&ref);
@@ -135,6 +182,12 @@ static void test_batches_match_msgpack_c(void **state)
         assert_int_equal(m.count, n);
         if (n > 0) {
             assert_memory_equal(back, items, n * sizeof *items);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (items[i].point != 0) {
+                assert_string_equal(m.points.p[items[i].point - 1].mp, t.p[items[i].point - 1].mp);
+                assert_string_equal(m.points.p[items[i].point - 1].ci, t.p[items[i].point - 1].ci);
+            }
         }
     }
     free(items);

@@ -1,0 +1,123 @@
+/* batchagg — see batchagg.h. */
+#include "batchagg.h"
+
+#include "tb_hash.h"
+
+#include <string.h>
+
+#define FSLOTS (4 * TB_AGG_CHUNK)
+#define HSLOTS (8 * TB_AGG_CHUNK)
+
+void tb_batchagg_init(tb_batchagg_t *a, uint64_t seed)
+{
+    memset(a, 0, sizeof *a);
+    a->flow_seed = seed;
+    a->host_seed = TB_HOST_SEED(seed);
+}
+
+/* Keys compared in 4-byte words inline (sizes are multiples of 4): a libc
+ * memcmp call per lookup costs more than the rest of it. */
+static inline int s_eq(const void *x, const void *y, size_t size)
+{
+    const uint8_t *a = x, *b = y;
+    uint32_t diff = 0;
+    for (size_t i = 0; i < size; i += 4) {
+        uint32_t u, v;
+        memcpy(&u, a + i, 4);
+        memcpy(&v, b + i, 4);
+        diff |= u ^ v;
+    }
+    return diff == 0;
+}
+
+/* Index of the flow key k (hash h) in the chunk, added if new. */
+static uint16_t s_flow(tb_batchagg_t *a, const tb_flow_key_t *k, uint64_t h)
+{
+    uint32_t tag = a->gen << 16;
+    size_t i = (size_t)h & (FSLOTS - 1);
+    for (;;) {
+        uint32_t sl = a->fslot[i];
+        if ((sl & 0xffff0000u) != tag) {
+            uint16_t idx = (uint16_t)a->nflows++;
+            tb_agg_flow_t *f = &a->flows[idx];
+            f->key = *k;
+            f->hash = h;
+            f->bytes = 0;
+            f->packets = 0;
+            a->fslot[i] = tag | idx;
+            return idx;
+        }
+        const tb_agg_flow_t *f = &a->flows[sl & 0xffffu];
+        if (f->hash == h && s_eq(&f->key, k, sizeof *k)) {
+            return (uint16_t)(sl & 0xffffu);
+        }
+        i = (i + 1) & (FSLOTS - 1);
+    }
+}
+
+static uint16_t s_host(tb_batchagg_t *a, uint8_t family, const uint8_t *addr, uint32_t packets,
+                       uint64_t bytes)
+{
+    tb_host_key_t k;
+    tb_host_key(&k, family, addr);
+    uint64_t h = tb_hash_bytes(&k, sizeof k, a->host_seed);
+    uint32_t tag = a->gen << 16;
+    size_t i = (size_t)h & (HSLOTS - 1);
+    for (;;) {
+        uint32_t sl = a->hslot[i];
+        tb_agg_host_t *e;
+        if ((sl & 0xffff0000u) != tag) {
+            uint16_t idx = (uint16_t)a->nhosts++;
+            e = &a->hosts[idx];
+            e->key = k;
+            e->hash = h;
+            e->bytes = 0;
+            e->packets = 0;
+            a->hslot[i] = tag | idx;
+        } else {
+            e = &a->hosts[sl & 0xffffu];
+            if (e->hash != h || !s_eq(&e->key, &k, sizeof k)) {
+                i = (i + 1) & (HSLOTS - 1);
+                continue;
+            }
+        }
+        e->packets += packets;
+        e->bytes += bytes;
+        return (uint16_t)(e - a->hosts);
+    }
+}
+
+void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
+{
+    if (n > TB_AGG_CHUNK) {
+        n = TB_AGG_CHUNK;
+    }
+    /* A new generation makes every slot free without clearing the tables;
+     * generation 0 is never used, so zeroed slots are free too. */
+    a->gen = (a->gen + 1) & 0xffffu;
+    if (a->gen == 0) {
+        memset(a->fslot, 0, sizeof a->fslot);
+        memset(a->hslot, 0, sizeof a->hslot);
+        a->gen = 1;
+    }
+    a->nflows = 0;
+    a->nhosts = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tb_summary_t *s = &items[i];
+        tb_flow_key_t k;
+        tb_flow_key(s, &k);
+        uint16_t fi = s_flow(a, &k, tb_hash_bytes(&k, sizeof k, a->flow_seed));
+        a->flows[fi].packets++;
+        a->flows[fi].bytes += s->wire_len;
+        a->pkt_flow[i] = fi;
+    }
+    for (size_t f = 0; f < a->nflows; f++) {
+        tb_agg_flow_t *e = &a->flows[f];
+        if (e->key.family != 0) {
+            e->host[0] = s_host(a, e->key.family, e->key.src, e->packets, e->bytes);
+            e->host[1] = s_host(a, e->key.family, e->key.dst, e->packets, e->bytes);
+        } else {
+            e->host[0] = e->host[1] = TB_AGG_NONE;
+        }
+    }
+}

@@ -1,0 +1,71 @@
+/* batchagg — the packets of a chunk of a batch, grouped by flow and by host.
+ *
+ * Every consumer of a batch (the stream's statistics, the database sink's
+ * interval tables and distinct-flow estimate) counts flows and hosts. The
+ * collector builds this once per chunk of at most TB_AGG_CHUNK packets: each
+ * packet's flow key and host keys are built and hashed once, and packets of
+ * the same key are summed, so the top-N tables see one update per distinct
+ * key instead of one per packet (a chunk of a real stream holds far fewer
+ * flows than packets). Hosts are counted from the distinct flows (a flow's
+ * packets are its two hosts' packets), so a packet costs one key, one hash
+ * and one lookup in a table that stays in the core's cache. Each packet
+ * keeps the index of its flow, and each flow those of its hosts, for a
+ * consumer that must split the chunk (an interval that closes inside it).
+ *
+ * Hashes: flows with the collector's seed, hosts with TB_HOST_SEED(seed) —
+ * the seeds every top-N table of the collector is created with, so that the
+ * tables take these hashes as their own (tb_topk_add_n).
+ *
+ * Non-IP packets are one flow (family 0, empty key) and have no hosts; the
+ * consumers leave that key out of their top tables and flow counts.
+ * Fixed-size plain data (about 170 KiB): allocate it once; not thread-safe. */
+#ifndef TB_BATCHAGG_H
+#define TB_BATCHAGG_H
+
+#include "stats.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TB_AGG_CHUNK 1024
+#define TB_AGG_NONE  UINT16_MAX /* a packet without hosts (non-IP) */
+
+/* The seed of host tables, from the collector's seed. */
+#define TB_HOST_SEED(seed) ((seed) ^ 0x5bd1e995u)
+
+typedef struct {
+    tb_flow_key_t key;
+    uint64_t hash;
+    uint64_t bytes;
+    uint32_t packets;
+    uint16_t host[2]; /* indexes into hosts (src, dst), or TB_AGG_NONE (non-IP) */
+} tb_agg_flow_t;
+
+typedef struct {
+    tb_host_key_t key;
+    uint64_t hash;
+    uint64_t bytes;
+    uint32_t packets;
+} tb_agg_host_t;
+
+struct tb_batchagg_s {
+    uint64_t flow_seed;
+    uint64_t host_seed;
+    size_t nflows;
+    size_t nhosts;
+    tb_agg_flow_t flows[TB_AGG_CHUNK];
+    tb_agg_host_t hosts[2 * TB_AGG_CHUNK];
+    uint16_t pkt_flow[TB_AGG_CHUNK]; /* index into flows, per packet */
+    /* Open addressing over the chunk's keys: generation << 16 | index. */
+    uint32_t gen;
+    uint32_t fslot[4 * TB_AGG_CHUNK];
+    uint32_t hslot[8 * TB_AGG_CHUNK];
+};
+
+/* Prepare for a collector whose tables use `seed`. */
+void tb_batchagg_init(tb_batchagg_t *a, uint64_t seed);
+
+/* Group items[0, n), n <= TB_AGG_CHUNK (more are not looked at). */
+void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n);
+
+#endif

@@ -1,0 +1,81 @@
+/* pointstats — see pointstats.h. */
+#include "pointstats.h"
+
+#include <string.h>
+
+int tb_pointstats_slot(tb_pointstats_t *ps, const char *mp, const char *ci)
+{
+    size_t nm = strnlen(mp, TB_POINT_NAME_MAX);
+    size_t nc = strnlen(ci, TB_POINT_NAME_MAX);
+    for (size_t i = 0; i < ps->n; i++) {
+        const tb_pointstat_t *e = &ps->e[i];
+        if (strlen(e->mp) == nm && memcmp(e->mp, mp, nm) == 0 && strlen(e->ci) == nc &&
+            memcmp(e->ci, ci, nc) == 0) {
+            return (int)i;
+        }
+    }
+    if (ps->n >= TB_POINTS_MAX) {
+        return -1;
+    }
+    tb_pointstat_t *e = &ps->e[ps->n];
+    memset(e, 0, sizeof *e);
+    memcpy(e->mp, mp, nm);
+    memcpy(e->ci, ci, nc);
+    return (int)ps->n++;
+}
+
+/* Slots of a batch's points: not looked up yet, beyond the table. */
+enum { S_UNMAPPED = -2, S_OVERFLOW = -1 };
+
+void tb_pointstats_add(tb_pointstats_t *ps, const tb_point_table_t *t, const tb_summary_t *items,
+                       size_t n)
+{
+    int slot[TB_POINTS_MAX + 1];
+    size_t tn = t != NULL && t->n <= TB_POINTS_MAX ? t->n : 0;
+    for (size_t i = 1; i <= tn; i++) {
+        slot[i] = S_UNMAPPED;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const tb_summary_t *s = &items[i];
+        size_t p = s->point;
+        if (p == 0 || p > tn) {
+            ps->unnamed_packets++;
+            ps->unnamed_bytes += s->wire_len;
+            continue;
+        }
+        if (slot[p] == S_UNMAPPED) {
+            slot[p] = tb_pointstats_slot(ps, t->p[p - 1].mp, t->p[p - 1].ci);
+        }
+        if (slot[p] == S_OVERFLOW) {
+            ps->overflow_packets++;
+            ps->overflow_bytes += s->wire_len;
+            continue;
+        }
+        tb_pointstat_t *e = &ps->e[slot[p]];
+        e->packets++;
+        e->bytes += s->wire_len;
+    }
+}
+
+int tb_pointstats_any(const tb_pointstats_t *ps)
+{
+    return ps->n > 0 || ps->overflow_packets > 0;
+}
+
+static int s_before(const tb_pointstat_t *a, const tb_pointstat_t *b)
+{
+    int c = strcmp(a->mp, b->mp);
+    return c < 0 || (c == 0 && strcmp(a->ci, b->ci) < 0);
+}
+
+void tb_pointstats_order(const tb_pointstats_t *ps, size_t *order)
+{
+    /* Insertion sort: at most TB_POINTS_MAX entries, read per stats reply. */
+    for (size_t i = 0; i < ps->n; i++) {
+        size_t j = i;
+        for (; j > 0 && s_before(&ps->e[i], &ps->e[order[j - 1]]); j--) {
+            order[j] = order[j - 1];
+        }
+        order[j] = i;
+    }
+}

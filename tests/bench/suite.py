@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""The benchmark suite: tapbus's rates against the raw read rate and the peers.
+
+    tests/bench/suite.py BUILD_DIR [--packets N] [--runs N] [--captures zipf,new]
+                         [--no-peers] [--keep DIR]
+
+Two synthetic captures (tb-gen-pcap, Ethernet, 128 bytes captured per
+packet): `zipf`, N packets over 10,000 flows of Zipf-like popularity, and
+`new`, N packets each of a new flow (--sequential). On each, RUNS times
+(medians reported):
+
+- raw read: libpcap reading the file (tb-pcap-rate, only pcap_next_ex);
+- tcpdump: `tcpdump -r F -w /dev/null` (if installed);
+- probe alone: tapbus-probe publishing the file to tb-bus-sink (which
+  records the messages);
+- collector alone: those recorded messages played by tb-bus-replay into
+  tapbus-collector (no sink, then with InfluxDB): from `tapbusctl start`
+  until the stream is finished;
+- end to end: probe -> bus -> collector, without a sink and with a real
+  influxd (the harness's, private): from start until finished, then the
+  stream's final point is checked in the database (packets exact);
+- peers, where installed (Debian packages pmacct, softflowd, argus-server):
+  pmacctd with its memory plugin, softflowd (-r) and argus (-r) reading the
+  same file; their rate is taken over the CPU time they used (they pause on
+  the way out, which wall time would count against them).
+
+Each rate is packets per second; "of raw" is the ratio to the raw read rate
+measured in the same run (the machine's speed varies between runs, the
+ratio far less). Also printed: the collector's peak memory and the
+latency of `tapbusctl status` while the end-to-end run with InfluxDB is
+under way. Runs on any machine with the build; needs influxd for the
+database rows (skipped, and said so, without it)."""
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                "integration"))
+import tapbus_harness as h  # noqa: E402
+
+STREAM = "bench"
+
+
+def run(cmd, timeout=1800, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def field(line, key):
+    for part in line.split():
+        if part.startswith(key + "="):
+            return part.split("=", 1)[1]
+    raise ValueError("no %s in %r" % (key, line))
+
+
+def peak_rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Suite:
+    def __init__(self, build, packets, tmp):
+        self.build = build
+        self.bin = os.path.join(build, "bin")
+        h.BIN = self.bin
+        self.packets = packets
+        self.tmp = tmp
+        self.influx = None
+        self.notes = []
+
+    def tool(self, name):
+        return os.path.join(self.bin, name)
+
+    # --- the measurements ------------------------------------------------
+
+    def raw(self, pcap):
+        r = run([self.tool("tb-pcap-rate"), pcap])
+        return float(field(r.stdout, "pps"))
+
+    def tcpdump(self, pcap):
+        if shutil.which("tcpdump") is None:
+            return None
+        t0 = time.monotonic()
+        r = run(["tcpdump", "-r", pcap, "-w", "/dev/null"])
+        dt = time.monotonic() - t0
+        return self.packets / dt if r.returncode == 0 else None
+
+    def probe_alone(self, pcap, record):
+        pub = h.endpoint()
+        probe = h.Proc("tapbus-probe", ["--id", "bench", "--publish", pub,
+                                        "--source", "%s=file:%s" % (STREAM, pcap)], self.tmp)
+        try:
+            r = run([self.tool("tb-bus-sink"), "--record", record, pub, STREAM, "600"])
+            if r.returncode != 0 or int(field(r.stdout, "packets")) != self.packets:
+                raise AssertionError("probe alone: %s %s" % (r.stdout, r.stderr))
+            return float(field(r.stdout, "pps"))
+        finally:
+            probe.stop()
+
+    def _measure(self, collector, control, started, wait_points=None, status_probe=None):
+        """Start the stream, time until finished; returns (pps, peak RSS)."""
+        t0 = time.monotonic()
+        h.ctl_json(control, "start", STREAM)
+        latencies = []
+        stop = threading.Event()
+        if status_probe is not None:
+            def ask():
+                while not stop.is_set():
+                    a = time.monotonic()
+                    h.ctl(control, "status", check=False)
+                    latencies.append(time.monotonic() - a)
+                    stop.wait(0.1)
+            th = threading.Thread(target=ask)
+            th.start()
+        try:
+            while True:
+                st = h.ctl_json(control, "stats", STREAM)
+                if st["state"] in ("finished", "error"):
+                    break
+                if time.monotonic() - t0 > 1800:
+                    raise AssertionError("the stream did not finish")
+                time.sleep(0.02)
+            dt = time.monotonic() - t0
+        finally:
+            stop.set()
+            if status_probe is not None:
+                th.join()
+        if st["state"] != "finished" or st["packets"] != self.packets:
+            raise AssertionError("stream ended %s with %d of %d packets"
+                                 % (st["state"], st["packets"], self.packets))
+        rss = peak_rss_kib(collector.p.pid)
+        if wait_points is not None:
+            wait_points()
+        if status_probe is not None:
+            status_probe.extend(latencies)
+        return self.packets / dt, rss
+
+    def _db_args(self, db):
+        self.influx.create_db(db)
+        return ["--influx-url", self.influx.url, "--influx-db", db]
+
+    def _points_check(self, db):
+        def written():
+            rows = self.influx.points(db, "SELECT last(packets) AS p FROM tapbus_stream "
+                                          "WHERE stream = '%s'" % STREAM)
+            return rows and rows[0]["p"] == self.packets
+        return lambda: h.wait_for(written, 120, "the final point in the database")
+
+    def collector_alone(self, record, db=None):
+        pub = h.endpoint()
+        control = h.endpoint()
+        replay = subprocess.Popen([self.tool("tb-bus-replay"), record, pub, STREAM, "600"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = ["--probe", pub, "--control", control]
+        if db:
+            args += self._db_args(db)
+        collector = h.Proc("tapbus-collector", args, self.tmp)
+        try:
+            h.wait_for(lambda: h.ctl(control, "status", timeout_ms=500, check=False)[0] == 0, 30,
+                       "the collector to answer")
+            return self._measure(collector, control, time.monotonic(),
+                                 self._points_check(db) if db else None)
+        finally:
+            collector.stop()
+            replay.kill()
+            replay.wait()
+
+    def end_to_end(self, pcap, db=None, latencies=None):
+        bus = h.Bus([(STREAM, "file:" + pcap)],
+                    collector_args=self._db_args(db) if db else ())
+        try:
+            return self._measure(bus.collector, bus.control, time.monotonic(),
+                                 self._points_check(db) if db else None, latencies)
+        finally:
+            codes, logs = bus.close()
+            if codes != (0, 0):
+                raise AssertionError("programs exited %s: %s" % (codes, logs[-2000:]))
+
+    def peers(self, pcap):
+        out = {}
+        if shutil.which("pmacctd"):
+            conf = os.path.join(self.tmp, "pmacctd.conf")
+            with open(conf, "w") as f:
+                f.write("daemonize: false\npcap_savefile: %s\nplugins: memory\n"
+                        "aggregate: src_host, dst_host, src_port, dst_port, proto\n"
+                        "imt_path: %s\nimt_mem_pools_number: 0\n"
+                        % (pcap, os.path.join(self.tmp, "pmacct.pipe")))
+            out["pmacctd, memory plugin (CPU time)"] = self._timed(["pmacctd", "-f", conf])
+        if shutil.which("softflowd"):
+            out["softflowd (CPU time)"] = self._timed(
+                ["softflowd", "-r", pcap, "-n", "127.0.0.1:9", "-m", str(self.packets + 1)])
+        if shutil.which("argus"):
+            out["argus (CPU time)"] = self._timed(["argus", "-r", pcap, "-w", "/dev/null"])
+        return out
+
+    def _timed(self, cmd):
+        """Packets per second of the CPU time cmd (and the children it
+        reaped) used: the peers pause on the way out, which wall time would
+        count."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        r = run(cmd)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if r.returncode != 0 or cpu <= 0:
+            self.notes.append("%s exited %d: %s" % (cmd[0], r.returncode,
+                                                    (r.stderr or r.stdout).strip()[-200:]))
+            return None
+        return self.packets / cpu
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("build")
+    ap.add_argument("--packets", type=int, default=5000000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--captures", default="zipf,new")
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--keep", help="keep the captures and logs in this directory")
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    if a.packets < 1 or a.runs < 1:
+        sys.exit("suite.py: --packets and --runs must be at least 1")
+    tmp = a.keep or tempfile.mkdtemp(prefix="tapbus-suite-")
+    os.makedirs(tmp, exist_ok=True)
+    s = Suite(build, a.packets, tmp)
+    have_influx = shutil.which(os.environ.get("TAPBUS_INFLUXD", "influxd")) is not None
+    try:
+        if have_influx:
+            s.influx = h.Influx(parent=tmp)
+            s.influx.start()
+        else:
+            s.notes.append("no influxd: the rows with InfluxDB are left out")
+        for cap in a.captures.split(","):
+            pcap = os.path.join(tmp, cap + ".pcap")
+            gen = [s.tool("tb-gen-pcap"), "-o", pcap, "--packets", str(a.packets)]
+            if cap == "zipf":
+                gen += ["--flows", "10000"]
+                title = "%d packets, 10,000 Zipf flows" % a.packets
+            elif cap == "new":
+                gen += ["--flows", str(max(a.packets, 6)), "--sequential"]
+                title = "%d packets, every one a new flow" % a.packets
+            else:
+                sys.exit("suite.py: unknown capture '%s' (zipf, new)" % cap)
+            r = run(gen)
+            if r.returncode != 0:
+                sys.exit("suite.py: %s" % r.stderr.strip())
+            rows = {}
+            rss = {}
+            lat = []
+
+            def add(name, rate, raw):
+                if rate is not None:
+                    rows.setdefault(name, []).append((rate, rate / raw))
+            for i in range(a.runs):
+                raw = s.raw(pcap)
+                add("raw read (libpcap)", raw, raw)
+                add("tcpdump -r F -w /dev/null", s.tcpdump(pcap), raw)
+                record = os.path.join(tmp, cap + ".bus")
+                add("probe alone", s.probe_alone(pcap, record), raw)
+                pps, m = s.collector_alone(record)
+                add("collector alone", pps, raw)
+                rss.setdefault("collector alone", []).append(m)
+                if have_influx:
+                    pps, m = s.collector_alone(record, db="c%s%d" % (cap, i))
+                    add("collector alone + InfluxDB", pps, raw)
+                    rss.setdefault("collector alone + InfluxDB", []).append(m)
+                pps, m = s.end_to_end(pcap)
+                add("end to end", pps, raw)
+                rss.setdefault("end to end", []).append(m)
+                if have_influx:
+                    pps, m = s.end_to_end(pcap, db="e%s%d" % (cap, i), latencies=lat)
+                    add("end to end + InfluxDB", pps, raw)
+                    rss.setdefault("end to end + InfluxDB", []).append(m)
+                if not a.no_peers:
+                    for name, pps in s.peers(pcap).items():
+                        add(name, pps, raw)
+                os.unlink(record)
+            print("\n%s (medians of %d runs)" % (title, a.runs))
+            print("%-34s %12s %9s %14s" % ("measurement", "packets/s", "of raw",
+                                             "collector RSS"))
+            for name, vals in rows.items():
+                m = rss.get(name)
+                print("%-34s %12s %8.0f%% %14s" % (
+                    name, "{:,.0f}".format(statistics.median(v[0] for v in vals)),
+                    100 * statistics.median(v[1] for v in vals),
+                    "%.1f MiB" % (statistics.median(m) / 1024) if m else ""))
+            if lat:
+                lat.sort()
+                print("tapbusctl status during the run with InfluxDB: median %.1f ms, "
+                      "max %.1f ms (%d calls)" % (1000 * statistics.median(lat),
+                                                  1000 * lat[-1], len(lat)))
+            os.unlink(pcap)
+        for n in s.notes:
+            print("note: " + n)
+    finally:
+        if s.influx is not None:
+            s.influx.close()
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

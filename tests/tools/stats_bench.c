@@ -1,0 +1,170 @@
+/* tb-stats-bench — the collector's per-packet statistics work, alone.
+ *
+ *   tb-stats-bench PCAP [ROUNDS]
+ *
+ * Decodes the capture into summaries once, then times (CPU time of this
+ * thread, best of ROUNDS, default 3) feeding them in chunks of TB_AGG_CHUNK
+ * to the statistics the collector keeps for a stream with the database
+ * sink on: the stream's totals and top flows / hosts, and an interval's
+ * top flows / hosts and distinct-flow estimate (four top-N tables of 4,096
+ * entries). Two ways: "per packet" (each packet's keys built and hashed per
+ * table, one top-N update per packet and table) and "grouped" (batchagg:
+ * keys built and hashed once per packet, one update per distinct key and
+ * table, as the collector does). Prints ns per packet of each. */
+#include "batchagg.h"
+#include "hll.h"
+#include "stats.h"
+#include "tb_hash.h"
+#include "topk.h"
+
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CAP 4096
+
+static double s_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct {
+    tb_stats_t *st;
+    tb_topk_t *flows, *hosts;
+    tb_hll_t hll;
+} tables_t;
+
+static void s_tables(tables_t *t, uint64_t seed)
+{
+    t->st = tb_stats_new(CAP, CAP, seed);
+    t->flows = tb_topk_new(CAP, sizeof(tb_flow_key_t), seed);
+    t->hosts = tb_topk_new(CAP, sizeof(tb_host_key_t), TB_HOST_SEED(seed));
+    tb_hll_reset(&t->hll);
+    if (t->st == NULL || t->flows == NULL || t->hosts == NULL) {
+        fprintf(stderr, "tb-stats-bench: out of memory\n");
+        exit(1);
+    }
+}
+
+static void s_free(tables_t *t)
+{
+    tb_stats_destroy(&t->st);
+    tb_topk_destroy(&t->flows);
+    tb_topk_destroy(&t->hosts);
+}
+
+/* What the collector did before batchagg: every table on its own. */
+static void s_per_packet(tables_t *t, const tb_summary_t *s, size_t n, uint64_t seed,
+                         tb_batchagg_t *agg)
+{
+    tb_batchagg_build(agg, s, 0); /* scalars only through tb_stats_add below */
+    tb_stats_add(t->st, s, n, agg);
+    for (size_t i = 0; i < n; i++) {
+        tb_flow_key_t fk;
+        tb_flow_key(&s[i], &fk);
+        uint64_t h = tb_hash_bytes(&fk, sizeof fk, seed);
+        tb_topk_add_hashed(t->st->flows, &fk, h, s[i].wire_len);
+        tb_hll_add(&t->hll, tb_hash_bytes(&fk, sizeof fk, seed));
+        tb_topk_add(t->flows, &fk, s[i].wire_len);
+        if (s[i].family != 0) {
+            const uint8_t *addr[2] = {s[i].src, s[i].dst};
+            for (int k = 0; k < 2; k++) {
+                tb_host_key_t hk;
+                tb_host_key(&hk, s[i].family, addr[k]);
+                tb_topk_add(t->st->hosts, &hk, s[i].wire_len);
+                tb_topk_add(t->hosts, &hk, s[i].wire_len);
+            }
+        }
+    }
+}
+
+static void s_grouped(tables_t *t, const tb_summary_t *s, size_t n, tb_batchagg_t *agg)
+{
+    tb_batchagg_build(agg, s, n);
+    tb_stats_add(t->st, s, n, agg);
+    for (size_t i = 0; i < agg->nflows; i++) {
+        const tb_agg_flow_t *f = &agg->flows[i];
+        tb_hll_add(&t->hll, f->hash);
+        tb_topk_add_n(t->flows, &f->key, f->hash, f->packets, f->bytes);
+    }
+    for (size_t i = 0; i < agg->nhosts; i++) {
+        const tb_agg_host_t *h = &agg->hosts[i];
+        tb_topk_add_n(t->hosts, &h->key, h->hash, h->packets, h->bytes);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: tb-stats-bench PCAP [ROUNDS]\n");
+        return 2;
+    }
+    int rounds = argc > 2 ? atoi(argv[2]) : 3;
+    /* A third argument "packet" or "grouped" runs only that way (for perf). */
+    int only = argc > 3 ? (strcmp(argv[3], "grouped") == 0 ? 1 : 0) : -1;
+    char perr[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_open_offline_with_tstamp_precision(argv[1], PCAP_TSTAMP_PRECISION_NANO, perr);
+    if (p == NULL) {
+        fprintf(stderr, "tb-stats-bench: %s\n", perr);
+        return 1;
+    }
+    size_t cap = 1 << 20, n = 0;
+    tb_summary_t *s = malloc(cap * sizeof *s);
+    struct pcap_pkthdr *h;
+    const u_char *d;
+    while (s != NULL && pcap_next_ex(p, &h, &d) == 1) {
+        if (n == cap) {
+            cap *= 2;
+            tb_summary_t *t = realloc(s, cap * sizeof *s);
+            if (t == NULL) {
+                break;
+            }
+            s = t;
+        }
+        (void)tb_decode(pcap_datalink(p), d, h->caplen, h->len,
+                        (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec, &s[n++]);
+    }
+    pcap_close(p);
+    static tb_batchagg_t agg;
+    uint64_t seed = 0x1234567;
+    double best[2] = {1e9, 1e9};
+    uint64_t chunks = 0, flows = 0, hosts = 0;
+    for (int r = 0; r < rounds; r++) {
+        for (int way = 0; way < 2; way++) {
+            if (only >= 0 && way != only) {
+                continue;
+            }
+            tables_t t;
+            s_tables(&t, seed);
+            tb_batchagg_init(&agg, seed);
+            double t0 = s_cpu();
+            for (size_t off = 0; off < n; off += TB_AGG_CHUNK) {
+                size_t k = n - off < TB_AGG_CHUNK ? n - off : TB_AGG_CHUNK;
+                if (way == 0) {
+                    s_per_packet(&t, s + off, k, seed, &agg);
+                } else {
+                    s_grouped(&t, s + off, k, &agg);
+                    if (r == 0) {
+                        chunks++;
+                        flows += agg.nflows;
+                        hosts += agg.nhosts;
+                    }
+                }
+            }
+            double dt = s_cpu() - t0;
+            best[way] = dt < best[way] ? dt : best[way];
+            s_free(&t);
+        }
+    }
+    printf("%zu packets, per chunk of %d: %.0f distinct flows, %.0f distinct hosts\n", n,
+           TB_AGG_CHUNK, chunks ? (double)flows / (double)chunks : 0.0,
+           chunks ? (double)hosts / (double)chunks : 0.0);
+    printf("per packet %.1f ns/packet, grouped %.1f ns/packet (%.2fx)\n",
+           best[0] * 1e9 / (double)n, best[1] * 1e9 / (double)n, best[0] / best[1]);
+    free(s);
+    return 0;
+}
