@@ -16,7 +16,8 @@
  * the seeds every top-N table of the collector is created with, so that the
  * tables take these hashes as their own (tb_topk_add_n).
  *
- * Non-IP packets are one flow (family 0, empty key) and have no hosts.
+ * Non-IP packets are one flow (family 0, empty key) and have no hosts; the
+ * consumers leave that key out of their top tables and flow counts.
  * Fixed-size plain data (about 170 KiB): allocate it once; not thread-safe. */
 #ifndef TB_BATCHAGG_H
 #define TB_BATCHAGG_H

@@ -355,6 +355,9 @@ static void s_keys_each(dbstream_t *ds, const tb_summary_t *items, size_t from, 
     for (size_t i = from; i < to; i++) {
         uint32_t len = items[i].wire_len;
         const tb_agg_flow_t *f = &agg->flows[agg->pkt_flow[i]];
+        if (f->key.family == 0) {
+            continue; /* non-IP: no flow, no host (s_keys_grouped) */
+        }
         tb_hll_add(&ds->flows_seen, f->hash);
         tb_topk_add_n(ds->flows, &f->key, f->hash, 1, len);
         for (int k = 0; k < 2; k++) {
@@ -367,7 +370,9 @@ static void s_keys_each(dbstream_t *ds, const tb_summary_t *items, size_t from, 
 }
 
 /* Count the whole chunk, grouped: one update per distinct key, the slots
- * prefetched first and the entries a few keys ahead (as tb_stats_add). */
+ * prefetched first and the entries a few keys ahead (as tb_stats_add).
+ * Flows and hosts are IP conversations: the non-IP packets' key (family 0)
+ * is left out; they count in the totals and the protocol classes only. */
 #define AHEAD 8
 
 static void s_keys_grouped(dbstream_t *ds, const tb_batchagg_t *agg)
@@ -383,6 +388,9 @@ static void s_keys_grouped(dbstream_t *ds, const tb_batchagg_t *agg)
             tb_topk_prefetch_entry(ds->flows, agg->flows[i + AHEAD].hash);
         }
         const tb_agg_flow_t *f = &agg->flows[i];
+        if (f->key.family == 0) {
+            continue;
+        }
         tb_hll_add(&ds->flows_seen, f->hash);
         tb_topk_add_n(ds->flows, &f->key, f->hash, f->packets, f->bytes);
     }

@@ -50,7 +50,7 @@ void tb_flow_key(const tb_summary_t *s, tb_flow_key_t *k)
     memset(k, 0, sizeof *k);
     k->family = s->family;
     if (s->family == 0) {
-        return; /* every non-IP packet is one "flow" */
+        return; /* non-IP: one empty key, kept out of the top tables */
     }
     k->proto = s->proto;
     if (s->flags & TB_SUM_PORTS) {
@@ -150,7 +150,13 @@ void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_
             tb_topk_prefetch_entry(st->flows, agg->flows[i + AHEAD].hash);
         }
         const tb_agg_flow_t *f = &agg->flows[i];
-        tb_topk_add_n(st->flows, &f->key, f->hash, f->packets, f->bytes);
+        /* Non-IP packets count in the totals and as non_ip in the protocol
+         * classes, but they are no conversation between IP hosts: no flow
+         * (and batchagg gives them no hosts), so an ARP lump is never the
+         * most active tuple. */
+        if (f->key.family != 0) {
+            tb_topk_add_n(st->flows, &f->key, f->hash, f->packets, f->bytes);
+        }
     }
     for (size_t i = 0; i < agg->nhosts; i++) {
         if (i + AHEAD < agg->nhosts) {

@@ -65,7 +65,9 @@ void tb_stats_destroy(tb_stats_t **p);
 void tb_stats_reset(tb_stats_t *st);
 
 /* Account n summaries (borrowed), grouped by agg (tb_batchagg_build over
- * the same items; tables created with the seed agg was prepared with). */
+ * the same items; tables created with the seed agg was prepared with): every
+ * one in the totals and protocol classes, IP ones (family != 0) also in the
+ * top flows and hosts. */
 struct tb_batchagg_s;
 typedef struct tb_batchagg_s tb_batchagg_t;
 void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_batchagg_t *agg);

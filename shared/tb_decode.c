@@ -12,12 +12,15 @@
  * The first problem found stops the decode: exactly one of TB_SUM_TRUNC /
  * TB_SUM_MALFORMED is then set, and the summary keeps what was decoded before.
  *
- * Scope: the first IP header after the link layer and VLAN tags is summarised.
- * Tunnels (GRE, IP-in-IP, VXLAN, ...) are not unwrapped. MPLS, PPPoE, MACsec
- * and every other ethertype that is not IPv4/IPv6 give a non-IP summary that
- * still records the ethertype. */
+ * Scope: the first IP header after the link layer, VLAN tags and the
+ * encapsulations of tb_decode_link.c (MPLS, PPPoE, MACsec, Arista) is
+ * summarised. Tunnels (GRE, IP-in-IP, VXLAN, ...) are not unwrapped. Every
+ * other ethertype gives a non-IP summary that still records the ethertype.
+ * This file holds the hot path and IP; the other link types are in
+ * tb_decode_link.c (tb_decode_int.h is the interface between the two). */
 #include "tb_summary.h"
 
+#include "tb_decode_int.h"
 #include "tb_err.h"
 
 #include <arpa/inet.h>
@@ -26,8 +29,8 @@
 #include <sys/socket.h>
 
 enum {
-    S_ETHERTYPE_IPV4 = 0x0800,
-    S_ETHERTYPE_IPV6 = 0x86dd,
+    S_ETHERTYPE_IPV4 = TB_ETHERTYPE_IPV4,
+    S_ETHERTYPE_IPV6 = TB_ETHERTYPE_IPV6,
     S_ETHERTYPE_8021Q = 0x8100,  /* IEEE 802.1Q customer tag */
     S_ETHERTYPE_8021AD = 0x88a8, /* IEEE 802.1ad service tag */
     S_ETHERTYPE_QINQ = 0x9100,   /* pre-standard QinQ service tag */
@@ -53,21 +56,16 @@ enum {
     S_IPPROTO_UDPLITE = 136,
 };
 
-static inline uint16_t s_be16(const uint8_t *p)
-{
-    return (uint16_t)(((unsigned)p[0] << 8) | p[1]);
-}
-
-static inline uint32_t s_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 /* Record a decode failure (TB_ETRUNC or TB_EPROTO) and pass it on. */
 static int s_fail(tb_summary_t *out, int err)
 {
     out->flags |= (uint8_t)(err == TB_ETRUNC ? TB_SUM_TRUNC : TB_SUM_MALFORMED);
     return err;
+}
+
+int tb_dec_fail(tb_summary_t *out, int err)
+{
+    return s_fail(out, err);
 }
 
 /* Upper layer: the first bytes of TCP (RFC 9293 3.1), UDP (RFC 768),
@@ -107,8 +105,8 @@ static int s_upper(uint8_t proto, const uint8_t *p, size_t len, int short_err, t
     if (len < 4) {
         return s_fail(out, short_err);
     }
-    out->sport = s_be16(p);
-    out->dport = s_be16(p + 2);
+    out->sport = tb_dec_be16(p);
+    out->dport = tb_dec_be16(p + 2);
     out->flags |= TB_SUM_PORTS;
     if (proto == S_IPPROTO_TCP && len >= 14) {
         out->tcp_flags = p[13];
@@ -141,14 +139,14 @@ static int s_ipv4(const uint8_t *p, size_t len, tb_summary_t *out)
      * tcpdump and Wireshark then use the captured length, and so do we.
      * Otherwise the datagram ends at its total length when the capture holds
      * more (Ethernet padding), and at the capture end when it holds less. */
-    size_t total = s_be16(p + 2);
+    size_t total = tb_dec_be16(p + 2);
     if (total != 0 && total < hl) {
         return s_fail(out, TB_EPROTO);
     }
     if (len < hl) {
         return s_fail(out, TB_ETRUNC);
     }
-    uint16_t frag = s_be16(p + 6);
+    uint16_t frag = tb_dec_be16(p + 6);
     if ((frag & 0x1fff) != 0) {
         out->flags |= TB_SUM_FRAGMENT;
         return 0;
@@ -188,7 +186,7 @@ static int s_ipv6(const uint8_t *p, size_t len, tb_summary_t *out)
      * Otherwise as for IPv4: a header that does not fit in a fully captured
      * payload is malformed, one cut by the capture end is truncated. */
     int short_err = TB_ETRUNC;
-    size_t payload = s_be16(p + 4);
+    size_t payload = tb_dec_be16(p + 4);
     if (payload != 0 && payload <= len - 40) {
         len = 40 + payload;
         short_err = TB_EPROTO;
@@ -218,7 +216,7 @@ static int s_ipv6(const uint8_t *p, size_t len, tb_summary_t *out)
             if (len - off < 8) {
                 return s_fail(out, short_err);
             }
-            uint16_t fo = s_be16(p + off + 2);
+            uint16_t fo = tb_dec_be16(p + off + 2);
             if ((fo & 0xfff8) != 0) {
                 out->proto = p[off];
                 out->flags |= TB_SUM_FRAGMENT;
@@ -251,7 +249,9 @@ static int s_ipv6(const uint8_t *p, size_t len, tb_summary_t *out)
     }
 }
 
-/* Network layer by ethertype; anything but IPv4/IPv6 is a valid non-IP frame. */
+/* Network layer by ethertype: IPv4, IPv6, or an encapsulation that ends in
+ * one (MPLS, PPPoE: tb_decode_link.c); anything else is a valid non-IP
+ * frame. */
 static int s_network(uint16_t ethertype, const uint8_t *p, size_t len, tb_summary_t *out)
 {
     out->ethertype = ethertype;
@@ -261,25 +261,33 @@ static int s_network(uint16_t ethertype, const uint8_t *p, size_t len, tb_summar
     if (ethertype == S_ETHERTYPE_IPV6) {
         return s_ipv6(p, len, out);
     }
-    return 0;
+    return tb_dec_encap(ethertype, p, len, out);
+}
+
+int tb_dec_network(uint16_t ethertype, const uint8_t *p, size_t len, tb_summary_t *out)
+{
+    return s_network(ethertype, p, len, out);
 }
 
 /* From a type/length field at the start of (p, len) through VLAN tags
- * (IEEE 802.1Q 9.6: TCI then the next type; the outermost id is kept) and
- * 802.2 LLC / SNAP (IEEE 802.2, RFC 1042: AA AA 03, OUI, ethertype) to the
- * network layer. */
-static int s_ethertype_chain(uint16_t type, const uint8_t *p, size_t len, tb_summary_t *out)
+ * (IEEE 802.1Q 9.6: TCI then the next type; the outermost id is kept),
+ * 802.2 LLC / SNAP (IEEE 802.2, RFC 1042: AA AA 03, OUI, ethertype) and the
+ * MACsec and Arista headers (tb_dec_shim) to the network layer. */
+static int s_ethertype_walk(uint16_t type, const uint8_t *p, size_t len, tb_summary_t *out)
 {
     for (int n = 0; n < S_MAX_LINK_LAYERS; n++) {
+        if (type == S_ETHERTYPE_IPV4 || type == S_ETHERTYPE_IPV6) {
+            return s_network(type, p, len, out);
+        }
         if (type == S_ETHERTYPE_8021Q || type == S_ETHERTYPE_8021AD || type == S_ETHERTYPE_QINQ) {
             if (len < 4) {
                 return s_fail(out, TB_ETRUNC);
             }
             if (!(out->flags & TB_SUM_VLAN)) {
-                out->vlan = s_be16(p) & 0x0fff;
+                out->vlan = tb_dec_be16(p) & 0x0fff;
                 out->flags |= TB_SUM_VLAN;
             }
-            type = s_be16(p + 2);
+            type = tb_dec_be16(p + 2);
             p += 4;
             len -= 4;
         } else if (type <= S_ETH_MAX_LENGTH) {
@@ -298,16 +306,43 @@ static int s_ethertype_chain(uint16_t type, const uint8_t *p, size_t len, tb_sum
             if (p[3] != 0 || p[4] != 0 || (p[5] != 0 && p[5] != 0xf8)) {
                 return 0;
             }
-            type = s_be16(p + 6);
+            type = tb_dec_be16(p + 6);
             p += 8;
             len -= 8;
         } else if (type < S_ETHERTYPE_MIN) {
             return 0; /* 1501..1535: neither a length nor an ethertype */
+        } else if (type == TB_ETHERTYPE_MACSEC || type == TB_ETHERTYPE_ARISTA) {
+            size_t hdr = 0;
+            uint16_t next = 0;
+            out->ethertype = type;
+            int rc = tb_dec_shim(type, p, len, &hdr, &next, out);
+            if (rc != 0) {
+                return rc < 0 ? rc : 0;
+            }
+            type = next;
+            p += hdr;
+            len -= hdr;
         } else {
             return s_network(type, p, len, out);
         }
     }
     return 0; /* deeper than any sane stack: give up, non-IP */
+}
+
+/* The ethertype chain with its fast path: IPv4 or IPv6 right after the link
+ * header, nearly every frame, goes straight to the network layer without
+ * entering the walk (whose loop and locals cost a stack frame). */
+static inline int s_ethertype_chain(uint16_t type, const uint8_t *p, size_t len, tb_summary_t *out)
+{
+    if (type == S_ETHERTYPE_IPV4 || type == S_ETHERTYPE_IPV6) {
+        return s_network(type, p, len, out);
+    }
+    return s_ethertype_walk(type, p, len, out);
+}
+
+int tb_dec_ethertype_chain(uint16_t type, const uint8_t *p, size_t len, tb_summary_t *out)
+{
+    return s_ethertype_chain(type, p, len, out);
 }
 
 /* Raw IP: the version nibble chooses the family. */
@@ -351,7 +386,7 @@ static int s_link(int linktype, const uint8_t *p, size_t len, tb_summary_t *out)
         if (len < 14) {
             return s_fail(out, TB_ETRUNC);
         }
-        return s_ethertype_chain(s_be16(p + 12), p + 14, len - 14, out);
+        return s_ethertype_chain(tb_dec_be16(p + 12), p + 14, len - 14, out);
     case TB_LINK_LINUX_SLL:
     case TB_LINK_LINUX_SLL2: {
         /* Linux cooked capture (libpcap LINKTYPE_LINUX_SLL/SLL2): v1 is 16
@@ -363,7 +398,7 @@ static int s_link(int linktype, const uint8_t *p, size_t len, tb_summary_t *out)
         if (len < hdr) {
             return s_fail(out, TB_ETRUNC);
         }
-        uint16_t proto = s_be16(linktype == TB_LINK_LINUX_SLL ? p + 14 : p);
+        uint16_t proto = tb_dec_be16(linktype == TB_LINK_LINUX_SLL ? p + 14 : p);
         if (proto < S_ETHERTYPE_MIN) {
             return 0;
         }
@@ -383,7 +418,7 @@ static int s_link(int linktype, const uint8_t *p, size_t len, tb_summary_t *out)
         if (len < 4) {
             return s_fail(out, TB_ETRUNC);
         }
-        uint32_t family = s_be32(p);
+        uint32_t family = tb_dec_be32(p);
         if (family & 0xffff0000u) {
             family = ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
         }
@@ -393,10 +428,15 @@ static int s_link(int linktype, const uint8_t *p, size_t len, tb_summary_t *out)
         if (len < 4) {
             return s_fail(out, TB_ETRUNC);
         }
-        return s_family(s_be32(p), p + 4, len - 4, out);
+        return s_family(tb_dec_be32(p), p + 4, len - 4, out);
     default:
-        return TB_ENOTSUP;
+        return tb_dec_link_more(linktype, p, len, out);
     }
+}
+
+int tb_dec_link(int linktype, const uint8_t *p, size_t len, tb_summary_t *out)
+{
+    return s_link(linktype, p, len, out);
 }
 
 int tb_decode(int linktype, const uint8_t *data, uint32_t caplen, uint32_t wirelen, uint64_t ts_ns,
@@ -426,7 +466,7 @@ int tb_decode_linktype_supported(int linktype)
     case TB_LINK_LINUX_SLL2:
         return 1;
     default:
-        return 0;
+        return tb_dec_link_more_supported(linktype);
     }
 }
 

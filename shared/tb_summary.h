@@ -7,9 +7,12 @@
  * keeps no state, and is safe to call from any thread.
  *
  * Which header a summary describes: the first IP header found after the link
- * layer (and any VLAN tags). Tunnels are not unwrapped: a GRE packet is
- * summarised as proto 47 between the outer addresses. IPv6 extension headers
- * are walked to the upper-layer protocol. */
+ * layer and the encapsulations in front of IP (VLAN tags, LLC/SNAP, MPLS
+ * label stacks, PPP and PPPoE, MACsec integrity-only frames, Arista
+ * timestamps). Tunnels are not unwrapped: a GRE packet is summarised as
+ * proto 47 between the outer addresses. IPv6 extension headers are walked to
+ * the upper-layer protocol. A non-first IP fragment has its protocol and no
+ * ports (TB_SUM_FRAGMENT). */
 #ifndef TB_SUMMARY_H
 #define TB_SUMMARY_H
 
@@ -19,16 +22,32 @@
 /* Link types, numbered as libpcap's LINKTYPE_/DLT_ values. pcap_datalink()
  * returns DLT values; tb_decode() accepts both spellings where they differ. */
 enum {
-    TB_LINK_NULL = 0,         /* BSD loopback, host-order 4-byte family */
-    TB_LINK_ETHERNET = 1,     /* Ethernet II / 802.3, with 802.1Q/802.1ad tags */
-    TB_LINK_RAW_DLT = 12,     /* DLT_RAW on most platforms: raw IPv4 or IPv6 */
-    TB_LINK_RAW_DLT_ALT = 14, /* DLT_RAW on OpenBSD */
-    TB_LINK_RAW = 101,        /* LINKTYPE_RAW: raw IPv4 or IPv6 */
-    TB_LINK_LOOP = 108,       /* OpenBSD loopback, network-order family */
-    TB_LINK_LINUX_SLL = 113,  /* Linux cooked capture v1 */
-    TB_LINK_IPV4 = 228,       /* raw IPv4 */
-    TB_LINK_IPV6 = 229,       /* raw IPv6 */
-    TB_LINK_LINUX_SLL2 = 276, /* Linux cooked capture v2 */
+    TB_LINK_NULL = 0,            /* BSD loopback, host-order 4-byte family */
+    TB_LINK_ETHERNET = 1,        /* Ethernet II / 802.3, with 802.1Q/802.1ad tags */
+    TB_LINK_ARCNET_BSD = 7,      /* ARCnet, BSD header (RFC 1051 / RFC 1201) */
+    TB_LINK_PPP = 9,             /* PPP, with or without HDLC-like framing */
+    TB_LINK_RAW_DLT = 12,        /* DLT_RAW on most platforms: raw IPv4 or IPv6 */
+    TB_LINK_RAW_DLT_ALT = 14,    /* DLT_RAW on OpenBSD */
+    TB_LINK_PPP_HDLC = 50,       /* PPP in HDLC-like framing (or Cisco HDLC) */
+    TB_LINK_PPP_ETHER = 51,      /* PPPoE header without Ethernet */
+    TB_LINK_RAW = 101,           /* LINKTYPE_RAW: raw IPv4 or IPv6 */
+    TB_LINK_C_HDLC = 104,        /* Cisco HDLC */
+    TB_LINK_IEEE802_11 = 105,    /* IEEE 802.11 frames */
+    TB_LINK_FRELAY = 107,        /* Frame Relay (RFC 2427, or Cisco's ethertype) */
+    TB_LINK_LOOP = 108,          /* OpenBSD loopback, network-order family */
+    TB_LINK_LINUX_SLL = 113,     /* Linux cooked capture v1 */
+    TB_LINK_RADIOTAP = 127,      /* IEEE 802.11 after a radiotap header */
+    TB_LINK_ARCNET_LINUX = 129,  /* ARCnet, Linux header */
+    TB_LINK_PKTAP_DLT = 149,     /* DLT_PKTAP on Apple systems (DLT_USER2) */
+    TB_LINK_JUNIPER_ETHER = 178, /* Juniper "MGC" header, then Ethernet */
+    TB_LINK_PPP_WITH_DIR = 204,  /* direction byte, then PPP */
+    TB_LINK_IPNET = 226,         /* Solaris IPNET */
+    TB_LINK_IPV4 = 228,          /* raw IPv4 */
+    TB_LINK_IPV6 = 229,          /* raw IPv6 */
+    TB_LINK_NFLOG = 239,         /* Linux netfilter NFLOG */
+    TB_LINK_IPOIB = 242,         /* IP over InfiniBand (RFC 4391 header) */
+    TB_LINK_PKTAP = 258,         /* Apple PKTAP */
+    TB_LINK_LINUX_SLL2 = 276,    /* Linux cooked capture v2 */
 };
 
 /* Network family of the summarised header. */

@@ -228,7 +228,16 @@ class Bus:
 
 # --- tshark as the independent oracle ------------------------------------
 
-_EXT = {0: 4, 43: 5, 44: 6, 60: 7}  # IPv6 extension header -> field column
+# IPv6 extension header -> the field naming the header after it.
+_EXT = {0: "ipv6.hopopts.nxt", 43: "ipv6.routing.nxt", 44: "ipv6.fraghdr.nxt",
+        60: "ipv6.dstopts.nxt", 51: "ah.next_header"}
+# Fields naming the most active tuple's parts: addresses by family, ports (or
+# ICMP type and code) by the upper-layer protocol of the first IP header.
+_ADDR = {"ip": ("ip.src", "ip.dst"), "ipv6": ("ipv6.src", "ipv6.dst")}
+_PORTS = {6: ("tcp.srcport", "tcp.dstport"), 17: ("udp.srcport", "udp.dstport"),
+          136: ("udp.srcport", "udp.dstport"), 132: ("sctp.srcport", "sctp.dstport"),
+          33: ("dccp.srcport", "dccp.dstport"), 1: ("icmp.type", "icmp.code"),
+          58: ("icmpv6.type", "icmpv6.code")}
 
 
 def epoch_ns(text):
@@ -242,11 +251,19 @@ def epoch_ns(text):
 
 def tshark_expect(path):
     """What tshark sees in a capture: totals, extremes and per-class counts,
-    classified by the first IP header as tapbus does."""
-    fields = ["frame.len", "frame.protocols", "ip.proto", "ipv6.nxt", "ipv6.hopopts.nxt",
-              "ipv6.routing.nxt", "ipv6.fraghdr.nxt", "ipv6.dstopts.nxt", "frame.time_epoch"]
+    classified by the first IP header as tapbus does, and the most active
+    5-tuple of the IP packets ("top": {src, dst, proto, sport, dport, packets,
+    unique}, None without IP packets; unique is false when another tuple has
+    as many packets). Ports are those of TCP, UDP, UDP-Lite, SCTP and DCCP,
+    ICMP/ICMPv6 type and code, else 0, as in tapbus."""
+    fields = ["frame.len", "frame.protocols", "ip.proto", "ipv6.nxt", "frame.time_epoch"]
+    fields += sorted(_EXT.values())
+    fields += sorted({f for pair in list(_ADDR.values()) + list(_PORTS.values()) for f in pair})
+    at = {f: i for i, f in enumerate(fields)}
+    # No reassembly: like tapbus, a fragment is taken as it comes (the first
+    # one carries the ports, the others none).
     cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=f",
-           "-E", "separator=\t"]
+           "-E", "separator=\t", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE"]
     for f in fields:
         cmd += ["-e", f]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -254,6 +271,7 @@ def tshark_expect(path):
                for c in ("tcp", "udp", "icmp", "icmpv6", "other", "non_ip")}
     total = {"packets": 0, "bytes": 0, "min_len": None, "max_len": None,
              "first_ts": None, "last_ts": None}
+    tuples = {}
     for line in r.stdout.splitlines():
         col = line.split("\t")
         col += [""] * (len(fields) - len(col))
@@ -266,9 +284,15 @@ def tshark_expect(path):
         elif first == "ipv6" and col[3]:
             proto = int(col[3])
             for _ in range(8):
-                if proto not in _EXT or not col[_EXT[proto]]:
+                if proto not in _EXT or not col[at[_EXT[proto]]]:
                     break
-                proto = int(col[_EXT[proto]])
+                proto = int(col[at[_EXT[proto]]])
+        if proto is not None:
+            ports = (0, 0)
+            if proto in _PORTS and col[at[_PORTS[proto][0]]] and col[at[_PORTS[proto][1]]]:
+                ports = (int(col[at[_PORTS[proto][0]]]), int(col[at[_PORTS[proto][1]]]))
+            key = (col[at[_ADDR[first][0]]], col[at[_ADDR[first][1]]], proto) + ports
+            tuples[key] = tuples.get(key, 0) + 1
         if proto is None:
             cls = "non_ip"
         else:
@@ -276,13 +300,20 @@ def tshark_expect(path):
         classes[cls]["packets"] += 1
         classes[cls]["bytes"] += length
         total["packets"] += 1
-        ts = epoch_ns(col[8])
+        ts = epoch_ns(col[4])
         total["first_ts"] = ts if total["first_ts"] is None else min(total["first_ts"], ts)
         total["last_ts"] = ts if total["last_ts"] is None else max(total["last_ts"], ts)
         total["bytes"] += length
         total["min_len"] = length if total["min_len"] is None else min(total["min_len"], length)
         total["max_len"] = length if total["max_len"] is None else max(total["max_len"], length)
     total["protocols"] = classes
+    total["top"] = None
+    if tuples:
+        ranked = sorted(tuples.items(), key=lambda kv: -kv[1])
+        (src, dst, proto, sport, dport), n = ranked[0]
+        total["top"] = {"src": src, "dst": dst, "proto": proto, "sport": sport,
+                        "dport": dport, "packets": n,
+                        "unique": len(ranked) == 1 or ranked[1][1] < n}
     # tshark fails on link types it does not know (it then prints nothing) and
     # on files cut short (after printing every complete packet).
     errors = [ln for ln in r.stderr.splitlines() if ln and "could be dangerous" not in ln]

@@ -15,10 +15,12 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tapbus_harness as h  # noqa: E402
 
-# Captures chosen to cover every link type the decoder knows (Ethernet with
-# and without VLAN tags, Linux cooked, BSD null, raw IP, raw IPv4/IPv6), IPv6
-# extension headers, every protocol class, and link types it does not know
-# (counted as non-IP, exactly as tshark's first IP header says).
+# Captures chosen to cover the link types the decoder knows (Ethernet with
+# and without VLAN tags, Linux cooked, BSD null, raw IP, raw IPv4/IPv6, PPP,
+# Cisco HDLC, Frame Relay, Juniper, 802.11 with radiotap, PKTAP, ARCnet),
+# encapsulations (MPLS, PPP carrying MPLS, MACsec), IPv6 extension headers,
+# every protocol class, and link types it does not know (counted as non-IP,
+# exactly as tshark's first IP header says).
 CURATED = [
     "babel_update_oobr.pcap", "dcb_ets.pcap", "dhcp-rfc4388.pcap", "babel.pcap",
     "beep-oobr.pcap", "resp_3_malicious.pcap", "forces3.pcap", "ISIS_p2p_adjacency.pcap",
@@ -30,6 +32,9 @@ CURATED = [
     "tcp_rst_diag_payload-trunc.pcap", "pim-packet-assortment.pcap", "802.1ad_QinQ.pcap",
     "bigtcp-ipv6-hbh.pcap", "ipv6-srh-ext-header.pcap", "ipv6_jumbogram_1.pcap",
     "AoE_Linux.pcap", "EIGRP_goodbye.pcap", "02-sunrise-sunset-esp.pcap",
+    "mpls-traceroute.pcap", "lspping-fec-ldp.pcap", "macsec-integonly.pcap", "HDLC.pcap",
+    "OSPFv3_NBMA_adjacencies.pcap", "bgp-aigp.pcap", "LINKTYPE_PKTAP.pcap",
+    "arcnet-rfc1201-arp-icmp-http.pcap", "ieee802.11_htc.pcap",
 ]
 
 
@@ -65,6 +70,24 @@ def write_pcap_ns(path, packets):
             udp = struct.pack("!HHHH", 40000, 53, 8 + plen, 0)
             frame = ip + udp + b"\0" * plen
             f.write(struct.pack("<IIII", sec, nsec, len(frame), len(frame)) + frame)
+
+
+def write_arp_and_bgp(path, arp, bgp):
+    """An Ethernet pcap of `arp` ARP requests then `bgp` packets of one BGP
+    session (IPv4 TCP 10.0.0.1:40000 -> 10.0.0.2:179), interleaved."""
+    macs = bytes([0xff] * 6) + bytes([2, 0, 0, 0, 0, 1])
+    arp_frame = macs + struct.pack("!HHHBBH", 0x0806, 1, 0x0800, 6, 4, 1) + \
+        bytes([2, 0, 0, 0, 0, 1, 10, 0, 0, 1]) + bytes(6) + bytes([10, 0, 0, 3])
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0, bytes([10, 0, 0, 1]),
+                     bytes([10, 0, 0, 2]))
+    tcp = struct.pack("!HHIIBBHHH", 40000, 179, 1, 0, 0x50, 0x18, 65535, 0, 0)
+    bgp_frame = macs + struct.pack("!H", 0x0800) + ip + tcp
+    frames = [arp_frame] * arp + [bgp_frame] * bgp
+    frames[::2], frames[1::2] = frames[:(len(frames) + 1) // 2], frames[(len(frames) + 1) // 2:]
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, frame in enumerate(frames):
+            f.write(struct.pack("<IIII", 1700000000 + i, 0, len(frame), len(frame)) + frame)
 
 
 def write_pcapng_two_interfaces(path, packets):
@@ -164,6 +187,29 @@ class EndToEnd(unittest.TestCase):
                           flow["proto"], flow["packets"], flow["bytes"]),
                          ("192.0.2.1", "198.51.100.7", 40000, 53, 17, 4, 282))
         self.assertEqual([x["addr"] for x in s["top_hosts"]], ["192.0.2.1", "198.51.100.7"])
+
+    def test_non_ip_is_never_the_most_active_tuple(self):
+        # 12 ARP packets and 11 of one BGP session: the BGP session is the
+        # most active tuple; ARP counts as non_ip, in no flow and no host.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "arp-bgp.pcap")
+            write_arp_and_bgp(path, 12, 11)
+            bus = h.Bus([("arp", "file:" + path)])
+            try:
+                bus.start("arp")
+                bus.wait_finished(["arp"])
+                s = bus.stats("arp")
+            finally:
+                codes, logs = bus.close()
+        self.assertEqual(codes, (0, 0), logs)
+        self.assertEqual(s["packets"], 23)
+        self.assertEqual(s["protocols"]["non_ip"]["packets"], 12)
+        self.assertEqual(s["protocols"]["tcp"]["packets"], 11)
+        self.assertEqual([(f["src"], f["dst"], f["sport"], f["dport"], f["proto"], f["packets"])
+                          for f in s["top_flows"]],
+                         [("10.0.0.1", "10.0.0.2", 40000, 179, 6, 11)])
+        self.assertEqual(sorted((x["addr"], x["packets"]) for x in s["top_hosts"]),
+                         [("10.0.0.1", 11), ("10.0.0.2", 11)])
 
     def test_probe_connects_to_a_listening_collector(self):
         name = "pim-packet-assortment.pcap"

@@ -131,7 +131,8 @@ def tshark_flows(path):
     for f in fields:
         cmd += ["-e", f]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    return r.stdout.splitlines()
+    # Non-IP packets (no address fields) are no flow.
+    return [ln for ln in r.stdout.splitlines() if ln.strip()]
 
 
 def check_db_command(control, exp):

@@ -812,15 +812,15 @@ static void test_arp_is_non_ip(void **state)
     char buf[64] = "x";
     assert_string_equal(tb_summary_addr(&s, 0, buf, sizeof(buf)), "");
 
-    /* MPLS (and PPPoE): not unwrapped, the ethertype is still recorded. */
+    /* PPPoE discovery: non-IP, the ethertype is still recorded. */
     frame_t g = {0};
-    eth(&g, 0x8847);
-    put32(&g, 0x00010140);
-    ipv4(&g, 17, 8);
-    udp(&g, 1, 2);
+    eth(&g, 0x8863);
+    put16(&g, 0x1109);
+    put16(&g, 0);
+    put16(&g, 0);
     assert_int_equal(decode(TB_LINK_ETHERNET, &g, &s), 0);
     assert_int_equal(s.family, TB_FAMILY_NONE);
-    assert_int_equal(s.ethertype, 0x8847);
+    assert_int_equal(s.ethertype, 0x8863);
 }
 
 static void test_llc_snap(void **state)
@@ -861,6 +861,729 @@ static void test_llc_snap(void **state)
     assert_int_equal(s.family, TB_FAMILY_NONE);
     assert_int_equal(s.ethertype, 0);
     assert_int_equal(s.flags, 0);
+}
+
+/* ---- link types and encapsulations of tb_decode_link.c ----------------- */
+
+static void put16le(frame_t *f, unsigned v)
+{
+    put8(f, v);
+    put8(f, v >> 8);
+}
+
+static void put32le(frame_t *f, uint32_t v)
+{
+    put16le(f, v & 0xffff);
+    put16le(f, v >> 16);
+}
+
+/* Host byte order, as NFLOG TLV headers are. */
+static void put16he(frame_t *f, uint16_t v)
+{
+    uint8_t b[2];
+    memcpy(b, &v, 2);
+    put_bytes(f, b, 2);
+}
+
+/* IPv4 UDP 1234 -> 53, or IPv6 TCP 40000 -> 179 (a BGP session). */
+static void v4_udp(frame_t *f)
+{
+    ipv4(f, 17, 8);
+    udp(f, 1234, 53);
+}
+
+static void v6_tcp(frame_t *f)
+{
+    ipv6(f, 6, 20);
+    tcp(f, 40000, 179, 0x18);
+}
+
+/* A complete frame decodes to the v4_udp / v6_tcp summary, and every prefix
+ * of it is a truncation that never reads past its end. */
+static void expect_v4_udp(int linktype, const frame_t *f)
+{
+    tb_summary_t s;
+    assert_int_equal(decode(linktype, f, &s), 0);
+    check_invariants(linktype, 0, &s, (uint32_t)f->n, (uint32_t)f->n, 42);
+    assert_v4_addrs(&s);
+    assert_int_equal(s.proto, 17);
+    assert_int_equal(s.sport, 1234);
+    assert_int_equal(s.dport, 53);
+    assert_int_equal(s.ethertype, 0x0800);
+    check_prefixes(linktype, f);
+}
+
+static void expect_v6_tcp(int linktype, const frame_t *f)
+{
+    tb_summary_t s;
+    assert_int_equal(decode(linktype, f, &s), 0);
+    check_invariants(linktype, 0, &s, (uint32_t)f->n, (uint32_t)f->n, 42);
+    assert_v6_addrs(&s);
+    assert_int_equal(s.proto, 6);
+    assert_int_equal(s.sport, 40000);
+    assert_int_equal(s.dport, 179);
+    assert_int_equal(s.ethertype, 0x86dd);
+    check_prefixes(linktype, f);
+}
+
+/* A complete frame that is valid and non-IP, with this ethertype. */
+static void expect_non_ip(int linktype, const frame_t *f, unsigned ethertype)
+{
+    tb_summary_t s;
+    assert_int_equal(decode(linktype, f, &s), 0);
+    check_invariants(linktype, 0, &s, (uint32_t)f->n, (uint32_t)f->n, 42);
+    assert_int_equal(s.family, TB_FAMILY_NONE);
+    assert_int_equal(s.flags, 0);
+    assert_int_equal(s.ethertype, ethertype);
+}
+
+static void mpls_label(frame_t *f, unsigned label, int bottom)
+{
+    put32(f, (label << 12) | (bottom ? 0x100u : 0) | 64);
+}
+
+static void test_mpls_label_stack(void **state)
+{
+    (void)state;
+    /* Two labels on Ethernet, then IPv4 (the version nibble decides). */
+    frame_t f = {0};
+    eth(&f, 0x8847);
+    mpls_label(&f, 16, 0);
+    mpls_label(&f, 17, 1);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_ETHERNET, &f);
+
+    /* Multicast MPLS behind a VLAN tag, then IPv6. */
+    frame_t g = {0};
+    eth(&g, 0x8100);
+    vlan(&g, 0x0064, 0x8848);
+    mpls_label(&g, 2, 1);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_ETHERNET, &g);
+    tb_summary_t s;
+    assert_int_equal(decode(TB_LINK_ETHERNET, &g, &s), 0);
+    assert_int_equal(s.vlan, 100);
+
+    /* A pseudowire control word (first nibble 0) after the stack: non-IP,
+     * the MPLS ethertype kept. */
+    frame_t h = {0};
+    eth(&h, 0x8847);
+    mpls_label(&h, 100, 1);
+    put32(&h, 0x00000001);
+    put_zero(&h, 14);
+    expect_non_ip(TB_LINK_ETHERNET, &h, 0x8847);
+
+    /* A stack deeper than any real one: non-IP, no loop per byte. */
+    frame_t d = {0};
+    eth(&d, 0x8847);
+    for (int i = 0; i < 40; i++) {
+        mpls_label(&d, 16, 0);
+    }
+    v4_udp(&d);
+    expect_non_ip(TB_LINK_ETHERNET, &d, 0x8847);
+}
+
+static void test_ppp_framings(void **state)
+{
+    (void)state;
+    /* RFC 1662 framing, address and control present. */
+    frame_t f = {0};
+    put8(&f, 0xff);
+    put8(&f, 0x03);
+    put16(&f, 0x0021);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_PPP, &f);
+    expect_v4_udp(TB_LINK_PPP_HDLC, &f);
+
+    /* Address and control compressed, and the protocol too. */
+    frame_t g = {0};
+    put16(&g, 0x0057);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_PPP, &g);
+    frame_t h = {0};
+    put8(&h, 0x21);
+    v4_udp(&h);
+    expect_v4_udp(TB_LINK_PPP, &h);
+
+    /* With a direction byte (LINKTYPE_PPP_WITH_DIR). */
+    frame_t d = {0};
+    put8(&d, 1);
+    put8(&d, 0xff);
+    put8(&d, 0x03);
+    put16(&d, 0x0021);
+    v4_udp(&d);
+    expect_v4_udp(TB_LINK_PPP_WITH_DIR, &d);
+
+    /* PPP carrying MPLS (0x0281, multicast 0x0283). */
+    static const unsigned mpls[] = {0x0281, 0x0283};
+    for (size_t i = 0; i < 2; i++) {
+        frame_t m = {0};
+        put8(&m, 0xff);
+        put8(&m, 0x03);
+        put16(&m, mpls[i]);
+        mpls_label(&m, 299792, 1);
+        v4_udp(&m);
+        expect_v4_udp(TB_LINK_PPP, &m);
+    }
+
+    /* LCP: non-IP. */
+    frame_t l = {0};
+    put8(&l, 0xff);
+    put8(&l, 0x03);
+    put16(&l, 0xc021);
+    put32(&l, 0x01010004);
+    expect_non_ip(TB_LINK_PPP, &l, 0);
+}
+
+static void pppoe(frame_t *f, unsigned payload)
+{
+    put8(f, 0x11);
+    put8(f, 0x00);
+    put16(f, 0x1234);
+    put16(f, payload);
+}
+
+static void test_pppoe_session(void **state)
+{
+    (void)state;
+    frame_t f = {0};
+    eth(&f, 0x8864);
+    pppoe(&f, 2 + 28);
+    put16(&f, 0x0021);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_ETHERNET, &f);
+
+    /* LINKTYPE_PPP_ETHER: the PPPoE header without Ethernet, IPv6. */
+    frame_t g = {0};
+    pppoe(&g, 2 + 60);
+    put16(&g, 0x0057);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_PPP_ETHER, &g);
+
+    /* The payload length bounds the PPP frame: padding after it is not
+     * read, a length cutting the IP header short makes it truncated. */
+    frame_t h = {0};
+    eth(&h, 0x8864);
+    pppoe(&h, 2 + 10);
+    put16(&h, 0x0021);
+    v4_udp(&h);
+    tb_summary_t s;
+    assert_int_equal(decode(TB_LINK_ETHERNET, &h, &s), TB_ETRUNC);
+    assert_int_equal(s.family, TB_FAMILY_NONE);
+
+    /* A session carrying LCP: non-IP. */
+    frame_t l = {0};
+    eth(&l, 0x8864);
+    pppoe(&l, 6);
+    put16(&l, 0xc021);
+    put32(&l, 0x09010004);
+    expect_non_ip(TB_LINK_ETHERNET, &l, 0x8864);
+}
+
+static void test_cisco_hdlc(void **state)
+{
+    (void)state;
+    frame_t f = {0};
+    put8(&f, 0x0f);
+    put8(&f, 0x00);
+    put16(&f, 0x0800);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_C_HDLC, &f);
+    /* LINKTYPE_PPP_HDLC also carries Cisco HDLC (RFC 1547 4.3.1). */
+    expect_v4_udp(TB_LINK_PPP_HDLC, &f);
+
+    frame_t g = {0};
+    put8(&g, 0x8f);
+    put8(&g, 0x00);
+    put16(&g, 0x86dd);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_C_HDLC, &g);
+
+    /* SLARP (0x8035): non-IP. A protocol below 0x0600 is no ethertype. */
+    frame_t h = {0};
+    put8(&h, 0x8f);
+    put8(&h, 0x00);
+    put16(&h, 0x8035);
+    put_zero(&h, 20);
+    expect_non_ip(TB_LINK_C_HDLC, &h, 0x8035);
+    h.b[2] = 0x00;
+    h.b[3] = 0xfe;
+    expect_non_ip(TB_LINK_C_HDLC, &h, 0);
+}
+
+static void test_frame_relay(void **state)
+{
+    (void)state;
+    /* Two-byte Q.922 address (DLCI 100), UI, NLPID IPv4. */
+    frame_t f = {0};
+    put16(&f, 0x1841);
+    put8(&f, 0x03);
+    put8(&f, 0xcc);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_FRELAY, &f);
+
+    /* NLPID IPv6, three-byte address. */
+    frame_t g = {0};
+    put8(&g, 0x18);
+    put8(&g, 0x40);
+    put8(&g, 0x01);
+    put8(&g, 0x03);
+    put8(&g, 0x8e);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_FRELAY, &g);
+
+    /* Pad and SNAP with an ethertype OUI. */
+    frame_t h = {0};
+    put16(&h, 0x1841);
+    put8(&h, 0x03);
+    put8(&h, 0x00);
+    put8(&h, 0x80);
+    put8(&h, 0);
+    put16(&h, 0);
+    put16(&h, 0x0800);
+    v4_udp(&h);
+    expect_v4_udp(TB_LINK_FRELAY, &h);
+
+    /* Cisco's encapsulation: an ethertype right after the address. */
+    frame_t c = {0};
+    put16(&c, 0x1841);
+    put16(&c, 0x0800);
+    v4_udp(&c);
+    expect_v4_udp(TB_LINK_FRELAY, &c);
+
+    /* IS-IS (NLPID 0x83): non-IP. An address that never ends: malformed. */
+    frame_t i = {0};
+    put16(&i, 0x1841);
+    put8(&i, 0x03);
+    put8(&i, 0x83);
+    put_zero(&i, 20);
+    expect_non_ip(TB_LINK_FRELAY, &i, 0);
+    frame_t m = {0};
+    put32(&m, 0x18401840);
+    put_zero(&m, 20);
+    tb_summary_t s;
+    assert_int_equal(decode(TB_LINK_FRELAY, &m, &s), TB_EPROTO);
+}
+
+static void juniper_hdr(frame_t *f, unsigned flags)
+{
+    put8(f, 'M');
+    put8(f, 'G');
+    put8(f, 'C');
+    put8(f, flags);
+    if (flags & 0x80) {
+        put16(f, 9); /* TLVs: media type (3), ifindex (1) */
+        put8(f, 3);
+        put8(f, 1);
+        put8(f, 1);
+        put8(f, 1);
+        put8(f, 4);
+        put32(f, 140);
+    }
+}
+
+static void test_juniper_ether(void **state)
+{
+    (void)state;
+    frame_t f = {0};
+    juniper_hdr(&f, 0x80);
+    eth(&f, 0x0800);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_JUNIPER_ETHER, &f);
+
+    /* Without extensions; and without an L2 header (flag 0x02). */
+    frame_t g = {0};
+    juniper_hdr(&g, 0x01);
+    eth(&g, 0x86dd);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_JUNIPER_ETHER, &g);
+    frame_t h = {0};
+    juniper_hdr(&h, 0x82);
+    v4_udp(&h);
+    expect_v4_udp(TB_LINK_JUNIPER_ETHER, &h);
+
+    /* No magic: malformed. */
+    f.b[0] = 'X';
+    tb_summary_t s;
+    assert_int_equal(decode(TB_LINK_JUNIPER_ETHER, &f, &s), TB_EPROTO);
+    assert_int_equal(s.family, TB_FAMILY_NONE);
+}
+
+static void sectag(frame_t *f, unsigned tci)
+{
+    put8(f, tci);
+    put8(f, 0);
+    put32(f, 77);
+    if (tci & 0x20) {
+        put32(f, 0x02000000);
+        put32(f, 0x00010001);
+    }
+}
+
+static void test_macsec(void **state)
+{
+    (void)state;
+    /* Integrity only (E and C clear), with an SCI: the ethertype follows the
+     * SecTAG in clear. The ICV (16 bytes) ends the frame. */
+    frame_t f = {0};
+    eth(&f, 0x88e5);
+    sectag(&f, 0x20);
+    put16(&f, 0x0800);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_ETHERNET, &f);
+    put_zero(&f, 16);
+    tb_summary_t s;
+    assert_int_equal(decode(TB_LINK_ETHERNET, &f, &s), 0);
+    assert_v4_addrs(&s);
+    assert_int_equal(s.dport, 53);
+
+    /* Without SCI, IPv6. */
+    frame_t g = {0};
+    eth(&g, 0x88e5);
+    sectag(&g, 0x01);
+    put16(&g, 0x86dd);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_ETHERNET, &g);
+
+    /* Encrypted (E and C set): non-IP, the MACsec ethertype kept. */
+    frame_t h = {0};
+    eth(&h, 0x88e5);
+    sectag(&h, 0x2c);
+    put_zero(&h, 60);
+    expect_non_ip(TB_LINK_ETHERNET, &h, 0x88e5);
+}
+
+static void test_arista_timestamp(void **state)
+{
+    (void)state;
+    /* 64-bit timestamp (version 0x0010), then the original ethertype. */
+    frame_t f = {0};
+    eth(&f, 0xd28b);
+    put16(&f, 0x0001);
+    put16(&f, 0x0010);
+    put32(&f, 1700000000);
+    put32(&f, 123456789);
+    put16(&f, 0x0800);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_ETHERNET, &f);
+
+    /* 48-bit UTC timestamp (0x0120), a VLAN tag after it. */
+    frame_t g = {0};
+    eth(&g, 0xd28b);
+    put16(&g, 0x0001);
+    put16(&g, 0x0120);
+    put16(&g, 1234);
+    put32(&g, 5678);
+    put16(&g, 0x8100);
+    vlan(&g, 7, 0x86dd);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_ETHERNET, &g);
+
+    /* An unknown subtype: non-IP. */
+    frame_t h = {0};
+    eth(&h, 0xd28b);
+    put16(&h, 0x0002);
+    put16(&h, 0x0010);
+    put_zero(&h, 40);
+    expect_non_ip(TB_LINK_ETHERNET, &h, 0xd28b);
+}
+
+/* An 802.11 data frame header: frame control, duration, 3 or 4 addresses,
+ * sequence control, QoS control for QoS subtypes, HT control with +HTC. */
+static void wlan_hdr(frame_t *f, unsigned fc0, unsigned fc1)
+{
+    put8(f, fc0);
+    put8(f, fc1);
+    put16(f, 0);
+    put_zero(f, 18);
+    put16(f, 0x1230);
+    if ((fc1 & 3) == 3) {
+        put_zero(f, 6);
+    }
+    if (fc0 & 0x80) {
+        put16(f, 0x0600);
+        if (fc1 & 0x80) {
+            put32(f, 0);
+        }
+    }
+}
+
+static void snap(frame_t *f, unsigned type)
+{
+    put8(f, 0xaa);
+    put8(f, 0xaa);
+    put8(f, 0x03);
+    put8(f, 0);
+    put16(f, 0);
+    put16(f, type);
+}
+
+static void test_ieee80211_data(void **state)
+{
+    (void)state;
+    /* Data, ToDS. */
+    frame_t f = {0};
+    wlan_hdr(&f, 0x08, 0x01);
+    snap(&f, 0x0800);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_IEEE802_11, &f);
+
+    /* QoS data, ToDS and FromDS (address 4), +HTC. */
+    frame_t g = {0};
+    wlan_hdr(&g, 0x88, 0x83);
+    snap(&g, 0x86dd);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_IEEE802_11, &g);
+
+    /* Protected, null-function, beacon, A-MSDU: non-IP. */
+    frame_t p = {0};
+    wlan_hdr(&p, 0x08, 0x41);
+    put_zero(&p, 40);
+    expect_non_ip(TB_LINK_IEEE802_11, &p, 0);
+    frame_t n = {0};
+    wlan_hdr(&n, 0x48, 0x01);
+    expect_non_ip(TB_LINK_IEEE802_11, &n, 0);
+    frame_t b = {0};
+    wlan_hdr(&b, 0x80, 0x00);
+    put_zero(&b, 30);
+    expect_non_ip(TB_LINK_IEEE802_11, &b, 0);
+    frame_t a = {0};
+    wlan_hdr(&a, 0x88, 0x01);
+    a.b[24] = 0x80;
+    put_zero(&a, 40);
+    expect_non_ip(TB_LINK_IEEE802_11, &a, 0);
+}
+
+static void test_radiotap(void **state)
+{
+    (void)state;
+    /* Radiotap with TSFT and Flags (data pad), then a QoS data frame whose
+     * 26-byte header is padded to 28. */
+    frame_t f = {0};
+    put8(&f, 0);
+    put8(&f, 0);
+    put16le(&f, 24);
+    put32le(&f, 0x00000003);
+    put32le(&f, 0x11111111); /* TSFT at 8 */
+    put32le(&f, 0x22222222);
+    put8(&f, 0x20); /* Flags: data pad */
+    put_zero(&f, 7);
+    wlan_hdr(&f, 0x88, 0x02);
+    put16(&f, 0);
+    snap(&f, 0x0800);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_RADIOTAP, &f);
+
+    /* An extended present bitmap, no Flags: no padding. */
+    frame_t g = {0};
+    put8(&g, 0);
+    put8(&g, 0);
+    put16le(&g, 16);
+    put32le(&g, 0x80000000);
+    put32le(&g, 0x00000000);
+    put32le(&g, 0);
+    wlan_hdr(&g, 0x08, 0x02);
+    snap(&g, 0x86dd);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_RADIOTAP, &g);
+
+    /* Version 1, or a length below the fixed header: malformed. */
+    tb_summary_t s;
+    g.b[0] = 1;
+    assert_int_equal(decode(TB_LINK_RADIOTAP, &g, &s), TB_EPROTO);
+    g.b[0] = 0;
+    g.b[2] = 4;
+    assert_int_equal(decode(TB_LINK_RADIOTAP, &g, &s), TB_EPROTO);
+}
+
+static void pktap_hdr(frame_t *f, uint32_t dlt)
+{
+    put32le(f, 108);
+    put32le(f, 1);
+    put32le(f, dlt);
+    put8(f, 'e');
+    put8(f, 'n');
+    put8(f, '0');
+    put_zero(f, 108 - 15);
+}
+
+static void test_pktap(void **state)
+{
+    (void)state;
+    static const int links[] = {TB_LINK_PKTAP, TB_LINK_PKTAP_DLT};
+    for (size_t i = 0; i < 2; i++) {
+        frame_t f = {0};
+        pktap_hdr(&f, 1);
+        eth(&f, 0x0800);
+        v4_udp(&f);
+        expect_v4_udp(links[i], &f);
+        frame_t g = {0};
+        pktap_hdr(&g, 12);
+        v6_tcp(&g);
+        expect_v6_tcp(links[i], &g);
+        /* PKTAP inside PKTAP, and an inner link type tapbus does not
+         * decode: non-IP. */
+        frame_t h = {0};
+        pktap_hdr(&h, 258);
+        pktap_hdr(&h, 1);
+        eth(&h, 0x0800);
+        v4_udp(&h);
+        expect_non_ip(links[i], &h, 0);
+        frame_t u = {0};
+        pktap_hdr(&u, 147);
+        v4_udp(&u);
+        expect_non_ip(links[i], &u, 0);
+    }
+}
+
+static void test_arcnet(void **state)
+{
+    (void)state;
+    /* BSD, RFC 1201: source, destination, type, split flag, sequence. */
+    frame_t f = {0};
+    put8(&f, 1);
+    put8(&f, 2);
+    put8(&f, 0xd4);
+    put8(&f, 0);
+    put16(&f, 7);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_ARCNET_BSD, &f);
+
+    /* BSD, RFC 1201 exception packet (flag 0xff), IPv6. */
+    frame_t e = {0};
+    put8(&e, 1);
+    put8(&e, 2);
+    put8(&e, 0xc4);
+    put8(&e, 0xff);
+    put16(&e, 0xffff);
+    put8(&e, 0xc4);
+    put8(&e, 0);
+    put16(&e, 7);
+    v6_tcp(&e);
+    expect_v6_tcp(TB_LINK_ARCNET_BSD, &e);
+
+    /* BSD, RFC 1051: source, destination, type. */
+    frame_t o = {0};
+    put8(&o, 1);
+    put8(&o, 2);
+    put8(&o, 0xf0);
+    v4_udp(&o);
+    expect_v4_udp(TB_LINK_ARCNET_BSD, &o);
+
+    /* A fragment other than the first (even split flag): non-IP. */
+    frame_t n = {0};
+    put8(&n, 1);
+    put8(&n, 2);
+    put8(&n, 0xd4);
+    put8(&n, 2);
+    put16(&n, 7);
+    put_zero(&n, 30);
+    expect_non_ip(TB_LINK_ARCNET_BSD, &n, 0);
+
+    /* Linux: source, destination, offset, then as BSD. */
+    frame_t l = {0};
+    put8(&l, 1);
+    put8(&l, 2);
+    put16(&l, 0);
+    put8(&l, 0xd4);
+    put8(&l, 0);
+    put16(&l, 7);
+    v4_udp(&l);
+    expect_v4_udp(TB_LINK_ARCNET_LINUX, &l);
+    frame_t m = {0};
+    put8(&m, 1);
+    put8(&m, 2);
+    put16(&m, 0);
+    put8(&m, 0xf0);
+    v4_udp(&m);
+    expect_v4_udp(TB_LINK_ARCNET_LINUX, &m);
+
+    /* ARP (RFC 1201 type 0xd5): non-IP. */
+    l.b[4] = 0xd5;
+    expect_non_ip(TB_LINK_ARCNET_LINUX, &l, 0);
+}
+
+static void nflog_tlv(frame_t *f, unsigned type, unsigned vlen)
+{
+    put16he(f, (uint16_t)(4 + vlen));
+    put16he(f, (uint16_t)type);
+}
+
+static void test_nflog(void **state)
+{
+    (void)state;
+    /* Header, a packet-header TLV (type 1, 4 bytes), a prefix TLV (type 10,
+     * 5 bytes, padded to 8), then the payload (type 9). */
+    frame_t f = {0};
+    put8(&f, 2);
+    put8(&f, 0);
+    put16(&f, 5);
+    nflog_tlv(&f, 1, 4);
+    put16(&f, 0x0800);
+    put16(&f, 0);
+    nflog_tlv(&f, 10, 5);
+    put_bytes(&f, (const uint8_t *)"drop", 5);
+    put_zero(&f, 3);
+    nflog_tlv(&f, 9, 28);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_NFLOG, &f);
+
+    frame_t g = {0};
+    put8(&g, 10);
+    put8(&g, 0);
+    put16(&g, 5);
+    nflog_tlv(&g, 9, 60);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_NFLOG, &g);
+
+    /* No payload TLV in a whole capture: non-IP. A TLV shorter than its
+     * header: malformed. */
+    frame_t h = {0};
+    put8(&h, 2);
+    put8(&h, 0);
+    put16(&h, 5);
+    nflog_tlv(&h, 1, 4);
+    put32(&h, 0x08000000);
+    expect_non_ip(TB_LINK_NFLOG, &h, 0);
+    h.b[4] = 0;
+    h.b[5] = 0;
+    tb_summary_t s;
+    assert_int_equal(decode(TB_LINK_NFLOG, &h, &s), TB_EPROTO);
+}
+
+static void test_ipoib_and_ipnet(void **state)
+{
+    (void)state;
+    frame_t f = {0};
+    put16(&f, 0x0800);
+    put16(&f, 0);
+    v4_udp(&f);
+    expect_v4_udp(TB_LINK_IPOIB, &f);
+    frame_t a = {0};
+    put16(&a, 0x0806);
+    put16(&a, 0);
+    put_zero(&a, 28);
+    expect_non_ip(TB_LINK_IPOIB, &a, 0x0806);
+
+    /* IPNET: version, family (2 IPv4, 26 IPv6), 22 more header bytes. */
+    frame_t g = {0};
+    put8(&g, 1);
+    put8(&g, 26);
+    put16(&g, 0);
+    put32(&g, 60);
+    put_zero(&g, 16);
+    v6_tcp(&g);
+    expect_v6_tcp(TB_LINK_IPNET, &g);
+    frame_t h = {0};
+    put8(&h, 1);
+    put8(&h, 2);
+    put16(&h, 0);
+    put32(&h, 28);
+    put_zero(&h, 16);
+    v4_udp(&h);
+    expect_v4_udp(TB_LINK_IPNET, &h);
+    h.b[1] = 17;
+    expect_non_ip(TB_LINK_IPNET, &h, 0);
 }
 
 /* ---- truncation and malformation --------------------------------------- */
@@ -1041,7 +1764,7 @@ static void test_caplen_above_wirelen_kept(void **state)
 static void test_unsupported_linktype(void **state)
 {
     (void)state;
-    static const int links[] = {-1, 6, 9, 105, 127, 147, 100000};
+    static const int links[] = {-1, 6, 123, 147, 100000};
     uint8_t b[64] = {0x45};
     for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
         tb_summary_t s;
@@ -1051,7 +1774,8 @@ static void test_unsupported_linktype(void **state)
         check_invariants(links[i], rc, &s, sizeof(b), 100, 77);
         assert_false(tb_decode_linktype_supported(links[i]));
     }
-    static const int ok[] = {0, 1, 12, 14, 101, 108, 113, 228, 229, 276};
+    static const int ok[] = {0,   1,   7,   9,   12,  14,  50,  51,  101, 104, 105, 107, 108,
+                             113, 127, 129, 149, 178, 204, 226, 228, 229, 239, 242, 258, 276};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         assert_true(tb_decode_linktype_supported(ok[i]));
     }
@@ -1173,6 +1897,20 @@ int main(void)
         cmocka_unit_test(test_tunnels_not_unwrapped),
         cmocka_unit_test(test_arp_is_non_ip),
         cmocka_unit_test(test_llc_snap),
+        cmocka_unit_test(test_mpls_label_stack),
+        cmocka_unit_test(test_ppp_framings),
+        cmocka_unit_test(test_pppoe_session),
+        cmocka_unit_test(test_cisco_hdlc),
+        cmocka_unit_test(test_frame_relay),
+        cmocka_unit_test(test_juniper_ether),
+        cmocka_unit_test(test_macsec),
+        cmocka_unit_test(test_arista_timestamp),
+        cmocka_unit_test(test_ieee80211_data),
+        cmocka_unit_test(test_radiotap),
+        cmocka_unit_test(test_pktap),
+        cmocka_unit_test(test_arcnet),
+        cmocka_unit_test(test_nflog),
+        cmocka_unit_test(test_ipoib_and_ipnet),
         cmocka_unit_test(test_truncated_tcp_every_prefix),
         cmocka_unit_test(test_truncated_ipv4_options_keep_addresses),
         cmocka_unit_test(test_malformed_ipv4_ihl_below_five),
