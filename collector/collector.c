@@ -232,7 +232,7 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
         goto fail;
     }
     if (cfg->db != NULL) {
-        c->db = tb_dbsink_new(cfg->db, c->seed, err, errsize);
+        c->db = tb_influx_sink_new(cfg->db, c->seed, err, errsize);
         if (c->db == NULL) {
             goto fail;
         }

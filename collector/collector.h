@@ -9,7 +9,7 @@
 #ifndef TB_COLLECTOR_H
 #define TB_COLLECTOR_H
 
-#include "dbsink.h"
+#include "influx_sink.h"
 #include "tb_curve.h"
 
 #include <stddef.h>
@@ -28,7 +28,7 @@ typedef struct {
     size_t host_capacity;         /* entries of each stream's top-hosts table */
     size_t top_n;                 /* flows/hosts listed in a stats reply */
     int rcvhwm;                   /* SUB receive high-water mark, in messages */
-    const tb_dbsink_config_t *db; /* write to InfluxDB; NULL: no database */
+    const tb_influx_sink_config_t *db; /* write to InfluxDB; NULL: no database */
     const char *state_dir;        /* keep the streams across restarts here; NULL: don't */
     /* CURVE on the bus and on control (docs/security.md): the collector's
      * own certificate (with its secret key), or NULL for none; then the

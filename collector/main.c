@@ -121,7 +121,7 @@ static int s_num(const char *name, const char *arg, uint64_t lo, uint64_t hi, ui
 
 /* --print-config: what was set and where, then the defaults of the rest. */
 static void s_print_config(const tb_conf_args_t *ca, const tb_collector_config_t *c,
-                           const tb_dbsink_config_t *d, int log_level)
+                           const tb_influx_sink_config_t *d, int log_level)
 {
     static const char *const levels[] = {"error", "warn", "info", "debug"};
     const tb_influx_config_t *i = &d->writer.db;
@@ -305,10 +305,10 @@ int main(int argc, char **argv)
     char msg[512];
     int c;
     uint64_t v;
-    tb_dbsink_config_t db;
-    tb_dbsink_config_defaults(&db);
+    tb_influx_sink_config_t db;
+    tb_influx_sink_config_defaults(&db);
     const tb_collector_config_t cfg_default = cfg;
-    const tb_dbsink_config_t db_default = db;
+    const tb_influx_sink_config_t db_default = db;
     const int log_default = tb_log_get_level();
     tb_influx_config_t *ic = &db.writer.db;
     char *password = NULL, *token = NULL;

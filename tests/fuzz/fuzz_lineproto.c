@@ -1,4 +1,4 @@
-/* libFuzzer target: the line-protocol formatter (collector/lineproto.c).
+/* libFuzzer target: the line-protocol formatter (collector/db/lineproto.c).
  *
  * The input is a script of calls: a byte chooses the buffer's size, then
  * each call is an operation letter (m begin, t tag, i/u/f integer, unsigned,

@@ -1,4 +1,4 @@
-/* Unit tests for the writer's bounded on-disk spool (collector/spool.h):
+/* Unit tests for the writer's bounded on-disk spool (collector/db/spool.h):
  * first-in first-out reading with byte-exact contents, points and creation
  * times; the info counters; replay after a restart and sequence numbers that
  * keep increasing; the limit on disk space, files counted by the blocks they

@@ -1,5 +1,5 @@
-/* Unit tests for the InfluxDB writer thread (collector/writer.h, through
- * collector/influx.h) against a small scripted HTTP/1.1 server living in this
+/* Unit tests for the InfluxDB writer thread (collector/db/writer.h, through
+ * collector/db/influx.h) against a small scripted HTTP/1.1 server living in this
  * file: a thread accepting on 127.0.0.1 (ephemeral port), keep-alive,
  * Content-Length bodies (inflated when gzip-encoded), answering each request
  * with the next status of a script (then a default), optionally 400 for a

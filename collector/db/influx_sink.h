@@ -1,4 +1,4 @@
-/* dbsink — the collector's statistics as InfluxDB points (docs/schema.md).
+/* influx_sink — the collector's statistics as InfluxDB points (docs/schema.md).
  *
  * Per stream it keeps the per-second per-protocol series (by capture time,
  * with a lateness window) and the current interval's counters, distinct-flow
@@ -8,8 +8,8 @@
  * when a stream ends. Every point has a timestamp and tags that identify it,
  * so writing one again (a replay after an outage) overwrites it: the database
  * never holds a point twice. */
-#ifndef TB_DBSINK_H
-#define TB_DBSINK_H
+#ifndef TB_INFLUX_SINK_H
+#define TB_INFLUX_SINK_H
 
 #include "sink.h"
 #include "writer.h"
@@ -22,11 +22,11 @@ typedef struct {
     size_t table_capacity; /* entries of each interval's top-N tables */
     size_t batch_lines;    /* points per request */
     uint32_t batch_ms;     /* oldest point waits at most this long */
-} tb_dbsink_config_t;
+} tb_influx_sink_config_t;
 
-void tb_dbsink_config_defaults(tb_dbsink_config_t *cfg);
+void tb_influx_sink_config_defaults(tb_influx_sink_config_t *cfg);
 
 /* Start the writer thread and the sink. NULL with a reason in err. */
-tb_sink_t *tb_dbsink_new(const tb_dbsink_config_t *cfg, uint64_t seed, char *err, size_t errsize);
+tb_sink_t *tb_influx_sink_new(const tb_influx_sink_config_t *cfg, uint64_t seed, char *err, size_t errsize);
 
 #endif

@@ -1,5 +1,5 @@
-/* dbsink — see dbsink.h; the schema is in docs/schema.md. */
-#include "dbsink.h"
+/* influx_sink — see influx_sink.h; the schema is in docs/schema.md. */
+#include "influx_sink.h"
 
 #include "batchagg.h"
 
@@ -22,11 +22,11 @@
 #define POINT_MAX     2048 /* room kept free for one more point */
 #define TOP_MAX       64
 
-typedef struct dbsink dbsink_t;
+typedef struct isink isink_t;
 
 /* One stream's open seconds and interval. */
 typedef struct {
-    dbsink_t *sink;
+    isink_t *sink;
     char name[TB_STREAM_MAX + 1];
     tb_series_t *series;
     uint64_t ival_start; /* capture-time second the current interval starts at */
@@ -41,9 +41,9 @@ typedef struct {
     tb_topk_t *hosts;
 } dbstream_t;
 
-struct dbsink {
+struct isink {
     tb_sink_t base;
-    tb_dbsink_config_t cfg;
+    tb_influx_sink_config_t cfg;
     uint64_t seed;
     tb_writer_t *writer;
     char *buf;
@@ -56,7 +56,7 @@ struct dbsink {
     uint64_t zero_seconds;  /* seconds without traffic written as zeros */
 };
 
-void tb_dbsink_config_defaults(tb_dbsink_config_t *cfg)
+void tb_influx_sink_config_defaults(tb_influx_sink_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     tb_writer_config_defaults(&cfg->writer);
@@ -68,7 +68,7 @@ void tb_dbsink_config_defaults(tb_dbsink_config_t *cfg)
     cfg->batch_ms = 1000;
 }
 
-static void s_flush(dbsink_t *d)
+static void s_flush(isink_t *d)
 {
     if (d->lp.points == 0) {
         return;
@@ -79,7 +79,7 @@ static void s_flush(dbsink_t *d)
 }
 
 /* Open a point; the batch is handed on first when it is full. */
-static void s_begin(dbsink_t *d, const char *measurement, const char *stream)
+static void s_begin(isink_t *d, const char *measurement, const char *stream)
 {
     if (d->lp.points >= d->cfg.batch_lines || d->lp.len + POINT_MAX > d->lp.cap) {
         s_flush(d);
@@ -88,7 +88,7 @@ static void s_begin(dbsink_t *d, const char *measurement, const char *stream)
     tb_lp_tag(&d->lp, "stream", stream);
 }
 
-static void s_end(dbsink_t *d, uint64_t ts_ns)
+static void s_end(isink_t *d, uint64_t ts_ns)
 {
     if (tb_lp_end(&d->lp, ts_ns) != 0) {
         d->lost++;
@@ -101,7 +101,7 @@ static void s_end(dbsink_t *d, uint64_t ts_ns)
     }
 }
 
-static void s_emit_interval(dbsink_t *d, dbstream_t *ds, int keep);
+static void s_emit_interval(isink_t *d, dbstream_t *ds, int keep);
 
 /* A closed second: one point per protocol class that had traffic; a second
  * the stream's clock lived through gets a point for every class, zeros
@@ -111,7 +111,7 @@ static void s_emit_interval(dbsink_t *d, dbstream_t *ds, int keep);
 static void s_emit_second(void *arg, const tb_second_t *sec)
 {
     dbstream_t *ds = arg;
-    dbsink_t *d = ds->sink;
+    isink_t *d = ds->sink;
     if (sec->lived) {
         uint64_t start = sec->sec - sec->sec % d->cfg.interval_s;
         if (ds->ival_open && start > ds->ival_start) {
@@ -144,7 +144,7 @@ static void s_rank(char *buf, size_t size, size_t i)
     snprintf(buf, size, "%zu", i + 1);
 }
 
-static void s_emit_top(dbsink_t *d, dbstream_t *ds, uint64_t ts)
+static void s_emit_top(isink_t *d, dbstream_t *ds, uint64_t ts)
 {
     tb_topk_item_t top[TOP_MAX];
     size_t want = d->cfg.top_n < TOP_MAX ? d->cfg.top_n : TOP_MAX;
@@ -197,7 +197,7 @@ static void s_interval_reset(dbstream_t *ds)
 
 /* Emit the open interval; keep: leave it open (its final counts are
  * written again when it closes). */
-static void s_emit_interval(dbsink_t *d, dbstream_t *ds, int keep)
+static void s_emit_interval(isink_t *d, dbstream_t *ds, int keep)
 {
     if (!ds->ival_open) {
         return;
@@ -240,7 +240,7 @@ static void s_stream_close(tb_sink_t *sink, void *state)
 
 static void *s_stream_open(tb_sink_t *sink, const char *stream)
 {
-    dbsink_t *d = (dbsink_t *)sink;
+    isink_t *d = (isink_t *)sink;
     dbstream_t *ds = calloc(1, sizeof *ds);
     if (ds == NULL) {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "out of memory: stream %s not written", stream);
@@ -332,7 +332,7 @@ static void s_stream_load(tb_sink_t *sink, void *state, tb_mp_reader_t *r)
 
 static void s_stream_reset(tb_sink_t *sink, void *state)
 {
-    dbsink_t *d = (dbsink_t *)sink;
+    isink_t *d = (isink_t *)sink;
     dbstream_t *ds = state;
     if (ds == NULL) {
         return;
@@ -406,7 +406,7 @@ static void s_keys_grouped(dbstream_t *ds, const tb_batchagg_t *agg)
 static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *items, size_t n,
                            const tb_batchagg_t *agg)
 {
-    dbsink_t *d = (dbsink_t *)sink;
+    isink_t *d = (isink_t *)sink;
     dbstream_t *ds = state;
     if (ds == NULL) {
         return;
@@ -457,7 +457,7 @@ static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *ite
  * it passed without traffic are written as zeros. */
 static void s_stream_clock(tb_sink_t *sink, void *state, uint64_t now_ts)
 {
-    dbsink_t *d = (dbsink_t *)sink;
+    isink_t *d = (isink_t *)sink;
     dbstream_t *ds = state;
     uint64_t now_sec = now_ts / TB_NS_PER_SEC;
     if (ds == NULL || now_sec == ds->clock_sec) {
@@ -473,7 +473,7 @@ static void s_stream_clock(tb_sink_t *sink, void *state, uint64_t now_ts)
 
 static void s_stream_skip(tb_sink_t *sink, void *state, uint64_t now_ts)
 {
-    dbsink_t *d = (dbsink_t *)sink;
+    isink_t *d = (isink_t *)sink;
     dbstream_t *ds = state;
     uint64_t now_sec = now_ts / TB_NS_PER_SEC;
     if (ds == NULL) {
@@ -489,7 +489,7 @@ static void s_stream_skip(tb_sink_t *sink, void *state, uint64_t now_ts)
 
 static void s_stream_loss(tb_sink_t *sink, void *state, const char *stream, const tb_loss_t *l)
 {
-    dbsink_t *d = (dbsink_t *)sink;
+    isink_t *d = (isink_t *)sink;
     (void)state;
     s_begin(d, "tapbus_loss", stream);
     tb_lp_tag(&d->lp, "probe", l->probe);
@@ -511,7 +511,7 @@ static void s_stream_loss(tb_sink_t *sink, void *state, const char *stream, cons
 static void s_stream_final(tb_sink_t *sink, void *state, const char *stream, const char *how,
                            const char *reason, const tb_stats_t *st)
 {
-    dbsink_t *d = (dbsink_t *)sink;
+    isink_t *d = (isink_t *)sink;
     dbstream_t *ds = state;
     if (ds != NULL && strcmp(how, "stopped") == 0) {
         /* A stopped stream may be started again and carry on (a live or
@@ -569,7 +569,7 @@ static void s_stream_final(tb_sink_t *sink, void *state, const char *stream, con
 
 static void s_tick(tb_sink_t *sink, uint64_t now)
 {
-    dbsink_t *d = (dbsink_t *)sink;
+    isink_t *d = (isink_t *)sink;
     if (d->batch_started != 0 &&
         now - d->batch_started >= (uint64_t)d->cfg.batch_ms * TB_NS_PER_MS) {
         s_flush(d);
@@ -578,7 +578,7 @@ static void s_tick(tb_sink_t *sink, uint64_t now)
 
 static void s_health(tb_sink_t *sink, msgpack_packer *pk)
 {
-    dbsink_t *d = (dbsink_t *)sink;
+    isink_t *d = (isink_t *)sink;
     tb_writer_health_t h;
     tb_writer_health(d->writer, &h);
     uint64_t now = tb_time_now_ns();
@@ -611,7 +611,7 @@ static void s_health(tb_sink_t *sink, msgpack_packer *pk)
 
 static void s_destroy(tb_sink_t *sink)
 {
-    dbsink_t *d = (dbsink_t *)sink;
+    isink_t *d = (isink_t *)sink;
     if (d->writer != NULL) {
         s_flush(d);
     }
@@ -637,14 +637,14 @@ static const tb_sink_ops_t s_ops = {
     .destroy = s_destroy,
 };
 
-tb_sink_t *tb_dbsink_new(const tb_dbsink_config_t *cfg, uint64_t seed, char *err, size_t errsize)
+tb_sink_t *tb_influx_sink_new(const tb_influx_sink_config_t *cfg, uint64_t seed, char *err, size_t errsize)
 {
     if (cfg->interval_s == 0 || cfg->top_n == 0 || cfg->table_capacity == 0 ||
         cfg->batch_lines == 0 || cfg->batch_ms == 0 || cfg->lateness_s > TB_SERIES_MAX_LATENESS) {
         snprintf(err, errsize, "bad database point settings");
         return NULL;
     }
-    dbsink_t *d = calloc(1, sizeof *d);
+    isink_t *d = calloc(1, sizeof *d);
     if (d == NULL) {
         snprintf(err, errsize, "out of memory");
         return NULL;
