@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tb_test.h"
+
 #include "tb_curve.h"
 #include "tb_err.h"
 
@@ -24,16 +26,14 @@ static char s_dir[64];
 static int s_setup(void **state)
 {
     (void)state;
-    snprintf(s_dir, sizeof s_dir, "/tmp/tb-test-curve-XXXXXX");
-    return mkdtemp(s_dir) == NULL ? -1 : 0;
+    return tb_test_tmpdir(s_dir, sizeof s_dir, "curve");
 }
 
 static int s_teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    tb_test_rmtree(s_dir);
+    return 0;
 }
 
 static void s_path(char *buf, size_t size, const char *name)

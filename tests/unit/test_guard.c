@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tb_test.h"
+
 #include "collector_int.h"
 #include "guard.h"
 #include "tb_curve.h"
@@ -29,8 +31,8 @@
 #define WAIT_NS (20 * TB_NS_PER_SEC) /* a generous bound: a failure, never a measurement */
 
 typedef struct {
-    char dir[32];
-    char act[64], read[64], probes[64];
+    char dir[200];
+    char act[256], read[256], probes[256];
     tb_curve_cert_t server, act_key, read_key, probe_key, stranger;
     void *zctx;
     tb_guard_t *guard;
@@ -63,13 +65,12 @@ static int s_setup(void **state)
     if (!tb_curve_available()) {
         return 0; /* each test skips */
     }
-    snprintf(f->dir, sizeof f->dir, "/tmp/tb-test-guard-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (tb_test_tmpdir(f->dir, sizeof f->dir, "guard") != 0) {
         return -1;
     }
-    snprintf(f->act, sizeof f->act, "%.31s/act", f->dir);
-    snprintf(f->read, sizeof f->read, "%.31s/read", f->dir);
-    snprintf(f->probes, sizeof f->probes, "%.31s/probes", f->dir);
+    snprintf(f->act, sizeof f->act, "%.199s/act", f->dir);
+    snprintf(f->read, sizeof f->read, "%.199s/read", f->dir);
+    snprintf(f->probes, sizeof f->probes, "%.199s/probes", f->dir);
     mkdir(f->act, 0755);
     mkdir(f->read, 0755);
     mkdir(f->probes, 0755);
@@ -94,9 +95,7 @@ static int s_teardown(void **state)
         zmq_ctx_term(f->zctx);
     }
     if (f->dir[0] != '\0') {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%.31s'", f->dir);
-        return system(cmd) == 0 ? 0 : -1;
+        tb_test_rmtree(f->dir);
     }
     return 0;
 }
@@ -279,8 +278,8 @@ static void test_lists_are_read_again(void **state)
     tb_guard_counters(f->guard, &c);
     assert_int_equal(c.act_keys, 1);
     /* A list whose directory is gone lets nobody in. */
-    char moved[200];
-    snprintf(moved, sizeof moved, "%.31s/read-gone", f->dir);
+    char moved[256];
+    snprintf(moved, sizeof moved, "%.199s/read-gone", f->dir);
     assert_int_equal(rename(f->read, moved), 0);
     void *r = s_client(f, &f->read_key);
     s_wait_counter(f->guard, 0, 2);
@@ -296,8 +295,8 @@ static void test_unreadable_lists_refused_at_start(void **state)
         skip();
     }
     fixture_t *f = &s_f;
-    char missing[128], err[256] = "";
-    snprintf(missing, sizeof missing, "%.31s/nope", f->dir);
+    char missing[256], err[256] = "";
+    snprintf(missing, sizeof missing, "%.199s/nope", f->dir);
     tb_guard_config_t gc = {f->act, NULL, missing};
     assert_null(tb_guard_new(f->zctx, &gc, err, sizeof err));
     assert_non_null(strstr(err, "cannot read --curve-allow-probes directory"));

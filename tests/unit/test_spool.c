@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tb_test.h"
+
 #include "spool.h"
 #include "tb_err.h"
 #include "tb_log.h"
@@ -38,41 +40,13 @@ typedef struct {
     char dir[96];
 } fixture_t;
 
-static void s_rmtree(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) {
-        return;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        chmod(path, 0700);
-        DIR *d = opendir(path);
-        if (d != NULL) {
-            struct dirent *de;
-            while ((de = readdir(d)) != NULL) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
-                    continue;
-                }
-                char sub[512];
-                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-                s_rmtree(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static int s_setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
     if (f == NULL) {
         return -1;
     }
-    snprintf(f->base, sizeof f->base, "/tmp/tb-test-spool-XXXXXX");
-    if (mkdtemp(f->base) == NULL) {
+    if (tb_test_tmpdir(f->base, sizeof f->base, "spool") != 0) {
         free(f);
         return -1;
     }
@@ -84,7 +58,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     fixture_t *f = *state;
-    s_rmtree(f->base);
+    tb_test_rmtree(f->base);
     free(f);
     return 0;
 }

@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tb_test.h"
+
 #include "influx.h"
 #include "tb_log.h"
 #include "writer.h"
@@ -549,25 +551,6 @@ typedef struct {
     size_t nmem;
 } fixture_t;
 
-static void s_rmtree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d != NULL) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-                char sub[512];
-                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-                s_rmtree(sub);
-            }
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static int s_setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
@@ -587,7 +570,7 @@ static int s_teardown(void **state)
         free(f->mem[i]);
     }
     if (f->spool[0] != '\0') {
-        s_rmtree(f->spool);
+        tb_test_rmtree(f->spool);
     }
     free(f);
     return 0;
@@ -595,8 +578,7 @@ static int s_teardown(void **state)
 
 static void s_make_spool(fixture_t *f)
 {
-    snprintf(f->spool, sizeof f->spool, "/tmp/tb-test-writer-XXXXXX");
-    assert_non_null(mkdtemp(f->spool));
+    assert_int_equal(tb_test_tmpdir(f->spool, sizeof f->spool, "writer"), 0);
 }
 
 static void s_config(tb_writer_config_t *cfg, fixture_t *f, uint16_t port)
