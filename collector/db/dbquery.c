@@ -75,16 +75,15 @@ static void s_escape(char *out, size_t size, const char *s, char quote, int flux
     out[o] = '\0';
 }
 
-static void s_build_query(const tb_dbquery_t *q, const tb_ctl_request_t *req, char *out,
-                          size_t size)
+void tb_dbquery_build(int v2, const char *bucket, const char *rp_name,
+                      const tb_ctl_request_t *req, char *out, size_t size)
 {
-    int v2 = tb_influx_version(q->ix) == 2;
     char m[160], st[160], b[300];
     if (req->nargs == 0 || strcmp(req->args[0], "measurements") == 0) {
         if (!v2) {
             snprintf(out, size, "SHOW MEASUREMENTS");
         } else {
-            s_escape(b, sizeof b, q->bucket, '"', 1);
+            s_escape(b, sizeof b, bucket, '"', 1);
             snprintf(out, size,
                      "import \"influxdata/influxdb/schema\"\nschema.measurements(bucket: \"%s\")",
                      b);
@@ -97,14 +96,14 @@ static void s_build_query(const tb_dbquery_t *q, const tb_ctl_request_t *req, ch
          * retention policy the points were written to qualifies the name. */
         char rp[160];
         s_escape(m, sizeof m, req->args[1], '"', 0);
-        s_escape(rp, sizeof rp, q->rp, '"', 0);
+        s_escape(rp, sizeof rp, rp_name, '"', 0);
         s_escape(st, sizeof st, req->nstreams ? req->streams[0] : "", '\'', 0);
         snprintf(out, size, "SELECT * FROM %s%s%s\"%s\"%s%s%s ORDER BY time DESC LIMIT %ld",
-                 q->rp[0] ? "\"" : "", rp, q->rp[0] ? "\"." : "", m,
+                 rp_name[0] ? "\"" : "", rp, rp_name[0] ? "\"." : "", m,
                  req->nstreams ? " WHERE \"stream\" = '" : "", req->nstreams ? st : "",
                  req->nstreams ? "'" : "", n);
     } else {
-        s_escape(b, sizeof b, q->bucket, '"', 1);
+        s_escape(b, sizeof b, bucket, '"', 1);
         s_escape(m, sizeof m, req->args[1], '"', 1);
         s_escape(st, sizeof st, req->nstreams ? req->streams[0] : "", '"', 1);
         snprintf(out, size,
@@ -141,7 +140,7 @@ static void s_reply_error(msgpack_packer *pk, const char *msg)
 }
 
 /* 1.x: {"results":[{"series":[{"name","columns","values"}...]}]}. */
-static void s_pack_v1(msgpack_packer *pk, const char *query, const char *body, size_t len)
+void tb_dbquery_pack_v1(msgpack_packer *pk, const char *query, const char *body, size_t len)
 {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
@@ -198,7 +197,7 @@ static void s_pack_v1(msgpack_packer *pk, const char *query, const char *body, s
 }
 
 /* Split one CSV line in place (RFC 4180 quoting). Returns the field count. */
-static size_t s_csv_split(char *line, char **fields, size_t max)
+size_t tb_dbquery_csv_split(char *line, char **fields, size_t max)
 {
     size_t n = 0;
     char *p = line;
@@ -274,7 +273,7 @@ static void s_pack_typed(msgpack_packer *pk, const char *type, const char *v)
 /* 2.x: annotated CSV (#datatype rows, a header row, data rows; tables
  * separated by blank lines). The first table's header names the columns;
  * Flux's own bookkeeping columns (result, table) are left out. */
-static void s_pack_v2(msgpack_packer *pk, const char *query, char *body)
+void tb_dbquery_pack_v2(msgpack_packer *pk, const char *query, char *body)
 {
     char *types[CSV_MAX_COLS] = {0}, *head[CSV_MAX_COLS] = {0}, *f[CSV_MAX_COLS];
     size_t ntypes = 0, nhead = 0, nrows = 0;
@@ -289,14 +288,14 @@ static void s_pack_v2(msgpack_packer *pk, const char *query, char *body)
     for (char *line = strtok_r(copy, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
         if (line[0] == '#') {
             if (strncmp(line, "#datatype,", 10) == 0 && ntypes == 0) {
-                ntypes = s_csv_split(line, types, CSV_MAX_COLS);
+                ntypes = tb_dbquery_csv_split(line, types, CSV_MAX_COLS);
             }
             want_header = 1;
             continue;
         }
         if (want_header) {
             if (nhead == 0) {
-                nhead = s_csv_split(line, head, CSV_MAX_COLS);
+                nhead = tb_dbquery_csv_split(line, head, CSV_MAX_COLS);
             }
             want_header = 0;
             continue;
@@ -329,7 +328,7 @@ static void s_pack_v2(msgpack_packer *pk, const char *query, char *body)
             want_header = line[0] == '#';
             continue;
         }
-        size_t n = s_csv_split(line, f, CSV_MAX_COLS);
+        size_t n = tb_dbquery_csv_split(line, f, CSV_MAX_COLS);
         msgpack_pack_array(pk, nkeep);
         for (size_t i = 0; i < nhead; i++) {
             if (keep[i]) {
@@ -380,13 +379,20 @@ static int s_no_rows(int v2, const char *body, size_t len)
     return 1;
 }
 
+/* The query of a request, for this thread's database. */
+static void s_query(const tb_dbquery_t *q, const tb_ctl_request_t *req, char *out, size_t size)
+{
+    tb_dbquery_build(tb_influx_version(q->ix) == 2, q->bucket != NULL ? q->bucket : "",
+                     q->rp != NULL ? q->rp : "", req, out, size);
+}
+
 /* Whether the database holds measurement m: 1 yes, 0 no, -1 cannot tell. */
 static int s_has_measurement(tb_dbquery_t *q, const char *m)
 {
     tb_ctl_request_t list;
     memset(&list, 0, sizeof list);
     char query[QUERY_MAX];
-    s_build_query(q, &list, query, sizeof query);
+    s_query(q, &list, query, sizeof query);
     char *body = NULL;
     size_t len = 0;
     tb_ifx_result_t res;
@@ -418,7 +424,7 @@ static int s_has_measurement(tb_dbquery_t *q, const char *m)
                 if (line[0] == '#') {
                     continue;
                 }
-                size_t n = s_csv_split(line, f, CSV_MAX_COLS);
+                size_t n = tb_dbquery_csv_split(line, f, CSV_MAX_COLS);
                 for (size_t i = 0; i < n && col < 0; i++) {
                     col = strcmp(f[i], "_value") == 0 ? (int)i : -1;
                 }
@@ -435,7 +441,7 @@ static void s_run(tb_dbquery_t *q, const tb_ctl_request_t *req, msgpack_sbuffer 
     msgpack_packer pk;
     msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
     char query[QUERY_MAX];
-    s_build_query(q, req, query, sizeof query);
+    s_query(q, req, query, sizeof query);
     char *body = NULL;
     size_t len = 0;
     tb_ifx_result_t res;
@@ -455,9 +461,9 @@ static void s_run(tb_dbquery_t *q, const tb_ctl_request_t *req, msgpack_sbuffer 
                  req->args[1]);
         s_reply_error(&pk, msg);
     } else if (tb_influx_version(q->ix) == 1) {
-        s_pack_v1(&pk, query, body ? body : "", len);
+        tb_dbquery_pack_v1(&pk, query, body ? body : "", len);
     } else {
-        s_pack_v2(&pk, query, body ? body : (char[]){""});
+        tb_dbquery_pack_v2(&pk, query, body ? body : (char[]){""});
     }
     free(body);
 }

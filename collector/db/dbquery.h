@@ -19,6 +19,7 @@
 #include "influx.h"
 #include "tb_ctl.h"
 
+#include <msgpack.h>
 #include <stddef.h>
 #include <zmq.h>
 
@@ -46,5 +47,26 @@ int tb_dbquery_submit(tb_dbquery_t *q, zmq_msg_t *env, size_t nenv, const tb_ctl
 /* Check a db request before it is handed over; on a usage error, 0 is
  * returned and err holds the message for the reply. */
 int tb_dbquery_valid(const tb_ctl_request_t *req, char *err, size_t errsize);
+
+/* The pieces of a query, pure functions (the thread uses them; tests too). */
+
+/* The query for a valid request: InfluxQL for 1.x (v2 = 0; the points
+ * qualified by retention policy rp when it is not ""), Flux for 2.x (from
+ * bucket). Names are escaped for the language: a stream or measurement
+ * name never ends its string. */
+void tb_dbquery_build(int v2, const char *bucket, const char *rp, const tb_ctl_request_t *req,
+                      char *out, size_t size);
+
+/* Split one CSV line in place (RFC 4180 quoting: "" inside quotes is one
+ * quote; text after a closing quote up to the comma is dropped). Returns
+ * the number of fields (at most max) pointing into line. */
+size_t tb_dbquery_csv_split(char *line, char **fields, size_t max);
+
+/* A complete control reply for an answer: 1.x JSON (body of len bytes) or
+ * 2.x annotated CSV (body, NUL-terminated, split in place): {"query",
+ * "columns", "rows"}, values typed as the answer says; an answer that is
+ * not a query result, or carries the database's error, is an error reply. */
+void tb_dbquery_pack_v1(msgpack_packer *pk, const char *query, const char *body, size_t len);
+void tb_dbquery_pack_v2(msgpack_packer *pk, const char *query, char *body);
 
 #endif
