@@ -45,7 +45,9 @@ struct isink {
     tb_sink_t base;
     tb_influx_sink_config_t cfg;
     uint64_t seed;
-    tb_writer_t *writer;
+    tb_writer_t *writer;                /* the database's, or NULL (a formatter) */
+    tb_influx_sink_deliver_fn deliver; /* without a writer: where batches go */
+    void *deliver_arg;
     char *buf;
     size_t bufsize;
     tb_lp_t lp;
@@ -73,7 +75,11 @@ static void s_flush(isink_t *d)
     if (d->lp.points == 0) {
         return;
     }
-    tb_writer_submit(d->writer, d->lp.data, d->lp.len, d->lp.points);
+    if (d->writer != NULL) {
+        tb_writer_submit(d->writer, d->lp.data, d->lp.len, d->lp.points);
+    } else {
+        d->deliver(d->deliver_arg, d->lp.data, d->lp.len, d->lp.points);
+    }
     tb_lp_clear(&d->lp);
     d->batch_started = 0;
 }
@@ -580,7 +586,12 @@ static void s_health(tb_sink_t *sink, msgpack_packer *pk)
 {
     isink_t *d = (isink_t *)sink;
     tb_writer_health_t h;
-    tb_writer_health(d->writer, &h);
+    memset(&h, 0, sizeof h);
+    if (d->writer != NULL) {
+        tb_writer_health(d->writer, &h);
+    } else {
+        snprintf(h.target, sizeof h.target, "(formatter)");
+    }
     uint64_t now = tb_time_now_ns();
     msgpack_pack_map(pk, 19);
     tb_mp_kv_str(pk, "target", h.target);
@@ -612,9 +623,7 @@ static void s_health(tb_sink_t *sink, msgpack_packer *pk)
 static void s_destroy(tb_sink_t *sink)
 {
     isink_t *d = (isink_t *)sink;
-    if (d->writer != NULL) {
-        s_flush(d);
-    }
+    s_flush(d);
     tb_writer_destroy(&d->writer);
     free(d->buf);
     free(d);
@@ -637,7 +646,10 @@ static const tb_sink_ops_t s_ops = {
     .destroy = s_destroy,
 };
 
-tb_sink_t *tb_influx_sink_new(const tb_influx_sink_config_t *cfg, uint64_t seed, char *err, size_t errsize)
+/* The sink without its writer: deliver (or the writer, when NULL) gets the
+ * batches. */
+static isink_t *s_new(const tb_influx_sink_config_t *cfg, uint64_t seed, char *err,
+                      size_t errsize)
 {
     if (cfg->interval_s == 0 || cfg->top_n == 0 || cfg->table_capacity == 0 ||
         cfg->batch_lines == 0 || cfg->batch_ms == 0 || cfg->lateness_s > TB_SERIES_MAX_LATENESS) {
@@ -664,6 +676,16 @@ tb_sink_t *tb_influx_sink_new(const tb_influx_sink_config_t *cfg, uint64_t seed,
         return NULL;
     }
     tb_lp_init(&d->lp, d->buf, d->bufsize);
+    return d;
+}
+
+tb_sink_t *tb_influx_sink_new(const tb_influx_sink_config_t *cfg, uint64_t seed, char *err,
+                              size_t errsize)
+{
+    isink_t *d = s_new(cfg, seed, err, errsize);
+    if (d == NULL) {
+        return NULL;
+    }
     d->writer = tb_writer_new(&cfg->writer, err, errsize);
     if (d->writer == NULL) {
         free(d->buf);
@@ -671,4 +693,20 @@ tb_sink_t *tb_influx_sink_new(const tb_influx_sink_config_t *cfg, uint64_t seed,
         return NULL;
     }
     return &d->base;
+}
+
+tb_sink_t *tb_influx_sink_formatter(const tb_influx_sink_config_t *cfg, uint64_t seed,
+                                    tb_influx_sink_deliver_fn deliver, void *arg, char *err,
+                                    size_t errsize)
+{
+    if (deliver == NULL) {
+        snprintf(err, errsize, "a formatter needs somewhere to deliver");
+        return NULL;
+    }
+    isink_t *d = s_new(cfg, seed, err, errsize);
+    if (d != NULL) {
+        d->deliver = deliver;
+        d->deliver_arg = arg;
+    }
+    return d != NULL ? &d->base : NULL;
 }

@@ -27,6 +27,16 @@ typedef struct {
 void tb_influx_sink_config_defaults(tb_influx_sink_config_t *cfg);
 
 /* Start the writer thread and the sink. NULL with a reason in err. */
-tb_sink_t *tb_influx_sink_new(const tb_influx_sink_config_t *cfg, uint64_t seed, char *err, size_t errsize);
+tb_sink_t *tb_influx_sink_new(const tb_influx_sink_config_t *cfg, uint64_t seed, char *err,
+                              size_t errsize);
+
+/* The sink as a formatter only: every batch of lines (points of them) goes
+ * to deliver(arg, ...) instead of a writer thread (cfg->writer is not
+ * used); the lines are valid during the call. For tests and tools. */
+typedef void (*tb_influx_sink_deliver_fn)(void *arg, const char *lines, size_t len,
+                                          uint64_t points);
+tb_sink_t *tb_influx_sink_formatter(const tb_influx_sink_config_t *cfg, uint64_t seed,
+                                    tb_influx_sink_deliver_fn deliver, void *arg, char *err,
+                                    size_t errsize);
 
 #endif
