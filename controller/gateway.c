@@ -89,13 +89,6 @@ static const char *s_printable(char *dst, size_t size, const char *text)
     return dst;
 }
 
-/* The query arguments of /start, /stop and /forget: each stream=, streamN= or
- * streamnameN= names a stream; any other argument is refused. */
-typedef struct {
-    tb_ctl_request_t *req;
-    char error[200]; /* set: a 400 with this message */
-} names_t;
-
 /* stream, streamN or streamnameN (N: one or more digits). */
 static int s_stream_key(const char *key)
 {
@@ -112,28 +105,150 @@ static int s_stream_key(const char *key)
     return strspn(n, "0123456789") == strlen(n);
 }
 
+/* The first value of key among args, or NULL. */
+static const char *s_arg(const tb_gw_arg_t *args, size_t nargs, const char *key)
+{
+    for (size_t i = 0; i < nargs; i++) {
+        if (args[i].key != NULL && strcmp(args[i].key, key) == 0) {
+            return args[i].value;
+        }
+    }
+    return NULL;
+}
+
+/* /start, /stop and /forget: each stream=, streamN= or streamnameN= names a
+ * stream; any other argument is refused. */
+static unsigned s_names(const tb_gw_arg_t *args, size_t nargs, tb_ctl_request_t *req, char *err,
+                        size_t errsize)
+{
+    for (size_t i = 0; i < nargs; i++) {
+        const char *key = args[i].key != NULL ? args[i].key : "";
+        const char *value = args[i].value;
+        char k[40], v[TB_STREAM_MAX + 1];
+        int rc;
+        if (!s_stream_key(key)) {
+            snprintf(err, errsize,
+                     "unknown argument '%s' (name streams with stream= or streamname1=, ...)",
+                     s_printable(k, sizeof k, key));
+            return 400;
+        }
+        rc = value != NULL ? tb_ctl_request_add_stream(req, value) : TB_EINVAL;
+        if (rc == TB_ELIMIT) {
+            snprintf(err, errsize, "too many streams (at most %d)", TB_CTL_MAX_STREAMS);
+            return 400;
+        }
+        if (rc != 0) {
+            snprintf(err, errsize, "invalid stream name '%s'%s", s_printable(v, sizeof v, value),
+                     value != NULL && strchr(value, ' ') != NULL
+                         ? " (a '+' in a URL is a space: write %2B)"
+                         : "");
+            return 400;
+        }
+    }
+    return 0;
+}
+
+unsigned tb_gw_request(const char *path, const tb_gw_arg_t *args, size_t nargs,
+                       tb_ctl_request_t *req, char *err, size_t errsize)
+{
+    memset(req, 0, sizeof *req);
+    if (strcmp(path, "/start") == 0 || strcmp(path, "/stop") == 0 ||
+        strcmp(path, "/forget") == 0) {
+        snprintf(req->cmd, sizeof req->cmd, "%s", path + 1);
+        unsigned status = s_names(args, nargs, req, err, errsize);
+        if (status != 0) {
+            return status;
+        }
+        if (strcmp(path, "/start") == 0 && req->nstreams == 0) {
+            snprintf(err, errsize, "name the streams to start, e.g. /start?streamname1=01::10:01");
+            return 400;
+        }
+        if (strcmp(path, "/forget") == 0 && req->nstreams == 0) {
+            snprintf(err, errsize, "name the streams to forget, e.g. /forget?stream=01::10:01");
+            return 400;
+        }
+        return 0;
+    }
+    static const char *const plain[] = {"/status", "/streams", "/probes"};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        if (strcmp(path, plain[i]) == 0) {
+            snprintf(req->cmd, sizeof req->cmd, "%s", plain[i] + 1);
+            return 0; /* probes: the caller turns status around */
+        }
+    }
+    if (strcmp(path, "/stats") == 0) {
+        const char *st = s_arg(args, nargs, "stream");
+        if (st == NULL || tb_ctl_request_add_stream(req, st) != 0) {
+            snprintf(err, errsize, "/stats needs ?stream=NAME (a valid name)");
+            return 400;
+        }
+        snprintf(req->cmd, sizeof req->cmd, "stats");
+        return 0;
+    }
+    if (strcmp(path, "/db") == 0) {
+        const char *m = s_arg(args, nargs, "measurement");
+        const char *st = s_arg(args, nargs, "stream");
+        const char *n = s_arg(args, nargs, "n");
+        snprintf(req->cmd, sizeof req->cmd, "db");
+        uint64_t points = 10;
+        if (m == NULL) {
+            req->nargs = 1;
+            snprintf(req->args[0], sizeof req->args[0], "measurements");
+            return 0;
+        }
+        if (m[0] == '\0' || strlen(m) > 64 ||
+            (st != NULL && tb_ctl_request_add_stream(req, st) != 0)) {
+            snprintf(err, errsize, "bad measurement or stream name");
+            return 400;
+        }
+        if (n != NULL && tb_opt_u64(n, 1, 10000, &points) != 0) {
+            snprintf(err, errsize, "n must be 1-10000 points");
+            return 400;
+        }
+        req->nargs = 3;
+        snprintf(req->args[0], sizeof req->args[0], "points");
+        snprintf(req->args[1], sizeof req->args[1], "%s", m);
+        snprintf(req->args[2], sizeof req->args[2], "%llu", (unsigned long long)points);
+        return 0;
+    }
+    snprintf(err, errsize,
+             "unknown path (use /start, /stop, /forget, /status, /stats, /probes, /streams, /db)");
+    return 404;
+}
+
+unsigned tb_gw_status_of(int result, const char *err)
+{
+    switch (result) {
+    case TB_GW_OK:
+        return 200;
+    case TB_GW_REFUSED:
+        return strncmp(err, "unknown stream", 14) == 0 ? 404 : 409;
+    case TB_GW_UNREACHABLE:
+        return 504;
+    default:
+        return 502;
+    }
+}
+
+/* The query arguments of a request, in order (at most TB_GW_ARGS_MAX). */
+typedef struct {
+    tb_gw_arg_t arg[TB_GW_ARGS_MAX];
+    size_t n;
+    int overflow;
+} args_t;
+
 static enum MHD_Result s_collect(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *value)
 {
     (void)kind;
-    names_t *n = cls;
-    char k[40], v[TB_STREAM_MAX + 1];
-    int rc;
-    if (!s_stream_key(key)) {
-        snprintf(n->error, sizeof n->error,
-                 "unknown argument '%s' (name streams with stream= or streamname1=, ...)",
-                 s_printable(k, sizeof k, key));
-    } else if ((rc = value != NULL ? tb_ctl_request_add_stream(n->req, value) : TB_EINVAL) ==
-               TB_ELIMIT) {
-        snprintf(n->error, sizeof n->error, "too many streams (at most %d)", TB_CTL_MAX_STREAMS);
-    } else if (rc != 0) {
-        snprintf(n->error, sizeof n->error, "invalid stream name '%s'%s",
-                 s_printable(v, sizeof v, value),
-                 value != NULL && strchr(value, ' ') != NULL
-                     ? " (a '+' in a URL is a space: write %2B)"
-                     : "");
+    args_t *a = cls;
+    if (a->n == TB_GW_ARGS_MAX) {
+        a->overflow = 1;
+        return MHD_NO;
     }
-    return n->error[0] != '\0' ? MHD_NO : MHD_YES;
+    a->arg[a->n].key = key;
+    a->arg[a->n++].value = value;
+    return MHD_YES;
 }
 
 static enum MHD_Result s_call(const tb_gateway_config_t *cfg, struct MHD_Connection *conn,
@@ -145,16 +260,7 @@ static enum MHD_Result s_call(const tb_gateway_config_t *cfg, struct MHD_Connect
     if (data != NULL) {
         return s_send(conn, MHD_HTTP_OK, data, 0, NULL);
     }
-    switch (result) {
-    case TB_GW_REFUSED:
-        return s_error(
-            conn, strncmp(err, "unknown stream", 14) == 0 ? MHD_HTTP_NOT_FOUND : MHD_HTTP_CONFLICT,
-            err);
-    case TB_GW_UNREACHABLE:
-        return s_error(conn, MHD_HTTP_GATEWAY_TIMEOUT, err);
-    default:
-        return s_error(conn, MHD_HTTP_BAD_GATEWAY, err);
-    }
+    return s_error(conn, tb_gw_status_of(result, err), err);
 }
 
 /* Markers of a request's state between libmicrohttpd's calls. */
@@ -316,72 +422,20 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
                        "a request body is not read: put the arguments in the URL");
     }
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "%s %s", lmethod, lurl);
+    args_t args = {.n = 0};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, s_collect, &args);
     tb_ctl_request_t req;
-    memset(&req, 0, sizeof req);
-    names_t names = {.req = &req};
-    if (strcmp(url, "/start") == 0 || strcmp(url, "/stop") == 0 || strcmp(url, "/forget") == 0) {
-        snprintf(req.cmd, sizeof req.cmd, "%s", url + 1);
-        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, s_collect, &names);
-        if (names.error[0] != '\0') {
-            return s_error(conn, MHD_HTTP_BAD_REQUEST, names.error);
-        }
-        if (strcmp(url, "/start") == 0 && req.nstreams == 0) {
-            return s_error(conn, MHD_HTTP_BAD_REQUEST,
-                           "name the streams to start, e.g. /start?streamname1=01::10:01");
-        }
-        if (strcmp(url, "/forget") == 0 && req.nstreams == 0) {
-            return s_error(conn, MHD_HTTP_BAD_REQUEST,
-                           "name the streams to forget, e.g. /forget?stream=01::10:01");
-        }
-        return s_call(cfg, conn, &req);
+    char err[TB_CTL_ERROR_MAX] = "";
+    /* Past TB_GW_ARGS_MAX the first ones already say what is wrong (too
+     * many streams, an unknown argument); if not, the count does. */
+    unsigned status = tb_gw_request(url, args.arg, args.n, &req, err, sizeof err);
+    if (status != 0) {
+        return s_error(conn, status, err);
     }
-    if (strcmp(url, "/status") == 0) {
-        snprintf(req.cmd, sizeof req.cmd, "status");
-        return s_call(cfg, conn, &req);
+    if (args.overflow) {
+        return s_error(conn, MHD_HTTP_BAD_REQUEST, "too many arguments");
     }
-    if (strcmp(url, "/streams") == 0) {
-        snprintf(req.cmd, sizeof req.cmd, "streams");
-        return s_call(cfg, conn, &req);
-    }
-    if (strcmp(url, "/probes") == 0) {
-        snprintf(req.cmd, sizeof req.cmd, "probes"); /* the caller turns status around */
-        return s_call(cfg, conn, &req);
-    }
-    if (strcmp(url, "/stats") == 0) {
-        const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
-        if (s == NULL || tb_ctl_request_add_stream(&req, s) != 0) {
-            return s_error(conn, MHD_HTTP_BAD_REQUEST, "/stats needs ?stream=NAME (a valid name)");
-        }
-        snprintf(req.cmd, sizeof req.cmd, "stats");
-        return s_call(cfg, conn, &req);
-    }
-    if (strcmp(url, "/db") == 0) {
-        const char *m = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "measurement");
-        const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
-        const char *n = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "n");
-        snprintf(req.cmd, sizeof req.cmd, "db");
-        uint64_t points = 10;
-        if (m == NULL) {
-            req.nargs = 1;
-            snprintf(req.args[0], sizeof req.args[0], "measurements");
-        } else {
-            if (m[0] == '\0' || strlen(m) > 64 ||
-                (s != NULL && tb_ctl_request_add_stream(&req, s) != 0)) {
-                return s_error(conn, MHD_HTTP_BAD_REQUEST, "bad measurement or stream name");
-            }
-            if (n != NULL && tb_opt_u64(n, 1, 10000, &points) != 0) {
-                return s_error(conn, MHD_HTTP_BAD_REQUEST, "n must be 1-10000 points");
-            }
-            req.nargs = 3;
-            snprintf(req.args[0], sizeof req.args[0], "points");
-            snprintf(req.args[1], sizeof req.args[1], "%s", m);
-            snprintf(req.args[2], sizeof req.args[2], "%llu", (unsigned long long)points);
-        }
-        return s_call(cfg, conn, &req);
-    }
-    return s_error(conn, MHD_HTTP_NOT_FOUND,
-                   "unknown path (use /start, /stop, /forget, /status, /stats, /probes, /streams, "
-                   "/db)");
+    return s_call(cfg, conn, &req);
 }
 
 /* "ADDR:PORT", "[V6ADDR]:PORT", "NAME:PORT" or ":PORT" (every IPv4

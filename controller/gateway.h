@@ -64,6 +64,24 @@ typedef struct {
     const char *tls_key;  /* PEM text, with tls_cert */
 } tb_gateway_config_t;
 
+/* Most query arguments a request may carry. */
+#define TB_GW_ARGS_MAX 80
+
+typedef struct {
+    const char *key;
+    const char *value; /* NULL: the key had no '=' */
+} tb_gw_arg_t;
+
+/* The control request an HTTP request asks for, from its path and query
+ * arguments (in order): 0 with *req filled, or the HTTP status to answer
+ * (400 a bad or unknown argument, 404 an unknown path) with the message in
+ * err. A pure function of its arguments. */
+unsigned tb_gw_request(const char *path, const tb_gw_arg_t *args, size_t nargs,
+                       tb_ctl_request_t *req, char *err, size_t errsize);
+
+/* The HTTP status of a call's result (err: the collector's message). */
+unsigned tb_gw_status_of(int result, const char *err);
+
 /* Serve until SIGINT or SIGTERM. Returns 0, or with a one-line reason
  * printed 2 (a malformed address) or 1 (cannot listen there, or TLS asked
  * of a libmicrohttpd without it). */

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -273,7 +274,12 @@ class DashboardQueries(unittest.TestCase):
         with h.Influx() as ix, tempfile.TemporaryDirectory() as tmp:
             capture = os.path.join(tmp, "demo.pcap")
             shift = shifted_capture(DEMO, capture)
-            bus = h.Bus([(STREAM, "file:" + capture)],
+            # Replayed as a DPMI capfile with two capture interfaces, so the
+            # panel by measurement point has rows too.
+            capfile = os.path.join(tmp, "demo.cap")
+            subprocess.run([os.path.join(h.BIN, "tb-gen-capfile"), "--ci", "d0,d1", "--mp",
+                            "mp-1", capture, capfile], check=True, capture_output=True)
+            bus = h.Bus([(STREAM, "cap:" + capfile)],
                         collector_args=["--influx-url", ix.url, "--influx-db", DB,
                                         "--influx-create-db", "--batch-ms", "200"])
             try:
@@ -334,6 +340,10 @@ class DashboardQueries(unittest.TestCase):
         loss = one("Loss per probe")
         self.assertEqual([(r["probe"], r["received"], r["sequence gaps"], r["unmeasured ms"])
                           for r in loss], [("it-probe", exp["packets"], 0, 0)])
+        points = one("Packets by measurement point (MP / CI)")
+        self.assertEqual(sorted((r["mp"], r["ci"]) for r in points), [("mp-1", "d0"),
+                                                                      ("mp-1", "d1")])
+        self.assertEqual(sum(r["packets"] for r in points), exp["packets"])
         ended = one("Measurements that ended")
         self.assertEqual([(r["state"], r["packets"]) for r in ended],
                          [("finished", exp["packets"])])
