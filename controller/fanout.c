@@ -1,26 +1,12 @@
 /* fanout — see fanout.h. */
 #include "fanout.h"
+#include "fanout_ask.h"
 
-#include "mpjson.h"
-
-#include "tb_time.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
-#include <zmq.h>
-
-#define REQ_MAX                                                                                    \
-    (TB_CTL_MAX_STREAMS * (TB_STREAM_MAX + 8) + TB_CTL_MAX_ARGS * (TB_CTL_ARG_MAX + 8) + 256)
-#define ERR_MAX (TB_CTL_ERROR_MAX + TB_ENDPOINT_MAX + 64)
 
 int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize)
 {
@@ -83,445 +69,9 @@ static int s_sent_once(const char *cmd)
            strcmp(cmd, "forget") == 0;
 }
 
-/* One collector's answer. */
-#define NOT_ASKED (-1)
-typedef struct {
-    int code;     /* TB_CALL_*, or NOT_ASKED */
-    json_t *data; /* TB_CALL_OK: the reply's data */
-    char err[ERR_MAX];
-    /* What the socket monitor said of the handshakes, over all attempts. */
-    int hs_ok;          /* one succeeded */
-    int hs_event;       /* the latest ZMQ_EVENT_HANDSHAKE_FAILED_*, 0: none */
-    uint32_t hs_value;  /* its value */
-} answer_t;
-
-static void s_answers_free(answer_t *ans, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        json_decref(ans[i].data);
-        ans[i].data = NULL;
-    }
-}
-
-static void s_decode(const char *endpoint, zmq_msg_t *msg, answer_t *a)
-{
-    int ok = 0;
-    char err[TB_CTL_ERROR_MAX] = "";
-    tb_mp_reader_t data;
-    json_t *j = NULL;
-    if (tb_ctl_reply_decode(zmq_msg_data(msg), zmq_msg_size(msg), &ok, err, sizeof err, &data) !=
-            0 ||
-        (j = tb_mpjson_read(&data)) == NULL) {
-        a->code = TB_CALL_BADREPLY;
-        snprintf(a->err, sizeof a->err, "malformed reply from collector at %s", endpoint);
-    } else if (!ok) {
-        json_decref(j);
-        a->code = TB_CALL_REFUSED;
-        snprintf(a->err, sizeof a->err, "%s", err);
-    } else if (!json_is_object(j)) { /* every answer's data is a map */
-        json_decref(j);
-        a->code = TB_CALL_BADREPLY;
-        snprintf(a->err, sizeof a->err, "malformed reply from collector at %s", endpoint);
-    } else {
-        a->code = TB_CALL_OK;
-        a->data = j;
-    }
-}
-
-/* A REQ socket connected to endpoint, its handshakes watched through *mon
- * (a PAIR socket, or NULL when watching failed: the answer then only lacks
- * the reason); NULL with *bad set when the endpoint is malformed. */
-static void *s_socket(const tb_fanout_t *f, void *ctx, const char *endpoint, int *bad, void **mon)
-{
-    void *s = zmq_socket(ctx, ZMQ_REQ);
-    int linger = 0;
-    int64_t maxmsg = TB_CTL_MAX_REPLY;
-    *mon = NULL;
-    if (s == NULL || zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
-        (f->curve && tb_curve_client(s, &f->curve_own, f->curve_server) != 0)) {
-        if (s != NULL) {
-            zmq_close(s);
-        }
-        return NULL;
-    }
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://tapbus-fanout-%p", s);
-    if (zmq_socket_monitor(s, ep,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
-        *mon = zmq_socket(ctx, ZMQ_PAIR);
-        if (*mon != NULL && (zmq_setsockopt(*mon, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-                             zmq_connect(*mon, ep) != 0)) {
-            zmq_close(*mon);
-            *mon = NULL;
-        }
-    }
-    if (zmq_connect(s, endpoint) != 0) {
-        *bad = 1;
-        if (*mon != NULL) {
-            zmq_close(*mon);
-            *mon = NULL;
-        }
-        zmq_close(s);
-        return NULL;
-    }
-    return s;
-}
-
-/* Apply the monitor's events waiting on mon to a's handshake record. */
-static void s_monitor(void *mon, answer_t *a)
-{
-    for (int i = 0; mon != NULL && i < 64; i++) {
-        zmq_msg_t head, addr;
-        zmq_msg_init(&head);
-        zmq_msg_init(&addr);
-        int got = zmq_msg_recv(&head, mon, ZMQ_DONTWAIT) >= 0;
-        if (got && zmq_msg_more(&head)) {
-            zmq_msg_recv(&addr, mon, 0);
-        }
-        if (got && zmq_msg_size(&head) >= 6) {
-            uint16_t event;
-            uint32_t value;
-            memcpy(&event, zmq_msg_data(&head), sizeof event);
-            memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof value);
-            /* A failure "without detail" (the peer closed first) tells
-             * less than one with a reason: it never replaces one. */
-            if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-                a->hs_ok = 1;
-            } else if (event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || a->hs_event == 0) {
-                a->hs_event = event;
-                a->hs_value = value;
-            }
-        }
-        zmq_msg_close(&head);
-        zmq_msg_close(&addr);
-        if (!got) {
-            break;
-        }
-    }
-}
-
-/* Why the handshake with a collector failed, in words; "" when the
- * monitor told nothing useful. final: whether the failure is certain to
- * repeat (the collector said no, or speaks another mechanism), so that
- * waiting longer is pointless. */
-static void s_handshake_reason(const tb_fanout_t *f, const char *endpoint, const answer_t *a,
-                               char *buf, size_t size, int *final)
-{
-    buf[0] = '\0';
-    *final = 0;
-    if (a->hs_ok || a->hs_event == 0) {
-        return;
-    }
-    if (a->hs_event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-        *final = 1;
-        snprintf(buf, size,
-                 "the collector at %s refused this client's CURVE key (ZAP status %u): it is in "
-                 "neither its --curve-allow nor its --curve-allow-read directory",
-                 endpoint, a->hs_value);
-    } else if (a->hs_event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
-               a->hs_value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
-        *final = 1;
-        snprintf(buf, size,
-                 f->curve ? "the collector at %s does not use CURVE, but this client does "
-                            "(--curve-key)"
-                          : "the collector at %s requires CURVE: give --curve-key and "
-                            "--curve-server-key (docs/security.md)",
-                 endpoint);
-    } else if (a->hs_event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
-               a->hs_value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
-        *final = 1;
-        snprintf(buf, size, "the CURVE handshake with the collector at %s failed: wrong keys",
-                 endpoint);
-    } else if (a->hs_event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && f->curve) {
-        /* The server could not read our hello: it closed the connection. */
-        snprintf(buf, size,
-                 "the collector at %s broke off the CURVE handshake: --curve-server-key is "
-                 "probably not its public key",
-                 endpoint);
-    } else if (a->hs_event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
-        /* Which side notices the other's mechanism first is a race: a
-         * collector that requires CURVE may simply close the connection. */
-        snprintf(buf, size,
-                 "the collector at %s broke off the handshake: it may require CURVE (give "
-                 "--curve-key and --curve-server-key, docs/security.md)",
-                 endpoint);
-    }
-}
-
-/* Why a tcp:// endpoint did not answer, told apart for the operator: an
- * unknown host, a refused connection (nothing listens there), or nothing
- * ("" : it accepts connections but did not reply in time). ZeroMQ retries
- * silently in the background and only ever shows a timeout, so this asks
- * the resolver and the TCP stack directly, bounded by wait_ms. */
-static void s_why(const char *endpoint, char *why, size_t size, int wait_ms)
-{
-    why[0] = '\0';
-    if (strncmp(endpoint, "tcp://", 6) != 0) {
-        return;
-    }
-    const char *hp = endpoint + 6;
-    const char *semi = strchr(hp, ';'); /* tcp://SOURCE;HOST:PORT */
-    hp = semi != NULL ? semi + 1 : hp;
-    char host[TB_ENDPOINT_MAX];
-    const char *colon = strrchr(hp, ':');
-    if (colon == NULL) {
-        return;
-    }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - hp), hp);
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        memmove(host, host + 1, strlen(host) - 2);
-        host[strlen(host) - 2] = '\0';
-    }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    int gai = getaddrinfo(host, colon + 1, &hints, &res);
-    if (gai == EAI_NONAME || gai == EAI_FAIL
-#ifdef EAI_NODATA
-        || gai == EAI_NODATA
-#endif
-    ) {
-        snprintf(why, size, "unknown host '%s'", host);
-        return;
-    }
-    if (gai != 0) {
-        snprintf(why, size, "cannot resolve '%s': %s", host, gai_strerror(gai));
-        return;
-    }
-    int refused = 0, other = 0, reached = 0;
-    for (struct addrinfo *a = res; a != NULL && !reached; a = a->ai_next) {
-        int fd =
-            socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            continue;
-        }
-        int e = connect(fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
-        if (e == EINPROGRESS) {
-            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            socklen_t el = sizeof e;
-            e = poll(&pfd, 1, wait_ms) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0
-                    ? e
-                    : ETIMEDOUT;
-        }
-        close(fd);
-        reached |= e == 0;
-        refused |= e == ECONNREFUSED;
-        if (e != 0 && e != ECONNREFUSED && e != ETIMEDOUT && other == 0) {
-            other = e;
-        }
-    }
-    freeaddrinfo(res);
-    if (reached) {
-        return;
-    }
-    if (refused) {
-        snprintf(why, size, "connection refused (no collector listening on %s)", hp);
-    } else if (other != 0) {
-        snprintf(why, size, "%s", strerror(other));
-    }
-}
-
-/* Close a collector's socket and its monitor, keeping what the monitor
- * said. */
-static void s_close(void **sock, void **mon, answer_t *a)
-{
-    s_monitor(*mon, a);
-    if (*mon != NULL) {
-        zmq_close(*mon);
-        *mon = NULL;
-    }
-    if (*sock != NULL) {
-        zmq_close(*sock);
-        *sock = NULL;
-    }
-}
-
-/* Wait up to deadline for the replies of the pending collectors. A
- * collector whose handshake failed for good is answered at once. */
-static void s_collect(const tb_fanout_t *f, void **sock, void **mon, int *pending, answer_t *ans,
-                      uint64_t deadline)
-{
-    for (;;) {
-        zmq_pollitem_t items[2 * TB_FANOUT_MAX];
-        size_t idx[2 * TB_FANOUT_MAX], k = 0;
-        for (size_t i = 0; i < f->n; i++) {
-            if (pending[i]) {
-                items[k] = (zmq_pollitem_t){.socket = sock[i], .events = ZMQ_POLLIN};
-                idx[k++] = i;
-                if (mon[i] != NULL) {
-                    items[k] = (zmq_pollitem_t){.socket = mon[i], .events = ZMQ_POLLIN};
-                    idx[k++] = i;
-                }
-            }
-        }
-        uint64_t now = tb_time_mono_ns();
-        if (k == 0 || now >= deadline) {
-            return;
-        }
-        long wait_ms = (long)((deadline - now + 999999) / 1000000);
-        if (zmq_poll(items, (int)k, wait_ms) < 0) {
-            return; /* a signal (the operator quits) or a dead context */
-        }
-        for (size_t j = 0; j < k; j++) {
-            size_t i = idx[j];
-            if (!(items[j].revents & ZMQ_POLLIN) || !pending[i]) {
-                continue;
-            }
-            if (items[j].socket == mon[i]) {
-                char why[ERR_MAX];
-                int final = 0;
-                s_monitor(mon[i], &ans[i]);
-                s_handshake_reason(f, f->endpoint[i], &ans[i], why, sizeof why, &final);
-                if (final) {
-                    ans[i].code = TB_CALL_UNREACHABLE;
-                    snprintf(ans[i].err, sizeof ans[i].err, "%s", why);
-                    pending[i] = 0;
-                    s_close(&sock[i], &mon[i], &ans[i]);
-                }
-                continue;
-            }
-            zmq_msg_t msg;
-            zmq_msg_init(&msg);
-            if (zmq_msg_recv(&msg, sock[i], ZMQ_DONTWAIT) >= 0) {
-                s_decode(f->endpoint[i], &msg, &ans[i]);
-                pending[i] = 0;
-                s_close(&sock[i], &mon[i], &ans[i]);
-            }
-            zmq_msg_close(&msg);
-        }
-    }
-}
-
-/* Send reqs[i] to collector i (NULL: not asked), to all at once. A REQ
- * socket that got no reply is stuck, so a collector silent for its share
- * of the timeout is asked again on a new socket, up to `attempts` times.
- * Returns 0 with every asked collector's answer, or TB_CALL_USAGE with
- * the reason in err (a malformed endpoint: nothing was sent). */
-static int s_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int attempts,
-                 answer_t *ans, char *err, size_t errsize)
-{
-    memset(ans, 0, f->n * sizeof *ans);
-    for (size_t i = 0; i < f->n; i++) {
-        ans[i].code = NOT_ASKED;
-    }
-    uint8_t *bufs = malloc(f->n * REQ_MAX);
-    size_t lens[TB_FANOUT_MAX];
-    void *sock[TB_FANOUT_MAX] = {NULL};
-    void *mon[TB_FANOUT_MAX] = {NULL};
-    int pending[TB_FANOUT_MAX] = {0};
-    void *ctx = bufs != NULL ? zmq_ctx_new() : NULL;
-    int rc = TB_CALL_USAGE;
-    if (ctx == NULL) {
-        snprintf(err, errsize, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < f->n; i++) {
-        if (reqs[i] == NULL) {
-            continue;
-        }
-        int bad = 0;
-        /* The collector learns how long we wait: work for a client gone is skipped. */
-        tb_ctl_request_t r = *reqs[i];
-        r.timeout_ms = f->timeout_ms > 0 ? (uint32_t)f->timeout_ms : 0;
-        if (tb_ctl_request_encode(&r, bufs + i * REQ_MAX, REQ_MAX, &lens[i]) != 0) {
-            snprintf(err, errsize, "cannot encode the request");
-            goto done;
-        }
-        if ((sock[i] = s_socket(f, ctx, f->endpoint[i], &bad, &mon[i])) == NULL) {
-            snprintf(err, errsize, "%s collector endpoint %s: %s%s", bad ? "invalid" : "cannot use",
-                     f->endpoint[i], zmq_strerror(errno),
-                     bad ? " (HOST:PORT, tcp://HOST:PORT or ipc://PATH)" : "");
-            goto done;
-        }
-        pending[i] = 1;
-    }
-    int each = f->timeout_ms / attempts > 0 ? f->timeout_ms / attempts : 1;
-    for (int a = 0; a < attempts; a++) {
-        for (size_t i = 0; i < f->n; i++) {
-            int bad = 0;
-            if (pending[i] && sock[i] == NULL) {
-                sock[i] = s_socket(f, ctx, f->endpoint[i], &bad, &mon[i]);
-            }
-            if (pending[i] && sock[i] != NULL &&
-                zmq_send(sock[i], bufs + i * REQ_MAX, lens[i], ZMQ_DONTWAIT) < 0 &&
-                errno != EAGAIN) {
-                ans[i].code = TB_CALL_UNREACHABLE;
-                snprintf(ans[i].err, sizeof ans[i].err, "cannot send to collector at %s: %s",
-                         f->endpoint[i], zmq_strerror(errno));
-                pending[i] = 0;
-            }
-        }
-        s_collect(f, sock, mon, pending, ans, tb_time_mono_ns() + (uint64_t)each * 1000000u);
-        for (size_t i = 0; i < f->n; i++) {
-            s_close(&sock[i], &mon[i], &ans[i]);
-        }
-    }
-    for (size_t i = 0; i < f->n; i++) {
-        char hs[ERR_MAX];
-        int final = 0;
-        s_handshake_reason(f, f->endpoint[i], &ans[i], hs, sizeof hs, &final);
-        if (pending[i] && hs[0] != '\0') {
-            ans[i].code = TB_CALL_UNREACHABLE;
-            snprintf(ans[i].err, sizeof ans[i].err, "no reply within %d ms: %.*s", f->timeout_ms,
-                     (int)(sizeof ans[i].err - 40), hs);
-        } else if (pending[i]) {
-            char why[300];
-            s_why(f->endpoint[i], why, sizeof why, 500);
-            ans[i].code = TB_CALL_UNREACHABLE;
-            snprintf(ans[i].err, sizeof ans[i].err,
-                     "no reply from collector at %s within %d ms (%d attempt%s)%s%s",
-                     f->endpoint[i], f->timeout_ms, attempts, attempts == 1 ? "" : "s",
-                     why[0] ? ": " : "", why);
-        }
-    }
-    rc = 0;
-done:
-    for (size_t i = 0; i < f->n; i++) {
-        s_close(&sock[i], &mon[i], &ans[i]);
-    }
-    if (ctx != NULL) {
-        zmq_ctx_term(ctx);
-    }
-    free(bufs);
-    return rc;
-}
-
-static int s_ask_all(const tb_fanout_t *f, const tb_ctl_request_t *req, int attempts, answer_t *ans,
-                     char *err, size_t errsize)
-{
-    const tb_ctl_request_t *reqs[TB_FANOUT_MAX];
-    for (size_t i = 0; i < f->n; i++) {
-        reqs[i] = req;
-    }
-    return s_ask(f, reqs, attempts, ans, err, errsize);
-}
-
-/* The first failure among the asked collectors (its code and reason, named
- * by its endpoint when it is a refusal); returns how many failed. */
-static size_t s_failures(const tb_fanout_t *f, const answer_t *ans, int *code, char *err,
-                         size_t errsize)
-{
-    size_t failed = 0;
-    for (size_t i = 0; i < f->n; i++) {
-        if (ans[i].code == NOT_ASKED || ans[i].code == TB_CALL_OK) {
-            continue;
-        }
-        if (failed++ == 0) {
-            *code = ans[i].code;
-            if (ans[i].code == TB_CALL_REFUSED) {
-                snprintf(err, errsize, "%s: %s", f->endpoint[i], ans[i].err);
-            } else {
-                snprintf(err, errsize, "%s", ans[i].err);
-            }
-        }
-    }
-    return failed;
-}
-
 /* {"endpoint", "ok", "error"} of an asked collector; with_parts: also
  * the keys of its answer but "streams" (status: the collector's own part). */
-static json_t *s_entry(const tb_fanout_t *f, size_t i, const answer_t *a, int with_parts)
+static json_t *s_entry(const tb_fanout_t *f, size_t i, const tb_fanout_answer_t *a, int with_parts)
 {
     json_t *e =
         json_pack("{s:s, s:b, s:o}", "endpoint", f->endpoint[i], "ok", a->code == TB_CALL_OK,
@@ -539,12 +89,12 @@ static json_t *s_entry(const tb_fanout_t *f, size_t i, const answer_t *a, int wi
 
 /* Set "collectors" of out from the asked collectors' answers; return out,
  * or NULL (and out released) when memory runs out. */
-static json_t *s_with_entries(const tb_fanout_t *f, const answer_t *ans, json_t *out,
+static json_t *s_with_entries(const tb_fanout_t *f, const tb_fanout_answer_t *ans, json_t *out,
                               int with_parts)
 {
     json_t *list = json_array();
     for (size_t i = 0; list != NULL && i < f->n; i++) {
-        if (ans[i].code != NOT_ASKED &&
+        if (ans[i].code != TB_FANOUT_NOT_ASKED &&
             json_array_append_new(list, s_entry(f, i, &ans[i], with_parts)) != 0) {
             json_decref(list);
             list = NULL;
@@ -564,12 +114,12 @@ static json_t *s_with_entries(const tb_fanout_t *f, const answer_t *ans, json_t 
 
 /* The end of a merged call: out (partial when some collector failed), or
  * NULL with the first failure when none answered. */
-static json_t *s_finish(const tb_fanout_t *f, answer_t *ans, json_t *out, size_t answered,
+static json_t *s_finish(const tb_fanout_t *f, tb_fanout_answer_t *ans, json_t *out, size_t answered,
                         int with_parts, int *code, char *err, size_t errsize)
 {
-    s_failures(f, ans, code, err, errsize);
+    tb_fanout_failures(f, ans, code, err, errsize);
     out = s_with_entries(f, ans, out, with_parts);
-    s_answers_free(ans, f->n);
+    tb_fanout_answers_free(ans, f->n);
     if (answered == 0 || out == NULL) {
         if (out == NULL && answered != 0) {
             *code = TB_CALL_BADREPLY;
@@ -586,8 +136,8 @@ static json_t *s_finish(const tb_fanout_t *f, answer_t *ans, json_t *out, size_t
 static json_t *s_status(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
                         size_t errsize)
 {
-    answer_t ans[TB_FANOUT_MAX];
-    if ((*code = s_ask_all(f, req, f->attempts, ans, err, errsize)) != 0) {
+    tb_fanout_answer_t ans[TB_FANOUT_MAX];
+    if ((*code = tb_fanout_ask_all(f, req, f->attempts, ans, err, errsize)) != 0) {
         return NULL;
     }
     json_t *streams = json_array();
@@ -618,8 +168,8 @@ static json_t *s_stats(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, c
     for (size_t i = 0; i < f->n; i++) {
         reqs[i] = !pinned || (int)i == f->pinned ? req : NULL;
     }
-    answer_t ans[TB_FANOUT_MAX];
-    if ((*code = s_ask(f, reqs, f->attempts, ans, err, errsize)) != 0) {
+    tb_fanout_answer_t ans[TB_FANOUT_MAX];
+    if ((*code = tb_fanout_ask(f, reqs, f->attempts, ans, err, errsize)) != 0) {
         return NULL;
     }
     json_t *out = NULL;
@@ -633,7 +183,7 @@ static json_t *s_stats(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, c
     }
     if (out == NULL && pinned && ans[f->pinned].code == TB_CALL_REFUSED) {
         /* The stream is no longer where it was: look for it everywhere. */
-        s_answers_free(ans, f->n);
+        tb_fanout_answers_free(ans, f->n);
         f->pinned = -1;
         return s_stats(f, req, code, err, errsize);
     }
@@ -641,10 +191,10 @@ static json_t *s_stats(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, c
         /* A refusal ("unknown stream") only when every collector said so. */
         int refused_all = 1;
         for (size_t i = 0; i < f->n; i++) {
-            refused_all &= ans[i].code == NOT_ASKED || ans[i].code == TB_CALL_REFUSED;
+            refused_all &= ans[i].code == TB_FANOUT_NOT_ASKED || ans[i].code == TB_CALL_REFUSED;
         }
         for (size_t i = 0; i < f->n; i++) {
-            if (ans[i].code != NOT_ASKED && (refused_all || ans[i].code != TB_CALL_REFUSED)) {
+            if (ans[i].code != TB_FANOUT_NOT_ASKED && (refused_all || ans[i].code != TB_CALL_REFUSED)) {
                 *code = ans[i].code;
                 snprintf(err, errsize, "%s%s",
                          refused_all ? "" : "stream not found where asked: ", ans[i].err);
@@ -652,7 +202,7 @@ static json_t *s_stats(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, c
             }
         }
     }
-    s_answers_free(ans, f->n);
+    tb_fanout_answers_free(ans, f->n);
     return out;
 }
 
@@ -674,8 +224,8 @@ static int s_where(const tb_fanout_t *f, const tb_ctl_request_t *req, where_t *w
     memset(&status, 0, sizeof status);
     snprintf(status.cmd, sizeof status.cmd, "status");
     memset(w, 0, sizeof *w);
-    answer_t ans[TB_FANOUT_MAX];
-    if ((*code = s_ask_all(f, &status, f->attempts, ans, err, errsize)) != 0) {
+    tb_fanout_answer_t ans[TB_FANOUT_MAX];
+    if ((*code = tb_fanout_ask_all(f, &status, f->attempts, ans, err, errsize)) != 0) {
         return -1;
     }
     for (size_t i = 0; i < f->n; i++) {
@@ -700,8 +250,8 @@ static int s_where(const tb_fanout_t *f, const tb_ctl_request_t *req, where_t *w
             }
         }
     }
-    size_t failed = s_failures(f, ans, code, err, errsize);
-    s_answers_free(ans, f->n);
+    size_t failed = tb_fanout_failures(f, ans, code, err, errsize);
+    tb_fanout_answers_free(ans, f->n);
     return (int)failed;
 }
 
@@ -727,8 +277,8 @@ static json_t *s_split(const tb_fanout_t *f, const tb_ctl_request_t *req, const 
         }
         reqs[i] = req->nstreams == 0 || sub[i].nstreams > 0 ? &sub[i] : NULL;
     }
-    answer_t ans[TB_FANOUT_MAX];
-    *code = s_ask(f, reqs, 1, ans, err, errsize);
+    tb_fanout_answer_t ans[TB_FANOUT_MAX];
+    *code = tb_fanout_ask(f, reqs, 1, ans, err, errsize);
     free(sub);
     if (*code != 0) {
         return NULL;
@@ -800,7 +350,7 @@ static json_t *s_start(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, c
             continue;
         }
         if (failed > 0) {
-            char why[ERR_MAX];
+            char why[TB_FANOUT_ERR_MAX];
             snprintf(why, sizeof why, "%s", err);
             snprintf(err, errsize,
                      "cannot tell where '%s' lives (%s); nothing started; name the collector "
@@ -839,7 +389,7 @@ static json_t *s_to_holders(tb_fanout_t *f, const tb_ctl_request_t *req, const c
             continue;
         }
         if (failed > 0) {
-            char why[ERR_MAX];
+            char why[TB_FANOUT_ERR_MAX];
             snprintf(why, sizeof why, "%s", err);
             snprintf(err, errsize, "cannot tell where '%s' lives (%s); nothing %s", req->streams[s],
                      why, verb);
@@ -899,8 +449,8 @@ static json_t *s_offer_entry(json_t *list, const char *stream, const char *probe
 static json_t *s_streams(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
                          size_t errsize)
 {
-    answer_t ans[TB_FANOUT_MAX];
-    if ((*code = s_ask_all(f, req, f->attempts, ans, err, errsize)) != 0) {
+    tb_fanout_answer_t ans[TB_FANOUT_MAX];
+    if ((*code = tb_fanout_ask_all(f, req, f->attempts, ans, err, errsize)) != 0) {
         return NULL;
     }
     json_t *list = json_array();
@@ -1040,7 +590,7 @@ static int s_column(const json_t *columns, const char *name)
 
 /* The rows of every answer under one set of columns, without duplicates,
  * sorted, at most `limit`. */
-static json_t *s_rows_merged(const tb_fanout_t *f, const answer_t *ans, json_t *columns,
+static json_t *s_rows_merged(const tb_fanout_t *f, const tb_fanout_answer_t *ans, json_t *columns,
                              size_t limit)
 {
     size_t total = 0;
@@ -1110,8 +660,8 @@ static json_t *s_rows_merged(const tb_fanout_t *f, const answer_t *ans, json_t *
 static json_t *s_db(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, char *err,
                     size_t errsize)
 {
-    answer_t ans[TB_FANOUT_MAX];
-    if ((*code = s_ask_all(f, req, 1, ans, err, errsize)) != 0) {
+    tb_fanout_answer_t ans[TB_FANOUT_MAX];
+    if ((*code = tb_fanout_ask_all(f, req, 1, ans, err, errsize)) != 0) {
         return NULL;
     }
     json_t *columns = json_array();
@@ -1166,8 +716,8 @@ json_t *tb_fanout_call(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, c
         return s_streams(f, req, code, err, errsize);
     }
     if (f->n == 1) {
-        answer_t a;
-        if ((*code = s_ask_all(f, req, s_sent_once(req->cmd) ? 1 : f->attempts, &a, err,
+        tb_fanout_answer_t a;
+        if ((*code = tb_fanout_ask_all(f, req, s_sent_once(req->cmd) ? 1 : f->attempts, &a, err,
                                errsize)) != 0) {
             return NULL;
         }

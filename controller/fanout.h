@@ -25,7 +25,10 @@
  * the reason in words (from ZeroMQ's socket monitor) rather than only a
  * timeout.
  * When some collector failed, the others' answer is still returned, with
- * the code of the failure and its reason: a partial answer. */
+ * the code of the failure and its reason: a partial answer.
+ *
+ * fanout.c merges the answers per command; the asking itself (sockets,
+ * retries, handshake reasons) is fanout_ask.c. */
 #ifndef TB_FANOUT_H
 #define TB_FANOUT_H
 
