@@ -8,7 +8,7 @@
 #include "fanout.h"
 #include "print.h"
 #include "gateway.h"
-#include "secret.h"
+#include "tb_secret.h"
 #include "tls.h"
 #include "top.h"
 
@@ -394,52 +394,6 @@ typedef struct {
     const char *tls_key;
 } serve_opts_t;
 
-/* The credentials file's first line into cred (size bytes). As ssh does
- * with its keys, a regular file that its group or others may read or write
- * is refused: the password would be theirs too (secret.h; systemd's
- * LoadCredential= copy passes). Returns 0 or an exit code, the reason
- * printed. */
-static int s_read_credentials(const char *file, char *cred, size_t size)
-{
-    FILE *f = fopen(file, "r");
-    struct stat st;
-    if (f == NULL || fstat(fileno(f), &st) != 0) {
-        fprintf(stderr, "tapbusctl: cannot read credentials from %s\n", file);
-        if (f != NULL) {
-            fclose(f);
-        }
-        return EXIT_USAGE;
-    }
-    /* Only files: a pipe (--credentials <(...)) or a terminal is nobody
-     * else's to read. */
-    int acl = 0;
-    int exposed = S_ISREG(st.st_mode) ? tb_secret_exposed(fileno(f), &st, &acl) : 0;
-    if (exposed != 0) {
-        fclose(f);
-        fprintf(
-            stderr,
-            "tapbusctl: credentials file %s is %s by others (mode %04o%s): %s%s%schmod 600 %s\n",
-            file, exposed == 1 ? "readable" : "accessible", (unsigned)(st.st_mode & 07777),
-            acl ? " and an ACL" : "", acl ? "setfacl -b " : "", acl ? file : "", acl ? " && " : "",
-            file);
-        return EXIT_USAGE;
-    }
-    if (fgets(cred, (int)size, f) == NULL) {
-        fclose(f);
-        fprintf(stderr, "tapbusctl: cannot read credentials from %s\n", file);
-        return EXIT_USAGE;
-    }
-    fclose(f);
-    size_t len = strcspn(cred, "\r\n");
-    if (cred[len] == '\0' && len == size - 1) {
-        fprintf(stderr, "tapbusctl: credentials in %s longer than %zu characters\n", file,
-                size - 2);
-        return EXIT_USAGE;
-    }
-    cred[len] = '\0';
-    return 0;
-}
-
 /* serve --http ADDR:PORT [--credentials FILE] [--tls-cert FILE --tls-key
  * FILE]: credentials "user:password" from the file's first line or
  * $TAPBUS_HTTP_CREDENTIALS; none is built in. */
@@ -460,9 +414,13 @@ static int s_serve(const serve_opts_t *o, const words_t *words, tb_fanout_t *fan
     }
     char cred[512] = "";
     if (file != NULL) {
-        int rc = s_read_credentials(file, cred, sizeof cred);
-        if (rc != 0) {
-            return rc;
+        /* As ssh does with its keys, a file that its group or others may
+         * read or write is refused: the password would be theirs too. */
+        char err[1024];
+        if (tb_secret_read(file, "credentials", TB_SECRET_PRIVATE, cred, sizeof cred, err,
+                           sizeof err) != 0) {
+            fprintf(stderr, "tapbusctl: %s\n", err);
+            return EXIT_USAGE;
         }
     } else if (getenv("TAPBUS_HTTP_CREDENTIALS") != NULL) {
         if (strlen(getenv("TAPBUS_HTTP_CREDENTIALS")) >= sizeof cred) {
