@@ -406,8 +406,10 @@ void tb_options_default(const tb_option_t *o, const void *defaults, char *buf, s
         break;
     }
     case TB_OPTION_STRING: {
-        const char *s;
-        memcpy(&s, field, sizeof s);
+        const char *s = NULL;
+        if (o->size == sizeof s) { /* a pointer; a buffer a setter fills has no default */
+            memcpy(&s, field, sizeof s);
+        }
         snprintf(buf, size, "%s", s != NULL ? s : "");
         break;
     }
