@@ -27,8 +27,8 @@ typedef struct {
     int log_level;
 } s_opts_t;
 
-static int s_set_curve_key(void *cfg, const tb_option_t *opt, const tb_option_value_t *v,
-                           char *err, size_t errsize)
+static int s_set_curve_key(void *cfg, const tb_option_t *opt, const tb_option_value_t *v, char *err,
+                           size_t errsize)
 {
     (void)opt;
     s_opts_t *o = cfg;
@@ -123,7 +123,8 @@ static const tb_option_t s_options[] = {
              "(TAPBUS_COLLECTOR_NAME) overrides it, the command line both"},
     {TB_OPTION_PRINT_CONFIG, "print-config", .flags = TB_OPTION_CLI_ONLY,
      .help = "print the options in effect and where they came from"},
-    {TB_OPTION_TEXT, .help = "\nsecurity (CURVE on the bus and on control; see docs/security.md):\n"},
+    {TB_OPTION_TEXT,
+     .help = "\nsecurity (CURVE on the bus and on control; see docs/security.md):\n"},
     {TB_OPTION_STRING, "curve-key", .arg = "FILE", .set = s_set_curve_key,
      .help = "this collector's secret certificate (NAME_secret from\n"
              "tapbusctl keygen): CURVE on every connection, probes\n"
@@ -139,7 +140,8 @@ static const tb_option_t s_options[] = {
      .help = "e.g. http://db:8086 or https://db:8086"},
     {TB_OPTION_U64, "influx-version", .arg = "1|2", I(version), .min = 1, .max = 2,
      .help = "server API (default {default})"},
-    {TB_OPTION_STRING, "influx-db", .arg = "NAME", I(db), .help = "1.x database (default {default})"},
+    {TB_OPTION_STRING, "influx-db", .arg = "NAME", I(db),
+     .help = "1.x database (default {default})"},
     {TB_OPTION_STRING, "influx-rp", .arg = "NAME", I(rp),
      .help = "1.x retention policy (default: the database's)"},
     {TB_OPTION_STRING, "influx-user", .arg = "USER", I(user),
@@ -207,13 +209,15 @@ static int s_check_curve(const tb_collector_config_t *cfg, char *msg, size_t siz
         return -1;
     }
     if (cfg->curve != NULL && cfg->curve_allow_probes == NULL) {
-        snprintf(msg, size, "--curve-key needs --curve-allow-probes DIR (the public "
-                            "certificates of the probes that may send)");
+        snprintf(msg, size,
+                 "--curve-key needs --curve-allow-probes DIR (the public "
+                 "certificates of the probes that may send)");
         return -1;
     }
     if (cfg->curve != NULL && cfg->curve_allow == NULL && cfg->curve_allow_read == NULL) {
-        snprintf(msg, size, "--curve-key needs --curve-allow DIR and/or --curve-allow-read DIR "
-                            "(the public certificates of tapbusctl and gateways)");
+        snprintf(msg, size,
+                 "--curve-key needs --curve-allow DIR and/or --curve-allow-read DIR "
+                 "(the public certificates of tapbusctl and gateways)");
         return -1;
     }
     return 0;

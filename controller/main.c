@@ -406,8 +406,8 @@ typedef struct {
 
 /* --collector: repeated, they add up; the command line's list replaces the
  * environment's, which replaces the file's. */
-static int s_set_collector(void *cfg, const tb_option_t *opt, const tb_option_value_t *v,
-                           char *err, size_t errsize)
+static int s_set_collector(void *cfg, const tb_option_t *opt, const tb_option_value_t *v, char *err,
+                           size_t errsize)
 {
     (void)opt;
     s_opts_t *o = cfg;
@@ -462,7 +462,7 @@ static int s_word(void *cfg, const char *word, char *err, size_t errsize)
 }
 
 /* The defaults: --timeout 3000, --retries 2, no collector yet. */
-#define S_OPTS_DEFAULTS {.fan_level = -1, .timeout = 3000, .retries = 2}
+static const s_opts_t s_defaults = {.fan_level = -1, .timeout = 3000, .retries = 2};
 
 #define F(m) TB_OPTION_FIELD(s_opts_t, m)
 
@@ -546,15 +546,13 @@ static const tb_options_spec_t s_spec = {
 
 static void s_usage(FILE *out)
 {
-    static const s_opts_t defaults = S_OPTS_DEFAULTS;
-    tb_options_help(&s_spec, &defaults, out);
+    tb_options_help(&s_spec, &s_defaults, out);
 }
 
 /* The request of a command that asks the collector (not help, keygen,
  * serve): its words checked, -n within the command's range. Returns 0, or -1
  * with a usage error in msg. */
-static int s_request(const s_opts_t *o, tb_ctl_request_t *req, uint64_t *np, char *msg,
-                     size_t size)
+static int s_request(const s_opts_t *o, tb_ctl_request_t *req, uint64_t *np, char *msg, size_t size)
 {
     const char *cmd = o->cmd;
     const words_t *wp = &o->words;
@@ -665,8 +663,7 @@ static int s_run(s_opts_t *o, const tb_options_t *opts)
     fanp->attempts = (int)o->retries + 1;
     fanp->pinned = -1;
     if (tb_options_print_only(opts) && tb_options_is_set(opts, "print-config")) {
-        static const s_opts_t defaults = S_OPTS_DEFAULTS;
-        tb_options_print_config(opts, &defaults, stdout);
+        tb_options_print_config(opts, &s_defaults, stdout);
         return 0;
     }
     if (cmd == NULL) {
@@ -741,7 +738,8 @@ static int s_run(s_opts_t *o, const tb_options_t *opts)
 
 int main(int argc, char **argv)
 {
-    static s_opts_t o = S_OPTS_DEFAULTS;
+    static s_opts_t o; /* large (the fanout): not on the stack */
+    o = s_defaults;
     char msg[1024];
     tb_options_t *opts = tb_options_new(&s_spec);
     if (opts == NULL) {

@@ -139,7 +139,10 @@ static int s_set_after_read(void *cfg, const tb_option_t *opt, const tb_option_v
 static void s_show_after_read(const void *cfg, char *buf, size_t size)
 {
     const tb_source_dir_cfg_t *d = &((const s_opts_t *)cfg)->cfg.src.dir;
-    snprintf(buf, size, "%s%s", d->move_to ? "move:" : d->delete_done ? "delete" : "keep",
+    snprintf(buf, size, "%s%s",
+             d->move_to       ? "move:"
+             : d->delete_done ? "delete"
+                              : "keep",
              d->move_to ? d->move_to : "");
 }
 
@@ -149,8 +152,8 @@ static void s_show_unreadable(const void *cfg, char *buf, size_t size)
     snprintf(buf, size, "%u", s ? (unsigned)s : (unsigned)TB_SOURCE_UNREADABLE_S);
 }
 
-static int s_set_curve_key(void *cfg, const tb_option_t *opt, const tb_option_value_t *v,
-                           char *err, size_t errsize)
+static int s_set_curve_key(void *cfg, const tb_option_t *opt, const tb_option_value_t *v, char *err,
+                           size_t errsize)
 {
     (void)opt;
     s_opts_t *o = cfg;
@@ -205,10 +208,11 @@ static const tb_option_t s_options[] = {
      .error = "--unreadable-timeout must be 1-86400 seconds",
      .help = "retry a file that cannot be opened for S seconds,\n"
              "then skip it and count it, {range} (default {default})"},
-    {TB_OPTION_TEXT, .help = "\nlive capture (applies to every iface source; --buffer-mb, --filter and\n"
-                             "--sample to dpmi sources too, the filter run on each record):\n"},
-    {TB_OPTION_U64, "snaplen", .arg = "N", F(cfg.src.live.snaplen), .min = 1,
-     .max = S_SNAPLEN_MAX, .help = "bytes kept of each packet, {range} (default {default})"},
+    {TB_OPTION_TEXT,
+     .help = "\nlive capture (applies to every iface source; --buffer-mb, --filter and\n"
+             "--sample to dpmi sources too, the filter run on each record):\n"},
+    {TB_OPTION_U64, "snaplen", .arg = "N", F(cfg.src.live.snaplen), .min = 1, .max = S_SNAPLEN_MAX,
+     .help = "bytes kept of each packet, {range} (default {default})"},
     {TB_OPTION_U64, "buffer-mb", .arg = "N", F(cfg.src.live.buffer_mb), .min = 1,
      .max = TB_SOURCE_BUFFER_MB_MAX, .help = "capture buffer in MiB, {range} (default {default})"},
     {TB_OPTION_ENUM, "promisc", .arg = "on|off", .words = "on|off", .set = s_set_promisc,
@@ -226,8 +230,8 @@ static const tb_option_t s_options[] = {
      .help = "probe id (default: the host name)"},
     {TB_OPTION_STRING, "publish", .arg = "ENDPOINT", F(cfg.publish),
      .help = "XPUB endpoint to bind (default {default} unless\n--connect is given)"},
-    {TB_OPTION_LIST, "connect", .arg = "ENDPOINT", F(cfg.connect), TB_OPTION_COUNT(s_opts_t, cfg.nconnect),
-     .max = TB_PROBE_MAX_CONNECT,
+    {TB_OPTION_LIST, "connect", .arg = "ENDPOINT", F(cfg.connect),
+     TB_OPTION_COUNT(s_opts_t, cfg.nconnect), .max = TB_PROBE_MAX_CONNECT,
      .help = "connect to a collector that binds (--listen), e.g.\nfrom behind NAT (repeatable)"},
     {TB_OPTION_U64, "batch", .arg = "N", F(cfg.batch_size), .min = 1, .max = TB_WIRE_MAX_BATCH,
      .help = "summaries per batch, {range} (default {default})"},
@@ -265,7 +269,8 @@ static const tb_options_spec_t s_spec = {
              "A directory source reads the files tcpdump -C/-G writes, in order, follows\n"
              "new ones, and resumes from its checkpoint after a restart.\n"
              "\n",
-    .footer = "\nStream names: 1-" S_STR(TB_STREAM_MAX) " characters of A-Z a-z 0-9 . _ : / @ + - (e.g. 01::10:01).\n",
+    .footer = "\nStream names: 1-" S_STR(
+        TB_STREAM_MAX) " characters of A-Z a-z 0-9 . _ : / @ + - (e.g. 01::10:01).\n",
     .options = s_options,
     .noptions = TB_OPTION_ARRAY_LEN(s_options),
     .help_column = 23,

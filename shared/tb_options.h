@@ -56,25 +56,25 @@ typedef void (*tb_option_show_fn)(const void *cfg, char *buf, size_t size);
 
 struct tb_option {
     tb_option_type_t type;
-    const char *name;  /* long name; NULL: the letter only (never from a file) */
-    char letter;       /* short option, or 0 */
-    const char *arg;   /* --help: what the value is ("N", "FILE") */
-    const char *help;  /* --help; "{range}" and "{default}" are filled in; a line per
-                        * '\n', indented. NULL: not listed. TEXT: printed as is */
-    size_t offset;     /* the field (TB_OPTION_FIELD) */
-    size_t size;       /* its size; 0: no field (a setter) */
-    size_t count_offset; /* LIST: the size_t count (TB_OPTION_COUNT) */
-    uint64_t min, max; /* U64: the range; LIST: max = the array's length */
-    double dmin, dmax; /* DOUBLE: the range */
-    const char *words; /* ENUM: "a|b|c" */
-    const char *error; /* the message for a refused value; NULL: "--NAME must be ..." */
+    const char *name;       /* long name; NULL: the letter only (never from a file) */
+    char letter;            /* short option, or 0 */
+    const char *arg;        /* --help: what the value is ("N", "FILE") */
+    const char *help;       /* --help; "{range}" and "{default}" are filled in; a line per
+                             * '\n', indented. NULL: not listed. TEXT: printed as is */
+    size_t offset;          /* the field (TB_OPTION_FIELD) */
+    size_t size;            /* its size; 0: no field (a setter) */
+    size_t count_offset;    /* LIST: the size_t count (TB_OPTION_COUNT) */
+    uint64_t min, max;      /* U64: the range; LIST: max = the array's length */
+    double dmin, dmax;      /* DOUBLE: the range */
+    const char *words;      /* ENUM: "a|b|c" */
+    const char *error;      /* the message for a refused value; NULL: "--NAME must be ..." */
     tb_option_set_fn set;   /* instead of storing in the field */
     tb_option_show_fn show; /* instead of reading the field */
     unsigned flags;         /* TB_OPTION_CLI_ONLY */
 };
 
-#define TB_OPTION_FIELD(T, m) .offset = offsetof(T, m), .size = sizeof(((T *)0)->m)
-#define TB_OPTION_COUNT(T, m) .count_offset = offsetof(T, m)
+#define TB_OPTION_FIELD(T, m)  .offset = offsetof(T, m), .size = sizeof(((T *)0)->m)
+#define TB_OPTION_COUNT(T, m)  .count_offset = offsetof(T, m)
 #define TB_OPTION_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 typedef struct {

@@ -252,8 +252,7 @@ static void test_unknown_missing_and_words(void **state)
     assert_string_equal(c.words[2], "-three");
     assert_int_equal(c.fast, 1);
     tb_options_destroy(&o);
-    assert_int_equal(s_parse(&spec, &c, &o, err, "a", "b", "c", "d", "e", NULL),
-                     TB_OPTIONS_EVALUE);
+    assert_int_equal(s_parse(&spec, &c, &o, err, "a", "b", "c", "d", "e", NULL), TB_OPTIONS_EVALUE);
     assert_string_equal(err, "too many words");
     tb_options_destroy(&o);
     /* --help and a setter's positive code stop parsing. */
@@ -273,10 +272,9 @@ static void test_file_environment_command_line(void **state)
     cfg_t c;
     tb_options_t *o;
     char err[512];
-    assert_int_equal(s_parse(&s_spec, &c, &o, err, "--config", s_path, "--count", "5", "--peer",
-                             "p3", NULL),
-                     0);
-    assert_int_equal(c.count, 5); /* file 3 < environment 4 < command line 5 */
+    assert_int_equal(
+        s_parse(&s_spec, &c, &o, err, "--config", s_path, "--count", "5", "--peer", "p3", NULL), 0);
+    assert_int_equal(c.count, 5);  /* file 3 < environment 4 < command line 5 */
     assert_int_equal(c.npeers, 3); /* a list accumulates */
     assert_string_equal(c.peers[0], "p1");
     assert_string_equal(c.peers[1], "p2");
@@ -396,14 +394,14 @@ static void test_secret_read(void **state)
     char buf[16], err[512];
     s_write("user:pw\nsecond line\n");
     chmod(s_path, 0600);
-    assert_int_equal(tb_secret_read(s_path, "credentials", TB_SECRET_PRIVATE, buf, sizeof buf, err,
-                                    sizeof err),
-                     0);
+    assert_int_equal(
+        tb_secret_read(s_path, "credentials", TB_SECRET_PRIVATE, buf, sizeof buf, err, sizeof err),
+        0);
     assert_string_equal(buf, "user:pw");
     chmod(s_path, 0644);
-    assert_int_not_equal(tb_secret_read(s_path, "credentials", TB_SECRET_PRIVATE, buf, sizeof buf,
-                                        err, sizeof err),
-                         0);
+    assert_int_not_equal(
+        tb_secret_read(s_path, "credentials", TB_SECRET_PRIVATE, buf, sizeof buf, err, sizeof err),
+        0);
     assert_non_null(strstr(err, "is readable by others (mode 0644)"));
     assert_int_equal(tb_secret_read(s_path, NULL, 0, buf, sizeof buf, err, sizeof err), 0);
     unlink(s_path);
