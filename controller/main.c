@@ -33,11 +33,24 @@ enum {
     EXIT_BADREPLY = TB_CALL_BADREPLY
 };
 
-/* One line of usage and a paragraph per command, for `COMMAND --help`. */
+/* How many streams a command names. */
+typedef enum {
+    S_ANY,  /* none (all) or several */
+    S_SOME, /* at least one */
+    S_ONE,  /* exactly one */
+    S_NONE, /* none */
+    S_OWN   /* words of its own (db, serve, keygen, help) */
+} streams_t;
+
+/* A command: one line of usage and a paragraph, for `COMMAND --help`, and
+ * its arguments: its streams, and -n N in 1..nmax (0: no -n). */
 typedef struct {
     const char *name;
     const char *args;
     const char *help;
+    streams_t streams;
+    uint64_t nmax;
+    const char *n_what; /* what N counts */
 } command_t;
 
 static const command_t s_commands[] = {
@@ -51,36 +64,44 @@ static const command_t s_commands[] = {
      "ended stream whose statistics were read (or that got nothing), each printed as\n"
      "forgotten; statistics nobody has read are never pushed out. With several\n"
      "collectors, a stream starts on the one holding it, a new one on the one with\n"
-     "the fewest running.\n"},
+     "the fewest running.\n",
+     .streams = S_SOME},
     {"stop", "[STREAM...]",
      "Stop the streams named, or every running or finished one. Their statistics are\n"
-     "kept and can still be read with stats.\n"},
+     "kept and can still be read with stats.\n",
+     .streams = S_ANY},
     {"forget", "STREAM...",
      "Drop the streams and their statistics from the collector, freeing their slots:\n"
      "streams that are stopped, finished, failed (every probe's source in error), or\n"
      "started but never sent by any probe (a mistyped name). A stream a probe is\n"
      "sending is refused: stop it first. All or nothing: with one name unknown or\n"
      "refused, nothing is forgotten. With several collectors, each stream is\n"
-     "forgotten on the one holding it.\n"},
+     "forgotten on the one holding it.\n",
+     .streams = S_SOME},
     {"status", "",
      "The collector (version, uptime, endpoints, bus counters), every stream (state,\n"
      "packets, bytes, loss) and every probe heard on it (source state, last heard,\n"
-     "silent after five missed heartbeats, capture drops).\n"},
+     "silent after five missed heartbeats, capture drops).\n",
+     .streams = S_NONE},
     {"stats", "STREAM",
      "The statistics of one stream: totals, smallest/largest/last packet, capture time\n"
-     "span, averages, per-protocol counts, top flows and hosts, loss.\n"},
+     "span, averages, per-protocol counts, top flows and hosts, loss.\n",
+     .streams = S_ONE},
     {"probes", "",
      "Every probe the collector hears, with the streams it feeds, when it was last\n"
-     "heard, whether it is silent, and its packets and capture drops summed over them.\n"},
+     "heard, whether it is silent, and its packets and capture drops summed over them.\n",
+     .streams = S_NONE},
     {"streams", "",
      "Every stream the probes offer (they announce them on the bus): its probe, the\n"
      "kind of its source (file, iface, dir), the source's state, and which collector\n"
      "measures it in which state. A stream started that no probe offers is listed with\n"
-     "probe '-'. With several collectors, what all of them hear, merged.\n"},
+     "probe '-'. With several collectors, what all of them hear, merged.\n",
+     .streams = S_NONE},
     {"top", "STREAM [-n N]",
      "A live view of one stream, refreshed every second: current packets and bits per\n"
      "second, totals, loss, protocol mix, the top N flows and hosts (default 10). Quits\n"
-     "on q. When standard output is not a terminal, the view is printed once.\n"},
+     "on q. When standard output is not a terminal, the view is printed once.\n",
+     .streams = S_ONE, .nmax = 64, .n_what = "flows and hosts"},
     {"serve",
      "--http ADDR:PORT|[V6ADDR]:PORT [--credentials FILE] [--tls-cert FILE --tls-key FILE]",
      "An HTTP gateway in front of the collector(s) for scripts that use curl: /start,\n"
@@ -90,17 +111,20 @@ static const command_t s_commands[] = {
      "or others may read is refused (chmod 600 FILE). With --tls-cert and --tls-key\n"
      "(PEM; both or neither) it serves HTTPS only. With --curve-key, the gateway talks\n"
      "to the collector with that key, and every HTTP user has its rights\n"
-     "(docs/security.md). Runs until SIGINT or SIGTERM.\n"},
+     "(docs/security.md). Runs until SIGINT or SIGTERM.\n",
+     .streams = S_OWN},
     {"keygen", "NAME",
      "Write a new CURVE key pair in CZMQ's certificate format: NAME holds the public key\n"
      "(copy it to the hosts that must know it), NAME_secret both keys (mode 0600; it\n"
      "stays on the host whose program uses it, given with --curve-key). Existing files\n"
-     "are never overwritten. See docs/security.md for a set-up step by step.\n"},
+     "are never overwritten. See docs/security.md for a set-up step by step.\n",
+     .streams = S_OWN},
     {"db", "[measurements | MEASUREMENT [STREAM] [-n N]]",
      "What the collector's database holds, asked through the collector (which has the\n"
      "credentials): without arguments the measurements; with one, its latest N points\n"
      "(default 10, at most 10000), newest first, of one stream when STREAM is given.\n"
-     "Measurements and fields are described in docs/schema.md.\n"},
+     "Measurements and fields are described in docs/schema.md.\n",
+     .streams = S_OWN, .nmax = 10000, .n_what = "points"},
 };
 
 static const command_t *s_command(const char *name)
@@ -552,23 +576,21 @@ static void s_usage(FILE *out)
 /* The request of a command that asks the collector (not help, keygen,
  * serve): its words checked, -n within the command's range. Returns 0, or -1
  * with a usage error in msg. */
-static int s_request(const s_opts_t *o, tb_ctl_request_t *req, uint64_t *np, char *msg, size_t size)
+static int s_request(const s_opts_t *o, const command_t *c, tb_ctl_request_t *req, uint64_t *np,
+                     char *msg, size_t size)
 {
-    const char *cmd = o->cmd;
     const words_t *wp = &o->words;
-    int probes = strcmp(cmd, "probes") == 0;
-    int db = strcmp(cmd, "db") == 0;
-    int top = strcmp(cmd, "top") == 0;
-    uint64_t nmax = db ? 10000 : top ? 64 : 0; /* -n's largest value, 0: no -n */
-    if (s_count(o->n_text, nmax, db ? "points" : "flows and hosts", np, msg, size) != 0) {
+    int db = strcmp(c->name, "db") == 0;
+    if (s_count(o->n_text, c->nmax, c->n_what, np, msg, size) != 0) {
         return -1;
     }
-    if (db && s_db_request(wp, *np, req, msg, size) != 0) {
-        return -1;
+    if (db) {
+        snprintf(req->cmd, sizeof req->cmd, "db");
+        return s_db_request(wp, *np, req, msg, size);
     }
     /* probes is status seen from the probes' side: the same request. */
-    snprintf(req->cmd, sizeof req->cmd, "%s", probes ? "status" : cmd);
-    for (size_t i = 0; !db && i < wp->n; i++) {
+    snprintf(req->cmd, sizeof req->cmd, "%s", strcmp(c->name, "probes") == 0 ? "status" : c->name);
+    for (size_t i = 0; i < wp->n; i++) {
         if (tb_ctl_request_add_stream(req, wp->word[i]) != 0) {
             snprintf(msg, size,
                      "invalid stream name '%s' (1-%d characters of A-Z a-z 0-9 . _ : / @ + -)",
@@ -576,21 +598,12 @@ static int s_request(const s_opts_t *o, tb_ctl_request_t *req, uint64_t *np, cha
             return -1;
         }
     }
-    if (strcmp(cmd, "start") == 0 && req->nstreams == 0) {
-        snprintf(msg, size, "%s", "start needs at least one stream");
-        return -1;
-    }
-    if (strcmp(cmd, "forget") == 0 && req->nstreams == 0) {
-        snprintf(msg, size, "%s", "forget needs at least one stream");
-        return -1;
-    }
-    if ((strcmp(cmd, "stats") == 0 || top) && req->nstreams != 1) {
-        snprintf(msg, size, "%s needs exactly one stream", cmd);
-        return -1;
-    }
-    if ((strcmp(cmd, "status") == 0 || strcmp(cmd, "streams") == 0 || probes) &&
-        req->nstreams != 0) {
-        snprintf(msg, size, "%s takes no stream", cmd);
+    const char *wrong = c->streams == S_SOME && req->nstreams == 0   ? "needs at least one stream"
+                        : c->streams == S_ONE && req->nstreams != 1  ? "needs exactly one stream"
+                        : c->streams == S_NONE && req->nstreams != 0 ? "takes no stream"
+                                                                     : NULL;
+    if (wrong != NULL) {
+        snprintf(msg, size, "%s %s", c->name, wrong);
         return -1;
     }
     return 0;
@@ -708,7 +721,7 @@ static int s_run(s_opts_t *o, const tb_options_t *opts)
                              "serve");
     }
     uint64_t n = 10;
-    if (s_request(o, &req, &n, msg, sizeof msg) != 0) {
+    if (s_request(o, command, &req, &n, msg, sizeof msg) != 0) {
         return s_usage_error(msg);
     }
     int probes = strcmp(cmd, "probes") == 0;
