@@ -8,7 +8,7 @@
 #include "fanout.h"
 #include "print.h"
 #include "gateway.h"
-#include "secret.h"
+#include "tb_secret.h"
 #include "tls.h"
 #include "top.h"
 
@@ -17,9 +17,9 @@
 #include "tb_curve.h"
 #include "tb_err.h"
 #include "tb_opt.h"
+#include "tb_options.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,64 +33,24 @@ enum {
     EXIT_BADREPLY = TB_CALL_BADREPLY
 };
 
-static void s_usage(FILE *out)
-{
-    fprintf(out, "usage: tapbusctl [--collector ENDPOINT] [--json] [--timeout MS] COMMAND [ARGS]\n"
-                 "\n"
-                 "commands:\n"
-                 "  start STREAM...    start measuring streams (subscribes; file sources begin)\n"
-                 "  stop [STREAM...]   stop streams (all when none is named); statistics are kept\n"
-                 "  forget STREAM...   drop stopped, finished, failed or never-fed streams and\n"
-                 "                     their statistics (a typo does not stay forever)\n"
-                 "  status             collector, streams, probes and loss at a glance\n"
-                 "  stats STREAM       the statistics of one stream\n"
-                 "  probes             every probe heard, its streams and drops\n"
-                 "  streams            the streams probes offer, and who measures them\n"
-                 "  top STREAM [-n N]  live view: rates, top flows and hosts, protocols, loss\n"
-                 "  serve --http ADDR:PORT  HTTP gateway for curl (basic authentication)\n"
-                 "  db [MEASUREMENT [STREAM] [-n N]]\n"
-                 "                     what the database holds: its measurements, or the\n"
-                 "                     latest N points of one (of one stream)\n"
-                 "  keygen NAME        write a CURVE key pair: NAME (public certificate) and\n"
-                 "                     NAME_secret (mode 0600), as CZMQ's zcert_save does\n"
-                 "  help [COMMAND]     this text, or a command's (also: COMMAND --help)\n"
-                 "\n"
-                 "options (before or after the command; '--' ends them, for a stream name\n"
-                 "that begins with '-'):\n"
-                 "  --collector ENDPOINT  control endpoint (default $TAPBUS_COLLECTOR or\n"
-                 "                        tcp://127.0.0.1:5557); repeat it or list several\n"
-                 "                        (commas) to talk to several collectors at once: a\n"
-                 "                        stream lives on one, answers are merged\n"
-                 "  --json                print the reply as one JSON document\n"
-                 "  --timeout MS          give up after MS milliseconds (default 3000)\n"
-                 "  --config FILE         options from FILE (or $TAPBUSCTL_CONFIG), e.g.\n"
-                 "                        'collector = tcp://central:5557'; TAPBUSCTL_NAME\n"
-                 "                        variables override it, the command line both\n"
-                 "  --print-config        print the options in effect, where they came from, and\n"
-                 "                        the defaults of the rest\n"
-                 "  --retries N           ask status, stats and probes again N times with a new\n"
-                 "                        connection within the timeout (default 2)\n"
-                 "  --curve-key FILE      this client's secret certificate (NAME_secret from\n"
-                 "                        keygen): CURVE to the collectors (docs/security.md)\n"
-                 "  --curve-server-key FILE  the collectors' public certificate (with\n"
-                 "                        --curve-key)\n"
-                 "  --http ADDR:PORT      serve: where the HTTP gateway listens\n"
-                 "  --credentials FILE    serve: USER:PASSWORD on the file's first line (the\n"
-                 "                        file readable by its owner only, e.g. mode 0600)\n"
-                 "  --tls-cert FILE       serve: HTTPS only, with this PEM certificate (chain)\n"
-                 "  --tls-key FILE        serve: the PEM private key of --tls-cert\n"
-                 "  --help                this text\n"
-                 "\n"
-                 "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable\n"
-                 "            (with several: one of them, the others' answer printed),\n"
-                 "            4 malformed reply\n");
-}
+/* How many streams a command names. */
+typedef enum {
+    S_ANY,  /* none (all) or several */
+    S_SOME, /* at least one */
+    S_ONE,  /* exactly one */
+    S_NONE, /* none */
+    S_OWN   /* words of its own (db, serve, keygen, help) */
+} streams_t;
 
-/* One line of usage and a paragraph per command, for `COMMAND --help`. */
+/* A command: one line of usage and a paragraph, for `COMMAND --help`, and
+ * its arguments: its streams, and -n N in 1..nmax (0: no -n). */
 typedef struct {
     const char *name;
     const char *args;
     const char *help;
+    streams_t streams;
+    uint64_t nmax;
+    const char *n_what; /* what N counts */
 } command_t;
 
 static const command_t s_commands[] = {
@@ -104,36 +64,44 @@ static const command_t s_commands[] = {
      "ended stream whose statistics were read (or that got nothing), each printed as\n"
      "forgotten; statistics nobody has read are never pushed out. With several\n"
      "collectors, a stream starts on the one holding it, a new one on the one with\n"
-     "the fewest running.\n"},
+     "the fewest running.\n",
+     .streams = S_SOME},
     {"stop", "[STREAM...]",
      "Stop the streams named, or every running or finished one. Their statistics are\n"
-     "kept and can still be read with stats.\n"},
+     "kept and can still be read with stats.\n",
+     .streams = S_ANY},
     {"forget", "STREAM...",
      "Drop the streams and their statistics from the collector, freeing their slots:\n"
      "streams that are stopped, finished, failed (every probe's source in error), or\n"
      "started but never sent by any probe (a mistyped name). A stream a probe is\n"
      "sending is refused: stop it first. All or nothing: with one name unknown or\n"
      "refused, nothing is forgotten. With several collectors, each stream is\n"
-     "forgotten on the one holding it.\n"},
+     "forgotten on the one holding it.\n",
+     .streams = S_SOME},
     {"status", "",
      "The collector (version, uptime, endpoints, bus counters), every stream (state,\n"
      "packets, bytes, loss) and every probe heard on it (source state, last heard,\n"
-     "silent after five missed heartbeats, capture drops).\n"},
+     "silent after five missed heartbeats, capture drops).\n",
+     .streams = S_NONE},
     {"stats", "STREAM",
      "The statistics of one stream: totals, smallest/largest/last packet, capture time\n"
-     "span, averages, per-protocol counts, top flows and hosts, loss.\n"},
+     "span, averages, per-protocol counts, top flows and hosts, loss.\n",
+     .streams = S_ONE},
     {"probes", "",
      "Every probe the collector hears, with the streams it feeds, when it was last\n"
-     "heard, whether it is silent, and its packets and capture drops summed over them.\n"},
+     "heard, whether it is silent, and its packets and capture drops summed over them.\n",
+     .streams = S_NONE},
     {"streams", "",
      "Every stream the probes offer (they announce them on the bus): its probe, the\n"
      "kind of its source (file, iface, dir), the source's state, and which collector\n"
      "measures it in which state. A stream started that no probe offers is listed with\n"
-     "probe '-'. With several collectors, what all of them hear, merged.\n"},
+     "probe '-'. With several collectors, what all of them hear, merged.\n",
+     .streams = S_NONE},
     {"top", "STREAM [-n N]",
      "A live view of one stream, refreshed every second: current packets and bits per\n"
      "second, totals, loss, protocol mix, the top N flows and hosts (default 10). Quits\n"
-     "on q. When standard output is not a terminal, the view is printed once.\n"},
+     "on q. When standard output is not a terminal, the view is printed once.\n",
+     .streams = S_ONE, .nmax = 64, .n_what = "flows and hosts"},
     {"serve",
      "--http ADDR:PORT|[V6ADDR]:PORT [--credentials FILE] [--tls-cert FILE --tls-key FILE]",
      "An HTTP gateway in front of the collector(s) for scripts that use curl: /start,\n"
@@ -143,17 +111,20 @@ static const command_t s_commands[] = {
      "or others may read is refused (chmod 600 FILE). With --tls-cert and --tls-key\n"
      "(PEM; both or neither) it serves HTTPS only. With --curve-key, the gateway talks\n"
      "to the collector with that key, and every HTTP user has its rights\n"
-     "(docs/security.md). Runs until SIGINT or SIGTERM.\n"},
+     "(docs/security.md). Runs until SIGINT or SIGTERM.\n",
+     .streams = S_OWN},
     {"keygen", "NAME",
      "Write a new CURVE key pair in CZMQ's certificate format: NAME holds the public key\n"
      "(copy it to the hosts that must know it), NAME_secret both keys (mode 0600; it\n"
      "stays on the host whose program uses it, given with --curve-key). Existing files\n"
-     "are never overwritten. See docs/security.md for a set-up step by step.\n"},
+     "are never overwritten. See docs/security.md for a set-up step by step.\n",
+     .streams = S_OWN},
     {"db", "[measurements | MEASUREMENT [STREAM] [-n N]]",
      "What the collector's database holds, asked through the collector (which has the\n"
      "credentials): without arguments the measurements; with one, its latest N points\n"
      "(default 10, at most 10000), newest first, of one stream when STREAM is given.\n"
-     "Measurements and fields are described in docs/schema.md.\n"},
+     "Measurements and fields are described in docs/schema.md.\n",
+     .streams = S_OWN, .nmax = 10000, .n_what = "points"},
 };
 
 static const command_t *s_command(const char *name)
@@ -172,19 +143,9 @@ static void s_command_usage(const command_t *c)
            c->args[0] ? " " : "", c->args, c->help);
 }
 
-/* The options as parsed: configuration file, environment, command line. */
-static tb_conf_args_t s_conf;
-static int s_parsing; /* a usage error now is about the setting at optind - 1 */
-
-static void s_conf_release(void)
-{
-    tb_conf_free(&s_conf);
-}
-
 static int s_usage_error(const char *msg)
 {
-    fprintf(stderr, "tapbusctl: %s%s (see --help)\n",
-            s_parsing ? tb_conf_origin(&s_conf, optind - 1) : "", msg);
+    fprintf(stderr, "tapbusctl: %s (see --help)\n", msg);
     return EXIT_USAGE;
 }
 
@@ -394,52 +355,6 @@ typedef struct {
     const char *tls_key;
 } serve_opts_t;
 
-/* The credentials file's first line into cred (size bytes). As ssh does
- * with its keys, a regular file that its group or others may read or write
- * is refused: the password would be theirs too (secret.h; systemd's
- * LoadCredential= copy passes). Returns 0 or an exit code, the reason
- * printed. */
-static int s_read_credentials(const char *file, char *cred, size_t size)
-{
-    FILE *f = fopen(file, "r");
-    struct stat st;
-    if (f == NULL || fstat(fileno(f), &st) != 0) {
-        fprintf(stderr, "tapbusctl: cannot read credentials from %s\n", file);
-        if (f != NULL) {
-            fclose(f);
-        }
-        return EXIT_USAGE;
-    }
-    /* Only files: a pipe (--credentials <(...)) or a terminal is nobody
-     * else's to read. */
-    int acl = 0;
-    int exposed = S_ISREG(st.st_mode) ? tb_secret_exposed(fileno(f), &st, &acl) : 0;
-    if (exposed != 0) {
-        fclose(f);
-        fprintf(
-            stderr,
-            "tapbusctl: credentials file %s is %s by others (mode %04o%s): %s%s%schmod 600 %s\n",
-            file, exposed == 1 ? "readable" : "accessible", (unsigned)(st.st_mode & 07777),
-            acl ? " and an ACL" : "", acl ? "setfacl -b " : "", acl ? file : "", acl ? " && " : "",
-            file);
-        return EXIT_USAGE;
-    }
-    if (fgets(cred, (int)size, f) == NULL) {
-        fclose(f);
-        fprintf(stderr, "tapbusctl: cannot read credentials from %s\n", file);
-        return EXIT_USAGE;
-    }
-    fclose(f);
-    size_t len = strcspn(cred, "\r\n");
-    if (cred[len] == '\0' && len == size - 1) {
-        fprintf(stderr, "tapbusctl: credentials in %s longer than %zu characters\n", file,
-                size - 2);
-        return EXIT_USAGE;
-    }
-    cred[len] = '\0';
-    return 0;
-}
-
 /* serve --http ADDR:PORT [--credentials FILE] [--tls-cert FILE --tls-key
  * FILE]: credentials "user:password" from the file's first line or
  * $TAPBUS_HTTP_CREDENTIALS; none is built in. */
@@ -460,9 +375,13 @@ static int s_serve(const serve_opts_t *o, const words_t *words, tb_fanout_t *fan
     }
     char cred[512] = "";
     if (file != NULL) {
-        int rc = s_read_credentials(file, cred, sizeof cred);
-        if (rc != 0) {
-            return rc;
+        /* As ssh does with its keys, a file that its group or others may
+         * read or write is refused: the password would be theirs too. */
+        char err[1024];
+        if (tb_secret_read(file, "credentials", TB_SECRET_PRIVATE, cred, sizeof cred, err,
+                           sizeof err) != 0) {
+            fprintf(stderr, "tapbusctl: %s\n", err);
+            return EXIT_USAGE;
         }
     } else if (getenv("TAPBUS_HTTP_CREDENTIALS") != NULL) {
         if (strlen(getenv("TAPBUS_HTTP_CREDENTIALS")) >= sizeof cred) {
@@ -493,279 +412,207 @@ static int s_serve(const serve_opts_t *o, const words_t *words, tb_fanout_t *fan
     return rc;
 }
 
-int main(int argc, char **argv)
+/* Everything the options set, and the words: the command and its
+ * arguments. */
+typedef struct {
+    tb_fanout_t fan;
+    int fan_level; /* where the list came from: -1 none, 0 file, 1 environment, 2 command line */
+    int json_out;
+    uint64_t timeout, retries;
+    serve_opts_t serve;
+    int serve_option; /* a serve option on the command line */
+    const char *curve_key, *curve_server;
+    const char *n_text; /* -n */
+    const char *cmd;
+    words_t words;
+    int command_help; /* `COMMAND --help` */
+} s_opts_t;
+
+/* --collector: repeated, they add up; the command line's list replaces the
+ * environment's, which replaces the file's. */
+static int s_set_collector(void *cfg, const tb_option_t *opt, const tb_option_value_t *v, char *err,
+                           size_t errsize)
 {
-    static tb_fanout_t fan;
-    int fan_level = -1; /* where the list came from: 0 file, 1 environment, 2 command line */
-    int json_out = 0, print_config = 0;
-    uint64_t timeout = 3000;
-    uint64_t retries = 2;
-    enum {
-        O_COLLECTOR = 256,
-        O_JSON,
-        O_TIMEOUT,
-        O_RETRIES,
-        O_HELP,
-        O_CONFIG,
-        O_PRINTCONF,
-        O_HTTP,
-        O_CREDENTIALS,
-        O_CURVE_KEY,
-        O_CURVE_SERVER,
-        O_TLS_CERT,
-        O_TLS_KEY
-    };
-    static const struct option opts[] = {
-        {"collector", required_argument, NULL, O_COLLECTOR},
-        {"json", no_argument, NULL, O_JSON},
-        {"timeout", required_argument, NULL, O_TIMEOUT},
-        {"retries", required_argument, NULL, O_RETRIES},
-        {"help", no_argument, NULL, O_HELP},
-        {"config", required_argument, NULL, O_CONFIG},
-        {"print-config", no_argument, NULL, O_PRINTCONF},
-        {"http", required_argument, NULL, O_HTTP},               /* serve */
-        {"credentials", required_argument, NULL, O_CREDENTIALS}, /* serve */
-        {"tls-cert", required_argument, NULL, O_TLS_CERT},       /* serve */
-        {"tls-key", required_argument, NULL, O_TLS_KEY},         /* serve */
-        {"curve-key", required_argument, NULL, O_CURVE_KEY},
-        {"curve-server-key", required_argument, NULL, O_CURVE_SERVER},
-        {NULL, 0, NULL, 0},
-    };
-    char msg[512];
-    int c;
-    /* Options from the configuration file ($TAPBUSCTL_CONFIG), then the
-     * environment (TAPBUSCTL_COLLECTOR, ...), then the command line. */
-    if (tb_conf_build("TAPBUSCTL", opts, argc, argv, &s_conf, msg, sizeof msg) != 0) {
-        return s_usage_error(msg);
+    (void)opt;
+    s_opts_t *o = cfg;
+    int level = v->origin[0] == '\0' ? 2 : v->origin[0] == '$' ? 1 : 0;
+    if (level > o->fan_level) {
+        o->fan.n = 0;
+        o->fan_level = level;
     }
-    atexit(s_conf_release);
-    argc = s_conf.argc;
-    argv = s_conf.argv;
-    s_parsing = 1;
-    opterr = 0;
-    /* "-": options before and after the command (`tapbusctl status --json`),
-     * the other words in order (the command, then its arguments); "--" ends
-     * the options, so a stream name may begin with '-'. */
-    const char *cmd = NULL, *n_text = NULL;
-    serve_opts_t serve = {NULL, NULL, NULL, NULL};
-    const char *curve_key = NULL, *curve_server = NULL;
-    int command_help = 0, serve_option = 0;
-    words_t words = {.n = 0};
-    while ((c = getopt_long(argc, argv, "-hn:", opts, NULL)) != -1) {
-        switch (c) {
-        case 1:
-            if (cmd == NULL) {
-                cmd = optarg;
-            } else if (s_add_word(&words, optarg, msg, sizeof msg) != 0) {
-                return s_usage_error(msg);
-            }
-            break;
-        case 'n':
-            n_text = optarg;
-            break;
-        case O_HTTP:
-        case O_CREDENTIALS:
-        case O_TLS_CERT:
-        case O_TLS_KEY:
-            *(c == O_HTTP          ? &serve.http
-              : c == O_CREDENTIALS ? &serve.credentials
-              : c == O_TLS_CERT    ? &serve.tls_cert
-                                   : &serve.tls_key) = optarg;
-            /* From a file or the environment they wait for serve; on the
-             * command line of another command they are a mistake. */
-            serve_option |= tb_conf_origin(&s_conf, optind - 1)[0] == '\0';
-            break;
-        case O_CURVE_KEY:
-            curve_key = optarg;
-            break;
-        case O_CURVE_SERVER:
-            curve_server = optarg;
-            break;
-        case O_CONFIG:
-            break; /* taken by tb_conf_build */
-        case O_PRINTCONF:
-            print_config = 1;
-            break;
-        case O_COLLECTOR: {
-            /* Repeated, they add up; the command line's list replaces the
-             * environment's, which replaces the file's. */
-            const char *origin = tb_conf_origin(&s_conf, optind - 1);
-            int level = origin[0] == '\0' ? 2 : origin[0] == '$' ? 1 : 0;
-            if (level > fan_level) {
-                fan.n = 0;
-                fan_level = level;
-            }
-            if (tb_fanout_add(&fan, optarg, msg, sizeof msg) != 0) {
-                return s_usage_error(msg);
-            }
-            break;
-        }
-        case O_JSON:
-            json_out = 1;
-            break;
-        case O_TIMEOUT:
-            if (tb_opt_u64(optarg, 1, 3600000, &timeout) != 0) {
-                return s_usage_error("--timeout must be 1-3600000 milliseconds");
-            }
-            break;
-        case O_RETRIES:
-            if (tb_opt_u64(optarg, 0, 10, &retries) != 0) {
-                return s_usage_error("--retries must be 0-10");
-            }
-            break;
-        case 'h':
-        case O_HELP:
-            if (cmd == NULL) {
-                s_usage(stdout);
-                return 0;
-            }
-            command_help = 1; /* `COMMAND --help` */
-            break;
-        default:
-            if (optopt > 0 && optopt < 256) { /* a short one, perhaps in a cluster */
-                snprintf(msg, sizeof msg,
-                         optopt == 'n' ? "-n needs a number (-n N)" : "unknown option '-%c'",
-                         optopt);
-            } else {
-                snprintf(msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);
-            }
-            if (cmd != NULL && optopt != 'n') {
-                snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
-                         "; '--' before a stream name that begins with '-'");
-            }
-            return s_usage_error(msg);
-        }
-    }
-    for (int i = optind; i < argc; i++) { /* after "--" */
-        if (cmd == NULL) {
-            cmd = argv[i];
-        } else if (s_add_word(&words, argv[i], msg, sizeof msg) != 0) {
-            return s_usage_error(msg);
-        }
-    }
-    s_parsing = 0;
+    return tb_fanout_add(&o->fan, v->arg, err, errsize) == 0 ? 0 : -1;
+}
+
+static void s_show_collector(const void *cfg, char *buf, size_t size)
+{
+    (void)cfg;
     const char *env = getenv("TAPBUS_COLLECTOR");
-    if (fan.n == 0 &&
-        tb_fanout_add(&fan, env != NULL && env[0] != '\0' ? env : "tcp://127.0.0.1:5557", msg,
-                      sizeof msg) != 0) {
-        fprintf(stderr, "tapbusctl: $TAPBUS_COLLECTOR: %s\n", msg);
-        return EXIT_USAGE;
+    snprintf(buf, size, "%s", env != NULL && env[0] != '\0' ? env : "tcp://127.0.0.1:5557");
+}
+
+/* serve's options: from a file or the environment they wait for serve; on
+ * the command line of another command they are a mistake. */
+static int s_set_serve(void *cfg, const tb_option_t *opt, const tb_option_value_t *v, char *err,
+                       size_t errsize)
+{
+    (void)err, (void)errsize;
+    s_opts_t *o = cfg;
+    memcpy((char *)cfg + opt->offset, &v->arg, sizeof v->arg);
+    o->serve_option |= v->origin[0] == '\0';
+    return 0;
+}
+
+static int s_set_help(void *cfg, const tb_option_t *opt, const tb_option_value_t *v, char *err,
+                      size_t errsize)
+{
+    (void)opt, (void)v, (void)err, (void)errsize;
+    s_opts_t *o = cfg;
+    if (o->cmd == NULL) {
+        return TB_OPTIONS_HELP;
     }
-    fan.timeout_ms = (int)timeout;
-    fan.attempts = (int)retries + 1;
-    fan.pinned = -1;
-    if (s_conf.print_only && print_config) {
-        tb_conf_print(&s_conf, stdout);
-        tb_conf_print_default(&s_conf, stdout, "collector", "%s",
-                              env != NULL && env[0] != '\0' ? env : "tcp://127.0.0.1:5557");
-        tb_conf_print_default(&s_conf, stdout, "timeout", "3000");
-        tb_conf_print_default(&s_conf, stdout, "retries", "2");
-        tb_conf_print_default(&s_conf, stdout, "json", NULL);
-        tb_conf_print_default(&s_conf, stdout, "curve-key", NULL);
-        tb_conf_print_default(&s_conf, stdout, "curve-server-key", NULL);
-        tb_conf_print_default(&s_conf, stdout, "http", NULL);
-        tb_conf_print_default(&s_conf, stdout, "credentials", NULL);
-        tb_conf_print_default(&s_conf, stdout, "tls-cert", NULL);
-        tb_conf_print_default(&s_conf, stdout, "tls-key", NULL);
+    o->command_help = 1;
+    return 0;
+}
+
+/* The command, then its arguments, in order. */
+static int s_word(void *cfg, const char *word, char *err, size_t errsize)
+{
+    s_opts_t *o = cfg;
+    if (o->cmd == NULL) {
+        o->cmd = word;
         return 0;
     }
-    if (cmd == NULL) {
-        return s_usage_error("no command given");
+    return s_add_word(&o->words, word, err, errsize);
+}
+
+/* The defaults: --timeout 3000, --retries 2, no collector yet. */
+static const s_opts_t s_defaults = {.fan_level = -1, .timeout = 3000, .retries = 2};
+
+#define F(m) TB_OPTION_FIELD(s_opts_t, m)
+
+static const tb_option_t s_options[] = {
+    {TB_OPTION_STRING, "collector", .arg = "ENDPOINT", .set = s_set_collector,
+     .show = s_show_collector,
+     .help = "control endpoint (default $TAPBUS_COLLECTOR or\n"
+             "tcp://127.0.0.1:5557); repeat it or list several\n"
+             "(commas) to talk to several collectors at once: a\n"
+             "stream lives on one, answers are merged"},
+    {TB_OPTION_FLAG, "json", F(json_out), .help = "print the reply as one JSON document"},
+    {TB_OPTION_U64, "timeout", .arg = "MS", F(timeout), .min = 1, .max = 3600000,
+     .error = "--timeout must be 1-3600000 milliseconds",
+     .help = "give up after MS milliseconds, {range} (default {default})"},
+    {TB_OPTION_CONFIG, "config", .arg = "FILE", .flags = TB_OPTION_CLI_ONLY,
+     .help = "options from FILE (or $TAPBUSCTL_CONFIG), e.g.\n"
+             "'collector = tcp://central:5557'; TAPBUSCTL_NAME\n"
+             "variables override it, the command line both"},
+    {TB_OPTION_PRINT_CONFIG, "print-config", .flags = TB_OPTION_CLI_ONLY,
+     .help = "print the options in effect, where they came from, and\n"
+             "the defaults of the rest"},
+    {TB_OPTION_U64, "retries", .arg = "N", F(retries), .min = 0, .max = 10,
+     .help = "ask status, stats and probes again N times with a new\n"
+             "connection within the timeout, {range} (default {default})"},
+    {TB_OPTION_STRING, "curve-key", .arg = "FILE", F(curve_key),
+     .help = "this client's secret certificate (NAME_secret from\n"
+             "keygen): CURVE to the collectors (docs/security.md)"},
+    {TB_OPTION_STRING, "curve-server-key", .arg = "FILE", F(curve_server),
+     .help = "the collectors' public certificate (with\n--curve-key)"},
+    {TB_OPTION_STRING, "http", .arg = "ADDR:PORT", F(serve.http), .set = s_set_serve,
+     .help = "serve: where the HTTP gateway listens"},
+    {TB_OPTION_STRING, "credentials", .arg = "FILE", F(serve.credentials), .set = s_set_serve,
+     .help = "serve: USER:PASSWORD on the file's first line (the\n"
+             "file readable by its owner only, e.g. mode 0600)"},
+    {TB_OPTION_STRING, "tls-cert", .arg = "FILE", F(serve.tls_cert), .set = s_set_serve,
+     .help = "serve: HTTPS only, with this PEM certificate (chain)"},
+    {TB_OPTION_STRING, "tls-key", .arg = "FILE", F(serve.tls_key), .set = s_set_serve,
+     .help = "serve: the PEM private key of --tls-cert"},
+    /* top and db: -n N, checked against the command's range later. */
+    {TB_OPTION_STRING, NULL, .letter = 'n', .arg = "N", F(n_text),
+     .error = "-n needs a number (-n N)"},
+    {TB_OPTION_HELP, "help", .letter = 'h', .set = s_set_help, .flags = TB_OPTION_CLI_ONLY,
+     .help = "this text"},
+};
+
+#undef F
+
+static const tb_options_spec_t s_spec = {
+    .env_prefix = "TAPBUSCTL",
+    .usage = "usage: tapbusctl [--collector ENDPOINT] [--json] [--timeout MS] COMMAND [ARGS]\n"
+             "\n"
+             "commands:\n"
+             "  start STREAM...    start measuring streams (subscribes; file sources begin)\n"
+             "  stop [STREAM...]   stop streams (all when none is named); statistics are kept\n"
+             "  forget STREAM...   drop stopped, finished, failed or never-fed streams and\n"
+             "                     their statistics (a typo does not stay forever)\n"
+             "  status             collector, streams, probes and loss at a glance\n"
+             "  stats STREAM       the statistics of one stream\n"
+             "  probes             every probe heard, its streams and drops\n"
+             "  streams            the streams probes offer, and who measures them\n"
+             "  top STREAM [-n N]  live view: rates, top flows and hosts, protocols, loss\n"
+             "  serve --http ADDR:PORT  HTTP gateway for curl (basic authentication)\n"
+             "  db [MEASUREMENT [STREAM] [-n N]]\n"
+             "                     what the database holds: its measurements, or the\n"
+             "                     latest N points of one (of one stream)\n"
+             "  keygen NAME        write a CURVE key pair: NAME (public certificate) and\n"
+             "                     NAME_secret (mode 0600), as CZMQ's zcert_save does\n"
+             "  help [COMMAND]     this text, or a command's (also: COMMAND --help)\n"
+             "\n"
+             "options (before or after the command; '--' ends them, for a stream name\n"
+             "that begins with '-'):\n",
+    .footer = "\n"
+              "exit codes: 0 ok, 1 command refused, 2 usage error, 3 collector unreachable\n"
+              "            (with several: one of them, the others' answer printed),\n"
+              "            4 malformed reply\n",
+    .options = s_options,
+    .noptions = TB_OPTION_ARRAY_LEN(s_options),
+    .help_column = 24,
+    .word = s_word,
+};
+
+static void s_usage(FILE *out)
+{
+    tb_options_help(&s_spec, &s_defaults, out);
+}
+
+/* The request of a command that asks the collector (not help, keygen,
+ * serve): its words checked, -n within the command's range. Returns 0, or -1
+ * with a usage error in msg. */
+static int s_request(const s_opts_t *o, const command_t *c, tb_ctl_request_t *req, uint64_t *np,
+                     char *msg, size_t size)
+{
+    const words_t *wp = &o->words;
+    int db = strcmp(c->name, "db") == 0;
+    if (s_count(o->n_text, c->nmax, c->n_what, np, msg, size) != 0) {
+        return -1;
     }
-    tb_ctl_request_t req;
-    memset(&req, 0, sizeof req);
-    if (strcmp(cmd, "help") == 0) {
-        const command_t *asked = words.n > 0 ? s_command(words.word[0]) : NULL;
-        if (words.n > 0 && asked == NULL) {
-            snprintf(msg, sizeof msg, "unknown command '%s'", words.word[0]);
-            return s_usage_error(msg);
-        }
-        if (asked != NULL) {
-            s_command_usage(asked);
-        } else {
-            s_usage(stdout);
-        }
-        return 0;
-    }
-    const command_t *command = s_command(cmd);
-    if (command == NULL) {
-        snprintf(msg, sizeof msg, "unknown command '%s'", cmd);
-        return s_usage_error(msg);
-    }
-    if (command_help) {
-        s_command_usage(command);
-        return 0;
-    }
-    if (strcmp(cmd, "keygen") == 0) {
-        return s_keygen(&words);
-    }
-    int curve_rc = s_curve_options(&fan, curve_key, curve_server);
-    if (curve_rc != 0) {
-        return curve_rc;
-    }
-    int probes = strcmp(cmd, "probes") == 0;
-    if (strcmp(cmd, "serve") == 0) {
-        return s_serve(&serve, &words, &fan);
-    }
-    if (serve_option) {
-        return s_usage_error("--http, --credentials, --tls-cert and --tls-key are options of "
-                             "serve");
-    }
-    int db = strcmp(cmd, "db") == 0;
-    int top = strcmp(cmd, "top") == 0;
-    uint64_t nmax = db ? 10000 : top ? 64 : 0; /* -n's largest value, 0: no -n */
-    uint64_t n = 10;
-    if (s_count(n_text, nmax, db ? "points" : "flows and hosts", &n, msg, sizeof msg) != 0) {
-        return s_usage_error(msg);
-    }
-    if (db && s_db_request(&words, n, &req, msg, sizeof msg) != 0) {
-        return s_usage_error(msg);
+    if (db) {
+        snprintf(req->cmd, sizeof req->cmd, "db");
+        return s_db_request(wp, *np, req, msg, size);
     }
     /* probes is status seen from the probes' side: the same request. */
-    snprintf(req.cmd, sizeof req.cmd, "%s", probes ? "status" : cmd);
-    for (size_t i = 0; !db && i < words.n; i++) {
-        if (tb_ctl_request_add_stream(&req, words.word[i]) != 0) {
-            snprintf(msg, sizeof msg,
+    snprintf(req->cmd, sizeof req->cmd, "%s", strcmp(c->name, "probes") == 0 ? "status" : c->name);
+    for (size_t i = 0; i < wp->n; i++) {
+        if (tb_ctl_request_add_stream(req, wp->word[i]) != 0) {
+            snprintf(msg, size,
                      "invalid stream name '%s' (1-%d characters of A-Z a-z 0-9 . _ : / @ + -)",
-                     words.word[i], TB_STREAM_MAX);
-            return s_usage_error(msg);
+                     wp->word[i], TB_STREAM_MAX);
+            return -1;
         }
     }
-    if (strcmp(cmd, "start") == 0 && req.nstreams == 0) {
-        return s_usage_error("start needs at least one stream");
+    const char *wrong = c->streams == S_SOME && req->nstreams == 0   ? "needs at least one stream"
+                        : c->streams == S_ONE && req->nstreams != 1  ? "needs exactly one stream"
+                        : c->streams == S_NONE && req->nstreams != 0 ? "takes no stream"
+                                                                     : NULL;
+    if (wrong != NULL) {
+        snprintf(msg, size, "%s %s", c->name, wrong);
+        return -1;
     }
-    if (strcmp(cmd, "forget") == 0 && req.nstreams == 0) {
-        return s_usage_error("forget needs at least one stream");
-    }
-    if ((strcmp(cmd, "stats") == 0 || top) && req.nstreams != 1) {
-        snprintf(msg, sizeof msg, "%s needs exactly one stream", cmd);
-        return s_usage_error(msg);
-    }
-    if ((strcmp(cmd, "status") == 0 || strcmp(cmd, "streams") == 0 || probes) &&
-        req.nstreams != 0) {
-        snprintf(msg, sizeof msg, "%s takes no stream", cmd);
-        return s_usage_error(msg);
-    }
+    return 0;
+}
 
-    call_t call = {&fan, &req, json_out, cmd};
-    if (top) {
-        snprintf(req.cmd, sizeof req.cmd, "stats");
-        return tb_top_run(s_fetch, &call, n, 1.0);
-    }
-    int rc = 0;
-    json_t *j = s_fetch(&call, &rc);
-    if (j == NULL) {
-        return rc;
-    }
-    if (probes) {
-        json_t *view = tb_status_probes(j);
-        json_decref(j);
-        j = view;
-        if (j == NULL) {
-            fprintf(stderr, "tapbusctl: out of memory\n");
-            return EXIT_BADREPLY;
-        }
-    }
+/* The reply, as JSON or as text for the terminal. */
+static void s_print_reply(const char *cmd, int json_out, json_t *j)
+{
+    int probes = strcmp(cmd, "probes") == 0, db = strcmp(cmd, "db") == 0;
     /* start's warnings (a stream no probe offers) go to stderr; it succeeded. */
     size_t wi;
     json_t *warning;
@@ -809,6 +656,127 @@ int main(int argc, char **argv)
     } else {
         tb_print_stats(stdout, j);
     }
+}
+
+/* After the options: the command, checked and run. Returns the exit code. */
+static int s_run(s_opts_t *o, const tb_options_t *opts)
+{
+    char msg[1024];
+    tb_fanout_t *fanp = &o->fan;
+    const char *cmd = o->cmd;
+    const words_t *wp = &o->words;
+    const char *env = getenv("TAPBUS_COLLECTOR");
+    if (fanp->n == 0 &&
+        tb_fanout_add(fanp, env != NULL && env[0] != '\0' ? env : "tcp://127.0.0.1:5557", msg,
+                      sizeof msg) != 0) {
+        fprintf(stderr, "tapbusctl: $TAPBUS_COLLECTOR: %s\n", msg);
+        return EXIT_USAGE;
+    }
+    fanp->timeout_ms = (int)o->timeout;
+    fanp->attempts = (int)o->retries + 1;
+    fanp->pinned = -1;
+    if (tb_options_print_only(opts) && tb_options_is_set(opts, "print-config")) {
+        tb_options_print_config(opts, &s_defaults, stdout);
+        return 0;
+    }
+    if (cmd == NULL) {
+        return s_usage_error("no command given");
+    }
+    tb_ctl_request_t req;
+    memset(&req, 0, sizeof req);
+    if (strcmp(cmd, "help") == 0) {
+        const command_t *asked = wp->n > 0 ? s_command(wp->word[0]) : NULL;
+        if (wp->n > 0 && asked == NULL) {
+            snprintf(msg, sizeof msg, "unknown command '%s'", wp->word[0]);
+            return s_usage_error(msg);
+        }
+        if (asked != NULL) {
+            s_command_usage(asked);
+        } else {
+            s_usage(stdout);
+        }
+        return 0;
+    }
+    const command_t *command = s_command(cmd);
+    if (command == NULL) {
+        snprintf(msg, sizeof msg, "unknown command '%s'", cmd);
+        return s_usage_error(msg);
+    }
+    if (o->command_help) {
+        s_command_usage(command);
+        return 0;
+    }
+    if (strcmp(cmd, "keygen") == 0) {
+        return s_keygen(wp);
+    }
+    int curve_rc = s_curve_options(fanp, o->curve_key, o->curve_server);
+    if (curve_rc != 0) {
+        return curve_rc;
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        return s_serve(&o->serve, wp, fanp);
+    }
+    if (o->serve_option) {
+        return s_usage_error("--http, --credentials, --tls-cert and --tls-key are options of "
+                             "serve");
+    }
+    uint64_t n = 10;
+    if (s_request(o, command, &req, &n, msg, sizeof msg) != 0) {
+        return s_usage_error(msg);
+    }
+    int probes = strcmp(cmd, "probes") == 0;
+    call_t call = {fanp, &req, o->json_out, cmd};
+    if (strcmp(cmd, "top") == 0) {
+        snprintf(req.cmd, sizeof req.cmd, "stats");
+        return tb_top_run(s_fetch, &call, n, 1.0);
+    }
+    int rc = 0;
+    json_t *j = s_fetch(&call, &rc);
+    if (j == NULL) {
+        return rc;
+    }
+    if (probes) {
+        json_t *view = tb_status_probes(j);
+        json_decref(j);
+        j = view;
+        if (j == NULL) {
+            fprintf(stderr, "tapbusctl: out of memory\n");
+            return EXIT_BADREPLY;
+        }
+    }
+    s_print_reply(cmd, o->json_out, j);
     json_decref(j);
     return rc; /* not 0 after a partial answer */
+}
+
+int main(int argc, char **argv)
+{
+    static s_opts_t o; /* large (the fanout): not on the stack */
+    o = s_defaults;
+    char msg[1024];
+    tb_options_t *opts = tb_options_new(&s_spec);
+    if (opts == NULL) {
+        fprintf(stderr, "tapbusctl: out of memory\n");
+        return EXIT_USAGE;
+    }
+    /* Options from the configuration file ($TAPBUSCTL_CONFIG), then the
+     * environment (TAPBUSCTL_COLLECTOR, ...), then the command line; options
+     * before and after the command (`tapbusctl status --json`), the other
+     * words in order; "--" ends the options, so a stream name may begin with
+     * '-'. */
+    int rc = tb_options_parse(opts, &o, argc, argv, msg, sizeof msg);
+    if (rc == TB_OPTIONS_HELP) {
+        s_usage(stdout);
+        rc = 0;
+    } else if (rc < 0) {
+        if (rc == TB_OPTIONS_EUNKNOWN && o.cmd != NULL) {
+            strncat(msg, "; '--' before a stream name that begins with '-'",
+                    sizeof msg - strlen(msg) - 1);
+        }
+        rc = s_usage_error(msg);
+    } else {
+        rc = s_run(&o, opts);
+    }
+    tb_options_destroy(&opts);
+    return rc;
 }

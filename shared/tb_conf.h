@@ -1,10 +1,11 @@
 /* tb_conf — configuration files and environment variables for the programs'
  * long options, with the command line winning.
  *
- * A program keeps parsing its options with getopt_long; tb_conf_build gives
- * it the argument list to parse: the options of the configuration file, then
- * those set in the environment, then the command line, so a later one
- * overrides an earlier one (and repeatable options accumulate).
+ * The programs describe their options in a table (tb_options.h), which
+ * parses with getopt_long the argument list tb_conf_build gives it: the
+ * options of the configuration file, then those set in the environment,
+ * then the command line, so a later one overrides an earlier one (and
+ * repeatable options accumulate).
  *
  * File (--config FILE, or the variable PREFIX_CONFIG): one option per line,
  * its long name without the dashes:

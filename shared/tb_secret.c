@@ -1,7 +1,11 @@
-/* secret — see secret.h. */
-#include "secret.h"
+/* tb_secret — see tb_secret.h. */
+#include "tb_secret.h"
+
+#include "tb_err.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdint.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -67,4 +71,53 @@ int tb_secret_exposed(int fd, const struct stat *st, int *acl)
         grants = (int)(((m >> 3) | m) & 7); /* group's and others' bits */
     }
     return grants == 0 ? 0 : (grants & 4) != 0 ? 1 : 2;
+}
+
+int tb_secret_read(const char *path, const char *what, unsigned flags, char *buf, size_t size,
+                   char *err, size_t errsize)
+{
+    const char *w = what != NULL ? what : "secret";
+    FILE *f = fopen(path, "r");
+    struct stat st;
+    if (f == NULL || fstat(fileno(f), &st) != 0) {
+        snprintf(err, errsize, "cannot read %s%s%s: %s", what ? what : "", what ? " from " : "",
+                 path, strerror(errno));
+        if (f != NULL) {
+            fclose(f);
+        }
+        return TB_EINVAL;
+    }
+    /* Only files: a pipe (<(...)) or a terminal is nobody else's to read. */
+    int acl = 0;
+    int exposed = (flags & TB_SECRET_PRIVATE) && S_ISREG(st.st_mode)
+                      ? tb_secret_exposed(fileno(f), &st, &acl)
+                      : 0;
+    if (exposed != 0) {
+        fclose(f);
+        snprintf(err, errsize, "%s file %s is %s by others (mode %04o%s): %s%s%schmod 600 %s", w,
+                 path, exposed == 1 ? "readable" : "accessible", (unsigned)(st.st_mode & 07777),
+                 acl ? " and an ACL" : "", acl ? "setfacl -b " : "", acl ? path : "",
+                 acl ? " && " : "", path);
+        return TB_EINVAL;
+    }
+    if (size < 2 || fgets(buf, (int)size, f) == NULL) {
+        int ioerr = ferror(f);
+        fclose(f);
+        if (ioerr) {
+            snprintf(err, errsize, "cannot read %s%s%s", what ? what : "", what ? " from " : "",
+                     path);
+        } else {
+            snprintf(err, errsize, "%s is empty", path);
+        }
+        return TB_EINVAL;
+    }
+    fclose(f);
+    size_t len = strcspn(buf, "\r\n");
+    if (buf[len] == '\0' && len == size - 1) {
+        explicit_bzero(buf, size);
+        snprintf(err, errsize, "%s in %s longer than %zu characters", w, path, size - 2);
+        return TB_EINVAL;
+    }
+    buf[len] = '\0';
+    return 0;
 }
