@@ -1,5 +1,6 @@
 /* probe — see probe.h. */
 #include "probe.h"
+#include "probe_int.h"
 
 #include "source.h"
 #include "tb_err.h"
@@ -14,67 +15,6 @@
 #include <zmq.h>
 
 #define LOG_COMPONENT "probe"
-/* Upper bound of a heartbeat or end-of-stream message (names and details at
- * their limits are well below it). */
-#define S_CONTROL_MSG_MAX 1024
-
-typedef struct {
-    char name[TB_STREAM_MAX + 1];
-    uint8_t topic[TB_TOPIC_MAX];
-    size_t topic_len;
-    tb_source_t *src;
-    tb_src_state_t state;
-    /* Subscriptions held by the XPUB that match this stream: one per
-     * distinct prefix of its topic (held[len] for the prefix of that length;
-     * "" matches everything), counted exactly because the socket reports an
-     * unsubscription only when the last holder has gone (XPUB_VERBOSE). */
-    int subscribers;
-    uint8_t held[TB_TOPIC_MAX + 1];
-    unsigned restarts; /* runs restarted by a newcomer since the source last ended */
-    uint64_t joined;   /* newcomers that joined a run under way instead */
-    int eof;           /* the source has delivered its last packet */
-    int eos_due;       /* an end-of-stream message still has to go out */
-    int final_hb_sent; /* the heartbeat before the end-of-stream went out */
-    char detail[TB_DETAIL_MAX + 1];
-
-    tb_summary_t *batch; /* batch_size summaries */
-    size_t nbatch;
-    uint64_t batch_started; /* monotonic ns of the first summary in batch */
-
-    uint8_t *out; /* encoded message buffer */
-    size_t out_cap;
-    size_t out_len;     /* > 0 while a message waits for room on the bus */
-    size_t out_packets; /* summaries in the waiting message if it is a batch */
-    int out_is_batch;
-
-    uint64_t seq;           /* next sequence number (advances only when sent) */
-    uint64_t run;           /* current run of the source (0 before the first) */
-    uint64_t run_first_seq; /* seq of the current run's first message */
-    int hb_due;             /* a heartbeat is owed (retried until the bus takes it) */
-    uint64_t packets;       /* packets published (sent to the bus) in this run */
-    uint64_t batches;       /* batches published (sent to the bus) in this run */
-    uint64_t bus_drops;
-    uint64_t run_started; /* monotonic ns the current run began */
-} probe_stream_t;
-
-struct tb_probe {
-    tb_probe_config_t cfg;
-    uint64_t boot_ns;
-    void *zctx;
-    void *xpub;
-    char bound[256];      /* the --publish address as bound (ZMQ_LAST_ENDPOINT) */
-    uint64_t junk_held;   /* subscriptions held that match no stream nor the offers */
-    uint64_t xpub_resets; /* times the XPUB was opened again to shed them */
-    size_t nstreams;
-    probe_stream_t *streams;
-    uint64_t next_heartbeat;
-    uint64_t next_offer; /* monotonic time of the next periodic offer */
-    int offer_due;       /* somebody subscribed to the offers: one goes out now */
-    uint64_t offer_seq;
-    tb_wire_offer_t offer; /* built for each offer */
-    uint8_t offer_buf[TB_WIRE_HEADER_MAX_BYTES +
-                      TB_PROBE_MAX_SOURCES * (TB_STREAM_MAX + TB_KIND_MAX + 8)];
-};
 
 void tb_probe_config_defaults(tb_probe_config_t *cfg)
 {
@@ -170,8 +110,8 @@ static int s_stream_init(tb_probe_t *self, probe_stream_t *st, const tb_probe_so
     /* Room for a full batch, and at least for the largest end-of-stream. */
     st->out_cap = TB_WIRE_HEADER_MAX_BYTES + TB_WIRE_POINTS_MAX_BYTES +
                   self->cfg.batch_size * TB_WIRE_SUMMARY_MAX_BYTES;
-    if (st->out_cap < S_CONTROL_MSG_MAX) {
-        st->out_cap = S_CONTROL_MSG_MAX;
+    if (st->out_cap < TB_PROBE_CONTROL_MSG_MAX) {
+        st->out_cap = TB_PROBE_CONTROL_MSG_MAX;
     }
     st->out = malloc(st->out_cap);
     if (st->batch == NULL || st->out == NULL) {
@@ -329,157 +269,6 @@ fail:
     return NULL;
 }
 
-static void s_header(const tb_probe_t *self, const probe_stream_t *st, int type,
-                     tb_wire_header_t *h)
-{
-    memset(h, 0, sizeof *h);
-    h->type = (uint8_t)type;
-    memcpy(h->probe_id, self->cfg.id, sizeof h->probe_id);
-    h->boot_ns = self->boot_ns;
-    memcpy(h->stream, st->name, sizeof h->stream);
-    h->seq = st->seq;
-    h->run = st->run;
-}
-
-/* Send topic + body without waiting. Returns 0, TB_EAGAIN when the bus is at
- * its high-water mark (nothing was sent), or TB_EIO. */
-static int s_send(tb_probe_t *self, const probe_stream_t *st, const uint8_t *body, size_t len)
-{
-    if (zmq_send(self->xpub, st->topic, st->topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        return errno == EAGAIN ? TB_EAGAIN : TB_EIO;
-    }
-    /* Once the first frame is accepted the rest of the message always is:
-     * XPUB checks the high-water mark on the first frame only. */
-    if (zmq_send(self->xpub, body, len, 0) < 0) {
-        return TB_EIO;
-    }
-    return 0;
-}
-
-/* Try to send the message waiting in st->out. A lossless source (a file, a
- * directory) keeps it until the bus has room; a live source drops it and
- * counts the drop. A batch
- * counts as published (packets, batches) only once the bus has taken it, so
- * heartbeats and end-of-stream never claim what was dropped. */
-static int s_flush_pending(tb_probe_t *self, probe_stream_t *st)
-{
-    if (st->out_len == 0) {
-        return 0;
-    }
-    int rc = s_send(self, st, st->out, st->out_len);
-    if (rc == TB_EAGAIN && !st->src->ops->lossless) {
-        st->bus_drops++;
-        st->out_len = 0;
-        return 0;
-    }
-    if (rc == 0) {
-        st->seq++;
-        st->out_len = 0;
-        if (st->out_is_batch) {
-            st->packets += st->out_packets;
-            st->batches++;
-        }
-    } else if (rc != TB_EAGAIN) {
-        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: send failed: %s", st->name,
-               zmq_strerror(errno));
-        st->out_len = 0;
-    }
-    return rc;
-}
-
-static void s_encode_batch(tb_probe_t *self, probe_stream_t *st)
-{
-    tb_wire_header_t h;
-    s_header(self, st, TB_MSG_BATCH, &h);
-    size_t len = 0;
-    const tb_point_table_t *points =
-        st->src->ops->points != NULL ? st->src->ops->points(st->src) : NULL;
-    if (tb_wire_encode_batch_points(&h, st->batch, st->nbatch, points, st->out, st->out_cap,
-                                    &len) != 0) {
-        /* Cannot happen: out_cap is sized for a full batch. */
-        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: batch of %zu does not fit", st->name,
-               st->nbatch);
-        st->nbatch = 0;
-        return;
-    }
-    st->out_len = len;
-    st->out_packets = st->nbatch;
-    st->out_is_batch = 1;
-    st->nbatch = 0;
-}
-
-static void s_encode_eos(tb_probe_t *self, probe_stream_t *st)
-{
-    tb_wire_header_t h;
-    s_header(self, st, TB_MSG_EOS, &h);
-    tb_eos_t eos = {.packets = st->packets, .batches = st->batches, .first_seq = st->run_first_seq};
-    eos.error = st->state == TB_SRC_ERROR;
-    tb_text_copy(eos.detail, sizeof eos.detail, st->detail);
-    size_t len = 0;
-    int rc = tb_wire_encode_eos(&h, &eos, st->out, st->out_cap, &len);
-    if (rc == 0) {
-        st->out_len = len;
-        st->out_is_batch = 0;
-    } else {
-        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: cannot encode end-of-stream: %s", st->name,
-               tb_strerror(rc));
-    }
-    st->eos_due = 0;
-}
-
-/* Send the heartbeat owed, if the bus takes it now; otherwise it stays owed
- * and the loop tries again on its next pass. */
-static void s_send_heartbeat(tb_probe_t *self, probe_stream_t *st)
-{
-    /* A message waiting for the bus already carries the next sequence
-     * number: the heartbeat follows it (the service pass sends it as soon as
-     * the bus takes the waiting message, before the next batch). */
-    if (!st->hb_due || st->out_len > 0) {
-        return;
-    }
-    tb_source_stats_t ss;
-    st->src->ops->stats(st->src, &ss);
-    tb_heartbeat_t hb = {
-        .state = (uint8_t)st->state,
-        .pcap_recv = ss.pcap_recv,
-        .pcap_drop = ss.pcap_drop,
-        .pcap_ifdrop = ss.pcap_ifdrop,
-        .packets = st->packets,
-        .batches = st->batches,
-        .bus_drops = st->bus_drops,
-        .decode_errors = ss.decode_errors,
-        .sampled_out = ss.sampled_out,
-        .files_skipped = ss.files_skipped,
-        .frames_lost = ss.frames_lost,
-        .frames_bad = ss.frames_bad,
-    };
-    if (st->detail[0] == '\0' && st->state == TB_SRC_RUNNING && st->src->ops->describe != NULL) {
-        char what[TB_DETAIL_MAX + 1] = "";
-        st->src->ops->describe(st->src, what, sizeof what);
-        tb_text_copy(hb.detail, sizeof hb.detail, what);
-    } else {
-        tb_text_copy(hb.detail, sizeof hb.detail, st->detail);
-    }
-    tb_wire_header_t h;
-    s_header(self, st, TB_MSG_HEARTBEAT, &h);
-    uint8_t buf[S_CONTROL_MSG_MAX];
-    size_t len = 0;
-    int rc = tb_wire_encode_heartbeat(&h, &hb, buf, sizeof buf, &len);
-    if (rc != 0) {
-        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s: cannot encode heartbeat: %s", st->name,
-               tb_strerror(rc));
-        st->hb_due = 0;
-        return;
-    }
-    rc = s_send(self, st, buf, len);
-    if (rc == 0) {
-        st->seq++;
-        st->hb_due = 0;
-    } else if (rc != TB_EAGAIN) {
-        st->hb_due = 0;
-    }
-}
-
 static void s_stream_start(tb_probe_t *self, probe_stream_t *st)
 {
     (void)self;
@@ -631,44 +420,6 @@ static void s_handle_subscription(tb_probe_t *self, const uint8_t *msg, size_t l
     }
 }
 
-/* Publish the offer of every stream: name, source kind, state. Without
- * waiting: when the bus has no room it stays due and the loop tries again. */
-static void s_send_offer(tb_probe_t *self, uint64_t now)
-{
-    tb_wire_offer_t *o = &self->offer;
-    memcpy(o->probe_id, self->cfg.id, sizeof o->probe_id);
-    o->boot_ns = self->boot_ns;
-    o->seq = self->offer_seq;
-    uint64_t ttl = 3ull * self->cfg.offer_ms;
-    o->ttl_ms = (uint32_t)(ttl < 1000 ? 1000 : ttl > TB_OFFER_TTL_MAX ? TB_OFFER_TTL_MAX : ttl);
-    o->n = self->nstreams;
-    for (size_t i = 0; i < self->nstreams; i++) {
-        const probe_stream_t *st = &self->streams[i];
-        memcpy(o->entries[i].stream, st->name, sizeof o->entries[i].stream);
-        tb_text_copy(o->entries[i].kind, sizeof o->entries[i].kind, st->src->ops->kind);
-        o->entries[i].state = (uint8_t)st->state;
-    }
-    size_t len = 0;
-    int rc = tb_wire_encode_offer(o, self->offer_buf, sizeof self->offer_buf, &len);
-    if (rc != 0) {
-        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "cannot encode the stream offer: %s", tb_strerror(rc));
-        self->offer_due = 0;
-        self->next_offer = now + (uint64_t)self->cfg.offer_ms * TB_NS_PER_MS;
-        return;
-    }
-    if (zmq_send(self->xpub, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        /* No room now: again in a moment, not on every pass of a busy loop. */
-        self->offer_due = 0;
-        self->next_offer = now + 100 * TB_NS_PER_MS;
-        return;
-    }
-    if (zmq_send(self->xpub, self->offer_buf, len, 0) >= 0) {
-        self->offer_seq++;
-    }
-    self->offer_due = 0;
-    self->next_offer = now + (uint64_t)self->cfg.offer_ms * TB_NS_PER_MS;
-}
-
 /* Move one stream forward as far as the bus allows. Returns 1 if it has more
  * work that can be done right now, 0 if it is idle or waiting for the bus. */
 static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
@@ -676,11 +427,11 @@ static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
     if (st->subscribers == 0) {
         return 0;
     }
-    if (s_flush_pending(self, st) != 0) {
+    if (tb_probe_flush_pending(self, st) != 0) {
         return 0;
     }
     int owed = st->hb_due;
-    s_send_heartbeat(self, st); /* if one is owed: now, between two messages */
+    tb_probe_send_heartbeat(self, st); /* if one is owed: now, between two messages */
     if (owed && !st->hb_due && st->eof && st->nbatch == 0 && st->out_len == 0) {
         /* Everything read is out: this heartbeat carries the final counters.
          * (Owing a second one here would never end on a bus with room for
@@ -690,8 +441,8 @@ static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
     }
     if (st->nbatch > 0 && (st->nbatch == self->cfg.batch_size || st->eof ||
                            now - st->batch_started >= self->cfg.batch_ms * TB_NS_PER_MS)) {
-        s_encode_batch(self, st);
-        if (s_flush_pending(self, st) != 0) {
+        tb_probe_encode_batch(self, st);
+        if (tb_probe_flush_pending(self, st) != 0) {
             return 0;
         }
     }
@@ -702,13 +453,13 @@ static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
              * loss for the run has them. */
             if (!st->final_hb_sent) {
                 st->hb_due = 1;
-                s_send_heartbeat(self, st);
+                tb_probe_send_heartbeat(self, st);
                 if (st->hb_due) {
                     return 0; /* the bus is full: again on the next pass */
                 }
                 st->final_hb_sent = 1;
             }
-            s_encode_eos(self, st);
+            tb_probe_encode_eos(self, st);
             st->restarts = 0; /* the next newcomer starts a whole new run */
             if (st->state != TB_SRC_ERROR) {
                 st->state = TB_SRC_FINISHED;
@@ -719,7 +470,7 @@ static int s_stream_service(tb_probe_t *self, probe_stream_t *st, uint64_t now)
                    st->name, st->state == TB_SRC_ERROR ? "ended with an error" : "finished",
                    (unsigned long long)st->packets, (unsigned long long)st->batches, secs,
                    secs > 0 ? (double)st->packets / secs : 0.0);
-            s_flush_pending(self, st);
+            tb_probe_flush_pending(self, st);
         }
         return 0;
     }
@@ -776,7 +527,7 @@ static int s_drain_subscriptions(tb_probe_t *self)
  * Returns 1 when nothing is pending any more. */
 static int s_drain_pending(tb_probe_t *self, probe_stream_t *st, uint64_t deadline)
 {
-    while (st->out_len > 0 && s_flush_pending(self, st) == TB_EAGAIN &&
+    while (st->out_len > 0 && tb_probe_flush_pending(self, st) == TB_EAGAIN &&
            tb_time_mono_ns() < deadline) {
         zmq_poll(NULL, 0, 5);
     }
@@ -797,7 +548,7 @@ static void s_shutdown_flush(tb_probe_t *self, uint32_t budget_ms)
         }
         size_t unsent = st->nbatch;
         if (st->out_len == 0 && st->nbatch > 0) {
-            s_encode_batch(self, st);
+            tb_probe_encode_batch(self, st);
         }
         if (s_drain_pending(self, st, deadline)) {
             s_sync_source(st);
@@ -815,11 +566,11 @@ static void s_shutdown_flush(tb_probe_t *self, uint32_t budget_ms)
             st->eos_due = 1;
         }
         if (st->eos_due) {
-            s_encode_eos(self, st);
+            tb_probe_encode_eos(self, st);
             s_drain_pending(self, st, deadline);
         }
         st->hb_due = 1;
-        s_send_heartbeat(self, st);
+        tb_probe_send_heartbeat(self, st);
     }
 }
 
@@ -894,7 +645,7 @@ int tb_probe_run(tb_probe_t *self, int stop_fd)
         /* Before the streams: a full bus gives its first free place to the
          * offer, which would otherwise wait behind a replay's batches. */
         if (self->offer_due || now >= self->next_offer) {
-            s_send_offer(self, now);
+            tb_probe_send_offer(self, now);
         }
         busy = 0;
         for (size_t i = 0; i < self->nstreams; i++) {
@@ -908,7 +659,7 @@ int tb_probe_run(tb_probe_t *self, int stop_fd)
             self->next_heartbeat = now + (uint64_t)self->cfg.heartbeat_ms * TB_NS_PER_MS;
         }
         for (size_t i = 0; i < self->nstreams; i++) {
-            s_send_heartbeat(self, &self->streams[i]);
+            tb_probe_send_heartbeat(self, &self->streams[i]);
         }
     }
     s_shutdown_flush(self, 2000);
