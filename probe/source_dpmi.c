@@ -28,6 +28,7 @@
  * by itself; single-threaded, owned by its probe stream. */
 #include "dpmi.h"
 #include "source_dpmi.h"
+#include "source_iface.h"
 
 #include "tb_err.h"
 #include "tb_log.h"
@@ -88,21 +89,11 @@ typedef struct {
     tb_source_stats_t st;
 } dpmi_source_t;
 
-static void s_pcap_counters(pcap_t *p, tb_source_stats_t *st)
-{
-    struct pcap_stat ps;
-    if (pcap_stats(p, &ps) == 0) {
-        st->pcap_recv = ps.ps_recv;
-        st->pcap_drop = ps.ps_drop;
-        st->pcap_ifdrop = ps.ps_ifdrop;
-    }
-}
-
 static void s_close(tb_source_t *src)
 {
     dpmi_source_t *self = (dpmi_source_t *)src;
     if (self->pcap != NULL) {
-        s_pcap_counters(self->pcap, &self->st);
+        tb_source_pcap_counters(self->pcap, &self->st);
         pcap_close(self->pcap); /* leaves the group with the socket */
         self->pcap = NULL;
     }
@@ -210,10 +201,7 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     pcap_set_buffer_size(p, self->cfg.buffer_mb * 1024 * 1024);
     int rc = pcap_activate(p);
     if (rc < 0) {
-        const char *msg = pcap_geterr(p);
-        snprintf(err, errsize, "cannot capture on %s: %s%s%s%s", self->iface,
-                 pcap_statustostr(rc), msg[0] != '\0' ? " (" : "", msg,
-                 msg[0] != '\0' ? ")" : "");
+        tb_source_activate_error(p, rc, self->iface, err, errsize);
         rc = TB_EIO;
         goto fail;
     }
@@ -400,7 +388,7 @@ static void s_stats(const tb_source_t *src, tb_source_stats_t *st)
     const dpmi_source_t *self = (const dpmi_source_t *)src;
     *st = self->st;
     if (self->pcap != NULL) {
-        s_pcap_counters(self->pcap, st);
+        tb_source_pcap_counters(self->pcap, st);
     }
 }
 

@@ -50,8 +50,7 @@ static uint64_t s_timestamp(const struct timeval *tv, int nano)
     return sec * 1000000000ull + (nano ? frac : frac * 1000ull);
 }
 
-/* The pcap counters of an open handle, into st. */
-static void s_pcap_counters(pcap_t *p, tb_source_stats_t *st)
+void tb_source_pcap_counters(pcap_t *p, tb_source_stats_t *st)
 {
     struct pcap_stat ps;
     if (pcap_stats(p, &ps) == 0) {
@@ -65,15 +64,15 @@ static void s_close(tb_source_t *src)
 {
     iface_source_t *self = (iface_source_t *)src;
     if (self->pcap != NULL) {
-        s_pcap_counters(self->pcap, &self->st);
+        tb_source_pcap_counters(self->pcap, &self->st);
         pcap_close(self->pcap);
         self->pcap = NULL;
     }
 }
 
-/* Why pcap_activate failed, in one line: the status name, and libpcap's own
- * message where it has one (it names the device and the system error). */
-static void s_activate_error(pcap_t *p, int rc, const char *name, char *err, size_t errsize)
+/* The status name, and libpcap's own message where it has one (it names the
+ * device and the system error). */
+void tb_source_activate_error(pcap_t *p, int rc, const char *name, char *err, size_t errsize)
 {
     const char *msg = pcap_geterr(p);
     const char *status = pcap_statustostr(rc);
@@ -126,7 +125,7 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO); /* else micro, scaled */
     int rc = pcap_activate(p);
     if (rc < 0) {
-        s_activate_error(p, rc, self->name, err, errsize);
+        tb_source_activate_error(p, rc, self->name, err, errsize);
         goto fail;
     }
     if (rc > 0) {
@@ -192,7 +191,7 @@ static void s_stats(const tb_source_t *src, tb_source_stats_t *st)
     const iface_source_t *self = (const iface_source_t *)src;
     *st = self->st;
     if (self->pcap != NULL) {
-        s_pcap_counters(self->pcap, st);
+        tb_source_pcap_counters(self->pcap, st);
     }
 }
 
