@@ -9,6 +9,13 @@
 
 #define EMPTY UINT32_MAX
 
+/* Filter counters per hash slot (so at least 2 * ALPHA_PER_SLOT per entry):
+ * the more there are, the fewer keys seen once share a counter with others
+ * and get in. */
+#ifndef ALPHA_PER_SLOT
+#define ALPHA_PER_SLOT 4
+#endif
+
 /* An entry's count lives in the heap beside its index (heap_t), and its
  * place in the heap in pos[]: sifting reads and writes only those two small
  * arrays, never the entries, which are too many to stay in a core's cache. */
@@ -53,7 +60,16 @@ struct tb_topk {
     uint32_t *pos;    /* per entry: its place in heap */
     slot_t *slots;    /* hash table, entry EMPTY when free */
     size_t slot_mask; /* table size - 1 (power of two, >= 2 * capacity) */
+    uint64_t *alpha;  /* the filter's counters */
+    size_t alpha_mask; /* their number - 1 (ALPHA_PER_SLOT times the slots) */
 };
+
+/* The filter's counter of a key: from the hash's high half, which the slot
+ * index (low bits) does not use. */
+static inline size_t s_alpha_of(const tb_topk_t *t, uint64_t hash)
+{
+    return (size_t)(hash >> 32) & t->alpha_mask;
+}
 
 tb_topk_t *tb_topk_new(size_t capacity, size_t key_size, uint64_t seed)
 {
@@ -80,7 +96,10 @@ tb_topk_t *tb_topk_new(size_t capacity, size_t key_size, uint64_t seed)
     t->heap = t->heap_mem != NULL ? t->heap_mem + HEAP_SKEW : NULL;
     t->pos = calloc(capacity, sizeof *t->pos);
     t->slots = malloc(nslots * sizeof *t->slots);
-    if (t->entries == NULL || t->heap == NULL || t->pos == NULL || t->slots == NULL) {
+    t->alpha_mask = nslots * ALPHA_PER_SLOT - 1;
+    t->alpha = malloc(nslots * ALPHA_PER_SLOT * sizeof *t->alpha);
+    if (t->entries == NULL || t->heap == NULL || t->pos == NULL || t->slots == NULL ||
+        t->alpha == NULL) {
         tb_topk_destroy(&t);
         return NULL;
     }
@@ -99,6 +118,7 @@ void tb_topk_destroy(tb_topk_t **p)
     free(t->heap_mem);
     free(t->pos);
     free(t->slots);
+    free(t->alpha);
     free(t);
 }
 
@@ -107,6 +127,7 @@ void tb_topk_reset(tb_topk_t *t)
     for (size_t i = 0; i <= t->slot_mask; i++) {
         t->slots[i].entry = EMPTY;
     }
+    memset(t->alpha, 0, (t->alpha_mask + 1) * sizeof *t->alpha);
     t->used = 0;
     t->total = 0;
 }
@@ -264,18 +285,26 @@ void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packet
         s_sift_down(t, p);
         return;
     }
+    /* A key not in the table: what its filter counter says it may have had
+     * before (every packet of a key left out went to its counter). */
+    uint64_t *alpha = &t->alpha[s_alpha_of(t, hash)];
+    uint64_t count = *alpha + packets;
     uint32_t idx;
     entry_t *e;
     int fresh = t->used < t->capacity;
     if (fresh) {
         idx = (uint32_t)t->used++;
         e = &t->entries[idx];
-        e->error = 0;
-        t->heap[idx] = (heap_t){.packets = packets, .entry = idx, .tag = (uint32_t)hash};
+        t->heap[idx] = (heap_t){.packets = count, .entry = idx, .tag = (uint32_t)hash};
         t->pos[idx] = idx;
+    } else if (count <= t->heap[0].packets) {
+        /* Full, and the key could not outrank the smallest entry: it stays
+         * out and its counter keeps its packets (a stream of keys seen once
+         * costs one counter each, not a take-over and a sift). */
+        *alpha = count;
+        return;
     } else {
-        /* Full: the new key takes over the entry with the smallest count and
-         * inherits that count as its possible overestimate. */
+        /* Full: the new key takes over the entry with the smallest count. */
         idx = t->heap[0].entry;
         e = &t->entries[idx];
         /* Its slot: the one in its probe run that points at it (no key
@@ -287,12 +316,18 @@ void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packet
         if (t->slots[old_slot].entry == idx) {
             s_slot_delete(t, old_slot);
         }
-        e->error = t->heap[0].packets;
-        t->heap[0].packets += packets;
+        /* The key going out may have had up to its count: its counter must
+         * say so, for when it comes back. */
+        uint64_t *out = &t->alpha[s_alpha_of(t, e->hash)];
+        if (*out < t->heap[0].packets) {
+            *out = t->heap[0].packets;
+        }
+        t->heap[0].packets = count;
         t->heap[0].tag = (uint32_t)hash;
         /* Deletion may have shifted the free slot found above. */
         slot = s_find(t, key, hash, &found);
     }
+    e->error = count - packets;
     memcpy(e->key, key, t->key_size);
     e->hash = hash;
     e->bytes = bytes;
@@ -355,6 +390,14 @@ void tb_topk_unpack(tb_topk_t *t, tb_mp_reader_t *r)
         } else {
             tb_mp_skip(r);
             tb_mp_skip(r);
+        }
+    }
+    /* The filter's counters are not kept: a key that was out had at most
+     * the smallest count kept (the table left out only lighter ones), so
+     * that count is a safe start for every counter. */
+    if (t->used == t->capacity) {
+        for (size_t i = 0; i <= t->alpha_mask; i++) {
+            t->alpha[i] = t->heap[0].packets;
         }
     }
 }

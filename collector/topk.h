@@ -1,11 +1,19 @@
-/* topk — bounded heavy hitters (Space-Saving, Metwally et al., ICDT 2005).
+/* topk — bounded heavy hitters (Space-Saving, Metwally et al., ICDT 2005,
+ * with the filter of Filtered Space-Saving, Homem and Carvalho, 2010).
  *
  * Counts packets (and bytes) per fixed-size key in at most `capacity` entries.
- * When a new key arrives and the table is full, it takes over the entry with
- * the smallest count and inherits that count as its error bound. Guarantees:
- * a key's reported count overestimates its true count by at most its error,
- * and every key with more than total/capacity packets is in the table. Memory
- * is fixed at creation, whatever the traffic.
+ * A key not in the table adds its packets to one of a fixed array of filter
+ * counters (picked by its hash); once the table is full, it takes over the
+ * entry with the smallest count only when its counter plus its packets
+ * exceed that count, and then starts from that sum, with its counter as its
+ * error bound. A key that goes out leaves its count in its counter.
+ * Guarantees: a key's reported count overestimates its true count by at
+ * most its error, every key with more packets than the smallest count is in
+ * the table, and the smallest count bounds every error
+ * (tb_topk_error_bound). The filter spares the table a take-over and a heap
+ * sift for each key seen once or twice (a stream of new flows), which plain
+ * Space-Saving pays for every one. Memory is fixed at creation, whatever the
+ * traffic.
  *
  * Layout: entries never move; a min-heap of entry indices finds the smallest
  * count; an open-addressing hash table (linear probing, backward-shift
@@ -80,12 +88,12 @@ void tb_topk_reset(tb_topk_t *t);
 /* The n heaviest keys, most packets first; returns how many were written. */
 size_t tb_topk_top(const tb_topk_t *t, tb_topk_item_t *out, size_t n);
 
-/* The most any reported count can exceed the truth: the smallest count in
- * the table once it is full (Space-Saving's bound), 0 while it is not. */
+/* The most any reported count can exceed the truth, and the most packets a
+ * key not in the table can have had: the smallest count in the table once
+ * it is full, 0 while it is not. */
 uint64_t tb_topk_error_bound(const tb_topk_t *t);
 
-/* Packets counted since the last reset, and the table's capacity. The error of
- * any reported count is at most total / capacity. */
+/* Packets counted since the last reset, and the table's capacity. */
 uint64_t tb_topk_total(const tb_topk_t *t);
 size_t tb_topk_capacity(const tb_topk_t *t);
 

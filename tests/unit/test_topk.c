@@ -101,15 +101,20 @@ static void test_eviction_keeps_index_consistent(void **state)
     tb_topk_item_t top[8];
     size_t n = tb_topk_top(t, top, 8);
     assert_int_equal(n, 8);
-    uint64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
-        sum += top[i].packets;
         for (size_t j = i + 1; j < n; j++) {
             assert_memory_not_equal(top[i].key, top[j].key, sizeof(uint32_t));
         }
+        /* Each of the 37 keys came 54 or 55 times: no count below that,
+         * none whose lower bound is above it. */
+        uint32_t k;
+        memcpy(&k, top[i].key, sizeof k);
+        uint64_t truth = 2000 / 37 + (k < 2000 % 37);
+        assert_true(top[i].packets >= truth);
+        assert_true(top[i].packets - top[i].error <= truth);
+        assert_true(top[i].error <= tb_topk_error_bound(t));
     }
-    /* Space-Saving conserves the total: counts sum to packets added. */
-    assert_int_equal(sum, 2000);
+    assert_int_equal(tb_topk_total(t), 2000);
     tb_topk_reset(t);
     assert_int_equal(tb_topk_top(t, top, 8), 0);
     tb_topk_destroy(&t);
@@ -355,6 +360,46 @@ static void test_weighted_updates_keep_the_bounds(void **state)
     tb_topk_destroy(&t);
 }
 
+/* A stream of keys seen once (every packet a new flow) interleaved with a
+ * few heavy keys: the heavy keys stay in with counts within their bounds,
+ * the keys seen once mostly stay out (their packets go to the filter's
+ * counters instead of taking over entries), and the smallest count, which
+ * bounds every error, stays far below total / capacity. */
+static void test_keys_seen_once_stay_out(void **state)
+{
+    (void)state;
+    enum { CAP = 64, HEAVY = 8, ROUNDS = 200000 };
+    tb_topk_t *t = tb_topk_new(CAP, 8, 5);
+    assert_non_null(t);
+    uint64_t truth[HEAVY] = {0};
+    uint64_t total = 0;
+    for (uint64_t r = 0; r < ROUNDS; r++) {
+        uint64_t key = r % 4 == 0 ? r % (4 * HEAVY) / 4 : 1000 + r; /* heavy: 0..7 */
+        if (key < HEAVY) {
+            truth[key]++;
+        }
+        total++;
+        tb_topk_add_n(t, &key, tb_topk_hash(t, &key), 1, 60);
+    }
+    assert_int_equal(tb_topk_total(t), total);
+    tb_topk_item_t top[CAP];
+    size_t n = tb_topk_top(t, top, CAP);
+    assert_int_equal(n, CAP);
+    for (size_t i = 0; i < HEAVY; i++) {
+        uint64_t key;
+        memcpy(&key, top[i].key, 8);
+        assert_true(key < HEAVY);
+        assert_true(top[i].packets >= truth[key]);
+        assert_true(top[i].packets - top[i].error <= truth[key]);
+    }
+    uint64_t bound = tb_topk_error_bound(t);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(top[i].error <= bound);
+    }
+    assert_true(bound < total / CAP / 4);
+    tb_topk_destroy(&t);
+}
+
 /* batchagg groups a chunk exactly: every distinct flow once with its
  * packets and bytes, every packet pointing at its flow and hosts, hashes
  * equal to the tables' own. */
@@ -433,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_stats_totals_and_extremes),
         cmocka_unit_test(test_add_n_matches_single_adds),
         cmocka_unit_test(test_weighted_updates_keep_the_bounds),
+        cmocka_unit_test(test_keys_seen_once_stay_out),
         cmocka_unit_test(test_batchagg_groups_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
