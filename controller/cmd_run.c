@@ -2,6 +2,8 @@
 #include "cmd_run.h"
 
 #include "print.h"
+#include "print_stats.h"
+#include "print_status.h"
 #include "top.h"
 
 #include <stdio.h>

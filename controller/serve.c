@@ -2,7 +2,7 @@
 #include "serve.h"
 
 #include "gateway.h"
-#include "print.h"
+#include "print_status.h"
 #include "tb_secret.h"
 #include "tls.h"
 
