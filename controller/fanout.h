@@ -27,8 +27,9 @@
  * When some collector failed, the others' answer is still returned, with
  * the code of the failure and its reason: a partial answer.
  *
- * fanout.c merges the answers per command; the asking itself (sockets,
- * retries, handshake reasons) is fanout_ask.c. */
+ * fanout.c merges the answers of status, stats and streams; start, stop and
+ * forget (where a stream lives) are fanout_place.c, db fanout_db.c; the
+ * asking itself (sockets, retries, handshake reasons) is fanout_ask.c. */
 #ifndef TB_FANOUT_H
 #define TB_FANOUT_H
 

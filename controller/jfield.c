@@ -2,6 +2,7 @@
 #include "jfield.h"
 
 #include <stdint.h>
+#include <string.h>
 
 json_int_t tb_jint(const json_t *o, const char *key)
 {
@@ -29,4 +30,17 @@ const char *tb_jstr(const json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
     return s ? s : "";
+}
+
+int tb_jindex(const json_t *array, const char *s)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(array, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
 }

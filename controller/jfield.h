@@ -21,4 +21,7 @@ double tb_jnum(const json_t *o, const char *key);
 /* o[key] as a string (borrowed from o), else "". */
 const char *tb_jstr(const json_t *o, const char *key);
 
+/* The index of the first string s in array (a reply's "columns"), or -1. */
+int tb_jindex(const json_t *array, const char *s);
+
 #endif

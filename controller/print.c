@@ -255,20 +255,6 @@ static void s_print_table(FILE *out, const json_t *columns, const json_t *rows)
     }
 }
 
-/* The index of the column named name, -1 if none. */
-static int s_column(const json_t *columns, const char *name)
-{
-    size_t i;
-    const json_t *v;
-    json_array_foreach(columns, i, v)
-    {
-        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
 static long long s_rank_of(const json_t *row, int col)
 {
     const json_t *v = json_array_get(row, (size_t)col);
@@ -286,8 +272,9 @@ static long long s_rank_of(const json_t *row, int col)
  * are put in rank order, numerically. The order of times is kept. */
 static void s_rank_order(const json_t *columns, json_t *rows)
 {
-    int rank = s_column(columns, "rank");
-    int t = s_column(columns, "time") >= 0 ? s_column(columns, "time") : s_column(columns, "_time");
+    int rank = tb_jindex(columns, "rank");
+    int t =
+        tb_jindex(columns, "time") >= 0 ? tb_jindex(columns, "time") : tb_jindex(columns, "_time");
     size_t n = json_array_size(rows);
     if (rank < 0 || t < 0) {
         return;
