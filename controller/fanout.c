@@ -4,6 +4,7 @@
 #include "fanout_ask.h"
 #include "fanout_db.h"
 #include "fanout_place.h"
+#include "tb_err.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,7 +24,7 @@ int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize)
         if (len + (bare ? 6 : 0) >= TB_ENDPOINT_MAX) {
             snprintf(err, errsize, "collector endpoint too long (at most %d bytes)",
                      TB_ENDPOINT_MAX - 1);
-            return -1;
+            return TB_ELIMIT;
         }
         snprintf(ep, sizeof ep, "%s%.*s", bare ? "tcp://" : "", (int)len, p);
         if (strncmp(ep, "tcp://", 6) == 0) {
@@ -36,7 +37,7 @@ int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize)
                          "invalid collector endpoint %.*s: needs a host and a port (HOST:PORT, "
                          "tcp://HOST:PORT or ipc://PATH)",
                          (int)len, p);
-                return -1;
+                return TB_EINVAL;
             }
         }
         added++;
@@ -47,7 +48,7 @@ int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize)
         if (!dup) {
             if (f->n == TB_FANOUT_MAX) {
                 snprintf(err, errsize, "too many collectors (at most %d)", TB_FANOUT_MAX);
-                return -1;
+                return TB_ELIMIT;
             }
             memcpy(f->endpoint[f->n++], ep, sizeof ep);
         }
@@ -55,7 +56,7 @@ int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize)
     }
     if (added == 0) {
         snprintf(err, errsize, "empty collector endpoint");
-        return -1;
+        return TB_EINVAL;
     }
     return 0;
 }

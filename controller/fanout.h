@@ -66,7 +66,8 @@ typedef struct {
 } tb_fanout_t;
 
 /* Add the endpoints of `list` (separated by commas or spaces). Returns 0, or
- * -1 with the reason in err (too many, too long, empty). */
+ * with the reason in err TB_EINVAL (empty, a tcp:// endpoint without a host
+ * and port) or TB_ELIMIT (too many, too long). */
 int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize);
 
 /* Send req (cmd start, stop, forget, status, stats, streams or db). Returns the data (a new

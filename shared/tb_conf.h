@@ -39,8 +39,10 @@ typedef struct {
 } tb_conf_args_t;
 
 /* Build the list. opts: the program's long options (it must accept
- * "config" and "print-config"). Returns 0, or -1 with a one-line reason in
- * err (e.g. "collector.conf:7: unknown key 'flow'"). */
+ * "config" and "print-config"). Returns 0, or a negative tb_err_t with a
+ * one-line reason in err: TB_EINVAL for a malformed line or value or an
+ * unknown key (e.g. "collector.conf:7: unknown key 'flow'"), TB_ELIMIT for
+ * a line too long, TB_EIO when the file cannot be read, TB_ENOMEM. */
 int tb_conf_build(const char *env_prefix, const struct option *opts, int argc, char **argv,
                   tb_conf_args_t *out, char *err, size_t errsize);
 
