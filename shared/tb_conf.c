@@ -5,7 +5,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -341,36 +340,6 @@ void tb_conf_print(const tb_conf_args_t *a, FILE *out)
             fprintf(out, "    # command line\n");
         }
     }
-}
-
-int tb_conf_is_set(const tb_conf_args_t *a, const char *name)
-{
-    for (int i = 1; i < a->argc; i++) {
-        char key[128];
-        const char *value = NULL;
-        if (s_option_at(a, &i, key, sizeof key, &value) == 0 && strcmp(key, name) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-void tb_conf_print_default(const tb_conf_args_t *a, FILE *out, const char *name, const char *fmt,
-                           ...)
-{
-    if (tb_conf_is_set(a, name)) {
-        return;
-    }
-    if (fmt == NULL) {
-        fprintf(out, "# %s    # not set\n", name);
-        return;
-    }
-    char value[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(value, sizeof value, fmt, ap);
-    va_end(ap);
-    fprintf(out, "%s = \"%s\"    # default\n", name, value);
 }
 
 void tb_conf_free(tb_conf_args_t *a)

@@ -54,15 +54,6 @@ const char *tb_conf_origin(const tb_conf_args_t *a, int index);
  * from. */
 void tb_conf_print(const tb_conf_args_t *a, FILE *out);
 
-/* After tb_conf_print: the default of an option when it was not set, as
- * `name = "value"    # default` (fmt NULL: `# name    # not set`, for
- * options with no default value or flags that are off). */
-void tb_conf_print_default(const tb_conf_args_t *a, FILE *out, const char *name, const char *fmt,
-                           ...) __attribute__((format(printf, 4, 5)));
-
-/* Whether the option was given anywhere (file, environment, command line). */
-int tb_conf_is_set(const tb_conf_args_t *a, const char *name);
-
 void tb_conf_free(tb_conf_args_t *a);
 
 #endif
