@@ -135,6 +135,16 @@ static json_t *s_split(const tb_fanout_t *f, const tb_ctl_request_t *req, const 
     return tb_fanout_finish(f, ans, out, answered, 0, code, err, errsize);
 }
 
+/* A stream no answering collector holds while some collector is silent:
+ * err (the silent one's reason) becomes "cannot tell where 'STREAM' lives
+ * (REASON); nothing DONE". */
+static void s_cannot_tell(char *err, size_t errsize, const char *stream, const char *done)
+{
+    char why[TB_FANOUT_ERR_MAX];
+    snprintf(why, sizeof why, "%s", err);
+    snprintf(err, errsize, "cannot tell where '%s' lives (%s); nothing %s", stream, why, done);
+}
+
 /* start: a stream held somewhere starts there (on each holder, should
  * there be several); a new one on the collector with room and the fewest
  * running streams. Where a stream lives cannot be known while a collector
@@ -152,12 +162,8 @@ json_t *tb_fanout_start(tb_fanout_t *f, const tb_ctl_request_t *req, int *code, 
             continue;
         }
         if (failed > 0) {
-            char why[TB_FANOUT_ERR_MAX];
-            snprintf(why, sizeof why, "%s", err);
-            snprintf(err, errsize,
-                     "cannot tell where '%s' lives (%s); nothing started; name the collector "
-                     "with --collector",
-                     req->streams[s], why);
+            s_cannot_tell(err, errsize, req->streams[s],
+                          "started; name the collector with --collector");
             return NULL;
         }
         size_t best = 0;
@@ -191,10 +197,7 @@ static json_t *s_to_holders(tb_fanout_t *f, const tb_ctl_request_t *req, const c
             continue;
         }
         if (failed > 0) {
-            char why[TB_FANOUT_ERR_MAX];
-            snprintf(why, sizeof why, "%s", err);
-            snprintf(err, errsize, "cannot tell where '%s' lives (%s); nothing %s", req->streams[s],
-                     why, verb);
+            s_cannot_tell(err, errsize, req->streams[s], verb);
         } else {
             *code = TB_CALL_REFUSED;
             snprintf(err, errsize, "unknown stream '%s'", req->streams[s]);
