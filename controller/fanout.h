@@ -27,8 +27,9 @@
  * When some collector failed, the others' answer is still returned, with
  * the code of the failure and its reason: a partial answer.
  *
- * fanout.c merges the answers per command; the asking itself (sockets,
- * retries, handshake reasons) is fanout_ask.c. */
+ * fanout.c merges the answers of status, stats and streams; start, stop and
+ * forget (where a stream lives) are fanout_place.c, db fanout_db.c; the
+ * asking itself (sockets, retries, handshake reasons) is fanout_ask.c. */
 #ifndef TB_FANOUT_H
 #define TB_FANOUT_H
 
@@ -65,7 +66,8 @@ typedef struct {
 } tb_fanout_t;
 
 /* Add the endpoints of `list` (separated by commas or spaces). Returns 0, or
- * -1 with the reason in err (too many, too long, empty). */
+ * with the reason in err TB_EINVAL (empty, a tcp:// endpoint without a host
+ * and port) or TB_ELIMIT (too many, too long). */
 int tb_fanout_add(tb_fanout_t *f, const char *list, char *err, size_t errsize);
 
 /* Send req (cmd start, stop, forget, status, stats, streams or db). Returns the data (a new

@@ -133,8 +133,8 @@ static void s_monitor(void *mon, tb_fanout_answer_t *a)
  * monitor told nothing useful. final: whether the failure is certain to
  * repeat (the collector said no, or speaks another mechanism), so that
  * waiting longer is pointless. */
-static void s_handshake_reason(const tb_fanout_t *f, const char *endpoint, const tb_fanout_answer_t *a,
-                               char *buf, size_t size, int *final)
+static void s_handshake_reason(const tb_fanout_t *f, const char *endpoint,
+                               const tb_fanout_answer_t *a, char *buf, size_t size, int *final)
 {
     buf[0] = '\0';
     *final = 0;
@@ -265,8 +265,8 @@ static void s_close(void **sock, void **mon, tb_fanout_answer_t *a)
 
 /* Wait up to deadline for the replies of the pending collectors. A
  * collector whose handshake failed for good is answered at once. */
-static void s_collect(const tb_fanout_t *f, void **sock, void **mon, int *pending, tb_fanout_answer_t *ans,
-                      uint64_t deadline)
+static void s_collect(const tb_fanout_t *f, void **sock, void **mon, int *pending,
+                      tb_fanout_answer_t *ans, uint64_t deadline)
 {
     for (;;) {
         zmq_pollitem_t items[2 * TB_FANOUT_MAX];
@@ -325,7 +325,7 @@ static void s_collect(const tb_fanout_t *f, void **sock, void **mon, int *pendin
  * Returns 0 with every asked collector's answer, or TB_CALL_USAGE with
  * the reason in err (a malformed endpoint: nothing was sent). */
 int tb_fanout_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int attempts,
-                 tb_fanout_answer_t *ans, char *err, size_t errsize)
+                  tb_fanout_answer_t *ans, char *err, size_t errsize)
 {
     memset(ans, 0, f->n * sizeof *ans);
     for (size_t i = 0; i < f->n; i++) {
@@ -413,8 +413,8 @@ done:
     return rc;
 }
 
-int tb_fanout_ask_all(const tb_fanout_t *f, const tb_ctl_request_t *req, int attempts, tb_fanout_answer_t *ans,
-                     char *err, size_t errsize)
+int tb_fanout_ask_all(const tb_fanout_t *f, const tb_ctl_request_t *req, int attempts,
+                      tb_fanout_answer_t *ans, char *err, size_t errsize)
 {
     const tb_ctl_request_t *reqs[TB_FANOUT_MAX];
     for (size_t i = 0; i < f->n; i++) {
@@ -426,7 +426,7 @@ int tb_fanout_ask_all(const tb_fanout_t *f, const tb_ctl_request_t *req, int att
 /* The first failure among the asked collectors (its code and reason, named
  * by its endpoint when it is a refusal); returns how many failed. */
 size_t tb_fanout_failures(const tb_fanout_t *f, const tb_fanout_answer_t *ans, int *code, char *err,
-                         size_t errsize)
+                          size_t errsize)
 {
     size_t failed = 0;
     for (size_t i = 0; i < f->n; i++) {
@@ -443,4 +443,64 @@ size_t tb_fanout_failures(const tb_fanout_t *f, const tb_fanout_answer_t *ans, i
         }
     }
     return failed;
+}
+
+/* {"endpoint", "ok", "error"} of an asked collector; with_parts: also
+ * the keys of its answer but "streams" (status: the collector's own part). */
+static json_t *s_entry(const tb_fanout_t *f, size_t i, const tb_fanout_answer_t *a, int with_parts)
+{
+    json_t *e =
+        json_pack("{s:s, s:b, s:o}", "endpoint", f->endpoint[i], "ok", a->code == TB_CALL_OK,
+                  "error", a->code == TB_CALL_OK ? json_null() : json_string(a->err));
+    const char *key;
+    json_t *v;
+    json_object_foreach(with_parts && e != NULL ? a->data : NULL, key, v)
+    {
+        if (strcmp(key, "streams") != 0 && json_object_get(e, key) == NULL) {
+            json_object_set(e, key, v);
+        }
+    }
+    return e;
+}
+
+/* Set "collectors" of out from the asked collectors' answers; return out,
+ * or NULL (and out released) when memory runs out. */
+static json_t *s_with_entries(const tb_fanout_t *f, const tb_fanout_answer_t *ans, json_t *out,
+                              int with_parts)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list != NULL && i < f->n; i++) {
+        if (ans[i].code != TB_FANOUT_NOT_ASKED &&
+            json_array_append_new(list, s_entry(f, i, &ans[i], with_parts)) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    if (out == NULL || list == NULL) {
+        json_decref(out);
+        json_decref(list);
+        return NULL;
+    }
+    if (json_object_set_new(out, "collectors", list) != 0) { /* list released */
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+json_t *tb_fanout_finish(const tb_fanout_t *f, tb_fanout_answer_t *ans, json_t *out,
+                         size_t answered, int with_parts, int *code, char *err, size_t errsize)
+{
+    tb_fanout_failures(f, ans, code, err, errsize);
+    out = s_with_entries(f, ans, out, with_parts);
+    tb_fanout_answers_free(ans, f->n);
+    if (answered == 0 || out == NULL) {
+        if (out == NULL && answered != 0) {
+            *code = TB_CALL_BADREPLY;
+            snprintf(err, errsize, "out of memory");
+        }
+        json_decref(out);
+        return NULL;
+    }
+    return out;
 }

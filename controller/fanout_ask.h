@@ -1,8 +1,10 @@
 /* fanout_ask — the transport of fanout.c: one request to each of several
  * collectors at once over REQ sockets, retried on a new socket within the
  * timeout when it changes nothing (lazy pirate), with the reason of a
- * failed handshake from ZeroMQ's socket monitor (fanout_ask.c). fanout.c
- * merges the answers per command. Internal to tapbusctl. */
+ * failed handshake from ZeroMQ's socket monitor (fanout_ask.c); and the
+ * end every merged answer shares (tb_fanout_finish). fanout.c,
+ * fanout_place.c and fanout_db.c merge the answers per command. Internal to
+ * tapbusctl. */
 #ifndef TB_FANOUT_ASK_H
 #define TB_FANOUT_ASK_H
 
@@ -12,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TB_FANOUT_ERR_MAX (TB_CTL_ERROR_MAX + TB_ENDPOINT_MAX + 64)
+#define TB_FANOUT_ERR_MAX   (TB_CTL_ERROR_MAX + TB_ENDPOINT_MAX + 64)
 #define TB_FANOUT_NOT_ASKED (-1) /* an answer's code when that collector was not asked */
 
 /* One collector's answer. */
@@ -21,9 +23,9 @@ typedef struct {
     json_t *data; /* TB_CALL_OK: the reply's data */
     char err[TB_FANOUT_ERR_MAX];
     /* What the socket monitor said of the handshakes, over all attempts. */
-    int hs_ok;          /* one succeeded */
-    int hs_event;       /* the latest ZMQ_EVENT_HANDSHAKE_FAILED_*, 0: none */
-    uint32_t hs_value;  /* its value */
+    int hs_ok;         /* one succeeded */
+    int hs_event;      /* the latest ZMQ_EVENT_HANDSHAKE_FAILED_*, 0: none */
+    uint32_t hs_value; /* its value */
 } tb_fanout_answer_t;
 
 /* Release the answers' data. */
@@ -43,7 +45,17 @@ int tb_fanout_ask_all(const tb_fanout_t *f, const tb_ctl_request_t *req, int att
 
 /* The first failure among the asked collectors (its code and reason, named
  * by its endpoint when it is a refusal); returns how many failed. */
-size_t tb_fanout_failures(const tb_fanout_t *f, const tb_fanout_answer_t *ans, int *code,
-                          char *err, size_t errsize);
+size_t tb_fanout_failures(const tb_fanout_t *f, const tb_fanout_answer_t *ans, int *code, char *err,
+                          size_t errsize);
+
+/* The end of a merged call: out (taken) gets "collectors", an entry
+ * {"endpoint", "ok", "error"} per asked collector (with_parts: also the
+ * keys of its answer but "streams", a collector's own part of status); the
+ * answers are released. Returns out, partial (with the first failure's code
+ * and reason) when some collector failed, or NULL with the first failure
+ * when none answered (answered == 0), or TB_CALL_BADREPLY when memory ran
+ * out. */
+json_t *tb_fanout_finish(const tb_fanout_t *f, tb_fanout_answer_t *ans, json_t *out,
+                         size_t answered, int with_parts, int *code, char *err, size_t errsize);
 
 #endif

@@ -439,7 +439,8 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
 }
 
 /* "ADDR:PORT", "[V6ADDR]:PORT", "NAME:PORT" or ":PORT" (every IPv4
- * address) -> a socket address. Returns 0, or -1 with the reason printed. */
+ * address) -> a socket address. Returns 0, or with the reason printed
+ * TB_EINVAL (not ADDR:PORT) or TB_ENOENT (the address does not resolve). */
 static int s_listen_addr(const char *listen, struct sockaddr_storage *ss)
 {
     char host[256];
@@ -448,7 +449,7 @@ static int s_listen_addr(const char *listen, struct sockaddr_storage *ss)
     if (colon == NULL || (size_t)(colon - listen) >= sizeof host ||
         tb_opt_u64(colon + 1, 1, 65535, &port) != 0) {
         fprintf(stderr, "tapbusctl: --http needs ADDR:PORT, e.g. 0.0.0.0:8083 or [::]:8083\n");
-        return -1;
+        return TB_EINVAL;
     }
     snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
     size_t hl = strlen(host);
@@ -471,7 +472,7 @@ static int s_listen_addr(const char *listen, struct sockaddr_storage *ss)
         if (res != NULL) {
             freeaddrinfo(res);
         }
-        return -1;
+        return TB_ENOENT;
     }
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);

@@ -1,35 +1,26 @@
-/* print — human-readable tables for tapbusctl's replies. Every function takes
- * the reply's data (borrowed jansson value) and writes to out. Missing keys
- * print as empty or zero: the collector may be older or newer. Text in the
- * data comes from the network: the tables show it with control characters
- * escaped (tb_print_safe). */
+/* print — human-readable tables for tapbusctl's replies, and the escaping
+ * they all rely on. Every function takes the reply's data (borrowed jansson
+ * value) and writes to out. Missing keys print as empty or zero: the
+ * collector may be older or newer (jfield.h). Text in the data comes from
+ * the network: the tables show it with control characters escaped
+ * (tb_print_safe).
+ *
+ * The collector's state (status, probes, streams) is printed by
+ * print_status.h, a stream's statistics (stats, top) by print_stats.h. */
 #ifndef TB_PRINT_H
 #define TB_PRINT_H
 
 #include <jansson.h>
 #include <stdio.h>
 
+/* "VERB: name name ..." (or "(none)"), each name followed by its collector
+ * in parentheses when where maps names to collectors (start, stop,
+ * forget with several collectors). */
 void tb_print_names(FILE *out, const char *verb, const json_t *list, const json_t *where);
-void tb_print_status(FILE *out, const json_t *data);
-void tb_print_stats(FILE *out, const json_t *data);
-
-/* The probes of a status reply: {"probes": [{id, streams, last_heard_s,
- * silent, received, capture_drops}]}, one entry per probe id, its streams
- * in order. Returns a new reference, NULL when out of memory. */
-json_t *tb_status_probes(const json_t *status);
-void tb_print_probes(FILE *out, const json_t *data);
-
-/* The streams probes offer (fanout.h, streams): stream, probe, kind, source
- * state, who measures it; then each collector's offer counters. */
-void tb_print_streams(FILE *out, const json_t *data);
-
-/* The live view of one stream (tapbusctl top): rates measured by the caller
- * between two stats replies (negative: not yet known), protocol mix, the
- * first n top flows and hosts, loss. */
-void tb_print_top(FILE *out, const json_t *stats, double pps, double bps, size_t n);
 
 /* An aligned table: a header of column names and one line per row; null
- * values print as "-". */
+ * values print as "-". Rows of one time with a "rank" column (top flows and
+ * hosts from the database) are put in rank order. */
 void tb_print_table(FILE *out, const json_t *columns, const json_t *rows);
 
 /* A copy of v (new reference; NULL when out of memory) whose strings and

@@ -20,10 +20,11 @@ typedef struct {
     char *key;  /* PEM, NUL-terminated: the private key (not encrypted) */
 } tb_gw_tls_t;
 
-/* Read cert_file and key_file into tls. Returns 0, or -1 with a one-line
- * reason naming the file in err (unreadable, too long, not a PEM
- * certificate / private key, or the key does not go with the certificate)
- * and tls left empty. */
+/* Read cert_file and key_file into tls. Returns 0, or a negative tb_err_t
+ * with a one-line reason naming the file in err and tls left empty: TB_EIO
+ * (unreadable, not a regular file), TB_ELIMIT (too long), TB_EPROTO (not a
+ * PEM certificate / private key, or the key does not go with the
+ * certificate), TB_ENOMEM. */
 int tb_gw_tls_load(tb_gw_tls_t *tls, const char *cert_file, const char *key_file, char *err,
                    size_t errsize);
 

@@ -4,7 +4,7 @@
  * window changes. */
 #include "top.h"
 
-#include "print.h"
+#include "print_stats.h"
 #include "tb_time.h"
 
 #include <errno.h>

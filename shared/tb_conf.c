@@ -1,9 +1,10 @@
 /* tb_conf — see tb_conf.h. */
 #include "tb_conf.h"
 
+#include "tb_err.h"
+
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,12 +23,12 @@ static int s_push(vec_t *v, const char *arg, const char *origin)
         int cap = v->cap ? v->cap * 2 : 32;
         char **a = realloc(v->argv, (size_t)cap * sizeof *a);
         if (a == NULL) {
-            return -1;
+            return TB_ENOMEM;
         }
         v->argv = a;
         char **o = realloc(v->origin, (size_t)cap * sizeof *o);
         if (o == NULL) {
-            return -1;
+            return TB_ENOMEM;
         }
         v->origin = o;
         v->cap = cap;
@@ -37,7 +38,7 @@ static int s_push(vec_t *v, const char *arg, const char *origin)
     if (a == NULL || (origin != NULL && o == NULL)) {
         free(a);
         free(o);
-        return -1;
+        return TB_ENOMEM;
     }
     v->argv[v->n] = a;
     v->origin[v->n] = o;
@@ -61,49 +62,53 @@ static const struct option *s_find(const struct option *opts, const char *name)
     return NULL;
 }
 
-/* 1 true, 0 false, -1 neither. */
-static int s_bool(const char *v)
+/* On or off: *on 1 or 0. Returns 0, or TB_EINVAL for neither. */
+static int s_bool(const char *v, int *on)
 {
     static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off"};
     for (size_t i = 0; i < 4; i++) {
         if (strcasecmp(v, yes[i]) == 0) {
-            return 1;
+            *on = 1;
+            return 0;
         }
         if (strcasecmp(v, no[i]) == 0) {
+            *on = 0;
             return 0;
         }
     }
-    return -1;
+    return TB_EINVAL;
 }
 
-/* Add "--name [value]" for one setting. value NULL: none given. */
+/* Add "--name [value]" for one setting. value NULL: none given. Returns 0,
+ * or TB_EINVAL or TB_ENOMEM with the reason in err. */
 static int s_setting(vec_t *v, const struct option *o, const char *value, const char *origin,
                      char *err, size_t errsize)
 {
     char opt[128];
     snprintf(opt, sizeof opt, "--%s", o->name);
     if (o->has_arg == no_argument) {
-        int b = value == NULL ? 1 : s_bool(value);
-        if (b < 0) {
+        int b = 1;
+        if (value != NULL && s_bool(value, &b) != 0) {
             snprintf(err, errsize, "%s'%s' is on or off (true/false), not '%s'", origin, o->name,
                      value);
-            return -1;
+            return TB_EINVAL;
         }
         return b ? s_push(v, opt, origin) : 0;
     }
     if (value == NULL) {
         snprintf(err, errsize, "%s'%s' needs a value ('%s = ...')", origin, o->name, o->name);
-        return -1;
+        return TB_EINVAL;
     }
     if (s_push(v, opt, origin) != 0 || s_push(v, value, origin) != 0) {
         snprintf(err, errsize, "out of memory");
-        return -1;
+        return TB_ENOMEM;
     }
     return 0;
 }
 
 /* One line of a file: "key", "key = value", "key = "quoted value"",
- * comments after '#'. Returns 0 (also for blank lines) or -1. */
+ * comments after '#'. Returns 0 (also for blank lines), or a negative
+ * tb_err_t (TB_EINVAL: malformed, an unknown key) with the reason in err. */
 static int s_line(vec_t *v, const struct option *opts, char *line, const char *origin, char *err,
                   size_t errsize)
 {
@@ -133,7 +138,7 @@ static int s_line(vec_t *v, const struct option *opts, char *line, const char *o
             char *q = strchr(p, '"');
             if (q == NULL) {
                 snprintf(err, errsize, "%sunterminated quote", origin);
-                return -1;
+                return TB_EINVAL;
             }
             *q = '\0';
             p = q + 1;
@@ -142,7 +147,7 @@ static int s_line(vec_t *v, const struct option *opts, char *line, const char *o
             }
             if (*p != '\0' && *p != '#') {
                 snprintf(err, errsize, "%sunexpected text after the quoted value", origin);
-                return -1;
+                return TB_EINVAL;
             }
         } else {
             value = p;
@@ -156,28 +161,31 @@ static int s_line(vec_t *v, const struct option *opts, char *line, const char *o
             }
             if (n == 0) {
                 snprintf(err, errsize, "%sempty value (quote it: \"\")", origin);
-                return -1;
+                return TB_EINVAL;
             }
         }
     } else if (*p != '\0' && *p != '#') {
         snprintf(err, errsize, "%sexpected 'key = value' or 'key'", origin);
-        return -1;
+        return TB_EINVAL;
     }
     *key_end = '\0';
     const struct option *o = s_find(opts, key);
     if (o == NULL) {
         snprintf(err, errsize, "%sunknown key '%.64s'", origin, key);
-        return -1;
+        return TB_EINVAL;
     }
     return s_setting(v, o, value, origin, err, errsize);
 }
 
+/* The settings of a configuration file. Returns 0, or with the reason in
+ * err TB_EIO (cannot read it), TB_ELIMIT (a line too long) or s_line's
+ * error. */
 static int s_file(vec_t *v, const struct option *opts, const char *path, char *err, size_t errsize)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         snprintf(err, errsize, "cannot read configuration %s: %s", path, strerror(errno));
-        return -1;
+        return TB_EIO;
     }
     char line[LINE_MAX_LEN + 2];
     char origin[4200];
@@ -188,7 +196,7 @@ static int s_file(vec_t *v, const struct option *opts, const char *path, char *e
         size_t n = strlen(line);
         if (n > LINE_MAX_LEN && line[n - 1] != '\n') {
             snprintf(err, errsize, "%sline longer than %d bytes", origin, LINE_MAX_LEN);
-            rc = -1;
+            rc = TB_ELIMIT;
             break;
         }
         line[strcspn(line, "\r\n")] = '\0';
@@ -196,12 +204,14 @@ static int s_file(vec_t *v, const struct option *opts, const char *path, char *e
     }
     if (rc == 0 && ferror(f)) {
         snprintf(err, errsize, "cannot read configuration %s", path);
-        rc = -1;
+        rc = TB_EIO;
     }
     fclose(f);
     return rc;
 }
 
+/* The settings of the environment's PREFIX_NAME variables. Returns 0 or
+ * s_setting's error. */
 static int s_env(vec_t *v, const char *prefix, const struct option *opts, char *err, size_t errsize)
 {
     for (const struct option *o = opts; o->name != NULL; o++) {
@@ -220,8 +230,9 @@ static int s_env(vec_t *v, const char *prefix, const struct option *opts, char *
         }
         char origin[200];
         snprintf(origin, sizeof origin, "$%s: ", var);
-        if (s_setting(v, o, value, origin, err, errsize) != 0) {
-            return -1;
+        int rc = s_setting(v, o, value, origin, err, errsize);
+        if (rc != 0) {
+            return rc;
         }
     }
     return 0;
@@ -269,7 +280,7 @@ int tb_conf_build(const char *env_prefix, const struct option *opts, int argc, c
     out->origin = v.origin;
     if (rc != 0) {
         tb_conf_free(out);
-        return -1;
+        return rc;
     }
     return 0;
 }
@@ -284,12 +295,12 @@ const char *tb_conf_origin(const tb_conf_args_t *a, int index)
 
 /* The option at argv[*i] ("--name", "--name=value" or "--name value"):
  * its name into key and its value (or NULL), *i left on its last word.
- * Returns 0, or -1 when argv[*i] is not an option. */
+ * Returns 0, or TB_EINVAL when argv[*i] is not an option. */
 static int s_option_at(const tb_conf_args_t *a, int *i, char *key, size_t size, const char **value)
 {
     const char *arg = a->argv[*i];
     if (strncmp(arg, "--", 2) != 0) {
-        return -1;
+        return TB_EINVAL;
     }
     const char *eq = strchr(arg, '=');
     snprintf(key, size, "%.*s", (int)(eq ? eq - arg - 2 : (long)strlen(arg) - 2), arg + 2);
@@ -329,36 +340,6 @@ void tb_conf_print(const tb_conf_args_t *a, FILE *out)
             fprintf(out, "    # command line\n");
         }
     }
-}
-
-int tb_conf_is_set(const tb_conf_args_t *a, const char *name)
-{
-    for (int i = 1; i < a->argc; i++) {
-        char key[128];
-        const char *value = NULL;
-        if (s_option_at(a, &i, key, sizeof key, &value) == 0 && strcmp(key, name) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-void tb_conf_print_default(const tb_conf_args_t *a, FILE *out, const char *name, const char *fmt,
-                           ...)
-{
-    if (tb_conf_is_set(a, name)) {
-        return;
-    }
-    if (fmt == NULL) {
-        fprintf(out, "# %s    # not set\n", name);
-        return;
-    }
-    char value[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(value, sizeof value, fmt, ap);
-    va_end(ap);
-    fprintf(out, "%s = \"%s\"    # default\n", name, value);
 }
 
 void tb_conf_free(tb_conf_args_t *a)

@@ -39,8 +39,10 @@ typedef struct {
 } tb_conf_args_t;
 
 /* Build the list. opts: the program's long options (it must accept
- * "config" and "print-config"). Returns 0, or -1 with a one-line reason in
- * err (e.g. "collector.conf:7: unknown key 'flow'"). */
+ * "config" and "print-config"). Returns 0, or a negative tb_err_t with a
+ * one-line reason in err: TB_EINVAL for a malformed line or value or an
+ * unknown key (e.g. "collector.conf:7: unknown key 'flow'"), TB_ELIMIT for
+ * a line too long, TB_EIO when the file cannot be read, TB_ENOMEM. */
 int tb_conf_build(const char *env_prefix, const struct option *opts, int argc, char **argv,
                   tb_conf_args_t *out, char *err, size_t errsize);
 
@@ -51,15 +53,6 @@ const char *tb_conf_origin(const tb_conf_args_t *a, int index);
 /* Print the options set as a configuration file, each with where it came
  * from. */
 void tb_conf_print(const tb_conf_args_t *a, FILE *out);
-
-/* After tb_conf_print: the default of an option when it was not set, as
- * `name = "value"    # default` (fmt NULL: `# name    # not set`, for
- * options with no default value or flags that are off). */
-void tb_conf_print_default(const tb_conf_args_t *a, FILE *out, const char *name, const char *fmt,
-                           ...) __attribute__((format(printf, 4, 5)));
-
-/* Whether the option was given anywhere (file, environment, command line). */
-int tb_conf_is_set(const tb_conf_args_t *a, const char *name);
 
 void tb_conf_free(tb_conf_args_t *a);
 

@@ -50,8 +50,8 @@ static void s_clean_name(char *dst, const char *src, size_t len)
 }
 
 /* One line's value after '=' (p at the first character after it): quoted
- * or bare, into value (at most size - 1 bytes kept). Returns 0 or -1 (an
- * unterminated quote, text after a quoted value). */
+ * or bare, into value (at most size - 1 bytes kept). Returns 0 or TB_EPROTO
+ * (an unterminated quote, text after a quoted value). */
 static int s_value(const char *p, const char *end, char *value, size_t size, size_t *vlen)
 {
     while (p < end && (*p == ' ' || *p == '\t')) {
@@ -65,14 +65,14 @@ static int s_value(const char *p, const char *end, char *value, size_t size, siz
             p++;
         }
         if (p == end) {
-            return -1;
+            return TB_EPROTO;
         }
         vend = p++;
         while (p < end && (*p == ' ' || *p == '\t')) {
             p++;
         }
         if (p < end && *p != '#') {
-            return -1;
+            return TB_EPROTO;
         }
     } else {
         while (p < end && *p != ' ' && *p != '\t' && *p != '#') {

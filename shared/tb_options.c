@@ -198,8 +198,10 @@ static uint64_t s_load_uint(const void *field, size_t size)
     }
 }
 
-/* Check one value and store it (or hand it to the setter). Returns 0, -1
- * with the reason in err, or a setter's positive code. */
+/* Check one value and store it (or hand it to the setter). Returns 0, a
+ * negative tb_err_t with the reason in err (TB_EINVAL: out of range or not
+ * one of the words; TB_ELIMIT: a list full; a setter's), or a setter's
+ * positive code. */
 static int s_apply(const tb_option_t *o, void *cfg, const char *arg, const char *origin, char *err,
                    size_t errsize)
 {
@@ -209,7 +211,7 @@ static int s_apply(const tb_option_t *o, void *cfg, const char *arg, const char 
     case TB_OPTION_U64:
         if (tb_opt_u64(arg, o->min, o->max, &v.u) != 0) {
             s_refused(o, err, errsize);
-            return -1;
+            return TB_EINVAL;
         }
         break;
     case TB_OPTION_DOUBLE: {
@@ -218,7 +220,7 @@ static int s_apply(const tb_option_t *o, void *cfg, const char *arg, const char 
         v.d = strtod(arg, &end);
         if (errno != 0 || end == arg || *end != '\0' || !(v.d >= o->dmin && v.d <= o->dmax)) {
             s_refused(o, err, errsize);
-            return -1;
+            return TB_EINVAL;
         }
         break;
     }
@@ -226,7 +228,7 @@ static int s_apply(const tb_option_t *o, void *cfg, const char *arg, const char 
         int i = s_word_index(o->words, arg);
         if (i < 0) {
             s_refused(o, err, errsize);
-            return -1;
+            return TB_EINVAL;
         }
         v.u = (uint64_t)i;
         break;
@@ -253,7 +255,7 @@ static int s_apply(const tb_option_t *o, void *cfg, const char *arg, const char 
         memcpy(&n, (char *)cfg + o->count_offset, sizeof n);
         if (n >= o->max) {
             snprintf(err, errsize, "too many --%s options", o->name);
-            return -1;
+            return TB_ELIMIT;
         }
         memcpy(field + n * sizeof arg, &arg, sizeof arg);
         n++;

@@ -15,6 +15,8 @@
 #ifndef TB_OPTIONS_H
 #define TB_OPTIONS_H
 
+#include "tb_err.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,9 +46,10 @@ typedef struct {
 
 typedef struct tb_option tb_option_t;
 
-/* Store a value (range already checked). Returns 0; -1 with a one-line
- * reason in err (without the origin, which is prefixed); or a positive code
- * that stops parsing and is returned by tb_options_parse. */
+/* Store a value (range already checked). Returns 0; a negative tb_err_t
+ * (TB_EINVAL, ...) with a one-line reason in err (without the origin, which
+ * is prefixed); or a positive code that stops parsing and is returned by
+ * tb_options_parse. */
 typedef int (*tb_option_set_fn)(void *cfg, const tb_option_t *opt, const tb_option_value_t *v,
                                 char *err, size_t errsize);
 
@@ -85,16 +88,18 @@ typedef struct {
     size_t noptions;
     int help_column; /* where help text starts, e.g. 23 */
     /* Words that are not options, in order (the getopt "-" mode): NULL
-     * refuses them ("unexpected argument"). Returns 0 or -1 with err. */
+     * refuses them ("unexpected argument"). Returns 0, or a negative
+     * tb_err_t with err. */
     int (*word)(void *cfg, const char *word, char *err, size_t errsize);
 } tb_options_spec_t;
 
-/* tb_options_parse's results besides 0. */
+/* tb_options_parse's results besides 0: --help, or which kind of mistake
+ * (tb_err_t codes, so tb_strerror names them too). */
 enum {
-    TB_OPTIONS_HELP = 1,      /* --help was given: print tb_options_help */
-    TB_OPTIONS_EVALUE = -1,   /* a value refused, a file or variable malformed */
-    TB_OPTIONS_EUNKNOWN = -2, /* an unknown or incomplete option, an unexpected word */
-    TB_OPTIONS_EMISSING = -3, /* a short option without its value */
+    TB_OPTIONS_HELP = 1,             /* --help was given: print tb_options_help */
+    TB_OPTIONS_EVALUE = TB_EINVAL,   /* a value refused, a file or variable malformed */
+    TB_OPTIONS_EUNKNOWN = TB_ENOENT, /* an unknown or incomplete option, an unexpected word */
+    TB_OPTIONS_EMISSING = TB_ETRUNC, /* a short option without its value */
 };
 
 typedef struct tb_options tb_options_t;

@@ -5,10 +5,10 @@
 #
 # Each target runs N seconds (default 20) on one core, from a copy of its
 # seeds in a temporary directory (removed afterwards: nothing is written to
-# the source tree). TARGET: decode, wire, offer, ctl, conf, lineproto (or
-# fuzz_NAME); default all. --seed fixes libFuzzer's random seed (./test.sh
-# uses 1, so its runs are repeatable); default: a new one each run. A crash,
-# a leak or a hang fails the run; the input that caused it is kept under
+# the source tree). TARGET: decode, wire, offer, ctl, conf, lineproto, capfile,
+# dpmi (or fuzz_NAME); default all. --seed fixes libFuzzer's random seed
+# (./test.sh uses 1: repeatable runs); default: a new one each run. A crash, a
+# leak or a hang fails the run; the input that caused it is kept under
 # BUILD/artifacts/TARGET/ and its path printed. See tests/fuzz/README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "tb_conf.h"
+#include "tb_err.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +114,7 @@ static void test_bad_lines(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tb_conf_args_t a;
         char err[256] = "";
-        assert_int_equal(s_build(cases[i].text, 0, NULL, &a, err), -1);
+        assert_int_equal(s_build(cases[i].text, 0, NULL, &a, err), TB_EINVAL);
         if (strstr(err, cases[i].want) == NULL || strstr(err, "/tmp/tb-test-conf-") == NULL) {
             fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].want);
         }
@@ -130,11 +131,11 @@ static void test_long_line_and_missing_file(void **state)
     strcpy(text + 5000, " = 1\n");
     tb_conf_args_t a;
     char err[256] = "";
-    assert_int_equal(s_build(text, 0, NULL, &a, err), -1);
+    assert_int_equal(s_build(text, 0, NULL, &a, err), TB_ELIMIT);
     assert_non_null(strstr(err, ":1: line longer than"));
     free(text);
     char *argv[] = {"prog", "--config=/nonexistent/tapbus.conf"};
-    assert_int_equal(tb_conf_build("TBT", s_opts, 2, argv, &a, err, sizeof err), -1);
+    assert_int_equal(tb_conf_build("TBT", s_opts, 2, argv, &a, err, sizeof err), TB_EIO);
     assert_non_null(strstr(err, "cannot read configuration /nonexistent/tapbus.conf"));
 }
 

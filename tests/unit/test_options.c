@@ -40,7 +40,7 @@ static int s_set_twice(void *cfg, const tb_option_t *opt, const tb_option_value_
     (void)opt;
     if (v->u == 13) {
         snprintf(err, errsize, "13 is unlucky");
-        return -1;
+        return TB_EINVAL;
     }
     ((cfg_t *)cfg)->twice = (int)v->u * 2;
     return 0;
@@ -63,7 +63,7 @@ static int s_word(void *cfg, const char *word, char *err, size_t errsize)
     cfg_t *c = cfg;
     if (c->nwords == 4) {
         snprintf(err, errsize, "too many words");
-        return -1;
+        return TB_ELIMIT;
     }
     c->words[c->nwords++] = word;
     return 0;
