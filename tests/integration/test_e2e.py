@@ -362,12 +362,17 @@ class Controller(unittest.TestCase):
             bus.start("paced")
             h.wait_for(lambda: h.ctl_json(bus.control, "stats", "paced")["packets"] > 1000, 30,
                        "two seconds of replay")
+            # The rate reads about 500/s while the replay runs (8 s more).
             rates = []
-            for _ in range(3):
-                time.sleep(1.0)  # one rate sample per second: take a few
+
+            def paced_rate():
                 st = h.ctl_json(bus.control, "status")["streams"][0]
+                if st["state"] != "running":
+                    raise AssertionError("the replay ended with no rate between 300 and 700 "
+                                         "packets/s; rates seen: %s" % rates[-20:])
                 rates.append(st["pps_now"])
-            self.assertTrue(any(300 <= r <= 700 for r in rates), rates)
+                return 300 <= st["pps_now"] <= 700
+            h.wait_for(paced_rate, 60, "a rate between 300 and 700 packets/s", interval=0.2)
             _, out, _ = h.ctl(bus.control, "status")
             self.assertIn("PPS NOW", out)
             bus.wait_finished(["paced"])
