@@ -16,8 +16,8 @@ import tempfile
 import time
 import traceback
 
-from tapbus_harness import (BIN, Bus, HttpCapture, Influx, Proc, ctl, ctl_json, endpoint,
-                            tshark_expect, wait_for)
+from tapbus_harness import (BIN, Bus, HttpCapture, Influx, Proc, control_requests, ctl,
+                            ctl_json, endpoint, tshark_expect, wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEMO = os.path.join(HERE, "..", "data", "demo.pcap")
@@ -323,11 +323,19 @@ def test_db_query_does_not_hold_up_control():
     srv, bus = silent_database_bus()
     try:
         cmd = [os.path.join(BIN, "tapbusctl"), "--collector", bus.control, "--timeout", "60000"]
+        before = control_requests(bus.control)
         waiting = [subprocess.Popen(cmd + ["db", "tapbus_traffic", "-n", str(i + 1)],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                    for i in range(4)]
         wait_for(lambda: len(srv.held) >= 1, 30, "the query to reach the database")
-        time.sleep(0.3)  # the other three reach the collector and wait
+        # The other three reach the collector and wait: it has taken four
+        # requests besides the status requests asking it.
+        asked = [0]
+
+        def all_four_taken():
+            asked[0] += 1
+            return control_requests(bus.control) - before - asked[0] >= 4
+        wait_for(all_four_taken, 30, "the four queries to reach the collector")
         start = time.monotonic()
         assert ctl_json(bus.control, "status")["database"] is not None
         bus.start("demo")
