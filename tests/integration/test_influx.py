@@ -787,7 +787,10 @@ def test_bad_data_counted_not_retried():
             # A "partial write" is settled at once: no splitting into single lines.
             assert health["requests"] < 10, health
             requests = health["requests"]
-            time.sleep(1.5)  # lets any (wrong) retry show up in the count
+            # A (wrong) retry would come within the writer's first backoff,
+            # half a second: two more heartbeats from the probe (a second or
+            # more) show the collector past it.
+            bus.wait_heartbeats(2)
             assert database(bus.control)["requests"] == requests
             ivals = ix.points(DB, "SELECT sum(packets) FROM tapbus_interval")
             assert ivals[0]["sum"] == tshark_expect(DEMO)["packets"]
@@ -816,8 +819,10 @@ def test_auth_refused_keeps_data():
             assert d["written"] == 0 and not d["connected"], d
             _, out, _ = ctl(bus.control, "status")
             assert "NOT CONNECTED" in out and "401" in out, out
-            # Retried with backoff, not in a tight loop.
-            time.sleep(2)
+            # Retried with backoff, not in a tight loop: over three more
+            # heartbeats from the probe (two seconds or more), a backoff
+            # from half a second makes a few requests, a tight loop thousands.
+            bus.wait_heartbeats(3)
             assert database(bus.control)["requests"] < 20
             ix.create_user("writer", "s3cret", DB)
             wait_delivered(bus.control, timeout=90)
