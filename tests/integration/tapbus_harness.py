@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,45 @@ def ctl_json(control, *args):
     return json.loads(out)
 
 
+def control_requests(control):
+    """How many control requests the collector has taken, the status request
+    asking this included. It is sent once (--retries 0, a long timeout), so
+    each call adds exactly one to the count: what others sent meanwhile is
+    the growth between two calls less one."""
+    _, out, _ = ctl(control, "--retries", "0", "--json", "status", timeout_ms=30000)
+    return json.loads(out)["collector"]["requests"]["received"]
+
+
+def tcp_connections(pid, port):
+    """The local ports of the TCP connections that process pid holds to
+    127.0.0.1:port (its socket descriptors, looked up in /proc/net/tcp); an
+    empty set once it has exited. Each new connection has a new local port,
+    so this shows a client giving up a connection and opening another."""
+    inodes = set()
+    fds = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(fds)
+    except OSError:
+        return set()
+    for fd in names:
+        try:
+            link = os.readlink(os.path.join(fds, fd))
+        except OSError:
+            continue  # closed meanwhile
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    # The kernel prints the address as one 32-bit number in host order.
+    peer = "%08X:%04X" % (struct.unpack("=I", socket.inet_aton("127.0.0.1"))[0], port)
+    ports = set()
+    with open("/proc/net/tcp") as f:
+        next(f)  # the column names
+        for line in f:
+            col = line.split()
+            if col[2] == peer and col[9] in inodes:
+                ports.add(int(col[1].split(":")[1], 16))
+    return ports
+
+
 class Bus:
     """One probe and one collector connected over loopback TCP."""
 
@@ -207,6 +247,19 @@ class Bus:
             if s["stream"] == stream and s["probes"]:
                 return s["probes"][0]
         return {}
+
+    def bus_messages(self, control=None):
+        """How many messages the collector has taken from the bus."""
+        return ctl_json(control or self.control, "status")["collector"]["bus"]["messages"]
+
+    def wait_heartbeats(self, n, control=None, timeout=60):
+        """Wait until the collector has taken n more messages from the bus.
+        Once every stream has ended, only the probe's heartbeats come, one a
+        second: this marks the collector's time moving on by at least n - 1
+        seconds, seen in what it received rather than slept."""
+        first = self.bus_messages(control)
+        wait_for(lambda: self.bus_messages(control) >= first + n, timeout,
+                 "%d more heartbeat(s) from the probe" % n, interval=0.1)
 
     def wait_finished(self, streams, timeout=120, control=None, states=("finished", "error")):
         """Wait until every stream has ended: finished, or error (its source

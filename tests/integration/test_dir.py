@@ -23,6 +23,10 @@ import tapbus_harness as h  # noqa: E402
 
 PACKETS = 12000
 FILES = 6
+# Pacing, not a wait: a slow writer (tcpdump at a low rate) puts this much
+# time between its pieces, so that the probe finds the file growing and
+# often ends its reading in the middle of a record.
+SLOW_WRITE_PAUSE_S = 0.002
 
 
 def read_records(path):
@@ -52,7 +56,8 @@ class Writer(threading.Thread):
     def run(self):
         try:
             for i in range(self.first, len(self.chunks)):
-                self.go[i].wait(120)
+                if not self.go[i].wait(120):
+                    return  # the test ended without asking for this file
                 name = "trace" + (str(i) if i else "")
                 blob = self.header + b"".join(self.chunks[i])
                 with open(os.path.join(self.directory, name), "wb") as f:
@@ -60,12 +65,20 @@ class Writer(threading.Thread):
                         for off in range(0, len(blob), 997):  # cuts records in two
                             f.write(blob[off:off + 997])
                             f.flush()
-                            time.sleep(0.002)
+                            time.sleep(SLOW_WRITE_PAUSE_S)
                     else:
                         f.write(blob)
                 self.done[i].set()
         except Exception as e:  # reported by the test
             self.error = e
+
+    def wait_done(self, i, timeout=60):
+        """Wait until file i is written whole; fails at once if writing failed."""
+        def done():
+            if self.error is not None:
+                raise AssertionError("writing trace%s failed: %r" % (i or "", self.error))
+            return self.done[i].is_set()
+        h.wait_for(done, timeout, "trace%s to be written" % (i or ""))
 
 
 class Directory(unittest.TestCase):
@@ -92,13 +105,13 @@ class Directory(unittest.TestCase):
         w = Writer(self.dir, self.header, self.chunks, slow={2, 4}, first=0)
         w.go[0].set()
         w.start()
-        w.done[0].wait(30)
+        w.wait_done(0, 30)
         bus = h.Bus([("d", "dir:" + self.dir)])
         try:
             bus.start("d")
             for i in range(1, 4):  # files 1..3, file 2 written slowly
                 w.go[i].set()
-                w.done[i].wait(60)
+                w.wait_done(i)
             per = PACKETS // FILES
             # The newest file may still grow, so only what precedes it is certain.
             h.wait_for(lambda: self.packets(bus) == 4 * per, 60, "files 0-3 to be counted")
@@ -111,9 +124,9 @@ class Directory(unittest.TestCase):
             resumed = h.wait_for(lambda: re.search(r"at 'trace4' offset (\d+)",
                                                    bus.probe.output()), 30, "the resume line")
             self.assertGreater(int(resumed.group(1)), 24)
-            w.done[4].wait(60)
+            w.wait_done(4)
             w.go[5].set()
-            w.done[5].wait(60)
+            w.wait_done(5)
             h.wait_for(lambda: self.packets(bus) >= PACKETS, 60, "every file to be counted")
             # Nothing read twice: the count stays exact once the probe has
             # recorded the last file as taken to its end.

@@ -16,8 +16,8 @@ import tempfile
 import time
 import traceback
 
-from tapbus_harness import (BIN, Bus, HttpCapture, Influx, Proc, ctl, ctl_json, endpoint,
-                            tshark_expect, wait_for)
+from tapbus_harness import (BIN, Bus, HttpCapture, Influx, Proc, control_requests, ctl,
+                            ctl_json, endpoint, tshark_expect, wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEMO = os.path.join(HERE, "..", "data", "demo.pcap")
@@ -323,11 +323,19 @@ def test_db_query_does_not_hold_up_control():
     srv, bus = silent_database_bus()
     try:
         cmd = [os.path.join(BIN, "tapbusctl"), "--collector", bus.control, "--timeout", "60000"]
+        before = control_requests(bus.control)
         waiting = [subprocess.Popen(cmd + ["db", "tapbus_traffic", "-n", str(i + 1)],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                    for i in range(4)]
         wait_for(lambda: len(srv.held) >= 1, 30, "the query to reach the database")
-        time.sleep(0.3)  # the other three reach the collector and wait
+        # The other three reach the collector and wait: it has taken four
+        # requests besides the status requests asking it.
+        asked = [0]
+
+        def all_four_taken():
+            asked[0] += 1
+            return control_requests(bus.control) - before - asked[0] >= 4
+        wait_for(all_four_taken, 30, "the four queries to reach the collector")
         start = time.monotonic()
         assert ctl_json(bus.control, "status")["database"] is not None
         bus.start("demo")
@@ -779,7 +787,10 @@ def test_bad_data_counted_not_retried():
             # A "partial write" is settled at once: no splitting into single lines.
             assert health["requests"] < 10, health
             requests = health["requests"]
-            time.sleep(1.5)  # lets any (wrong) retry show up in the count
+            # A (wrong) retry would come within the writer's first backoff,
+            # half a second: two more heartbeats from the probe (a second or
+            # more) show the collector past it.
+            bus.wait_heartbeats(2)
             assert database(bus.control)["requests"] == requests
             ivals = ix.points(DB, "SELECT sum(packets) FROM tapbus_interval")
             assert ivals[0]["sum"] == tshark_expect(DEMO)["packets"]
@@ -808,8 +819,12 @@ def test_auth_refused_keeps_data():
             assert d["written"] == 0 and not d["connected"], d
             _, out, _ = ctl(bus.control, "status")
             assert "NOT CONNECTED" in out and "401" in out, out
-            # Retried with backoff, not in a tight loop.
-            time.sleep(2)
+            # Retried with backoff, not in a tight loop: over two more
+            # heartbeats from the probe (a second or more), a backoff from
+            # half a second makes a few requests, a tight loop hundreds. (A
+            # longer window only lets the backoff grow: the delivery below
+            # then waits longer.)
+            bus.wait_heartbeats(2)
             assert database(bus.control)["requests"] < 20
             ix.create_user("writer", "s3cret", DB)
             wait_delivered(bus.control, timeout=90)
