@@ -236,12 +236,12 @@ static int s_head(const tb_mp_reader_t *r, s_head_t *h)
     return 0;
 }
 
-/* Parse the next header and require `type`; 0 on success, else the error is
- * stored in r. */
+/* Parse the next header and require `type`; 0 on success, else the
+ * reader's (sticky) error, which is stored in r. */
 static int s_expect(tb_mp_reader_t *r, tb_mp_type_t type, s_head_t *h)
 {
     if (r->error) {
-        return -1;
+        return r->error;
     }
     int rc = s_head(r, h);
     if (rc == 0 && h->type != type) {
@@ -249,7 +249,7 @@ static int s_expect(tb_mp_reader_t *r, tb_mp_type_t type, s_head_t *h)
     }
     if (rc) {
         s_fail(r, rc);
-        return -1;
+        return r->error;
     }
     return 0;
 }

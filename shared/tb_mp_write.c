@@ -1,7 +1,7 @@
 /* tb_mp_write — the writing half of tb_mp (see tb_mp.h): msgpack-c's packer
  * over a fixed-capacity buffer that never reallocates, and map-entry
- * helpers. A write that does not fit fails (TB_ENOMEM from the packer's
- * calls) and marks the buffer overflowed. Thread-safety: a buffer belongs
+ * helpers. A write that does not fit fails and marks the buffer
+ * overflowed. Thread-safety: a buffer belongs
  * to one thread. */
 #include "tb_mp.h"
 
@@ -9,8 +9,11 @@
 
 #include <string.h>
 
-/* msgpack-c's write callback. Once a write has failed every later write fails
- * too, so a buffer never ends up holding a value with a hole in the middle. */
+/* msgpack-c's write callback: 0, or -1 when the buffer is full (msgpack-c's
+ * convention, which its msgpack_pack_* calls return as they get it; a
+ * tb_err_t is what tb_mp_pack_cstr makes of it). Once a write has failed
+ * every later write fails too, so a buffer never ends up holding a value
+ * with a hole in the middle. */
 static int s_buf_write(void *data, const char *buf, size_t len)
 {
     tb_mp_buf_t *b = data;
@@ -43,16 +46,18 @@ void tb_mp_buf_init(tb_mp_buf_t *b, msgpack_packer *pk, void *storage, size_t ca
 int tb_mp_pack_cstr(msgpack_packer *pk, const char *s)
 {
     if (s == NULL) {
-        return -1;
+        return TB_EINVAL;
     }
     size_t n = strlen(s);
     if (n > UINT32_MAX) {
-        return -1;
+        return TB_ELIMIT;
     }
-    if (msgpack_pack_str(pk, n) != 0) {
-        return -1;
+    /* Any packer's failed write (a full tb_mp_buf_t, msgpack-c's sbuffer out
+     * of memory) is a write that did not fit. */
+    if (msgpack_pack_str(pk, n) != 0 || msgpack_pack_str_body(pk, s, n) != 0) {
+        return TB_ENOMEM;
     }
-    return msgpack_pack_str_body(pk, s, n);
+    return 0;
 }
 
 void tb_mp_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
