@@ -75,8 +75,8 @@ static void s_escape(char *out, size_t size, const char *s, char quote, int flux
     out[o] = '\0';
 }
 
-void tb_dbquery_build(int v2, const char *bucket, const char *rp_name,
-                      const tb_ctl_request_t *req, char *out, size_t size)
+void tb_dbquery_build(int v2, const char *bucket, const char *rp_name, const tb_ctl_request_t *req,
+                      char *out, size_t size)
 {
     char m[160], st[160], b[300];
     if (req->nargs == 0 || strcmp(req->args[0], "measurements") == 0) {
@@ -571,19 +571,30 @@ tb_dbquery_t *tb_dbquery_new(void *zctx, const tb_influx_config_t *cfg, char *er
     int linger = 0;
     if (q->bucket == NULL || q->rp == NULL || q->loop_end == NULL || q->thread_end == NULL ||
         zmq_setsockopt(q->loop_end, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(q->thread_end, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_bind(q->thread_end, q->endpoint) != 0 || zmq_connect(q->loop_end, q->endpoint) != 0) {
+        zmq_setsockopt(q->thread_end, ZMQ_LINGER, &linger, sizeof linger) != 0) {
         snprintf(err, errsize, "cannot set up the database query thread: %s", zmq_strerror(errno));
         tb_dbquery_destroy(&q);
         return NULL;
     }
+    return q;
+}
+
+int tb_dbquery_start(tb_dbquery_t *q, char *err, size_t errsize)
+{
+    if (q->started) {
+        snprintf(err, errsize, "the database query thread is running already");
+        return TB_EINVAL;
+    }
+    if (zmq_bind(q->thread_end, q->endpoint) != 0 || zmq_connect(q->loop_end, q->endpoint) != 0) {
+        snprintf(err, errsize, "cannot set up the database query thread: %s", zmq_strerror(errno));
+        return TB_EIO;
+    }
     if (pthread_create(&q->thread, NULL, s_thread, q) != 0) {
         snprintf(err, errsize, "cannot start the database query thread");
-        tb_dbquery_destroy(&q);
-        return NULL;
+        return TB_EIO;
     }
     q->started = 1;
-    return q;
+    return 0;
 }
 
 void tb_dbquery_destroy(tb_dbquery_t **p)

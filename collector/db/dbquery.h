@@ -27,9 +27,16 @@
 
 typedef struct tb_dbquery tb_dbquery_t;
 
-/* Start the thread with its own client for the database in cfg (whose
- * strings must outlive it). NULL with a reason in err. */
+/* Create the query thread's parts: its own client for the database in cfg
+ * (whose strings must outlive it) and the pair of inproc sockets in zctx
+ * (borrowed). Nothing is bound and no thread runs until tb_dbquery_start.
+ * NULL with a reason in err. */
 tb_dbquery_t *tb_dbquery_new(void *zctx, const tb_influx_config_t *cfg, char *err, size_t errsize);
+
+/* Bind and connect the pair and start the thread. Returns 0, or TB_EIO
+ * (TB_EINVAL: started already) with a one-line reason in err. Requests are
+ * submitted only to a started query thread. */
+int tb_dbquery_start(tb_dbquery_t *q, char *err, size_t errsize);
 void tb_dbquery_destroy(tb_dbquery_t **p);
 
 /* The loop's end of the pair: readable when a reply is ready. The reply is

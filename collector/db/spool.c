@@ -395,6 +395,11 @@ void tb_spool_unpin(tb_spool_t *s)
     s->pinned = 0;
 }
 
+const char *tb_spool_dir(const tb_spool_t *s)
+{
+    return s->dir;
+}
+
 void tb_spool_info(const tb_spool_t *s, tb_spool_info_t *info)
 {
     info->batches = s->n - s->first;

@@ -261,20 +261,29 @@ tb_writer_t *tb_writer_new(const tb_writer_config_t *cfg, char *err, size_t errs
         }
         tb_writer_publish_spool(w);
     }
-    if (pthread_create(&w->thread, NULL, s_thread, w) != 0) {
-        snprintf(err, errsize, "cannot start the writer thread");
-        goto fail;
-    }
-    w->thread_started = 1;
-    tb_log(TB_LOG_INFO, LOG_COMPONENT, "writing to %s%s%s", tb_influx_describe(w->ix),
-           cfg->spool_dir ? ", spool "
-                          : " (no spool directory: an outage longer than the "
-                            "queue holds loses data)",
-           cfg->spool_dir ? cfg->spool_dir : "");
     return w;
 fail:
     tb_writer_destroy(&w);
     return NULL;
+}
+
+int tb_writer_start(tb_writer_t *w, char *err, size_t errsize)
+{
+    if (w->thread_started) {
+        snprintf(err, errsize, "the writer thread is running already");
+        return TB_EINVAL;
+    }
+    if (pthread_create(&w->thread, NULL, s_thread, w) != 0) {
+        snprintf(err, errsize, "cannot start the writer thread");
+        return TB_EIO;
+    }
+    w->thread_started = 1;
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "writing to %s%s%s", tb_influx_describe(w->ix),
+           w->spool != NULL ? ", spool "
+                            : " (no spool directory: an outage longer than the "
+                              "queue holds loses data)",
+           w->spool != NULL ? tb_spool_dir(w->spool) : "");
+    return 0;
 }
 
 int tb_writer_submit(tb_writer_t *w, const char *lines, size_t len, uint64_t points)
@@ -369,6 +378,10 @@ void tb_writer_destroy(tb_writer_t **p)
                "stopped: %" PRIu64 " points written, %" PRIu64 " rejected, %" PRIu64
                " dropped, %" PRIu64 " in the spool",
                h.written, h.rejected, h.dropped, h.spool_points);
+    } else if (w->qpoints > 0) {
+        /* Never started: nothing was delivered; nothing goes silently. */
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT,
+               "%" PRIu64 " points not delivered: the writer was never started", w->qpoints);
     }
     batch_t *b = w->head;
     while (b != NULL) {

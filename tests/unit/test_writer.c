@@ -603,6 +603,9 @@ static tb_writer_t *s_writer(const tb_writer_config_t *cfg)
     if (w == NULL) {
         fail_msg("tb_writer_new: %s", err);
     }
+    if (tb_writer_start(w, err, sizeof err) != 0) {
+        fail_msg("tb_writer_start: %s", err);
+    }
     return w;
 }
 
