@@ -363,6 +363,9 @@ int main(int argc, char **argv)
     } else {
         probe = tb_probe_new(&o.cfg, msg, sizeof msg);
     }
+    if (probe != NULL && tb_probe_start(probe, msg, sizeof msg) != 0) {
+        tb_probe_destroy(&probe);
+    }
     if (probe == NULL) {
         if (stop_fd >= 0) {
             close(stop_fd);

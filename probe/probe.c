@@ -248,14 +248,27 @@ tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize
             }
         }
     }
+    return self;
+fail:
+    tb_probe_destroy(&self);
+    return NULL;
+}
 
+int tb_probe_start(tb_probe_t *self, char *err, size_t errsize)
+{
+    const tb_probe_config_t *cfg = &self->cfg;
+    if (self->zctx != NULL) {
+        snprintf(err, errsize, "the probe is started already");
+        return TB_EINVAL;
+    }
     self->zctx = zmq_ctx_new();
     if (self->zctx == NULL) {
         snprintf(err, errsize, "cannot create ZeroMQ context: %s", zmq_strerror(errno));
-        goto fail;
+        return TB_EIO;
     }
-    if (s_xpub_open(self, err, errsize) != 0) {
-        goto fail;
+    int rc = s_xpub_open(self, err, errsize);
+    if (rc != 0) {
+        return rc;
     }
     if (cfg->publish != NULL && cfg->curve == NULL && !tb_curve_endpoint_local(cfg->publish)) {
         tb_log(TB_LOG_WARN, LOG_COMPONENT,
@@ -263,10 +276,7 @@ tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize
                "addresses and ports of the traffic captured here (see docs/security.md)",
                cfg->publish);
     }
-    return self;
-fail:
-    tb_probe_destroy(&self);
-    return NULL;
+    return 0;
 }
 
 static void s_stream_start(tb_probe_t *self, probe_stream_t *st)
@@ -603,6 +613,10 @@ static int s_poll_items(tb_probe_t *self, int stop_fd, zmq_pollitem_t *items, in
 
 int tb_probe_run(tb_probe_t *self, int stop_fd)
 {
+    if (self->xpub == NULL) {
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "the probe was not started (tb_probe_start)");
+        return TB_EINVAL;
+    }
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "probe %s publishing %zu stream(s) on %s%s%s", self->cfg.id,
            self->nstreams, self->cfg.publish ? self->cfg.publish : "",
            self->cfg.publish && self->cfg.nconnect ? " and " : "",
