@@ -407,9 +407,9 @@ static void s_on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_cha
 }
 
 /* pcap_dispatch for a capfile: up to cnt records; the count read, 0 at
- * the end of what is written, or -1 for a record cut short or corrupt
- * (cap_err says which) once no record is left before it. The file stays
- * after the last whole record. */
+ * the end of what is written, or a negative tb_err_t (tb_capfile_next's) for
+ * a record cut short or corrupt (cap_err says which) once no record is left
+ * before it. The file stays after the last whole record. */
 static int s_cap_dispatch(dir_source_t *self, int cnt, read_ctx_t *ctx)
 {
     int n = 0;
@@ -418,7 +418,7 @@ static int s_cap_dispatch(dir_source_t *self, int cnt, read_ctx_t *ctx)
         const uint8_t *data = NULL;
         int rc = tb_capfile_next(self->cap, &rec, &data, self->cap_err, sizeof self->cap_err);
         if (rc != 1) {
-            return n > 0 || rc == 0 ? n : -1;
+            return n > 0 || rc == 0 ? n : rc;
         }
         tb_source_summarise(DLT_EN10MB, data, rec.caplen, rec.len, tb_capfile_rec_ns(&rec),
                             &ctx->out[ctx->n], &self->st);

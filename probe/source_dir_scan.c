@@ -139,38 +139,44 @@ void tb_dir_prune_noted(dir_source_t *self)
     self->nnoted = k;
 }
 
-/* What a directory entry is: 1 a regular file (or a symlink to one), 0 an
- * entry to leave out silently, -1 something else (*what says what). */
-static int s_entry_kind(const dir_source_t *self, const struct dirent *e, const char **what)
+/* What a directory entry is: a classification, not an error. */
+typedef enum {
+    S_ENTRY_FILE,   /* a regular file, or a symlink to one: read */
+    S_ENTRY_SILENT, /* gone since the listing, or the move directory: left out */
+    S_ENTRY_OTHER,  /* anything else: counted as skipped (*what says what) */
+} entry_kind_t;
+
+static entry_kind_t s_entry_kind(const dir_source_t *self, const struct dirent *e,
+                                 const char **what)
 {
     if (e->d_type == DT_REG) {
-        return 1;
+        return S_ENTRY_FILE;
     }
     char path[PATH_MAX];
     struct stat sb;
     if (tb_dir_path(self, e->d_name, path, sizeof path) != 0) {
         *what = "path too long";
-        return -1;
+        return S_ENTRY_OTHER;
     }
     if (stat(path, &sb) != 0) { /* follows symlinks */
         if (errno == ENOENT && e->d_type != DT_LNK) {
-            return 0; /* gone since the listing */
+            return S_ENTRY_SILENT; /* gone since the listing */
         }
         *what = e->d_type == DT_LNK ? "a symlink to nothing" : "cannot be examined";
-        return -1;
+        return S_ENTRY_OTHER;
     }
     if (S_ISREG(sb.st_mode)) {
-        return 1;
+        return S_ENTRY_FILE;
     }
     if (S_ISDIR(sb.st_mode) && self->move_known && sb.st_dev == self->move_dev &&
         sb.st_ino == self->move_ino) {
-        return 0; /* where finished files go */
+        return S_ENTRY_SILENT; /* where finished files go */
     }
     *what = S_ISDIR(sb.st_mode)    ? "a sub-directory, not a file"
             : S_ISFIFO(sb.st_mode) ? "a FIFO, not a file"
             : S_ISSOCK(sb.st_mode) ? "a socket, not a file"
                                    : "not a regular file";
-    return -1;
+    return S_ENTRY_OTHER;
 }
 
 /* Scan the directory: the first regular file (natural order) after `after`
@@ -189,9 +195,10 @@ static int s_scan(dir_source_t *self, const char *after, char *next, size_t size
             continue;
         }
         const char *what = NULL;
-        int kind = s_entry_kind(self, e, &what);
-        if (kind <= 0) {
-            if (kind < 0 && (self->done[0] == '\0' || tb_dir_natcmp(e->d_name, self->done) > 0)) {
+        entry_kind_t kind = s_entry_kind(self, e, &what);
+        if (kind != S_ENTRY_FILE) {
+            if (kind == S_ENTRY_OTHER &&
+                (self->done[0] == '\0' || tb_dir_natcmp(e->d_name, self->done) > 0)) {
                 s_note_other(self, e->d_name, what);
             }
             continue;

@@ -97,7 +97,8 @@ uint64_t tb_writer_stop_deadline(tb_writer_t *w)
 }
 
 /* Take the next batch to deliver into cur: the spool's oldest, else the
- * queue's. Returns 1, 0 when there is none, or -1 to look again. */
+ * queue's. Returns 1, 0 when there is none, or TB_EAGAIN to look again (the
+ * spool's head could not be read now, or was unreadable and dropped). */
 static int s_take(tb_writer_t *w)
 {
     if (w->spool != NULL) {
@@ -112,11 +113,11 @@ static int s_take(tb_writer_t *w)
         if (rc == TB_ENOMEM) {
             struct timespec pause = {0, 100 * 1000 * 1000};
             nanosleep(&pause, NULL); /* no memory to read it now: not a busy loop */
-            return -1;
+            return TB_EAGAIN;
         }
         if (rc != TB_ENOENT) {
             tb_writer_publish_spool(w);
-            return -1; /* an unreadable file was dropped and counted; look again */
+            return TB_EAGAIN; /* an unreadable file was dropped and counted; look again */
         }
     }
     pthread_mutex_lock(&w->mu);

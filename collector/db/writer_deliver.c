@@ -31,9 +31,10 @@ static void s_clear_cur(tb_writer_t *w)
     tb_writer_set_cur(w, NULL, 0, 0, 0, 0);
 }
 
-/* s_send_range's outcome when the shutdown deadline came before a request:
- * nothing was sent, nothing counted as a failure. */
-#define S_STOPPED (-1)
+/* s_send_range's result when the shutdown deadline came before a request:
+ * nothing was sent, nothing counted as a failure. A tb_err_t, so it cannot
+ * be taken for a tb_ifx_outcome_t (those are 0 or more). */
+#define S_STOPPED TB_ETIMEDOUT
 
 /* Send data[0..len) (complete lines), splitting on 413 and, to isolate bad
  * lines, on 400/422. Returns TB_IFX_OK when every line was written or
