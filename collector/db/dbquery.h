@@ -24,6 +24,8 @@
 #include <zmq.h>
 
 #define TB_DBQUERY_MAX_ROWS 10000
+/* Most columns of an answer that are read. */
+#define TB_DBQUERY_CSV_MAX_COLS 256
 
 typedef struct tb_dbquery tb_dbquery_t;
 
@@ -55,7 +57,8 @@ int tb_dbquery_submit(tb_dbquery_t *q, zmq_msg_t *env, size_t nenv, const tb_ctl
  * returned and err holds the message for the reply. */
 int tb_dbquery_valid(const tb_ctl_request_t *req, char *err, size_t errsize);
 
-/* The pieces of a query, pure functions (the thread uses them; tests too). */
+/* The pieces of a query, pure functions (dbquery_codec.c; the thread uses
+ * them, tests too). */
 
 /* The query for a valid request: InfluxQL for 1.x (v2 = 0; the points
  * qualified by retention policy rp when it is not ""), Flux for 2.x (from
@@ -75,5 +78,12 @@ size_t tb_dbquery_csv_split(char *line, char **fields, size_t max);
  * not a query result, or carries the database's error, is an error reply. */
 void tb_dbquery_pack_v1(msgpack_packer *pk, const char *query, const char *body, size_t len);
 void tb_dbquery_pack_v2(msgpack_packer *pk, const char *query, char *body);
+
+/* A control error reply: msg, and no data. */
+void tb_dbquery_pack_error(msgpack_packer *pk, const char *msg);
+
+/* Whether an answer (len bytes) holds no data row: 1.x no "values" in any
+ * series, 2.x no line but annotations and headers. */
+int tb_dbquery_no_rows(int v2, const char *body, size_t len);
 
 #endif
