@@ -237,6 +237,9 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
             goto fail;
         }
         c->sinks[c->nsinks++] = c->db;
+        if (tb_influx_sink_start(c->db, err, errsize) != 0) {
+            goto fail;
+        }
     }
     c->zctx = zmq_ctx_new();
     if (c->zctx == NULL) {
@@ -316,7 +319,7 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
     }
     if (cfg->db != NULL) {
         c->dbq = tb_dbquery_new(c->zctx, &cfg->db->writer.db, err, errsize);
-        if (c->dbq == NULL) {
+        if (c->dbq == NULL || tb_dbquery_start(c->dbq, err, errsize) != 0) {
             goto fail;
         }
     }

@@ -38,7 +38,7 @@ static int s_set_id(void *cfg, const tb_option_t *opt, const tb_option_value_t *
     s_opts_t *o = cfg;
     if (tb_wire_name_valid(v->arg) != 0) {
         snprintf(err, errsize, "invalid --id '%s'", v->arg);
-        return -1;
+        return TB_EINVAL;
     }
     snprintf(o->cfg.id, sizeof o->cfg.id, "%s", v->arg);
     return 0;
@@ -57,16 +57,16 @@ static int s_set_source(void *cfg, const tb_option_t *opt, const tb_option_value
     const char *arg = v->arg, *eq = strchr(arg, '=');
     if (eq == NULL || eq == arg) {
         snprintf(err, errsize, "--source '%s' is not STREAM=KIND:ARG", arg);
-        return -1;
+        return TB_EINVAL;
     }
     if ((size_t)(eq - arg) > TB_STREAM_MAX) {
         snprintf(err, errsize, "stream name '%.*s...' is longer than %d characters", 20, arg,
                  TB_STREAM_MAX);
-        return -1;
+        return TB_EINVAL;
     }
     if (o->cfg.nsources == TB_PROBE_MAX_SOURCES) {
         snprintf(err, errsize, "too many --source options");
-        return -1;
+        return TB_EINVAL;
     }
     tb_probe_source_cfg_t *sc = &o->cfg.sources[o->cfg.nsources++];
     snprintf(sc->stream, sizeof sc->stream, "%.*s", (int)(eq - arg), arg);
@@ -82,11 +82,11 @@ static int s_set_filter_for(void *cfg, const tb_option_t *opt, const tb_option_v
     const char *arg = v->arg, *eq = strchr(arg, '=');
     if (eq == NULL || eq == arg || (size_t)(eq - arg) > TB_STREAM_MAX) {
         snprintf(err, errsize, "--filter-for must be STREAM=EXPR");
-        return -1;
+        return TB_EINVAL;
     }
     if (o->nfilters == TB_PROBE_MAX_SOURCES) {
         snprintf(err, errsize, "too many --filter-for options");
-        return -1;
+        return TB_EINVAL;
     }
     snprintf(o->filters[o->nfilters].stream, sizeof o->filters[o->nfilters].stream, "%.*s",
              (int)(eq - arg), arg);
@@ -112,7 +112,7 @@ static int s_set_replay_speed(void *cfg, const tb_option_t *opt, const tb_option
 {
     if (v->d > 0 && v->d < 1e-6) {
         snprintf(err, errsize, "%s", opt->error);
-        return -1;
+        return TB_EINVAL;
     }
     ((s_opts_t *)cfg)->cfg.src.replay_speed = v->d;
     return 0;
@@ -131,7 +131,7 @@ static int s_set_after_read(void *cfg, const tb_option_t *opt, const tb_option_v
         d->delete_done = 0;
     } else {
         snprintf(err, errsize, "--after-read must be keep, delete or move:DIR");
-        return -1;
+        return TB_EINVAL;
     }
     return 0;
 }
@@ -157,8 +157,9 @@ static int s_set_curve_key(void *cfg, const tb_option_t *opt, const tb_option_va
 {
     (void)opt;
     s_opts_t *o = cfg;
-    if (tb_curve_cert_load(v->arg, 1, &o->curve, err, errsize) != 0) {
-        return -1;
+    int rc = tb_curve_cert_load(v->arg, 1, &o->curve, err, errsize);
+    if (rc != 0) {
+        return rc;
     }
     o->cfg.curve = &o->curve;
     return 0;
@@ -169,8 +170,9 @@ static int s_set_curve_server(void *cfg, const tb_option_t *opt, const tb_option
 {
     (void)opt;
     s_opts_t *o = cfg;
-    if (tb_curve_cert_load(v->arg, 0, &o->server, err, errsize) != 0) {
-        return -1;
+    int rc = tb_curve_cert_load(v->arg, 0, &o->server, err, errsize);
+    if (rc != 0) {
+        return rc;
     }
     o->cfg.curve_server_key = o->server.public_key;
     return 0;
@@ -289,13 +291,13 @@ static int s_check(s_opts_t *o, const tb_options_t *opts, char *msg, size_t size
         if (j == cfg->nsources) {
             snprintf(msg, size, "--filter-for names stream '%.64s', which no --source has",
                      o->filters[i].stream);
-            return -1;
+            return TB_EINVAL;
         }
         if (strncmp(cfg->sources[j].spec, "iface:", 6) != 0 &&
             strncmp(cfg->sources[j].spec, "dpmi:", 5) != 0) {
             snprintf(msg, size, "--filter-for %.64s: filters apply to iface and dpmi sources only",
                      o->filters[i].stream);
-            return -1;
+            return TB_EINVAL;
         }
         cfg->sources[j].filter = o->filters[i].expr;
     }
@@ -305,7 +307,7 @@ static int s_check(s_opts_t *o, const tb_options_t *opts, char *msg, size_t size
                                       "certificate)"
                                     : "--curve-key needs --curve-server-key (the collector's "
                                       "public certificate)");
-        return -1;
+        return TB_EINVAL;
     }
     if (cfg->nconnect > 0 && !tb_options_is_set(opts, "publish")) {
         cfg->publish = NULL; /* connecting only, unless a bind was asked for too */
@@ -362,6 +364,9 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "cannot set up signal handling");
     } else {
         probe = tb_probe_new(&o.cfg, msg, sizeof msg);
+    }
+    if (probe != NULL && tb_probe_start(probe, msg, sizeof msg) != 0) {
+        tb_probe_destroy(&probe);
     }
     if (probe == NULL) {
         if (stop_fd >= 0) {

@@ -67,15 +67,23 @@ typedef struct tb_probe tb_probe_t;
  * live sources as tb_source_live_cfg_defaults). */
 void tb_probe_config_defaults(tb_probe_config_t *cfg);
 
-/* Create the probe: parse sources, create and bind the XPUB socket. Returns
- * NULL with a one-line reason in err. cfg is copied; its strings must outlive
- * the probe. */
+/* Create the probe: check the configuration, create its streams and their
+ * sources (nothing is opened, bound or connected yet). Returns NULL with a
+ * one-line reason in err. cfg is copied; its strings must outlive the
+ * probe. */
 tb_probe_t *tb_probe_new(const tb_probe_config_t *cfg, char *err, size_t errsize);
 
-/* Run until stop_fd becomes readable (or forever if stop_fd < 0 and every
- * source is finite and finished — never, in practice). On return the open
- * batches have been flushed and a final heartbeat sent. Returns 0 or a
- * negative tb_err_t on a fatal socket error. */
+/* Create the XPUB socket, bind --publish and connect to every --connect
+ * collector. Returns 0, or a negative tb_err_t (TB_EIO: a socket, bind or
+ * connect failed; TB_EINVAL: started already) with a one-line reason in
+ * err; tb_probe_destroy then releases what was made. */
+int tb_probe_start(tb_probe_t *probe, char *err, size_t errsize);
+
+/* Run a started probe until stop_fd becomes readable (or forever if
+ * stop_fd < 0 and every source is finite and finished — never, in
+ * practice). On return the open batches have been flushed and a final
+ * heartbeat sent. Returns 0 or a negative tb_err_t on a fatal socket error
+ * (TB_EINVAL: the probe was not started). */
 int tb_probe_run(tb_probe_t *probe, int stop_fd);
 
 /* Release everything; accepts NULL and sets *p = NULL. */

@@ -1,6 +1,7 @@
-/* probe_int — the probe's state and its publishing half (probe_publish.c),
- * shared by probe.c (the reactor: subscriptions, sources, the loop).
- * Internal to the probe. */
+/* probe_int — the probe's state and what its files share: probe.c (the
+ * reactor: streams, sources, the loop), probe_bus.c (the bus socket and the
+ * subscriptions it reports) and probe_publish.c (the messages onto the
+ * bus). Internal to the probe. */
 #ifndef TB_PROBE_INT_H
 #define TB_PROBE_INT_H
 
@@ -93,5 +94,19 @@ void tb_probe_send_heartbeat(tb_probe_t *self, probe_stream_t *st);
 
 /* Publish the offer of every stream, without waiting. */
 void tb_probe_send_offer(tb_probe_t *self, uint64_t now);
+
+/* probe_bus.c: open the XPUB socket, bind --publish (again: the address
+ * first bound) and connect to every --connect collector. Returns 0 or
+ * TB_EIO with a one-line reason in err. */
+int tb_probe_xpub_open(tb_probe_t *self, char *err, size_t errsize);
+
+/* probe_bus.c: read and apply every subscription the XPUB has queued.
+ * Returns 0 or TB_EIO (a receive failed). */
+int tb_probe_drain_subscriptions(tb_probe_t *self);
+
+/* probe.c: a stream's source starts a run (its first subscriber, or a
+ * newcomer restarting a file), or stops (its last subscriber left). */
+void tb_probe_stream_start(tb_probe_t *self, probe_stream_t *st);
+void tb_probe_stream_stop(probe_stream_t *st);
 
 #endif

@@ -68,9 +68,10 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     return 0;
 }
 
-/* The next record, summarised into *out: 1; 0 at the end of the file;
- * -1 when the file ends on an error (a record cut short or corrupt; err says
- * which, and the file counts as skipped). */
+/* The next record, summarised into *out: 1; 0 at the end of the file; a
+ * negative tb_err_t when the file ends on an error (TB_ETRUNC, TB_EPROTO,
+ * TB_EIO: a record cut short or corrupt, or a read error; err says which,
+ * and the file counts as skipped). */
 static int s_next(cap_source_t *self, tb_summary_t *out, char *err, size_t errsize)
 {
     tb_capfile_rec_t rec;
@@ -87,7 +88,7 @@ static int s_next(cap_source_t *self, tb_summary_t *out, char *err, size_t errsi
     if (rc < 0) {
         snprintf(err, errsize, "%s: %s", self->path, why);
         self->st.files_skipped = 1; /* cut short */
-        return -1;
+        return rc;
     }
     return 0;
 }

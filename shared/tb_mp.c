@@ -1,4 +1,5 @@
-/* tb_mp — see tb_mp.h.
+/* tb_mp — the reading half: the strict msgpack cursor (see tb_mp.h; the
+ * writing half, a bounded buffer for msgpack-c's packer, is tb_mp_write.c).
  *
  * Format reference: the MessagePack specification
  * (https://github.com/msgpack/msgpack/blob/master/spec.md). All multi-byte
@@ -9,7 +10,7 @@
  * TB_EPROTO; a value (or a declared count) that needs more bytes than remain
  * gives TB_ETRUNC; an integer that does not fit the requested type, a string
  * too long for its destination, or nesting deeper than TB_MP_MAX_DEPTH gives
- * TB_ELIMIT. Thread-safety: a reader or buffer belongs to one thread. */
+ * TB_ELIMIT. Thread-safety: a reader belongs to one thread. */
 #include "tb_mp.h"
 
 #include "tb_err.h"
@@ -235,12 +236,12 @@ static int s_head(const tb_mp_reader_t *r, s_head_t *h)
     return 0;
 }
 
-/* Parse the next header and require `type`; 0 on success, else the error is
- * stored in r. */
+/* Parse the next header and require `type`; 0 on success, else the
+ * reader's (sticky) error, which is stored in r. */
 static int s_expect(tb_mp_reader_t *r, tb_mp_type_t type, s_head_t *h)
 {
     if (r->error) {
-        return -1;
+        return r->error;
     }
     int rc = s_head(r, h);
     if (rc == 0 && h->type != type) {
@@ -248,7 +249,7 @@ static int s_expect(tb_mp_reader_t *r, tb_mp_type_t type, s_head_t *h)
     }
     if (rc) {
         s_fail(r, rc);
-        return -1;
+        return r->error;
     }
     return 0;
 }
@@ -565,79 +566,5 @@ void tb_mp_skip(tb_mp_reader_t *r)
 {
     if (r->error == 0) {
         s_skip(r, 0);
-    }
-}
-
-/* msgpack-c's write callback. Once a write has failed every later write fails
- * too, so a buffer never ends up holding a value with a hole in the middle. */
-static int s_buf_write(void *data, const char *buf, size_t len)
-{
-    tb_mp_buf_t *b = data;
-    if (b->overflow || len > b->cap - b->len) {
-        b->overflow = 1;
-        return -1;
-    }
-    /* Most writes are one to nine bytes: a plain loop beats a call. */
-    uint8_t *dst = b->data + b->len;
-    if (len <= 16) {
-        for (size_t i = 0; i < len; i++) {
-            dst[i] = (uint8_t)buf[i];
-        }
-    } else {
-        memcpy(dst, buf, len);
-    }
-    b->len += len;
-    return 0;
-}
-
-void tb_mp_buf_init(tb_mp_buf_t *b, msgpack_packer *pk, void *storage, size_t cap)
-{
-    b->data = storage;
-    b->len = 0;
-    b->cap = storage ? cap : 0;
-    b->overflow = 0;
-    msgpack_packer_init(pk, b, s_buf_write);
-}
-
-int tb_mp_pack_cstr(msgpack_packer *pk, const char *s)
-{
-    if (s == NULL) {
-        return -1;
-    }
-    size_t n = strlen(s);
-    if (n > UINT32_MAX) {
-        return -1;
-    }
-    if (msgpack_pack_str(pk, n) != 0) {
-        return -1;
-    }
-    return msgpack_pack_str_body(pk, s, n);
-}
-
-void tb_mp_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
-{
-    tb_mp_pack_cstr(pk, key);
-    msgpack_pack_uint64(pk, v);
-}
-
-void tb_mp_kv_str(msgpack_packer *pk, const char *key, const char *v)
-{
-    tb_mp_pack_cstr(pk, key);
-    tb_mp_pack_cstr(pk, v);
-}
-
-void tb_mp_kv_double(msgpack_packer *pk, const char *key, double v)
-{
-    tb_mp_pack_cstr(pk, key);
-    msgpack_pack_double(pk, v);
-}
-
-void tb_mp_kv_bool(msgpack_packer *pk, const char *key, int v)
-{
-    tb_mp_pack_cstr(pk, key);
-    if (v) {
-        msgpack_pack_true(pk);
-    } else {
-        msgpack_pack_false(pk);
     }
 }

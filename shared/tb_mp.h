@@ -10,7 +10,9 @@
  * are returned as pointers into the buffer (not NUL-terminated).
  *
  * Writing: msgpack-c's packer over a fixed-capacity tb_mp_buf_t. A write past
- * the capacity fails and sets buf->overflow; nothing is ever reallocated. */
+ * the capacity fails and sets buf->overflow; nothing is ever reallocated.
+ *
+ * Reading is tb_mp.c, writing tb_mp_write.c. */
 #ifndef TB_MP_H
 #define TB_MP_H
 
@@ -84,7 +86,9 @@ typedef struct {
 /* Point `b` at caller-owned storage and make `pk` write into it. */
 void tb_mp_buf_init(tb_mp_buf_t *b, msgpack_packer *pk, void *storage, size_t cap);
 
-/* Pack a NUL-terminated string (convenience over msgpack_pack_str/_body). */
+/* Pack a NUL-terminated string (convenience over msgpack_pack_str/_body).
+ * Returns 0, TB_EINVAL for NULL, TB_ELIMIT past 4 GiB, or TB_ENOMEM when the
+ * packer's write failed (a full tb_mp_buf_t). */
 int tb_mp_pack_cstr(msgpack_packer *pk, const char *s);
 
 /* Map entries: a string key and its value. */

@@ -24,12 +24,21 @@
 #include <zmq.h>
 
 #define TB_DBQUERY_MAX_ROWS 10000
+/* Most columns of an answer that are read. */
+#define TB_DBQUERY_CSV_MAX_COLS 256
 
 typedef struct tb_dbquery tb_dbquery_t;
 
-/* Start the thread with its own client for the database in cfg (whose
- * strings must outlive it). NULL with a reason in err. */
+/* Create the query thread's parts: its own client for the database in cfg
+ * (whose strings must outlive it) and the pair of inproc sockets in zctx
+ * (borrowed). Nothing is bound and no thread runs until tb_dbquery_start.
+ * NULL with a reason in err. */
 tb_dbquery_t *tb_dbquery_new(void *zctx, const tb_influx_config_t *cfg, char *err, size_t errsize);
+
+/* Bind and connect the pair and start the thread. Returns 0, or TB_EIO
+ * (TB_EINVAL: started already) with a one-line reason in err. Requests are
+ * submitted only to a started query thread. */
+int tb_dbquery_start(tb_dbquery_t *q, char *err, size_t errsize);
 void tb_dbquery_destroy(tb_dbquery_t **p);
 
 /* The loop's end of the pair: readable when a reply is ready. The reply is
@@ -48,7 +57,8 @@ int tb_dbquery_submit(tb_dbquery_t *q, zmq_msg_t *env, size_t nenv, const tb_ctl
  * returned and err holds the message for the reply. */
 int tb_dbquery_valid(const tb_ctl_request_t *req, char *err, size_t errsize);
 
-/* The pieces of a query, pure functions (the thread uses them; tests too). */
+/* The pieces of a query, pure functions (dbquery_codec.c; the thread uses
+ * them, tests too). */
 
 /* The query for a valid request: InfluxQL for 1.x (v2 = 0; the points
  * qualified by retention policy rp when it is not ""), Flux for 2.x (from
@@ -68,5 +78,12 @@ size_t tb_dbquery_csv_split(char *line, char **fields, size_t max);
  * not a query result, or carries the database's error, is an error reply. */
 void tb_dbquery_pack_v1(msgpack_packer *pk, const char *query, const char *body, size_t len);
 void tb_dbquery_pack_v2(msgpack_packer *pk, const char *query, char *body);
+
+/* A control error reply: msg, and no data. */
+void tb_dbquery_pack_error(msgpack_packer *pk, const char *msg);
+
+/* Whether an answer (len bytes) holds no data row: 1.x no "values" in any
+ * series, 2.x no line but annotations and headers. */
+int tb_dbquery_no_rows(int v2, const char *body, size_t len);
 
 #endif

@@ -45,7 +45,7 @@ struct isink {
     tb_sink_t base;
     tb_influx_sink_config_t cfg;
     uint64_t seed;
-    tb_writer_t *writer;                /* the database's, or NULL (a formatter) */
+    tb_writer_t *writer;               /* the database's, or NULL (a formatter) */
     tb_influx_sink_deliver_fn deliver; /* without a writer: where batches go */
     void *deliver_arg;
     char *buf;
@@ -648,8 +648,7 @@ static const tb_sink_ops_t s_ops = {
 
 /* The sink without its writer: deliver (or the writer, when NULL) gets the
  * batches. */
-static isink_t *s_new(const tb_influx_sink_config_t *cfg, uint64_t seed, char *err,
-                      size_t errsize)
+static isink_t *s_new(const tb_influx_sink_config_t *cfg, uint64_t seed, char *err, size_t errsize)
 {
     if (cfg->interval_s == 0 || cfg->top_n == 0 || cfg->table_capacity == 0 ||
         cfg->batch_lines == 0 || cfg->batch_ms == 0 || cfg->lateness_s > TB_SERIES_MAX_LATENESS) {
@@ -693,6 +692,12 @@ tb_sink_t *tb_influx_sink_new(const tb_influx_sink_config_t *cfg, uint64_t seed,
         return NULL;
     }
     return &d->base;
+}
+
+int tb_influx_sink_start(tb_sink_t *sink, char *err, size_t errsize)
+{
+    isink_t *d = (isink_t *)sink;
+    return d->writer != NULL ? tb_writer_start(d->writer, err, errsize) : 0;
 }
 
 tb_sink_t *tb_influx_sink_formatter(const tb_influx_sink_config_t *cfg, uint64_t seed,

@@ -26,9 +26,15 @@ typedef struct {
 
 void tb_influx_sink_config_defaults(tb_influx_sink_config_t *cfg);
 
-/* Start the writer thread and the sink. NULL with a reason in err. */
+/* Create the sink and its writer (tb_writer_new: no thread yet; points
+ * formatted before tb_influx_sink_start wait in the writer's queue). NULL
+ * with a reason in err. */
 tb_sink_t *tb_influx_sink_new(const tb_influx_sink_config_t *cfg, uint64_t seed, char *err,
                               size_t errsize);
+
+/* Start the writer thread of a sink from tb_influx_sink_new (a formatter has
+ * none: 0). Returns 0 or a tb_err_t with a reason in err (tb_writer_start). */
+int tb_influx_sink_start(tb_sink_t *sink, char *err, size_t errsize);
 
 /* The sink as a formatter only: every batch of lines (points of them) goes
  * to deliver(arg, ...) instead of a writer thread (cfg->writer is not

@@ -218,7 +218,7 @@ tb_spool_t *tb_spool_open(const char *dir, uint64_t max_bytes, char *err, size_t
     return s;
 }
 
-/* Write all of buf to fd. */
+/* Write all of buf to fd. Returns 0 or TB_EIO (errno set). */
 static int s_write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
@@ -227,7 +227,7 @@ static int s_write_all(int fd, const char *buf, size_t len)
             if (errno == EINTR) {
                 continue;
             }
-            return -1;
+            return TB_EIO;
         }
         buf += w;
         len -= (size_t)w;
@@ -393,6 +393,11 @@ void tb_spool_pop(tb_spool_t *s)
 void tb_spool_unpin(tb_spool_t *s)
 {
     s->pinned = 0;
+}
+
+const char *tb_spool_dir(const tb_spool_t *s)
+{
+    return s->dir;
 }
 
 void tb_spool_info(const tb_spool_t *s, tb_spool_info_t *info)

@@ -21,7 +21,8 @@
 typedef struct tb_spool tb_spool_t;
 
 /* Open (creating the directory if needed) and index what a previous run left.
- * max_bytes > 0: the disk space the spool may take. NULL with a one-line reason in err on failure. */
+ * max_bytes > 0: the disk space the spool may take. NULL with a one-line
+ * reason in err on failure. */
 tb_spool_t *tb_spool_open(const char *dir, uint64_t max_bytes, char *err, size_t errsize);
 void tb_spool_close(tb_spool_t **p);
 
@@ -59,5 +60,8 @@ typedef struct {
 } tb_spool_info_t;
 
 void tb_spool_info(const tb_spool_t *s, tb_spool_info_t *info);
+
+/* The spool's directory, as given to tb_spool_open (owned by the spool). */
+const char *tb_spool_dir(const tb_spool_t *s);
 
 #endif

@@ -59,9 +59,19 @@ typedef struct tb_writer tb_writer_t;
 
 void tb_writer_config_defaults(tb_writer_config_t *cfg);
 
-/* Start the thread. NULL with a one-line reason in err on failure (bad
- * configuration, spool directory unusable). */
+/* Create the writer: check the configuration, make its database client,
+ * open the spool (and index what a previous run left there). No thread runs
+ * yet: batches submitted wait in the queue until tb_writer_start. NULL with a
+ * one-line reason in err on failure (bad configuration, spool directory
+ * unusable). cfg is copied; its strings are copied by the parts that keep
+ * them. */
 tb_writer_t *tb_writer_new(const tb_writer_config_t *cfg, char *err, size_t errsize);
+
+/* Start the thread that delivers what is queued. Returns 0, or TB_EIO (the
+ * thread could not be created) or TB_EINVAL (started already) with a
+ * one-line reason in err. A writer never started delivers nothing: its
+ * destroy says how many points that left behind. */
+int tb_writer_start(tb_writer_t *w, char *err, size_t errsize);
 
 /* Queue a batch of complete lines (copied). Never blocks on the database.
  * Returns 0, or TB_ENOMEM when the batch could not be queued (counted as

@@ -87,8 +87,9 @@ int main(int argc, char **argv)
     }
     char err[256];
     tb_writer_t *w = tb_writer_new(&cfg, err, sizeof err);
-    if (w == NULL) {
+    if (w == NULL || tb_writer_start(w, err, sizeof err) != 0) {
         fprintf(stderr, "tb-writer-bench: %s\n", err);
+        tb_writer_destroy(&w);
         return 1;
     }
     size_t cap = (size_t)batch * 160 + 4096;

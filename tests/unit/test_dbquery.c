@@ -1,10 +1,10 @@
 /* test_dbquery — `tapbusctl db`'s queries and the parsing of InfluxDB's
- * answers (collector/db/dbquery.c), without a server: the InfluxQL and Flux
- * built for each request, names escaped so that they never end their
- * string; CSV split by RFC 4180; 1.x JSON and 2.x annotated CSV answers
- * turned into {"query", "columns", "rows"} with typed values, and the
- * database's errors into error replies. (The e2e_influx tests ask a real
- * influxd.) */
+ * answers (collector/db/dbquery_codec.c), without a server: the InfluxQL
+ * and Flux built for each request, names escaped so that they never end
+ * their string; CSV split by RFC 4180; 1.x JSON and 2.x annotated CSV
+ * answers turned into {"query", "columns", "rows"} with typed values, the
+ * database's errors into error replies, and answers without rows told
+ * apart. (The e2e_influx tests ask a real influxd.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -193,12 +193,44 @@ static void test_v2_annotated_csv(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* An answer with no data row, told apart from one with rows: what makes a
+ * "points" request for a name the database does not hold an error; and the
+ * error reply that carries it. */
+static void test_no_rows_and_error_reply(void **state)
+{
+    (void)state;
+    static const char v1_empty[] = "{\"results\":[{\"statement_id\":0}]}";
+    static const char v1_rows[] = "{\"results\":[{\"statement_id\":0,\"series\":["
+                                  "{\"name\":\"m\",\"columns\":[\"time\"],"
+                                  "\"values\":[[\"2026-01-01T00:00:00Z\"]]}]}]}";
+    assert_true(tb_dbquery_no_rows(0, v1_empty, sizeof v1_empty - 1));
+    assert_false(tb_dbquery_no_rows(0, v1_rows, sizeof v1_rows - 1));
+    assert_false(tb_dbquery_no_rows(0, "<html>", 6)); /* not an answer: not "empty" */
+    static const char v2_empty[] = "#datatype,string,long\r\n,result,table\r\n\r\n";
+    static const char v2_rows[] = "#datatype,string,long\r\n,result,table\r\n,,0\r\n";
+    assert_true(tb_dbquery_no_rows(1, v2_empty, sizeof v2_empty - 1));
+    assert_false(tb_dbquery_no_rows(1, v2_rows, sizeof v2_rows - 1));
+    assert_true(tb_dbquery_no_rows(1, "", 0));
+
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    tb_dbquery_pack_error(&pk, "unknown measurement 'x'");
+    msgpack_unpacked u;
+    char err[256];
+    assert_null(s_data(&u, &sb, err));
+    assert_string_equal(err, "unknown measurement 'x'");
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_influxql),   cmocka_unit_test(test_flux),
-        cmocka_unit_test(test_csv_split),  cmocka_unit_test(test_v1_answers),
-        cmocka_unit_test(test_v2_annotated_csv),
+        cmocka_unit_test(test_influxql),         cmocka_unit_test(test_flux),
+        cmocka_unit_test(test_csv_split),        cmocka_unit_test(test_v1_answers),
+        cmocka_unit_test(test_v2_annotated_csv), cmocka_unit_test(test_no_rows_and_error_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -762,7 +762,7 @@ static void test_writer(void **state)
 
     /* A string body that does not fit. */
     tb_mp_buf_init(&b, &pk, storage, 8);
-    assert_int_equal(tb_mp_pack_cstr(&pk, "abcdefghij"), -1);
+    assert_int_equal(tb_mp_pack_cstr(&pk, "abcdefghij"), TB_ENOMEM);
     assert_true(b.overflow);
 
     /* Zero capacity, NULL storage. */
@@ -770,7 +770,7 @@ static void test_writer(void **state)
     assert_int_equal(msgpack_pack_nil(&pk), -1);
     assert_true(b.overflow);
     assert_int_equal(b.len, 0);
-    assert_int_equal(tb_mp_pack_cstr(&pk, NULL), -1);
+    assert_int_equal(tb_mp_pack_cstr(&pk, NULL), TB_EINVAL);
 
     /* Re-initialising clears the overflow. */
     tb_mp_buf_init(&b, &pk, storage, sizeof storage);

@@ -5,7 +5,7 @@
  * consecutive sequence numbers, heartbeats among them and an end-of-stream
  * that counts exactly what was sent; a file that cannot be read ends its
  * stream with an error naming it while the other stream is unaffected; the
- * probe stops when its stop descriptor is written. */
+ * probe stops when its stop descriptor is written; only tb_probe_start binds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -71,6 +71,10 @@ static int s_setup(void **state)
     f->probe = tb_probe_new(&cfg, err, sizeof err);
     if (f->probe == NULL) {
         fprintf(stderr, "tb_probe_new: %s\n", err);
+        return -1;
+    }
+    if (tb_probe_start(f->probe, err, sizeof err) != 0) {
+        fprintf(stderr, "tb_probe_start: %s\n", err);
         return -1;
     }
     if (pthread_create(&f->thread, NULL, s_run, f) != 0) {
@@ -194,12 +198,39 @@ static void test_unreadable_file_ends_with_its_reason(void **state)
     assert_true(saw_error_state);
 }
 
+/* tb_probe_new binds nothing: an endpoint that cannot be bound is only
+ * refused by tb_probe_start (TB_EIO, naming it); a probe not started does
+ * not run. */
+static void test_start_binds_new_does_not(void **state)
+{
+    (void)state;
+    /* A directory that does not exist: the bind fails, and leaves nothing. */
+    const char *endpoint = "ipc:///nonexistent/tapbus-unit/bus";
+    tb_probe_config_t cfg;
+    tb_probe_config_defaults(&cfg);
+    snprintf(cfg.id, sizeof cfg.id, "unit");
+    cfg.publish = endpoint;
+    cfg.nsources = 1;
+    snprintf(cfg.sources[0].stream, sizeof cfg.sources[0].stream, "demo");
+    cfg.sources[0].spec = "file:" DEMO;
+    char err[256] = "";
+    tb_probe_t *probe = tb_probe_new(&cfg, err, sizeof err);
+    assert_non_null(probe);
+    assert_int_equal(tb_probe_run(probe, -1), TB_EINVAL);
+    assert_int_equal(tb_probe_start(probe, err, sizeof err), TB_EIO);
+    assert_non_null(strstr(err, "cannot bind"));
+    assert_non_null(strstr(err, endpoint));
+    tb_probe_destroy(&probe);
+    assert_null(probe);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_stream_batches_and_ends, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_file_ends_with_its_reason, s_setup,
                                         s_teardown),
+        cmocka_unit_test(test_start_binds_new_does_not),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

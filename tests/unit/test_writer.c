@@ -29,6 +29,7 @@
 #include "tb_test.h"
 
 #include "influx.h"
+#include "tb_err.h"
 #include "tb_log.h"
 #include "writer.h"
 
@@ -602,6 +603,9 @@ static tb_writer_t *s_writer(const tb_writer_config_t *cfg)
     tb_writer_t *w = tb_writer_new(cfg, err, sizeof err);
     if (w == NULL) {
         fail_msg("tb_writer_new: %s", err);
+    }
+    if (tb_writer_start(w, err, sizeof err) != 0) {
+        fail_msg("tb_writer_start: %s", err);
     }
     return w;
 }
@@ -1255,6 +1259,43 @@ static void test_spool_full_during_replay(void **state)
     assert_int_equal(h.written + h.dropped, 12);
 }
 
+/* tb_writer_new starts nothing: a batch waits in the queue, no request is
+ * made, until tb_writer_start; a second start is refused; a writer never
+ * started says at its destroy what it leaves undelivered. */
+static void test_start_is_a_separate_step(void **state)
+{
+    fixture_t *f = *state;
+    s_server_start(&f->srv, 204);
+    tb_writer_config_t cfg;
+    s_config(&cfg, f, f->srv.port);
+    char err[256] = "";
+    f->w = tb_writer_new(&cfg, err, sizeof err);
+    assert_non_null(f->w);
+    char *b = s_batch(f, 0, 3);
+    s_submit(f->w, b, 3);
+    tb_writer_health_t h;
+    tb_writer_health(f->w, &h);
+    assert_int_equal(h.queued_points, 3);
+    assert_int_equal(h.requests, 0);
+    assert_int_equal(s_nreqs(&f->srv), 0);
+
+    assert_int_equal(tb_writer_start(f->w, err, sizeof err), 0);
+    WAIT_HEALTH(f->w, h, h.written == 3 && h.queued_points == 0);
+    assert_int_equal(tb_writer_start(f->w, err, sizeof err), TB_EINVAL);
+    assert_non_null(strstr(err, "already"));
+    assert_int_equal(s_nreqs(&f->srv), 1);
+
+    tb_writer_t *idle = tb_writer_new(&cfg, err, sizeof err);
+    assert_non_null(idle);
+    s_submit(idle, b, 3);
+    double secs = 0;
+    char *log = s_destroy_logged(&idle, &secs);
+    assert_null(idle);
+    assert_non_null(strstr(log, "3 points not delivered: the writer was never started"));
+    free(log);
+    assert_int_equal(s_nreqs(&f->srv), 1);
+}
+
 int main(void)
 {
     if (tb_influx_global_init() != 0) {
@@ -1281,6 +1322,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spool_full_during_replay, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_deadline_while_splitting, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_start_is_a_separate_step, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
