@@ -121,3 +121,46 @@ void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
         }
     }
 }
+
+/* Prefetch distances: a key's entry, position and filter counter are
+ * asked for ENTRY_AHEAD keys before its update, its count in the heap
+ * (whose place the position gives) COUNT_AHEAD keys before. */
+#define ENTRY_AHEAD 8
+#define COUNT_AHEAD 4
+
+void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *hosts,
+                       tb_hll_t *seen)
+{
+    for (size_t i = 0; i < a->nflows; i++) {
+        tb_topk_prefetch_slot(flows, a->flows[i].hash);
+    }
+    for (size_t i = 0; i < a->nhosts; i++) {
+        tb_topk_prefetch_slot(hosts, a->hosts[i].hash);
+    }
+    for (size_t i = 0; i < a->nflows; i++) {
+        if (i + ENTRY_AHEAD < a->nflows) {
+            tb_topk_prefetch_entry(flows, a->flows[i + ENTRY_AHEAD].hash);
+        }
+        if (i + COUNT_AHEAD < a->nflows) {
+            tb_topk_prefetch_count(flows, a->flows[i + COUNT_AHEAD].hash);
+        }
+        const tb_agg_flow_t *f = &a->flows[i];
+        if (f->key.family == 0) {
+            continue;
+        }
+        if (seen != NULL) {
+            tb_hll_add(seen, f->hash);
+        }
+        tb_topk_add_n(flows, &f->key, f->hash, f->packets, f->bytes);
+    }
+    for (size_t i = 0; i < a->nhosts; i++) {
+        if (i + ENTRY_AHEAD < a->nhosts) {
+            tb_topk_prefetch_entry(hosts, a->hosts[i + ENTRY_AHEAD].hash);
+        }
+        if (i + COUNT_AHEAD < a->nhosts) {
+            tb_topk_prefetch_count(hosts, a->hosts[i + COUNT_AHEAD].hash);
+        }
+        const tb_agg_host_t *h = &a->hosts[i];
+        tb_topk_add_n(hosts, &h->key, h->hash, h->packets, h->bytes);
+    }
+}

@@ -22,7 +22,9 @@
 #ifndef TB_BATCHAGG_H
 #define TB_BATCHAGG_H
 
+#include "hll.h"
 #include "stats.h"
+#include "topk.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -67,5 +69,14 @@ void tb_batchagg_init(tb_batchagg_t *a, uint64_t seed);
 
 /* Group items[0, n), n <= TB_AGG_CHUNK (more are not looked at). */
 void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n);
+
+/* Count the chunk's groups into top-N tables created with the collector's
+ * seeds: every IP flow into flows (and its hash into seen, unless NULL),
+ * every host into hosts. The non-IP packets' key (family 0) is left out:
+ * they are no conversation between IP hosts. The tables' lookups miss the
+ * cache; they are prefetched in stages a few keys ahead so that the misses
+ * overlap. */
+void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *hosts,
+                       tb_hll_t *seen);
 
 #endif

@@ -125,12 +125,6 @@ static void s_scalar(tb_stats_t *st, const tb_summary_t *s)
     }
 }
 
-/* The top-N tables are the collector's hot spot: lookups in tables larger
- * than a core's L2 cache. The chunk's keys come grouped and hashed
- * (batchagg): one update per distinct key, the slots of all of them
- * prefetched first and the entries a few keys ahead, so misses overlap. */
-#define AHEAD 8
-
 void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_batchagg_t *agg)
 {
     for (size_t i = 0; i < n; i++) {
@@ -139,32 +133,11 @@ void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_
     if (n > 0) {
         st->last_pkt = items[n - 1];
     }
-    for (size_t i = 0; i < agg->nflows; i++) {
-        tb_topk_prefetch_slot(st->flows, agg->flows[i].hash);
-    }
-    for (size_t i = 0; i < agg->nhosts; i++) {
-        tb_topk_prefetch_slot(st->hosts, agg->hosts[i].hash);
-    }
-    for (size_t i = 0; i < agg->nflows; i++) {
-        if (i + AHEAD < agg->nflows) {
-            tb_topk_prefetch_entry(st->flows, agg->flows[i + AHEAD].hash);
-        }
-        const tb_agg_flow_t *f = &agg->flows[i];
-        /* Non-IP packets count in the totals and as non_ip in the protocol
-         * classes, but they are no conversation between IP hosts: no flow
-         * (and batchagg gives them no hosts), so an ARP lump is never the
-         * most active tuple. */
-        if (f->key.family != 0) {
-            tb_topk_add_n(st->flows, &f->key, f->hash, f->packets, f->bytes);
-        }
-    }
-    for (size_t i = 0; i < agg->nhosts; i++) {
-        if (i + AHEAD < agg->nhosts) {
-            tb_topk_prefetch_entry(st->hosts, agg->hosts[i + AHEAD].hash);
-        }
-        const tb_agg_host_t *h = &agg->hosts[i];
-        tb_topk_add_n(st->hosts, &h->key, h->hash, h->packets, h->bytes);
-    }
+    /* Non-IP packets count in the totals and as non_ip in the protocol
+     * classes, but they are no conversation between IP hosts: no flow (and
+     * batchagg gives them no hosts), so an ARP lump is never the most active
+     * tuple. */
+    tb_batchagg_count(agg, st->flows, st->hosts, NULL);
 }
 
 double tb_stats_avg_pps(const tb_stats_t *st)

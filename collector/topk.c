@@ -26,6 +26,8 @@ typedef struct {
     uint8_t key[TB_TOPK_KEY_MAX];
 } entry_t;
 
+_Static_assert(sizeof(entry_t) == 64, "an entry fills one cache line");
+
 typedef struct {
     uint64_t packets;
     uint32_t entry;
@@ -89,7 +91,13 @@ tb_topk_t *tb_topk_new(size_t capacity, size_t key_size, uint64_t seed)
     t->key_size = key_size;
     t->seed = seed;
     t->slot_mask = nslots - 1;
-    t->entries = calloc(capacity, sizeof *t->entries);
+    /* Entries of one cache line each, aligned: a lookup's key comparison
+     * and the update after it touch one line. */
+    size_t ebytes = capacity * sizeof(entry_t);
+    t->entries = aligned_alloc(64, (ebytes + 63) / 64 * 64);
+    if (t->entries != NULL) {
+        memset(t->entries, 0, ebytes);
+    }
     size_t hbytes = (capacity + HEAP_SKEW) * sizeof(heap_t);
     hbytes = (hbytes + HEAP_ALIGN - 1) / HEAP_ALIGN * HEAP_ALIGN;
     t->heap_mem = aligned_alloc(HEAP_ALIGN, hbytes);
@@ -255,6 +263,17 @@ void tb_topk_prefetch_entry(const tb_topk_t *t, uint64_t hash)
     uint32_t e = t->slots[(size_t)hash & t->slot_mask].entry;
     if (e != EMPTY) {
         __builtin_prefetch(&t->entries[e]);
+        __builtin_prefetch(&t->pos[e]);
+    }
+    /* A key not in the table reads its filter counter. */
+    __builtin_prefetch(&t->alpha[s_alpha_of(t, hash)]);
+}
+
+void tb_topk_prefetch_count(const tb_topk_t *t, uint64_t hash)
+{
+    uint32_t e = t->slots[(size_t)hash & t->slot_mask].entry;
+    if (e != EMPTY) {
+        __builtin_prefetch(&t->heap[t->pos[e]]);
     }
 }
 

@@ -53,6 +53,9 @@ void tb_topk_add(tb_topk_t *t, const void *key, uint64_t bytes);
 uint64_t tb_topk_hash(const tb_topk_t *t, const void *key);
 void tb_topk_prefetch_slot(const tb_topk_t *t, uint64_t hash);
 void tb_topk_prefetch_entry(const tb_topk_t *t, uint64_t hash);
+/* After tb_topk_prefetch_entry of the same hash has had time to land: the
+ * count of the key in its home slot. */
+void tb_topk_prefetch_count(const tb_topk_t *t, uint64_t hash);
 void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t bytes);
 
 /* Count `packets` packets of `bytes` bytes in all for a key at once (the

@@ -375,38 +375,11 @@ static void s_keys_each(dbstream_t *ds, const tb_summary_t *items, size_t from, 
     }
 }
 
-/* Count the whole chunk, grouped: one update per distinct key, the slots
- * prefetched first and the entries a few keys ahead (as tb_stats_add).
- * Flows and hosts are IP conversations: the non-IP packets' key (family 0)
- * is left out; they count in the totals and the protocol classes only. */
-#define AHEAD 8
-
+/* Count the whole chunk, grouped: one update per distinct key, and each IP
+ * flow into the distinct-flow estimate. */
 static void s_keys_grouped(dbstream_t *ds, const tb_batchagg_t *agg)
 {
-    for (size_t i = 0; i < agg->nflows; i++) {
-        tb_topk_prefetch_slot(ds->flows, agg->flows[i].hash);
-    }
-    for (size_t i = 0; i < agg->nhosts; i++) {
-        tb_topk_prefetch_slot(ds->hosts, agg->hosts[i].hash);
-    }
-    for (size_t i = 0; i < agg->nflows; i++) {
-        if (i + AHEAD < agg->nflows) {
-            tb_topk_prefetch_entry(ds->flows, agg->flows[i + AHEAD].hash);
-        }
-        const tb_agg_flow_t *f = &agg->flows[i];
-        if (f->key.family == 0) {
-            continue;
-        }
-        tb_hll_add(&ds->flows_seen, f->hash);
-        tb_topk_add_n(ds->flows, &f->key, f->hash, f->packets, f->bytes);
-    }
-    for (size_t i = 0; i < agg->nhosts; i++) {
-        if (i + AHEAD < agg->nhosts) {
-            tb_topk_prefetch_entry(ds->hosts, agg->hosts[i + AHEAD].hash);
-        }
-        const tb_agg_host_t *h = &agg->hosts[i];
-        tb_topk_add_n(ds->hosts, &h->key, h->hash, h->packets, h->bytes);
-    }
+    tb_batchagg_count(agg, ds->flows, ds->hosts, &ds->flows_seen);
 }
 
 static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *items, size_t n,

@@ -93,17 +93,8 @@ static void s_grouped(tables_t *t, const tb_summary_t *s, size_t n, tb_batchagg_
 {
     tb_batchagg_build(agg, s, n);
     tb_stats_add(t->st, s, n, agg);
-    if (!with_db) {
-        return;
-    }
-    for (size_t i = 0; i < agg->nflows; i++) {
-        const tb_agg_flow_t *f = &agg->flows[i];
-        tb_hll_add(&t->hll, f->hash);
-        tb_topk_add_n(t->flows, &f->key, f->hash, f->packets, f->bytes);
-    }
-    for (size_t i = 0; i < agg->nhosts; i++) {
-        const tb_agg_host_t *h = &agg->hosts[i];
-        tb_topk_add_n(t->hosts, &h->key, h->hash, h->packets, h->bytes);
+    if (with_db) {
+        tb_batchagg_count(agg, t->flows, t->hosts, &t->hll);
     }
 }
 
