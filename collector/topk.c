@@ -66,11 +66,14 @@ struct tb_topk {
     size_t alpha_mask; /* their number - 1 (ALPHA_PER_SLOT times the slots) */
 };
 
-/* The filter's counter of a key: from the hash's high half, which the slot
- * index (low bits) does not use. */
+/* The filter's counter of a key: from its slot tag (the hash's low 32 bits,
+ * which the heap keeps beside each count), multiplied so that the counter's
+ * index takes the tag's high bits, not the slot index's low ones. The heap
+ * then names the counter of the entry that goes out next without reading
+ * the entry. */
 static inline size_t s_alpha_of(const tb_topk_t *t, uint64_t hash)
 {
-    return (size_t)(hash >> 32) & t->alpha_mask;
+    return (size_t)(((uint64_t)(uint32_t)hash * 0x9e3779b97f4a7c15ull) >> 32) & t->alpha_mask;
 }
 
 tb_topk_t *tb_topk_new(size_t capacity, size_t key_size, uint64_t seed)
@@ -337,7 +340,7 @@ void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packet
         }
         /* The key going out may have had up to its count: its counter must
          * say so, for when it comes back. */
-        uint64_t *out = &t->alpha[s_alpha_of(t, e->hash)];
+        uint64_t *out = &t->alpha[s_alpha_of(t, t->heap[0].tag)];
         if (*out < t->heap[0].packets) {
             *out = t->heap[0].packets;
         }
@@ -356,6 +359,10 @@ void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packet
         s_sift_up(t, t->pos[idx]); /* a new entry, at the heap's end */
     } else {
         s_sift_down(t, 0); /* took over the root */
+        /* The next to go out, in a stream of new keys soon: its counter and
+         * its entry, on their way while other keys are counted. */
+        __builtin_prefetch(&t->alpha[s_alpha_of(t, t->heap[0].tag)]);
+        __builtin_prefetch(&t->entries[t->heap[0].entry], 1);
     }
 }
 
