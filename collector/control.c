@@ -46,38 +46,10 @@ static void s_pack_packet(msgpack_packer *pk, const tb_summary_t *s)
     }
 }
 
-/* Loss of a stream summed over its probes. */
-typedef struct {
-    uint64_t seq_gaps, seq_backward, lost_packets, restarts, capture_drops, bus_drops;
-    uint64_t decode_errors, files_skipped, frames_lost, frames_bad;
-} loss_t;
-
-static void s_loss(const coll_stream_t *st, loss_t *l)
+static void s_pack_loss(msgpack_packer *pk, const tb_stream_t *st)
 {
-    memset(l, 0, sizeof *l);
-    for (size_t i = 0; i < st->nprobes; i++) {
-        const probe_track_t *pt = &st->probes[i];
-        /* Saturating: the counters come from peers. */
-        l->seq_gaps = tb_add_sat(l->seq_gaps, pt->seq_gaps);
-        l->seq_backward = tb_add_sat(l->seq_backward, pt->seq_backward);
-        l->lost_packets = tb_add_sat(l->lost_packets, pt->lost_packets);
-        l->restarts = tb_add_sat(l->restarts, pt->restarts);
-        if (pt->have_hb) {
-            l->capture_drops =
-                tb_add_sat(l->capture_drops, tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop));
-            l->bus_drops = tb_add_sat(l->bus_drops, pt->hb.bus_drops);
-            l->decode_errors = tb_add_sat(l->decode_errors, pt->hb.decode_errors);
-            l->files_skipped = tb_add_sat(l->files_skipped, pt->hb.files_skipped);
-            l->frames_lost = tb_add_sat(l->frames_lost, pt->hb.frames_lost);
-            l->frames_bad = tb_add_sat(l->frames_bad, pt->hb.frames_bad);
-        }
-    }
-}
-
-static void s_pack_loss(msgpack_packer *pk, const coll_stream_t *st)
-{
-    loss_t l;
-    s_loss(st, &l);
+    tb_track_totals_t l;
+    tb_track_totals(st->probes, st->nprobes, &l);
     msgpack_pack_map(pk, 11);
     tb_mp_kv_u64(pk, "seq_gaps", l.seq_gaps);
     tb_mp_kv_u64(pk, "seq_backward", l.seq_backward);
@@ -161,14 +133,14 @@ static void s_pack_points(msgpack_packer *pk, const tb_pointstats_t *ps)
     tb_mp_kv_u64(pk, "bytes", ps->unnamed_bytes);
 }
 
-static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_stream_t *st)
+static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const tb_stream_t *st)
 {
     const tb_stats_t *s = st->stats;
     int any = s->packets > 0;
     /* Only streams whose sources name points (DPMI) have a breakdown. */
     int points = tb_pointstats_any(&s->points);
-    char reason[TB_COLL_REASON_MAX];
-    tb_coll_stream_reason(c, st, reason, sizeof reason);
+    char reason[TB_STREAM_REASON_MAX];
+    tb_stream_reason(c->streams, st, reason, sizeof reason);
     msgpack_pack_map(pk, 30 + (points ? 3 : 0));
     tb_mp_kv_str(pk, "stream", st->name);
     tb_mp_kv_u64(pk, "runs_ignored", st->runs_ignored);
@@ -176,7 +148,7 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     tb_mp_kv_u64(pk, "probes_refused", st->probes_refused);
     tb_mp_kv_u64(pk, "resumes", st->resumes);
     tb_mp_kv_double(pk, "unmeasured_s", (double)st->unmeasured_ns / 1e9);
-    tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
+    tb_mp_kv_str(pk, "state", tb_stream_state(st));
     tb_mp_kv_str(pk, "reason", reason);
     tb_mp_kv_u64(pk, "packets", s->packets);
     tb_mp_kv_u64(pk, "bytes", s->bytes);
@@ -228,11 +200,11 @@ static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     }
 }
 
-static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uint64_t now)
+static void s_pack_probe_tracks(msgpack_packer *pk, const tb_stream_t *st, uint64_t now)
 {
     msgpack_pack_array(pk, st->nprobes);
     for (size_t i = 0; i < st->nprobes; i++) {
-        const probe_track_t *pt = &st->probes[i];
+        const tb_track_t *pt = &st->probes[i];
         double heard = (double)(now - pt->last_heard) / 1e9;
         msgpack_pack_map(pk, 13);
         tb_mp_kv_str(pk, "id", pt->probe_id);
@@ -246,8 +218,7 @@ static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uin
         tb_mp_kv_u64(pk, "received", pt->received);
         tb_mp_kv_u64(pk, "published", pt->have_hb ? pt->hb.packets : 0);
         tb_mp_kv_u64(pk, "sampled_out", pt->have_hb ? pt->hb.sampled_out : 0);
-        tb_mp_kv_u64(pk, "capture_drops",
-                     pt->have_hb ? tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop) : 0);
+        tb_mp_kv_u64(pk, "capture_drops", tb_track_capture_drops(pt));
         tb_mp_kv_u64(pk, "seq_gaps", pt->seq_gaps);
         tb_mp_kv_u64(pk, "files_skipped", pt->have_hb ? pt->hb.files_skipped : 0);
         tb_mp_kv_u64(pk, "frames_lost", pt->have_hb ? pt->hb.frames_lost : 0);
@@ -283,31 +254,32 @@ static void s_streams(tb_collector_t *c, msgpack_packer *pk)
     while (tb_offers_get(c->offers, offered, now, &v)) {
         offered++;
     }
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        unoffered += c->streams[i].in_use && tb_offers_find(c->offers, c->streams[i].name) == NULL;
+    for (size_t i = 0; i < c->streams->max; i++) {
+        unoffered += c->streams->slot[i].in_use &&
+                     tb_offers_find(c->offers, c->streams->slot[i].name) == NULL;
     }
     tb_ctl_reply_begin(pk, NULL);
     msgpack_pack_map(pk, 2);
     tb_mp_pack_cstr(pk, "streams");
     msgpack_pack_array(pk, offered + unoffered);
     for (size_t i = 0; i < offered && tb_offers_get(c->offers, i, now, &v); i++) {
-        const coll_stream_t *st = tb_coll_find(c, v.stream);
+        const tb_stream_t *st = tb_streams_find(c->streams, v.stream);
         msgpack_pack_map(pk, 7);
         tb_mp_kv_str(pk, "stream", v.stream);
         tb_mp_kv_str(pk, "probe", v.probe_id);
         tb_mp_kv_str(pk, "kind", v.kind);
         tb_mp_kv_str(pk, "source_state", tb_src_state_name(v.state));
         tb_mp_kv_double(pk, "offered_s", v.age_s);
-        tb_mp_kv_bool(pk, "measured", st != NULL && st->state != STREAM_STOPPED);
+        tb_mp_kv_bool(pk, "measured", st != NULL && st->state != TB_STREAM_STOPPED);
         tb_mp_pack_cstr(pk, "state");
         if (st != NULL) {
-            tb_mp_pack_cstr(pk, tb_coll_stream_state(c, st));
+            tb_mp_pack_cstr(pk, tb_stream_state(st));
         } else {
             msgpack_pack_nil(pk);
         }
     }
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        const coll_stream_t *st = &c->streams[i];
+    for (size_t i = 0; i < c->streams->max; i++) {
+        const tb_stream_t *st = &c->streams->slot[i];
         if (!st->in_use || tb_offers_find(c->offers, st->name) != NULL) {
             continue;
         }
@@ -321,8 +293,8 @@ static void s_streams(tb_collector_t *c, msgpack_packer *pk)
         msgpack_pack_nil(pk);
         tb_mp_pack_cstr(pk, "offered_s");
         msgpack_pack_nil(pk);
-        tb_mp_kv_bool(pk, "measured", st->state != STREAM_STOPPED);
-        tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
+        tb_mp_kv_bool(pk, "measured", st->state != TB_STREAM_STOPPED);
+        tb_mp_kv_str(pk, "state", tb_stream_state(st));
     }
     tb_mp_pack_cstr(pk, "offers");
     s_pack_offer_counters(c, pk);
@@ -367,8 +339,8 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
 {
     uint64_t now = tb_time_mono_ns();
     size_t nstreams = 0;
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        nstreams += c->streams[i].in_use != 0;
+    for (size_t i = 0; i < c->streams->max; i++) {
+        nstreams += c->streams->slot[i].in_use != 0;
     }
     tb_ctl_reply_begin(pk, NULL);
     msgpack_pack_map(pk, 4);
@@ -426,16 +398,16 @@ static void s_status(tb_collector_t *c, msgpack_packer *pk)
 
     tb_mp_pack_cstr(pk, "streams");
     msgpack_pack_array(pk, nstreams);
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        const coll_stream_t *st = &c->streams[i];
+    for (size_t i = 0; i < c->streams->max; i++) {
+        const tb_stream_t *st = &c->streams->slot[i];
         if (!st->in_use) {
             continue;
         }
-        char reason[TB_COLL_REASON_MAX];
-        tb_coll_stream_reason(c, st, reason, sizeof reason);
+        char reason[TB_STREAM_REASON_MAX];
+        tb_stream_reason(c->streams, st, reason, sizeof reason);
         msgpack_pack_map(pk, 12);
         tb_mp_kv_str(pk, "stream", st->name);
-        tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
+        tb_mp_kv_str(pk, "state", tb_stream_state(st));
         tb_mp_kv_str(pk, "reason", reason);
         tb_mp_kv_u64(pk, "resumes", st->resumes);
         tb_mp_kv_double(pk, "unmeasured_s", (double)st->unmeasured_ns / 1e9);
@@ -473,19 +445,19 @@ static void s_start(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pack
     /* All or nothing: check for room before starting any. */
     size_t fresh = 0;
     for (size_t i = 0; i < req->nstreams; i++) {
-        fresh += tb_coll_find(c, req->streams[i]) == NULL;
+        fresh += tb_streams_find(c->streams, req->streams[i]) == NULL;
     }
-    if (fresh > tb_coll_room(c)) {
+    if (fresh > tb_streams_room(c->streams)) {
         size_t unread = 0;
-        for (size_t i = 0; i < c->cfg.max_streams; i++) {
-            const coll_stream_t *st = &c->streams[i];
-            unread += st->in_use && st->state != STREAM_RUNNING && !tb_coll_forgettable(st);
+        for (size_t i = 0; i < c->streams->max; i++) {
+            const tb_stream_t *st = &c->streams->slot[i];
+            unread += st->in_use && st->state != TB_STREAM_RUNNING && !tb_stream_forgettable(st);
         }
         snprintf(msg, sizeof msg,
                  "cannot start %zu new stream(s): %zu slot(s) free of %zu; %zu ended stream(s) "
                  "hold statistics nobody has read (read them with stats or forget them), or "
                  "raise --max-streams",
-                 fresh, tb_coll_room(c), c->cfg.max_streams, unread);
+                 fresh, tb_streams_room(c->streams), c->cfg.max_streams, unread);
         s_error(pk, msg);
         return;
     }
@@ -498,19 +470,19 @@ static void s_start(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pack
         for (size_t j = 0; j < i && !again; j++) {
             again = strcmp(req->streams[j], req->streams[i]) == 0;
         }
-        if (again || tb_coll_find(c, req->streams[i]) != NULL) {
+        if (again || tb_streams_find(c->streams, req->streams[i]) != NULL) {
             continue;
         }
-        coll_stream_t *victim = tb_coll_victim(c);
+        tb_stream_t *victim = tb_streams_victim(c->streams);
         if (victim != NULL) {
             snprintf(forgotten[nforgotten++], sizeof forgotten[0], "%s", victim->name);
             tb_log(TB_LOG_INFO, LOG_COMPONENT, "forgetting ended stream %s to make room",
                    victim->name);
-            tb_coll_forget(c, victim);
+            tb_streams_forget(c->streams, victim);
         }
     }
     for (size_t i = 0; i < req->nstreams; i++) {
-        int rc = tb_coll_start(c, req->streams[i]);
+        int rc = tb_streams_start(c->streams, req->streams[i]);
         if (rc != 0) {
             snprintf(msg, sizeof msg, "cannot start %s: %s", req->streams[i],
                      rc == TB_ENOMEM ? "out of memory" : tb_strerror(rc));
@@ -552,7 +524,7 @@ static void s_stop(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packe
 {
     char msg[TB_CTL_ERROR_MAX];
     for (size_t i = 0; i < req->nstreams; i++) {
-        if (tb_coll_find(c, req->streams[i]) == NULL) {
+        if (tb_streams_find(c->streams, req->streams[i]) == NULL) {
             snprintf(msg, sizeof msg, "unknown stream '%s'", req->streams[i]);
             s_error(pk, msg);
             return;
@@ -564,21 +536,21 @@ static void s_stop(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packe
     if (req->nstreams > 0) {
         msgpack_pack_array(pk, req->nstreams);
         for (size_t i = 0; i < req->nstreams; i++) {
-            tb_coll_stop(c, tb_coll_find(c, req->streams[i]));
+            tb_streams_stop(c->streams, tb_streams_find(c->streams, req->streams[i]));
             tb_mp_pack_cstr(pk, req->streams[i]);
         }
         return;
     }
     /* Every stream still running or finished: count, then list as stopped. */
     size_t n = 0;
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        n += c->streams[i].in_use && c->streams[i].state != STREAM_STOPPED;
+    for (size_t i = 0; i < c->streams->max; i++) {
+        n += c->streams->slot[i].in_use && c->streams->slot[i].state != TB_STREAM_STOPPED;
     }
     msgpack_pack_array(pk, n);
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        coll_stream_t *st = &c->streams[i];
-        if (st->in_use && st->state != STREAM_STOPPED) {
-            tb_coll_stop(c, st);
+    for (size_t i = 0; i < c->streams->max; i++) {
+        tb_stream_t *st = &c->streams->slot[i];
+        if (st->in_use && st->state != TB_STREAM_STOPPED) {
+            tb_streams_stop(c->streams, st);
             tb_mp_pack_cstr(pk, st->name);
         }
     }
@@ -595,8 +567,8 @@ static void s_forget(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pac
         return;
     }
     for (size_t i = 0; i < req->nstreams; i++) {
-        const coll_stream_t *st = tb_coll_find(c, req->streams[i]);
-        const char *sender = st != NULL ? tb_coll_sender(st) : NULL;
+        const tb_stream_t *st = tb_streams_find(c->streams, req->streams[i]);
+        const char *sender = st != NULL ? tb_stream_sender(st) : NULL;
         if (st == NULL) {
             snprintf(msg, sizeof msg, "unknown stream '%s'", req->streams[i]);
             s_error(pk, msg);
@@ -616,7 +588,7 @@ static void s_forget(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pac
     tb_mp_pack_cstr(pk, "forgotten");
     msgpack_pack_array(pk, req->nstreams);
     for (size_t i = 0; i < req->nstreams; i++) {
-        tb_coll_forget(c, tb_coll_find(c, req->streams[i]));
+        tb_streams_forget(c->streams, tb_streams_find(c->streams, req->streams[i]));
         tb_mp_pack_cstr(pk, req->streams[i]);
     }
 }
@@ -640,8 +612,7 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
         (strcmp(req.cmd, "start") == 0 || strcmp(req.cmd, "stop") == 0 ||
          strcmp(req.cmd, "forget") == 0)) {
         c->ctl_refused_act++;
-        tb_log(TB_LOG_WARN, LOG_COMPONENT, "refused %s from read-only key %s", req.cmd,
-               c->ctl_key);
+        tb_log(TB_LOG_WARN, LOG_COMPONENT, "refused %s from read-only key %s", req.cmd, c->ctl_key);
         snprintf(err, sizeof err,
                  "%s refused: this client's key may only read (status, stats, probes, streams, "
                  "db); keys that may act are in the collector's --curve-allow directory",
@@ -664,7 +635,7 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
             s_error(&pk, "stats needs exactly one stream");
             return 0;
         }
-        coll_stream_t *st = tb_coll_find(c, req.streams[0]);
+        tb_stream_t *st = tb_streams_find(c->streams, req.streams[0]);
         if (st == NULL) {
             snprintf(err, sizeof err, "unknown stream '%s' (start it first)", req.streams[0]);
             s_error(&pk, err);
@@ -673,9 +644,9 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
         tb_ctl_reply_begin(&pk, NULL);
         s_pack_stats(c, &pk, st);
         /* The final statistics have been read: the slot may now be reused. */
-        if (!st->results_read && st->state != STREAM_RUNNING) {
+        if (!st->results_read && st->state != TB_STREAM_RUNNING) {
             st->results_read = 1;
-            c->state_dirty = 1; /* the snapshot keeps that it was read */
+            c->streams->dirty = 1; /* the snapshot keeps that it was read */
         }
     } else if (strcmp(req.cmd, "db") == 0) {
         if (c->dbq == NULL) {

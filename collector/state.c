@@ -27,9 +27,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LOG_COMPONENT "state"
-#define FORMAT        "tapbus-collector-state"
-#define VERSION       1
+#define LOG_COMPONENT  "state"
+#define FORMAT         "tapbus-collector-state"
+#define VERSION        1
 #define SUMMARY_FIELDS 13
 
 static const char *const s_state_names[] = {"stopped", "running", "finished"};
@@ -109,7 +109,7 @@ static int s_pack_stats(msgpack_packer *pk, const tb_stats_t *s)
     return rc;
 }
 
-static void s_pack_probe(msgpack_packer *pk, const probe_track_t *pt)
+static void s_pack_probe(msgpack_packer *pk, const tb_track_t *pt)
 {
     msgpack_pack_map(pk, 9);
     tb_mp_kv_str(pk, "id", pt->probe_id);
@@ -123,7 +123,7 @@ static void s_pack_probe(msgpack_packer *pk, const probe_track_t *pt)
     tb_mp_kv_bool(pk, "eos_seen", pt->eos_seen);
 }
 
-static int s_pack_stream(tb_collector_t *c, msgpack_packer *pk, const coll_stream_t *st)
+static int s_pack_stream(const tb_streams_t *t, msgpack_packer *pk, const tb_stream_t *st)
 {
     msgpack_pack_map(pk, 15);
     tb_mp_kv_str(pk, "name", st->name);
@@ -146,15 +146,15 @@ static int s_pack_stream(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     /* What each sink holds open (the database's current seconds and
      * interval), by sink name. */
     size_t nsinks = 0;
-    for (size_t i = 0; i < c->nsinks; i++) {
-        nsinks += c->sinks[i]->ops->stream_save != NULL && st->sink_state[i] != NULL;
+    for (size_t i = 0; i < t->nsinks; i++) {
+        nsinks += t->sinks[i]->ops->stream_save != NULL && st->sink_state[i] != NULL;
     }
     tb_mp_pack_cstr(pk, "sinks");
     msgpack_pack_map(pk, nsinks);
-    for (size_t i = 0; i < c->nsinks; i++) {
-        if (c->sinks[i]->ops->stream_save != NULL && st->sink_state[i] != NULL) {
-            tb_mp_pack_cstr(pk, c->sinks[i]->ops->name);
-            c->sinks[i]->ops->stream_save(c->sinks[i], st->sink_state[i], pk);
+    for (size_t i = 0; i < t->nsinks; i++) {
+        if (t->sinks[i]->ops->stream_save != NULL && st->sink_state[i] != NULL) {
+            tb_mp_pack_cstr(pk, t->sinks[i]->ops->name);
+            t->sinks[i]->ops->stream_save(t->sinks[i], st->sink_state[i], pk);
         }
     }
     tb_mp_pack_cstr(pk, "stats");
@@ -230,11 +230,11 @@ int tb_state_check_dir(const char *dir, char *err, size_t errsize)
     return 0;
 }
 
-int tb_state_save(tb_collector_t *c, char *err, size_t errsize)
+int tb_state_save(const char *dir, const tb_streams_t *t, char *err, size_t errsize)
 {
     size_t n = 0;
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        n += c->streams[i].in_use && c->streams[i].stats != NULL;
+    for (size_t i = 0; i < t->max; i++) {
+        n += t->slot[i].in_use && t->slot[i].stats != NULL;
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -245,15 +245,15 @@ int tb_state_save(tb_collector_t *c, char *err, size_t errsize)
     tb_mp_kv_u64(&pk, "version", VERSION);
     /* The hash seed: distinct-flow estimates carry on only under the same
      * hash function. */
-    tb_mp_kv_u64(&pk, "seed", c->seed);
+    tb_mp_kv_u64(&pk, "seed", t->seed);
     tb_mp_kv_u64(&pk, "saved_ns", tb_time_now_ns());
     tb_mp_pack_cstr(&pk, "streams");
     msgpack_pack_array(&pk, n);
     int rc = 0;
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        const coll_stream_t *st = &c->streams[i];
+    for (size_t i = 0; i < t->max; i++) {
+        const tb_stream_t *st = &t->slot[i];
         if (st->in_use && st->stats != NULL) {
-            rc |= s_pack_stream(c, &pk, st);
+            rc |= s_pack_stream(t, &pk, st);
         }
     }
     /* msgpack-c's buffer reports no failure of its own: a NULL data or a
@@ -263,7 +263,7 @@ int tb_state_save(tb_collector_t *c, char *err, size_t errsize)
         msgpack_sbuffer_destroy(&sb);
         return -1;
     }
-    rc = s_write_atomic(c->cfg.state_dir, sb.data, sb.size, err, errsize);
+    rc = s_write_atomic(dir, sb.data, sb.size, err, errsize);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }
@@ -278,7 +278,7 @@ typedef struct {
     int realtime;
     int results_read;
     size_t nprobes;
-    probe_track_t probes[TB_STREAM_MAX_PROBES];
+    tb_track_t probes[TB_STREAM_MAX_PROBES];
     int have_sinks;
     tb_mp_reader_t sinks_at; /* the sinks' part, read once the stream is placed */
 } saved_stream_t;
@@ -317,9 +317,9 @@ static void s_read_summary(tb_mp_reader_t *r, tb_summary_t *s)
     /* Values that would not fit their fields, or a family this version does
      * not know, mean the file is not ours. */
     if (v[0] > UINT32_MAX || v[1] > UINT32_MAX ||
-        (v[2] != TB_FAMILY_NONE && v[2] != TB_FAMILY_IPV4 && v[2] != TB_FAMILY_IPV6) || v[3] > UINT8_MAX ||
-        v[4] > UINT8_MAX || v[5] > UINT8_MAX || v[6] > UINT16_MAX || v[7] > UINT16_MAX ||
-        v[8] > UINT16_MAX || v[9] > UINT16_MAX || a == NULL || b == NULL) {
+        (v[2] != TB_FAMILY_NONE && v[2] != TB_FAMILY_IPV4 && v[2] != TB_FAMILY_IPV6) ||
+        v[3] > UINT8_MAX || v[4] > UINT8_MAX || v[5] > UINT8_MAX || v[6] > UINT16_MAX ||
+        v[7] > UINT16_MAX || v[8] > UINT16_MAX || v[9] > UINT16_MAX || a == NULL || b == NULL) {
         r->error = r->error ? r->error : TB_EPROTO;
     }
 }
@@ -422,7 +422,7 @@ static void s_read_stats(tb_mp_reader_t *r, tb_stats_t *s)
     }
 }
 
-static void s_read_probe(tb_mp_reader_t *r, probe_track_t *pt)
+static void s_read_probe(tb_mp_reader_t *r, tb_track_t *pt)
 {
     memset(pt, 0, sizeof *pt);
     pt->src_state = -1; /* until its next heartbeat says */
@@ -521,55 +521,54 @@ static void s_read_stream(tb_mp_reader_t *r, saved_stream_t *sv, tb_stats_t *sta
 
 /* Each sink's open state for a stream being resumed. A part that cannot be
  * read leaves that sink starting afresh for the stream. */
-static void s_load_sinks(tb_collector_t *c, coll_stream_t *st, const saved_stream_t *sv)
+static void s_load_sinks(tb_streams_t *t, tb_stream_t *st, const saved_stream_t *sv)
 {
     tb_mp_reader_t r = sv->sinks_at;
     uint32_t pairs = tb_mp_read_map(&r);
     for (uint32_t i = 0; i < pairs && !r.error; i++) {
         size_t k = 0;
-        while (k < c->nsinks && !tb_mp_next_str_is(&r, c->sinks[k]->ops->name)) {
+        while (k < t->nsinks && !tb_mp_next_str_is(&r, t->sinks[k]->ops->name)) {
             k++;
         }
-        if (k == c->nsinks) {
+        if (k == t->nsinks) {
             tb_mp_skip(&r); /* a sink this collector does not have */
             tb_mp_skip(&r);
             continue;
         }
-        if (c->sinks[k]->ops->stream_load == NULL || st->sink_state[k] == NULL) {
+        if (t->sinks[k]->ops->stream_load == NULL || st->sink_state[k] == NULL) {
             tb_mp_skip(&r);
             continue;
         }
-        c->sinks[k]->ops->stream_load(c->sinks[k], st->sink_state[k], &r);
+        t->sinks[k]->ops->stream_load(t->sinks[k], st->sink_state[k], &r);
         if (r.error) {
             tb_log(TB_LOG_WARN, LOG_COMPONENT,
                    "stream %s: the %s sink's part of the snapshot is damaged (%s): it starts "
                    "afresh",
-                   st->name, c->sinks[k]->ops->name, tb_strerror(r.error));
-            if (c->sinks[k]->ops->stream_reset != NULL) {
-                c->sinks[k]->ops->stream_reset(c->sinks[k], st->sink_state[k]);
+                   st->name, t->sinks[k]->ops->name, tb_strerror(r.error));
+            if (t->sinks[k]->ops->stream_reset != NULL) {
+                t->sinks[k]->ops->stream_reset(t->sinks[k], st->sink_state[k]);
             }
         }
     }
 }
 
 /* Put a saved stream in its slot. */
-static void s_restore(tb_collector_t *c, const saved_stream_t *sv, tb_stats_t **stats,
-                      uint64_t saved_ns, uint64_t now_ns)
+static void s_restore(tb_streams_t *t, const saved_stream_t *sv, tb_stats_t **stats,
+                      uint64_t *restored, uint64_t saved_ns, uint64_t now_ns)
 {
     int carry_on = sv->nprobes > 0;
     for (size_t i = 0; i < sv->nprobes; i++) {
         carry_on = carry_on && sv->probes[i].run == 0;
     }
-    if (sv->state == STREAM_RUNNING && !carry_on) {
+    if (sv->state == TB_STREAM_RUNNING && !carry_on) {
         /* A file (or nothing heard yet): it starts again, a new run. */
-        int rc = tb_coll_start(c, sv->name);
-        tb_log(rc == 0 ? TB_LOG_INFO : TB_LOG_ERROR, LOG_COMPONENT,
-               "stream %s %s", sv->name,
+        int rc = tb_streams_start(t, sv->name);
+        tb_log(rc == 0 ? TB_LOG_INFO : TB_LOG_ERROR, LOG_COMPONENT, "stream %s %s", sv->name,
                rc == 0 ? "started again (a new run)" : "could not be started again");
-        c->restored += rc == 0;
+        *restored += rc == 0;
         return;
     }
-    coll_stream_t *st = tb_coll_slot(c, sv->name);
+    tb_stream_t *st = tb_streams_slot(t, sv->name);
     if (st == NULL) {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s not restored: no free slot (--max-streams)",
                sv->name);
@@ -588,14 +587,14 @@ static void s_restore(tb_collector_t *c, const saved_stream_t *sv, tb_stats_t **
     st->unmeasured_ns = sv->unmeasured_ns;
     st->gap_from_ns = sv->gap_from_ns;
     st->gap_until_ns = sv->gap_until_ns;
-    st->state = (stream_state_t)sv->state;
+    st->state = (tb_stream_state_t)sv->state;
     st->results_read = sv->results_read; /* start may reuse the slot of a read one */
-    if (sv->state != STREAM_RUNNING) {
+    if (sv->state != TB_STREAM_RUNNING) {
         uint64_t mono = tb_time_mono_ns();
         for (size_t i = 0; i < st->nprobes; i++) {
             st->probes[i].last_heard = mono; /* not silent: ended */
         }
-        c->restored++;
+        (*restored)++;
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s restored (%s, %llu packets)", sv->name,
                s_state_names[sv->state], (unsigned long long)st->stats->packets);
         return;
@@ -627,14 +626,14 @@ static void s_restore(tb_collector_t *c, const saved_stream_t *sv, tb_stats_t **
     st->tbase.paused = 1;
     st->gap_from_ns = saved_ns;
     st->gap_until_ns = now_ns;
-    if (tb_coll_resume(c, st) != 0) {
+    if (tb_streams_resume(t, st) != 0) {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s could not subscribe again", sv->name);
         return;
     }
     if (sv->have_sinks) {
-        s_load_sinks(c, st, sv);
+        s_load_sinks(t, st, sv);
     }
-    c->restored++;
+    (*restored)++;
     tb_log(TB_LOG_INFO, LOG_COMPONENT,
            "stream %s resumed with %llu packets counted; %.1f s not measured while the "
            "collector was down",
@@ -674,7 +673,8 @@ static uint8_t *s_read_file(const char *path, size_t *len, char *err, size_t err
             continue;
         }
         if (n <= 0) {
-            snprintf(err, errsize, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "cut short");
+            snprintf(err, errsize, "cannot read %s: %s", path,
+                     n < 0 ? strerror(errno) : "cut short");
             free(buf);
             close(fd);
             return NULL;
@@ -715,10 +715,10 @@ int tb_state_seed(const char *dir, uint64_t *seed)
     return found ? 0 : -1;
 }
 
-int tb_state_load(tb_collector_t *c, char *err, size_t errsize)
+int tb_state_load(const char *dir, tb_streams_t *t, uint64_t *restored, char *err, size_t errsize)
 {
     char path[4096];
-    if (snprintf(path, sizeof path, "%s/%s", c->cfg.state_dir, TB_STATE_FILE) >= (int)sizeof path) {
+    if (snprintf(path, sizeof path, "%s/%s", dir, TB_STATE_FILE) >= (int)sizeof path) {
         snprintf(err, errsize, "state directory path too long");
         return -1;
     }
@@ -727,13 +727,12 @@ int tb_state_load(tb_collector_t *c, char *err, size_t errsize)
     uint8_t *buf = s_read_file(path, &len, err, errsize, &absent);
     if (buf == NULL) {
         if (absent) {
-            tb_log(TB_LOG_INFO, LOG_COMPONENT, "no snapshot in %s: starting with no streams",
-                   c->cfg.state_dir);
+            tb_log(TB_LOG_INFO, LOG_COMPONENT, "no snapshot in %s: starting with no streams", dir);
             return 0;
         }
         return -1;
     }
-    tb_stats_t *scratch = tb_stats_new(c->cfg.flow_capacity, c->cfg.host_capacity, c->seed);
+    tb_stats_t *scratch = tb_stats_new(t->flow_capacity, t->host_capacity, t->seed);
     saved_stream_t *sv = malloc(sizeof *sv);
     if (scratch == NULL || sv == NULL) {
         snprintf(err, errsize, "out of memory reading %s", path);
@@ -769,10 +768,10 @@ int tb_state_load(tb_collector_t *c, char *err, size_t errsize)
                 if (r.error) {
                     break;
                 }
-                if (tb_coll_find(c, sv->name) != NULL) {
+                if (tb_streams_find(t, sv->name) != NULL) {
                     continue; /* named twice: the first counts */
                 }
-                s_restore(c, sv, &scratch, saved_ns, now_ns);
+                s_restore(t, sv, &scratch, restored, saved_ns, now_ns);
                 nstreams++;
             }
         } else {
@@ -795,7 +794,7 @@ int tb_state_load(tb_collector_t *c, char *err, size_t errsize)
     } else {
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "snapshot of %.1f s ago: %llu stream(s) back",
                saved_ns && now_ns > saved_ns ? (double)(now_ns - saved_ns) / 1e9 : 0.0,
-               (unsigned long long)c->restored);
+               (unsigned long long)*restored);
     }
     tb_stats_destroy(&scratch);
     free(sv);

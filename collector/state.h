@@ -14,9 +14,10 @@
 #ifndef TB_STATE_H
 #define TB_STATE_H
 
-#include "collector_int.h"
+#include "stream.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define TB_STATE_FILE      "collector.state"
 #define TB_STATE_PERIOD_NS (2ull * 1000000000ull) /* snapshots while streams run */
@@ -26,18 +27,19 @@
  * a one-line reason. */
 int tb_state_check_dir(const char *dir, char *err, size_t errsize);
 
-/* Write the snapshot. 0, or -1 with a one-line reason (the old snapshot
- * stays). */
-int tb_state_save(tb_collector_t *c, char *err, size_t errsize);
+/* Write the snapshot of t's streams (borrowed) into dir. 0, or -1 with a
+ * one-line reason (the old snapshot stays). */
+int tb_state_save(const char *dir, const tb_streams_t *t, char *err, size_t errsize);
 
 /* The hash seed of the snapshot in dir, if there is a readable one: 0, or
  * -1 (the caller keeps its own). Called before anything hashes. */
 int tb_state_seed(const char *dir, uint64_t *seed);
 
-/* Read the snapshot, if there is one, and bring its streams back (after the
- * sinks exist, before the loop runs). 0 (also without a snapshot), or -1
- * with a one-line reason when the file cannot be read or is not a valid
- * snapshot: the collector refuses to start rather than forget streams. */
-int tb_state_load(tb_collector_t *c, char *err, size_t errsize);
+/* Read the snapshot in dir, if there is one, and bring its streams back
+ * into t (after the sinks exist, before the loop runs), adding the streams
+ * brought back to *restored. 0 (also without a snapshot), or -1 with a
+ * one-line reason when the file cannot be read or is not a valid snapshot:
+ * the collector refuses to start rather than forget streams. */
+int tb_state_load(const char *dir, tb_streams_t *t, uint64_t *restored, char *err, size_t errsize);
 
 #endif
