@@ -349,121 +349,6 @@ done:
     return rc;
 }
 
-static void s_close_env(tb_collector_t *c)
-{
-    for (size_t i = 0; i < c->nenv; i++) {
-        zmq_msg_close(&c->env[i]);
-    }
-    c->nenv = 0;
-}
-
-/* Send the routing frames in c->env (consumed) and then the reply. Every
- * frame is sent even when one fails, so that the message always ends
- * (ROUTER would join the next reply to an unfinished one). */
-static void s_reply(tb_collector_t *c, const void *data, size_t size)
-{
-    /* ROUTER_MANDATORY: the first frame fails (EAGAIN) when the client's
-     * queue is full (it does not read its replies) or (EHOSTUNREACH) when it
-     * has gone; the reply is then dropped whole and counted, so a client
-     * that never reads holds at most TB_COLL_CTL_SNDHWM replies here. */
-    if (c->nenv == 0 || zmq_msg_send(&c->env[0], c->ctl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        c->ctl_replies_dropped++;
-        tb_ratelog(&c->log, TB_LOG_WARN, "control reply dropped: %s (%llu so far)",
-                   zmq_strerror(errno), (unsigned long long)c->ctl_replies_dropped);
-        s_close_env(c);
-        return;
-    }
-    int failed = 0;
-    for (size_t i = 1; i < c->nenv; i++) {
-        if (zmq_msg_send(&c->env[i], c->ctl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&c->env[i]);
-            failed = 1;
-        }
-    }
-    c->nenv = 0;
-    if (zmq_send(c->ctl, data, size, ZMQ_DONTWAIT) < 0 || failed) {
-        tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
-    }
-}
-
-/* CURVE: what the client of the request being received may do, from the
- * properties the guard gave its connection. The frames that came over the
- * connection carry them; the routing frame ROUTER puts first does not.
- * Without CURVE everybody may act; with it, a request whose key is not
- * known may not. */
-static void s_control_role(tb_collector_t *c, zmq_msg_t *m)
-{
-    const char *role = c->guard != NULL ? zmq_msg_gets(m, TB_GUARD_PROP_ROLE) : NULL;
-    if (role == NULL) {
-        return;
-    }
-    const char *key = zmq_msg_gets(m, "User-Id");
-    const char *name = zmq_msg_gets(m, TB_GUARD_PROP_NAME);
-    c->ctl_act = strcmp(role, "act") == 0;
-    snprintf(c->ctl_key, sizeof c->ctl_key, "%.*s (%.*s)", TB_CURVE_KEY_LEN, key ? key : "?",
-             TB_CURVE_NAME_MAX, name ? name : "?");
-}
-
-/* One control request from ROUTER: routing frames up to and including an
- * empty delimiter (what REQ sends, more frames behind proxies), then one
- * frame of msgpack. A message without that envelope cannot be answered and
- * is dropped; a request of several frames is answered as malformed. */
-static void s_serve_control(tb_collector_t *c)
-{
-    zmq_msg_t body;
-    zmq_msg_init(&body);
-    size_t nbody = 0;
-    int delimited = 0, more = 1, first = 1;
-    c->nenv = 0;
-    while (more) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, c->ctl, first ? ZMQ_DONTWAIT : 0) < 0) {
-            zmq_msg_close(&m);
-            break; /* nothing waiting (a message arrives whole or not at all) */
-        }
-        if (first) {
-            c->ctl_received++;
-            c->ctl_act = c->guard == NULL;
-            c->ctl_key[0] = '\0';
-        }
-        if (c->ctl_key[0] == '\0') {
-            s_control_role(c, &m);
-        }
-        first = 0;
-        more = zmq_msg_more(&m);
-        if (!delimited && c->nenv < TB_DBQUERY_ENVELOPE_MAX) {
-            delimited = zmq_msg_size(&m) == 0;
-            zmq_msg_init(&c->env[c->nenv]);
-            zmq_msg_move(&c->env[c->nenv++], &m);
-        } else if (delimited && nbody++ == 0) {
-            zmq_msg_move(&body, &m);
-        }
-        zmq_msg_close(&m); /* moved, or a frame not kept */
-    }
-    if (!delimited) {
-        if (c->nenv > 0) {
-            c->ctl_dropped++;
-            tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "control message without an envelope dropped");
-        }
-        s_close_env(c);
-        zmq_msg_close(&body);
-        return;
-    }
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init(&sbuf);
-    /* Several frames: handed over empty, which the decoder refuses. */
-    const uint8_t *data = nbody == 1 ? zmq_msg_data(&body) : (const uint8_t *)"";
-    size_t size = nbody == 1 ? zmq_msg_size(&body) : 0;
-    if (tb_coll_control(c, data, size, &sbuf) == 1) {
-        s_close_env(c); /* the query thread has its copy, and answers */
-    } else {
-        s_reply(c, sbuf.data, sbuf.size);
-    }
-    msgpack_sbuffer_destroy(&sbuf);
-    zmq_msg_close(&body);
-}
-
 /* Write the snapshot; a failure is counted and shown in status. */
 static void s_save_state(tb_collector_t *c)
 {
@@ -516,41 +401,6 @@ static void s_tick(tb_collector_t *c)
         if (st->in_use && st->state == TB_STREAM_RUNNING) {
             tb_streams_report_loss(c->streams, st);
         }
-    }
-}
-
-/* The query thread's answer, behind the routing frames of the client that
- * asked, goes out through ROUTER as it came. */
-static void s_forward_db_reply(tb_collector_t *c)
-{
-    int more = 1, first = 1, dropping = 0;
-    while (more) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, tb_dbquery_socket(c->dbq), first ? ZMQ_DONTWAIT : 0) < 0) {
-            zmq_msg_close(&m);
-            if (first) {
-                return; /* nothing there */
-            }
-            break; /* the context is ending */
-        }
-        more = zmq_msg_more(&m);
-        if (!dropping && zmq_msg_send(&m, c->ctl, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
-            if (first) {
-                /* The client's queue is full or it has gone (s_reply). */
-                dropping = 1;
-                c->ctl_replies_dropped++;
-            } else {
-                tb_log(TB_LOG_WARN, LOG_COMPONENT, "control reply failed: %s", zmq_strerror(errno));
-            }
-            zmq_msg_close(&m);
-        } else if (dropping) {
-            zmq_msg_close(&m);
-        }
-        first = 0;
-    }
-    if (c->db_waiting > 0) {
-        c->db_waiting--;
     }
 }
 
@@ -643,10 +493,10 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
             }
         }
         if (items[1].revents & ZMQ_POLLIN) {
-            s_serve_control(c);
+            tb_control_serve(c);
         }
         if (c->dbq != NULL && (items[2].revents & ZMQ_POLLIN)) {
-            s_forward_db_reply(c);
+            tb_control_forward_db(c);
         }
         if (items[mon_idx].revents & ZMQ_POLLIN) {
             tb_busmon_read(c->mon);

@@ -67,7 +67,7 @@ static json_t *s_raw(fixture_t *f, const uint8_t *buf, size_t len, char *err)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    assert_int_equal(tb_coll_control(f->c, buf, len, &sb), 0);
+    assert_int_equal(tb_control_handle(f->c, buf, len, &sb), 0);
     int ok = 0;
     tb_mp_reader_t data;
     err[0] = '\0';
