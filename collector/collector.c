@@ -71,28 +71,28 @@ static int s_curve_setup(tb_collector_t *c, char *err, size_t errsize)
     const tb_collector_config_t *cfg = &c->cfg;
     if (!tb_curve_available()) {
         snprintf(err, errsize, "this libzmq has no CURVE support");
-        return -1;
+        return TB_ENOTSUP;
     }
     tb_guard_config_t gc = {cfg->curve_allow, cfg->curve_allow_read, cfg->curve_allow_probes};
     c->guard = tb_guard_new(c->zctx, &gc, err, errsize);
     if (c->guard == NULL) {
-        return -1;
+        return TB_EIO;
     }
     c->keybind = tb_keybind_new(TB_KEYBIND_MAX);
     if (c->keybind == NULL) {
         snprintf(err, errsize, "out of memory");
-        return -1;
+        return TB_ENOMEM;
     }
     if (tb_curve_server(c->sub, cfg->curve, TB_GUARD_DOMAIN_BUS) != 0 ||
         tb_curve_server(c->ctl, cfg->curve, TB_GUARD_DOMAIN_CONTROL) != 0) {
         snprintf(err, errsize, "cannot set up CURVE: %s", zmq_strerror(errno));
-        return -1;
+        return TB_EIO;
     }
-    if (tb_guard_watch(c->guard, c->ctl, err, errsize) != 0 ||
-        tb_guard_start(c->guard, err, errsize) != 0) {
-        return -1;
+    int rc = tb_guard_watch(c->guard, c->ctl, err, errsize);
+    if (rc == 0) {
+        rc = tb_guard_start(c->guard, err, errsize);
     }
-    return 0;
+    return rc;
 }
 
 tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, size_t errsize)
@@ -180,24 +180,33 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
         goto fail;
     }
     c->streams->sub = c->sub;
-    if (cfg->curve != NULL && s_curve_setup(c, err, errsize) != 0) {
-        goto fail;
-    }
+    return c;
+fail:
+    tb_collector_destroy(&c);
+    return NULL;
+}
+
+/* The bus: every --probe endpoint connected to and every --listen address
+ * bound, each watched by the bus monitor. */
+static int s_bus_start(tb_collector_t *c, char *err, size_t errsize)
+{
+    const tb_collector_config_t *cfg = &c->cfg;
     /* Every endpoint's fate (refused, unresolvable, handshake failed, ...)
      * is watched from before the first connection attempt. */
     c->mon = tb_busmon_new(c->zctx, c->sub, err, errsize);
     if (c->mon == NULL) {
-        goto fail;
+        return TB_EIO;
     }
     for (size_t i = 0; i < cfg->nprobes; i++) {
-        if (tb_busmon_add(c->mon, cfg->probes[i], 0, NULL) != 0) {
+        int rc = tb_busmon_add(c->mon, cfg->probes[i], 0, NULL);
+        if (rc != 0) {
             snprintf(err, errsize, "probe endpoint too long: %.64s...", cfg->probes[i]);
-            goto fail;
+            return rc;
         }
         if (zmq_connect(c->sub, cfg->probes[i]) != 0) {
             snprintf(err, errsize, "cannot connect to probe %s: %s", cfg->probes[i],
                      zmq_strerror(errno));
-            goto fail;
+            return TB_EIO;
         }
     }
     /* Probes that connect to us (behind NAT, or configured to push). */
@@ -205,41 +214,63 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
         if (zmq_bind(c->sub, cfg->listen[i]) != 0) {
             snprintf(err, errsize, "cannot bind %s for probes: %s", cfg->listen[i],
                      zmq_strerror(errno));
-            goto fail;
+            return TB_EIO;
         }
         char bound[TB_BUSMON_ENDPOINT_MAX] = "";
         size_t blen = sizeof bound;
         if (zmq_getsockopt(c->sub, ZMQ_LAST_ENDPOINT, bound, &blen) != 0) {
             bound[0] = '\0';
         }
-        if (tb_busmon_add(c->mon, cfg->listen[i], 1, bound[0] ? bound : NULL) != 0) {
+        int rc = tb_busmon_add(c->mon, cfg->listen[i], 1, bound[0] ? bound : NULL);
+        if (rc != 0) {
             snprintf(err, errsize, "listen endpoint too long: %.64s...", cfg->listen[i]);
-            goto fail;
+            return rc;
         }
+    }
+    return 0;
+}
+
+int tb_collector_start(tb_collector_t *c, char *err, size_t errsize)
+{
+    const tb_collector_config_t *cfg = &c->cfg;
+    if (c->start_called) {
+        snprintf(err, errsize, "the collector can be started once");
+        return TB_EINVAL;
+    }
+    c->start_called = 1;
+    int rc = cfg->curve != NULL ? s_curve_setup(c, err, errsize) : 0;
+    if (rc != 0) {
+        return rc;
+    }
+    rc = s_bus_start(c, err, errsize);
+    if (rc != 0) {
+        return rc;
     }
     if (cfg->db != NULL) {
         c->dbq = tb_dbquery_new(c->zctx, &cfg->db->writer.db, err, errsize);
         if (c->dbq == NULL) {
-            goto fail;
+            return TB_EIO;
         }
     }
     if (zmq_bind(c->ctl, cfg->control) != 0) {
         snprintf(err, errsize, "cannot bind control endpoint %s: %s", cfg->control,
                  zmq_strerror(errno));
-        goto fail;
+        return TB_EIO;
     }
     /* The streams of the last run come back before anything is answered. */
-    if (cfg->state_dir != NULL &&
-        (tb_state_check_dir(cfg->state_dir, err, errsize) != 0 ||
-         tb_state_load(cfg->state_dir, c->streams, &c->restored, err, errsize) != 0)) {
-        goto fail;
+    if (cfg->state_dir != NULL) {
+        rc = tb_state_check_dir(cfg->state_dir, err, errsize);
+        if (rc == 0) {
+            rc = tb_state_load(cfg->state_dir, c->streams, &c->restored, err, errsize);
+        }
+        if (rc != 0) {
+            return rc;
+        }
     }
     c->streams->dirty = 0;
     c->next_state_ns = tb_time_mono_ns() + TB_STATE_PERIOD_NS;
-    return c;
-fail:
-    tb_collector_destroy(&c);
-    return NULL;
+    c->started = 1;
+    return 0;
 }
 
 /* CURVE: whether the key a message came with (its connection's User-Id,
@@ -429,6 +460,10 @@ static void s_warn_open(const tb_collector_t *c)
 
 int tb_collector_run(tb_collector_t *c, int stop_fd)
 {
+    if (!c->started) {
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "the collector runs only once started");
+        return TB_EINVAL;
+    }
     for (size_t i = 0; i < c->cfg.nprobes; i++) {
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "listening to probe %s", c->cfg.probes[i]);
     }

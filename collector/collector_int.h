@@ -25,6 +25,8 @@
 
 struct tb_collector {
     tb_collector_config_t cfg;
+    int start_called;       /* tb_collector_start was called (once only) */
+    int started;            /* ... and succeeded: the loop may run */
     uint64_t started_ns;
     uint64_t started_mono;
     void *zctx;

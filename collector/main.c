@@ -316,6 +316,9 @@ int main(int argc, char **argv)
         } else {
             coll = tb_collector_new(&o.c, msg, sizeof msg);
         }
+        if (coll != NULL && tb_collector_start(coll, msg, sizeof msg) != 0) {
+            tb_collector_destroy(&coll);
+        }
     }
     if (coll != NULL) {
         rc = tb_collector_run(coll, stop_fd) == 0 ? 0 : 1;
