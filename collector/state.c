@@ -1,18 +1,25 @@
 /* state — see state.h.
  *
  * File layout (msgpack), every map read by key so that fields can be added:
- *   {format: "tapbus-collector-state", version: 1, saved_ns,
- *    streams: [{name, state, started_ns, ended_ns, run_resets, resumes,
- *               unmeasured_ns, gap_from_ns, gap_until_ns, clock_ns,
- *               probes: [{id, boot_ns, next_seq, run, received, seq_gaps,
- *                         restarts, lost_packets, eos_seen}],
- *               stats: {packets, bytes, first_ts, last_ts, min, max, last,
- *                       proto: [[packets, bytes] x classes], decode_flagged,
- *                       ts_outliers, flows: TABLE, hosts: TABLE, points: POINTS}}]}
- *   TABLE = {total, keys: [[key (bin), packets, bytes, error]...]},
- *   heaviest first; a summary is an array of its fields;
- *   POINTS = {entries: [[mp, ci, packets, bytes]...], overflow: [packets, bytes],
- *             unnamed: [packets, bytes]} (the breakdown by DPMI MP/CI). */
+ *   {format: "tapbus-collector-state", version: 1, seed, saved_ns,
+ *    streams: [{name, results_read, realtime, state, started_ns, ended_ns,
+ *               run_resets, resumes, unmeasured_ns, gap_from_ns,
+ *               gap_until_ns, clock_ns, probes: [TRACK...],
+ *               sinks: {sink name: what it holds open}, stats: STATS}]}
+ * This file writes and reads the envelope and each stream's own fields; the
+ * parts are packed and read by their modules:
+ *   TRACK  (tb_track_pack, track.c) = {id, boot_ns, next_seq, run, received,
+ *          seq_gaps, restarts, lost_packets, eos_seen}
+ *   STATS  (tb_stats_pack, stats.c) = {packets, bytes, first_ts, last_ts,
+ *          min, max, last, proto: [[packets, bytes] x classes],
+ *          decode_flagged, ts_outliers, flows: TABLE, hosts: TABLE,
+ *          points: POINTS}; a summary is an array of its fields
+ *   TABLE  (tb_topk_pack, topk.c) = {total, keys: [[key (bin), packets,
+ *          bytes, error]...]}, heaviest first
+ *   POINTS (tb_pointstats_pack, pointstats.c) = {entries: [[mp, ci, packets,
+ *          bytes]...], overflow: [packets, bytes], unnamed: [packets, bytes]}
+ *          (the breakdown by DPMI MP/CI)
+ *   sinks  (each sink's stream_save, sink.h). */
 #include "state.h"
 
 #include "tb_err.h"
@@ -27,101 +34,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LOG_COMPONENT  "state"
-#define FORMAT         "tapbus-collector-state"
-#define VERSION        1
-#define SUMMARY_FIELDS 13
+#define LOG_COMPONENT "state"
+#define FORMAT        "tapbus-collector-state"
+#define VERSION       1
 
 static const char *const s_state_names[] = {"stopped", "running", "finished"};
 
 /* --- writing ------------------------------------------------------------- */
-
-static void s_pack_summary(msgpack_packer *pk, const tb_summary_t *s)
-{
-    msgpack_pack_array(pk, SUMMARY_FIELDS);
-    msgpack_pack_uint64(pk, s->ts_ns);
-    msgpack_pack_uint32(pk, s->wire_len);
-    msgpack_pack_uint32(pk, s->cap_len);
-    msgpack_pack_uint8(pk, s->family);
-    msgpack_pack_uint8(pk, s->proto);
-    msgpack_pack_uint8(pk, s->tcp_flags);
-    msgpack_pack_uint8(pk, s->flags);
-    msgpack_pack_uint16(pk, s->sport);
-    msgpack_pack_uint16(pk, s->dport);
-    msgpack_pack_uint16(pk, s->vlan);
-    msgpack_pack_uint16(pk, s->ethertype);
-    msgpack_pack_bin(pk, sizeof s->src);
-    msgpack_pack_bin_body(pk, s->src, sizeof s->src);
-    msgpack_pack_bin(pk, sizeof s->dst);
-    msgpack_pack_bin_body(pk, s->dst, sizeof s->dst);
-}
-
-static void s_pack_points(msgpack_packer *pk, const tb_pointstats_t *ps)
-{
-    msgpack_pack_map(pk, 3);
-    tb_mp_pack_cstr(pk, "entries");
-    msgpack_pack_array(pk, ps->n);
-    for (size_t i = 0; i < ps->n; i++) {
-        msgpack_pack_array(pk, 4);
-        tb_mp_pack_cstr(pk, ps->e[i].mp);
-        tb_mp_pack_cstr(pk, ps->e[i].ci);
-        msgpack_pack_uint64(pk, ps->e[i].packets);
-        msgpack_pack_uint64(pk, ps->e[i].bytes);
-    }
-    tb_mp_pack_cstr(pk, "overflow");
-    msgpack_pack_array(pk, 2);
-    msgpack_pack_uint64(pk, ps->overflow_packets);
-    msgpack_pack_uint64(pk, ps->overflow_bytes);
-    tb_mp_pack_cstr(pk, "unnamed");
-    msgpack_pack_array(pk, 2);
-    msgpack_pack_uint64(pk, ps->unnamed_packets);
-    msgpack_pack_uint64(pk, ps->unnamed_bytes);
-}
-
-static int s_pack_stats(msgpack_packer *pk, const tb_stats_t *s)
-{
-    msgpack_pack_map(pk, 13);
-    tb_mp_kv_u64(pk, "packets", s->packets);
-    tb_mp_kv_u64(pk, "bytes", s->bytes);
-    tb_mp_kv_u64(pk, "first_ts", s->first_ts);
-    tb_mp_kv_u64(pk, "last_ts", s->last_ts);
-    tb_mp_pack_cstr(pk, "min");
-    s_pack_summary(pk, &s->min_pkt);
-    tb_mp_pack_cstr(pk, "max");
-    s_pack_summary(pk, &s->max_pkt);
-    tb_mp_pack_cstr(pk, "last");
-    s_pack_summary(pk, &s->last_pkt);
-    tb_mp_pack_cstr(pk, "proto");
-    msgpack_pack_array(pk, TB_PC_COUNT);
-    for (int pc = 0; pc < TB_PC_COUNT; pc++) {
-        msgpack_pack_array(pk, 2);
-        msgpack_pack_uint64(pk, s->proto[pc].packets);
-        msgpack_pack_uint64(pk, s->proto[pc].bytes);
-    }
-    tb_mp_kv_u64(pk, "decode_flagged", s->decode_flagged);
-    tb_mp_kv_u64(pk, "ts_outliers", s->ts_outliers);
-    tb_mp_pack_cstr(pk, "flows");
-    int rc = tb_topk_pack(s->flows, pk);
-    tb_mp_pack_cstr(pk, "hosts");
-    rc |= tb_topk_pack(s->hosts, pk);
-    tb_mp_pack_cstr(pk, "points");
-    s_pack_points(pk, &s->points);
-    return rc;
-}
-
-static void s_pack_probe(msgpack_packer *pk, const tb_track_t *pt)
-{
-    msgpack_pack_map(pk, 9);
-    tb_mp_kv_str(pk, "id", pt->probe_id);
-    tb_mp_kv_u64(pk, "boot_ns", pt->boot_ns);
-    tb_mp_kv_u64(pk, "next_seq", pt->next_seq);
-    tb_mp_kv_u64(pk, "run", pt->run);
-    tb_mp_kv_u64(pk, "received", pt->received);
-    tb_mp_kv_u64(pk, "seq_gaps", pt->seq_gaps);
-    tb_mp_kv_u64(pk, "restarts", pt->restarts);
-    tb_mp_kv_u64(pk, "lost_packets", pt->lost_packets);
-    tb_mp_kv_bool(pk, "eos_seen", pt->eos_seen);
-}
 
 static int s_pack_stream(const tb_streams_t *t, msgpack_packer *pk, const tb_stream_t *st)
 {
@@ -141,7 +60,7 @@ static int s_pack_stream(const tb_streams_t *t, msgpack_packer *pk, const tb_str
     tb_mp_pack_cstr(pk, "probes");
     msgpack_pack_array(pk, st->nprobes);
     for (size_t i = 0; i < st->nprobes; i++) {
-        s_pack_probe(pk, &st->probes[i]);
+        tb_track_pack(&st->probes[i], pk);
     }
     /* What each sink holds open (the database's current seconds and
      * interval), by sink name. */
@@ -158,7 +77,7 @@ static int s_pack_stream(const tb_streams_t *t, msgpack_packer *pk, const tb_str
         }
     }
     tb_mp_pack_cstr(pk, "stats");
-    return s_pack_stats(pk, st->stats);
+    return tb_stats_pack(st->stats, pk);
 }
 
 /* Write all of buf to path's temporary twin, sync it, rename it over path
@@ -283,176 +202,6 @@ typedef struct {
     tb_mp_reader_t sinks_at; /* the sinks' part, read once the stream is placed */
 } saved_stream_t;
 
-static void s_read_summary(tb_mp_reader_t *r, tb_summary_t *s)
-{
-    memset(s, 0, sizeof *s);
-    if (tb_mp_read_array(r) != SUMMARY_FIELDS) {
-        r->error = r->error ? r->error : TB_EPROTO;
-        return;
-    }
-    s->ts_ns = tb_mp_read_uint(r);
-    uint64_t v[10];
-    for (int i = 0; i < 10; i++) {
-        v[i] = tb_mp_read_uint(r);
-    }
-    s->wire_len = (uint32_t)v[0];
-    s->cap_len = (uint32_t)v[1];
-    s->family = (uint8_t)v[2];
-    s->proto = (uint8_t)v[3];
-    s->tcp_flags = (uint8_t)v[4];
-    s->flags = (uint8_t)v[5];
-    s->sport = (uint16_t)v[6];
-    s->dport = (uint16_t)v[7];
-    s->vlan = (uint16_t)v[8];
-    s->ethertype = (uint16_t)v[9];
-    uint32_t len;
-    const uint8_t *a = tb_mp_read_bin(r, &len);
-    if (a != NULL && len == sizeof s->src) {
-        memcpy(s->src, a, len);
-    }
-    const uint8_t *b = tb_mp_read_bin(r, &len);
-    if (b != NULL && len == sizeof s->dst) {
-        memcpy(s->dst, b, len);
-    }
-    /* Values that would not fit their fields, or a family this version does
-     * not know, mean the file is not ours. */
-    if (v[0] > UINT32_MAX || v[1] > UINT32_MAX ||
-        (v[2] != TB_FAMILY_NONE && v[2] != TB_FAMILY_IPV4 && v[2] != TB_FAMILY_IPV6) ||
-        v[3] > UINT8_MAX || v[4] > UINT8_MAX || v[5] > UINT8_MAX || v[6] > UINT16_MAX ||
-        v[7] > UINT16_MAX || v[8] > UINT16_MAX || v[9] > UINT16_MAX || a == NULL || b == NULL) {
-        r->error = r->error ? r->error : TB_EPROTO;
-    }
-}
-
-/* [packets, bytes] */
-static void s_read_pair(tb_mp_reader_t *r, uint64_t *packets, uint64_t *bytes)
-{
-    if (tb_mp_read_array(r) != 2) {
-        r->error = r->error ? r->error : TB_EPROTO;
-        return;
-    }
-    *packets = tb_mp_read_uint(r);
-    *bytes = tb_mp_read_uint(r);
-}
-
-static void s_read_points(tb_mp_reader_t *r, tb_pointstats_t *ps)
-{
-    uint32_t pairs = tb_mp_read_map(r);
-    for (uint32_t i = 0; i < pairs && !r->error; i++) {
-        if (tb_mp_next_str_is(r, "entries")) {
-            uint32_t n = tb_mp_read_array(r);
-            for (uint32_t k = 0; k < n && !r->error; k++) {
-                char mp[TB_POINT_NAME_MAX + 1] = "", ci[TB_POINT_NAME_MAX + 1] = "";
-                if (tb_mp_read_array(r) != 4) {
-                    r->error = r->error ? r->error : TB_EPROTO;
-                    break;
-                }
-                tb_mp_read_str_copy(r, mp, sizeof mp);
-                tb_mp_read_str_copy(r, ci, sizeof ci);
-                uint64_t packets = tb_mp_read_uint(r), bytes = tb_mp_read_uint(r);
-                int slot = r->error ? -1 : tb_pointstats_slot(ps, mp, ci);
-                if (slot >= 0) {
-                    ps->e[slot].packets = packets;
-                    ps->e[slot].bytes = bytes;
-                } else if (!r->error) {
-                    ps->overflow_packets += packets; /* a longer table than this one */
-                    ps->overflow_bytes += bytes;
-                }
-            }
-        } else if (tb_mp_next_str_is(r, "overflow")) {
-            uint64_t p = 0, b = 0;
-            s_read_pair(r, &p, &b);
-            ps->overflow_packets += p;
-            ps->overflow_bytes += b;
-        } else if (tb_mp_next_str_is(r, "unnamed")) {
-            s_read_pair(r, &ps->unnamed_packets, &ps->unnamed_bytes);
-        } else {
-            tb_mp_skip(r);
-            tb_mp_skip(r);
-        }
-    }
-}
-
-static void s_read_stats(tb_mp_reader_t *r, tb_stats_t *s)
-{
-    tb_stats_reset(s);
-    uint32_t pairs = tb_mp_read_map(r);
-    for (uint32_t i = 0; i < pairs && !r->error; i++) {
-        if (tb_mp_next_str_is(r, "packets")) {
-            s->packets = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "bytes")) {
-            s->bytes = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "first_ts")) {
-            s->first_ts = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "last_ts")) {
-            s->last_ts = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "min")) {
-            s_read_summary(r, &s->min_pkt);
-        } else if (tb_mp_next_str_is(r, "max")) {
-            s_read_summary(r, &s->max_pkt);
-        } else if (tb_mp_next_str_is(r, "last")) {
-            s_read_summary(r, &s->last_pkt);
-        } else if (tb_mp_next_str_is(r, "proto")) {
-            uint32_t n = tb_mp_read_array(r);
-            for (uint32_t pc = 0; pc < n && !r->error; pc++) {
-                if (tb_mp_read_array(r) != 2) {
-                    r->error = r->error ? r->error : TB_EPROTO;
-                    break;
-                }
-                uint64_t p = tb_mp_read_uint(r), b = tb_mp_read_uint(r);
-                if (pc < TB_PC_COUNT) {
-                    s->proto[pc].packets = p;
-                    s->proto[pc].bytes = b;
-                }
-            }
-        } else if (tb_mp_next_str_is(r, "decode_flagged")) {
-            s->decode_flagged = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "ts_outliers")) {
-            s->ts_outliers = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "flows")) {
-            tb_topk_unpack(s->flows, r);
-        } else if (tb_mp_next_str_is(r, "hosts")) {
-            tb_topk_unpack(s->hosts, r);
-        } else if (tb_mp_next_str_is(r, "points")) {
-            s_read_points(r, &s->points);
-        } else {
-            tb_mp_skip(r);
-            tb_mp_skip(r);
-        }
-    }
-}
-
-static void s_read_probe(tb_mp_reader_t *r, tb_track_t *pt)
-{
-    memset(pt, 0, sizeof *pt);
-    pt->src_state = -1; /* until its next heartbeat says */
-    uint32_t pairs = tb_mp_read_map(r);
-    for (uint32_t i = 0; i < pairs && !r->error; i++) {
-        if (tb_mp_next_str_is(r, "id")) {
-            tb_mp_read_str_copy(r, pt->probe_id, sizeof pt->probe_id);
-        } else if (tb_mp_next_str_is(r, "boot_ns")) {
-            pt->boot_ns = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "next_seq")) {
-            pt->next_seq = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "run")) {
-            pt->run = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "received")) {
-            pt->received = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "seq_gaps")) {
-            pt->seq_gaps = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "restarts")) {
-            pt->restarts = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "lost_packets")) {
-            pt->lost_packets = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "eos_seen")) {
-            pt->eos_seen = tb_mp_read_bool(r);
-        } else {
-            tb_mp_skip(r);
-            tb_mp_skip(r);
-        }
-    }
-}
-
 /* A stream's fields up to its statistics (read into `stats`, which is
  * scratch until the stream is placed). */
 static void s_read_stream(tb_mp_reader_t *r, saved_stream_t *sv, tb_stats_t *stats)
@@ -499,11 +248,11 @@ static void s_read_stream(tb_mp_reader_t *r, saved_stream_t *sv, tb_stats_t *sta
                 break;
             }
             for (uint32_t k = 0; k < n && !r->error; k++) {
-                s_read_probe(r, &sv->probes[k]);
+                tb_track_unpack(&sv->probes[k], r);
             }
             sv->nprobes = n;
         } else if (tb_mp_next_str_is(r, "stats")) {
-            s_read_stats(r, stats);
+            tb_stats_unpack(stats, r);
             have_stats = 1;
         } else if (tb_mp_next_str_is(r, "sinks")) {
             sv->sinks_at = *r;

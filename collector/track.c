@@ -186,3 +186,48 @@ void tb_track_totals(const tb_track_t *tracks, size_t n, tb_track_totals_t *t)
         }
     }
 }
+
+void tb_track_pack(const tb_track_t *pt, msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 9);
+    tb_mp_kv_str(pk, "id", pt->probe_id);
+    tb_mp_kv_u64(pk, "boot_ns", pt->boot_ns);
+    tb_mp_kv_u64(pk, "next_seq", pt->next_seq);
+    tb_mp_kv_u64(pk, "run", pt->run);
+    tb_mp_kv_u64(pk, "received", pt->received);
+    tb_mp_kv_u64(pk, "seq_gaps", pt->seq_gaps);
+    tb_mp_kv_u64(pk, "restarts", pt->restarts);
+    tb_mp_kv_u64(pk, "lost_packets", pt->lost_packets);
+    tb_mp_kv_bool(pk, "eos_seen", pt->eos_seen);
+}
+
+void tb_track_unpack(tb_track_t *pt, tb_mp_reader_t *r)
+{
+    memset(pt, 0, sizeof *pt);
+    pt->src_state = -1; /* until its next heartbeat says */
+    uint32_t pairs = tb_mp_read_map(r);
+    for (uint32_t i = 0; i < pairs && !r->error; i++) {
+        if (tb_mp_next_str_is(r, "id")) {
+            tb_mp_read_str_copy(r, pt->probe_id, sizeof pt->probe_id);
+        } else if (tb_mp_next_str_is(r, "boot_ns")) {
+            pt->boot_ns = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "next_seq")) {
+            pt->next_seq = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "run")) {
+            pt->run = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "received")) {
+            pt->received = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "seq_gaps")) {
+            pt->seq_gaps = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "restarts")) {
+            pt->restarts = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "lost_packets")) {
+            pt->lost_packets = tb_mp_read_uint(r);
+        } else if (tb_mp_next_str_is(r, "eos_seen")) {
+            pt->eos_seen = tb_mp_read_bool(r);
+        } else {
+            tb_mp_skip(r);
+            tb_mp_skip(r);
+        }
+    }
+}

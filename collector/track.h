@@ -13,6 +13,7 @@
 #define TB_TRACK_H
 
 #include "sink.h"
+#include "tb_mp.h"
 #include "tb_time.h"
 #include "tb_wire.h"
 
@@ -124,5 +125,15 @@ void tb_track_loss(const tb_track_t *pt, uint64_t unmeasured_ns, tb_loss_t *l);
 
 /* Loss summed over tracks[0..n). */
 void tb_track_totals(const tb_track_t *tracks, size_t n, tb_track_totals_t *t);
+
+/* A snapshot of the track (--state-dir): one msgpack map of the probe's id,
+ * position and loss (not its heartbeat: the next one comes within a
+ * second). */
+void tb_track_pack(const tb_track_t *pt, msgpack_packer *pk);
+
+/* Read back what tb_track_pack wrote into pt (cleared first; source state
+ * unknown until the probe's next heartbeat). Keys not known are skipped;
+ * anything malformed sets r->error. */
+void tb_track_unpack(tb_track_t *pt, tb_mp_reader_t *r);
 
 #endif
