@@ -88,12 +88,12 @@ static int s_write_atomic(const char *dir, const void *buf, size_t len, char *er
     if (snprintf(path, sizeof path, "%s/%s", dir, TB_STATE_FILE) >= (int)sizeof path ||
         snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, TB_STATE_FILE) >= (int)sizeof tmp) {
         snprintf(err, errsize, "state directory path too long");
-        return -1;
+        return TB_EINVAL;
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errsize, "cannot create %s: %s", tmp, strerror(errno));
-        return -1;
+        return TB_EIO;
     }
     const uint8_t *p = buf;
     size_t left = len;
@@ -106,7 +106,7 @@ static int s_write_atomic(const char *dir, const void *buf, size_t len, char *er
             snprintf(err, errsize, "cannot write %s: %s", tmp, w < 0 ? strerror(errno) : "no room");
             close(fd);
             unlink(tmp);
-            return -1;
+            return TB_EIO;
         }
         p += w;
         left -= (size_t)w;
@@ -115,13 +115,13 @@ static int s_write_atomic(const char *dir, const void *buf, size_t len, char *er
         snprintf(err, errsize, "cannot sync %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
-        return -1;
+        return TB_EIO;
     }
     close(fd);
     if (rename(tmp, path) != 0) {
         snprintf(err, errsize, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         unlink(tmp);
-        return -1;
+        return TB_EIO;
     }
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
@@ -136,15 +136,15 @@ int tb_state_check_dir(const char *dir, char *err, size_t errsize)
     struct stat sb;
     if (stat(dir, &sb) != 0) {
         snprintf(err, errsize, "--state-dir %s: %s", dir, strerror(errno));
-        return -1;
+        return errno == ENOENT ? TB_ENOENT : TB_EIO;
     }
     if (!S_ISDIR(sb.st_mode)) {
         snprintf(err, errsize, "--state-dir %s: not a directory", dir);
-        return -1;
+        return TB_EINVAL;
     }
     if (access(dir, W_OK | X_OK) != 0) {
         snprintf(err, errsize, "--state-dir %s: not writable: %s", dir, strerror(errno));
-        return -1;
+        return TB_EIO;
     }
     return 0;
 }
@@ -172,7 +172,8 @@ int tb_state_save(const char *dir, const tb_streams_t *t, char *err, size_t errs
     for (size_t i = 0; i < t->max; i++) {
         const tb_stream_t *st = &t->slot[i];
         if (st->in_use && st->stats != NULL) {
-            rc |= s_pack_stream(t, &pk, st);
+            int prc = s_pack_stream(t, &pk, st);
+            rc = rc != 0 ? rc : prc;
         }
     }
     /* msgpack-c's buffer reports no failure of its own: a NULL data or a
@@ -180,7 +181,7 @@ int tb_state_save(const char *dir, const tb_streams_t *t, char *err, size_t errs
     if (rc != 0 || sb.data == NULL) {
         snprintf(err, errsize, "out of memory writing the snapshot");
         msgpack_sbuffer_destroy(&sb);
-        return -1;
+        return TB_ENOMEM;
     }
     rc = s_write_atomic(dir, sb.data, sb.size, err, errsize);
     msgpack_sbuffer_destroy(&sb);
@@ -389,63 +390,66 @@ static void s_restore(tb_streams_t *t, const saved_stream_t *sv, tb_stats_t **st
            sv->name, (unsigned long long)st->stats->packets, (double)down / 1e9);
 }
 
-static uint8_t *s_read_file(const char *path, size_t *len, char *err, size_t errsize, int *absent)
+/* The whole file at path into a new buffer (*buf, the caller frees it).
+ * 0, or TB_ENOENT when there is no file (err untouched), or another
+ * negative tb_err_t with a one-line reason in err. */
+static int s_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errsize)
 {
-    *absent = 0;
+    *buf = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) {
-            *absent = 1;
-        } else {
-            snprintf(err, errsize, "cannot open %s: %s", path, strerror(errno));
+            return TB_ENOENT;
         }
-        return NULL;
+        snprintf(err, errsize, "cannot open %s: %s", path, strerror(errno));
+        return TB_EIO;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > TB_STATE_MAX_BYTES) {
         snprintf(err, errsize, "%s: not a regular file of at most %llu MiB", path,
                  (unsigned long long)(TB_STATE_MAX_BYTES >> 20));
         close(fd);
-        return NULL;
+        return TB_ELIMIT;
     }
     size_t size = (size_t)sb.st_size;
-    uint8_t *buf = malloc(size ? size : 1);
-    if (buf == NULL) {
+    uint8_t *data = malloc(size ? size : 1);
+    if (data == NULL) {
         snprintf(err, errsize, "%s: out of memory", path);
         close(fd);
-        return NULL;
+        return TB_ENOMEM;
     }
     size_t got = 0;
     while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
+        ssize_t n = read(fd, data + got, size - got);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
             snprintf(err, errsize, "cannot read %s: %s", path,
                      n < 0 ? strerror(errno) : "cut short");
-            free(buf);
+            free(data);
             close(fd);
-            return NULL;
+            return TB_EIO;
         }
         got += (size_t)n;
     }
     close(fd);
+    *buf = data;
     *len = size;
-    return buf;
+    return 0;
 }
 
 int tb_state_seed(const char *dir, uint64_t *seed)
 {
     char path[4096], err[256];
     if (snprintf(path, sizeof path, "%s/%s", dir, TB_STATE_FILE) >= (int)sizeof path) {
-        return -1;
+        return TB_EINVAL;
     }
     size_t len = 0;
-    int absent;
-    uint8_t *buf = s_read_file(path, &len, err, sizeof err, &absent);
-    if (buf == NULL) {
-        return -1;
+    uint8_t *buf;
+    int rc = s_read_file(path, &buf, &len, err, sizeof err);
+    if (rc != 0) {
+        return rc;
     }
     tb_mp_reader_t r;
     tb_mp_reader_init(&r, buf, len);
@@ -461,7 +465,7 @@ int tb_state_seed(const char *dir, uint64_t *seed)
         }
     }
     free(buf);
-    return found ? 0 : -1;
+    return found ? 0 : TB_ENOENT;
 }
 
 int tb_state_load(const char *dir, tb_streams_t *t, uint64_t *restored, char *err, size_t errsize)
@@ -469,17 +473,17 @@ int tb_state_load(const char *dir, tb_streams_t *t, uint64_t *restored, char *er
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%s", dir, TB_STATE_FILE) >= (int)sizeof path) {
         snprintf(err, errsize, "state directory path too long");
-        return -1;
+        return TB_EINVAL;
     }
     size_t len = 0;
-    int absent;
-    uint8_t *buf = s_read_file(path, &len, err, errsize, &absent);
-    if (buf == NULL) {
-        if (absent) {
-            tb_log(TB_LOG_INFO, LOG_COMPONENT, "no snapshot in %s: starting with no streams", dir);
-            return 0;
-        }
-        return -1;
+    uint8_t *buf;
+    int rc = s_read_file(path, &buf, &len, err, errsize);
+    if (rc == TB_ENOENT) {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "no snapshot in %s: starting with no streams", dir);
+        return 0;
+    }
+    if (rc != 0) {
+        return rc;
     }
     tb_stats_t *scratch = tb_stats_new(t->flow_capacity, t->host_capacity, t->seed);
     saved_stream_t *sv = malloc(sizeof *sv);
@@ -488,7 +492,7 @@ int tb_state_load(const char *dir, tb_streams_t *t, uint64_t *restored, char *er
         tb_stats_destroy(&scratch);
         free(sv);
         free(buf);
-        return -1;
+        return TB_ENOMEM;
     }
     uint64_t now_ns = tb_time_now_ns();
     tb_mp_reader_t r;
@@ -528,18 +532,17 @@ int tb_state_load(const char *dir, tb_streams_t *t, uint64_t *restored, char *er
             tb_mp_skip(&r);
         }
     }
-    int rc = 0;
     if (!ours) {
         snprintf(err, errsize, "%s is not a tapbus collector snapshot", path);
-        rc = -1;
+        rc = TB_EPROTO;
     } else if (version != VERSION) {
         snprintf(err, errsize, "%s: snapshot version %llu, this collector reads version %d", path,
                  (unsigned long long)version, VERSION);
-        rc = -1;
+        rc = TB_EVERSION;
     } else if (r.error) {
         snprintf(err, errsize, "%s is damaged (%s) after %zu stream(s)", path, tb_strerror(r.error),
                  nstreams);
-        rc = -1;
+        rc = r.error;
     } else {
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "snapshot of %.1f s ago: %llu stream(s) back",
                saved_ns && now_ns > saved_ns ? (double)(now_ns - saved_ns) / 1e9 : 0.0,
