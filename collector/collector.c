@@ -95,6 +95,53 @@ static int s_curve_setup(tb_collector_t *c, char *err, size_t errsize)
     return rc;
 }
 
+/* The ZeroMQ context, the SUB socket for probes and the ROUTER socket for
+ * control, with their options; nothing bound or connected yet. */
+static int s_sockets(tb_collector_t *c, char *err, size_t errsize)
+{
+    const tb_collector_config_t *cfg = &c->cfg;
+    c->zctx = zmq_ctx_new();
+    if (c->zctx == NULL) {
+        snprintf(err, errsize, "cannot create ZeroMQ context: %s", zmq_strerror(errno));
+        return TB_EIO;
+    }
+    c->sub = zmq_socket(c->zctx, ZMQ_SUB);
+    c->ctl = zmq_socket(c->zctx, ZMQ_ROUTER);
+    int64_t maxmsg = TB_WIRE_MAX_MSG + TB_TOPIC_MAX;
+    int64_t maxctl = TB_CTL_MAX_MSG;
+    /* What one control client can make the collector hold: this many replies
+     * it has not read, this many requests not yet handled. */
+    int ctl_sndhwm = TB_COLL_CTL_SNDHWM;
+    int ctl_rcvhwm = TB_COLL_CTL_RCVHWM;
+    int one = 1;
+    int linger = 0;
+    /* ZMTP heartbeats: a probe that vanished without closing the connection
+     * is noticed, and the SUB socket reconnects (re-subscribing) when it is
+     * back. */
+    int hb_ivl = 2000;
+    int hb_timeout = 6000;
+    /* A peer that is not a ZeroMQ peer at all shows as such within this. */
+    int hs_ivl = TB_BUSMON_HANDSHAKE_MS;
+    if (c->sub == NULL || c->ctl == NULL ||
+        zmq_setsockopt(c->sub, ZMQ_RCVHWM, &cfg->rcvhwm, sizeof cfg->rcvhwm) != 0 ||
+        zmq_setsockopt(c->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        zmq_setsockopt(c->sub, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
+        zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) != 0 ||
+        zmq_setsockopt(c->sub, ZMQ_HANDSHAKE_IVL, &hs_ivl, sizeof hs_ivl) != 0 ||
+        zmq_setsockopt(c->ctl, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl) != 0 ||
+        zmq_setsockopt(c->ctl, ZMQ_SNDHWM, &ctl_sndhwm, sizeof ctl_sndhwm) != 0 ||
+        zmq_setsockopt(c->ctl, ZMQ_RCVHWM, &ctl_rcvhwm, sizeof ctl_rcvhwm) != 0 ||
+        zmq_setsockopt(c->ctl, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(c->ctl, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        /* Stream discovery: every probe's offers, always. */
+        zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN) != 0) {
+        snprintf(err, errsize, "cannot create sockets: %s", zmq_strerror(errno));
+        return TB_EIO;
+    }
+    return 0;
+}
+
 tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, size_t errsize)
 {
     if (cfg->nprobes == 0 && cfg->nlisten == 0) {
@@ -140,43 +187,7 @@ tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, si
         c->db = db; /* borrowed: its health goes into status */
         (void)tb_streams_add_sink(c->streams, &db);
     }
-    c->zctx = zmq_ctx_new();
-    if (c->zctx == NULL) {
-        snprintf(err, errsize, "cannot create ZeroMQ context: %s", zmq_strerror(errno));
-        goto fail;
-    }
-    c->sub = zmq_socket(c->zctx, ZMQ_SUB);
-    c->ctl = zmq_socket(c->zctx, ZMQ_ROUTER);
-    int64_t maxmsg = TB_WIRE_MAX_MSG + TB_TOPIC_MAX;
-    int64_t maxctl = TB_CTL_MAX_MSG;
-    /* What one control client can make the collector hold: this many replies
-     * it has not read, this many requests not yet handled. */
-    int ctl_sndhwm = TB_COLL_CTL_SNDHWM;
-    int ctl_rcvhwm = TB_COLL_CTL_RCVHWM;
-    int one = 1;
-    int linger = 0;
-    /* ZMTP heartbeats: a probe that vanished without closing the connection
-     * is noticed, and the SUB socket reconnects (re-subscribing) when it is
-     * back. */
-    int hb_ivl = 2000;
-    int hb_timeout = 6000;
-    /* A peer that is not a ZeroMQ peer at all shows as such within this. */
-    int hs_ivl = TB_BUSMON_HANDSHAKE_MS;
-    if (c->sub == NULL || c->ctl == NULL ||
-        zmq_setsockopt(c->sub, ZMQ_RCVHWM, &cfg->rcvhwm, sizeof cfg->rcvhwm) != 0 ||
-        zmq_setsockopt(c->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
-        zmq_setsockopt(c->sub, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
-        zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) != 0 ||
-        zmq_setsockopt(c->sub, ZMQ_HANDSHAKE_IVL, &hs_ivl, sizeof hs_ivl) != 0 ||
-        zmq_setsockopt(c->ctl, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl) != 0 ||
-        zmq_setsockopt(c->ctl, ZMQ_SNDHWM, &ctl_sndhwm, sizeof ctl_sndhwm) != 0 ||
-        zmq_setsockopt(c->ctl, ZMQ_RCVHWM, &ctl_rcvhwm, sizeof ctl_rcvhwm) != 0 ||
-        zmq_setsockopt(c->ctl, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
-        zmq_setsockopt(c->ctl, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        /* Stream discovery: every probe's offers, always. */
-        zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, TB_OFFER_TOPIC, TB_OFFER_TOPIC_LEN) != 0) {
-        snprintf(err, errsize, "cannot create sockets: %s", zmq_strerror(errno));
+    if (s_sockets(c, err, errsize) != 0) {
         goto fail;
     }
     c->streams->sub = c->sub;
@@ -435,10 +446,18 @@ static void s_tick(tb_collector_t *c)
     }
 }
 
-/* A warning for each endpoint bound for the network without CURVE: whoever
- * reaches it can feed data as any probe, or start and stop measurements. */
-static void s_warn_open(const tb_collector_t *c)
+/* What the collector listens to, and a warning for each endpoint bound for
+ * the network without CURVE: whoever reaches it can feed data as any probe,
+ * or start and stop measurements. */
+static void s_announce(const tb_collector_t *c)
 {
+    for (size_t i = 0; i < c->cfg.nprobes; i++) {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "listening to probe %s", c->cfg.probes[i]);
+    }
+    for (size_t i = 0; i < c->cfg.nlisten; i++) {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "accepting probes on %s", c->cfg.listen[i]);
+    }
+    tb_log(TB_LOG_INFO, LOG_COMPONENT, "control on %s", c->cfg.control);
     if (c->cfg.curve != NULL) {
         return;
     }
@@ -458,20 +477,42 @@ static void s_warn_open(const tb_collector_t *c)
     }
 }
 
+/* Bus messages, bounded by count and by time: a sparse capture (each
+ * packet its own second and interval) makes every message expensive for the
+ * database sink, and control must not wait for RECV_BUDGET of them. */
+static void s_recv_some(tb_collector_t *c)
+{
+    uint64_t until = tb_time_mono_ns() + RECV_TIME_NS;
+    for (int i = 0; i < RECV_BUDGET; i++) {
+        int r = s_recv_one(c);
+        if (r <= 0 || tb_time_mono_ns() >= until) {
+            break;
+        }
+    }
+}
+
+/* Probe endpoints whose connection libzmq gave up on (busmon.h) are
+ * connected again. */
+static void s_reconnect_dead(tb_collector_t *c)
+{
+    for (const char *ep; (ep = tb_busmon_next_dead(c->mon, tb_time_mono_ns())) != NULL;) {
+        tb_log(TB_LOG_WARN, LOG_COMPONENT,
+               "probe %s: connection ended without a retry (protocol error); connecting again", ep);
+        zmq_disconnect(c->sub, ep);
+        if (zmq_connect(c->sub, ep) != 0) {
+            tb_log(TB_LOG_ERROR, LOG_COMPONENT, "cannot connect to probe %s again: %s", ep,
+                   zmq_strerror(errno));
+        }
+    }
+}
+
 int tb_collector_run(tb_collector_t *c, int stop_fd)
 {
     if (!c->started) {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "the collector runs only once started");
         return TB_EINVAL;
     }
-    for (size_t i = 0; i < c->cfg.nprobes; i++) {
-        tb_log(TB_LOG_INFO, LOG_COMPONENT, "listening to probe %s", c->cfg.probes[i]);
-    }
-    for (size_t i = 0; i < c->cfg.nlisten; i++) {
-        tb_log(TB_LOG_INFO, LOG_COMPONENT, "accepting probes on %s", c->cfg.listen[i]);
-    }
-    tb_log(TB_LOG_INFO, LOG_COMPONENT, "control on %s", c->cfg.control);
-    s_warn_open(c);
+    s_announce(c);
     int rc = 0;
     for (;;) {
         zmq_pollitem_t items[6] = {
@@ -515,17 +556,7 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
             break;
         }
         if (items[0].revents & ZMQ_POLLIN) {
-            /* Bounded by count and by time: a sparse capture (each packet
-             * its own second and interval) makes every message expensive
-             * for the database sink, and control must not wait for 256 of
-             * them. */
-            uint64_t until = tb_time_mono_ns() + RECV_TIME_NS;
-            for (int i = 0; i < RECV_BUDGET; i++) {
-                int r = s_recv_one(c);
-                if (r <= 0 || tb_time_mono_ns() >= until) {
-                    break;
-                }
-            }
+            s_recv_some(c);
         }
         if (items[1].revents & ZMQ_POLLIN) {
             tb_control_serve(c);
@@ -536,16 +567,7 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
         if (items[mon_idx].revents & ZMQ_POLLIN) {
             tb_busmon_read(c->mon);
         }
-        for (const char *ep; (ep = tb_busmon_next_dead(c->mon, tb_time_mono_ns())) != NULL;) {
-            tb_log(TB_LOG_WARN, LOG_COMPONENT,
-                   "probe %s: connection ended without a retry (protocol error); connecting again",
-                   ep);
-            zmq_disconnect(c->sub, ep);
-            if (zmq_connect(c->sub, ep) != 0) {
-                tb_log(TB_LOG_ERROR, LOG_COMPONENT, "cannot connect to probe %s again: %s", ep,
-                       zmq_strerror(errno));
-            }
-        }
+        s_reconnect_dead(c);
         s_tick(c);
     }
     /* The snapshot keeps them running: they come back with the collector. */
