@@ -1,5 +1,8 @@
-/* collector_int — state shared by the collector's loop (collector.c) and its
- * control handler (control.c). Not a public interface. */
+/* collector_int — the collector's context, shared by its loop
+ * (collector.c), its control socket (control.c) and the replies packed from
+ * its state (report.c). The streams and each probe's loss accounting are
+ * modules of their own (stream.h, track.h) that know nothing of this
+ * struct. Not a public interface; the loop's thread owns all of it. */
 #ifndef TB_COLLECTOR_INT_H
 #define TB_COLLECTOR_INT_H
 
