@@ -4,6 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Counters fed by what peers send add up without wrapping round. */
+static uint64_t s_add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 const tb_track_t *tb_track_find(const tb_track_t *tracks, size_t n, const char *probe_id)
 {
     for (size_t i = 0; i < n; i++) {
@@ -60,13 +66,13 @@ tb_track_step_t tb_track_follow(tb_track_t *pt, const tb_wire_header_t *h, uint6
      * baseline; a later gap counts the messages that never arrived. */
     if (h->seq > pt->next_seq) {
         *gap = h->seq - pt->next_seq;
-        pt->seq_gaps = tb_add_sat(pt->seq_gaps, *gap);
+        pt->seq_gaps = s_add_sat(pt->seq_gaps, *gap);
     } else if (h->seq < pt->next_seq) {
         /* Backwards: a duplicate, or somebody else sending with this
          * probe's id. Counted, never a gap; the count follows the newest
          * sequence, so the real probe's next message is not a huge gap
          * after a forged jump ahead. */
-        pt->seq_backward = tb_add_sat(pt->seq_backward, 1);
+        pt->seq_backward = s_add_sat(pt->seq_backward, 1);
         *backward = 1;
     }
     pt->next_seq = h->seq == UINT64_MAX ? UINT64_MAX : h->seq + 1;
@@ -100,7 +106,7 @@ void tb_track_eos(tb_track_t *pt, const tb_eos_t *eos)
     pt->src_state = eos->error ? TB_SRC_ERROR : TB_SRC_FINISHED;
     memcpy(pt->detail, eos->detail, sizeof pt->detail);
     if (eos->first_seq == pt->run_first_seq && eos->packets > pt->received) {
-        pt->lost_packets = tb_add_sat(pt->lost_packets, eos->packets - pt->received);
+        pt->lost_packets = s_add_sat(pt->lost_packets, eos->packets - pt->received);
     }
 }
 
@@ -145,7 +151,7 @@ int tb_track_all_ended(const tb_track_t *tracks, size_t n, uint64_t now)
 
 uint64_t tb_track_capture_drops(const tb_track_t *pt)
 {
-    return pt->have_hb ? tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop) : 0;
+    return pt->have_hb ? s_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop) : 0;
 }
 
 void tb_track_loss(const tb_track_t *pt, uint64_t unmeasured_ns, tb_loss_t *l)
@@ -172,17 +178,17 @@ void tb_track_totals(const tb_track_t *tracks, size_t n, tb_track_totals_t *t)
     memset(t, 0, sizeof *t);
     for (size_t i = 0; i < n; i++) {
         const tb_track_t *pt = &tracks[i];
-        t->seq_gaps = tb_add_sat(t->seq_gaps, pt->seq_gaps);
-        t->seq_backward = tb_add_sat(t->seq_backward, pt->seq_backward);
-        t->lost_packets = tb_add_sat(t->lost_packets, pt->lost_packets);
-        t->restarts = tb_add_sat(t->restarts, pt->restarts);
+        t->seq_gaps = s_add_sat(t->seq_gaps, pt->seq_gaps);
+        t->seq_backward = s_add_sat(t->seq_backward, pt->seq_backward);
+        t->lost_packets = s_add_sat(t->lost_packets, pt->lost_packets);
+        t->restarts = s_add_sat(t->restarts, pt->restarts);
         if (pt->have_hb) {
-            t->capture_drops = tb_add_sat(t->capture_drops, tb_track_capture_drops(pt));
-            t->bus_drops = tb_add_sat(t->bus_drops, pt->hb.bus_drops);
-            t->decode_errors = tb_add_sat(t->decode_errors, pt->hb.decode_errors);
-            t->files_skipped = tb_add_sat(t->files_skipped, pt->hb.files_skipped);
-            t->frames_lost = tb_add_sat(t->frames_lost, pt->hb.frames_lost);
-            t->frames_bad = tb_add_sat(t->frames_bad, pt->hb.frames_bad);
+            t->capture_drops = s_add_sat(t->capture_drops, tb_track_capture_drops(pt));
+            t->bus_drops = s_add_sat(t->bus_drops, pt->hb.bus_drops);
+            t->decode_errors = s_add_sat(t->decode_errors, pt->hb.decode_errors);
+            t->files_skipped = s_add_sat(t->files_skipped, pt->hb.files_skipped);
+            t->frames_lost = s_add_sat(t->frames_lost, pt->hb.frames_lost);
+            t->frames_bad = s_add_sat(t->frames_bad, pt->hb.frames_bad);
         }
     }
 }

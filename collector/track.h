@@ -26,12 +26,6 @@
  * second. */
 #define TB_TRACK_EXPIRE_NS (10 * TB_NS_PER_SEC)
 
-/* Counters fed by what peers send add up without wrapping round. */
-static inline uint64_t tb_add_sat(uint64_t a, uint64_t b)
-{
-    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-
 typedef struct {
     char probe_id[TB_PROBE_ID_MAX + 1];
     uint64_t boot_ns;
