@@ -44,14 +44,23 @@ typedef struct tb_collector tb_collector_t;
 
 void tb_collector_config_defaults(tb_collector_config_t *cfg);
 
-/* Create sockets, connect to probes, bind control. With CURVE, the guard
- * (ZAP handler) is running before any socket binds or connects. NULL with a
- * one-line reason in err on failure. cfg's strings (and certificate) must
- * outlive the collector. */
+/* Check cfg and create the parts: the streams' table and sinks, the offer
+ * table, the ZeroMQ context and sockets with their options. Nothing is
+ * bound, connected or started (tb_collector_start). NULL with a one-line
+ * reason in err on failure. cfg's strings (and certificate) must outlive
+ * the collector. */
 tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, size_t errsize);
 
-/* Run until stop_fd becomes readable. Returns 0 or a negative tb_err_t (a
- * socket failed, or the CURVE authentication handler stopped). */
+/* Start, once: with CURVE, the guard (ZAP handler) thread first, before any
+ * socket binds or connects; then connect to the probes, bind --listen, start
+ * the database query thread, bind control, and bring back the streams of
+ * the snapshot (--state-dir). Returns 0, or a negative tb_err_t with a
+ * one-line reason in err (destroy the collector then). */
+int tb_collector_start(tb_collector_t *c, char *err, size_t errsize);
+
+/* Run until stop_fd becomes readable (-1: until an error). Returns 0 or a
+ * negative tb_err_t (not started, a socket failed, or the CURVE
+ * authentication handler stopped). */
 int tb_collector_run(tb_collector_t *c, int stop_fd);
 
 /* Accepts NULL, sets *p = NULL. */

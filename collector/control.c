@@ -1,460 +1,171 @@
-/* control — answers tapbusctl's requests (docs/control-protocol.md).
+/* control — see control.h.
  *
  * Every request gets exactly one reply; user errors (unknown command, unknown
  * stream, bad name) go back in the reply's "error", not to the log. */
 #include "control.h"
+#include "report.h"
 
 #include "tb_ctl.h"
 #include "tb_err.h"
 #include "tb_log.h"
 #include "tb_mp.h"
-#include "tb_time.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <zmq.h>
 
 #define LOG_COMPONENT "control"
+#define LOG_SOCKET    "collector" /* what happens on the socket: the loop's lines */
 
-static void s_kv_time(msgpack_packer *pk, const char *key, uint64_t ns)
+static void s_close_env(tb_collector_t *c)
 {
-    char buf[48];
-    tb_mp_kv_str(pk, key, ns ? tb_time_format(ns, 9, buf, sizeof buf) : "");
+    for (size_t i = 0; i < c->nenv; i++) {
+        zmq_msg_close(&c->env[i]);
+    }
+    c->nenv = 0;
 }
 
-static void s_pack_packet(msgpack_packer *pk, const tb_summary_t *s)
+/* Send the routing frames in c->env (consumed) and then the reply. Every
+ * frame is sent even when one fails, so that the message always ends
+ * (ROUTER would join the next reply to an unfinished one). */
+static void s_reply(tb_collector_t *c, const void *data, size_t size)
 {
-    char src[64], dst[64];
-    tb_summary_addr(s, 0, src, sizeof src);
-    tb_summary_addr(s, 1, dst, sizeof dst);
-    int ports = (s->flags & TB_SUM_PORTS) != 0;
-    msgpack_pack_map(pk, 11);
-    tb_mp_kv_u64(pk, "ts", s->ts_ns);
-    s_kv_time(pk, "time", s->ts_ns);
-    tb_mp_kv_u64(pk, "len", s->wire_len);
-    tb_mp_kv_u64(pk, "caplen", s->cap_len);
-    tb_mp_kv_str(pk, "class", tb_proto_class_name(tb_proto_class(s)));
-    tb_mp_kv_u64(pk, "proto", s->family ? s->proto : 0);
-    tb_mp_kv_str(pk, "src", src);
-    tb_mp_kv_str(pk, "dst", dst);
-    tb_mp_kv_u64(pk, "sport", ports ? s->sport : 0);
-    tb_mp_kv_u64(pk, "dport", ports ? s->dport : 0);
-    tb_mp_pack_cstr(pk, "vlan");
-    if (s->flags & TB_SUM_VLAN) {
-        msgpack_pack_uint16(pk, s->vlan);
+    /* ROUTER_MANDATORY: the first frame fails (EAGAIN) when the client's
+     * queue is full (it does not read its replies) or (EHOSTUNREACH) when it
+     * has gone; the reply is then dropped whole and counted, so a client
+     * that never reads holds at most TB_COLL_CTL_SNDHWM replies here. */
+    if (c->nenv == 0 || zmq_msg_send(&c->env[0], c->ctl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        c->ctl_replies_dropped++;
+        tb_ratelog(&c->log, TB_LOG_WARN, "control reply dropped: %s (%llu so far)",
+                   zmq_strerror(errno), (unsigned long long)c->ctl_replies_dropped);
+        s_close_env(c);
+        return;
+    }
+    int failed = 0;
+    for (size_t i = 1; i < c->nenv; i++) {
+        if (zmq_msg_send(&c->env[i], c->ctl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&c->env[i]);
+            failed = 1;
+        }
+    }
+    c->nenv = 0;
+    if (zmq_send(c->ctl, data, size, ZMQ_DONTWAIT) < 0 || failed) {
+        tb_log(TB_LOG_WARN, LOG_SOCKET, "control reply failed: %s", zmq_strerror(errno));
+    }
+}
+
+/* CURVE: what the client of the request being received may do, from the
+ * properties the guard gave its connection. The frames that came over the
+ * connection carry them; the routing frame ROUTER puts first does not.
+ * Without CURVE everybody may act; with it, a request whose key is not
+ * known may not. */
+static void s_control_role(tb_collector_t *c, zmq_msg_t *m)
+{
+    const char *role = c->guard != NULL ? zmq_msg_gets(m, TB_GUARD_PROP_ROLE) : NULL;
+    if (role == NULL) {
+        return;
+    }
+    const char *key = zmq_msg_gets(m, "User-Id");
+    const char *name = zmq_msg_gets(m, TB_GUARD_PROP_NAME);
+    c->ctl_act = strcmp(role, "act") == 0;
+    snprintf(c->ctl_key, sizeof c->ctl_key, "%.*s (%.*s)", TB_CURVE_KEY_LEN, key ? key : "?",
+             TB_CURVE_NAME_MAX, name ? name : "?");
+}
+
+/* One control request from ROUTER: routing frames up to and including an
+ * empty delimiter (what REQ sends, more frames behind proxies), then one
+ * frame of msgpack. A message without that envelope cannot be answered and
+ * is dropped; a request of several frames is answered as malformed. */
+void tb_control_serve(tb_collector_t *c)
+{
+    zmq_msg_t body;
+    zmq_msg_init(&body);
+    size_t nbody = 0;
+    int delimited = 0, more = 1, first = 1;
+    c->nenv = 0;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, c->ctl, first ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&m);
+            break; /* nothing waiting (a message arrives whole or not at all) */
+        }
+        if (first) {
+            c->ctl_received++;
+            c->ctl_act = c->guard == NULL;
+            c->ctl_key[0] = '\0';
+        }
+        if (c->ctl_key[0] == '\0') {
+            s_control_role(c, &m);
+        }
+        first = 0;
+        more = zmq_msg_more(&m);
+        if (!delimited && c->nenv < TB_DBQUERY_ENVELOPE_MAX) {
+            delimited = zmq_msg_size(&m) == 0;
+            zmq_msg_init(&c->env[c->nenv]);
+            zmq_msg_move(&c->env[c->nenv++], &m);
+        } else if (delimited && nbody++ == 0) {
+            zmq_msg_move(&body, &m);
+        }
+        zmq_msg_close(&m); /* moved, or a frame not kept */
+    }
+    if (!delimited) {
+        if (c->nenv > 0) {
+            c->ctl_dropped++;
+            tb_log(TB_LOG_DEBUG, LOG_SOCKET, "control message without an envelope dropped");
+        }
+        s_close_env(c);
+        zmq_msg_close(&body);
+        return;
+    }
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init(&sbuf);
+    /* Several frames: handed over empty, which the decoder refuses. */
+    const uint8_t *data = nbody == 1 ? zmq_msg_data(&body) : (const uint8_t *)"";
+    size_t size = nbody == 1 ? zmq_msg_size(&body) : 0;
+    if (tb_control_handle(c, data, size, &sbuf) == 1) {
+        s_close_env(c); /* the query thread has its copy, and answers */
     } else {
-        msgpack_pack_nil(pk);
+        s_reply(c, sbuf.data, sbuf.size);
     }
+    msgpack_sbuffer_destroy(&sbuf);
+    zmq_msg_close(&body);
 }
 
-/* Loss of a stream summed over its probes. */
-typedef struct {
-    uint64_t seq_gaps, seq_backward, lost_packets, restarts, capture_drops, bus_drops;
-    uint64_t decode_errors, files_skipped, frames_lost, frames_bad;
-} loss_t;
-
-static void s_loss(const coll_stream_t *st, loss_t *l)
+/* The query thread's answer, behind the routing frames of the client that
+ * asked, goes out through ROUTER as it came. */
+void tb_control_forward_db(tb_collector_t *c)
 {
-    memset(l, 0, sizeof *l);
-    for (size_t i = 0; i < st->nprobes; i++) {
-        const probe_track_t *pt = &st->probes[i];
-        /* Saturating: the counters come from peers. */
-        l->seq_gaps = tb_add_sat(l->seq_gaps, pt->seq_gaps);
-        l->seq_backward = tb_add_sat(l->seq_backward, pt->seq_backward);
-        l->lost_packets = tb_add_sat(l->lost_packets, pt->lost_packets);
-        l->restarts = tb_add_sat(l->restarts, pt->restarts);
-        if (pt->have_hb) {
-            l->capture_drops =
-                tb_add_sat(l->capture_drops, tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop));
-            l->bus_drops = tb_add_sat(l->bus_drops, pt->hb.bus_drops);
-            l->decode_errors = tb_add_sat(l->decode_errors, pt->hb.decode_errors);
-            l->files_skipped = tb_add_sat(l->files_skipped, pt->hb.files_skipped);
-            l->frames_lost = tb_add_sat(l->frames_lost, pt->hb.frames_lost);
-            l->frames_bad = tb_add_sat(l->frames_bad, pt->hb.frames_bad);
+    int more = 1, first = 1, dropping = 0;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, tb_dbquery_socket(c->dbq), first ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&m);
+            if (first) {
+                return; /* nothing there */
+            }
+            break; /* the context is ending */
         }
-    }
-}
-
-static void s_pack_loss(msgpack_packer *pk, const coll_stream_t *st)
-{
-    loss_t l;
-    s_loss(st, &l);
-    msgpack_pack_map(pk, 11);
-    tb_mp_kv_u64(pk, "seq_gaps", l.seq_gaps);
-    tb_mp_kv_u64(pk, "seq_backward", l.seq_backward);
-    tb_mp_kv_u64(pk, "lost_packets", l.lost_packets);
-    tb_mp_kv_u64(pk, "capture_drops", l.capture_drops);
-    tb_mp_kv_u64(pk, "bus_drops", l.bus_drops);
-    tb_mp_kv_u64(pk, "bad_messages", st->bad_messages);
-    tb_mp_kv_u64(pk, "probe_restarts", l.restarts);
-    tb_mp_kv_u64(pk, "decode_errors", l.decode_errors);
-    tb_mp_kv_u64(pk, "files_skipped", l.files_skipped);
-    tb_mp_kv_u64(pk, "frames_lost", l.frames_lost);
-    tb_mp_kv_u64(pk, "frames_bad", l.frames_bad);
-}
-
-static void s_pack_top_flows(tb_collector_t *c, msgpack_packer *pk, const tb_stats_t *stats)
-{
-    tb_topk_item_t top[64];
-    size_t want = c->cfg.top_n < 64 ? c->cfg.top_n : 64;
-    size_t n = tb_topk_top(stats->flows, top, want);
-    msgpack_pack_array(pk, n);
-    for (size_t i = 0; i < n; i++) {
-        tb_flow_key_t k;
-        memcpy(&k, top[i].key, sizeof k);
-        char src[TB_KEY_TEXT_MAX], dst[TB_KEY_TEXT_MAX];
-        const char *cls = tb_flow_key_text(&k, src, dst);
-        msgpack_pack_map(pk, 9);
-        tb_mp_kv_str(pk, "src", src);
-        tb_mp_kv_str(pk, "dst", dst);
-        tb_mp_kv_u64(pk, "sport", k.sport);
-        tb_mp_kv_u64(pk, "dport", k.dport);
-        tb_mp_kv_u64(pk, "proto", k.proto);
-        tb_mp_kv_str(pk, "class", cls);
-        tb_mp_kv_u64(pk, "packets", top[i].packets);
-        tb_mp_kv_u64(pk, "bytes", top[i].bytes);
-        tb_mp_kv_u64(pk, "error", top[i].error);
-    }
-}
-
-static void s_pack_top_hosts(tb_collector_t *c, msgpack_packer *pk, const tb_stats_t *stats)
-{
-    tb_topk_item_t top[64];
-    size_t want = c->cfg.top_n < 64 ? c->cfg.top_n : 64;
-    size_t n = tb_topk_top(stats->hosts, top, want);
-    msgpack_pack_array(pk, n);
-    for (size_t i = 0; i < n; i++) {
-        tb_host_key_t k;
-        memcpy(&k, top[i].key, sizeof k);
-        char addr[TB_KEY_TEXT_MAX];
-        tb_host_key_text(&k, addr);
-        msgpack_pack_map(pk, 4);
-        tb_mp_kv_str(pk, "addr", addr);
-        tb_mp_kv_u64(pk, "packets", top[i].packets);
-        tb_mp_kv_u64(pk, "bytes", top[i].bytes);
-        tb_mp_kv_u64(pk, "error", top[i].error);
-    }
-}
-
-/* The breakdown by measurement point (DPMI MP/CI), sorted by MP and CI:
- * three keys, "points", "points_overflow" and "points_unnamed". */
-static void s_pack_points(msgpack_packer *pk, const tb_pointstats_t *ps)
-{
-    size_t order[TB_POINTS_MAX];
-    tb_pointstats_order(ps, order);
-    tb_mp_pack_cstr(pk, "points");
-    msgpack_pack_array(pk, ps->n);
-    for (size_t i = 0; i < ps->n; i++) {
-        const tb_pointstat_t *e = &ps->e[order[i]];
-        msgpack_pack_map(pk, 4);
-        tb_mp_kv_str(pk, "mp", e->mp);
-        tb_mp_kv_str(pk, "ci", e->ci);
-        tb_mp_kv_u64(pk, "packets", e->packets);
-        tb_mp_kv_u64(pk, "bytes", e->bytes);
-    }
-    tb_mp_pack_cstr(pk, "points_overflow");
-    msgpack_pack_map(pk, 2);
-    tb_mp_kv_u64(pk, "packets", ps->overflow_packets);
-    tb_mp_kv_u64(pk, "bytes", ps->overflow_bytes);
-    tb_mp_pack_cstr(pk, "points_unnamed");
-    msgpack_pack_map(pk, 2);
-    tb_mp_kv_u64(pk, "packets", ps->unnamed_packets);
-    tb_mp_kv_u64(pk, "bytes", ps->unnamed_bytes);
-}
-
-static void s_pack_stats(tb_collector_t *c, msgpack_packer *pk, const coll_stream_t *st)
-{
-    const tb_stats_t *s = st->stats;
-    int any = s->packets > 0;
-    /* Only streams whose sources name points (DPMI) have a breakdown. */
-    int points = tb_pointstats_any(&s->points);
-    char reason[TB_COLL_REASON_MAX];
-    tb_coll_stream_reason(c, st, reason, sizeof reason);
-    msgpack_pack_map(pk, 30 + (points ? 3 : 0));
-    tb_mp_kv_str(pk, "stream", st->name);
-    tb_mp_kv_u64(pk, "runs_ignored", st->runs_ignored);
-    tb_mp_kv_u64(pk, "probes_expired", st->probes_expired);
-    tb_mp_kv_u64(pk, "probes_refused", st->probes_refused);
-    tb_mp_kv_u64(pk, "resumes", st->resumes);
-    tb_mp_kv_double(pk, "unmeasured_s", (double)st->unmeasured_ns / 1e9);
-    tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
-    tb_mp_kv_str(pk, "reason", reason);
-    tb_mp_kv_u64(pk, "packets", s->packets);
-    tb_mp_kv_u64(pk, "bytes", s->bytes);
-    tb_mp_kv_u64(pk, "min_len", any ? s->min_pkt.wire_len : 0);
-    tb_mp_kv_u64(pk, "max_len", any ? s->max_pkt.wire_len : 0);
-    tb_mp_kv_double(pk, "avg_pps", tb_stats_avg_pps(s));
-    tb_mp_kv_double(pk, "avg_bps",
-                    s->last_ts > s->first_ts
-                        ? (double)s->bytes * 8.0 / ((double)(s->last_ts - s->first_ts) / 1e9)
-                        : 0.0);
-    tb_mp_kv_u64(pk, "first_ts", s->first_ts);
-    tb_mp_kv_u64(pk, "last_ts", s->last_ts);
-    s_kv_time(pk, "first_time", s->first_ts);
-    s_kv_time(pk, "last_time", s->last_ts);
-    tb_mp_kv_u64(pk, "started_ns", st->started_ns);
-    tb_mp_kv_u64(pk, "ts_outliers", s->ts_outliers);
-
-    const tb_summary_t *pkts[3] = {&s->min_pkt, &s->max_pkt, &s->last_pkt};
-    const char *names[3] = {"min_packet", "max_packet", "last_packet"};
-    for (int i = 0; i < 3; i++) {
-        tb_mp_pack_cstr(pk, names[i]);
-        if (any) {
-            s_pack_packet(pk, pkts[i]);
-        } else {
-            msgpack_pack_nil(pk);
+        more = zmq_msg_more(&m);
+        if (!dropping && zmq_msg_send(&m, c->ctl, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
+            if (first) {
+                /* The client's queue is full or it has gone (s_reply). */
+                dropping = 1;
+                c->ctl_replies_dropped++;
+            } else {
+                tb_log(TB_LOG_WARN, LOG_SOCKET, "control reply failed: %s", zmq_strerror(errno));
+            }
+            zmq_msg_close(&m);
+        } else if (dropping) {
+            zmq_msg_close(&m);
         }
+        first = 0;
     }
-
-    tb_mp_pack_cstr(pk, "protocols");
-    msgpack_pack_map(pk, TB_PC_COUNT);
-    for (int pc = 0; pc < TB_PC_COUNT; pc++) {
-        tb_mp_pack_cstr(pk, tb_proto_class_name((tb_proto_class_t)pc));
-        msgpack_pack_map(pk, 2);
-        tb_mp_kv_u64(pk, "packets", s->proto[pc].packets);
-        tb_mp_kv_u64(pk, "bytes", s->proto[pc].bytes);
+    if (c->db_waiting > 0) {
+        c->db_waiting--;
     }
-    tb_mp_pack_cstr(pk, "top_flows");
-    s_pack_top_flows(c, pk, s);
-    tb_mp_pack_cstr(pk, "top_hosts");
-    s_pack_top_hosts(c, pk, s);
-    /* Space-Saving's guarantee: no reported count is off by more than this. */
-    tb_mp_kv_u64(pk, "top_flows_error_bound", tb_topk_error_bound(s->flows));
-    tb_mp_kv_u64(pk, "top_hosts_error_bound", tb_topk_error_bound(s->hosts));
-    tb_mp_kv_u64(pk, "run_resets", st->run_resets);
-    tb_mp_pack_cstr(pk, "loss");
-    s_pack_loss(pk, st);
-    if (points) {
-        s_pack_points(pk, &s->points);
-    }
-}
-
-static void s_pack_probe_tracks(msgpack_packer *pk, const coll_stream_t *st, uint64_t now)
-{
-    msgpack_pack_array(pk, st->nprobes);
-    for (size_t i = 0; i < st->nprobes; i++) {
-        const probe_track_t *pt = &st->probes[i];
-        double heard = (double)(now - pt->last_heard) / 1e9;
-        msgpack_pack_map(pk, 13);
-        tb_mp_kv_str(pk, "id", pt->probe_id);
-        tb_mp_kv_double(pk, "last_heard_s", heard);
-        /* Probes send a heartbeat every second; five missed ones mean the
-         * probe or the path to it is gone. */
-        tb_mp_kv_bool(pk, "silent", heard > 5.0);
-        tb_mp_kv_str(pk, "source_state",
-                     pt->src_state >= 0 ? tb_src_state_name(pt->src_state) : "unknown");
-        tb_mp_kv_str(pk, "detail", pt->detail);
-        tb_mp_kv_u64(pk, "received", pt->received);
-        tb_mp_kv_u64(pk, "published", pt->have_hb ? pt->hb.packets : 0);
-        tb_mp_kv_u64(pk, "sampled_out", pt->have_hb ? pt->hb.sampled_out : 0);
-        tb_mp_kv_u64(pk, "capture_drops",
-                     pt->have_hb ? tb_add_sat(pt->hb.pcap_drop, pt->hb.pcap_ifdrop) : 0);
-        tb_mp_kv_u64(pk, "seq_gaps", pt->seq_gaps);
-        tb_mp_kv_u64(pk, "files_skipped", pt->have_hb ? pt->hb.files_skipped : 0);
-        tb_mp_kv_u64(pk, "frames_lost", pt->have_hb ? pt->hb.frames_lost : 0);
-        tb_mp_kv_u64(pk, "frames_bad", pt->have_hb ? pt->hb.frames_bad : 0);
-    }
-}
-
-/* The offer table's counters: what it holds, its bounds, what it refused. */
-static void s_pack_offer_counters(const tb_collector_t *c, msgpack_packer *pk)
-{
-    tb_offers_counters_t oc;
-    tb_offers_counters(c->offers, &oc);
-    msgpack_pack_map(pk, 9);
-    tb_mp_kv_u64(pk, "probes", oc.probes);
-    tb_mp_kv_u64(pk, "streams", oc.streams);
-    tb_mp_kv_u64(pk, "max_probes", oc.max_probes);
-    tb_mp_kv_u64(pk, "max_streams", oc.max_streams);
-    tb_mp_kv_u64(pk, "received", oc.received);
-    tb_mp_kv_u64(pk, "bad", oc.bad);
-    tb_mp_kv_u64(pk, "refused_probes", oc.refused_probes);
-    tb_mp_kv_u64(pk, "refused_streams", oc.refused_streams);
-    tb_mp_kv_u64(pk, "expired", oc.expired);
-}
-
-/* streams: every stream a probe offers, with this collector's state of it
- * (nil when it does not measure it), then the streams it measures that no
- * probe offers (probe and kind nil). */
-static void s_streams(tb_collector_t *c, msgpack_packer *pk)
-{
-    uint64_t now = tb_time_mono_ns();
-    tb_offer_view_t v;
-    size_t offered = 0, unoffered = 0;
-    while (tb_offers_get(c->offers, offered, now, &v)) {
-        offered++;
-    }
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        unoffered += c->streams[i].in_use && tb_offers_find(c->offers, c->streams[i].name) == NULL;
-    }
-    tb_ctl_reply_begin(pk, NULL);
-    msgpack_pack_map(pk, 2);
-    tb_mp_pack_cstr(pk, "streams");
-    msgpack_pack_array(pk, offered + unoffered);
-    for (size_t i = 0; i < offered && tb_offers_get(c->offers, i, now, &v); i++) {
-        const coll_stream_t *st = tb_coll_find(c, v.stream);
-        msgpack_pack_map(pk, 7);
-        tb_mp_kv_str(pk, "stream", v.stream);
-        tb_mp_kv_str(pk, "probe", v.probe_id);
-        tb_mp_kv_str(pk, "kind", v.kind);
-        tb_mp_kv_str(pk, "source_state", tb_src_state_name(v.state));
-        tb_mp_kv_double(pk, "offered_s", v.age_s);
-        tb_mp_kv_bool(pk, "measured", st != NULL && st->state != STREAM_STOPPED);
-        tb_mp_pack_cstr(pk, "state");
-        if (st != NULL) {
-            tb_mp_pack_cstr(pk, tb_coll_stream_state(c, st));
-        } else {
-            msgpack_pack_nil(pk);
-        }
-    }
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        const coll_stream_t *st = &c->streams[i];
-        if (!st->in_use || tb_offers_find(c->offers, st->name) != NULL) {
-            continue;
-        }
-        msgpack_pack_map(pk, 7);
-        tb_mp_kv_str(pk, "stream", st->name);
-        tb_mp_pack_cstr(pk, "probe");
-        msgpack_pack_nil(pk);
-        tb_mp_pack_cstr(pk, "kind");
-        msgpack_pack_nil(pk);
-        tb_mp_pack_cstr(pk, "source_state");
-        msgpack_pack_nil(pk);
-        tb_mp_pack_cstr(pk, "offered_s");
-        msgpack_pack_nil(pk);
-        tb_mp_kv_bool(pk, "measured", st->state != STREAM_STOPPED);
-        tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
-    }
-    tb_mp_pack_cstr(pk, "offers");
-    s_pack_offer_counters(c, pk);
-}
-
-/* CURVE: the allow-lists and everything refused (docs/security.md). */
-static void s_pack_security(tb_collector_t *c, msgpack_packer *pk)
-{
-    tb_guard_counters_t g;
-    tb_keybind_counters_t k;
-    memset(&g, 0, sizeof g);
-    memset(&k, 0, sizeof k);
-    if (c->guard != NULL) {
-        tb_guard_counters(c->guard, &g);
-    }
-    if (c->keybind != NULL) {
-        tb_keybind_counters(c->keybind, &k);
-    }
-    msgpack_pack_map(pk, 9);
-    tb_mp_kv_bool(pk, "curve", c->guard != NULL);
-    tb_mp_pack_cstr(pk, "keys");
-    msgpack_pack_map(pk, 3);
-    tb_mp_kv_u64(pk, "act", g.act_keys);
-    tb_mp_kv_u64(pk, "read", g.read_keys);
-    tb_mp_kv_u64(pk, "probes", g.probe_keys);
-    tb_mp_kv_u64(pk, "allowed", g.allowed);
-    tb_mp_pack_cstr(pk, "refused_keys");
-    msgpack_pack_map(pk, 2);
-    tb_mp_kv_u64(pk, "control", g.refused_control);
-    tb_mp_kv_u64(pk, "bus", g.refused_bus);
-    tb_mp_kv_u64(pk, "failed_handshakes", g.control_handshake_failures);
-    tb_mp_kv_u64(pk, "refused_read_only", c->ctl_refused_act);
-    tb_mp_kv_u64(pk, "probe_ids", k.ids);
-    tb_mp_kv_u64(pk, "refused_probe_ids", k.conflicts + k.full);
-    tb_mp_pack_cstr(pk, "last_refused");
-    msgpack_pack_map(pk, 2);
-    tb_mp_kv_str(pk, "client", g.last_refused);
-    tb_mp_kv_str(pk, "probe_id", k.last);
-}
-
-static void s_status(tb_collector_t *c, msgpack_packer *pk)
-{
-    uint64_t now = tb_time_mono_ns();
-    size_t nstreams = 0;
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        nstreams += c->streams[i].in_use != 0;
-    }
-    tb_ctl_reply_begin(pk, NULL);
-    msgpack_pack_map(pk, 4);
-
-    /* The database writer's health, nil without a database. */
-    tb_mp_pack_cstr(pk, "database");
-    if (c->db != NULL && c->db->ops->health != NULL) {
-        c->db->ops->health(c->db, pk);
-    } else {
-        msgpack_pack_nil(pk);
-    }
-
-    tb_mp_pack_cstr(pk, "collector");
-    msgpack_pack_map(pk, 10);
-    tb_mp_pack_cstr(pk, "security");
-    s_pack_security(c, pk);
-    /* --state-dir: snapshots written and failed, streams brought back. */
-    tb_mp_pack_cstr(pk, "state");
-    if (c->cfg.state_dir != NULL) {
-        msgpack_pack_map(pk, 5);
-        tb_mp_kv_str(pk, "dir", c->cfg.state_dir);
-        tb_mp_kv_u64(pk, "snapshots", c->state_saves);
-        tb_mp_kv_u64(pk, "failures", c->state_failures);
-        tb_mp_kv_str(pk, "error", c->state_error);
-        tb_mp_kv_u64(pk, "restored", c->restored);
-    } else {
-        msgpack_pack_nil(pk);
-    }
-    tb_mp_kv_str(pk, "version", TAPBUS_VERSION);
-    tb_mp_kv_double(pk, "uptime_s", (double)(now - c->started_mono) / 1e9);
-    tb_mp_kv_str(pk, "control", c->cfg.control);
-    tb_mp_pack_cstr(pk, "probes");
-    msgpack_pack_array(pk, c->cfg.nprobes);
-    for (size_t i = 0; i < c->cfg.nprobes; i++) {
-        tb_mp_pack_cstr(pk, c->cfg.probes[i]);
-    }
-    /* What became of each of them (and of --listen): refused, unresolvable... */
-    tb_mp_pack_cstr(pk, "endpoints");
-    tb_busmon_pack(c->mon, pk);
-    tb_mp_pack_cstr(pk, "requests");
-    msgpack_pack_map(pk, 4);
-    tb_mp_kv_u64(pk, "received", c->ctl_received);
-    tb_mp_kv_u64(pk, "malformed", c->ctl_malformed);
-    tb_mp_kv_u64(pk, "dropped", c->ctl_dropped);
-    tb_mp_kv_u64(pk, "replies_dropped", c->ctl_replies_dropped);
-    tb_mp_pack_cstr(pk, "bus");
-    msgpack_pack_map(pk, 5);
-    tb_mp_kv_u64(pk, "messages", c->msgs);
-    tb_mp_kv_u64(pk, "bad_frames", c->bad_frames);
-    tb_mp_kv_u64(pk, "bad_bodies", c->bad_bodies);
-    tb_mp_kv_u64(pk, "bad_topic", c->bad_topic);
-    tb_mp_kv_u64(pk, "not_started", c->unknown_stream);
-    tb_mp_pack_cstr(pk, "offers");
-    s_pack_offer_counters(c, pk);
-
-    tb_mp_pack_cstr(pk, "streams");
-    msgpack_pack_array(pk, nstreams);
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        const coll_stream_t *st = &c->streams[i];
-        if (!st->in_use) {
-            continue;
-        }
-        char reason[TB_COLL_REASON_MAX];
-        tb_coll_stream_reason(c, st, reason, sizeof reason);
-        msgpack_pack_map(pk, 12);
-        tb_mp_kv_str(pk, "stream", st->name);
-        tb_mp_kv_str(pk, "state", tb_coll_stream_state(c, st));
-        tb_mp_kv_str(pk, "reason", reason);
-        tb_mp_kv_u64(pk, "resumes", st->resumes);
-        tb_mp_kv_double(pk, "unmeasured_s", (double)st->unmeasured_ns / 1e9);
-        tb_mp_kv_double(pk, "pps_now", st->pps_now);
-        tb_mp_kv_u64(pk, "packets", st->stats->packets);
-        tb_mp_kv_u64(pk, "bytes", st->stats->bytes);
-        tb_mp_kv_double(pk, "avg_pps", tb_stats_avg_pps(st->stats));
-        tb_mp_kv_u64(pk, "ts_outliers", st->stats->ts_outliers);
-        tb_mp_pack_cstr(pk, "probes");
-        s_pack_probe_tracks(pk, st, now);
-        tb_mp_pack_cstr(pk, "loss");
-        s_pack_loss(pk, st);
-    }
-
-    tb_mp_pack_cstr(pk, "limits");
-    msgpack_pack_map(pk, 3);
-    tb_mp_kv_u64(pk, "max_streams", c->cfg.max_streams);
-    tb_mp_kv_u64(pk, "flow_capacity", c->cfg.flow_capacity);
-    tb_mp_kv_u64(pk, "host_capacity", c->cfg.host_capacity);
 }
 
 static void s_error(msgpack_packer *pk, const char *msg)
@@ -473,19 +184,19 @@ static void s_start(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pack
     /* All or nothing: check for room before starting any. */
     size_t fresh = 0;
     for (size_t i = 0; i < req->nstreams; i++) {
-        fresh += tb_coll_find(c, req->streams[i]) == NULL;
+        fresh += tb_streams_find(c->streams, req->streams[i]) == NULL;
     }
-    if (fresh > tb_coll_room(c)) {
+    if (fresh > tb_streams_room(c->streams)) {
         size_t unread = 0;
-        for (size_t i = 0; i < c->cfg.max_streams; i++) {
-            const coll_stream_t *st = &c->streams[i];
-            unread += st->in_use && st->state != STREAM_RUNNING && !tb_coll_forgettable(st);
+        for (size_t i = 0; i < c->streams->max; i++) {
+            const tb_stream_t *st = &c->streams->slot[i];
+            unread += st->in_use && st->state != TB_STREAM_RUNNING && !tb_stream_forgettable(st);
         }
         snprintf(msg, sizeof msg,
                  "cannot start %zu new stream(s): %zu slot(s) free of %zu; %zu ended stream(s) "
                  "hold statistics nobody has read (read them with stats or forget them), or "
                  "raise --max-streams",
-                 fresh, tb_coll_room(c), c->cfg.max_streams, unread);
+                 fresh, tb_streams_room(c->streams), c->cfg.max_streams, unread);
         s_error(pk, msg);
         return;
     }
@@ -498,19 +209,19 @@ static void s_start(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pack
         for (size_t j = 0; j < i && !again; j++) {
             again = strcmp(req->streams[j], req->streams[i]) == 0;
         }
-        if (again || tb_coll_find(c, req->streams[i]) != NULL) {
+        if (again || tb_streams_find(c->streams, req->streams[i]) != NULL) {
             continue;
         }
-        coll_stream_t *victim = tb_coll_victim(c);
+        tb_stream_t *victim = tb_streams_victim(c->streams);
         if (victim != NULL) {
             snprintf(forgotten[nforgotten++], sizeof forgotten[0], "%s", victim->name);
             tb_log(TB_LOG_INFO, LOG_COMPONENT, "forgetting ended stream %s to make room",
                    victim->name);
-            tb_coll_forget(c, victim);
+            tb_streams_forget(c->streams, victim);
         }
     }
     for (size_t i = 0; i < req->nstreams; i++) {
-        int rc = tb_coll_start(c, req->streams[i]);
+        int rc = tb_streams_start(c->streams, req->streams[i]);
         if (rc != 0) {
             snprintf(msg, sizeof msg, "cannot start %s: %s", req->streams[i],
                      rc == TB_ENOMEM ? "out of memory" : tb_strerror(rc));
@@ -552,7 +263,7 @@ static void s_stop(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packe
 {
     char msg[TB_CTL_ERROR_MAX];
     for (size_t i = 0; i < req->nstreams; i++) {
-        if (tb_coll_find(c, req->streams[i]) == NULL) {
+        if (tb_streams_find(c->streams, req->streams[i]) == NULL) {
             snprintf(msg, sizeof msg, "unknown stream '%s'", req->streams[i]);
             s_error(pk, msg);
             return;
@@ -564,21 +275,21 @@ static void s_stop(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packe
     if (req->nstreams > 0) {
         msgpack_pack_array(pk, req->nstreams);
         for (size_t i = 0; i < req->nstreams; i++) {
-            tb_coll_stop(c, tb_coll_find(c, req->streams[i]));
+            tb_streams_stop(c->streams, tb_streams_find(c->streams, req->streams[i]));
             tb_mp_pack_cstr(pk, req->streams[i]);
         }
         return;
     }
     /* Every stream still running or finished: count, then list as stopped. */
     size_t n = 0;
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        n += c->streams[i].in_use && c->streams[i].state != STREAM_STOPPED;
+    for (size_t i = 0; i < c->streams->max; i++) {
+        n += c->streams->slot[i].in_use && c->streams->slot[i].state != TB_STREAM_STOPPED;
     }
     msgpack_pack_array(pk, n);
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        coll_stream_t *st = &c->streams[i];
-        if (st->in_use && st->state != STREAM_STOPPED) {
-            tb_coll_stop(c, st);
+    for (size_t i = 0; i < c->streams->max; i++) {
+        tb_stream_t *st = &c->streams->slot[i];
+        if (st->in_use && st->state != TB_STREAM_STOPPED) {
+            tb_streams_stop(c->streams, st);
             tb_mp_pack_cstr(pk, st->name);
         }
     }
@@ -595,8 +306,8 @@ static void s_forget(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pac
         return;
     }
     for (size_t i = 0; i < req->nstreams; i++) {
-        const coll_stream_t *st = tb_coll_find(c, req->streams[i]);
-        const char *sender = st != NULL ? tb_coll_sender(st) : NULL;
+        const tb_stream_t *st = tb_streams_find(c->streams, req->streams[i]);
+        const char *sender = st != NULL ? tb_stream_sender(st) : NULL;
         if (st == NULL) {
             snprintf(msg, sizeof msg, "unknown stream '%s'", req->streams[i]);
             s_error(pk, msg);
@@ -616,12 +327,57 @@ static void s_forget(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_pac
     tb_mp_pack_cstr(pk, "forgotten");
     msgpack_pack_array(pk, req->nstreams);
     for (size_t i = 0; i < req->nstreams; i++) {
-        tb_coll_forget(c, tb_coll_find(c, req->streams[i]));
+        tb_streams_forget(c->streams, tb_streams_find(c->streams, req->streams[i]));
         tb_mp_pack_cstr(pk, req->streams[i]);
     }
 }
 
-int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_sbuffer *sbuf)
+/* stats: the reply, and the statistics of an ended stream are now read
+ * (its slot may be reused). */
+static void s_stats(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packer *pk)
+{
+    char err[TB_CTL_ERROR_MAX];
+    if (req->nstreams != 1) {
+        s_error(pk, "stats needs exactly one stream");
+        return;
+    }
+    tb_stream_t *st = tb_streams_find(c->streams, req->streams[0]);
+    if (st == NULL) {
+        snprintf(err, sizeof err, "unknown stream '%s' (start it first)", req->streams[0]);
+        s_error(pk, err);
+        return;
+    }
+    tb_report_stats(c, pk, st);
+    /* The final statistics have been read: the slot may now be reused. */
+    if (!st->results_read && st->state != TB_STREAM_RUNNING) {
+        st->results_read = 1;
+        c->streams->dirty = 1; /* the snapshot keeps that it was read */
+    }
+}
+
+/* db: handed to the query thread with the routing frames in c->env (1: it
+ * answers later), or refused here (0: the reply is in pk). */
+static int s_db(tb_collector_t *c, const tb_ctl_request_t *req, msgpack_packer *pk)
+{
+    char err[TB_CTL_ERROR_MAX] = "";
+    if (c->dbq == NULL) {
+        s_error(pk, "this collector writes to no database (see --influx-url)");
+    } else if (!tb_dbquery_valid(req, err, sizeof err)) {
+        s_error(pk, err);
+    } else if (c->db_waiting >= TB_COLL_DB_WAITING) {
+        snprintf(err, sizeof err, "%u database queries are already running or waiting; try again",
+                 c->db_waiting);
+        s_error(pk, err);
+    } else if (tb_dbquery_submit(c->dbq, c->env, c->nenv, req) != 0) {
+        s_error(pk, "the database query thread is not answering");
+    } else {
+        c->db_waiting++;
+        return 1;
+    }
+    return 0;
+}
+
+int tb_control_handle(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_sbuffer *sbuf)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
@@ -640,8 +396,7 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
         (strcmp(req.cmd, "start") == 0 || strcmp(req.cmd, "stop") == 0 ||
          strcmp(req.cmd, "forget") == 0)) {
         c->ctl_refused_act++;
-        tb_log(TB_LOG_WARN, LOG_COMPONENT, "refused %s from read-only key %s", req.cmd,
-               c->ctl_key);
+        tb_log(TB_LOG_WARN, LOG_COMPONENT, "refused %s from read-only key %s", req.cmd, c->ctl_key);
         snprintf(err, sizeof err,
                  "%s refused: this client's key may only read (status, stats, probes, streams, "
                  "db); keys that may act are in the collector's --curve-allow directory",
@@ -656,43 +411,13 @@ int tb_coll_control(tb_collector_t *c, const uint8_t *buf, size_t len, msgpack_s
     } else if (strcmp(req.cmd, "forget") == 0) {
         s_forget(c, &req, &pk);
     } else if (strcmp(req.cmd, "status") == 0) {
-        s_status(c, &pk);
+        tb_report_status(c, &pk);
     } else if (strcmp(req.cmd, "streams") == 0) {
-        s_streams(c, &pk);
+        tb_report_streams(c, &pk);
     } else if (strcmp(req.cmd, "stats") == 0) {
-        if (req.nstreams != 1) {
-            s_error(&pk, "stats needs exactly one stream");
-            return 0;
-        }
-        coll_stream_t *st = tb_coll_find(c, req.streams[0]);
-        if (st == NULL) {
-            snprintf(err, sizeof err, "unknown stream '%s' (start it first)", req.streams[0]);
-            s_error(&pk, err);
-            return 0;
-        }
-        tb_ctl_reply_begin(&pk, NULL);
-        s_pack_stats(c, &pk, st);
-        /* The final statistics have been read: the slot may now be reused. */
-        if (!st->results_read && st->state != STREAM_RUNNING) {
-            st->results_read = 1;
-            c->state_dirty = 1; /* the snapshot keeps that it was read */
-        }
+        s_stats(c, &req, &pk);
     } else if (strcmp(req.cmd, "db") == 0) {
-        if (c->dbq == NULL) {
-            s_error(&pk, "this collector writes to no database (see --influx-url)");
-        } else if (!tb_dbquery_valid(&req, err, sizeof err)) {
-            s_error(&pk, err);
-        } else if (c->db_waiting >= TB_COLL_DB_WAITING) {
-            snprintf(err, sizeof err,
-                     "%u database queries are already running or waiting; try again",
-                     c->db_waiting);
-            s_error(&pk, err);
-        } else if (tb_dbquery_submit(c->dbq, c->env, c->nenv, &req) != 0) {
-            s_error(&pk, "the database query thread is not answering");
-        } else {
-            c->db_waiting++;
-            return 1;
-        }
+        return s_db(c, &req, &pk);
     } else {
         snprintf(err, sizeof err,
                  "unknown command '%s' (commands: start, stop, forget, status, stats, streams, "

@@ -61,8 +61,8 @@ struct tb_guard {
 };
 
 /* Read a directory of certificates into kr. warn: log what is left out
- * (files that are not certificates, secret certificates). Returns 0, or -1
- * with the reason in kr->error (the list is then empty). */
+ * (files that are not certificates, secret certificates). Returns 0, or
+ * TB_EIO with the reason in kr->error (the list is then empty). */
 static int s_scan(keyring_t *kr, int warn)
 {
     kr->n = 0;
@@ -79,7 +79,7 @@ static int s_scan(keyring_t *kr, int warn)
         if (d != NULL) {
             closedir(d);
         }
-        return -1;
+        return TB_EIO;
     }
     kr->mtime = st.st_mtim;
     size_t left_out = 0;

@@ -5,6 +5,7 @@
 #include "series.h"
 
 #include "tb_curve.h"
+#include "tb_err.h"
 #include "tb_log.h"
 #include "tb_opt.h"
 #include "tb_options.h"
@@ -206,19 +207,19 @@ static int s_check_curve(const tb_collector_config_t *cfg, char *msg, size_t siz
                                                        : NULL;
     if (cfg->curve == NULL && list != NULL) {
         snprintf(msg, size, "%s needs --curve-key (this collector's secret certificate)", list);
-        return -1;
+        return TB_EINVAL;
     }
     if (cfg->curve != NULL && cfg->curve_allow_probes == NULL) {
         snprintf(msg, size,
                  "--curve-key needs --curve-allow-probes DIR (the public "
                  "certificates of the probes that may send)");
-        return -1;
+        return TB_EINVAL;
     }
     if (cfg->curve != NULL && cfg->curve_allow == NULL && cfg->curve_allow_read == NULL) {
         snprintf(msg, size,
                  "--curve-key needs --curve-allow DIR and/or --curve-allow-read DIR "
                  "(the public certificates of tapbusctl and gateways)");
-        return -1;
+        return TB_EINVAL;
     }
     return 0;
 }
@@ -261,7 +262,7 @@ static int s_check(s_opts_t *o, char *msg, size_t size)
         o->c.db = &o->db;
     } else if (o->db.writer.spool_dir != NULL) {
         snprintf(msg, size, "--spool-dir needs --influx-url");
-        return -1;
+        return TB_EINVAL;
     }
     return s_check_curve(&o->c, msg, size);
 }
@@ -315,6 +316,9 @@ int main(int argc, char **argv)
             snprintf(msg, sizeof msg, "cannot set up signal handling");
         } else {
             coll = tb_collector_new(&o.c, msg, sizeof msg);
+        }
+        if (coll != NULL && tb_collector_start(coll, msg, sizeof msg) != 0) {
+            tb_collector_destroy(&coll);
         }
     }
     if (coll != NULL) {

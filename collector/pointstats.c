@@ -1,6 +1,8 @@
 /* pointstats — see pointstats.h. */
 #include "pointstats.h"
 
+#include "tb_err.h"
+
 #include <string.h>
 
 int tb_pointstats_slot(tb_pointstats_t *ps, const char *mp, const char *ci)
@@ -77,5 +79,76 @@ void tb_pointstats_order(const tb_pointstats_t *ps, size_t *order)
             order[j] = order[j - 1];
         }
         order[j] = i;
+    }
+}
+
+void tb_pointstats_pack(const tb_pointstats_t *ps, msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 3);
+    tb_mp_pack_cstr(pk, "entries");
+    msgpack_pack_array(pk, ps->n);
+    for (size_t i = 0; i < ps->n; i++) {
+        msgpack_pack_array(pk, 4);
+        tb_mp_pack_cstr(pk, ps->e[i].mp);
+        tb_mp_pack_cstr(pk, ps->e[i].ci);
+        msgpack_pack_uint64(pk, ps->e[i].packets);
+        msgpack_pack_uint64(pk, ps->e[i].bytes);
+    }
+    tb_mp_pack_cstr(pk, "overflow");
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint64(pk, ps->overflow_packets);
+    msgpack_pack_uint64(pk, ps->overflow_bytes);
+    tb_mp_pack_cstr(pk, "unnamed");
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint64(pk, ps->unnamed_packets);
+    msgpack_pack_uint64(pk, ps->unnamed_bytes);
+}
+
+/* [packets, bytes] */
+static void s_read_pair(tb_mp_reader_t *r, uint64_t *packets, uint64_t *bytes)
+{
+    if (tb_mp_read_array(r) != 2) {
+        r->error = r->error ? r->error : TB_EPROTO;
+        return;
+    }
+    *packets = tb_mp_read_uint(r);
+    *bytes = tb_mp_read_uint(r);
+}
+
+void tb_pointstats_unpack(tb_pointstats_t *ps, tb_mp_reader_t *r)
+{
+    uint32_t pairs = tb_mp_read_map(r);
+    for (uint32_t i = 0; i < pairs && !r->error; i++) {
+        if (tb_mp_next_str_is(r, "entries")) {
+            uint32_t n = tb_mp_read_array(r);
+            for (uint32_t k = 0; k < n && !r->error; k++) {
+                char mp[TB_POINT_NAME_MAX + 1] = "", ci[TB_POINT_NAME_MAX + 1] = "";
+                if (tb_mp_read_array(r) != 4) {
+                    r->error = r->error ? r->error : TB_EPROTO;
+                    break;
+                }
+                tb_mp_read_str_copy(r, mp, sizeof mp);
+                tb_mp_read_str_copy(r, ci, sizeof ci);
+                uint64_t packets = tb_mp_read_uint(r), bytes = tb_mp_read_uint(r);
+                int slot = r->error ? -1 : tb_pointstats_slot(ps, mp, ci);
+                if (slot >= 0) {
+                    ps->e[slot].packets = packets;
+                    ps->e[slot].bytes = bytes;
+                } else if (!r->error) {
+                    ps->overflow_packets += packets; /* a longer table than this one */
+                    ps->overflow_bytes += bytes;
+                }
+            }
+        } else if (tb_mp_next_str_is(r, "overflow")) {
+            uint64_t p = 0, b = 0;
+            s_read_pair(r, &p, &b);
+            ps->overflow_packets += p;
+            ps->overflow_bytes += b;
+        } else if (tb_mp_next_str_is(r, "unnamed")) {
+            s_read_pair(r, &ps->unnamed_packets, &ps->unnamed_bytes);
+        } else {
+            tb_mp_skip(r);
+            tb_mp_skip(r);
+        }
     }
 }

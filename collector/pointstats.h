@@ -11,6 +11,7 @@
 #ifndef TB_POINTSTATS_H
 #define TB_POINTSTATS_H
 
+#include "tb_mp.h"
 #include "tb_point.h"
 #include "tb_summary.h"
 
@@ -49,5 +50,14 @@ int tb_pointstats_any(const tb_pointstats_t *ps);
 
 /* The entries' indexes into order[ps->n], sorted by MP then CI. */
 void tb_pointstats_order(const tb_pointstats_t *ps, size_t *order);
+
+/* A snapshot of the table (--state-dir): one msgpack map of the entries,
+ * the overflow and the unnamed. */
+void tb_pointstats_pack(const tb_pointstats_t *ps, msgpack_packer *pk);
+
+/* Read back what tb_pointstats_pack wrote, adding to ps (zeroed: empty);
+ * entries beyond this table's size count as overflow. Keys not known are
+ * skipped; anything malformed sets r->error. */
+void tb_pointstats_unpack(tb_pointstats_t *ps, tb_mp_reader_t *r);
 
 #endif

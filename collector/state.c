@@ -1,18 +1,25 @@
 /* state — see state.h.
  *
  * File layout (msgpack), every map read by key so that fields can be added:
- *   {format: "tapbus-collector-state", version: 1, saved_ns,
- *    streams: [{name, state, started_ns, ended_ns, run_resets, resumes,
- *               unmeasured_ns, gap_from_ns, gap_until_ns, clock_ns,
- *               probes: [{id, boot_ns, next_seq, run, received, seq_gaps,
- *                         restarts, lost_packets, eos_seen}],
- *               stats: {packets, bytes, first_ts, last_ts, min, max, last,
- *                       proto: [[packets, bytes] x classes], decode_flagged,
- *                       ts_outliers, flows: TABLE, hosts: TABLE, points: POINTS}}]}
- *   TABLE = {total, keys: [[key (bin), packets, bytes, error]...]},
- *   heaviest first; a summary is an array of its fields;
- *   POINTS = {entries: [[mp, ci, packets, bytes]...], overflow: [packets, bytes],
- *             unnamed: [packets, bytes]} (the breakdown by DPMI MP/CI). */
+ *   {format: "tapbus-collector-state", version: 1, seed, saved_ns,
+ *    streams: [{name, results_read, realtime, state, started_ns, ended_ns,
+ *               run_resets, resumes, unmeasured_ns, gap_from_ns,
+ *               gap_until_ns, clock_ns, probes: [TRACK...],
+ *               sinks: {sink name: what it holds open}, stats: STATS}]}
+ * This file writes and reads the envelope and each stream's own fields; the
+ * parts are packed and read by their modules:
+ *   TRACK  (tb_track_pack, track.c) = {id, boot_ns, next_seq, run, received,
+ *          seq_gaps, restarts, lost_packets, eos_seen}
+ *   STATS  (tb_stats_pack, stats.c) = {packets, bytes, first_ts, last_ts,
+ *          min, max, last, proto: [[packets, bytes] x classes],
+ *          decode_flagged, ts_outliers, flows: TABLE, hosts: TABLE,
+ *          points: POINTS}; a summary is an array of its fields
+ *   TABLE  (tb_topk_pack, topk.c) = {total, keys: [[key (bin), packets,
+ *          bytes, error]...]}, heaviest first
+ *   POINTS (tb_pointstats_pack, pointstats.c) = {entries: [[mp, ci, packets,
+ *          bytes]...], overflow: [packets, bytes], unnamed: [packets, bytes]}
+ *          (the breakdown by DPMI MP/CI)
+ *   sinks  (each sink's stream_save, sink.h). */
 #include "state.h"
 
 #include "tb_err.h"
@@ -30,100 +37,12 @@
 #define LOG_COMPONENT "state"
 #define FORMAT        "tapbus-collector-state"
 #define VERSION       1
-#define SUMMARY_FIELDS 13
 
 static const char *const s_state_names[] = {"stopped", "running", "finished"};
 
 /* --- writing ------------------------------------------------------------- */
 
-static void s_pack_summary(msgpack_packer *pk, const tb_summary_t *s)
-{
-    msgpack_pack_array(pk, SUMMARY_FIELDS);
-    msgpack_pack_uint64(pk, s->ts_ns);
-    msgpack_pack_uint32(pk, s->wire_len);
-    msgpack_pack_uint32(pk, s->cap_len);
-    msgpack_pack_uint8(pk, s->family);
-    msgpack_pack_uint8(pk, s->proto);
-    msgpack_pack_uint8(pk, s->tcp_flags);
-    msgpack_pack_uint8(pk, s->flags);
-    msgpack_pack_uint16(pk, s->sport);
-    msgpack_pack_uint16(pk, s->dport);
-    msgpack_pack_uint16(pk, s->vlan);
-    msgpack_pack_uint16(pk, s->ethertype);
-    msgpack_pack_bin(pk, sizeof s->src);
-    msgpack_pack_bin_body(pk, s->src, sizeof s->src);
-    msgpack_pack_bin(pk, sizeof s->dst);
-    msgpack_pack_bin_body(pk, s->dst, sizeof s->dst);
-}
-
-static void s_pack_points(msgpack_packer *pk, const tb_pointstats_t *ps)
-{
-    msgpack_pack_map(pk, 3);
-    tb_mp_pack_cstr(pk, "entries");
-    msgpack_pack_array(pk, ps->n);
-    for (size_t i = 0; i < ps->n; i++) {
-        msgpack_pack_array(pk, 4);
-        tb_mp_pack_cstr(pk, ps->e[i].mp);
-        tb_mp_pack_cstr(pk, ps->e[i].ci);
-        msgpack_pack_uint64(pk, ps->e[i].packets);
-        msgpack_pack_uint64(pk, ps->e[i].bytes);
-    }
-    tb_mp_pack_cstr(pk, "overflow");
-    msgpack_pack_array(pk, 2);
-    msgpack_pack_uint64(pk, ps->overflow_packets);
-    msgpack_pack_uint64(pk, ps->overflow_bytes);
-    tb_mp_pack_cstr(pk, "unnamed");
-    msgpack_pack_array(pk, 2);
-    msgpack_pack_uint64(pk, ps->unnamed_packets);
-    msgpack_pack_uint64(pk, ps->unnamed_bytes);
-}
-
-static int s_pack_stats(msgpack_packer *pk, const tb_stats_t *s)
-{
-    msgpack_pack_map(pk, 13);
-    tb_mp_kv_u64(pk, "packets", s->packets);
-    tb_mp_kv_u64(pk, "bytes", s->bytes);
-    tb_mp_kv_u64(pk, "first_ts", s->first_ts);
-    tb_mp_kv_u64(pk, "last_ts", s->last_ts);
-    tb_mp_pack_cstr(pk, "min");
-    s_pack_summary(pk, &s->min_pkt);
-    tb_mp_pack_cstr(pk, "max");
-    s_pack_summary(pk, &s->max_pkt);
-    tb_mp_pack_cstr(pk, "last");
-    s_pack_summary(pk, &s->last_pkt);
-    tb_mp_pack_cstr(pk, "proto");
-    msgpack_pack_array(pk, TB_PC_COUNT);
-    for (int pc = 0; pc < TB_PC_COUNT; pc++) {
-        msgpack_pack_array(pk, 2);
-        msgpack_pack_uint64(pk, s->proto[pc].packets);
-        msgpack_pack_uint64(pk, s->proto[pc].bytes);
-    }
-    tb_mp_kv_u64(pk, "decode_flagged", s->decode_flagged);
-    tb_mp_kv_u64(pk, "ts_outliers", s->ts_outliers);
-    tb_mp_pack_cstr(pk, "flows");
-    int rc = tb_topk_pack(s->flows, pk);
-    tb_mp_pack_cstr(pk, "hosts");
-    rc |= tb_topk_pack(s->hosts, pk);
-    tb_mp_pack_cstr(pk, "points");
-    s_pack_points(pk, &s->points);
-    return rc;
-}
-
-static void s_pack_probe(msgpack_packer *pk, const probe_track_t *pt)
-{
-    msgpack_pack_map(pk, 9);
-    tb_mp_kv_str(pk, "id", pt->probe_id);
-    tb_mp_kv_u64(pk, "boot_ns", pt->boot_ns);
-    tb_mp_kv_u64(pk, "next_seq", pt->next_seq);
-    tb_mp_kv_u64(pk, "run", pt->run);
-    tb_mp_kv_u64(pk, "received", pt->received);
-    tb_mp_kv_u64(pk, "seq_gaps", pt->seq_gaps);
-    tb_mp_kv_u64(pk, "restarts", pt->restarts);
-    tb_mp_kv_u64(pk, "lost_packets", pt->lost_packets);
-    tb_mp_kv_bool(pk, "eos_seen", pt->eos_seen);
-}
-
-static int s_pack_stream(tb_collector_t *c, msgpack_packer *pk, const coll_stream_t *st)
+static int s_pack_stream(const tb_streams_t *t, msgpack_packer *pk, const tb_stream_t *st)
 {
     msgpack_pack_map(pk, 15);
     tb_mp_kv_str(pk, "name", st->name);
@@ -141,24 +60,24 @@ static int s_pack_stream(tb_collector_t *c, msgpack_packer *pk, const coll_strea
     tb_mp_pack_cstr(pk, "probes");
     msgpack_pack_array(pk, st->nprobes);
     for (size_t i = 0; i < st->nprobes; i++) {
-        s_pack_probe(pk, &st->probes[i]);
+        tb_track_pack(&st->probes[i], pk);
     }
     /* What each sink holds open (the database's current seconds and
      * interval), by sink name. */
     size_t nsinks = 0;
-    for (size_t i = 0; i < c->nsinks; i++) {
-        nsinks += c->sinks[i]->ops->stream_save != NULL && st->sink_state[i] != NULL;
+    for (size_t i = 0; i < t->nsinks; i++) {
+        nsinks += t->sinks[i]->ops->stream_save != NULL && st->sink_state[i] != NULL;
     }
     tb_mp_pack_cstr(pk, "sinks");
     msgpack_pack_map(pk, nsinks);
-    for (size_t i = 0; i < c->nsinks; i++) {
-        if (c->sinks[i]->ops->stream_save != NULL && st->sink_state[i] != NULL) {
-            tb_mp_pack_cstr(pk, c->sinks[i]->ops->name);
-            c->sinks[i]->ops->stream_save(c->sinks[i], st->sink_state[i], pk);
+    for (size_t i = 0; i < t->nsinks; i++) {
+        if (t->sinks[i]->ops->stream_save != NULL && st->sink_state[i] != NULL) {
+            tb_mp_pack_cstr(pk, t->sinks[i]->ops->name);
+            t->sinks[i]->ops->stream_save(t->sinks[i], st->sink_state[i], pk);
         }
     }
     tb_mp_pack_cstr(pk, "stats");
-    return s_pack_stats(pk, st->stats);
+    return tb_stats_pack(st->stats, pk);
 }
 
 /* Write all of buf to path's temporary twin, sync it, rename it over path
@@ -169,12 +88,12 @@ static int s_write_atomic(const char *dir, const void *buf, size_t len, char *er
     if (snprintf(path, sizeof path, "%s/%s", dir, TB_STATE_FILE) >= (int)sizeof path ||
         snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, TB_STATE_FILE) >= (int)sizeof tmp) {
         snprintf(err, errsize, "state directory path too long");
-        return -1;
+        return TB_EINVAL;
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errsize, "cannot create %s: %s", tmp, strerror(errno));
-        return -1;
+        return TB_EIO;
     }
     const uint8_t *p = buf;
     size_t left = len;
@@ -187,7 +106,7 @@ static int s_write_atomic(const char *dir, const void *buf, size_t len, char *er
             snprintf(err, errsize, "cannot write %s: %s", tmp, w < 0 ? strerror(errno) : "no room");
             close(fd);
             unlink(tmp);
-            return -1;
+            return TB_EIO;
         }
         p += w;
         left -= (size_t)w;
@@ -196,13 +115,13 @@ static int s_write_atomic(const char *dir, const void *buf, size_t len, char *er
         snprintf(err, errsize, "cannot sync %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
-        return -1;
+        return TB_EIO;
     }
     close(fd);
     if (rename(tmp, path) != 0) {
         snprintf(err, errsize, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         unlink(tmp);
-        return -1;
+        return TB_EIO;
     }
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
@@ -217,24 +136,24 @@ int tb_state_check_dir(const char *dir, char *err, size_t errsize)
     struct stat sb;
     if (stat(dir, &sb) != 0) {
         snprintf(err, errsize, "--state-dir %s: %s", dir, strerror(errno));
-        return -1;
+        return errno == ENOENT ? TB_ENOENT : TB_EIO;
     }
     if (!S_ISDIR(sb.st_mode)) {
         snprintf(err, errsize, "--state-dir %s: not a directory", dir);
-        return -1;
+        return TB_EINVAL;
     }
     if (access(dir, W_OK | X_OK) != 0) {
         snprintf(err, errsize, "--state-dir %s: not writable: %s", dir, strerror(errno));
-        return -1;
+        return TB_EIO;
     }
     return 0;
 }
 
-int tb_state_save(tb_collector_t *c, char *err, size_t errsize)
+int tb_state_save(const char *dir, const tb_streams_t *t, char *err, size_t errsize)
 {
     size_t n = 0;
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        n += c->streams[i].in_use && c->streams[i].stats != NULL;
+    for (size_t i = 0; i < t->max; i++) {
+        n += t->slot[i].in_use && t->slot[i].stats != NULL;
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -245,15 +164,16 @@ int tb_state_save(tb_collector_t *c, char *err, size_t errsize)
     tb_mp_kv_u64(&pk, "version", VERSION);
     /* The hash seed: distinct-flow estimates carry on only under the same
      * hash function. */
-    tb_mp_kv_u64(&pk, "seed", c->seed);
+    tb_mp_kv_u64(&pk, "seed", t->seed);
     tb_mp_kv_u64(&pk, "saved_ns", tb_time_now_ns());
     tb_mp_pack_cstr(&pk, "streams");
     msgpack_pack_array(&pk, n);
     int rc = 0;
-    for (size_t i = 0; i < c->cfg.max_streams; i++) {
-        const coll_stream_t *st = &c->streams[i];
+    for (size_t i = 0; i < t->max; i++) {
+        const tb_stream_t *st = &t->slot[i];
         if (st->in_use && st->stats != NULL) {
-            rc |= s_pack_stream(c, &pk, st);
+            int prc = s_pack_stream(t, &pk, st);
+            rc = rc != 0 ? rc : prc;
         }
     }
     /* msgpack-c's buffer reports no failure of its own: a NULL data or a
@@ -261,9 +181,9 @@ int tb_state_save(tb_collector_t *c, char *err, size_t errsize)
     if (rc != 0 || sb.data == NULL) {
         snprintf(err, errsize, "out of memory writing the snapshot");
         msgpack_sbuffer_destroy(&sb);
-        return -1;
+        return TB_ENOMEM;
     }
-    rc = s_write_atomic(c->cfg.state_dir, sb.data, sb.size, err, errsize);
+    rc = s_write_atomic(dir, sb.data, sb.size, err, errsize);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }
@@ -278,180 +198,10 @@ typedef struct {
     int realtime;
     int results_read;
     size_t nprobes;
-    probe_track_t probes[TB_STREAM_MAX_PROBES];
+    tb_track_t probes[TB_STREAM_MAX_PROBES];
     int have_sinks;
     tb_mp_reader_t sinks_at; /* the sinks' part, read once the stream is placed */
 } saved_stream_t;
-
-static void s_read_summary(tb_mp_reader_t *r, tb_summary_t *s)
-{
-    memset(s, 0, sizeof *s);
-    if (tb_mp_read_array(r) != SUMMARY_FIELDS) {
-        r->error = r->error ? r->error : TB_EPROTO;
-        return;
-    }
-    s->ts_ns = tb_mp_read_uint(r);
-    uint64_t v[10];
-    for (int i = 0; i < 10; i++) {
-        v[i] = tb_mp_read_uint(r);
-    }
-    s->wire_len = (uint32_t)v[0];
-    s->cap_len = (uint32_t)v[1];
-    s->family = (uint8_t)v[2];
-    s->proto = (uint8_t)v[3];
-    s->tcp_flags = (uint8_t)v[4];
-    s->flags = (uint8_t)v[5];
-    s->sport = (uint16_t)v[6];
-    s->dport = (uint16_t)v[7];
-    s->vlan = (uint16_t)v[8];
-    s->ethertype = (uint16_t)v[9];
-    uint32_t len;
-    const uint8_t *a = tb_mp_read_bin(r, &len);
-    if (a != NULL && len == sizeof s->src) {
-        memcpy(s->src, a, len);
-    }
-    const uint8_t *b = tb_mp_read_bin(r, &len);
-    if (b != NULL && len == sizeof s->dst) {
-        memcpy(s->dst, b, len);
-    }
-    /* Values that would not fit their fields, or a family this version does
-     * not know, mean the file is not ours. */
-    if (v[0] > UINT32_MAX || v[1] > UINT32_MAX ||
-        (v[2] != TB_FAMILY_NONE && v[2] != TB_FAMILY_IPV4 && v[2] != TB_FAMILY_IPV6) || v[3] > UINT8_MAX ||
-        v[4] > UINT8_MAX || v[5] > UINT8_MAX || v[6] > UINT16_MAX || v[7] > UINT16_MAX ||
-        v[8] > UINT16_MAX || v[9] > UINT16_MAX || a == NULL || b == NULL) {
-        r->error = r->error ? r->error : TB_EPROTO;
-    }
-}
-
-/* [packets, bytes] */
-static void s_read_pair(tb_mp_reader_t *r, uint64_t *packets, uint64_t *bytes)
-{
-    if (tb_mp_read_array(r) != 2) {
-        r->error = r->error ? r->error : TB_EPROTO;
-        return;
-    }
-    *packets = tb_mp_read_uint(r);
-    *bytes = tb_mp_read_uint(r);
-}
-
-static void s_read_points(tb_mp_reader_t *r, tb_pointstats_t *ps)
-{
-    uint32_t pairs = tb_mp_read_map(r);
-    for (uint32_t i = 0; i < pairs && !r->error; i++) {
-        if (tb_mp_next_str_is(r, "entries")) {
-            uint32_t n = tb_mp_read_array(r);
-            for (uint32_t k = 0; k < n && !r->error; k++) {
-                char mp[TB_POINT_NAME_MAX + 1] = "", ci[TB_POINT_NAME_MAX + 1] = "";
-                if (tb_mp_read_array(r) != 4) {
-                    r->error = r->error ? r->error : TB_EPROTO;
-                    break;
-                }
-                tb_mp_read_str_copy(r, mp, sizeof mp);
-                tb_mp_read_str_copy(r, ci, sizeof ci);
-                uint64_t packets = tb_mp_read_uint(r), bytes = tb_mp_read_uint(r);
-                int slot = r->error ? -1 : tb_pointstats_slot(ps, mp, ci);
-                if (slot >= 0) {
-                    ps->e[slot].packets = packets;
-                    ps->e[slot].bytes = bytes;
-                } else if (!r->error) {
-                    ps->overflow_packets += packets; /* a longer table than this one */
-                    ps->overflow_bytes += bytes;
-                }
-            }
-        } else if (tb_mp_next_str_is(r, "overflow")) {
-            uint64_t p = 0, b = 0;
-            s_read_pair(r, &p, &b);
-            ps->overflow_packets += p;
-            ps->overflow_bytes += b;
-        } else if (tb_mp_next_str_is(r, "unnamed")) {
-            s_read_pair(r, &ps->unnamed_packets, &ps->unnamed_bytes);
-        } else {
-            tb_mp_skip(r);
-            tb_mp_skip(r);
-        }
-    }
-}
-
-static void s_read_stats(tb_mp_reader_t *r, tb_stats_t *s)
-{
-    tb_stats_reset(s);
-    uint32_t pairs = tb_mp_read_map(r);
-    for (uint32_t i = 0; i < pairs && !r->error; i++) {
-        if (tb_mp_next_str_is(r, "packets")) {
-            s->packets = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "bytes")) {
-            s->bytes = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "first_ts")) {
-            s->first_ts = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "last_ts")) {
-            s->last_ts = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "min")) {
-            s_read_summary(r, &s->min_pkt);
-        } else if (tb_mp_next_str_is(r, "max")) {
-            s_read_summary(r, &s->max_pkt);
-        } else if (tb_mp_next_str_is(r, "last")) {
-            s_read_summary(r, &s->last_pkt);
-        } else if (tb_mp_next_str_is(r, "proto")) {
-            uint32_t n = tb_mp_read_array(r);
-            for (uint32_t pc = 0; pc < n && !r->error; pc++) {
-                if (tb_mp_read_array(r) != 2) {
-                    r->error = r->error ? r->error : TB_EPROTO;
-                    break;
-                }
-                uint64_t p = tb_mp_read_uint(r), b = tb_mp_read_uint(r);
-                if (pc < TB_PC_COUNT) {
-                    s->proto[pc].packets = p;
-                    s->proto[pc].bytes = b;
-                }
-            }
-        } else if (tb_mp_next_str_is(r, "decode_flagged")) {
-            s->decode_flagged = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "ts_outliers")) {
-            s->ts_outliers = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "flows")) {
-            tb_topk_unpack(s->flows, r);
-        } else if (tb_mp_next_str_is(r, "hosts")) {
-            tb_topk_unpack(s->hosts, r);
-        } else if (tb_mp_next_str_is(r, "points")) {
-            s_read_points(r, &s->points);
-        } else {
-            tb_mp_skip(r);
-            tb_mp_skip(r);
-        }
-    }
-}
-
-static void s_read_probe(tb_mp_reader_t *r, probe_track_t *pt)
-{
-    memset(pt, 0, sizeof *pt);
-    pt->src_state = -1; /* until its next heartbeat says */
-    uint32_t pairs = tb_mp_read_map(r);
-    for (uint32_t i = 0; i < pairs && !r->error; i++) {
-        if (tb_mp_next_str_is(r, "id")) {
-            tb_mp_read_str_copy(r, pt->probe_id, sizeof pt->probe_id);
-        } else if (tb_mp_next_str_is(r, "boot_ns")) {
-            pt->boot_ns = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "next_seq")) {
-            pt->next_seq = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "run")) {
-            pt->run = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "received")) {
-            pt->received = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "seq_gaps")) {
-            pt->seq_gaps = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "restarts")) {
-            pt->restarts = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "lost_packets")) {
-            pt->lost_packets = tb_mp_read_uint(r);
-        } else if (tb_mp_next_str_is(r, "eos_seen")) {
-            pt->eos_seen = tb_mp_read_bool(r);
-        } else {
-            tb_mp_skip(r);
-            tb_mp_skip(r);
-        }
-    }
-}
 
 /* A stream's fields up to its statistics (read into `stats`, which is
  * scratch until the stream is placed). */
@@ -499,11 +249,11 @@ static void s_read_stream(tb_mp_reader_t *r, saved_stream_t *sv, tb_stats_t *sta
                 break;
             }
             for (uint32_t k = 0; k < n && !r->error; k++) {
-                s_read_probe(r, &sv->probes[k]);
+                tb_track_unpack(&sv->probes[k], r);
             }
             sv->nprobes = n;
         } else if (tb_mp_next_str_is(r, "stats")) {
-            s_read_stats(r, stats);
+            tb_stats_unpack(stats, r);
             have_stats = 1;
         } else if (tb_mp_next_str_is(r, "sinks")) {
             sv->sinks_at = *r;
@@ -521,55 +271,54 @@ static void s_read_stream(tb_mp_reader_t *r, saved_stream_t *sv, tb_stats_t *sta
 
 /* Each sink's open state for a stream being resumed. A part that cannot be
  * read leaves that sink starting afresh for the stream. */
-static void s_load_sinks(tb_collector_t *c, coll_stream_t *st, const saved_stream_t *sv)
+static void s_load_sinks(tb_streams_t *t, tb_stream_t *st, const saved_stream_t *sv)
 {
     tb_mp_reader_t r = sv->sinks_at;
     uint32_t pairs = tb_mp_read_map(&r);
     for (uint32_t i = 0; i < pairs && !r.error; i++) {
         size_t k = 0;
-        while (k < c->nsinks && !tb_mp_next_str_is(&r, c->sinks[k]->ops->name)) {
+        while (k < t->nsinks && !tb_mp_next_str_is(&r, t->sinks[k]->ops->name)) {
             k++;
         }
-        if (k == c->nsinks) {
+        if (k == t->nsinks) {
             tb_mp_skip(&r); /* a sink this collector does not have */
             tb_mp_skip(&r);
             continue;
         }
-        if (c->sinks[k]->ops->stream_load == NULL || st->sink_state[k] == NULL) {
+        if (t->sinks[k]->ops->stream_load == NULL || st->sink_state[k] == NULL) {
             tb_mp_skip(&r);
             continue;
         }
-        c->sinks[k]->ops->stream_load(c->sinks[k], st->sink_state[k], &r);
+        t->sinks[k]->ops->stream_load(t->sinks[k], st->sink_state[k], &r);
         if (r.error) {
             tb_log(TB_LOG_WARN, LOG_COMPONENT,
                    "stream %s: the %s sink's part of the snapshot is damaged (%s): it starts "
                    "afresh",
-                   st->name, c->sinks[k]->ops->name, tb_strerror(r.error));
-            if (c->sinks[k]->ops->stream_reset != NULL) {
-                c->sinks[k]->ops->stream_reset(c->sinks[k], st->sink_state[k]);
+                   st->name, t->sinks[k]->ops->name, tb_strerror(r.error));
+            if (t->sinks[k]->ops->stream_reset != NULL) {
+                t->sinks[k]->ops->stream_reset(t->sinks[k], st->sink_state[k]);
             }
         }
     }
 }
 
 /* Put a saved stream in its slot. */
-static void s_restore(tb_collector_t *c, const saved_stream_t *sv, tb_stats_t **stats,
-                      uint64_t saved_ns, uint64_t now_ns)
+static void s_restore(tb_streams_t *t, const saved_stream_t *sv, tb_stats_t **stats,
+                      uint64_t *restored, uint64_t saved_ns, uint64_t now_ns)
 {
     int carry_on = sv->nprobes > 0;
     for (size_t i = 0; i < sv->nprobes; i++) {
         carry_on = carry_on && sv->probes[i].run == 0;
     }
-    if (sv->state == STREAM_RUNNING && !carry_on) {
+    if (sv->state == TB_STREAM_RUNNING && !carry_on) {
         /* A file (or nothing heard yet): it starts again, a new run. */
-        int rc = tb_coll_start(c, sv->name);
-        tb_log(rc == 0 ? TB_LOG_INFO : TB_LOG_ERROR, LOG_COMPONENT,
-               "stream %s %s", sv->name,
+        int rc = tb_streams_start(t, sv->name);
+        tb_log(rc == 0 ? TB_LOG_INFO : TB_LOG_ERROR, LOG_COMPONENT, "stream %s %s", sv->name,
                rc == 0 ? "started again (a new run)" : "could not be started again");
-        c->restored += rc == 0;
+        *restored += rc == 0;
         return;
     }
-    coll_stream_t *st = tb_coll_slot(c, sv->name);
+    tb_stream_t *st = tb_streams_slot(t, sv->name);
     if (st == NULL) {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s not restored: no free slot (--max-streams)",
                sv->name);
@@ -588,14 +337,14 @@ static void s_restore(tb_collector_t *c, const saved_stream_t *sv, tb_stats_t **
     st->unmeasured_ns = sv->unmeasured_ns;
     st->gap_from_ns = sv->gap_from_ns;
     st->gap_until_ns = sv->gap_until_ns;
-    st->state = (stream_state_t)sv->state;
+    st->state = (tb_stream_state_t)sv->state;
     st->results_read = sv->results_read; /* start may reuse the slot of a read one */
-    if (sv->state != STREAM_RUNNING) {
+    if (sv->state != TB_STREAM_RUNNING) {
         uint64_t mono = tb_time_mono_ns();
         for (size_t i = 0; i < st->nprobes; i++) {
             st->probes[i].last_heard = mono; /* not silent: ended */
         }
-        c->restored++;
+        (*restored)++;
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "stream %s restored (%s, %llu packets)", sv->name,
                s_state_names[sv->state], (unsigned long long)st->stats->packets);
         return;
@@ -627,76 +376,80 @@ static void s_restore(tb_collector_t *c, const saved_stream_t *sv, tb_stats_t **
     st->tbase.paused = 1;
     st->gap_from_ns = saved_ns;
     st->gap_until_ns = now_ns;
-    if (tb_coll_resume(c, st) != 0) {
+    if (tb_streams_resume(t, st) != 0) {
         tb_log(TB_LOG_ERROR, LOG_COMPONENT, "stream %s could not subscribe again", sv->name);
         return;
     }
     if (sv->have_sinks) {
-        s_load_sinks(c, st, sv);
+        s_load_sinks(t, st, sv);
     }
-    c->restored++;
+    (*restored)++;
     tb_log(TB_LOG_INFO, LOG_COMPONENT,
            "stream %s resumed with %llu packets counted; %.1f s not measured while the "
            "collector was down",
            sv->name, (unsigned long long)st->stats->packets, (double)down / 1e9);
 }
 
-static uint8_t *s_read_file(const char *path, size_t *len, char *err, size_t errsize, int *absent)
+/* The whole file at path into a new buffer (*buf, the caller frees it).
+ * 0, or TB_ENOENT when there is no file (err untouched), or another
+ * negative tb_err_t with a one-line reason in err. */
+static int s_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errsize)
 {
-    *absent = 0;
+    *buf = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) {
-            *absent = 1;
-        } else {
-            snprintf(err, errsize, "cannot open %s: %s", path, strerror(errno));
+            return TB_ENOENT;
         }
-        return NULL;
+        snprintf(err, errsize, "cannot open %s: %s", path, strerror(errno));
+        return TB_EIO;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > TB_STATE_MAX_BYTES) {
         snprintf(err, errsize, "%s: not a regular file of at most %llu MiB", path,
                  (unsigned long long)(TB_STATE_MAX_BYTES >> 20));
         close(fd);
-        return NULL;
+        return TB_ELIMIT;
     }
     size_t size = (size_t)sb.st_size;
-    uint8_t *buf = malloc(size ? size : 1);
-    if (buf == NULL) {
+    uint8_t *data = malloc(size ? size : 1);
+    if (data == NULL) {
         snprintf(err, errsize, "%s: out of memory", path);
         close(fd);
-        return NULL;
+        return TB_ENOMEM;
     }
     size_t got = 0;
     while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
+        ssize_t n = read(fd, data + got, size - got);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
-            snprintf(err, errsize, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "cut short");
-            free(buf);
+            snprintf(err, errsize, "cannot read %s: %s", path,
+                     n < 0 ? strerror(errno) : "cut short");
+            free(data);
             close(fd);
-            return NULL;
+            return TB_EIO;
         }
         got += (size_t)n;
     }
     close(fd);
+    *buf = data;
     *len = size;
-    return buf;
+    return 0;
 }
 
 int tb_state_seed(const char *dir, uint64_t *seed)
 {
     char path[4096], err[256];
     if (snprintf(path, sizeof path, "%s/%s", dir, TB_STATE_FILE) >= (int)sizeof path) {
-        return -1;
+        return TB_EINVAL;
     }
     size_t len = 0;
-    int absent;
-    uint8_t *buf = s_read_file(path, &len, err, sizeof err, &absent);
-    if (buf == NULL) {
-        return -1;
+    uint8_t *buf;
+    int rc = s_read_file(path, &buf, &len, err, sizeof err);
+    if (rc != 0) {
+        return rc;
     }
     tb_mp_reader_t r;
     tb_mp_reader_init(&r, buf, len);
@@ -712,35 +465,34 @@ int tb_state_seed(const char *dir, uint64_t *seed)
         }
     }
     free(buf);
-    return found ? 0 : -1;
+    return found ? 0 : TB_ENOENT;
 }
 
-int tb_state_load(tb_collector_t *c, char *err, size_t errsize)
+int tb_state_load(const char *dir, tb_streams_t *t, uint64_t *restored, char *err, size_t errsize)
 {
     char path[4096];
-    if (snprintf(path, sizeof path, "%s/%s", c->cfg.state_dir, TB_STATE_FILE) >= (int)sizeof path) {
+    if (snprintf(path, sizeof path, "%s/%s", dir, TB_STATE_FILE) >= (int)sizeof path) {
         snprintf(err, errsize, "state directory path too long");
-        return -1;
+        return TB_EINVAL;
     }
     size_t len = 0;
-    int absent;
-    uint8_t *buf = s_read_file(path, &len, err, errsize, &absent);
-    if (buf == NULL) {
-        if (absent) {
-            tb_log(TB_LOG_INFO, LOG_COMPONENT, "no snapshot in %s: starting with no streams",
-                   c->cfg.state_dir);
-            return 0;
-        }
-        return -1;
+    uint8_t *buf;
+    int rc = s_read_file(path, &buf, &len, err, errsize);
+    if (rc == TB_ENOENT) {
+        tb_log(TB_LOG_INFO, LOG_COMPONENT, "no snapshot in %s: starting with no streams", dir);
+        return 0;
     }
-    tb_stats_t *scratch = tb_stats_new(c->cfg.flow_capacity, c->cfg.host_capacity, c->seed);
+    if (rc != 0) {
+        return rc;
+    }
+    tb_stats_t *scratch = tb_stats_new(t->flow_capacity, t->host_capacity, t->seed);
     saved_stream_t *sv = malloc(sizeof *sv);
     if (scratch == NULL || sv == NULL) {
         snprintf(err, errsize, "out of memory reading %s", path);
         tb_stats_destroy(&scratch);
         free(sv);
         free(buf);
-        return -1;
+        return TB_ENOMEM;
     }
     uint64_t now_ns = tb_time_now_ns();
     tb_mp_reader_t r;
@@ -769,10 +521,10 @@ int tb_state_load(tb_collector_t *c, char *err, size_t errsize)
                 if (r.error) {
                     break;
                 }
-                if (tb_coll_find(c, sv->name) != NULL) {
+                if (tb_streams_find(t, sv->name) != NULL) {
                     continue; /* named twice: the first counts */
                 }
-                s_restore(c, sv, &scratch, saved_ns, now_ns);
+                s_restore(t, sv, &scratch, restored, saved_ns, now_ns);
                 nstreams++;
             }
         } else {
@@ -780,22 +532,21 @@ int tb_state_load(tb_collector_t *c, char *err, size_t errsize)
             tb_mp_skip(&r);
         }
     }
-    int rc = 0;
     if (!ours) {
         snprintf(err, errsize, "%s is not a tapbus collector snapshot", path);
-        rc = -1;
+        rc = TB_EPROTO;
     } else if (version != VERSION) {
         snprintf(err, errsize, "%s: snapshot version %llu, this collector reads version %d", path,
                  (unsigned long long)version, VERSION);
-        rc = -1;
+        rc = TB_EVERSION;
     } else if (r.error) {
         snprintf(err, errsize, "%s is damaged (%s) after %zu stream(s)", path, tb_strerror(r.error),
                  nstreams);
-        rc = -1;
+        rc = r.error;
     } else {
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "snapshot of %.1f s ago: %llu stream(s) back",
                saved_ns && now_ns > saved_ns ? (double)(now_ns - saved_ns) / 1e9 : 0.0,
-               (unsigned long long)c->restored);
+               (unsigned long long)*restored);
     }
     tb_stats_destroy(&scratch);
     free(sv);

@@ -88,4 +88,15 @@ void tb_host_key(tb_host_key_t *k, uint8_t family, const uint8_t *addr);
 const char *tb_flow_key_text(const tb_flow_key_t *k, char *src, char *dst);
 void tb_host_key_text(const tb_host_key_t *k, char *addr);
 
+/* A snapshot of the statistics (--state-dir, state.h): one msgpack map of
+ * the totals, the extremes and last packet, the protocol classes, both top
+ * tables (tb_topk_pack) and the points (tb_pointstats_pack). 0, or
+ * TB_ENOMEM (the packer then holds an incomplete map). */
+int tb_stats_pack(const tb_stats_t *st, msgpack_packer *pk);
+
+/* Read back what tb_stats_pack wrote into st (reset first; its tables keep
+ * their capacities and seeds). Keys not known are skipped; anything
+ * malformed sets r->error. */
+void tb_stats_unpack(tb_stats_t *st, tb_mp_reader_t *r);
+
 #endif

@@ -370,7 +370,7 @@ int tb_topk_pack(const tb_topk_t *t, msgpack_packer *pk)
 {
     tb_topk_item_t *items = malloc(t->capacity * sizeof *items);
     if (items == NULL) {
-        return -1;
+        return TB_ENOMEM;
     }
     size_t n = tb_topk_top(t, items, t->capacity);
     msgpack_pack_map(pk, 2);
@@ -431,14 +431,17 @@ void tb_topk_unpack(tb_topk_t *t, tb_mp_reader_t *r)
 int tb_topk_restore(tb_topk_t *t, const void *key, uint64_t packets, uint64_t bytes,
                     uint64_t error)
 {
-    if (t->used == t->capacity || packets == 0 || error > packets) {
-        return -1;
+    if (packets == 0 || error > packets) {
+        return TB_EPROTO;
+    }
+    if (t->used == t->capacity) {
+        return TB_ELIMIT;
     }
     uint64_t hash = s_hash(t, key);
     int found;
     size_t slot = s_find(t, key, hash, &found);
     if (found) {
-        return -1;
+        return TB_EPROTO;
     }
     uint32_t idx = (uint32_t)t->used++;
     entry_t *e = &t->entries[idx];

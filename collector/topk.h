@@ -68,8 +68,9 @@ void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packet
 /* Put back a key with the counts a table held (a snapshot being restored):
  * the entry takes `packets`, `bytes` and `error` as they were. Restore the
  * heaviest keys first: once the table is full, the rest are refused. Returns
- * 0, or -1 when the table is full, the key is there already or packets is 0
- * or below error. The table's total is not changed (tb_topk_set_total). */
+ * 0, TB_ELIMIT when the table is full, or TB_EPROTO when the key is there
+ * already or packets is 0 or below error. The table's total is not changed
+ * (tb_topk_set_total). */
 int tb_topk_restore(tb_topk_t *t, const void *key, uint64_t packets, uint64_t bytes,
                     uint64_t error);
 
@@ -77,7 +78,7 @@ int tb_topk_restore(tb_topk_t *t, const void *key, uint64_t packets, uint64_t by
 void tb_topk_set_total(tb_topk_t *t, uint64_t total);
 
 /* A snapshot of the table (--state-dir), as one msgpack map: its total and
- * every key with its counts, heaviest first. Returns 0 or -1 (no memory). */
+ * every key with its counts, heaviest first. Returns 0 or TB_ENOMEM. */
 int tb_topk_pack(const tb_topk_t *t, msgpack_packer *pk);
 
 /* Read a snapshot written by tb_topk_pack into t (reset first). Keys that

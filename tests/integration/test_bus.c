@@ -67,6 +67,9 @@ static int s_setup(void **state)
     char err[256] = "";
     for (int tries = 0; tries < 50 && f.coll == NULL; tries++) {
         f.coll = tb_collector_new(&cfg, err, sizeof err);
+        if (f.coll != NULL && tb_collector_start(f.coll, err, sizeof err) != 0) {
+            tb_collector_destroy(&f.coll);
+        }
         if (f.coll == NULL) {
             usleep(20000); /* the port may linger a moment after close */
         }

@@ -1,7 +1,8 @@
 /* test_control — the collector's control requests (collector/control.c),
- * asked of a real collector (tb_collector_new: its sockets bound on ipc
- * endpoints in a temporary directory, its loop not running) by calling the
- * handler the loop calls: every command's reply shape, the stream slots
+ * asked of a real collector (tb_collector_new and tb_collector_start: its
+ * sockets bound on ipc endpoints in a temporary directory, its loop not
+ * running) by calling the handler the loop calls: every command's reply
+ * shape, the stream slots
  * (start until they are taken, forget to free them), the refusals with
  * their messages, and malformed or unknown requests answered, never
  * crashing. */
@@ -44,8 +45,11 @@ static int s_setup(void **state)
     cfg.max_streams = 2;
     char err[256] = "";
     f->c = tb_collector_new(&cfg, err, sizeof err);
-    if (f->c == NULL) {
-        fprintf(stderr, "tb_collector_new: %s\n", err);
+    if (f->c == NULL || tb_collector_start(f->c, err, sizeof err) != 0) {
+        fprintf(stderr, "collector: %s\n", err);
+        tb_collector_destroy(&f->c);
+        tb_test_rmtree(f->dir);
+        free(f);
         return -1;
     }
     *state = f;
@@ -67,7 +71,7 @@ static json_t *s_raw(fixture_t *f, const uint8_t *buf, size_t len, char *err)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    assert_int_equal(tb_coll_control(f->c, buf, len, &sb), 0);
+    assert_int_equal(tb_control_handle(f->c, buf, len, &sb), 0);
     int ok = 0;
     tb_mp_reader_t data;
     err[0] = '\0';

@@ -336,7 +336,8 @@ static void test_a_dead_handler_ends_the_collector(void **state)
     cfg.curve_allow_probes = f->probes;
     char err[256] = "";
     run_t r = {tb_collector_new(&cfg, err, sizeof err), 0};
-    if (r.coll == NULL) {
+    if (r.coll == NULL || tb_collector_start(r.coll, err, sizeof err) != 0) {
+        tb_collector_destroy(&r.coll);
         fail_msg("collector: %s", err);
     }
     pthread_t t;

@@ -4,7 +4,7 @@
  * Frames are decoded by the real decoder, so the tests hold for what the
  * probe sends: non-IP packets count in the totals and as non_ip, never in
  * the top flows or hosts; a non-first IP fragment is a flow by its protocol,
- * with no ports. */
+ * with no ports. A snapshot of the statistics reads back as they were. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -174,11 +174,72 @@ static void test_non_first_fragment_counts_by_protocol(void **state)
     tb_stats_destroy(&st);
 }
 
+/* A snapshot of the statistics (tb_stats_pack) reads back into a fresh
+ * table as they were: totals, extremes, classes, both top tables and the
+ * points; a snapshot cut short is an error, never a crash. */
+static void test_snapshot_round_trip(void **state)
+{
+    (void)state;
+    tb_stats_t *st = tb_stats_new(64, 64, 1);
+    tb_stats_t *back = tb_stats_new(64, 64, 1);
+    assert_non_null(st);
+    assert_non_null(back);
+    uint8_t b[128];
+    batch_t batch = {0};
+    for (int i = 0; i < 5; i++) {
+        s_add(&batch, b, s_ip(b, 1, 2, 6, 0, 40000, 179));
+    }
+    s_add(&batch, b, s_arp(b));
+    s_add(&batch, b, s_ip(b, 3, 4, 17, 0, 5000, 53));
+    s_account(st, &batch);
+    assert_int_equal(tb_pointstats_slot(&st->points, "mp1", "eth0"), 0);
+    st->points.e[0].packets = 7;
+    st->points.unnamed_packets = 2;
+
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assert_int_equal(tb_stats_pack(st, &pk), 0);
+    tb_mp_reader_t r;
+    tb_mp_reader_init(&r, sb.data, sb.size);
+    tb_stats_unpack(back, &r);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(back->packets, 7);
+    assert_int_equal(back->bytes, st->bytes);
+    assert_int_equal(back->first_ts, st->first_ts);
+    assert_int_equal(back->last_ts, st->last_ts);
+    assert_int_equal(back->min_pkt.wire_len, st->min_pkt.wire_len);
+    assert_int_equal(back->max_pkt.wire_len, st->max_pkt.wire_len);
+    assert_memory_equal(&back->last_pkt, &st->last_pkt, sizeof st->last_pkt);
+    for (int pc = 0; pc < TB_PC_COUNT; pc++) {
+        assert_int_equal(back->proto[pc].packets, st->proto[pc].packets);
+        assert_int_equal(back->proto[pc].bytes, st->proto[pc].bytes);
+    }
+    tb_topk_item_t a[4], z[4];
+    assert_int_equal(tb_topk_top(back->flows, z, 4), tb_topk_top(st->flows, a, 4));
+    assert_int_equal(z[0].packets, 5);
+    assert_memory_equal(z[0].key, a[0].key, sizeof(tb_flow_key_t));
+    assert_int_equal(tb_topk_top(back->hosts, z, 4), 4);
+    assert_int_equal(back->points.n, 1);
+    assert_string_equal(back->points.e[0].mp, "mp1");
+    assert_int_equal(back->points.e[0].packets, 7);
+    assert_int_equal(back->points.unnamed_packets, 2);
+
+    tb_mp_reader_init(&r, sb.data, sb.size - 3);
+    tb_stats_unpack(back, &r);
+    assert_int_not_equal(r.error, 0);
+    msgpack_sbuffer_destroy(&sb);
+    tb_stats_destroy(&st);
+    tb_stats_destroy(&back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_non_ip_is_no_flow_or_host),
         cmocka_unit_test(test_non_first_fragment_counts_by_protocol),
+        cmocka_unit_test(test_snapshot_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 
 #include "batchagg.h"
 #include "stats.h"
+#include "tb_err.h"
 #include "tb_hash.h"
 #include "topk.h"
 
@@ -184,14 +185,20 @@ static void test_snapshot_round_trip(void **state)
     tb_mp_reader_init(&r, sb.data, sb.size);
     tb_topk_unpack(wide, &r);
     assert_int_not_equal(r.error, 0);
-    /* Restoring refuses duplicates, zero counts and errors above counts. */
+    /* Restoring refuses duplicates, zero counts and errors above counts, */
     tb_topk_reset(small);
     uint32_t k1 = 1;
     assert_int_equal(tb_topk_restore(small, &k1, 5, 10, 0), 0);
-    assert_int_equal(tb_topk_restore(small, &k1, 5, 10, 0), -1);
+    assert_int_equal(tb_topk_restore(small, &k1, 5, 10, 0), TB_EPROTO);
     uint32_t k2 = 2;
-    assert_int_equal(tb_topk_restore(small, &k2, 0, 0, 0), -1);
-    assert_int_equal(tb_topk_restore(small, &k2, 3, 0, 4), -1);
+    assert_int_equal(tb_topk_restore(small, &k2, 0, 0, 0), TB_EPROTO);
+    assert_int_equal(tb_topk_restore(small, &k2, 3, 0, 4), TB_EPROTO);
+    /* ... and keys beyond its capacity (4). */
+    for (uint32_t k = 2; k <= 4; k++) {
+        assert_int_equal(tb_topk_restore(small, &k, 4, 8, 0), 0);
+    }
+    uint32_t k5 = 5;
+    assert_int_equal(tb_topk_restore(small, &k5, 3, 6, 0), TB_ELIMIT);
     tb_topk_destroy(&wide);
     tb_topk_destroy(&small);
     tb_topk_destroy(&u);

@@ -1,0 +1,412 @@
+/* test_stream — the collector's table of measured streams
+ * (collector/stream.c), on its own: a real ZeroMQ SUB socket to subscribe
+ * on (nothing connected), a real offer table, and a sink that records what
+ * it is told. Decoded bus messages are applied as the loop applies them:
+ * a stream waits, runs, counts gaps, starts over on a new run of its
+ * source, finishes when its probes end and then ignores new runs; its state
+ * and reason say what went wrong; slots are reused only when their results
+ * were read or hold none; silent probes that gave nothing leave their
+ * slots, and probes beyond the limit are refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "stream.h"
+#include "tb_err.h"
+#include "tb_log.h"
+#include "tb_time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+/* A sink that records what it is told. */
+typedef struct {
+    tb_sink_t base;
+    int opens, closes, resets, finals, losses;
+    uint64_t packets;
+    char how[16];
+    char reason[TB_STREAM_REASON_MAX];
+    uint64_t seq_gaps; /* of the latest loss */
+} rec_sink_t;
+
+static void *s_rec_open(tb_sink_t *sink, const char *stream)
+{
+    (void)stream;
+    rec_sink_t *r = (rec_sink_t *)sink;
+    r->opens++;
+    return r; /* any non-NULL state */
+}
+
+static void s_rec_batch(tb_sink_t *sink, void *state, const tb_summary_t *items, size_t n,
+                        const tb_batchagg_t *agg)
+{
+    (void)state, (void)items, (void)agg;
+    ((rec_sink_t *)sink)->packets += n;
+}
+
+static void s_rec_reset(tb_sink_t *sink, void *state)
+{
+    (void)state;
+    rec_sink_t *r = (rec_sink_t *)sink;
+    r->resets++;
+    r->packets = 0;
+}
+
+static void s_rec_loss(tb_sink_t *sink, void *state, const char *stream, const tb_loss_t *loss)
+{
+    (void)state, (void)stream;
+    rec_sink_t *r = (rec_sink_t *)sink;
+    r->losses++;
+    r->seq_gaps = loss->seq_gaps;
+}
+
+static void s_rec_final(tb_sink_t *sink, void *state, const char *stream, const char *how,
+                        const char *reason, const tb_stats_t *st)
+{
+    (void)state, (void)stream, (void)st;
+    rec_sink_t *r = (rec_sink_t *)sink;
+    r->finals++;
+    snprintf(r->how, sizeof r->how, "%s", how);
+    snprintf(r->reason, sizeof r->reason, "%s", reason);
+}
+
+static void s_rec_close(tb_sink_t *sink, void *state)
+{
+    (void)state;
+    ((rec_sink_t *)sink)->closes++;
+}
+
+static void s_rec_destroy(tb_sink_t *sink)
+{
+    free(sink);
+}
+
+static const tb_sink_ops_t s_rec_ops = {
+    .name = "rec",
+    .stream_open = s_rec_open,
+    .stream_batch = s_rec_batch,
+    .stream_reset = s_rec_reset,
+    .stream_loss = s_rec_loss,
+    .stream_final = s_rec_final,
+    .stream_close = s_rec_close,
+    .destroy = s_rec_destroy,
+};
+
+typedef struct {
+    void *zctx, *sub;
+    tb_offers_t *offers;
+    tb_ratelog_t log;
+    tb_streams_t *t;
+    rec_sink_t *rec; /* owned by t */
+    tb_summary_t items[8];
+} fixture_t;
+
+/* Everything the fixture holds; accepts what is not there yet. */
+static void s_free(fixture_t *f)
+{
+    tb_streams_destroy(&f->t);
+    free(f->rec); /* NULL once the table owns it */
+    tb_offers_destroy(&f->offers);
+    if (f->sub != NULL) {
+        zmq_close(f->sub);
+    }
+    if (f->zctx != NULL) {
+        zmq_ctx_term(f->zctx);
+    }
+    free(f);
+}
+
+static int s_setup(void **state)
+{
+    tb_log_set_level(TB_LOG_ERROR);
+    fixture_t *f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        return -1;
+    }
+    int linger = 0;
+    f->zctx = zmq_ctx_new();
+    f->sub = f->zctx != NULL ? zmq_socket(f->zctx, ZMQ_SUB) : NULL;
+    f->offers = tb_offers_new(8, 64);
+    f->t = tb_streams_new(2, 64, 64, 1);
+    f->rec = calloc(1, sizeof *f->rec);
+    if (f->sub == NULL || f->offers == NULL || f->t == NULL || f->rec == NULL ||
+        zmq_setsockopt(f->sub, ZMQ_LINGER, &linger, sizeof linger) != 0) {
+        s_free(f);
+        return -1;
+    }
+    f->rec->base.ops = &s_rec_ops;
+    tb_sink_t *sink = &f->rec->base;
+    if (tb_streams_add_sink(f->t, &sink) != 0 || sink != NULL) {
+        s_free(f);
+        return -1;
+    }
+    tb_ratelog_init(&f->log, "test", TB_NS_PER_SEC, 5);
+    f->t->sub = f->sub;
+    f->t->offers = f->offers;
+    f->t->log = &f->log;
+    *state = f;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    fixture_t *f = *state;
+    f->rec = NULL; /* the table's */
+    s_free(f);
+    return 0;
+}
+
+/* Apply one message of stream `stream` from probe (boot 100). */
+static void s_msg(fixture_t *f, tb_stream_t *st, int type, const char *probe, uint64_t seq,
+                  uint64_t run, size_t count)
+{
+    tb_wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.hdr.type = (uint8_t)type;
+    snprintf(m.hdr.probe_id, sizeof m.hdr.probe_id, "%s", probe);
+    snprintf(m.hdr.stream, sizeof m.hdr.stream, "%s", st->name);
+    m.hdr.boot_ns = 100;
+    m.hdr.seq = seq;
+    m.hdr.run = run;
+    uint64_t now = tb_time_now_ns();
+    for (size_t i = 0; i < count && i < 8; i++) {
+        tb_summary_t *s = &f->items[i];
+        memset(s, 0, sizeof *s);
+        s->ts_ns = now + i;
+        s->wire_len = s->cap_len = 100;
+        s->family = TB_FAMILY_IPV4;
+        s->proto = 17;
+        s->flags = TB_SUM_PORTS;
+        s->sport = 1000;
+        s->dport = 53;
+        s->src[0] = 10, s->src[3] = 1;
+        s->dst[0] = 10, s->dst[3] = 2;
+    }
+    m.items = f->items;
+    m.count = type == TB_MSG_BATCH ? count : 0;
+    if (type == TB_MSG_HEARTBEAT) {
+        m.hb.state = TB_SRC_RUNNING;
+    }
+    tb_streams_apply(f->t, st, &m);
+}
+
+static void s_eos(fixture_t *f, tb_stream_t *st, const char *probe, uint64_t seq, uint64_t run,
+                  uint64_t packets, uint64_t first_seq)
+{
+    tb_wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.hdr.type = TB_MSG_EOS;
+    snprintf(m.hdr.probe_id, sizeof m.hdr.probe_id, "%s", probe);
+    snprintf(m.hdr.stream, sizeof m.hdr.stream, "%s", st->name);
+    m.hdr.boot_ns = 100;
+    m.hdr.seq = seq;
+    m.hdr.run = run;
+    m.eos.packets = packets;
+    m.eos.first_seq = first_seq;
+    tb_streams_apply(f->t, st, &m);
+}
+
+static void test_a_stream_waits_then_runs(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(tb_streams_start(f->t, "s1"), 0);
+    tb_stream_t *st = tb_streams_find(f->t, "s1");
+    assert_non_null(st);
+    assert_int_equal(st->state, TB_STREAM_RUNNING);
+    assert_true(st->subscribed);
+    assert_int_equal(f->rec->opens, 1);
+    assert_string_equal(tb_stream_state(st), "waiting");
+    char reason[TB_STREAM_REASON_MAX];
+    tb_stream_reason(f->t, st, reason, sizeof reason);
+    assert_string_equal(reason, "no probe offers this stream (yet)");
+    uint8_t topic[TB_TOPIC_MAX];
+    int len = tb_wire_topic("s1", topic, sizeof topic);
+    assert_ptr_equal(tb_streams_find_topic(f->t, topic, (size_t)len), st);
+    s_msg(f, st, TB_MSG_BATCH, "p1", 0, 0, 3);
+    assert_int_equal(st->stats->packets, 3);
+    assert_int_equal(st->probes[0].received, 3);
+    assert_int_equal(f->rec->packets, 3);
+    assert_string_equal(tb_stream_state(st), "running");
+    tb_stream_reason(f->t, st, reason, sizeof reason);
+    assert_string_equal(reason, "");
+    assert_string_equal(tb_stream_sender(st), "p1");
+    assert_true(f->t->dirty);
+}
+
+static void test_gaps_and_a_new_run(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(tb_streams_start(f->t, "file"), 0);
+    tb_stream_t *st = tb_streams_find(f->t, "file");
+    s_msg(f, st, TB_MSG_BATCH, "p1", 0, 1, 2);
+    s_msg(f, st, TB_MSG_BATCH, "p1", 3, 1, 2); /* 1 and 2 lost */
+    assert_int_equal(st->probes[0].seq_gaps, 2);
+    assert_int_equal(st->stats->packets, 4);
+    /* The file is read again from its start: the statistics start over. */
+    s_msg(f, st, TB_MSG_BATCH, "p1", 4, 2, 1);
+    assert_int_equal(st->run_resets, 1);
+    assert_int_equal(f->rec->resets, 1);
+    assert_int_equal(st->stats->packets, 1);
+    assert_int_equal(st->probes[0].run, 2);
+    /* Loss goes to the sinks on request (every loss interval). */
+    tb_streams_report_loss(f->t, st);
+    assert_int_equal(f->rec->losses, 1);
+    assert_int_equal(f->rec->seq_gaps, 2);
+}
+
+static void test_a_finished_stream_stays_as_it_ended(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(tb_streams_start(f->t, "file"), 0);
+    tb_stream_t *st = tb_streams_find(f->t, "file");
+    s_msg(f, st, TB_MSG_BATCH, "p1", 0, 1, 4);
+    s_eos(f, st, "p1", 1, 1, 6, 0); /* 2 announced, never received */
+    assert_int_equal(st->state, TB_STREAM_FINISHED);
+    assert_int_equal(st->probes[0].lost_packets, 2);
+    assert_int_equal(f->rec->finals, 1);
+    assert_string_equal(f->rec->how, "finished");
+    assert_int_equal(f->rec->losses, 1);
+    assert_true(st->ended_ns > 0);
+    assert_null(tb_stream_sender(st));
+    /* A new run, or a probe not seen before, changes nothing. */
+    s_msg(f, st, TB_MSG_BATCH, "p1", 0, 2, 1);
+    s_msg(f, st, TB_MSG_HEARTBEAT, "p9", 0, 1, 0);
+    assert_int_equal(st->runs_ignored, 2);
+    assert_int_equal(st->stats->packets, 4);
+    assert_int_equal(st->state, TB_STREAM_FINISHED);
+    /* Its results unread, its slot is not for the taking. */
+    assert_false(tb_stream_forgettable(st));
+    st->results_read = 1;
+    assert_true(tb_stream_forgettable(st));
+}
+
+static void test_a_failed_source_is_an_error_with_a_reason(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(tb_streams_start(f->t, "bad"), 0);
+    tb_stream_t *st = tb_streams_find(f->t, "bad");
+    tb_wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.hdr.type = TB_MSG_HEARTBEAT;
+    snprintf(m.hdr.probe_id, sizeof m.hdr.probe_id, "p1");
+    snprintf(m.hdr.stream, sizeof m.hdr.stream, "bad");
+    m.hdr.boot_ns = 100;
+    m.hb.state = TB_SRC_ERROR;
+    snprintf(m.hb.detail, sizeof m.hb.detail, "cannot open x.pcap\x1b[2J");
+    tb_streams_apply(f->t, st, &m);
+    assert_string_equal(tb_stream_state(st), "error");
+    char reason[TB_STREAM_REASON_MAX];
+    tb_stream_reason(f->t, st, reason, sizeof reason);
+    /* The detail comes from the network: no control bytes pass. */
+    assert_string_equal(reason, "probe p1: cannot open x.pcap?[2J");
+    assert_null(tb_stream_sender(st)); /* nobody sends it: it may be forgotten */
+    tb_streams_stop(f->t, st);
+    assert_false(st->subscribed);
+    assert_int_equal(f->rec->finals, 1);
+    assert_string_equal(f->rec->how, "stopped");
+    assert_string_equal(f->rec->reason, "probe p1: cannot open x.pcap?[2J");
+}
+
+static void test_slots_are_reused_only_when_their_results_were_read(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(tb_streams_start(f->t, "a"), 0);
+    assert_int_equal(tb_streams_start(f->t, "b"), 0);
+    assert_int_equal(tb_streams_room(f->t), 0);
+    assert_int_equal(tb_streams_start(f->t, "c"), TB_ENOMEM);
+    tb_stream_t *a = tb_streams_find(f->t, "a");
+    s_msg(f, a, TB_MSG_BATCH, "p1", 0, 0, 1);
+    tb_streams_stop(f->t, a);
+    assert_int_equal(a->state, TB_STREAM_STOPPED);
+    assert_int_equal(tb_streams_room(f->t), 0); /* a's packets were never read */
+    assert_null(tb_streams_victim(f->t));
+    a->results_read = 1;
+    assert_int_equal(tb_streams_room(f->t), 1);
+    assert_ptr_equal(tb_streams_victim(f->t), a);
+    assert_int_equal(tb_streams_start(f->t, "c"), 0);
+    assert_null(tb_streams_find(f->t, "a"));
+    tb_stream_t *c = tb_streams_find(f->t, "c");
+    assert_ptr_equal(c, a); /* a's slot */
+    assert_int_equal(c->stats->packets, 0);
+    /* Forgetting frees a slot at once, running or not. */
+    int closes = f->rec->closes;
+    tb_streams_forget(f->t, tb_streams_find(f->t, "b"));
+    assert_null(tb_streams_find(f->t, "b"));
+    assert_int_equal(f->rec->closes, closes + 1);
+    assert_int_equal(tb_streams_room(f->t), 1);
+}
+
+static void test_silent_probes_that_gave_nothing_leave(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(tb_streams_start(f->t, "live"), 0);
+    tb_stream_t *st = tb_streams_find(f->t, "live");
+    s_msg(f, st, TB_MSG_HEARTBEAT, "ghost", 0, 0, 0);
+    s_msg(f, st, TB_MSG_BATCH, "real", 0, 0, 2);
+    assert_int_equal(st->nprobes, 2);
+    tb_streams_tick(f->t, tb_time_mono_ns());
+    assert_int_equal(st->nprobes, 2);
+    tb_streams_tick(f->t, tb_time_mono_ns() + TB_TRACK_EXPIRE_NS + TB_NS_PER_SEC);
+    assert_int_equal(st->nprobes, 1);
+    assert_string_equal(st->probes[0].probe_id, "real");
+    assert_int_equal(st->probes_expired, 1);
+    assert_int_equal(st->state, TB_STREAM_RUNNING); /* nobody ended it */
+}
+
+static void test_probes_beyond_the_limit_are_refused(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(tb_streams_start(f->t, "busy"), 0);
+    tb_stream_t *st = tb_streams_find(f->t, "busy");
+    for (int i = 0; i <= TB_STREAM_MAX_PROBES; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "p%d", i);
+        s_msg(f, st, TB_MSG_HEARTBEAT, id, 0, 0, 0);
+    }
+    assert_int_equal(st->nprobes, TB_STREAM_MAX_PROBES);
+    assert_int_equal(st->probes_refused, 1);
+}
+
+static void test_starting_again_rejoins(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(tb_streams_start(f->t, "file"), 0);
+    tb_stream_t *st = tb_streams_find(f->t, "file");
+    s_msg(f, st, TB_MSG_BATCH, "p1", 0, 1, 3);
+    assert_int_equal(tb_streams_start(f->t, "file"), 0);
+    assert_ptr_equal(tb_streams_find(f->t, "file"), st);
+    assert_int_equal(st->stats->packets, 0);
+    assert_int_equal(st->probes[0].min_run, 2);
+    assert_string_equal(tb_stream_state(st), "waiting");
+    /* Still in flight from run 1: ignored. */
+    s_msg(f, st, TB_MSG_BATCH, "p1", 1, 1, 3);
+    assert_int_equal(st->stale, 1);
+    assert_int_equal(st->stats->packets, 0);
+    s_msg(f, st, TB_MSG_BATCH, "p1", 0, 2, 2);
+    assert_int_equal(st->stats->packets, 2);
+    assert_int_equal(st->run_resets, 0); /* nothing of run 2 was counted before */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_a_stream_waits_then_runs, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_gaps_and_a_new_run, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_a_finished_stream_stays_as_it_ended, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_a_failed_source_is_an_error_with_a_reason, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_slots_are_reused_only_when_their_results_were_read,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_silent_probes_that_gave_nothing_leave, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_probes_beyond_the_limit_are_refused, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_starting_again_rejoins, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
