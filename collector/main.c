@@ -34,7 +34,7 @@ static int s_set_curve_key(void *cfg, const tb_option_t *opt, const tb_option_va
     (void)opt;
     s_opts_t *o = cfg;
     if (tb_curve_cert_load(v->arg, 1, &o->curve, err, errsize) != 0) {
-        return -1;
+        return TB_EINVAL;
     }
     o->c.curve = &o->curve;
     return 0;
