@@ -13,6 +13,7 @@
  * as one file skipped (files_skipped) in the stream's loss. */
 #include "source_file.h"
 
+#include "pcapmap.h"
 #include "tb_err.h"
 #include "tb_time.h"
 
@@ -29,6 +30,8 @@ typedef struct {
     double speed; /* replay pacing factor; 0 reads as fast as possible */
     pcap_t *pcap;
     char *iobuf; /* the open file's stdio buffer, S_READ_BUFFER bytes (NULL: stdio's own) */
+    tb_pcapmap_t map; /* the records read from a mapping, while mapped */
+    int mapped;
     int linktype;
     tb_source_stats_t st;
     /* Pacing: the packet read but not yet due, and the run's time origin. */
@@ -39,12 +42,47 @@ typedef struct {
     uint64_t pace_ts0;   /* capture time of the first packet */
 } file_source_t;
 
+static void s_unmap(file_source_t *self)
+{
+    if (self->mapped) {
+        tb_pcapmap_close(&self->map);
+        self->mapped = 0;
+    }
+}
+
+/* The records from the mapping, up to max; when the mapping stops (the
+ * file's end, or a record libpcap must judge), libpcap's stream is moved
+ * there and the mapping goes. Returns the records read, or -1 with err. */
+static int s_read_mapped(file_source_t *self, tb_summary_t *out, size_t max, char *err,
+                         size_t errsize)
+{
+    size_t n = 0;
+    struct pcap_pkthdr h;
+    const uint8_t *d;
+    while (n < max && tb_pcapmap_next(&self->map, &h, &d) == 1) {
+        tb_source_summarise(self->linktype, d, h.caplen, h.len, tb_source_timestamp(&h.ts), &out[n],
+                            &self->st);
+        n++;
+    }
+    self->st.pcap_recv += n;
+    if (n < max) {
+        off_t at = (off_t)self->map.off;
+        s_unmap(self);
+        if (fseeko(pcap_file(self->pcap), at, SEEK_SET) != 0) {
+            snprintf(err, errsize, "%s: cannot seek to byte %lld", self->path, (long long)at);
+            return -1;
+        }
+    }
+    return (int)n;
+}
+
 static int s_open(tb_source_t *src, char *err, size_t errsize)
 {
     file_source_t *self = (file_source_t *)src;
     if (self->pcap != NULL) {
         pcap_close(self->pcap);
     }
+    s_unmap(self);
     memset(&self->st, 0, sizeof self->st);
     FILE *fp = NULL;
     int rc = tb_source_open_regular(self->path, &fp, err, errsize);
@@ -70,6 +108,9 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
         return TB_EIO;
     }
     self->linktype = pcap_datalink(self->pcap);
+    /* A plain pcap file read as fast as possible: its records straight
+     * from a mapping of the file (pcapmap.h); libpcap reads the rest. */
+    self->mapped = self->speed <= 0 && tb_pcapmap_open(&self->map, fp, self->pcap) == 0;
     self->held_valid = 0;
     self->paced = 0;
     return 0;
@@ -145,12 +186,26 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
     if (self->speed > 0) {
         return s_read_paced(self, out, max, eof, err, errsize);
     }
+    size_t done = 0;
+    if (self->mapped) {
+        int rc = s_read_mapped(self, out, max, err, errsize);
+        if (rc < 0) {
+            self->st.files_skipped = 1; /* cut short */
+            *eof = 1;
+            return 0;
+        }
+        done = (size_t)rc;
+        if (done == max) {
+            return rc;
+        }
+    }
     /* pcap_dispatch hands over up to max packets in one call, without the
      * per-packet bookkeeping of pcap_next_ex. */
-    read_ctx_t ctx = {.self = self, .out = out, .n = 0};
-    int cnt = max > INT32_MAX ? INT32_MAX : (int)max;
+    read_ctx_t ctx = {.self = self, .out = out, .n = done};
+    size_t left = max - done;
+    int cnt = left > INT32_MAX ? INT32_MAX : (int)left;
     int rc = pcap_dispatch(self->pcap, cnt, s_on_packet, (u_char *)&ctx);
-    self->st.pcap_recv += ctx.n;
+    self->st.pcap_recv += ctx.n - done;
     if (rc == 0 || rc == PCAP_ERROR_BREAK) {
         *eof = 1; /* a savefile returns 0 only at its end */
     } else if (rc < 0) {
@@ -164,6 +219,7 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
 static void s_close(tb_source_t *src)
 {
     file_source_t *self = (file_source_t *)src;
+    s_unmap(self);
     if (self->pcap != NULL) {
         pcap_close(self->pcap);
         self->pcap = NULL;
@@ -179,6 +235,7 @@ static void s_stats(const tb_source_t *src, tb_source_stats_t *st)
 static void s_destroy(tb_source_t *src)
 {
     file_source_t *self = (file_source_t *)src;
+    s_unmap(self);
     if (self->pcap != NULL) {
         pcap_close(self->pcap); /* before the buffer its file uses */
         self->pcap = NULL;
