@@ -3,6 +3,9 @@
 
 #include "tb_err.h"
 
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -45,6 +48,51 @@ static int s_linktype_plain(int dlt)
     }
 }
 
+/* The SIGBUS guard of tb_pcapmap_read: the reading thread's return point
+ * and its window. A SIGBUS inside that window while the thread reads jumps
+ * back; any other goes to the handler that was there before (or to the
+ * default action: the process ends, as it would have). */
+static _Thread_local sigjmp_buf *s_guard;
+static _Thread_local const uint8_t *s_guard_lo, *s_guard_hi;
+static pthread_mutex_t s_handler_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sigaction s_prev;
+
+static void s_on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+    const uint8_t *a = si != NULL ? (const uint8_t *)si->si_addr : NULL;
+    if (s_guard != NULL && a != NULL && a >= s_guard_lo && a < s_guard_hi) {
+        siglongjmp(*s_guard, 1);
+    }
+    if (s_prev.sa_flags & SA_SIGINFO) {
+        s_prev.sa_sigaction(sig, si, uctx);
+    } else if (s_prev.sa_handler != SIG_DFL && s_prev.sa_handler != SIG_IGN) {
+        s_prev.sa_handler(sig);
+    } else {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+}
+
+/* Our handler in place (again, should something have replaced it since),
+ * the one before kept for the faults that are not ours. */
+static int s_install_handler(void)
+{
+    pthread_mutex_lock(&s_handler_mu);
+    struct sigaction cur;
+    int ok = sigaction(SIGBUS, NULL, &cur) == 0;
+    if (ok && !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == s_on_sigbus)) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = s_on_sigbus;
+        sa.sa_flags = SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        s_prev = cur;
+        ok = sigaction(SIGBUS, &sa, NULL) == 0;
+    }
+    pthread_mutex_unlock(&s_handler_mu);
+    return ok;
+}
+
 static void s_unmap(tb_pcapmap_t *m)
 {
     if (m->win != NULL) {
@@ -75,6 +123,8 @@ static int s_map(tb_pcapmap_t *m, uint64_t at)
     m->win = p;
     m->win_len = (size_t)len;
     m->win_off = start;
+    s_guard_lo = m->win;
+    s_guard_hi = m->win + m->win_len;
     return 0;
 }
 
@@ -85,6 +135,10 @@ int tb_pcapmap_open(tb_pcapmap_t *m, FILE *fp, pcap_t *p)
     if (fp == NULL || p == NULL || pcap_is_swapped(p) || pcap_major_version(p) != 2 ||
         pcap_minor_version(p) != 4 || !s_linktype_plain(pcap_datalink(p)) ||
         pcap_get_tstamp_precision(p) != PCAP_TSTAMP_PRECISION_NANO || pcap_snapshot(p) <= 0) {
+        return TB_ENOTSUP;
+    }
+    /* Without the guard a file cut while read would end the process. */
+    if (!s_install_handler()) {
         return TB_ENOTSUP;
     }
     struct stat sb;
@@ -124,8 +178,12 @@ int tb_pcapmap_next(tb_pcapmap_t *m, struct pcap_pkthdr *hdr, const uint8_t **da
     }
     const uint8_t *rh = m->win + (m->off - m->win_off);
     uint32_t caplen = s_u32(rh + 8);
-    if (caplen > m->snaplen || m->off + S_RECORD_HEADER + caplen > m->size) {
-        return 0; /* oversized or cut short: libpcap decides */
+    uint32_t len = s_u32(rh + 12);
+    if (caplen > m->snaplen || m->off + S_RECORD_HEADER + caplen > m->size || len == 0) {
+        /* Oversized or cut short: libpcap decides. So does a record of no
+         * length, which is also what the zeros past the end of a file cut
+         * while mapped look like. */
+        return 0;
     }
     if (m->off + S_RECORD_HEADER + caplen > m->win_off + m->win_len) {
         if (s_map(m, m->off) != 0 || m->off + S_RECORD_HEADER + caplen > m->win_off + m->win_len) {
@@ -138,10 +196,47 @@ int tb_pcapmap_next(tb_pcapmap_t *m, struct pcap_pkthdr *hdr, const uint8_t **da
     hdr->ts.tv_sec = (time_t)(int32_t)s_u32(rh);
     hdr->ts.tv_usec = (suseconds_t)((long)(int32_t)s_u32(rh + 4) * (long)m->frac_scale);
     hdr->caplen = caplen;
-    hdr->len = s_u32(rh + 12);
+    hdr->len = len;
     *data = rh + S_RECORD_HEADER;
     m->off += S_RECORD_HEADER + caplen;
     return 1;
+}
+
+size_t tb_pcapmap_read(tb_pcapmap_t *m, size_t max, tb_pcapmap_fn fn, void *user)
+{
+    volatile size_t n = 0;
+    volatile uint64_t at = m->off;
+    sigjmp_buf jb;
+    if (sigsetjmp(jb, 1) != 0) {
+        /* Pages of the window are gone: the file shrank. The mask saved
+         * above is back, SIGBUS unblocked. */
+        s_guard = NULL;
+        m->shrunk = 1;
+        m->shrunk_at = at;
+        return n;
+    }
+    if (m->win != NULL) {
+        s_guard_lo = m->win;
+        s_guard_hi = m->win + m->win_len;
+    }
+    s_guard = &jb;
+    while (n < max) {
+        struct pcap_pkthdr h;
+        const uint8_t *d;
+        at = m->off;
+        if (tb_pcapmap_next(m, &h, &d) != 1) {
+            break;
+        }
+        fn(user, &h, d);
+        n++;
+    }
+    s_guard = NULL;
+    struct stat sb;
+    if (n < max && fstat(m->fd, &sb) == 0 && (uint64_t)sb.st_size < m->size) {
+        m->shrunk = 1; /* cut within a page: no SIGBUS, zeros */
+        m->shrunk_at = m->off;
+    }
+    return n;
 }
 
 void tb_pcapmap_close(tb_pcapmap_t *m)

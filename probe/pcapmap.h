@@ -18,7 +18,9 @@
  * libpcap's, word for word.
  *
  * The mapping is a window of TB_PCAPMAP_WINDOW bytes that slides along the
- * file (what was read is unmapped), so memory does not grow with the file. */
+ * file (what was read is unmapped), so memory does not grow with the file.
+ * A file cut while it is read (its pages then raise SIGBUS) ends the
+ * reading with m->shrunk, not the process: tb_pcapmap_read guards itself. */
 #ifndef TB_PROBE_PCAPMAP_H
 #define TB_PROBE_PCAPMAP_H
 
@@ -39,6 +41,8 @@ typedef struct {
     size_t window;       /* the window's size: TB_PCAPMAP_WINDOW (a test may set less) */
     uint32_t snaplen;    /* libpcap's snapshot length of the file */
     uint32_t frac_scale; /* 1000 for microsecond files, 1 for nanosecond */
+    int shrunk;          /* tb_pcapmap_read met pages that are gone */
+    uint64_t shrunk_at;
 } tb_pcapmap_t;
 
 /* Take over the records of the savefile p was opened on (fp its stream,
@@ -52,6 +56,18 @@ int tb_pcapmap_open(tb_pcapmap_t *m, FILE *fp, pcap_t *p);
  * or 0 when the mapping stops at m->off: the file's end as it was, or a
  * record libpcap must read. */
 int tb_pcapmap_next(tb_pcapmap_t *m, struct pcap_pkthdr *hdr, const uint8_t **data);
+
+/* A record handed out by tb_pcapmap_read. */
+typedef void (*tb_pcapmap_fn)(void *user, const struct pcap_pkthdr *hdr, const uint8_t *data);
+
+/* Up to max records, each to fn (which may read the record's bytes: they
+ * stay valid during the call). Returns how many; fewer when the mapping
+ * stops (as tb_pcapmap_next), or when the file shrank under the mapping
+ * (truncated or rewritten while read): then m->shrunk is set, and
+ * m->shrunk_at is the offset of the record that could not be read. A
+ * shrinking file raises SIGBUS on the pages that are gone; inside this call
+ * that SIGBUS ends the reading instead of the process. */
+size_t tb_pcapmap_read(tb_pcapmap_t *m, size_t max, tb_pcapmap_fn fn, void *user);
 
 /* Unmap; the file stays libpcap's. */
 void tb_pcapmap_close(tb_pcapmap_t *m);

@@ -50,30 +50,47 @@ static void s_unmap(file_source_t *self)
     }
 }
 
+typedef struct {
+    file_source_t *self;
+    tb_summary_t *out;
+    size_t n;
+} read_ctx_t;
+
+static void s_on_record(void *user, const struct pcap_pkthdr *hdr, const uint8_t *data)
+{
+    read_ctx_t *ctx = user;
+    file_source_t *self = ctx->self;
+    tb_source_summarise(self->linktype, data, hdr->caplen, hdr->len, tb_source_timestamp(&hdr->ts),
+                        &ctx->out[ctx->n++], &self->st);
+}
+
 /* The records from the mapping, up to max; when the mapping stops (the
  * file's end, or a record libpcap must judge), libpcap's stream is moved
- * there and the mapping goes. Returns the records read, or -1 with err. */
-static int s_read_mapped(file_source_t *self, tb_summary_t *out, size_t max, char *err,
-                         size_t errsize)
+ * there and the mapping goes. Returns the records read; *failed with err
+ * when the file shrank while it was read or cannot be sought (the records
+ * before stay read). */
+static size_t s_read_mapped(file_source_t *self, tb_summary_t *out, size_t max, int *failed,
+                            char *err, size_t errsize)
 {
-    size_t n = 0;
-    struct pcap_pkthdr h;
-    const uint8_t *d;
-    while (n < max && tb_pcapmap_next(&self->map, &h, &d) == 1) {
-        tb_source_summarise(self->linktype, d, h.caplen, h.len, tb_source_timestamp(&h.ts), &out[n],
-                            &self->st);
-        n++;
-    }
+    read_ctx_t ctx = {.self = self, .out = out, .n = 0};
+    size_t n = tb_pcapmap_read(&self->map, max, s_on_record, &ctx);
     self->st.pcap_recv += n;
+    if (self->map.shrunk) {
+        snprintf(err, errsize, "%s: the file shrank while it was read (at byte %llu)", self->path,
+                 (unsigned long long)self->map.shrunk_at);
+        s_unmap(self);
+        *failed = 1;
+        return n;
+    }
     if (n < max) {
         off_t at = (off_t)self->map.off;
         s_unmap(self);
         if (fseeko(pcap_file(self->pcap), at, SEEK_SET) != 0) {
             snprintf(err, errsize, "%s: cannot seek to byte %lld", self->path, (long long)at);
-            return -1;
+            *failed = 1;
         }
     }
-    return (int)n;
+    return n;
 }
 
 static int s_open(tb_source_t *src, char *err, size_t errsize)
@@ -116,18 +133,9 @@ static int s_open(tb_source_t *src, char *err, size_t errsize)
     return 0;
 }
 
-typedef struct {
-    file_source_t *self;
-    tb_summary_t *out;
-    size_t n;
-} read_ctx_t;
-
 static void s_on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_char *data)
 {
-    read_ctx_t *ctx = (read_ctx_t *)user;
-    file_source_t *self = ctx->self;
-    tb_source_summarise(self->linktype, data, hdr->caplen, hdr->len, tb_source_timestamp(&hdr->ts),
-                        &ctx->out[ctx->n++], &self->st);
+    s_on_record(user, hdr, data);
 }
 
 /* Replay at the capture's own pace times `speed`: a packet goes out when as
@@ -188,15 +196,15 @@ static int s_read(tb_source_t *src, tb_summary_t *out, size_t max, int *eof, cha
     }
     size_t done = 0;
     if (self->mapped) {
-        int rc = s_read_mapped(self, out, max, err, errsize);
-        if (rc < 0) {
+        int failed = 0;
+        done = s_read_mapped(self, out, max, &failed, err, errsize);
+        if (failed) {
             self->st.files_skipped = 1; /* cut short */
             *eof = 1;
-            return 0;
+            return (int)done;
         }
-        done = (size_t)rc;
         if (done == max) {
-            return rc;
+            return (int)done;
         }
     }
     /* pcap_dispatch hands over up to max packets in one call, without the
