@@ -72,6 +72,12 @@ static int s_setup(void **state)
         }
         if (f.coll == NULL) {
             usleep(20000); /* the port may linger a moment after close */
+            /* A collector that failed to start may have subscribed before
+             * it went: a new publisher, so that the subscriptions the tests
+             * read are the live collector's. */
+            zmq_close(f.xpub);
+            f.xpub = zmq_socket(f.zctx, ZMQ_XPUB);
+            s_bind_any(f.xpub, f.pub_ep, sizeof f.pub_ep);
         }
     }
     if (f.coll == NULL) {
