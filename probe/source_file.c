@@ -96,10 +96,11 @@ static size_t s_read_mapped(file_source_t *self, tb_summary_t *out, size_t max, 
 static int s_open(tb_source_t *src, char *err, size_t errsize)
 {
     file_source_t *self = (file_source_t *)src;
+    s_unmap(self);
     if (self->pcap != NULL) {
         pcap_close(self->pcap);
+        self->pcap = NULL; /* not left dangling should the file be gone now */
     }
-    s_unmap(self);
     memset(&self->st, 0, sizeof self->st);
     FILE *fp = NULL;
     int rc = tb_source_open_regular(self->path, &fp, err, errsize);
