@@ -189,12 +189,43 @@ int tb_wire_encode_batch_points(const tb_wire_header_t *h, const tb_summary_t *i
 
 /* ------------------------------------------------------------- decoding */
 
-/* Hot-path readers: the encodings a summary almost always uses (positive
- * fixint, bin 8) inline, everything else through the generic checked reader. */
+/* Hot-path readers: every unsigned encoding inline when at least 9 bytes
+ * are left (the widest one fits, so one bounds check covers the read),
+ * anything else (other types, errors, the last bytes of a body) through the
+ * generic checked reader. A decoder error is sticky in r->error and checked
+ * by the caller after each group of reads. */
+static inline uint64_t s_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
 static inline uint64_t s_uint(tb_mp_reader_t *r)
 {
-    if (r->ptr < r->end && *r->ptr < 0x80) {
-        return *r->ptr++;
+    const uint8_t *p = r->ptr;
+    if (r->end - p >= 9) {
+        uint8_t c = *p;
+        if (c < 0x80) {
+            r->ptr = p + 1;
+            return c;
+        }
+        if (c >= 0xcc && c <= 0xcf) {
+            int n = 1 << (c - 0xcc); /* 1, 2, 4 or 8 bytes, big-endian */
+            r->ptr = p + 1 + n;
+            switch (n) {
+            case 1:
+                return p[1];
+            case 2:
+                return s_be(p + 1, 2);
+            case 4:
+                return s_be(p + 1, 4);
+            default:
+                return s_be(p + 1, 8);
+            }
+        }
     }
     return tb_mp_read_uint(r);
 }
@@ -302,6 +333,109 @@ static int s_read_summary(tb_mp_reader_t *r, tb_summary_t *s)
     return r->error;
 }
 
+/* The fast path of one summary: the encodings an encoder writes (a fixarray
+ * of 13 or 14, unsigned integers, addresses as bin 8 of the family's length)
+ * read through a local pointer, with one bounds check for the whole summary
+ * (S_SUMMARY_WORST: every integer in its widest encoding). Returns 1 with
+ * *pp past the summary, or 0 with nothing consumed for anything else (other
+ * encodings, values out of range, the last bytes of a body): s_read_summary
+ * then reads it, or refuses it, with every check. */
+#define S_SUMMARY_WORST (1 + (S_SUMMARY_LEN + 1) * 9 + 2 * (2 + 16))
+
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline int s_fast_uint(const uint8_t **pp, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    uint8_t c = p[0];
+    if (c < 0x80) {
+        *v = c;
+        *pp = p + 1;
+        return 1;
+    }
+    switch (c) {
+    case 0xcc:
+        *v = p[1];
+        *pp = p + 2;
+        return 1;
+    case 0xcd:
+        *v = s_be(p + 1, 2);
+        *pp = p + 3;
+        return 1;
+    case 0xce:
+        *v = s_be(p + 1, 4);
+        *pp = p + 5;
+        return 1;
+    case 0xcf:
+        *v = s_be(p + 1, 8);
+        *pp = p + 9;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static inline int s_fast_addr(const uint8_t **pp, uint8_t dst[16], unsigned alen)
+{
+    const uint8_t *p = *pp;
+    if (p[0] != 0xc4 || p[1] != alen) {
+        return 0;
+    }
+    memset(dst, 0, 16);
+    if (alen == 4) {
+        memcpy(dst, p + 2, 4);
+    } else if (alen == 16) {
+        memcpy(dst, p + 2, 16);
+    }
+    *pp = p + 2 + alen;
+    return 1;
+}
+
+static inline int s_fast_summary(const uint8_t **pp, const uint8_t *end, tb_summary_t *s)
+{
+    const uint8_t *p = *pp;
+    if (end - p < (ptrdiff_t)S_SUMMARY_WORST ||
+        (p[0] != (0x90 | S_SUMMARY_LEN) && p[0] != (0x90 | (S_SUMMARY_LEN + 1)))) {
+        return 0;
+    }
+    int with_point = p[0] != (0x90 | S_SUMMARY_LEN);
+    p++;
+    uint64_t ts, wire_len, cap_len, family, proto;
+    if (!s_fast_uint(&p, &ts) || !s_fast_uint(&p, &wire_len) || !s_fast_uint(&p, &cap_len) ||
+        !s_fast_uint(&p, &family) || !s_fast_uint(&p, &proto) || wire_len > UINT32_MAX ||
+        cap_len > UINT32_MAX || proto > UINT8_MAX) {
+        return 0;
+    }
+    unsigned alen = family == TB_FAMILY_IPV4 ? 4u : family == TB_FAMILY_IPV6 ? 16u : 0u;
+    if ((alen == 0 && family != TB_FAMILY_NONE) || !s_fast_addr(&p, s->src, alen) ||
+        !s_fast_addr(&p, s->dst, alen)) {
+        return 0;
+    }
+    uint64_t sport, dport, tcp_flags, vlan, flags, ethertype, point = 0;
+    if (!s_fast_uint(&p, &sport) || !s_fast_uint(&p, &dport) || !s_fast_uint(&p, &tcp_flags) ||
+        !s_fast_uint(&p, &vlan) || !s_fast_uint(&p, &flags) || !s_fast_uint(&p, &ethertype) ||
+        (with_point && !s_fast_uint(&p, &point)) || sport > UINT16_MAX || dport > UINT16_MAX ||
+        tcp_flags > UINT8_MAX || vlan > S_VLAN_MAX || flags > UINT8_MAX ||
+        ethertype > UINT16_MAX || point > TB_POINTS_MAX) {
+        return 0;
+    }
+    s->ts_ns = ts;
+    s->wire_len = (uint32_t)wire_len;
+    s->cap_len = (uint32_t)cap_len;
+    s->family = (uint8_t)family;
+    s->proto = (uint8_t)proto;
+    s->sport = (uint16_t)sport;
+    s->dport = (uint16_t)dport;
+    s->tcp_flags = (uint8_t)tcp_flags;
+    s->vlan = (uint16_t)vlan;
+    s->flags = (uint8_t)(flags & S_KNOWN_FLAGS);
+    s->ethertype = (uint16_t)ethertype;
+    s->point = (uint16_t)point;
+    *pp = p;
+    return 1;
+}
+
 int tb_wire_read_batch(tb_mp_reader_t *r, tb_wire_msg_t *msg, tb_summary_t *items, size_t max_items,
                        uint16_t *maxpoint)
 {
@@ -313,9 +447,11 @@ int tb_wire_read_batch(tb_mp_reader_t *r, tb_wire_msg_t *msg, tb_summary_t *item
         return TB_ELIMIT;
     }
     for (uint32_t i = 0; i < n; i++) {
-        int rc = s_read_summary(r, &items[i]);
-        if (rc != 0) {
-            return rc;
+        if (!s_fast_summary(&r->ptr, r->end, &items[i])) {
+            int rc = s_read_summary(r, &items[i]);
+            if (rc != 0) {
+                return rc;
+            }
         }
         if (items[i].point > *maxpoint) {
             *maxpoint = items[i].point;

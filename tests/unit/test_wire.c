@@ -714,31 +714,47 @@ typedef struct {
     uint32_t src_len, dst_len;
     uint64_t sport, dport, tcp_flags, vlan, flags, ethertype;
     int extra; /* trailing elements appended */
+    int style; /* integer encodings: RAW_SMALLEST, RAW_WIDEST, RAW_SIGNED */
 } raw_sum_t;
+
+enum { RAW_SMALLEST, RAW_WIDEST, RAW_SIGNED };
 
 static raw_sum_t s_raw_ok(void)
 {
-    raw_sum_t r = {1, 60, 60, 4, 6, 4, 4, 1, 2, 0, 0, 0, 0x0800, 0};
+    raw_sum_t r = {1, 60, 60, 4, 6, 4, 4, 1, 2, 0, 0, 0, 0x0800, 0, RAW_SMALLEST};
     return r;
+}
+
+/* An unsigned value in the smallest encoding, in the widest (uint 64), or
+ * as a signed integer (int 64): all the same number to a reader. */
+static void s_pack_u(msgpack_packer *pk, uint64_t v, int style)
+{
+    if (style == RAW_WIDEST) {
+        msgpack_pack_fix_uint64(pk, v);
+    } else if (style == RAW_SIGNED && v <= INT64_MAX) {
+        msgpack_pack_fix_int64(pk, (int64_t)v);
+    } else {
+        msgpack_pack_uint64(pk, v);
+    }
 }
 
 static void s_pack_raw(msgpack_packer *pk, const raw_sum_t *r)
 {
     static const uint8_t addr[16] = {10, 0, 0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
     msgpack_pack_array(pk, 13 + (size_t)r->extra);
-    msgpack_pack_uint64(pk, r->ts);
-    msgpack_pack_uint64(pk, r->wire_len);
-    msgpack_pack_uint64(pk, r->cap_len);
-    msgpack_pack_uint64(pk, r->family);
-    msgpack_pack_uint64(pk, r->proto);
+    s_pack_u(pk, r->ts, r->style);
+    s_pack_u(pk, r->wire_len, r->style);
+    s_pack_u(pk, r->cap_len, r->style);
+    s_pack_u(pk, r->family, r->style);
+    s_pack_u(pk, r->proto, r->style);
     msgpack_pack_bin_with_body(pk, addr, r->src_len);
     msgpack_pack_bin_with_body(pk, addr, r->dst_len);
-    msgpack_pack_uint64(pk, r->sport);
-    msgpack_pack_uint64(pk, r->dport);
-    msgpack_pack_uint64(pk, r->tcp_flags);
-    msgpack_pack_uint64(pk, r->vlan);
-    msgpack_pack_uint64(pk, r->flags);
-    msgpack_pack_uint64(pk, r->ethertype);
+    s_pack_u(pk, r->sport, r->style);
+    s_pack_u(pk, r->dport, r->style);
+    s_pack_u(pk, r->tcp_flags, r->style);
+    s_pack_u(pk, r->vlan, r->style);
+    s_pack_u(pk, r->flags, r->style);
+    s_pack_u(pk, r->ethertype, r->style);
     for (int i = 0; i < r->extra; i++) {
         /* Things a later revision might append: a string, a map, an array. */
         if (i == 0) {
@@ -768,20 +784,63 @@ static void s_pack_env(msgpack_packer *pk, size_t nelem, uint64_t version, uint6
     msgpack_pack_uint64(pk, 5);
 }
 
-/* A batch of one summary `r`; returns the decode result. */
-static int s_decode_raw(const raw_sum_t *r, tb_summary_t *out)
+/* A batch of `r` followed by `after` good summaries in the smallest
+ * encoding; decodes it, and when it decodes, checks the good ones. */
+static int s_decode_raw_before(const raw_sum_t *r, size_t after, tb_summary_t *out)
 {
-    uint8_t buf[512];
+    uint8_t buf[4096];
     tb_mp_buf_t b;
     msgpack_packer pk;
     tb_mp_buf_init(&b, &pk, buf, sizeof buf);
     s_pack_env(&pk, 7, 1, 1, "p", "s");
-    msgpack_pack_array(&pk, 1);
+    msgpack_pack_array(&pk, 1 + after);
     s_pack_raw(&pk, r);
+    raw_sum_t ok = s_raw_ok();
+    ok.sport = 4343;
+    for (size_t i = 0; i < after; i++) {
+        s_pack_raw(&pk, &ok);
+    }
     assert_false(b.overflow);
     tb_wire_msg_t m;
-    tb_summary_t tmp;
-    return tb_wire_decode(buf, b.len, &m, out ? out : &tmp, 1);
+    tb_summary_t items[16];
+    memset(items, 0, sizeof items); /* padding compared too */
+    assert_true(after < 16);
+    int rc = tb_wire_decode(buf, b.len, &m, items, 16);
+    if (rc == 0) {
+        assert_int_equal(m.count, 1 + after);
+        for (size_t i = 1; i <= after; i++) {
+            assert_int_equal(items[i].sport, 4343);
+            assert_int_equal(items[i].ethertype, 0x0800);
+        }
+        if (out != NULL) {
+            *out = items[0];
+        }
+    }
+    return rc;
+}
+
+/* A batch of one summary `r`; returns the decode result. The decoder reads
+ * a summary with plenty of bytes after it by a fast path and the last ones
+ * of a body with every bound checked: `r` is decoded both ways (alone, and
+ * first of eight), in each integer encoding, and both must agree. */
+static int s_decode_raw(const raw_sum_t *r, tb_summary_t *out)
+{
+    tb_summary_t first;
+    int rc = s_decode_raw_before(r, 0, out != NULL ? out : &first);
+    for (int style = RAW_SMALLEST; style <= RAW_SIGNED; style++) {
+        raw_sum_t v = *r;
+        v.style = style;
+        tb_summary_t alone, lead;
+        memset(&alone, 0, sizeof alone);
+        memset(&lead, 0, sizeof lead);
+        assert_int_equal(s_decode_raw_before(&v, 0, &alone), rc);
+        assert_int_equal(s_decode_raw_before(&v, 7, &lead), rc);
+        if (rc == 0) {
+            assert_memory_equal(&alone, &lead, sizeof alone);
+            assert_memory_equal(&alone, out != NULL ? out : &first, sizeof alone);
+        }
+    }
+    return rc;
 }
 
 static void test_summary_validation(void **state)
