@@ -15,23 +15,24 @@ void tb_batchagg_init(tb_batchagg_t *a, uint64_t seed)
     a->host_seed = TB_HOST_SEED(seed);
 }
 
-/* Keys compared in 4-byte words inline (sizes are multiples of 4): a libc
- * memcmp call per lookup costs more than the rest of it. */
-static inline int s_eq(const void *x, const void *y, size_t size)
+/* A stored key against a key's words: loads of the stored key (written
+ * long before) compared with the words in registers. */
+static inline int s_eq_words(const void *stored, const uint64_t *w, size_t nwords, size_t size)
 {
-    const uint8_t *a = x, *b = y;
-    uint32_t diff = 0;
-    for (size_t i = 0; i < size; i += 4) {
-        uint32_t u, v;
-        memcpy(&u, a + i, 4);
-        memcpy(&v, b + i, 4);
-        diff |= u ^ v;
+    const uint8_t *p = stored;
+    uint64_t diff = 0;
+    for (size_t i = 0; i + 1 < nwords; i++) {
+        uint64_t v;
+        memcpy(&v, p + 8 * i, 8);
+        diff |= v ^ w[i];
     }
-    return diff == 0;
+    uint64_t last = 0;
+    memcpy(&last, p + 8 * (nwords - 1), size - 8 * (nwords - 1));
+    return (diff | (last ^ w[nwords - 1])) == 0;
 }
 
-/* Index of the flow key k (hash h) in the chunk, added if new. */
-static uint16_t s_flow(tb_batchagg_t *a, const tb_flow_key_t *k, uint64_t h)
+/* Index of the flow key w (hash h) in the chunk, added if new. */
+static uint16_t s_flow(tb_batchagg_t *a, const uint64_t w[TB_FLOW_KEY_WORDS], uint64_t h)
 {
     uint32_t tag = a->gen << 16;
     size_t i = (size_t)h & (FSLOTS - 1);
@@ -40,7 +41,7 @@ static uint16_t s_flow(tb_batchagg_t *a, const tb_flow_key_t *k, uint64_t h)
         if ((sl & 0xffff0000u) != tag) {
             uint16_t idx = (uint16_t)a->nflows++;
             tb_agg_flow_t *f = &a->flows[idx];
-            f->key = *k;
+            memcpy(&f->key, w, sizeof f->key);
             f->hash = h;
             f->bytes = 0;
             f->packets = 0;
@@ -48,7 +49,7 @@ static uint16_t s_flow(tb_batchagg_t *a, const tb_flow_key_t *k, uint64_t h)
             return idx;
         }
         const tb_agg_flow_t *f = &a->flows[sl & 0xffffu];
-        if (f->hash == h && s_eq(&f->key, k, sizeof *k)) {
+        if (f->hash == h && s_eq_words(&f->key, w, TB_FLOW_KEY_WORDS, sizeof f->key)) {
             return (uint16_t)(sl & 0xffffu);
         }
         i = (i + 1) & (FSLOTS - 1);
@@ -58,9 +59,9 @@ static uint16_t s_flow(tb_batchagg_t *a, const tb_flow_key_t *k, uint64_t h)
 static uint16_t s_host(tb_batchagg_t *a, uint8_t family, const uint8_t *addr, uint32_t packets,
                        uint64_t bytes)
 {
-    tb_host_key_t k;
-    tb_host_key(&k, family, addr);
-    uint64_t h = tb_hash_bytes(&k, sizeof k, a->host_seed);
+    uint64_t w[TB_HOST_KEY_WORDS];
+    tb_host_key_words(family, addr, w);
+    uint64_t h = tb_hash_words(w, sizeof(tb_host_key_t), a->host_seed);
     uint32_t tag = a->gen << 16;
     size_t i = (size_t)h & (HSLOTS - 1);
     for (;;) {
@@ -69,14 +70,14 @@ static uint16_t s_host(tb_batchagg_t *a, uint8_t family, const uint8_t *addr, ui
         if ((sl & 0xffff0000u) != tag) {
             uint16_t idx = (uint16_t)a->nhosts++;
             e = &a->hosts[idx];
-            e->key = k;
+            memcpy(&e->key, w, sizeof e->key);
             e->hash = h;
             e->bytes = 0;
             e->packets = 0;
             a->hslot[i] = tag | idx;
         } else {
             e = &a->hosts[sl & 0xffffu];
-            if (e->hash != h || !s_eq(&e->key, &k, sizeof k)) {
+            if (e->hash != h || !s_eq_words(&e->key, w, TB_HOST_KEY_WORDS, sizeof e->key)) {
                 i = (i + 1) & (HSLOTS - 1);
                 continue;
             }
@@ -104,9 +105,9 @@ void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
     a->nhosts = 0;
     for (size_t i = 0; i < n; i++) {
         const tb_summary_t *s = &items[i];
-        tb_flow_key_t k;
-        tb_flow_key(s, &k);
-        uint16_t fi = s_flow(a, &k, tb_hash_bytes(&k, sizeof k, a->flow_seed));
+        uint64_t w[TB_FLOW_KEY_WORDS];
+        tb_flow_key_words(s, w);
+        uint16_t fi = s_flow(a, w, tb_hash_words(w, sizeof(tb_flow_key_t), a->flow_seed));
         a->flows[fi].packets++;
         a->flows[fi].bytes += s->wire_len;
         a->pkt_flow[i] = fi;

@@ -46,29 +46,6 @@ void tb_stats_reset(tb_stats_t *st)
     tb_topk_reset(hosts);
 }
 
-void tb_flow_key(const tb_summary_t *s, tb_flow_key_t *k)
-{
-    memset(k, 0, sizeof *k);
-    k->family = s->family;
-    if (s->family == 0) {
-        return; /* non-IP: one empty key, kept out of the top tables */
-    }
-    k->proto = s->proto;
-    if (s->flags & TB_SUM_PORTS) {
-        k->sport = s->sport;
-        k->dport = s->dport;
-    }
-    memcpy(k->src, s->src, 16);
-    memcpy(k->dst, s->dst, 16);
-}
-
-void tb_host_key(tb_host_key_t *hk, uint8_t family, const uint8_t *addr)
-{
-    memset(hk, 0, sizeof *hk);
-    hk->family = family;
-    memcpy(hk->addr, addr, 16);
-}
-
 const char *tb_flow_key_text(const tb_flow_key_t *k, char *src, char *dst)
 {
     tb_summary_t s;

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Key of a flow in the top-flows table (padding zeroed, compared bytewise). */
 typedef struct {
@@ -76,11 +77,84 @@ void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_
  * is zero). */
 double tb_stats_avg_pps(const tb_stats_t *st);
 
-/* Flow key of a summary (also used to print top flows). */
-void tb_flow_key(const tb_summary_t *s, tb_flow_key_t *k);
+/* Flow key of a summary (also used to print top flows), and host key of one
+ * address of a packet, as the words a key's bytes fill when copied into
+ * uint64_t (tb_hash_words hashes them exactly as tb_hash_bytes hashes the
+ * key): on the hot path the key is built, hashed and compared in registers.
+ * A key written to memory field by field and read back by wider loads stalls
+ * the core on every packet (the loads cannot take their bytes from the
+ * pending narrower stores). A host key's third word holds its last 4 bytes,
+ * then zeros. */
+#define TB_FLOW_KEY_WORDS 5
+#define TB_HOST_KEY_WORDS 3
 
-/* Host key of one address of a packet. */
-void tb_host_key(tb_host_key_t *k, uint8_t family, const uint8_t *addr);
+static inline void tb_flow_key_words(const tb_summary_t *s, uint64_t w[TB_FLOW_KEY_WORDS])
+{
+    _Static_assert(sizeof(tb_flow_key_t) == 8 * TB_FLOW_KEY_WORDS &&
+                       offsetof(tb_flow_key_t, src) == 8,
+                   "tb_flow_key_t layout");
+    uint16_t sport = (s->flags & TB_SUM_PORTS) ? s->sport : 0;
+    uint16_t dport = (s->flags & TB_SUM_PORTS) ? s->dport : 0;
+    if (s->family == 0) {
+        /* non-IP: one empty key, kept out of the top tables */
+        for (int i = 0; i < TB_FLOW_KEY_WORDS; i++) {
+            w[i] = 0;
+        }
+        return;
+    }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    w[0] = (uint64_t)s->family | (uint64_t)s->proto << 8 | (uint64_t)sport << 16 |
+           (uint64_t)dport << 32;
+    memcpy(&w[1], s->src, 16);
+    memcpy(&w[3], s->dst, 16);
+#else
+    tb_flow_key_t k;
+    memset(&k, 0, sizeof k);
+    k.family = s->family;
+    k.proto = s->proto;
+    k.sport = sport;
+    k.dport = dport;
+    memcpy(k.src, s->src, 16);
+    memcpy(k.dst, s->dst, 16);
+    memcpy(w, &k, sizeof k);
+#endif
+}
+
+static inline void tb_host_key_words(uint8_t family, const uint8_t *addr,
+                                     uint64_t w[TB_HOST_KEY_WORDS])
+{
+    _Static_assert(sizeof(tb_host_key_t) == 20 && offsetof(tb_host_key_t, addr) == 4,
+                   "tb_host_key_t layout");
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t a0, a3;
+    memcpy(&a0, addr, 4);
+    memcpy(&w[1], addr + 4, 8);
+    memcpy(&a3, addr + 12, 4);
+    w[0] = (uint64_t)family | (uint64_t)a0 << 32;
+    w[2] = a3;
+#else
+    tb_host_key_t k;
+    memset(&k, 0, sizeof k);
+    k.family = family;
+    memcpy(k.addr, addr, 16);
+    w[2] = 0;
+    memcpy(w, &k, sizeof k);
+#endif
+}
+
+static inline void tb_flow_key(const tb_summary_t *s, tb_flow_key_t *k)
+{
+    uint64_t w[TB_FLOW_KEY_WORDS];
+    tb_flow_key_words(s, w);
+    memcpy(k, w, sizeof *k);
+}
+
+static inline void tb_host_key(tb_host_key_t *k, uint8_t family, const uint8_t *addr)
+{
+    uint64_t w[TB_HOST_KEY_WORDS];
+    tb_host_key_words(family, addr, w);
+    memcpy(k, w, sizeof *k);
+}
 
 /* A top-N key as text: addresses (empty for non-IP) and the protocol
  * class name. src/dst/addr need TB_KEY_TEXT_MAX bytes. */

@@ -56,6 +56,26 @@ static inline uint64_t tb_hash_bytes(const void *data, size_t len, uint64_t seed
     return tb_hash_mix64(h);
 }
 
+/* tb_hash_bytes of the len bytes whose copy into uint64_t words is w (zero
+ * past len; (len + 7) / 8 words): the same value, with the words in
+ * registers instead of the bytes in memory. */
+static inline uint64_t tb_hash_words(const uint64_t *w, size_t len, uint64_t seed)
+{
+    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull);
+    uint64_t salt = seed ^ 0xa0761d6478bd642full;
+    size_t i = 0;
+    while (len >= 16) {
+        h += tb_hash_fold(w[i] ^ salt, w[i + 1] ^ 0xe7037ed1a0b428dbull ^ salt);
+        salt += 0x8ebc6af09c88c6e3ull;
+        i += 2;
+        len -= 16;
+    }
+    uint64_t a = len > 0 ? w[i] : 0;
+    uint64_t b = len > 8 ? w[i + 1] : 0;
+    h += tb_hash_fold(a ^ salt, b ^ 0x589965cc75374cc3ull ^ salt);
+    return tb_hash_mix64(h);
+}
+
 /* A per-process seed from the clock and the address of a local. */
 uint64_t tb_hash_seed(void);
 

@@ -407,6 +407,69 @@ static void test_keys_seen_once_stay_out(void **state)
     tb_topk_destroy(&t);
 }
 
+/* Keys built as words (tb_flow_key_words, tb_host_key_words) are the keys
+ * field by field, and tb_hash_words hashes words as tb_hash_bytes hashes
+ * their bytes, for every length. */
+static void test_keys_and_hashes_by_words(void **state)
+{
+    (void)state;
+    uint64_t rng = 7;
+    for (int round = 0; round < 2000; round++) {
+        tb_summary_t s;
+        memset(&s, 0, sizeof s);
+        uint64_t r = s_rng(&rng);
+        s.family = r % 3 == 0 ? TB_FAMILY_NONE : r % 3 == 1 ? TB_FAMILY_IPV4 : TB_FAMILY_IPV6;
+        s.proto = (uint8_t)(r >> 8);
+        s.sport = (uint16_t)(r >> 16);
+        s.dport = (uint16_t)(r >> 32);
+        s.flags = (r >> 48) % 2 ? TB_SUM_PORTS : 0;
+        size_t alen = s.family == TB_FAMILY_IPV4 ? 4 : s.family == TB_FAMILY_IPV6 ? 16 : 0;
+        for (size_t i = 0; i < alen; i++) {
+            s.src[i] = (uint8_t)s_rng(&rng);
+            s.dst[i] = (uint8_t)s_rng(&rng);
+        }
+        tb_flow_key_t want, got;
+        memset(&want, 0, sizeof want);
+        if (s.family != TB_FAMILY_NONE) {
+            want.family = s.family;
+            want.proto = s.proto;
+            if (s.flags & TB_SUM_PORTS) {
+                want.sport = s.sport;
+                want.dport = s.dport;
+            }
+            memcpy(want.src, s.src, 16);
+            memcpy(want.dst, s.dst, 16);
+        }
+        memset(&got, 0xa5, sizeof got);
+        tb_flow_key(&s, &got);
+        assert_memory_equal(&got, &want, sizeof want);
+        uint64_t w[TB_FLOW_KEY_WORDS];
+        tb_flow_key_words(&s, w);
+        assert_true(tb_hash_words(w, sizeof want, 42) == tb_hash_bytes(&want, sizeof want, 42));
+
+        tb_host_key_t hwant, hgot;
+        memset(&hwant, 0, sizeof hwant);
+        hwant.family = s.family;
+        memcpy(hwant.addr, s.dst, 16);
+        memset(&hgot, 0xa5, sizeof hgot);
+        tb_host_key(&hgot, s.family, s.dst);
+        assert_memory_equal(&hgot, &hwant, sizeof hwant);
+        uint64_t hw[TB_HOST_KEY_WORDS];
+        tb_host_key_words(s.family, s.dst, hw);
+        assert_true(tb_hash_words(hw, sizeof hwant, 9) == tb_hash_bytes(&hwant, sizeof hwant, 9));
+    }
+    for (size_t len = 0; len <= 64; len++) {
+        uint8_t bytes[64];
+        uint64_t words[8];
+        memset(words, 0, sizeof words);
+        for (size_t i = 0; i < len; i++) {
+            bytes[i] = (uint8_t)s_rng(&rng);
+        }
+        memcpy(words, bytes, len);
+        assert_true(tb_hash_words(words, len, len) == tb_hash_bytes(bytes, len, len));
+    }
+}
+
 /* batchagg groups a chunk exactly: every distinct flow once with its
  * packets and bytes, every packet pointing at its flow and hosts, hashes
  * equal to the tables' own. */
@@ -486,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_add_n_matches_single_adds),
         cmocka_unit_test(test_weighted_updates_keep_the_bounds),
         cmocka_unit_test(test_keys_seen_once_stay_out),
+        cmocka_unit_test(test_keys_and_hashes_by_words),
         cmocka_unit_test(test_batchagg_groups_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
