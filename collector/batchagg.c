@@ -7,6 +7,7 @@
 
 #define FSLOTS (4 * TB_AGG_CHUNK)
 #define HSLOTS (8 * TB_AGG_CHUNK)
+#define SLOT_AHEAD 8 /* keys between a slot's prefetch and its lookup */
 
 void tb_batchagg_init(tb_batchagg_t *a, uint64_t seed)
 {
@@ -56,12 +57,11 @@ static uint16_t s_flow(tb_batchagg_t *a, const uint64_t w[TB_FLOW_KEY_WORDS], ui
     }
 }
 
-static uint16_t s_host(tb_batchagg_t *a, uint8_t family, const uint8_t *addr, uint32_t packets,
-                       uint64_t bytes)
+static uint16_t s_host(tb_batchagg_t *a, uint8_t family, const uint8_t *addr, uint64_t h,
+                       uint32_t packets, uint64_t bytes)
 {
     uint64_t w[TB_HOST_KEY_WORDS];
     tb_host_key_words(family, addr, w);
-    uint64_t h = tb_hash_words(w, sizeof(tb_host_key_t), a->host_seed);
     uint32_t tag = a->gen << 16;
     size_t i = (size_t)h & (HSLOTS - 1);
     for (;;) {
@@ -103,20 +103,47 @@ void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
     }
     a->nflows = 0;
     a->nhosts = 0;
+    /* Flows: every packet's hash first, then the lookups, each slot
+     * prefetched SLOT_AHEAD packets before. */
+    uint64_t *hash = a->hash;
     for (size_t i = 0; i < n; i++) {
+        uint64_t w[TB_FLOW_KEY_WORDS];
+        tb_flow_key_words(&items[i], w);
+        hash[i] = tb_hash_words(w, sizeof(tb_flow_key_t), a->flow_seed);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i + SLOT_AHEAD < n) {
+            __builtin_prefetch(&a->fslot[hash[i + SLOT_AHEAD] & (FSLOTS - 1)]);
+        }
         const tb_summary_t *s = &items[i];
         uint64_t w[TB_FLOW_KEY_WORDS];
         tb_flow_key_words(s, w);
-        uint16_t fi = s_flow(a, w, tb_hash_words(w, sizeof(tb_flow_key_t), a->flow_seed));
+        uint16_t fi = s_flow(a, w, hash[i]);
         a->flows[fi].packets++;
         a->flows[fi].bytes += s->wire_len;
         a->pkt_flow[i] = fi;
     }
-    for (size_t f = 0; f < a->nflows; f++) {
+    /* Hosts, from the distinct flows: source and destination of flow f are
+     * keys 2f and 2f + 1. */
+    size_t nf = a->nflows;
+    for (size_t f = 0; f < nf; f++) {
+        const tb_agg_flow_t *e = &a->flows[f];
+        uint64_t w[TB_HOST_KEY_WORDS];
+        tb_host_key_words(e->key.family, e->key.src, w);
+        hash[2 * f] = tb_hash_words(w, sizeof(tb_host_key_t), a->host_seed);
+        tb_host_key_words(e->key.family, e->key.dst, w);
+        hash[2 * f + 1] = tb_hash_words(w, sizeof(tb_host_key_t), a->host_seed);
+    }
+    for (size_t f = 0; f < nf; f++) {
+        if (f + SLOT_AHEAD / 2 < nf) {
+            __builtin_prefetch(&a->hslot[hash[2 * (f + SLOT_AHEAD / 2)] & (HSLOTS - 1)]);
+            __builtin_prefetch(&a->hslot[hash[2 * (f + SLOT_AHEAD / 2) + 1] & (HSLOTS - 1)]);
+        }
         tb_agg_flow_t *e = &a->flows[f];
         if (e->key.family != 0) {
-            e->host[0] = s_host(a, e->key.family, e->key.src, e->packets, e->bytes);
-            e->host[1] = s_host(a, e->key.family, e->key.dst, e->packets, e->bytes);
+            e->host[0] = s_host(a, e->key.family, e->key.src, hash[2 * f], e->packets, e->bytes);
+            e->host[1] =
+                s_host(a, e->key.family, e->key.dst, hash[2 * f + 1], e->packets, e->bytes);
         } else {
             e->host[0] = e->host[1] = TB_AGG_NONE;
         }
