@@ -8,7 +8,7 @@
  * key instead of one per packet (a chunk of a real stream holds far fewer
  * flows than packets). Hosts are counted from the distinct flows (a flow's
  * packets are its two hosts' packets), so a packet costs one key, one hash
- * and one lookup in a table that stays in the core's cache. Each packet
+ * and one lookup in a table that stays in the core's second-level cache. Each packet
  * keeps the index of its flow, and each flow those of its hosts, for a
  * consumer that must split the chunk (an interval that closes inside it).
  *
@@ -18,7 +18,8 @@
  *
  * Non-IP packets are one flow (family 0, empty key) and have no hosts; the
  * consumers leave that key out of their top tables and flow counts.
- * Fixed-size plain data (about 190 KiB): allocate it once; not thread-safe. */
+ * Fixed-size plain data (about 1.8 MiB, touched only as far as chunks fill
+ * it): allocate it once; not thread-safe. */
 #ifndef TB_BATCHAGG_H
 #define TB_BATCHAGG_H
 
@@ -29,7 +30,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TB_AGG_CHUNK 1024
+/* Packets grouped at once: the collector stages consecutive batches of a
+ * stream up to this many (stream.h). The bigger, the fewer distinct keys
+ * per packet a skewed stream has (zipf, 10,000 flows: 0.58 per packet in
+ * 1,024, 0.34 in 8,192), while the chunk's own tables stay within a core's
+ * second-level cache. */
+#define TB_AGG_CHUNK 8192
 #define TB_AGG_NONE  UINT16_MAX /* a packet without hosts (non-IP) */
 
 /* The seed of host tables, from the collector's seed. */

@@ -404,6 +404,7 @@ done:
 static void s_save_state(tb_collector_t *c)
 {
     char err[sizeof c->state_error];
+    tb_streams_flush(c->streams);
     if (tb_state_save(c->cfg.state_dir, c->streams, err, sizeof err) == 0) {
         c->state_saves++;
         c->state_error[0] = '\0';
@@ -566,6 +567,7 @@ int tb_collector_run(tb_collector_t *c, int stop_fd)
         }
         if (items[0].revents & ZMQ_POLLIN) {
             s_recv_some(c);
+            tb_streams_flush(c->streams); /* what is answered below holds every packet */
         }
         if (items[1].revents & ZMQ_POLLIN) {
             tb_control_serve(c);

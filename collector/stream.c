@@ -26,7 +26,8 @@ tb_streams_t *tb_streams_new(size_t max_streams, size_t flow_capacity, size_t ho
     t->seed = seed;
     t->slot = calloc(max_streams, sizeof *t->slot);
     t->agg = malloc(sizeof *t->agg);
-    if (t->slot == NULL || t->agg == NULL) {
+    t->stage = malloc(TB_AGG_CHUNK * sizeof *t->stage);
+    if (t->slot == NULL || t->agg == NULL || t->stage == NULL) {
         tb_streams_destroy(&t);
         return NULL;
     }
@@ -62,6 +63,9 @@ void tb_streams_destroy(tb_streams_t **p)
     }
     tb_streams_t *t = *p;
     *p = NULL;
+    if (t->stage != NULL && t->agg != NULL) {
+        tb_streams_flush(t);
+    }
     if (t->slot != NULL) {
         for (size_t i = 0; i < t->max; i++) {
             s_sinks_close(t, &t->slot[i]);
@@ -72,6 +76,7 @@ void tb_streams_destroy(tb_streams_t **p)
         tb_sink_destroy(&t->sinks[i]);
     }
     free(t->agg);
+    free(t->stage);
     free(t->slot);
     free(t);
 }
@@ -156,6 +161,7 @@ tb_stream_t *tb_streams_victim(tb_streams_t *t)
 
 tb_stream_t *tb_streams_slot(tb_streams_t *t, const char *name)
 {
+    tb_streams_flush(t);
     tb_stream_t *st = tb_streams_find(t, name);
     if (st == NULL) {
         /* A free slot, or else the slot of the oldest ended stream whose
@@ -196,6 +202,7 @@ tb_stream_t *tb_streams_slot(tb_streams_t *t, const char *name)
 
 int tb_streams_resume(tb_streams_t *t, tb_stream_t *st)
 {
+    tb_streams_flush(t);
     s_sinks_open(t, st);
     st->state = TB_STREAM_RUNNING;
     st->ended_ns = 0;
@@ -210,6 +217,7 @@ int tb_streams_resume(tb_streams_t *t, tb_stream_t *st)
 
 int tb_streams_start(tb_streams_t *t, const char *name)
 {
+    tb_streams_flush(t);
     tb_stream_t *st = tb_streams_slot(t, name);
     if (st == NULL) {
         return TB_ENOMEM;
@@ -272,6 +280,7 @@ int tb_streams_start(tb_streams_t *t, const char *name)
 
 void tb_streams_report_loss(tb_streams_t *t, tb_stream_t *st)
 {
+    tb_streams_flush(t);
     for (size_t i = 0; i < t->nsinks; i++) {
         if (t->sinks[i]->ops->stream_loss == NULL) {
             continue;
@@ -303,6 +312,7 @@ static void s_final(tb_streams_t *t, tb_stream_t *st)
 
 void tb_streams_stop(tb_streams_t *t, tb_stream_t *st)
 {
+    tb_streams_flush(t);
     s_unsubscribe(t, st);
     if (st->state == TB_STREAM_RUNNING) {
         st->state = TB_STREAM_STOPPED;
@@ -326,6 +336,7 @@ const char *tb_stream_sender(const tb_stream_t *st)
 
 void tb_streams_forget(tb_streams_t *t, tb_stream_t *st)
 {
+    tb_streams_flush(t);
     if (st->state == TB_STREAM_RUNNING) {
         tb_streams_stop(t, st); /* its final points and log line, as for stop */
     }
@@ -347,6 +358,7 @@ void tb_streams_forget(tb_streams_t *t, tb_stream_t *st)
 static void s_new_run(tb_streams_t *t, tb_stream_t *st, tb_track_t *pt, const tb_wire_header_t *h)
 {
     if (tb_track_begin_run(pt, h)) {
+        tb_streams_flush(t); /* the earlier run's packets, before it is wiped */
         tb_ratelog(t->log, TB_LOG_INFO,
                    "stream %s: probe %s started run %llu of its source; statistics start over",
                    st->name, pt->probe_id, (unsigned long long)h->run);
@@ -364,6 +376,26 @@ static void s_new_run(tb_streams_t *t, tb_stream_t *st, tb_track_t *pt, const tb
     }
 }
 
+void tb_streams_flush(tb_streams_t *t)
+{
+    tb_stream_t *st = t->stage_st;
+    size_t n = t->nstage;
+    t->stage_st = NULL;
+    t->nstage = 0;
+    if (st == NULL || n == 0) {
+        return;
+    }
+    /* The chunk's keys are built, hashed and grouped once for every
+     * consumer (batchagg.h). */
+    tb_batchagg_build(t->agg, t->stage, n);
+    tb_stats_add(st->stats, t->stage, n, t->agg);
+    for (size_t i = 0; i < t->nsinks; i++) {
+        if (t->sinks[i]->ops->stream_batch != NULL && st->sink_state[i] != NULL) {
+            t->sinks[i]->ops->stream_batch(t->sinks[i], st->sink_state[i], t->stage, n, t->agg);
+        }
+    }
+}
+
 /* A batch: counted in the statistics and handed to every sink, chunk by
  * chunk. */
 static void s_batch(tb_streams_t *t, tb_stream_t *st, tb_track_t *pt, const tb_wire_msg_t *m)
@@ -372,17 +404,17 @@ static void s_batch(tb_streams_t *t, tb_stream_t *st, tb_track_t *pt, const tb_w
      * them. */
     tb_timebase_judge(&st->tbase, m->items, m->count);
     tb_pointstats_add(&st->stats->points, &m->points, m->items, m->count);
-    /* Each chunk's keys are built, hashed and grouped once for every
-     * consumer (batchagg.h). */
-    for (size_t off = 0; off < m->count; off += TB_AGG_CHUNK) {
-        size_t k = m->count - off < TB_AGG_CHUNK ? m->count - off : TB_AGG_CHUNK;
-        tb_batchagg_build(t->agg, m->items + off, k);
-        tb_stats_add(st->stats, m->items + off, k, t->agg);
-        for (size_t i = 0; i < t->nsinks; i++) {
-            if (t->sinks[i]->ops->stream_batch != NULL) {
-                t->sinks[i]->ops->stream_batch(t->sinks[i], st->sink_state[i], m->items + off, k,
-                                               t->agg);
-            }
+    /* Staged with the stream's batches before and after it: counted chunk
+     * by chunk when the stage is full or flushed. */
+    for (size_t off = 0; off < m->count;) {
+        size_t k = TB_AGG_CHUNK - t->nstage;
+        k = m->count - off < k ? m->count - off : k;
+        memcpy(t->stage + t->nstage, m->items + off, k * sizeof *t->stage);
+        t->nstage += k;
+        t->stage_st = st;
+        off += k;
+        if (t->nstage == TB_AGG_CHUNK) {
+            tb_streams_flush(t);
         }
     }
     st->rx_packets += m->count;
@@ -395,6 +427,11 @@ static void s_batch(tb_streams_t *t, tb_stream_t *st, tb_track_t *pt, const tb_w
 void tb_streams_apply(tb_streams_t *t, tb_stream_t *st, const tb_wire_msg_t *m)
 {
     const tb_wire_header_t *h = &m->hdr;
+    /* Only batches of the staged stream join the stage: anything else
+     * (another stream, a heartbeat, an end, a new run) sees it counted. */
+    if (t->stage_st != NULL && (t->stage_st != st || h->type != TB_MSG_BATCH)) {
+        tb_streams_flush(t);
+    }
     if (st->state == TB_STREAM_FINISHED) {
         /* A finished measurement stays as it ended until an operator starts
          * it again (tb_streams_start): a new run or boot of a probe, or a
@@ -529,6 +566,7 @@ static void s_clock(tb_streams_t *t, tb_stream_t *st, uint64_t now)
 
 void tb_streams_tick(tb_streams_t *t, uint64_t now)
 {
+    tb_streams_flush(t);
     for (size_t i = 0; i < t->max; i++) {
         tb_stream_t *st = &t->slot[i];
         if (st->in_use) {

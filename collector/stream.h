@@ -73,6 +73,11 @@ typedef struct {
     tb_sink_t *sinks[TB_STREAMS_MAX_SINKS]; /* owned, called in this order */
     size_t nsinks;
     tb_batchagg_t *agg; /* owned: a chunk of a batch, grouped by flow and host */
+    /* Owned: summaries of consecutive batches of one stream (stage_st),
+     * counted together in chunks of TB_AGG_CHUNK (tb_streams_flush). */
+    tb_summary_t *stage;
+    size_t nstage;
+    tb_stream_t *stage_st;
     /* Borrowed, set by the owner before any stream starts: the SUB socket
      * streams subscribe on (NULL: none), what probes offer (for reasons and
      * the kind of clock), the per-message log lines. */
@@ -136,9 +141,18 @@ void tb_streams_forget(tb_streams_t *t, tb_stream_t *st);
 
 /* One decoded bus message (borrowed; its summaries may be corrected: absurd
  * capture times) of a started stream: its probe's track follows it, and a
- * batch is counted in the statistics and handed to every sink. A message of
+ * batch is counted in the statistics and handed to every sink (staged:
+ * tb_streams_flush). A message of
  * a stream that finished counts only if it is of a run already measured. */
 void tb_streams_apply(tb_streams_t *t, tb_stream_t *st, const tb_wire_msg_t *m);
+
+/* Count what is staged: the statistics and sinks of the stream whose
+ * batches were staged then hold every packet applied. Batches are staged so
+ * that the packets of several (a loop turn's) are grouped and counted
+ * together: a bigger chunk holds fewer distinct flows per packet. Every
+ * function here that reads or changes a stream flushes first; the owner
+ * flushes after a run of tb_streams_apply, before it answers anything. */
+void tb_streams_flush(tb_streams_t *t);
 
 /* Timers, at monotonic time now: each stream's capture clock; silent probes
  * that gave nothing leave their slots; a stream whose probes have all ended

@@ -102,7 +102,7 @@ typedef struct {
     tb_ratelog_t log;
     tb_streams_t *t;
     rec_sink_t *rec; /* owned by t */
-    tb_summary_t items[8];
+    tb_summary_t items[4096];
 } fixture_t;
 
 /* Everything the fixture holds; accepts what is not there yet. */
@@ -160,9 +160,10 @@ static int s_teardown(void **state)
     return 0;
 }
 
-/* Apply one message of stream `stream` from probe (boot 100). */
-static void s_msg(fixture_t *f, tb_stream_t *st, int type, const char *probe, uint64_t seq,
-                  uint64_t run, size_t count)
+/* Apply one message of stream `stream` from probe (boot 100), staged as
+ * the collector's loop applies the messages it receives in a turn. */
+static void s_apply(fixture_t *f, tb_stream_t *st, int type, const char *probe, uint64_t seq,
+                    uint64_t run, size_t count)
 {
     tb_wire_msg_t m;
     memset(&m, 0, sizeof m);
@@ -173,7 +174,8 @@ static void s_msg(fixture_t *f, tb_stream_t *st, int type, const char *probe, ui
     m.hdr.seq = seq;
     m.hdr.run = run;
     uint64_t now = tb_time_now_ns();
-    for (size_t i = 0; i < count && i < 8; i++) {
+    assert_true(count <= sizeof f->items / sizeof f->items[0]);
+    for (size_t i = 0; i < count; i++) {
         tb_summary_t *s = &f->items[i];
         memset(s, 0, sizeof *s);
         s->ts_ns = now + i;
@@ -192,6 +194,14 @@ static void s_msg(fixture_t *f, tb_stream_t *st, int type, const char *probe, ui
         m.hb.state = TB_SRC_RUNNING;
     }
     tb_streams_apply(f->t, st, &m);
+}
+
+/* One message, then what the loop does after the messages of a turn. */
+static void s_msg(fixture_t *f, tb_stream_t *st, int type, const char *probe, uint64_t seq,
+                  uint64_t run, size_t count)
+{
+    s_apply(f, st, type, probe, seq, run, count);
+    tb_streams_flush(f->t);
 }
 
 static void s_eos(fixture_t *f, tb_stream_t *st, const char *probe, uint64_t seq, uint64_t run,
@@ -235,6 +245,57 @@ static void test_a_stream_waits_then_runs(void **state)
     assert_string_equal(reason, "");
     assert_string_equal(tb_stream_sender(st), "p1");
     assert_true(f->t->dirty);
+}
+
+/* Batches of one stream are staged and counted together; a message of
+ * another stream, any other message of the stream, a new run and a full
+ * stage each get what was staged counted first, so every packet lands in
+ * the statistics of the run and stream it belongs to. */
+static void test_batches_are_staged_and_counted_once(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(tb_streams_start(f->t, "a"), 0);
+    assert_int_equal(tb_streams_start(f->t, "b"), 0);
+    tb_stream_t *a = tb_streams_find(f->t, "a");
+    tb_stream_t *b = tb_streams_find(f->t, "b");
+    s_apply(f, a, TB_MSG_BATCH, "p1", 0, 1, 3);
+    s_apply(f, a, TB_MSG_BATCH, "p1", 1, 1, 5);
+    s_apply(f, b, TB_MSG_BATCH, "p1", 0, 1, 2); /* a's counted */
+    assert_int_equal(a->stats->packets, 8);
+    s_apply(f, a, TB_MSG_BATCH, "p1", 2, 1, 4); /* b's counted */
+    assert_int_equal(b->stats->packets, 2);
+    s_apply(f, a, TB_MSG_HEARTBEAT, "p1", 3, 1, 0);
+    assert_int_equal(a->stats->packets, 12);
+    assert_int_equal(f->rec->packets, 14);
+    /* Every packet of a is one flow: its top entry holds them all. */
+    tb_topk_item_t top[2];
+    assert_int_equal(tb_topk_top(a->stats->flows, top, 2), 1);
+    assert_int_equal(top[0].packets, 12);
+
+    /* A new run wipes the old run's packets, staged or not, and only them. */
+    s_apply(f, a, TB_MSG_BATCH, "p1", 4, 1, 7);
+    s_apply(f, a, TB_MSG_BATCH, "p1", 5, 2, 6);
+    tb_streams_flush(f->t);
+    assert_int_equal(a->stats->packets, 6);
+    assert_int_equal(a->run_resets, 1);
+
+    /* More than a stage holds, in batches: counted in full chunks, the rest
+     * at the flush. */
+    uint64_t before = a->stats->packets;
+    for (uint64_t i = 0; i < 3; i++) {
+        s_apply(f, a, TB_MSG_BATCH, "p1", 6 + i, 2, 4000);
+    }
+    assert_true(a->stats->packets >= before + TB_AGG_CHUNK);
+    tb_streams_flush(f->t);
+    assert_int_equal(a->stats->packets, before + 12000);
+    assert_int_equal(a->rx_packets, a->stats->packets + 19); /* and the first run's 19 */
+    tb_streams_flush(f->t); /* nothing staged: nothing counted twice */
+    assert_int_equal(a->stats->packets, before + 12000);
+
+    /* Stopping a stream counts what it had staged. */
+    s_apply(f, b, TB_MSG_BATCH, "p1", 1, 1, 9);
+    tb_streams_stop(f->t, b);
+    assert_int_equal(b->stats->packets, 11);
 }
 
 static void test_gaps_and_a_new_run(void **state)
@@ -395,6 +456,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_a_stream_waits_then_runs, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batches_are_staged_and_counted_once, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_gaps_and_a_new_run, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_a_finished_stream_stays_as_it_ended, s_setup,
                                         s_teardown),
