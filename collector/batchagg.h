@@ -8,7 +8,7 @@
  * key instead of one per packet (a chunk of a real stream holds far fewer
  * flows than packets). Hosts are counted from the distinct flows (a flow's
  * packets are its two hosts' packets), so a packet costs one key, one hash
- * and one lookup in a table that stays in the core's second-level cache. Each packet
+ * and one lookup in a table much smaller than the top-N tables. Each packet
  * keeps the index of its flow, and each flow those of its hosts, for a
  * consumer that must split the chunk (an interval that closes inside it).
  *
@@ -33,8 +33,9 @@
 /* Packets grouped at once: the collector stages consecutive batches of a
  * stream up to this many (stream.h). The bigger, the fewer distinct keys
  * per packet a skewed stream has (zipf, 10,000 flows: 0.58 per packet in
- * 1,024, 0.34 in 8,192), while the chunk's own tables stay within a core's
- * second-level cache. */
+ * 1,024, 0.34 in 8,192); a chunk touches only the part of its own tables
+ * its keys fill (every packet a new flow measured as fast in chunks of
+ * 8,192 as of 1,024). */
 #define TB_AGG_CHUNK 8192
 #define TB_AGG_NONE  UINT16_MAX /* a packet without hosts (non-IP) */
 

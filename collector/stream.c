@@ -390,7 +390,7 @@ void tb_streams_flush(tb_streams_t *t)
     tb_batchagg_build(t->agg, t->stage, n);
     tb_stats_add(st->stats, t->stage, n, t->agg);
     for (size_t i = 0; i < t->nsinks; i++) {
-        if (t->sinks[i]->ops->stream_batch != NULL && st->sink_state[i] != NULL) {
+        if (t->sinks[i]->ops->stream_batch != NULL) {
             t->sinks[i]->ops->stream_batch(t->sinks[i], st->sink_state[i], t->stage, n, t->agg);
         }
     }
