@@ -150,28 +150,44 @@ void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
     }
 }
 
-/* Prefetch distances: a key's entry, position and filter counter are
- * asked for ENTRY_AHEAD keys before its update, its count in the heap
- * (whose place the position gives) COUNT_AHEAD keys before. */
-#define ENTRY_AHEAD 8
-#define COUNT_AHEAD 4
+/* Prefetch distances: a key's hash slot is asked for SLOT_AHEAD keys before
+ * its update, its entry, position and filter counter (which the slot names)
+ * ENTRY_AHEAD keys before, its count in the heap (whose place the position
+ * gives) COUNT_AHEAD keys before. A chunk holds thousands of keys: slots
+ * asked for all at once would leave the cache before their turn. */
+#define SLOT_COUNT_AHEAD 24
+#define ENTRY_AHEAD      8
+#define COUNT_AHEAD      4
+
+static inline void s_prefetch(tb_topk_t *t, const uint64_t *hash, size_t i, size_t n,
+                              size_t stride)
+{
+    if (i + SLOT_COUNT_AHEAD < n) {
+        tb_topk_prefetch_slot(t, hash[(i + SLOT_COUNT_AHEAD) * stride]);
+    }
+    if (i + ENTRY_AHEAD < n) {
+        tb_topk_prefetch_entry(t, hash[(i + ENTRY_AHEAD) * stride]);
+    }
+    if (i + COUNT_AHEAD < n) {
+        tb_topk_prefetch_count(t, hash[(i + COUNT_AHEAD) * stride]);
+    }
+}
 
 void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *hosts,
                        tb_hll_t *seen)
 {
-    for (size_t i = 0; i < a->nflows; i++) {
+    _Static_assert(sizeof(tb_agg_flow_t) % sizeof(uint64_t) == 0 &&
+                       sizeof(tb_agg_host_t) % sizeof(uint64_t) == 0,
+                   "hashes a whole number of words apart");
+    const size_t fstride = sizeof(tb_agg_flow_t) / sizeof(uint64_t);
+    const size_t hstride = sizeof(tb_agg_host_t) / sizeof(uint64_t);
+    const uint64_t *fhash = &a->flows[0].hash;
+    const uint64_t *hhash = &a->hosts[0].hash;
+    for (size_t i = 0; i < SLOT_COUNT_AHEAD && i < a->nflows; i++) {
         tb_topk_prefetch_slot(flows, a->flows[i].hash);
     }
-    for (size_t i = 0; i < a->nhosts; i++) {
-        tb_topk_prefetch_slot(hosts, a->hosts[i].hash);
-    }
     for (size_t i = 0; i < a->nflows; i++) {
-        if (i + ENTRY_AHEAD < a->nflows) {
-            tb_topk_prefetch_entry(flows, a->flows[i + ENTRY_AHEAD].hash);
-        }
-        if (i + COUNT_AHEAD < a->nflows) {
-            tb_topk_prefetch_count(flows, a->flows[i + COUNT_AHEAD].hash);
-        }
+        s_prefetch(flows, fhash, i, a->nflows, fstride);
         const tb_agg_flow_t *f = &a->flows[i];
         if (f->key.family == 0) {
             continue;
@@ -181,13 +197,11 @@ void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *host
         }
         tb_topk_add_n(flows, &f->key, f->hash, f->packets, f->bytes);
     }
+    for (size_t i = 0; i < SLOT_COUNT_AHEAD && i < a->nhosts; i++) {
+        tb_topk_prefetch_slot(hosts, a->hosts[i].hash);
+    }
     for (size_t i = 0; i < a->nhosts; i++) {
-        if (i + ENTRY_AHEAD < a->nhosts) {
-            tb_topk_prefetch_entry(hosts, a->hosts[i + ENTRY_AHEAD].hash);
-        }
-        if (i + COUNT_AHEAD < a->nhosts) {
-            tb_topk_prefetch_count(hosts, a->hosts[i + COUNT_AHEAD].hash);
-        }
+        s_prefetch(hosts, hhash, i, a->nhosts, hstride);
         const tb_agg_host_t *h = &a->hosts[i];
         tb_topk_add_n(hosts, &h->key, h->hash, h->packets, h->bytes);
     }
