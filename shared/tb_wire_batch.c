@@ -252,6 +252,41 @@ static int s_read_addr(tb_mp_reader_t *r, uint8_t dst[16], uint32_t want)
     return 0;
 }
 
+/* A summary's integer fields as read, before their ranges are checked. */
+typedef struct {
+    uint64_t ts, wire_len, cap_len, family, proto;
+    uint64_t sport, dport, tcp_flags, vlan, flags, ethertype;
+} s_fields_t;
+
+/* The ranges of the fields before the addresses, and of those after. */
+static inline int s_head_ok(const s_fields_t *v)
+{
+    return v->wire_len <= UINT32_MAX && v->cap_len <= UINT32_MAX && v->proto <= UINT8_MAX;
+}
+
+static inline int s_tail_ok(const s_fields_t *v)
+{
+    return v->sport <= UINT16_MAX && v->dport <= UINT16_MAX && v->tcp_flags <= UINT8_MAX &&
+           v->vlan <= S_VLAN_MAX && v->flags <= UINT8_MAX && v->ethertype <= UINT16_MAX;
+}
+
+/* Checked fields into s (addresses and point apart; point 0). */
+static inline void s_store(const s_fields_t *v, tb_summary_t *s)
+{
+    s->ts_ns = v->ts;
+    s->wire_len = (uint32_t)v->wire_len;
+    s->cap_len = (uint32_t)v->cap_len;
+    s->family = (uint8_t)v->family;
+    s->proto = (uint8_t)v->proto;
+    s->sport = (uint16_t)v->sport;
+    s->dport = (uint16_t)v->dport;
+    s->tcp_flags = (uint8_t)v->tcp_flags;
+    s->vlan = (uint16_t)v->vlan;
+    s->flags = (uint8_t)(v->flags & S_KNOWN_FLAGS);
+    s->ethertype = (uint16_t)v->ethertype;
+    s->point = 0;
+}
+
 static int s_read_summary(tb_mp_reader_t *r, tb_summary_t *s)
 {
     uint32_t n;
@@ -267,18 +302,19 @@ static int s_read_summary(tb_mp_reader_t *r, tb_summary_t *s)
     if (n < S_SUMMARY_LEN) {
         return TB_EPROTO;
     }
-    uint64_t ts = s_uint(r);
-    uint64_t wire_len = s_uint(r);
-    uint64_t cap_len = s_uint(r);
-    uint64_t family = s_uint(r);
-    uint64_t proto = s_uint(r);
+    s_fields_t v;
+    v.ts = s_uint(r);
+    v.wire_len = s_uint(r);
+    v.cap_len = s_uint(r);
+    v.family = s_uint(r);
+    v.proto = s_uint(r);
     if (r->error) {
         return r->error;
     }
-    if (wire_len > UINT32_MAX || cap_len > UINT32_MAX || proto > UINT8_MAX) {
+    if (!s_head_ok(&v)) {
         return TB_EPROTO;
     }
-    int alen = family <= UINT8_MAX ? s_addr_len((uint8_t)family) : -1;
+    int alen = v.family <= UINT8_MAX ? s_addr_len((uint8_t)v.family) : -1;
     if (alen < 0) {
         return TB_EPROTO;
     }
@@ -289,31 +325,19 @@ static int s_read_summary(tb_mp_reader_t *r, tb_summary_t *s)
     if (rc != 0) {
         return rc;
     }
-    uint64_t sport = s_uint(r);
-    uint64_t dport = s_uint(r);
-    uint64_t tcp_flags = s_uint(r);
-    uint64_t vlan = s_uint(r);
-    uint64_t flags = s_uint(r);
-    uint64_t ethertype = s_uint(r);
+    v.sport = s_uint(r);
+    v.dport = s_uint(r);
+    v.tcp_flags = s_uint(r);
+    v.vlan = s_uint(r);
+    v.flags = s_uint(r);
+    v.ethertype = s_uint(r);
     if (r->error) {
         return r->error;
     }
-    if (sport > UINT16_MAX || dport > UINT16_MAX || tcp_flags > UINT8_MAX || vlan > S_VLAN_MAX ||
-        flags > UINT8_MAX || ethertype > UINT16_MAX) {
+    if (!s_tail_ok(&v)) {
         return TB_EPROTO;
     }
-    s->ts_ns = ts;
-    s->wire_len = (uint32_t)wire_len;
-    s->cap_len = (uint32_t)cap_len;
-    s->family = (uint8_t)family;
-    s->proto = (uint8_t)proto;
-    s->sport = (uint16_t)sport;
-    s->dport = (uint16_t)dport;
-    s->tcp_flags = (uint8_t)tcp_flags;
-    s->vlan = (uint16_t)vlan;
-    s->flags = (uint8_t)(flags & S_KNOWN_FLAGS);
-    s->ethertype = (uint16_t)ethertype;
-    s->point = 0;
+    s_store(&v, s);
     if (n > S_SUMMARY_LEN) {
         /* The point index: checked against the batch's table once the
          * envelope's end, which carries it, has been read. */
@@ -401,36 +425,25 @@ static inline int s_fast_summary(const uint8_t **pp, const uint8_t *end, tb_summ
     }
     int with_point = p[0] != (0x90 | S_SUMMARY_LEN);
     p++;
-    uint64_t ts, wire_len, cap_len, family, proto;
-    if (!s_fast_uint(&p, &ts) || !s_fast_uint(&p, &wire_len) || !s_fast_uint(&p, &cap_len) ||
-        !s_fast_uint(&p, &family) || !s_fast_uint(&p, &proto) || wire_len > UINT32_MAX ||
-        cap_len > UINT32_MAX || proto > UINT8_MAX) {
+    s_fields_t v;
+    if (!s_fast_uint(&p, &v.ts) || !s_fast_uint(&p, &v.wire_len) ||
+        !s_fast_uint(&p, &v.cap_len) || !s_fast_uint(&p, &v.family) ||
+        !s_fast_uint(&p, &v.proto) || !s_head_ok(&v)) {
         return 0;
     }
-    unsigned alen = family == TB_FAMILY_IPV4 ? 4u : family == TB_FAMILY_IPV6 ? 16u : 0u;
-    if ((alen == 0 && family != TB_FAMILY_NONE) || !s_fast_addr(&p, s->src, alen) ||
-        !s_fast_addr(&p, s->dst, alen)) {
+    int alen = v.family <= UINT8_MAX ? s_addr_len((uint8_t)v.family) : -1;
+    if (alen < 0 || !s_fast_addr(&p, s->src, (unsigned)alen) ||
+        !s_fast_addr(&p, s->dst, (unsigned)alen)) {
         return 0;
     }
-    uint64_t sport, dport, tcp_flags, vlan, flags, ethertype, point = 0;
-    if (!s_fast_uint(&p, &sport) || !s_fast_uint(&p, &dport) || !s_fast_uint(&p, &tcp_flags) ||
-        !s_fast_uint(&p, &vlan) || !s_fast_uint(&p, &flags) || !s_fast_uint(&p, &ethertype) ||
-        (with_point && !s_fast_uint(&p, &point)) || sport > UINT16_MAX || dport > UINT16_MAX ||
-        tcp_flags > UINT8_MAX || vlan > S_VLAN_MAX || flags > UINT8_MAX ||
-        ethertype > UINT16_MAX || point > TB_POINTS_MAX) {
+    uint64_t point = 0;
+    if (!s_fast_uint(&p, &v.sport) || !s_fast_uint(&p, &v.dport) ||
+        !s_fast_uint(&p, &v.tcp_flags) || !s_fast_uint(&p, &v.vlan) ||
+        !s_fast_uint(&p, &v.flags) || !s_fast_uint(&p, &v.ethertype) ||
+        (with_point && !s_fast_uint(&p, &point)) || !s_tail_ok(&v) || point > TB_POINTS_MAX) {
         return 0;
     }
-    s->ts_ns = ts;
-    s->wire_len = (uint32_t)wire_len;
-    s->cap_len = (uint32_t)cap_len;
-    s->family = (uint8_t)family;
-    s->proto = (uint8_t)proto;
-    s->sport = (uint16_t)sport;
-    s->dport = (uint16_t)dport;
-    s->tcp_flags = (uint8_t)tcp_flags;
-    s->vlan = (uint16_t)vlan;
-    s->flags = (uint8_t)(flags & S_KNOWN_FLAGS);
-    s->ethertype = (uint16_t)ethertype;
+    s_store(&v, s);
     s->point = (uint16_t)point;
     *pp = p;
     return 1;

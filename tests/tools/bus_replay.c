@@ -9,6 +9,7 @@
  * waits for a subscription to STREAM, sends every recorded message with the
  * stream's topic, then waits for the subscriber to leave (or TIMEOUT_S,
  * default 600) so that nothing is cut off. Prints messages sent. */
+#include "recording.h"
 #include "tb_opt.h"
 #include "tb_time.h"
 #include "tb_wire.h"
@@ -26,34 +27,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: tb-bus-replay FILE ENDPOINT STREAM [TIMEOUT_S]\n");
         return 2;
     }
-    FILE *in = fopen(argv[1], "rb");
-    if (in == NULL) {
+    /* The whole recording in memory: sending must cost nothing but the send. */
+    size_t len = 0;
+    uint8_t *buf = tb_rec_load(argv[1], &len);
+    if (buf == NULL) {
         fprintf(stderr, "tb-bus-replay: cannot read %s\n", argv[1]);
         return 1;
     }
-    /* The whole recording in memory: sending must cost nothing but the send. */
-    size_t cap = 1 << 20, len = 0, got;
-    uint8_t *buf = malloc(cap);
-    while (buf != NULL && (got = fread(buf + len, 1, cap - len, in)) > 0) {
-        len += got;
-        if (len == cap) {
-            uint8_t *more = realloc(buf, cap * 2);
-            if (more == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = more;
-            cap *= 2;
-        }
-    }
-    fclose(in);
     uint8_t topic[TB_TOPIC_MAX];
     int tl = tb_wire_topic(argv[3], topic, sizeof topic);
     void *ctx = zmq_ctx_new();
     void *pub = zmq_socket(ctx, ZMQ_XPUB);
     int one = 1, hwm = 1000, rcvtimeo = 1000;
-    if (buf == NULL || tl < 0 || pub == NULL ||
+    if (tl < 0 || pub == NULL ||
         zmq_setsockopt(pub, ZMQ_XPUB_NODROP, &one, sizeof one) != 0 ||
         zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(pub, ZMQ_RCVTIMEO, &rcvtimeo, sizeof rcvtimeo) != 0 ||
@@ -71,20 +57,18 @@ int main(int argc, char **argv)
     }
     uint64_t messages = 0;
     size_t off = 0;
-    while (subscribed && off + 4 <= len) {
-        uint32_t n = (uint32_t)buf[off] | (uint32_t)buf[off + 1] << 8 |
-                     (uint32_t)buf[off + 2] << 16 | (uint32_t)buf[off + 3] << 24;
-        off += 4;
-        if (n > len - off) {
+    const uint8_t *body;
+    uint32_t size;
+    int more;
+    while (subscribed && (more = tb_rec_next(buf, len, &off, &body, &size)) != 0) {
+        if (more < 0) {
             fprintf(stderr, "tb-bus-replay: the recording is cut short\n");
             return 1;
         }
-        if (zmq_send(pub, topic, (size_t)tl, ZMQ_SNDMORE) < 0 ||
-            zmq_send(pub, buf + off, n, 0) < 0) {
+        if (zmq_send(pub, topic, (size_t)tl, ZMQ_SNDMORE) < 0 || zmq_send(pub, body, size, 0) < 0) {
             fprintf(stderr, "tb-bus-replay: send: %s\n", zmq_strerror(zmq_errno()));
             return 1;
         }
-        off += n;
         messages++;
     }
     /* Keep the socket until the subscriber leaves, so its queue drains. */

@@ -7,6 +7,7 @@
  * time of this thread, best of ROUNDS, default 5) decoding every body with
  * tb_wire_decode, as the collector does for each message it receives.
  * Prints the summaries decoded and ns per summary. */
+#include "recording.h"
 #include "tb_wire.h"
 
 #include <stdio.h>
@@ -20,32 +21,6 @@ static double s_cpu(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static uint8_t *s_slurp(const char *path, size_t *len)
-{
-    FILE *in = fopen(path, "rb");
-    if (in == NULL) {
-        return NULL;
-    }
-    size_t cap = 1 << 20, got;
-    uint8_t *buf = malloc(cap);
-    *len = 0;
-    while (buf != NULL && (got = fread(buf + *len, 1, cap - *len, in)) > 0) {
-        *len += got;
-        if (*len == cap) {
-            uint8_t *more = realloc(buf, cap * 2);
-            if (more == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = more;
-            cap *= 2;
-        }
-    }
-    fclose(in);
-    return buf;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -54,7 +29,7 @@ int main(int argc, char **argv)
     }
     int rounds = argc > 2 ? atoi(argv[2]) : 5;
     size_t len;
-    uint8_t *buf = s_slurp(argv[1], &len);
+    uint8_t *buf = tb_rec_load(argv[1], &len);
     tb_summary_t *items = malloc(TB_WIRE_MAX_BATCH * sizeof *items);
     if (buf == NULL || items == NULL) {
         fprintf(stderr, "tb-wire-bench: cannot read %s\n", argv[1]);
@@ -65,21 +40,21 @@ int main(int argc, char **argv)
     for (int round = 0; round < (rounds > 0 ? rounds : 1); round++) {
         summaries = failed = 0;
         double t0 = s_cpu();
-        for (size_t off = 0; off + 4 <= len;) {
-            uint32_t n = (uint32_t)buf[off] | (uint32_t)buf[off + 1] << 8 |
-                         (uint32_t)buf[off + 2] << 16 | (uint32_t)buf[off + 3] << 24;
-            off += 4;
-            if (n > len - off) {
+        size_t off = 0;
+        const uint8_t *body;
+        uint32_t n;
+        int more;
+        while ((more = tb_rec_next(buf, len, &off, &body, &n)) != 0) {
+            if (more < 0) {
                 fprintf(stderr, "tb-wire-bench: the recording is cut short\n");
                 return 1;
             }
             tb_wire_msg_t msg;
-            if (tb_wire_decode(buf + off, n, &msg, items, TB_WIRE_MAX_BATCH) != 0) {
+            if (tb_wire_decode(body, n, &msg, items, TB_WIRE_MAX_BATCH) != 0) {
                 failed++;
             } else if (msg.hdr.type == TB_MSG_BATCH) {
                 summaries += msg.count;
             }
-            off += n;
         }
         double t = s_cpu() - t0;
         if (round == 0 || t < best) {
