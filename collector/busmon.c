@@ -23,6 +23,7 @@
 #include "tb_log.h"
 #include "tb_mp.h"
 #include "tb_time.h"
+#include "tb_zmon.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,8 +69,7 @@ typedef struct {
 } ep_t;
 
 struct tb_busmon {
-    void *sock; /* monitored, borrowed */
-    void *pair;
+    tb_zmon_t zmon; /* the bus socket's events */
     ep_t ep[TB_BUSMON_MAX];
     size_t n;
     uint64_t unmatched; /* events of endpoints not in the table */
@@ -83,28 +83,14 @@ tb_busmon_t *tb_busmon_new(void *zctx, void *sock, char *err, size_t errsize)
         snprintf(err, errsize, "out of memory");
         return NULL;
     }
-    m->sock = sock;
     tb_ratelimit_init(&m->rl, 10 * TB_NS_PER_SEC, 5);
-    char addr[64];
-    snprintf(addr, sizeof addr, "inproc://tapbus-busmon-%p", (void *)m);
     int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED |
                  ZMQ_EVENT_LISTENING | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED |
                  ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-    int linger = 0;
-    if (zmq_socket_monitor(sock, addr, events) != 0) {
-        snprintf(err, errsize, "cannot monitor the bus socket: %s", zmq_strerror(errno));
+    if (tb_zmon_open(&m->zmon, zctx, sock, "the bus socket", events, err, errsize) != 0) {
         free(m);
-        return NULL;
-    }
-    /* Connected before any event is sent: the monitor drops what it cannot
-     * deliver. */
-    m->pair = zmq_socket(zctx, ZMQ_PAIR);
-    if (m->pair == NULL || zmq_setsockopt(m->pair, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_connect(m->pair, addr) != 0) {
-        snprintf(err, errsize, "cannot read the bus socket's monitor: %s", zmq_strerror(errno));
-        tb_busmon_destroy(&m);
         return NULL;
     }
     return m;
@@ -130,16 +116,13 @@ void tb_busmon_destroy(tb_busmon_t **p)
     }
     tb_busmon_t *m = *p;
     *p = NULL;
-    zmq_socket_monitor(m->sock, NULL, 0);
-    if (m->pair != NULL) {
-        zmq_close(m->pair);
-    }
+    tb_zmon_close(&m->zmon);
     free(m);
 }
 
 void *tb_busmon_socket(const tb_busmon_t *m)
 {
-    return m->pair;
+    return tb_zmon_socket(&m->zmon);
 }
 
 int tb_busmon_add(tb_busmon_t *m, const char *endpoint, int listen, const char *bound)
@@ -442,57 +425,31 @@ static void s_apply_connect(ep_t *ep, int event, uint32_t value)
     }
 }
 
-/* One event: a frame of 6 bytes (event number, value; native byte order)
- * and a frame with the endpoint. Returns 1 when one was read. */
+/* One event (tb_zmon_next). Returns 1 when one was read. */
 static int s_read_one(tb_busmon_t *m)
 {
-    zmq_msg_t head, addr;
-    zmq_msg_init(&head);
-    zmq_msg_init(&addr);
-    int got = 0;
-    if (zmq_msg_recv(&head, m->pair, ZMQ_DONTWAIT) < 0) {
-        goto done;
+    tb_zmon_event_t ev;
+    if (tb_zmon_next(&m->zmon, &ev) != 1) {
+        return 0;
     }
-    got = 1;
-    if (!zmq_msg_more(&head) || zmq_msg_recv(&addr, m->pair, 0) < 0) {
-        goto done;
+    if (ev.addr_cut) {
+        m->unmatched++;
+        return 1;
     }
-    while (zmq_msg_more(&addr)) { /* a newer libzmq may send more frames */
-        zmq_msg_t extra;
-        zmq_msg_init(&extra);
-        int rc = zmq_msg_recv(&extra, m->pair, 0);
-        int more = rc >= 0 && zmq_msg_more(&extra);
-        zmq_msg_close(&extra);
-        if (!more) {
-            break;
-        }
-    }
-    char e[TB_BUSMON_ENDPOINT_MAX];
-    if (zmq_msg_size(&head) < 6 || zmq_msg_size(&addr) >= sizeof e) {
-        goto done;
-    }
-    uint16_t event;
-    uint32_t value;
-    memcpy(&event, zmq_msg_data(&head), sizeof event);
-    memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof value);
-    memcpy(e, zmq_msg_data(&addr), zmq_msg_size(&addr));
-    e[zmq_msg_size(&addr)] = '\0';
-    ep_t *ep = s_find(m, e, event);
+    ep_t *ep = s_find(m, ev.addr, ev.event);
     if (ep == NULL) {
         m->unmatched++;
-        tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "event 0x%x of endpoint %s not watched", event, e);
-        goto done;
+        tb_log(TB_LOG_DEBUG, LOG_COMPONENT, "event 0x%x of endpoint %s not watched", ev.event,
+               ev.addr);
+        return 1;
     }
     if (ep->listen) {
-        s_apply_listen(ep, event, value, &m->rl);
+        s_apply_listen(ep, ev.event, ev.value, &m->rl);
     } else {
-        s_apply_connect(ep, event, value);
+        s_apply_connect(ep, ev.event, ev.value);
     }
-    ep->last_event = event;
-done:
-    zmq_msg_close(&head);
-    zmq_msg_close(&addr);
-    return got;
+    ep->last_event = ev.event;
+    return 1;
 }
 
 void tb_busmon_read(tb_busmon_t *m)

@@ -5,6 +5,7 @@
 #include "tb_err.h"
 #include "tb_log.h"
 #include "tb_time.h"
+#include "tb_zmon.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -45,12 +46,11 @@ typedef struct {
 } keyring_t;
 
 struct tb_guard {
-    void *zctx;  /* borrowed */
-    void *zap;   /* REP on ZAP_ENDPOINT */
-    void *pipe;  /* PAIR: the collector's end */
-    void *child; /* PAIR: the thread's end */
-    void *mon;   /* PAIR reading the control socket's monitor, or NULL */
-    void *watched;
+    void *zctx;    /* borrowed */
+    void *zap;     /* REP on ZAP_ENDPOINT */
+    void *pipe;    /* PAIR: the collector's end */
+    void *child;   /* PAIR: the thread's end */
+    tb_zmon_t mon; /* the control socket's events (not open: none watched) */
     int dead_fd;
     pthread_t thread;
     int started;
@@ -158,8 +158,7 @@ static void s_refresh(tb_guard_t *g, keyring_t *kr)
     memcpy(olderr, kr->error, sizeof olderr);
     if (s_scan(kr, 0) != 0) {
         if (strcmp(olderr, kr->error) != 0) {
-            tb_log(TB_LOG_ERROR, LOG_COMPONENT, "%s; nobody is let in with its keys",
-                   kr->error);
+            tb_log(TB_LOG_ERROR, LOG_COMPONENT, "%s; nobody is let in with its keys", kr->error);
         }
     } else if (kr->n != before || olderr[0] != '\0') {
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "%s %s: %zu key(s) allowed (were %zu)", kr->option,
@@ -343,22 +342,12 @@ done:
  * counted and explained (ZAP refusals are counted where they happen). */
 static void s_monitor_one(tb_guard_t *g)
 {
-    zmq_msg_t head, addr;
-    zmq_msg_init(&head);
-    zmq_msg_init(&addr);
-    if (zmq_msg_recv(&head, g->mon, ZMQ_DONTWAIT) < 0) {
-        goto done;
+    tb_zmon_event_t ev;
+    if (tb_zmon_next(&g->mon, &ev) != 1) {
+        return;
     }
-    if (zmq_msg_more(&head)) {
-        zmq_msg_recv(&addr, g->mon, 0);
-    }
-    if (zmq_msg_size(&head) < 6) {
-        goto done;
-    }
-    uint16_t event;
-    uint32_t value;
-    memcpy(&event, zmq_msg_data(&head), sizeof event);
-    memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof value);
+    uint16_t event = ev.event;
+    uint32_t value = ev.value;
     const char *why = NULL;
     int kind = R_HANDSHAKE;
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
@@ -375,14 +364,9 @@ static void s_monitor_one(tb_guard_t *g)
         why = "the handshake broke off or timed out";
     }
     if (why != NULL) {
-        char ep[128];
-        s_frame_text(&addr, ep, sizeof ep);
         s_refusal(g, kind, &g->counters.control_handshake_failures,
-                  "control %s: a client failed the handshake: %s", ep, why);
+                  "control %s: a client failed the handshake: %s", ev.addr, why);
     }
-done:
-    zmq_msg_close(&head);
-    zmq_msg_close(&addr);
 }
 
 static void *s_thread(void *arg)
@@ -393,9 +377,9 @@ static void *s_thread(void *arg)
         zmq_pollitem_t items[3] = {
             {.socket = g->child, .events = ZMQ_POLLIN},
             {.socket = g->zap, .events = ZMQ_POLLIN},
-            {.socket = g->mon, .events = ZMQ_POLLIN},
+            {.socket = tb_zmon_socket(&g->mon), .events = ZMQ_POLLIN},
         };
-        if (zmq_poll(items, g->mon != NULL ? 3 : 2, -1) < 0) {
+        if (zmq_poll(items, items[2].socket != NULL ? 3 : 2, -1) < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -414,7 +398,7 @@ static void *s_thread(void *arg)
             halted = 1;
             break;
         }
-        if (g->mon != NULL && (items[2].revents & ZMQ_POLLIN)) {
+        if (items[2].socket != NULL && (items[2].revents & ZMQ_POLLIN)) {
             for (int i = 0; i < 64 && zmq_poll(&items[2], 1, 0) == 1; i++) {
                 s_monitor_one(g);
             }
@@ -463,8 +447,9 @@ tb_guard_t *tb_guard_new(void *zctx, const tb_guard_config_t *cfg, char *err, si
         if (dirs[i] != NULL) {
             tb_log(rings[i]->n > 0 ? TB_LOG_INFO : TB_LOG_WARN, LOG_COMPONENT,
                    "%s %s: %zu key(s) allowed%s", options[i], dirs[i], rings[i]->n,
-                   rings[i]->n > 0 ? "" : ": nobody gets in with it until certificates are "
-                                          "added");
+                   rings[i]->n > 0 ? ""
+                                   : ": nobody gets in with it until certificates are "
+                                     "added");
         }
     }
     g->counters.act_keys = g->act.n;
@@ -499,29 +484,13 @@ fail:
 
 int tb_guard_watch(tb_guard_t *g, void *sock, char *err, size_t errsize)
 {
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://tapbus-guard-mon-%p", (void *)g);
-    int linger = 0;
-    if (g->started || g->mon != NULL) {
+    if (g->started || tb_zmon_socket(&g->mon) != NULL) {
         snprintf(err, errsize, "the guard watches one socket, before it starts");
         return TB_EIO;
     }
-    if (zmq_socket_monitor(sock, ep,
-                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0) {
-        snprintf(err, errsize, "cannot watch the control socket: %s", zmq_strerror(errno));
-        return TB_EIO;
-    }
-    g->watched = sock;
-    /* Connected before any event: the monitor drops what it cannot deliver. */
-    g->mon = zmq_socket(g->zctx, ZMQ_PAIR);
-    if (g->mon == NULL || zmq_setsockopt(g->mon, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_connect(g->mon, ep) != 0) {
-        snprintf(err, errsize, "cannot read the control socket's monitor: %s",
-                 zmq_strerror(errno));
-        return TB_EIO;
-    }
-    return 0;
+    return tb_zmon_open(&g->mon, g->zctx, sock, "the control socket",
+                        ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                        err, errsize);
 }
 
 int tb_guard_start(tb_guard_t *g, char *err, size_t errsize)
@@ -533,8 +502,7 @@ int tb_guard_start(tb_guard_t *g, char *err, size_t errsize)
      * barrier) and come back at pthread_join. */
     int rc = pthread_create(&g->thread, NULL, s_thread, g);
     if (rc != 0) {
-        snprintf(err, errsize, "cannot start the CURVE authentication handler: %s",
-                 strerror(rc));
+        snprintf(err, errsize, "cannot start the CURVE authentication handler: %s", strerror(rc));
         return TB_EIO;
     }
     g->started = 1;
@@ -580,11 +548,9 @@ void tb_guard_destroy(tb_guard_t **p)
     tb_guard_t *g = *p;
     *p = NULL;
     s_end(g, "$TERM");
-    if (g->watched != NULL) {
-        zmq_socket_monitor(g->watched, NULL, 0);
-    }
-    void *socks[4] = {g->zap, g->pipe, g->child, g->mon};
-    for (int i = 0; i < 4; i++) {
+    tb_zmon_close(&g->mon); /* the thread that read it has ended */
+    void *socks[3] = {g->zap, g->pipe, g->child};
+    for (int i = 0; i < 3; i++) {
         if (socks[i] != NULL) {
             zmq_close(socks[i]);
         }

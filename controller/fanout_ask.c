@@ -4,6 +4,7 @@
 #include "mpjson.h"
 
 #include "tb_time.h"
+#include "tb_zmon.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,14 +56,14 @@ static void s_decode(const char *endpoint, zmq_msg_t *msg, tb_fanout_answer_t *a
 }
 
 /* A REQ socket connected to endpoint, its handshakes watched through *mon
- * (a PAIR socket, or NULL when watching failed: the answer then only lacks
- * the reason); NULL with *bad set when the endpoint is malformed. */
-static void *s_socket(const tb_fanout_t *f, void *ctx, const char *endpoint, int *bad, void **mon)
+ * (not open when watching failed: the answer then only lacks the reason);
+ * NULL with *bad set when the endpoint is malformed. */
+static void *s_socket(const tb_fanout_t *f, void *ctx, const char *endpoint, int *bad,
+                      tb_zmon_t *mon)
 {
     void *s = zmq_socket(ctx, ZMQ_REQ);
     int linger = 0;
     int64_t maxmsg = TB_CTL_MAX_REPLY;
-    *mon = NULL;
     if (s == NULL || zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
         (f->curve && tb_curve_client(s, &f->curve_own, f->curve_server) != 0)) {
@@ -71,25 +72,14 @@ static void *s_socket(const tb_fanout_t *f, void *ctx, const char *endpoint, int
         }
         return NULL;
     }
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://tapbus-fanout-%p", s);
-    if (zmq_socket_monitor(s, ep,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
-        *mon = zmq_socket(ctx, ZMQ_PAIR);
-        if (*mon != NULL && (zmq_setsockopt(*mon, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-                             zmq_connect(*mon, ep) != 0)) {
-            zmq_close(*mon);
-            *mon = NULL;
-        }
-    }
+    char why[160];
+    tb_zmon_open(mon, ctx, s, "the control socket",
+                 ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH,
+                 why, sizeof why);
     if (zmq_connect(s, endpoint) != 0) {
         *bad = 1;
-        if (*mon != NULL) {
-            zmq_close(*mon);
-            *mon = NULL;
-        }
+        tb_zmon_close(mon);
         zmq_close(s);
         return NULL;
     }
@@ -97,34 +87,17 @@ static void *s_socket(const tb_fanout_t *f, void *ctx, const char *endpoint, int
 }
 
 /* Apply the monitor's events waiting on mon to a's handshake record. */
-static void s_monitor(void *mon, tb_fanout_answer_t *a)
+static void s_monitor(tb_zmon_t *mon, tb_fanout_answer_t *a)
 {
-    for (int i = 0; mon != NULL && i < 64; i++) {
-        zmq_msg_t head, addr;
-        zmq_msg_init(&head);
-        zmq_msg_init(&addr);
-        int got = zmq_msg_recv(&head, mon, ZMQ_DONTWAIT) >= 0;
-        if (got && zmq_msg_more(&head)) {
-            zmq_msg_recv(&addr, mon, 0);
-        }
-        if (got && zmq_msg_size(&head) >= 6) {
-            uint16_t event;
-            uint32_t value;
-            memcpy(&event, zmq_msg_data(&head), sizeof event);
-            memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof value);
-            /* A failure "without detail" (the peer closed first) tells
-             * less than one with a reason: it never replaces one. */
-            if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-                a->hs_ok = 1;
-            } else if (event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || a->hs_event == 0) {
-                a->hs_event = event;
-                a->hs_value = value;
-            }
-        }
-        zmq_msg_close(&head);
-        zmq_msg_close(&addr);
-        if (!got) {
-            break;
+    tb_zmon_event_t ev;
+    while (tb_zmon_next(mon, &ev) == 1) {
+        /* A failure "without detail" (the peer closed first) tells less
+         * than one with a reason: it never replaces one. */
+        if (ev.event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            a->hs_ok = 1;
+        } else if (ev.event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || a->hs_event == 0) {
+            a->hs_event = ev.event;
+            a->hs_value = ev.value;
         }
     }
 }
@@ -250,13 +223,10 @@ static void s_why(const char *endpoint, char *why, size_t size, int wait_ms)
 
 /* Close a collector's socket and its monitor, keeping what the monitor
  * said. */
-static void s_close(void **sock, void **mon, tb_fanout_answer_t *a)
+static void s_close(void **sock, tb_zmon_t *mon, tb_fanout_answer_t *a)
 {
-    s_monitor(*mon, a);
-    if (*mon != NULL) {
-        zmq_close(*mon);
-        *mon = NULL;
-    }
+    s_monitor(mon, a);
+    tb_zmon_close(mon);
     if (*sock != NULL) {
         zmq_close(*sock);
         *sock = NULL;
@@ -265,7 +235,7 @@ static void s_close(void **sock, void **mon, tb_fanout_answer_t *a)
 
 /* Wait up to deadline for the replies of the pending collectors. A
  * collector whose handshake failed for good is answered at once. */
-static void s_collect(const tb_fanout_t *f, void **sock, void **mon, int *pending,
+static void s_collect(const tb_fanout_t *f, void **sock, tb_zmon_t *mon, int *pending,
                       tb_fanout_answer_t *ans, uint64_t deadline)
 {
     for (;;) {
@@ -275,8 +245,9 @@ static void s_collect(const tb_fanout_t *f, void **sock, void **mon, int *pendin
             if (pending[i]) {
                 items[k] = (zmq_pollitem_t){.socket = sock[i], .events = ZMQ_POLLIN};
                 idx[k++] = i;
-                if (mon[i] != NULL) {
-                    items[k] = (zmq_pollitem_t){.socket = mon[i], .events = ZMQ_POLLIN};
+                if (tb_zmon_socket(&mon[i]) != NULL) {
+                    items[k] =
+                        (zmq_pollitem_t){.socket = tb_zmon_socket(&mon[i]), .events = ZMQ_POLLIN};
                     idx[k++] = i;
                 }
             }
@@ -294,10 +265,10 @@ static void s_collect(const tb_fanout_t *f, void **sock, void **mon, int *pendin
             if (!(items[j].revents & ZMQ_POLLIN) || !pending[i]) {
                 continue;
             }
-            if (items[j].socket == mon[i]) {
+            if (items[j].socket == tb_zmon_socket(&mon[i])) {
                 char why[TB_FANOUT_ERR_MAX];
                 int final = 0;
-                s_monitor(mon[i], &ans[i]);
+                s_monitor(&mon[i], &ans[i]);
                 s_handshake_reason(f, f->endpoint[i], &ans[i], why, sizeof why, &final);
                 if (final) {
                     ans[i].code = TB_CALL_UNREACHABLE;
@@ -334,7 +305,7 @@ int tb_fanout_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int
     uint8_t *bufs = malloc(f->n * REQ_MAX);
     size_t lens[TB_FANOUT_MAX];
     void *sock[TB_FANOUT_MAX] = {NULL};
-    void *mon[TB_FANOUT_MAX] = {NULL};
+    tb_zmon_t mon[TB_FANOUT_MAX] = {{NULL, NULL}};
     int pending[TB_FANOUT_MAX] = {0};
     void *ctx = bufs != NULL ? zmq_ctx_new() : NULL;
     int rc = TB_CALL_USAGE;
