@@ -326,9 +326,10 @@ static void test_add_n_matches_single_adds(void **state)
 /* Weighted updates into a full table keep Space-Saving's guarantees: each
  * reported count is at least the truth and at most truth + error, the
  * error is at most total / capacity, and a key heavier than that is in. */
-static void test_weighted_updates_keep_the_bounds(void **state)
+/* Zipf-like keys in weighted updates of n * scale packets: every reported
+ * count within its bounds, every key heavier than total / capacity in. */
+static void s_weighted_updates(uint64_t scale)
 {
-    (void)state;
     enum { KEYS = 2000, CAP = 32 };
     tb_topk_t *t = tb_topk_new(CAP, 8, 3);
     assert_non_null(t);
@@ -339,7 +340,7 @@ static void test_weighted_updates_keep_the_bounds(void **state)
         /* Zipf-like: small keys far more often. */
         uint64_t r = s_rng(&rng) % 1000000;
         uint64_t key = (r * r) / (1000000ull * 1000000ull / KEYS);
-        uint64_t n = 1 + s_rng(&rng) % 5;
+        uint64_t n = (1 + s_rng(&rng) % 5) * scale;
         truth[key] += n;
         total += n;
         tb_topk_add_n(t, &key, tb_topk_hash(t, &key), n, n);
@@ -365,6 +366,20 @@ static void test_weighted_updates_keep_the_bounds(void **state)
         }
     }
     tb_topk_destroy(&t);
+}
+
+static void test_weighted_updates_keep_the_bounds(void **state)
+{
+    (void)state;
+    s_weighted_updates(1);
+}
+
+/* Counts beyond 2^32 (the filter's counters are 32-bit and saturate: a
+ * full counter stands for the smallest count, which only overestimates). */
+static void test_counts_beyond_32_bits_keep_the_bounds(void **state)
+{
+    (void)state;
+    s_weighted_updates(3ull << 30);
 }
 
 /* A stream of keys seen once (every packet a new flow) interleaved with a
@@ -548,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_stats_totals_and_extremes),
         cmocka_unit_test(test_add_n_matches_single_adds),
         cmocka_unit_test(test_weighted_updates_keep_the_bounds),
+        cmocka_unit_test(test_counts_beyond_32_bits_keep_the_bounds),
         cmocka_unit_test(test_keys_seen_once_stay_out),
         cmocka_unit_test(test_keys_and_hashes_by_words),
         cmocka_unit_test(test_batchagg_groups_exactly),
