@@ -64,15 +64,15 @@ struct tb_topk {
     size_t capacity;
     size_t key_size;
     uint64_t seed;
-    size_t used;      /* entries in use */
-    uint64_t total;   /* packets counted */
-    entry_t *entries; /* capacity entries */
-    heap_t *heap;     /* (packets, entry index), a 4-ary min-heap by packets */
-    heap_t *heap_mem; /* its allocation (heap = heap_mem + HEAP_SKEW) */
-    uint32_t *pos;    /* per entry: its place in heap */
-    slot_t *slots;    /* hash table, entry EMPTY when free */
-    size_t slot_mask; /* table size - 1 (power of two, >= 2 * capacity) */
-    alpha_t *alpha;   /* the filter's counters */
+    size_t used;       /* entries in use */
+    uint64_t total;    /* packets counted */
+    entry_t *entries;  /* capacity entries */
+    heap_t *heap;      /* (packets, entry index), a 4-ary min-heap by packets */
+    heap_t *heap_mem;  /* its allocation (heap = heap_mem + HEAP_SKEW) */
+    uint32_t *pos;     /* per entry: its place in heap */
+    slot_t *slots;     /* hash table, entry EMPTY when free */
+    size_t slot_mask;  /* table size - 1 (power of two, >= 2 * capacity) */
+    alpha_t *alpha;    /* the filter's counters */
     size_t alpha_mask; /* their number - 1 (ALPHA_PER_SLOT times the slots) */
 };
 
@@ -312,8 +312,7 @@ void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t b
     tb_topk_add_n(t, key, hash, 1, bytes);
 }
 
-void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packets,
-                   uint64_t bytes)
+void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packets, uint64_t bytes)
 {
     if (packets == 0) {
         return;
@@ -450,8 +449,7 @@ void tb_topk_unpack(tb_topk_t *t, tb_mp_reader_t *r)
     }
 }
 
-int tb_topk_restore(tb_topk_t *t, const void *key, uint64_t packets, uint64_t bytes,
-                    uint64_t error)
+int tb_topk_restore(tb_topk_t *t, const void *key, uint64_t packets, uint64_t bytes, uint64_t error)
 {
     if (packets == 0 || error > packets) {
         return TB_EPROTO;
