@@ -89,7 +89,8 @@ tb_busmon_t *tb_busmon_new(void *zctx, void *sock, char *err, size_t errsize)
                  ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-    if (tb_zmon_open(&m->zmon, zctx, sock, "the bus socket", events, err, errsize) != 0) {
+    if (tb_zmon_open(&m->zmon, zctx, sock, "the bus socket", events, TB_ZMON_QUEUE, err, errsize) !=
+        0) {
         free(m);
         return NULL;
     }
@@ -339,8 +340,8 @@ static void s_apply_listen(ep_t *ep, int event, uint32_t value, tb_ratelimit_t *
         /* A peer refused is the operator's business (a probe with the
          * wrong keys, or a stranger); one that retries is not a log flood. */
         if (tb_ratelimit_allow(rl, tb_time_mono_ns(), NULL)) {
-            tb_log(TB_LOG_WARN, LOG_COMPONENT, "listen endpoint %s: a peer failed the handshake: %s",
-                   ep->endpoint, why);
+            tb_log(TB_LOG_WARN, LOG_COMPONENT,
+                   "listen endpoint %s: a peer failed the handshake: %s", ep->endpoint, why);
         }
         break;
     default:

@@ -47,6 +47,7 @@ void tb_collector_destroy(tb_collector_t **p)
     if (c->sub != NULL) {
         zmq_close(c->sub);
     }
+    tb_guard_unwatch(c->guard); /* before the socket it watches */
     if (c->ctl != NULL) {
         zmq_close(c->ctl);
     }

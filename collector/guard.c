@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,11 @@ static void *s_thread(void *arg)
         if (items[0].revents & ZMQ_POLLIN) {
             char cmd[16] = "";
             int len = zmq_recv(g->child, cmd, sizeof cmd - 1, 0);
+            if (len == 8 && memcmp(cmd, "$UNWATCH", 8) == 0) {
+                tb_zmon_close(&g->mon); /* this thread reads it */
+                zmq_send(g->child, "", 0, 0);
+                continue;
+            }
             halted = len < 0 || strncmp(cmd, "$TERM", 5) != 0;
             break;
         }
@@ -490,7 +496,7 @@ int tb_guard_watch(tb_guard_t *g, void *sock, char *err, size_t errsize)
     }
     return tb_zmon_open(&g->mon, g->zctx, sock, "the control socket",
                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
-                        err, errsize);
+                        TB_ZMON_QUEUE, err, errsize);
 }
 
 int tb_guard_start(tb_guard_t *g, char *err, size_t errsize)
@@ -526,6 +532,33 @@ static void s_end(tb_guard_t *g, const char *cmd)
     }
     pthread_join(g->thread, NULL);
     g->started = 0;
+}
+
+void tb_guard_unwatch(tb_guard_t *g)
+{
+    if (g == NULL || tb_zmon_socket(&g->mon) == NULL) {
+        return;
+    }
+    if (!g->started) {
+        tb_zmon_close(&g->mon);
+        return;
+    }
+    /* The thread reads the monitor, so the thread closes it; a thread that
+     * has ended (it says so on dead_fd) is joined and the monitor closed
+     * here. */
+    struct pollfd dead = {.fd = g->dead_fd, .events = POLLIN};
+    if (poll(&dead, 1, 0) == 1) {
+        pthread_join(g->thread, NULL);
+        g->started = 0;
+        tb_zmon_close(&g->mon);
+        return;
+    }
+    char ack[1];
+    zmq_pollitem_t reply = {.socket = g->pipe, .events = ZMQ_POLLIN};
+    if (zmq_send(g->pipe, "$UNWATCH", 8, 0) < 0 || zmq_poll(&reply, 1, 5000) != 1 ||
+        zmq_recv(g->pipe, ack, sizeof ack, 0) < 0) {
+        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "the handler did not stop watching the control socket");
+    }
 }
 
 void tb_guard_halt(tb_guard_t *g)

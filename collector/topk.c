@@ -22,7 +22,10 @@
  * takes a count at most that, and the smallest count never falls), so 32
  * bits hold it exactly until the smallest count passes 2^32 - 1; from then
  * on ALPHA_FULL stands for "up to the smallest count", which only
- * overestimates: the guarantees hold. */
+ * overestimates: the guarantees hold, and a key whose counter is full gets
+ * in at once, as in plain Space-Saving (at 4,096 entries, after some 2^44
+ * packets). While the table is not full every counter is 0 (only reset
+ * writes them then), so ALPHA_FULL never meets an empty heap. */
 typedef uint32_t alpha_t;
 #define ALPHA_FULL UINT32_MAX
 

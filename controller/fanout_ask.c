@@ -76,7 +76,7 @@ static void *s_socket(const tb_fanout_t *f, void *ctx, const char *endpoint, int
     tb_zmon_open(mon, ctx, s, "the control socket",
                  ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                      ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH,
-                 why, sizeof why);
+                 TB_ZMON_QUEUE, why, sizeof why);
     if (zmq_connect(s, endpoint) != 0) {
         *bad = 1;
         tb_zmon_close(mon);

@@ -5,6 +5,7 @@
 #include "tb_err.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,8 +15,8 @@
  * monitor's address is still being released. */
 static atomic_ulong s_opened;
 
-int tb_zmon_open(tb_zmon_t *m, void *zctx, void *sock, const char *what, int events, char *err,
-                 size_t errsize)
+int tb_zmon_open(tb_zmon_t *m, void *zctx, void *sock, const char *what, int events, int queue,
+                 char *err, size_t errsize)
 {
     memset(m, 0, sizeof *m);
     char addr[64];
@@ -28,7 +29,7 @@ int tb_zmon_open(tb_zmon_t *m, void *zctx, void *sock, const char *what, int eve
     /* Connected before any event is sent (the monitor drops what it cannot
      * deliver); the queue of an inproc pipe is the sum of both sides'. */
     int linger = 0;
-    int hwm = TB_ZMON_QUEUE;
+    int hwm = queue > 0 ? queue : 1;
     m->pair = zmq_socket(zctx, ZMQ_PAIR);
     if (m->pair == NULL || zmq_setsockopt(m->pair, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(m->pair, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
@@ -97,11 +98,42 @@ int tb_zmon_next(tb_zmon_t *m, tb_zmon_event_t *ev)
     return 0;
 }
 
+typedef struct {
+    void *watched;
+    atomic_int done;
+} stopper_t;
+
+static void *s_stop(void *arg)
+{
+    stopper_t *st = arg;
+    zmq_socket_monitor(st->watched, NULL, 0);
+    atomic_store(&st->done, 1);
+    return NULL;
+}
+
 void tb_zmon_close(tb_zmon_t *m)
 {
-    if (m->pair != NULL && m->watched != NULL) {
-        tb_zmon_event_t ev;
-        while (tb_zmon_next(m, &ev) == 1) {
+    int saved = errno;
+    tb_zmon_event_t ev;
+    if (m->watched != NULL && m->pair != NULL) {
+        /* The stop waits for the lock the I/O thread holds while it waits
+         * for room in the queue: the queue is emptied until the stop is
+         * through. */
+        stopper_t st = {.watched = m->watched};
+        atomic_init(&st.done, 0);
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, s_stop, &st) == 0) {
+            while (!atomic_load(&st.done)) {
+                if (tb_zmon_next(m, &ev) != 1) {
+                    zmq_pollitem_t it = {.socket = m->pair, .events = ZMQ_POLLIN};
+                    zmq_poll(&it, 1, 10);
+                }
+            }
+            pthread_join(thread, NULL);
+            m->watched = NULL;
+        } else {
+            while (tb_zmon_next(m, &ev) == 1) {
+            }
         }
     }
     if (m->watched != NULL) {
@@ -111,4 +143,5 @@ void tb_zmon_close(tb_zmon_t *m)
         zmq_close(m->pair);
     }
     memset(m, 0, sizeof *m);
+    errno = saved;
 }

@@ -3,26 +3,30 @@
  *
  * libzmq's I/O thread sends each event with a blocking send while it holds
  * the watched socket's monitor lock. Two things follow:
- * - When the PAIR's queue is full, the I/O thread waits for the reader, and
- *   with it every connection of the context (no accept, no message). libzmq's
- *   own queue holds 1,000 events: a thousand peers that connect and leave
- *   while the reader is busy would stall the bus. The reader's side here
- *   holds TB_ZMON_QUEUE more, a fixed bound on memory (about 128 bytes each).
+ * - When the queue between the monitor and the reader is full, the I/O
+ *   thread waits for the reader, and with it every connection of the context
+ *   (no accept, no message). With libzmq's default limits the queue holds
+ *   2,000 events (1,000 on each side of the inproc pipe): two thousand peers
+ *   that connect while the reader is busy would stall the bus. The reader's
+ *   side here holds `queue` events more (TB_ZMON_QUEUE for the programs), a
+ *   fixed bound on the events that wait: each a small message, with its
+ *   endpoint's text when that is longer than 33 bytes.
  * - Stopping the monitor takes that lock. Stopped while the I/O thread waits
  *   on a full queue nobody reads any more, it never returns, and neither does
- *   the program's shutdown. tb_zmon_close empties the queue first, then
- *   stops the monitor, then closes the reader: the I/O thread could only
- *   block again by sending TB_ZMON_QUEUE events in between.
+ *   the program's shutdown. tb_zmon_close stops the monitor on a thread of
+ *   its own while it keeps emptying the queue, so the I/O thread always gets
+ *   on and the stop always gets the lock.
  *
  * Not thread-safe: one thread reads and closes a monitor (another may have
- * opened it before handing it over). */
+ * opened it before handing it over); nobody may use the watched socket
+ * while the monitor closes. */
 #ifndef TB_ZMON_H
 #define TB_ZMON_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define TB_ZMON_QUEUE    65536 /* events the reader's side holds beyond libzmq's 1,000 */
+#define TB_ZMON_QUEUE    65536 /* events the reader's side holds (the programs' monitors) */
 #define TB_ZMON_ADDR_MAX 256   /* bytes of an event's endpoint, with the NUL */
 
 typedef struct {
@@ -38,11 +42,12 @@ typedef struct {
 } tb_zmon_event_t;
 
 /* Watch sock's events (a ZMQ_EVENT_* mask) through a new PAIR socket of
- * zctx. Call before sock connects or binds, so that no event is missed; the
- * monitor must be closed before sock. what names sock in an error ("the bus
- * socket"). Returns 0, or TB_EIO with the reason in err (m is then closed). */
-int tb_zmon_open(tb_zmon_t *m, void *zctx, void *sock, const char *what, int events, char *err,
-                 size_t errsize);
+ * zctx whose side of the queue holds `queue` events (> 0). Call before sock
+ * connects or binds, so that no event is missed; the monitor must be closed
+ * before sock. what names sock in an error ("the bus socket"). Returns 0,
+ * or TB_EIO with the reason in err (m is then closed). */
+int tb_zmon_open(tb_zmon_t *m, void *zctx, void *sock, const char *what, int events, int queue,
+                 char *err, size_t errsize);
 
 /* The reader's socket, for zmq_poll; NULL when not open. */
 void *tb_zmon_socket(const tb_zmon_t *m);
@@ -52,8 +57,8 @@ void *tb_zmon_socket(const tb_zmon_t *m);
  * first frame) are skipped. */
 int tb_zmon_next(tb_zmon_t *m, tb_zmon_event_t *ev);
 
-/* Empty the queue, stop the monitor and close the reader. Safe on a closed
- * or zeroed m; m is zeroed. */
+/* Stop the monitor (emptying the queue meanwhile, the events dropped) and
+ * close the reader. Safe on a closed or zeroed m; m is zeroed; errno is kept. */
 void tb_zmon_close(tb_zmon_t *m);
 
 #endif

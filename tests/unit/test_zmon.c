@@ -1,8 +1,9 @@
 /* test_zmon — a socket's events through tb_zmon: events arrive with their
  * endpoint; thousands of peers that connect and leave while nobody reads the
- * events do not stall libzmq's I/O thread (with libzmq's own queue of 1,000
- * events it stopped accepting); and closing the monitor with a queue full of
- * unread events returns (it used to wait forever for the I/O thread, which
+ * events do not stall libzmq's I/O thread (with libzmq's own queue of 2,000
+ * events it stopped accepting); and with a queue so small that the I/O
+ * thread waits on it, closing the monitor returns and the I/O thread gets
+ * on (stopping the monitor used to wait for ever for the I/O thread, which
  * waited for a reader). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,16 +29,21 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define PEERS 3000 /* three times libzmq's own queue of monitor events */
+#define PEERS 3000 /* more than libzmq's own queue of monitor events */
 
-/* Descriptors this process has open now. */
+/* Sockets this process has open now (TCP connections and listeners;
+ * libzmq's own signalling uses eventfds, which come and go with its
+ * sockets). */
 static int s_open_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
     assert_non_null(d);
     int n = 0;
-    while (readdir(d) != NULL) {
-        n++;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        char path[300], target[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t len = readlink(path, target, sizeof target - 1);
+        n += len >= 7 && memcmp(target, "socket:", 7) == 0;
     }
     closedir(d);
     return n;
@@ -96,7 +102,8 @@ static void test_events_arrive_with_their_endpoint(void **state)
     tb_zmon_t mon;
     char err[200];
     assert_int_equal(tb_zmon_open(&mon, ctx, sub, "the test socket",
-                                  ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED, err, sizeof err),
+                                  ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED, TB_ZMON_QUEUE, err,
+                                  sizeof err),
                      0);
     assert_non_null(tb_zmon_socket(&mon));
     close(s_connect(port));
@@ -132,25 +139,57 @@ static void s_alarm(int sig)
     _exit(1);
 }
 
-static void test_unread_events_stall_nothing_and_close_returns(void **state)
+/* Room for 2 * PEERS + 200 descriptors, or 0 when the hard limit is lower. */
+static int s_room_for_peers(void)
 {
-    (void)state;
     struct rlimit rl;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
     if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2 * PEERS + 200) {
         fprintf(stderr, "skipped: needs %d descriptors (hard limit %lu)\n", 2 * PEERS + 200,
                 (unsigned long)rl.rlim_max);
-        skip();
+        return 0;
     }
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 2 * PEERS + 200 : rl.rlim_max;
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    return 1;
+}
+
+/* Wait up to 30 s for this process's descriptors to number at least want. */
+static int s_fds_up_to(int want)
+{
+    uint64_t until = tb_time_mono_ns() + 30 * TB_NS_PER_SEC;
+    while (s_open_fds() < want) {
+        if (tb_time_mono_ns() > until) {
+            return 0;
+        }
+        usleep(20000);
+    }
+    return 1;
+}
+
+/* Close mon, failing the test after 60 s instead of hanging. */
+static void s_close_in_time(tb_zmon_t *mon)
+{
+    signal(SIGALRM, s_alarm);
+    alarm(60);
+    tb_zmon_close(mon);
+    alarm(0);
+}
+
+static void test_unread_events_stall_nothing_and_close_returns(void **state)
+{
+    (void)state;
+    if (!s_room_for_peers()) {
+        skip();
+    }
     void *ctx = zmq_ctx_new();
     int port;
     void *sub = s_bound(ctx, &port);
     tb_zmon_t mon;
     char err[200];
-    assert_int_equal(
-        tb_zmon_open(&mon, ctx, sub, "the test socket", ZMQ_EVENT_ALL, err, sizeof err), 0);
+    assert_int_equal(tb_zmon_open(&mon, ctx, sub, "the test socket", ZMQ_EVENT_ALL, TB_ZMON_QUEUE,
+                                  err, sizeof err),
+                     0);
     int base = s_open_fds();
     /* Nobody reads the events from here on. */
     static int fds[PEERS];
@@ -158,20 +197,56 @@ static void test_unread_events_stall_nothing_and_close_returns(void **state)
         fds[i] = s_connect(port);
     }
     /* Every connection accepted: ours and the I/O thread's ends. */
-    uint64_t until = tb_time_mono_ns() + 30 * TB_NS_PER_SEC;
-    while (s_open_fds() < base + 2 * PEERS && tb_time_mono_ns() < until) {
-        usleep(20000);
-    }
-    assert_int_equal(s_open_fds(), base + 2 * PEERS);
+    assert_true(s_fds_up_to(base + 2 * PEERS));
     for (int i = 0; i < PEERS; i++) {
         close(fds[i]);
     }
     /* Every disconnection handled: each left several events unread. */
     assert_true(s_fds_down_to(base));
-    signal(SIGALRM, s_alarm);
-    alarm(60);
-    tb_zmon_close(&mon);
-    alarm(0);
+    s_close_in_time(&mon);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+}
+
+/* A queue of 100 events (2,000 + 100 with libzmq's side): the I/O thread
+ * stops accepting once it is full; closing the monitor returns all the same,
+ * and then every connection is accepted. */
+static void test_close_returns_while_the_io_thread_waits(void **state)
+{
+    (void)state;
+    if (!s_room_for_peers()) {
+        skip();
+    }
+    void *ctx = zmq_ctx_new();
+    int port;
+    void *sub = s_bound(ctx, &port);
+    tb_zmon_t mon;
+    char err[200];
+    assert_int_equal(
+        tb_zmon_open(&mon, ctx, sub, "the test socket", ZMQ_EVENT_ALL, 100, err, sizeof err), 0);
+    int base = s_open_fds();
+    static int fds[PEERS];
+    for (int i = 0; i < PEERS; i++) {
+        fds[i] = s_connect(port); /* completed by the kernel, accepted or not */
+    }
+    /* Some accepted, then the I/O thread waits on the full queue: the
+     * count stops short of every connection. */
+    assert_true(s_fds_up_to(base + PEERS + 1000));
+    int before = -1, now = s_open_fds();
+    while (now != before) {
+        usleep(200000);
+        before = now;
+        now = s_open_fds();
+    }
+    assert_true(now < base + 2 * PEERS);
+    s_close_in_time(&mon);
+    assert_null(tb_zmon_socket(&mon));
+    /* No monitor: the I/O thread accepts the rest. */
+    assert_true(s_fds_up_to(base + 2 * PEERS));
+    for (int i = 0; i < PEERS; i++) {
+        close(fds[i]);
+    }
+    assert_true(s_fds_down_to(base));
     zmq_close(sub);
     zmq_ctx_term(ctx);
 }
@@ -181,6 +256,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_arrive_with_their_endpoint),
         cmocka_unit_test(test_unread_events_stall_nothing_and_close_returns),
+        cmocka_unit_test(test_close_returns_while_the_io_thread_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
