@@ -233,6 +233,13 @@ def main():
     build = os.path.abspath(a.build)
     if a.packets < 1 or a.runs < 1:
         sys.exit("suite.py: --packets and --runs must be at least 1")
+    need = ["tapbus-probe", "tapbus-collector", "tapbusctl", "tb-gen-pcap", "tb-pcap-rate",
+            "tb-bus-sink", "tb-bus-replay"]
+    missing = [t for t in need if not os.access(os.path.join(build, "bin", t), os.X_OK)]
+    if missing:
+        sys.exit("suite.py: %s/bin has no %s: build everything first (cmake -S . -B %s "
+                 "-DCMAKE_BUILD_TYPE=Release && cmake --build %s; ./demo.sh builds only the "
+                 "three programs)" % (a.build, ", ".join(missing), a.build, a.build))
     tmp = a.keep or tempfile.mkdtemp(prefix="tapbus-suite-")
     os.makedirs(tmp, exist_ok=True)
     s = Suite(build, a.packets, tmp)
