@@ -28,7 +28,8 @@ static int s_addr_len(uint8_t family)
 
 /* Append v as msgpack's smallest unsigned encoding: the same bytes msgpack-c's
  * msgpack_pack_uint8/16/32/64 produce (positive fixint, 0xcc, 0xcd, 0xce or
- * 0xcf, big-endian). */
+ * 0xcf, big-endian). The wider ones are one byte-swapped store each (the
+ * buffer keeps TB_WIRE_SUMMARY_MAX_BYTES free for a summary). */
 static inline uint8_t *s_put_uint(uint8_t *p, uint64_t v)
 {
     if (v < 0x80) {
@@ -41,24 +42,36 @@ static inline uint8_t *s_put_uint(uint8_t *p, uint64_t v)
         *p++ = (uint8_t)(v >> 8);
         *p++ = (uint8_t)v;
     } else if (v <= UINT32_MAX) {
+        uint32_t be = (uint32_t)v;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        be = __builtin_bswap32(be);
+#endif
         *p++ = 0xce;
-        for (int shift = 24; shift >= 0; shift -= 8) {
-            *p++ = (uint8_t)(v >> shift);
-        }
+        memcpy(p, &be, 4);
+        p += 4;
     } else {
+        uint64_t be = v;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        be = __builtin_bswap64(be);
+#endif
         *p++ = 0xcf;
-        for (int shift = 56; shift >= 0; shift -= 8) {
-            *p++ = (uint8_t)(v >> shift);
-        }
+        memcpy(p, &be, 8);
+        p += 8;
     }
     return p;
 }
 
+/* An address: bin 8 of n bytes, n 0, 4 or 16 (copies of a constant size
+ * are a move or two, not a call). */
 static inline uint8_t *s_put_bin(uint8_t *p, const uint8_t *data, size_t n)
 {
-    *p++ = 0xc4; /* bin 8: n is 0, 4 or 16 */
+    *p++ = 0xc4;
     *p++ = (uint8_t)n;
-    memcpy(p, data, n);
+    if (n == 4) {
+        memcpy(p, data, 4);
+    } else if (n == 16) {
+        memcpy(p, data, 16);
+    }
     return p + n;
 }
 
