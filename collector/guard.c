@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -539,26 +538,38 @@ void tb_guard_unwatch(tb_guard_t *g)
     if (g == NULL || tb_zmon_socket(&g->mon) == NULL) {
         return;
     }
-    if (!g->started) {
-        tb_zmon_close(&g->mon);
-        return;
+    if (g->started) {
+        /* The thread reads the monitor, so the thread closes it. Until it
+         * says so, or has ended (dead_fd), the control socket must stay
+         * open: no time limit here. */
+        if (zmq_send(g->pipe, "$UNWATCH", 8, 0) != 8) {
+            tb_log(TB_LOG_ERROR, LOG_COMPONENT, "cannot ask the handler to stop watching: %s",
+                   zmq_strerror(errno));
+            return;
+        }
+        for (;;) {
+            zmq_pollitem_t items[2] = {{.socket = g->pipe, .events = ZMQ_POLLIN},
+                                       {.fd = g->dead_fd, .events = ZMQ_POLLIN}};
+            if (zmq_poll(items, 2, -1) < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                tb_log(TB_LOG_ERROR, LOG_COMPONENT, "poll failed: %s", zmq_strerror(errno));
+                return;
+            }
+            if (items[0].revents & ZMQ_POLLIN) {
+                char ack[1];
+                zmq_recv(g->pipe, ack, sizeof ack, 0);
+                return; /* closed by the thread */
+            }
+            if (items[1].revents & ZMQ_POLLIN) {
+                pthread_join(g->thread, NULL); /* it ended before it heard */
+                g->started = 0;
+                break;
+            }
+        }
     }
-    /* The thread reads the monitor, so the thread closes it; a thread that
-     * has ended (it says so on dead_fd) is joined and the monitor closed
-     * here. */
-    struct pollfd dead = {.fd = g->dead_fd, .events = POLLIN};
-    if (poll(&dead, 1, 0) == 1) {
-        pthread_join(g->thread, NULL);
-        g->started = 0;
-        tb_zmon_close(&g->mon);
-        return;
-    }
-    char ack[1];
-    zmq_pollitem_t reply = {.socket = g->pipe, .events = ZMQ_POLLIN};
-    if (zmq_send(g->pipe, "$UNWATCH", 8, 0) < 0 || zmq_poll(&reply, 1, 5000) != 1 ||
-        zmq_recv(g->pipe, ack, sizeof ack, 0) < 0) {
-        tb_log(TB_LOG_ERROR, LOG_COMPONENT, "the handler did not stop watching the control socket");
-    }
+    tb_zmon_close(&g->mon);
 }
 
 void tb_guard_halt(tb_guard_t *g)

@@ -70,12 +70,14 @@ typedef struct tb_guard tb_guard_t;
  * err. cfg's strings must outlive the guard. */
 tb_guard_t *tb_guard_new(void *zctx, const tb_guard_config_t *cfg, char *err, size_t errsize);
 
-/* Watch the handshakes of sock (the control socket; borrowed). Before
- * tb_guard_start and before sock binds. 0 or TB_EIO. */
+/* Watch the handshakes of sock (the control socket; borrowed: it must stay
+ * open until tb_guard_unwatch or tb_guard_destroy). Before tb_guard_start
+ * and before sock binds. 0 or TB_EIO. */
 int tb_guard_watch(tb_guard_t *g, void *sock, char *err, size_t errsize);
 
 /* Stop watching (before the watched socket is closed; the guard keeps
- * answering ZAP). Harmless when nothing is watched. */
+ * answering ZAP). Waits for the handler thread to close the monitor, or to
+ * have ended. Harmless when nothing is watched, and a second time. */
 void tb_guard_unwatch(tb_guard_t *g);
 
 /* Start the handler thread; it answers from now on. 0 or TB_EIO. */

@@ -28,8 +28,8 @@ static int s_addr_len(uint8_t family)
 
 /* Append v as msgpack's smallest unsigned encoding: the same bytes msgpack-c's
  * msgpack_pack_uint8/16/32/64 produce (positive fixint, 0xcc, 0xcd, 0xce or
- * 0xcf, big-endian). The wider ones are one byte-swapped store each (the
- * buffer keeps TB_WIRE_SUMMARY_MAX_BYTES free for a summary). */
+ * 0xcf, big-endian). On a little-endian machine the wider ones are one
+ * byte-swapped store each. */
 static inline uint8_t *s_put_uint(uint8_t *p, uint64_t v)
 {
     if (v < 0x80) {
@@ -42,21 +42,27 @@ static inline uint8_t *s_put_uint(uint8_t *p, uint64_t v)
         *p++ = (uint8_t)(v >> 8);
         *p++ = (uint8_t)v;
     } else if (v <= UINT32_MAX) {
-        uint32_t be = (uint32_t)v;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        be = __builtin_bswap32(be);
-#endif
         *p++ = 0xce;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint32_t be = __builtin_bswap32((uint32_t)v);
         memcpy(p, &be, 4);
         p += 4;
-    } else {
-        uint64_t be = v;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        be = __builtin_bswap64(be);
+#else
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            *p++ = (uint8_t)(v >> shift);
+        }
 #endif
+    } else {
         *p++ = 0xcf;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t be = __builtin_bswap64(v);
         memcpy(p, &be, 8);
         p += 8;
+#else
+        for (int shift = 56; shift >= 0; shift -= 8) {
+            *p++ = (uint8_t)(v >> shift);
+        }
+#endif
     }
     return p;
 }
@@ -71,6 +77,8 @@ static inline uint8_t *s_put_bin(uint8_t *p, const uint8_t *data, size_t n)
         memcpy(p, data, 4);
     } else if (n == 16) {
         memcpy(p, data, 16);
+    } else {
+        memcpy(p, data, n);
     }
     return p + n;
 }

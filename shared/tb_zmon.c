@@ -126,12 +126,15 @@ void tb_zmon_close(tb_zmon_t *m)
             while (!atomic_load(&st.done)) {
                 if (tb_zmon_next(m, &ev) != 1) {
                     zmq_pollitem_t it = {.socket = m->pair, .events = ZMQ_POLLIN};
-                    zmq_poll(&it, 1, 10);
+                    zmq_poll(&it, 1, 1);
                 }
             }
             pthread_join(thread, NULL);
             m->watched = NULL;
         } else {
+            /* No thread to be had: empty the queue first, which leaves the
+             * I/O thread a moment to fill all of it again (only then would
+             * the stop below wait for ever). */
             while (tb_zmon_next(m, &ev) == 1) {
             }
         }

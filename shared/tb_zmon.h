@@ -15,7 +15,9 @@
  *   on a full queue nobody reads any more, it never returns, and neither does
  *   the program's shutdown. tb_zmon_close stops the monitor on a thread of
  *   its own while it keeps emptying the queue, so the I/O thread always gets
- *   on and the stop always gets the lock.
+ *   on and the stop always gets the lock (should no thread be had, it
+ *   empties the queue first and stops then, which the I/O thread could only
+ *   block by filling the whole queue in between).
  *
  * Not thread-safe: one thread reads and closes a monitor (another may have
  * opened it before handing it over); nobody may use the watched socket

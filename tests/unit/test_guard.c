@@ -87,6 +87,7 @@ static int s_teardown(void **state)
 {
     (void)state;
     fixture_t *f = &s_f;
+    tb_guard_unwatch(f->guard); /* before the socket it watches */
     if (f->router != NULL) {
         zmq_close(f->router);
     }
@@ -320,6 +321,34 @@ static void *s_run(void *arg)
     return NULL;
 }
 
+/* tb_guard_unwatch: the monitor is closed by the handler's thread (twice
+ * is harmless), handshakes failing after it are no longer counted, and ZAP
+ * still answers; after the handler has been halted it is closed directly. */
+static void test_unwatch_leaves_zap_answering(void **state)
+{
+    (void)state;
+    if (!tb_curve_available()) {
+        skip();
+    }
+    fixture_t *f = &s_f;
+    s_server(f, TB_GUARD_DOMAIN_CONTROL);
+    void *plain = s_client(f, NULL);
+    s_wait_counter(f->guard, 2, 1);
+    tb_guard_unwatch(f->guard);
+    tb_guard_unwatch(f->guard);
+    void *plain2 = s_client(f, NULL);
+    char role[16], key[64], name[80];
+    void *a = s_client(f, &f->act_key); /* after plain2: its failure came first */
+    s_hello(f, role, key, name);
+    assert_string_equal(role, "act");
+    assert_int_equal(s_counter(f->guard, 2), 1);
+    tb_guard_halt(f->guard);
+    tb_guard_unwatch(f->guard);
+    zmq_close(plain);
+    zmq_close(plain2);
+    zmq_close(a);
+}
+
 static void test_a_dead_handler_ends_the_collector(void **state)
 {
     (void)state;
@@ -360,11 +389,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roles_from_the_lists, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_bus_domain_takes_probe_keys_only, s_setup,
-                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_bus_domain_takes_probe_keys_only, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lists_are_read_again, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_lists_refused_at_start, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_unwatch_leaves_zap_answering, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_a_dead_handler_ends_the_collector, s_setup,
                                         s_teardown),
     };

@@ -176,26 +176,34 @@ static void s_close_in_time(tb_zmon_t *mon)
     alarm(0);
 }
 
+/* A bound SUB socket watched by *mon with a queue of `queue` events, and
+ * PEERS connections to it (completed by the kernel, accepted or not) in
+ * fds; nobody reads the events. Returns the sockets open before the peers. */
+static int s_peers(void **ctx, void **sub, tb_zmon_t *mon, int queue, int *fds)
+{
+    *ctx = zmq_ctx_new();
+    int port;
+    *sub = s_bound(*ctx, &port);
+    char err[200];
+    assert_int_equal(
+        tb_zmon_open(mon, *ctx, *sub, "the test socket", ZMQ_EVENT_ALL, queue, err, sizeof err), 0);
+    int base = s_open_fds();
+    for (int i = 0; i < PEERS; i++) {
+        fds[i] = s_connect(port);
+    }
+    return base;
+}
+
 static void test_unread_events_stall_nothing_and_close_returns(void **state)
 {
     (void)state;
     if (!s_room_for_peers()) {
         skip();
     }
-    void *ctx = zmq_ctx_new();
-    int port;
-    void *sub = s_bound(ctx, &port);
+    void *ctx, *sub;
     tb_zmon_t mon;
-    char err[200];
-    assert_int_equal(tb_zmon_open(&mon, ctx, sub, "the test socket", ZMQ_EVENT_ALL, TB_ZMON_QUEUE,
-                                  err, sizeof err),
-                     0);
-    int base = s_open_fds();
-    /* Nobody reads the events from here on. */
     static int fds[PEERS];
-    for (int i = 0; i < PEERS; i++) {
-        fds[i] = s_connect(port);
-    }
+    int base = s_peers(&ctx, &sub, &mon, TB_ZMON_QUEUE, fds);
     /* Every connection accepted: ours and the I/O thread's ends. */
     assert_true(s_fds_up_to(base + 2 * PEERS));
     for (int i = 0; i < PEERS; i++) {
@@ -208,27 +216,19 @@ static void test_unread_events_stall_nothing_and_close_returns(void **state)
     zmq_ctx_term(ctx);
 }
 
-/* A queue of 100 events (2,000 + 100 with libzmq's side): the I/O thread
- * stops accepting once it is full; closing the monitor returns all the same,
- * and then every connection is accepted. */
+/* A queue of 100 events (1,100 with the 1,000 on libzmq's side): the I/O
+ * thread stops accepting once it is full; closing the monitor returns all
+ * the same, and then every connection is accepted. */
 static void test_close_returns_while_the_io_thread_waits(void **state)
 {
     (void)state;
     if (!s_room_for_peers()) {
         skip();
     }
-    void *ctx = zmq_ctx_new();
-    int port;
-    void *sub = s_bound(ctx, &port);
+    void *ctx, *sub;
     tb_zmon_t mon;
-    char err[200];
-    assert_int_equal(
-        tb_zmon_open(&mon, ctx, sub, "the test socket", ZMQ_EVENT_ALL, 100, err, sizeof err), 0);
-    int base = s_open_fds();
     static int fds[PEERS];
-    for (int i = 0; i < PEERS; i++) {
-        fds[i] = s_connect(port); /* completed by the kernel, accepted or not */
-    }
+    int base = s_peers(&ctx, &sub, &mon, 100, fds);
     /* Some accepted, then the I/O thread waits on the full queue: the
      * count stops short of every connection. */
     assert_true(s_fds_up_to(base + PEERS + 1000));
