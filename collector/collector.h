@@ -22,14 +22,15 @@ typedef struct {
     size_t nprobes;
     const char *listen[TB_COLLECTOR_MAX_PROBES]; /* endpoints probes connect to */
     size_t nlisten;
-    const char *control;          /* control endpoint to bind, e.g. "tcp://0.0.0.0:5557" */
-    size_t max_streams;           /* streams that can be started at once */
-    size_t flow_capacity;         /* entries of each stream's top-flows table */
-    size_t host_capacity;         /* entries of each stream's top-hosts table */
-    size_t top_n;                 /* flows/hosts listed in a stats reply */
-    int rcvhwm;                   /* SUB receive high-water mark, in messages */
+    const char *control;  /* control endpoint to bind, e.g. "tcp://0.0.0.0:5557" */
+    size_t max_streams;   /* streams that can be started at once */
+    size_t flow_capacity; /* entries of each stream's top-flows table */
+    size_t host_capacity; /* entries of each stream's top-hosts table */
+    size_t top_n;         /* flows/hosts listed in a stats reply */
+    int rcvhwm;           /* SUB receive high-water mark, in messages */
+    size_t threads;       /* 1: count on the loop thread; 2: and a second one; 0: 2 with 4+ CPUs */
     const tb_influx_sink_config_t *db; /* write to InfluxDB; NULL: no database */
-    const char *state_dir;        /* keep the streams across restarts here; NULL: don't */
+    const char *state_dir;             /* keep the streams across restarts here; NULL: don't */
     /* CURVE on the bus and on control (docs/security.md): the collector's
      * own certificate (with its secret key), or NULL for none; then the
      * allow-lists of the guard (guard.h): control clients that may act,
@@ -43,6 +44,10 @@ typedef struct {
 typedef struct tb_collector tb_collector_t;
 
 void tb_collector_config_defaults(tb_collector_config_t *cfg);
+
+/* The threads that count packets cfg asks for: 1 or 2 (auto: 2 on a
+ * machine with at least 4 CPUs online). */
+size_t tb_collector_threads(const tb_collector_config_t *cfg);
 
 /* Check cfg and create the parts: the streams' table and sinks, the offer
  * table, the ZeroMQ context and sockets with their options. Nothing is

@@ -6,6 +6,7 @@
 #ifndef TB_COLLECTOR_INT_H
 #define TB_COLLECTOR_INT_H
 
+#include "assist.h"
 #include "busmon.h"
 #include "collector.h"
 #include "dbquery.h"
@@ -28,8 +29,8 @@
 
 struct tb_collector {
     tb_collector_config_t cfg;
-    int start_called;       /* tb_collector_start was called (once only) */
-    int started;            /* ... and succeeded: the loop may run */
+    int start_called; /* tb_collector_start was called (once only) */
+    int started;      /* ... and succeeded: the loop may run */
     uint64_t started_ns;
     uint64_t started_mono;
     void *zctx;
@@ -40,6 +41,7 @@ struct tb_collector {
     tb_sink_t *db;         /* the database sink among the streams' sinks (borrowed), or NULL */
     uint64_t next_loss_ns; /* monotonic time of the next loss points */
     tb_dbquery_t *dbq;     /* answers db requests, or NULL */
+    tb_assist_t *assist;   /* counts beside the loop (--threads 2), or NULL */
     unsigned db_waiting;   /* db requests with dbq, not yet answered */
     /* The routing frames of the control request being handled. */
     zmq_msg_t env[TB_DBQUERY_ENVELOPE_MAX];

@@ -111,6 +111,10 @@ static const tb_option_t s_options[] = {
      .help = "top-hosts table entries per stream, {range} (default {default})"},
     {TB_OPTION_U64, "top", .arg = "N", F(c.top_n), .min = 1, .max = 64,
      .help = "flows and hosts listed by stats, {range} (default {default})"},
+    {TB_OPTION_ENUM, "threads", .arg = "N", F(c.threads), .words = "auto|1|2",
+     .help = "threads counting packets: 2 counts each chunk's top\n"
+             "tables beside the loop thread, 1 on the loop alone,\n"
+             "auto 2 with at least 4 CPUs (default {default})"},
     {TB_OPTION_U64, "hwm", .arg = "N", F(c.rcvhwm), .min = 1, .max = 10000000,
      .help = "bus receive high-water mark in messages (default {default})"},
     {TB_OPTION_STRING, "state-dir", .arg = "DIR", F(c.state_dir),

@@ -332,7 +332,7 @@ static void s_pack_security(tb_collector_t *c, msgpack_packer *pk)
  * bus and offer counters). */
 static void s_pack_collector(tb_collector_t *c, msgpack_packer *pk, uint64_t now)
 {
-    msgpack_pack_map(pk, 10);
+    msgpack_pack_map(pk, 12);
     tb_mp_pack_cstr(pk, "security");
     s_pack_security(c, pk);
     /* --state-dir: snapshots written and failed, streams brought back. */
@@ -350,6 +350,9 @@ static void s_pack_collector(tb_collector_t *c, msgpack_packer *pk, uint64_t now
     tb_mp_kv_str(pk, "version", TAPBUS_VERSION);
     tb_mp_kv_double(pk, "uptime_s", (double)(now - c->started_mono) / 1e9);
     tb_mp_kv_str(pk, "control", c->cfg.control);
+    /* --threads: the counting thread beside the loop, and the chunks it took. */
+    tb_mp_kv_u64(pk, "threads", c->assist != NULL ? 2 : 1);
+    tb_mp_kv_u64(pk, "chunks_assisted", c->streams->chunks_assisted);
     tb_mp_pack_cstr(pk, "probes");
     msgpack_pack_array(pk, c->cfg.nprobes);
     for (size_t i = 0; i < c->cfg.nprobes; i++) {

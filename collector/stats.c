@@ -103,7 +103,7 @@ static void s_scalar(tb_stats_t *st, const tb_summary_t *s)
     }
 }
 
-void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_batchagg_t *agg)
+void tb_stats_add_totals(tb_stats_t *st, const tb_summary_t *items, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         s_scalar(st, &items[i]);
@@ -111,6 +111,11 @@ void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_
     if (n > 0) {
         st->last_pkt = items[n - 1];
     }
+}
+
+void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_batchagg_t *agg)
+{
+    tb_stats_add_totals(st, items, n);
     /* Non-IP packets count in the totals and as non_ip in the protocol
      * classes, but they are no conversation between IP hosts: no flow (and
      * batchagg gives them no hosts), so an ARP lump is never the most active

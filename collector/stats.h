@@ -73,6 +73,11 @@ struct tb_batchagg_s;
 typedef struct tb_batchagg_s tb_batchagg_t;
 void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_batchagg_t *agg);
 
+/* tb_stats_add in parts: the totals, extremes and protocol classes of the
+ * items (no top table touched), and the top tables (read by nothing else
+ * meanwhile), which a caller may count on another thread (stream.c). */
+void tb_stats_add_totals(tb_stats_t *st, const tb_summary_t *items, size_t n);
+
 /* Average packets per second over the capture-time span (packets if the span
  * is zero). */
 double tb_stats_avg_pps(const tb_stats_t *st);

@@ -13,6 +13,7 @@
 #ifndef TB_STREAM_H
 #define TB_STREAM_H
 
+#include "assist.h"
 #include "batchagg.h"
 #include "offers.h"
 #include "ratelog.h"
@@ -28,6 +29,17 @@
 #define TB_STREAM_MAX_PROBES 32  /* probes feeding one stream */
 #define TB_STREAM_REASON_MAX 512 /* bytes of a stream's reason */
 #define TB_STREAMS_MAX_SINKS 4
+
+/* Chunks smaller than this are counted on the loop thread alone: handing
+ * one over costs some microseconds, a chunk of this size about 0.1 ms. */
+#define TB_STREAMS_ASSIST_MIN 1024
+
+/* The part of a chunk counted on the second thread (stream.c). */
+typedef struct {
+    const tb_batchagg_t *agg;
+    tb_topk_t *flows;
+    tb_topk_t *hosts;
+} tb_streams_job_t;
 
 typedef enum { TB_STREAM_STOPPED = 0, TB_STREAM_RUNNING, TB_STREAM_FINISHED } tb_stream_state_t;
 
@@ -78,6 +90,17 @@ typedef struct {
     tb_summary_t *stage;
     size_t nstage;
     tb_stream_t *stage_st;
+    /* Borrowed (tb_streams_set_assist; NULL: every chunk is counted on the
+     * loop thread alone): a second thread that counts a chunk's top tables
+     * while the loop counts the totals and hands the chunk to the sinks,
+     * the job it was given, whether it may still be at it (until the next
+     * chunk or tb_streams_flush), the buffer the next chunk is grouped in
+     * meanwhile (owned), and the chunks counted that way (for status). */
+    tb_assist_t *assist;
+    tb_streams_job_t job;
+    int job_pending;
+    tb_batchagg_t *agg_next;
+    uint64_t chunks_assisted;
     /* Borrowed, set by the owner before any stream starts: the SUB socket
      * streams subscribe on (NULL: none), what probes offer (for reasons and
      * the kind of clock), the per-message log lines. */
@@ -151,8 +174,16 @@ void tb_streams_apply(tb_streams_t *t, tb_stream_t *st, const tb_wire_msg_t *m);
  * that the packets of several (a loop turn's) are grouped and counted
  * together: a bigger chunk holds fewer distinct flows per packet. Every
  * function here that reads or changes a stream flushes first; the owner
- * flushes after a run of tb_streams_apply, before it answers anything. */
+ * flushes after a run of tb_streams_apply, before it answers anything (a
+ * full chunk met during tb_streams_apply may still be counted on the second
+ * thread until then: nothing may read a stream's statistics before). */
 void tb_streams_flush(tb_streams_t *t);
+
+/* Count on a second thread beside the loop from now on (NULL: on the loop
+ * alone). The thread must outlive the streams' last flush (their
+ * destruction). Returns 0 or TB_ENOMEM (the second chunk buffer, about
+ * 1.8 MiB). */
+int tb_streams_set_assist(tb_streams_t *t, tb_assist_t *assist);
 
 /* Timers, at monotonic time now: each stream's capture clock; silent probes
  * that gave nothing leave their slots; a stream whose probes have all ended

@@ -101,6 +101,12 @@ static void s_collector(FILE *out, const char *endpoint, const json_t *part)
         fprintf(out, "collector  version %s, up %.0f s, control %s\n", tb_jstr(coll, "version"),
                 tb_jnum(coll, "uptime_s"), tb_jstr(coll, "control"));
     }
+    if (json_integer_value(json_object_get(coll, "threads")) > 1) {
+        fprintf(out,
+                "counting   %" JSON_INTEGER_FORMAT " threads, %" JSON_INTEGER_FORMAT
+                " chunks counted beside the loop\n",
+                tb_jint(coll, "threads"), tb_jint(coll, "chunks_assisted"));
+    }
     fprintf(out,
             "bus        %" JSON_INTEGER_FORMAT " messages, %" JSON_INTEGER_FORMAT
             " bad (frames %" JSON_INTEGER_FORMAT ", bodies %" JSON_INTEGER_FORMAT

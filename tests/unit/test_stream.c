@@ -6,7 +6,8 @@
  * source, finishes when its probes end and then ignores new runs; its state
  * and reason say what went wrong; slots are reused only when their results
  * were read or hold none; silent probes that gave nothing leave their
- * slots, and probes beyond the limit are refused. */
+ * slots, and probes beyond the limit are refused; with the counting thread
+ * the statistics are the same. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -452,6 +453,98 @@ static void test_starting_again_rejoins(void **state)
     assert_int_equal(st->run_resets, 0); /* nothing of run 2 was counted before */
 }
 
+/* Batches of many flows (4,000 packets each, 500 flows of uneven size) for
+ * a stream, run as the loop runs them: a flush after every few messages. */
+static void s_feed_flows(fixture_t *f, tb_stream_t *st, uint64_t now)
+{
+    static tb_summary_t items[4000];
+    for (uint64_t seq = 0; seq < 30; seq++) {
+        for (size_t i = 0; i < 4000; i++) {
+            tb_summary_t *s = &items[i];
+            memset(s, 0, sizeof *s);
+            uint32_t flow = (uint32_t)((i * i + seq * 7) % 500);
+            s->ts_ns = now + seq * 4000 + i;
+            s->wire_len = s->cap_len = 60 + flow;
+            s->family = TB_FAMILY_IPV4;
+            s->proto = 6;
+            s->flags = TB_SUM_PORTS;
+            s->sport = (uint16_t)(1000 + flow);
+            s->dport = 443;
+            s->src[0] = 10, s->src[3] = (uint8_t)(flow % 37);
+            s->dst[0] = 10, s->dst[2] = 1, s->dst[3] = (uint8_t)(flow % 11);
+        }
+        tb_wire_msg_t m;
+        memset(&m, 0, sizeof m);
+        m.hdr.type = TB_MSG_BATCH;
+        snprintf(m.hdr.probe_id, sizeof m.hdr.probe_id, "p1");
+        snprintf(m.hdr.stream, sizeof m.hdr.stream, "%s", st->name);
+        m.hdr.boot_ns = 100;
+        m.hdr.seq = seq;
+        m.hdr.run = 1;
+        m.items = items;
+        m.count = 4000;
+        tb_streams_apply(f->t, st, &m);
+        if (seq % 5 == 4) {
+            tb_streams_flush(f->t);
+        }
+    }
+    tb_streams_flush(f->t);
+}
+
+static void s_assert_same_table(tb_topk_t *a, tb_topk_t *b)
+{
+    static tb_topk_item_t ia[64], ib[64];
+    size_t na = tb_topk_top(a, ia, 64);
+    assert_int_equal(na, tb_topk_top(b, ib, 64));
+    assert_true(na > 0);
+    for (size_t i = 0; i < na; i++) {
+        assert_memory_equal(ia[i].key, ib[i].key,
+                            sizeof(tb_flow_key_t) < sizeof(tb_host_key_t) ? sizeof(tb_flow_key_t)
+                                                                          : sizeof(tb_host_key_t));
+        assert_int_equal(ia[i].packets, ib[i].packets);
+        assert_int_equal(ia[i].bytes, ib[i].bytes);
+        assert_int_equal(ia[i].error, ib[i].error);
+    }
+    assert_int_equal(tb_topk_total(a), tb_topk_total(b));
+}
+
+/* With the counting thread (--threads 2) a stream's statistics are exactly
+ * those counted on the loop alone: totals, every top flow and host with
+ * its counts and error, and the sink saw every packet; full chunks were
+ * counted beside the loop, and nothing is left under way after a flush. */
+static void test_a_counting_thread_counts_the_same(void **state)
+{
+    fixture_t *alone = *state;
+    fixture_t *two = NULL;
+    assert_int_equal(s_setup((void **)&two), 0);
+    tb_assist_t *assist = tb_assist_start();
+    assert_non_null(assist);
+    assert_int_equal(tb_streams_set_assist(two->t, assist), 0);
+    tb_stream_t *st[2];
+    fixture_t *fx[2] = {alone, two};
+    uint64_t now = tb_time_now_ns();
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(tb_streams_start(fx[k]->t, "many"), 0);
+        st[k] = tb_streams_find(fx[k]->t, "many");
+        assert_non_null(st[k]);
+        s_feed_flows(fx[k], st[k], now);
+        assert_false(fx[k]->t->job_pending);
+        assert_int_equal(st[k]->stats->packets, 30 * 4000);
+        assert_int_equal(fx[k]->rec->packets, 30 * 4000);
+    }
+    assert_int_equal(alone->t->chunks_assisted, 0);
+    assert_true(two->t->chunks_assisted >= 30 * 4000 / TB_AGG_CHUNK);
+    assert_int_equal(st[0]->stats->bytes, st[1]->stats->bytes);
+    assert_memory_equal(st[0]->stats->proto, st[1]->stats->proto, sizeof st[0]->stats->proto);
+    assert_int_equal(st[0]->stats->max_pkt.wire_len, st[1]->stats->max_pkt.wire_len);
+    assert_int_equal(st[0]->stats->last_pkt.ts_ns, st[1]->stats->last_pkt.ts_ns);
+    s_assert_same_table(st[0]->stats->flows, st[1]->stats->flows);
+    s_assert_same_table(st[0]->stats->hosts, st[1]->stats->hosts);
+    two->rec = NULL; /* the table's */
+    s_free(two);     /* the streams first: their last flush uses the thread */
+    tb_assist_stop(&assist);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +563,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_probes_beyond_the_limit_are_refused, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_starting_again_rejoins, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_a_counting_thread_counts_the_same, s_setup,
+                                        s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
