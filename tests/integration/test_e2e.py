@@ -188,6 +188,58 @@ class EndToEnd(unittest.TestCase):
                          ("192.0.2.1", "198.51.100.7", 40000, 53, 17, 4, 282))
         self.assertEqual([x["addr"] for x in s["top_hosts"]], ["192.0.2.1", "198.51.100.7"])
 
+    def test_counting_thread_counts_right(self):
+        # --threads 2 counts full chunks' top tables on a second thread. A
+        # zipf capture of 120,000 packets in 20,000 flows, with top tables
+        # small enough (256 entries) that keys are taken over and counted
+        # with an error: with one thread and with two, the totals are
+        # tshark's, the five heaviest flows are the first five, and every
+        # listed flow's true count lies within its reported count and error
+        # (how batches group into chunks depends on timing, so the errors of
+        # two runs may differ); status says the thread counted chunks.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "zipf.pcap")
+            subprocess.run([os.path.join(h.BIN, "tb-gen-pcap"), "-o", path, "--packets",
+                            "120000", "--flows", "20000", "--seed", "5"], check=True,
+                           capture_output=True)
+            want = h.tshark_expect(path)
+            ranked = sorted(want["tuples"].items(), key=lambda kv: -kv[1])
+            # No ties among the six heaviest: the first five are one list.
+            self.assertTrue(all(ranked[i][1] > ranked[i + 1][1] for i in range(5)), ranked[:6])
+            heaviest = ranked[:5]
+            for threads in ("1", "2"):
+                bus = h.Bus([("z", "file:" + path)],
+                            collector_args=["--threads", threads, "--flows", "256", "--hosts",
+                                            "256", "--top", "64"])
+                try:
+                    bus.start("z")
+                    bus.wait_finished(["z"])
+                    s = bus.stats("z")
+                    coll = h.ctl_json(bus.control, "status")["collector"]
+                    human = h.ctl(bus.control, "status")[1]
+                finally:
+                    codes, logs = bus.close()
+                self.assertEqual(codes, (0, 0), logs)
+                compare(self, "threads " + threads, s, want)
+                self.assertEqual(coll["threads"], int(threads))
+                if threads == "2":
+                    self.assertGreaterEqual(coll["chunks_assisted"], 1)
+                    self.assertIn("counting   2 threads", human)
+                else:
+                    self.assertEqual(coll["chunks_assisted"], 0)
+                    self.assertNotIn("counting", human)
+                flows = s["top_flows"]
+                self.assertEqual(len(flows), 64)
+                self.assertTrue(any(f["error"] > 0 for f in flows), flows[:3])
+                keyed = [((f["src"], f["dst"], f["proto"], f["sport"], f["dport"]), f)
+                         for f in flows]
+                self.assertEqual([k for k, _ in keyed[:5]], [k for k, _ in heaviest],
+                                 "threads " + threads)
+                for key, f in keyed:
+                    true = want["tuples"].get(key, 0)
+                    self.assertTrue(f["packets"] - f["error"] <= true <= f["packets"],
+                                    (threads, key, true, f))
+
     def test_non_ip_is_never_the_most_active_tuple(self):
         # 12 ARP packets and 11 of one BGP session: the BGP session is the
         # most active tuple; ARP counts as non_ip, in no flow and no host.
@@ -662,6 +714,7 @@ class Programs(unittest.TestCase):
             ("tapbus-collector", []),
             ("tapbus-collector", ["--probe", "tcp://127.0.0.1:1", "--control", "bogus://"]),
             ("tapbus-collector", ["--probe", "tcp://127.0.0.1:1", "--flows", "-3"]),
+            ("tapbus-collector", ["--probe", "tcp://127.0.0.1:1", "--threads", "3"]),
         ]
         for name, args in cases:
             r = self.run_prog(name, *args)
