@@ -134,7 +134,7 @@ void tb_report_stats(tb_collector_t *c, msgpack_packer *pk, const tb_stream_t *s
     int points = tb_pointstats_any(&s->points);
     char reason[TB_STREAM_REASON_MAX];
     tb_stream_reason(c->streams, st, reason, sizeof reason);
-    msgpack_pack_map(pk, 30 + (points ? 3 : 0));
+    msgpack_pack_map(pk, 31 + (points ? 3 : 0));
     tb_mp_kv_str(pk, "stream", st->name);
     tb_mp_kv_u64(pk, "runs_ignored", st->runs_ignored);
     tb_mp_kv_u64(pk, "probes_expired", st->probes_expired);
@@ -157,6 +157,7 @@ void tb_report_stats(tb_collector_t *c, msgpack_packer *pk, const tb_stream_t *s
     s_kv_time(pk, "first_time", s->first_ts);
     s_kv_time(pk, "last_time", s->last_ts);
     tb_mp_kv_u64(pk, "started_ns", st->started_ns);
+    tb_mp_kv_u64(pk, "ended_ns", st->ended_ns);
     tb_mp_kv_u64(pk, "ts_outliers", s->ts_outliers);
 
     const tb_summary_t *pkts[3] = {&s->min_pkt, &s->max_pkt, &s->last_pkt};

@@ -172,8 +172,11 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(codes, (0, 0), logs)
         for key in ("stream", "state", "packets", "bytes", "min_len", "max_len", "avg_pps",
                     "first_ts", "last_ts", "last_packet", "top_flows", "top_hosts",
-                    "protocols", "loss"):
+                    "protocols", "loss", "started_ns", "ended_ns"):
             self.assertIn(key, s)
+        self.assertEqual(s["state"], "finished")
+        self.assertGreaterEqual(s["ended_ns"], s["started_ns"])
+        self.assertLess(s["ended_ns"] - s["started_ns"], 120 * 10**9)
         self.assertEqual(s["packets"], 4)
         self.assertEqual(s["bytes"], 4 * 28 + 170)
         self.assertEqual((s["min_len"], s["max_len"]), (38, 128))
