@@ -302,14 +302,15 @@ def epoch_ns(text):
     return sign * (int(sec) * 1000000000 + ns)
 
 
-def tshark_expect(path):
+def tshark_expect(path, tuples=False):
     """What tshark sees in a capture: totals, extremes and per-class counts,
     classified by the first IP header as tapbus does, and the most active
     5-tuple of the IP packets ("top": {src, dst, proto, sport, dport, packets,
     unique}, None without IP packets; unique is false when another tuple has
-    as many packets), and every 5-tuple's packets ("tuples": {(src, dst,
-    proto, sport, dport): packets}). Ports are those of TCP, UDP, UDP-Lite,
-    SCTP and DCCP, ICMP/ICMPv6 type and code, else 0, as in tapbus."""
+    as many packets), and with tuples=True every 5-tuple's packets
+    ("tuples": {(src, dst, proto, sport, dport): packets}; not JSON). Ports
+    are those of TCP, UDP, UDP-Lite, SCTP and DCCP, ICMP/ICMPv6 type and
+    code, else 0, as in tapbus."""
     fields = ["frame.len", "frame.protocols", "ip.proto", "ipv6.nxt", "frame.time_epoch"]
     fields += sorted(_EXT.values())
     fields += sorted({f for pair in list(_ADDR.values()) + list(_PORTS.values()) for f in pair})
@@ -361,7 +362,8 @@ def tshark_expect(path):
         total["min_len"] = length if total["min_len"] is None else min(total["min_len"], length)
         total["max_len"] = length if total["max_len"] is None else max(total["max_len"], length)
     total["protocols"] = classes
-    total["tuples"] = tuples
+    if tuples:
+        total["tuples"] = tuples
     total["top"] = None
     if tuples:
         ranked = sorted(tuples.items(), key=lambda kv: -kv[1])
