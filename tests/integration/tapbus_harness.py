@@ -302,12 +302,12 @@ def epoch_ns(text):
     return sign * (int(sec) * 1000000000 + ns)
 
 
-def tshark_expect(path, tuples=False):
+def tshark_expect(path, with_tuples=False):
     """What tshark sees in a capture: totals, extremes and per-class counts,
     classified by the first IP header as tapbus does, and the most active
     5-tuple of the IP packets ("top": {src, dst, proto, sport, dport, packets,
     unique}, None without IP packets; unique is false when another tuple has
-    as many packets), and with tuples=True every 5-tuple's packets
+    as many packets), and with with_tuples every 5-tuple's packets
     ("tuples": {(src, dst, proto, sport, dport): packets}; not JSON). Ports
     are those of TCP, UDP, UDP-Lite, SCTP and DCCP, ICMP/ICMPv6 type and
     code, else 0, as in tapbus."""
@@ -362,7 +362,7 @@ def tshark_expect(path, tuples=False):
         total["min_len"] = length if total["min_len"] is None else min(total["min_len"], length)
         total["max_len"] = length if total["max_len"] is None else max(total["max_len"], length)
     total["protocols"] = classes
-    if tuples:
+    if with_tuples:
         total["tuples"] = tuples
     total["top"] = None
     if tuples:

@@ -205,7 +205,7 @@ class EndToEnd(unittest.TestCase):
             subprocess.run([os.path.join(h.BIN, "tb-gen-pcap"), "-o", path, "--packets",
                             "120000", "--flows", "20000", "--seed", "5"], check=True,
                            capture_output=True)
-            want = h.tshark_expect(path, tuples=True)
+            want = h.tshark_expect(path, with_tuples=True)
             ranked = sorted(want["tuples"].items(), key=lambda kv: -kv[1])
             # No ties among the six heaviest: the first five are one list.
             self.assertTrue(all(ranked[i][1] > ranked[i + 1][1] for i in range(5)), ranked[:6])
