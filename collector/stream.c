@@ -497,8 +497,12 @@ void tb_streams_apply(tb_streams_t *t, tb_stream_t *st, const tb_wire_msg_t *m)
 {
     const tb_wire_header_t *h = &m->hdr;
     /* Only batches of the staged stream join the stage: anything else
-     * (another stream, a heartbeat, an end, a new run) sees it counted. */
-    if (t->stage_st != NULL && (t->stage_st != st || h->type != TB_MSG_BATCH)) {
+     * (another stream, a heartbeat, an end, a new run) sees it counted,
+     * and anything but a batch also waits for a chunk still being counted
+     * on the second thread (an end writes the final points, which read the
+     * top tables). */
+    if ((t->stage_st != NULL && (t->stage_st != st || h->type != TB_MSG_BATCH)) ||
+        (t->job_pending && h->type != TB_MSG_BATCH)) {
         tb_streams_flush(t);
     }
     if (st->state == TB_STREAM_FINISHED) {

@@ -27,6 +27,8 @@
 /* A sink that records what it is told. */
 typedef struct {
     tb_sink_t base;
+    const tb_streams_t *t; /* set by a test: whether a chunk was still being counted at the end */
+    int pending_at_final;
     int opens, closes, resets, finals, losses;
     uint64_t packets;
     char how[16];
@@ -71,6 +73,7 @@ static void s_rec_final(tb_sink_t *sink, void *state, const char *stream, const 
     (void)state, (void)stream, (void)st;
     rec_sink_t *r = (rec_sink_t *)sink;
     r->finals++;
+    r->pending_at_final |= r->t != NULL && r->t->job_pending;
     snprintf(r->how, sizeof r->how, "%s", how);
     snprintf(r->reason, sizeof r->reason, "%s", reason);
 }
@@ -545,6 +548,35 @@ static void test_a_counting_thread_counts_the_same(void **state)
     tb_assist_stop(&assist);
 }
 
+/* A chunk filled exactly by a batch is counted on the second thread while
+ * the loop goes on; the stream's end that follows (its final points read
+ * the top tables) waits for it. */
+static void test_an_end_waits_for_the_counting_thread(void **state)
+{
+    fixture_t *f = *state;
+    tb_assist_t *assist = tb_assist_start();
+    assert_non_null(assist);
+    assert_int_equal(tb_streams_set_assist(f->t, assist), 0);
+    f->rec->t = f->t;
+    assert_int_equal(tb_streams_start(f->t, "s"), 0);
+    tb_stream_t *st = tb_streams_find(f->t, "s");
+    s_apply(f, st, TB_MSG_BATCH, "p1", 0, 1, TB_AGG_CHUNK / 2);
+    s_apply(f, st, TB_MSG_BATCH, "p1", 1, 1, TB_AGG_CHUNK / 2); /* fills the chunk */
+    assert_int_equal(f->t->nstage, 0);
+    assert_true(f->t->job_pending);
+    s_eos(f, st, "p1", 2, 1, TB_AGG_CHUNK, 0);
+    assert_int_equal(f->rec->finals, 1);
+    assert_false(f->rec->pending_at_final);
+    assert_false(f->t->job_pending);
+    assert_string_equal(tb_stream_state(st), "finished");
+    tb_topk_item_t top[2];
+    assert_int_equal(tb_topk_top(st->stats->flows, top, 2), 1);
+    assert_int_equal(top[0].packets, TB_AGG_CHUNK);
+    tb_streams_destroy(&f->t); /* before the thread it uses */
+    f->rec = NULL;
+    tb_assist_stop(&assist);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -564,6 +596,8 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_starting_again_rejoins, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_a_counting_thread_counts_the_same, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_an_end_waits_for_the_counting_thread, s_setup,
                                         s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
