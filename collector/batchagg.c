@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-#define FSLOTS     (4 * TB_AGG_CHUNK)
-#define HSLOTS     (8 * TB_AGG_CHUNK)
+#define FSLOTS (4 * TB_AGG_CHUNK)
+#define HSLOTS (8 * TB_AGG_CHUNK)
 #define SLOT_AHEAD 8 /* keys between a slot's prefetch and its lookup */
 
 void tb_batchagg_init(tb_batchagg_t *a, uint64_t seed)
@@ -159,7 +159,8 @@ void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
 #define ENTRY_AHEAD      8
 #define COUNT_AHEAD      4
 
-static inline void s_prefetch(tb_topk_t *t, const uint64_t *hash, size_t i, size_t n, size_t stride)
+static inline void s_prefetch(tb_topk_t *t, const uint64_t *hash, size_t i, size_t n,
+                              size_t stride)
 {
     if (i + SLOT_COUNT_AHEAD < n) {
         tb_topk_prefetch_slot(t, hash[(i + SLOT_COUNT_AHEAD) * stride]);
@@ -172,12 +173,16 @@ static inline void s_prefetch(tb_topk_t *t, const uint64_t *hash, size_t i, size
     }
 }
 
-void tb_batchagg_count_flows(const tb_batchagg_t *a, tb_topk_t *flows, tb_hll_t *seen)
+void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *hosts,
+                       tb_hll_t *seen)
 {
-    _Static_assert(sizeof(tb_agg_flow_t) % sizeof(uint64_t) == 0,
+    _Static_assert(sizeof(tb_agg_flow_t) % sizeof(uint64_t) == 0 &&
+                       sizeof(tb_agg_host_t) % sizeof(uint64_t) == 0,
                    "hashes a whole number of words apart");
     const size_t fstride = sizeof(tb_agg_flow_t) / sizeof(uint64_t);
+    const size_t hstride = sizeof(tb_agg_host_t) / sizeof(uint64_t);
     const uint64_t *fhash = &a->flows[0].hash;
+    const uint64_t *hhash = &a->hosts[0].hash;
     for (size_t i = 0; i < SLOT_COUNT_AHEAD && i < a->nflows; i++) {
         tb_topk_prefetch_slot(flows, a->flows[i].hash);
     }
@@ -192,14 +197,6 @@ void tb_batchagg_count_flows(const tb_batchagg_t *a, tb_topk_t *flows, tb_hll_t 
         }
         tb_topk_add_n(flows, &f->key, f->hash, f->packets, f->bytes);
     }
-}
-
-void tb_batchagg_count_hosts(const tb_batchagg_t *a, tb_topk_t *hosts)
-{
-    _Static_assert(sizeof(tb_agg_host_t) % sizeof(uint64_t) == 0,
-                   "hashes a whole number of words apart");
-    const size_t hstride = sizeof(tb_agg_host_t) / sizeof(uint64_t);
-    const uint64_t *hhash = &a->hosts[0].hash;
     for (size_t i = 0; i < SLOT_COUNT_AHEAD && i < a->nhosts; i++) {
         tb_topk_prefetch_slot(hosts, a->hosts[i].hash);
     }
@@ -208,10 +205,4 @@ void tb_batchagg_count_hosts(const tb_batchagg_t *a, tb_topk_t *hosts)
         const tb_agg_host_t *h = &a->hosts[i];
         tb_topk_add_n(hosts, &h->key, h->hash, h->packets, h->bytes);
     }
-}
-
-void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *hosts, tb_hll_t *seen)
-{
-    tb_batchagg_count_flows(a, flows, seen);
-    tb_batchagg_count_hosts(a, hosts);
 }

@@ -86,11 +86,7 @@ void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n);
  * they are no conversation between IP hosts. The tables' lookups miss the
  * cache; they are prefetched in stages a few keys ahead so that the misses
  * overlap. */
-void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *hosts, tb_hll_t *seen);
-
-/* The two halves of tb_batchagg_count, for callers that count them on
- * different threads: they read the chunk only and write their own table. */
-void tb_batchagg_count_flows(const tb_batchagg_t *a, tb_topk_t *flows, tb_hll_t *seen);
-void tb_batchagg_count_hosts(const tb_batchagg_t *a, tb_topk_t *hosts);
+void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *hosts,
+                       tb_hll_t *seen);
 
 #endif

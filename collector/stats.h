@@ -73,9 +73,8 @@ struct tb_batchagg_s;
 typedef struct tb_batchagg_s tb_batchagg_t;
 void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_batchagg_t *agg);
 
-/* tb_stats_add in parts: the totals, extremes and protocol classes of the
- * items (no top table touched), and the top tables (read by nothing else
- * meanwhile), which a caller may count on another thread (stream.c). */
+/* tb_stats_add without the top tables: for a caller that counts those
+ * itself (tb_batchagg_count), on another thread (stream_stage.c). */
 void tb_stats_add_totals(tb_stats_t *st, const tb_summary_t *items, size_t n);
 
 /* Average packets per second over the capture-time span (packets if the span

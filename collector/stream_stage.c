@@ -58,7 +58,7 @@ static void s_count_stage(tb_streams_t *t, int keep_going)
      * then the tables are free once the chunk before is counted. */
     tb_batchagg_build(t->agg, t->stage, n);
     s_settle(t);
-    if (t->assist == NULL || t->agg_next == NULL || n < TB_STREAMS_ASSIST_MIN) {
+    if (t->assist == NULL || n < TB_STREAMS_ASSIST_MIN) {
         tb_stats_add(st->stats, t->stage, n, t->agg);
         s_sinks_batch(t, st, n);
         return;
