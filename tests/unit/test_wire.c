@@ -1559,6 +1559,172 @@ static void s_check_any(const uint8_t *buf, size_t len, int *accepted)
     s_assert_msg_eq(&m, &m2);
 }
 
+/* A summary as msgpack-c packs it (the smallest encoding of each integer). */
+static void s_pack_summary_c(msgpack_packer *pk, const tb_summary_t *s, size_t alen)
+{
+    msgpack_pack_array(pk, s->point != 0 ? 14 : 13);
+    msgpack_pack_uint64(pk, s->ts_ns);
+    msgpack_pack_uint64(pk, s->wire_len);
+    msgpack_pack_uint64(pk, s->cap_len);
+    msgpack_pack_uint64(pk, s->family);
+    msgpack_pack_uint64(pk, s->proto);
+    msgpack_pack_bin_with_body(pk, s->src, alen);
+    msgpack_pack_bin_with_body(pk, s->dst, alen);
+    msgpack_pack_uint64(pk, s->sport);
+    msgpack_pack_uint64(pk, s->dport);
+    msgpack_pack_uint64(pk, s->tcp_flags);
+    msgpack_pack_uint64(pk, s->vlan);
+    msgpack_pack_uint64(pk, s->flags);
+    msgpack_pack_uint64(pk, s->ethertype);
+    if (s->point != 0) {
+        msgpack_pack_uint64(pk, s->point);
+    }
+}
+
+#define S_BODY_CAP (TB_WIRE_HEADER_MAX_BYTES + 64 * TB_WIRE_SUMMARY_MAX_BYTES)
+
+/* Encode items[0, n) into buffers of every size from the least the encoder
+ * takes (it wants TB_WIRE_SUMMARY_MAX_BYTES of room for each summary) to
+ * some 100 bytes more, then into a large one, and compare each summary's
+ * bytes with msgpack-c's. The summaries' bytes are the body's after the
+ * header and the array's head, up to the run (0: one byte) at the end. */
+static void s_assert_summaries_as_msgpack_c(const tb_summary_t *items, size_t n)
+{
+    static uint8_t body[S_BODY_CAP];
+    static uint8_t want[64 * TB_WIRE_SUMMARY_MAX_BYTES];
+    assert_true(n > 0 && n <= 64);
+    tb_wire_header_t h = s_header("eth0", 1);
+    size_t empty_len, len;
+    assert_int_equal(tb_wire_encode_batch(&h, NULL, 0, body, sizeof body, &empty_len), 0);
+    size_t head = empty_len - 2; /* the array's head (0x90) and the run follow */
+    size_t at = head + (n < 16 ? 1 : 3);
+    tb_mp_buf_t b;
+    msgpack_packer pk;
+    tb_mp_buf_init(&b, &pk, want, sizeof want);
+    size_t last = 0;
+    for (size_t i = 0; i < n; i++) {
+        last = b.len;
+        s_pack_summary_c(&pk, &items[i], items[i].family == 4 ? 4 : items[i].family == 6 ? 16 : 0);
+    }
+    assert_false(b.overflow);
+    size_t least = at + last + TB_WIRE_SUMMARY_MAX_BYTES;
+    int encoded = 0;
+    for (size_t room = least; room <= least + 100 || room == S_BODY_CAP;
+         room = room == least + 100 ? S_BODY_CAP : room + 1) {
+        if (tb_wire_encode_batch(&h, items, n, body, room, &len) != 0) {
+            continue;
+        }
+        encoded++;
+        assert_int_equal(len, at + b.len + 1);
+        assert_memory_equal(body + at, want, b.len);
+        if (room == S_BODY_CAP) {
+            break;
+        }
+    }
+    assert_true(encoded > 90);
+}
+
+/* The summaries' integers, written by hand for speed, come out as
+ * msgpack-c writes them: every value at each encoding's edges, field by
+ * field, and random values of random sizes, whatever room the buffer has
+ * left. (The point index, the 14th field, is written by the same function:
+ * test_golden_points.) */
+static void test_encode_as_msgpack_c(void **state)
+{
+    (void)state;
+    static const uint64_t edges[] = {0,          1,           0x7f,           0x80,
+                                     0xff,       0x100,       0xffff,         0x10000,
+                                     0xffffffff, 0x100000000, UINT64_MAX - 1, UINT64_MAX};
+    tb_summary_t base = s_max_summary(4);
+    base.point = 0;
+    for (size_t field = 0; field < 10; field++) {
+        tb_summary_t it[N(edges)];
+        size_t n = 0;
+        for (size_t e = 0; e < N(edges); e++) {
+            uint64_t v = edges[e];
+            tb_summary_t s = base;
+            switch (field) {
+            case 0:
+                s.ts_ns = v;
+                break;
+            case 1:
+                if (v > UINT32_MAX)
+                    continue;
+                s.wire_len = (uint32_t)v;
+                break;
+            case 2:
+                if (v > UINT32_MAX)
+                    continue;
+                s.cap_len = (uint32_t)v;
+                break;
+            case 3:
+                if (v > UINT8_MAX)
+                    continue;
+                s.proto = (uint8_t)v;
+                break;
+            case 4:
+                if (v > UINT16_MAX)
+                    continue;
+                s.sport = (uint16_t)v;
+                break;
+            case 5:
+                if (v > UINT16_MAX)
+                    continue;
+                s.dport = (uint16_t)v;
+                break;
+            case 6:
+                if (v > UINT8_MAX)
+                    continue;
+                s.tcp_flags = (uint8_t)v;
+                break;
+            case 7:
+                if (v > 4095)
+                    continue;
+                s.vlan = (uint16_t)v;
+                break;
+            case 8:
+                if (v > UINT8_MAX)
+                    continue;
+                s.flags = (uint8_t)v;
+                break;
+            default:
+                if (v > UINT16_MAX)
+                    continue;
+                s.ethertype = (uint16_t)v;
+                break;
+            }
+            it[n++] = s;
+        }
+        s_assert_summaries_as_msgpack_c(it, n);
+    }
+    s_rng = 0x5eed5eed5eed5eedull;
+    for (int round = 0; round < 500; round++) {
+        tb_summary_t it[40];
+        for (size_t i = 0; i < N(it); i++) {
+            uint64_t r[12];
+            for (size_t k = 0; k < N(r); k++) {
+                /* A random value of 0 to 64 bits. */
+                unsigned bits = (unsigned)(s_rand() % 65);
+                r[k] = bits == 0 ? 0 : s_rand() >> (64 - bits);
+            }
+            tb_summary_t s = s_max_summary(i % 3 == 0 ? 6 : 4);
+            s.ts_ns = r[0];
+            s.wire_len = (uint32_t)r[1];
+            s.cap_len = (uint32_t)r[2];
+            s.proto = (uint8_t)r[3];
+            s.sport = (uint16_t)r[4];
+            s.dport = (uint16_t)r[5];
+            s.tcp_flags = (uint8_t)r[6];
+            s.vlan = (uint16_t)(r[7] % 4096);
+            s.flags = (uint8_t)r[8];
+            s.ethertype = (uint16_t)r[9];
+            s.point = 0;
+            it[i] = s;
+        }
+        s_assert_summaries_as_msgpack_c(it, N(it));
+    }
+}
+
 static void test_random_buffers(void **state)
 {
     (void)state;
@@ -1626,6 +1792,7 @@ int main(void)
         cmocka_unit_test(test_points_refused),
         cmocka_unit_test(test_roundtrip_batch_max),
         cmocka_unit_test(test_batch_size_bound),
+        cmocka_unit_test(test_encode_as_msgpack_c),
         cmocka_unit_test(test_roundtrip_heartbeat_eos),
         cmocka_unit_test(test_encode_refuses_invalid),
         cmocka_unit_test(test_summary_validation),
