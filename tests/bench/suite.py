@@ -15,7 +15,11 @@ packet): `zipf`, N packets over 10,000 flows of Zipf-like popularity, and
   records the messages);
 - collector alone: those recorded messages played by tb-bus-replay into
   tapbus-collector (no sink, then with InfluxDB): from `tapbusctl start`
-  until the stream is finished;
+  until the stream is finished; and "per CPU second": packets over the CPU
+  time the collector's own threads used meanwhile (ZeroMQ's I/O thread,
+  which reads the socket, apart), the rate one core of its own would
+  ingest, whatever the replaying process and the transport take from the
+  same cores;
 - end to end: probe -> bus -> collector, without a sink and with a real
   influxd (the harness's, private): from start until finished, then the
   stream's final point is checked in the database (packets exact);
@@ -60,6 +64,32 @@ def field(line, key):
     raise ValueError("no %s in %r" % (key, line))
 
 
+def own_cpu_s(pid):
+    """CPU time of a program's own threads, ZeroMQ's apart (its I/O thread
+    reads and writes the sockets, its reaper closes them), in seconds:
+    nanoseconds from schedstat where the kernel keeps it, else clock ticks
+    from stat."""
+    total = 0.0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(base + "comm") as f:
+                if f.read().startswith("ZMQbg"):
+                    continue
+            try:
+                with open(base + "schedstat") as f:
+                    total += int(f.read().split()[0]) / 1e9
+                    continue
+            except (OSError, ValueError, IndexError):
+                pass
+            with open(base + "stat") as f:
+                g = f.read().rsplit(")", 1)[1].split()
+            total += (int(g[11]) + int(g[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass  # a thread that ended
+    return total
+
+
 def peak_rss_kib(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -78,6 +108,7 @@ class Suite:
         h.BIN = self.bin
         self.packets = packets
         self.tmp = tmp
+        self.own_cpu = None  # the collector's CPU time in the last run (_measure)
         self.influx = None
         self.notes = []
 
@@ -119,6 +150,7 @@ class Suite:
         loaded and linked), taken from the two cores the programs measured
         share; the status probe asks every 250 ms."""
         t0 = time.monotonic()
+        cpu0 = own_cpu_s(collector.p.pid)
         h.ctl_json(control, "start", STREAM)
         latencies = []
         stop = threading.Event()
@@ -140,6 +172,7 @@ class Suite:
                     raise AssertionError("the stream did not finish")
                 time.sleep(0.5)
             dt = (st["ended_ns"] - st["started_ns"]) / 1e9
+            self.own_cpu = own_cpu_s(collector.p.pid) - cpu0
         finally:
             stop.set()
             if status_probe is not None:
@@ -286,10 +319,12 @@ def main():
                 pps, m = s.collector_alone(record)
                 add("collector alone", pps, raw)
                 rss.setdefault("collector alone", []).append(m)
+                add("collector alone, per CPU second", a.packets / s.own_cpu, raw)
                 if have_influx:
                     pps, m = s.collector_alone(record, db="c%s%d" % (cap, i))
                     add("collector alone + InfluxDB", pps, raw)
                     rss.setdefault("collector alone + InfluxDB", []).append(m)
+                    add("collector alone + InfluxDB, per CPU second", a.packets / s.own_cpu, raw)
                 pps, m = s.end_to_end(pcap)
                 add("end to end", pps, raw)
                 rss.setdefault("end to end", []).append(m)
@@ -302,11 +337,11 @@ def main():
                         add(name, pps, raw)
                 os.unlink(record)
             print("\n%s (medians of %d runs)" % (title, a.runs))
-            print("%-34s %12s %9s %14s" % ("measurement", "packets/s", "of raw",
+            print("%-44s %12s %9s %14s" % ("measurement", "packets/s", "of raw",
                                              "collector RSS"))
             for name, vals in rows.items():
                 m = rss.get(name)
-                print("%-34s %12s %8.0f%% %14s" % (
+                print("%-44s %12s %8.0f%% %14s" % (
                     name, "{:,.0f}".format(statistics.median(v[0] for v in vals)),
                     100 * statistics.median(v[1] for v in vals),
                     "%.1f MiB" % (statistics.median(m) / 1024) if m else ""))

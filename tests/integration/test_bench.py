@@ -18,8 +18,9 @@ import tapbus_harness as h  # noqa: E402
 
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SUITE = os.path.join(SRC, "tests", "bench", "suite.py")
-ROWS = ["raw read (libpcap)", "probe alone", "collector alone", "collector alone + InfluxDB",
-        "end to end", "end to end + InfluxDB"]
+ROWS = ["raw read (libpcap)", "probe alone", "collector alone", "collector alone, per CPU second",
+        "collector alone + InfluxDB", "collector alone + InfluxDB, per CPU second", "end to end",
+        "end to end + InfluxDB"]
 
 
 class Suite(unittest.TestCase):
