@@ -176,6 +176,14 @@ void tb_topk_reset(tb_topk_t *t)
     t->total = 0;
 }
 
+/* Out of line: its length is the table's key size, known only at run time.
+ * Inlined (link-time optimisation) into a caller whose key is a smaller
+ * object than some size the compiler cannot rule out, it would read as an
+ * over-read to the compiler. The per-packet path hashes in batchagg, not
+ * here. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
 static uint64_t s_hash(const tb_topk_t *t, const void *key)
 {
     return tb_hash_bytes(key, t->key_size, t->seed);
