@@ -2,7 +2,7 @@
 """The benchmark suite: tapbus's rates against the raw read rate and the peers.
 
     tests/bench/suite.py BUILD_DIR [--packets N] [--runs N] [--captures zipf,new]
-                         [--no-peers] [--keep DIR]
+                         [--no-peers] [--streams 1,2,4,8] [--keep DIR]
 
 Two synthetic captures (tb-gen-pcap, Ethernet, 128 bytes captured per
 packet): `zipf`, N packets over 10,000 flows of Zipf-like popularity, and
@@ -23,6 +23,11 @@ packet): `zipf`, N packets over 10,000 flows of Zipf-like popularity, and
 - end to end: probe -> bus -> collector, without a sink and with a real
   influxd (the harness's, private): from start until finished, then the
   stream's final point is checked in the database (packets exact);
+- the collector with several streams at once (zipf, --streams: 1, 2, 4
+  and 8 by default): the capture recorded under as many stream names, each
+  played by a tb-bus-replay of its own into one collector, from one start
+  for all until the last is finished; all streams' packets per second,
+  per CPU second as above, and the collector's peak memory;
 - peers, where installed (Debian packages pmacct, softflowd, argus-server):
   pmacctd with its memory plugin, softflowd (-r) and argus (-r) reading the
   same file; their rate is taken over the CPU time they used (they pause on
@@ -129,12 +134,12 @@ class Suite:
         dt = time.monotonic() - t0
         return self.packets / dt if r.returncode == 0 else None
 
-    def probe_alone(self, pcap, record):
+    def probe_alone(self, pcap, record, stream=STREAM):
         pub = h.endpoint()
         probe = h.Proc("tapbus-probe", ["--id", "bench", "--publish", pub,
-                                        "--source", "%s=file:%s" % (STREAM, pcap)], self.tmp)
+                                        "--source", "%s=file:%s" % (stream, pcap)], self.tmp)
         try:
-            r = run([self.tool("tb-bus-sink"), "--record", record, pub, STREAM, "600"])
+            r = run([self.tool("tb-bus-sink"), "--record", record, pub, stream, "600"])
             if r.returncode != 0 or int(field(r.stdout, "packets")) != self.packets:
                 raise AssertionError("probe alone: %s %s" % (r.stdout, r.stderr))
             return float(field(r.stdout, "pps"))
@@ -217,6 +222,83 @@ class Suite:
             replay.kill()
             replay.wait()
 
+    def collector_streams(self, records):
+        """Several streams into one collector at once, each recording
+        [(stream, path)] played by a tb-bus-replay of its own: from one
+        start request for all until the last is finished. Returns the
+        packets per second of all streams together, the same over the
+        collector's own CPU time (as collector_alone's), and its peak RSS."""
+        control = h.endpoint()
+        replays = []
+        args = ["--control", control]
+        try:
+            for stream, record in records:
+                pub = h.endpoint()
+                replays.append(subprocess.Popen(
+                    [self.tool("tb-bus-replay"), record, pub, stream, "600"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                args += ["--probe", pub]
+            collector = h.Proc("tapbus-collector", args, self.tmp)
+            try:
+                h.wait_for(lambda: h.ctl(control, "status", timeout_ms=500, check=False)[0] == 0,
+                           30, "the collector to answer")
+                names = [name for name, _ in records]
+                cpu0 = own_cpu_s(collector.p.pid)
+                h.ctl_json(control, "start", *names)
+                t0 = time.monotonic()
+                while True:
+                    states = {e["stream"]: e["state"]
+                              for e in h.ctl_json(control, "status")["streams"]}
+                    if all(states.get(n) in ("finished", "error") for n in names):
+                        break
+                    if time.monotonic() - t0 > 1800:
+                        raise AssertionError("the streams did not finish")
+                    time.sleep(0.5)
+                cpu = own_cpu_s(collector.p.pid) - cpu0
+                stats = [h.ctl_json(control, "stats", n) for n in names]
+                for st in stats:
+                    if st["state"] != "finished" or st["packets"] != self.packets:
+                        raise AssertionError("stream %s ended %s with %d of %d packets"
+                                             % (st["stream"], st["state"], st["packets"],
+                                                self.packets))
+                dt = (max(st["ended_ns"] for st in stats)
+                      - min(st["started_ns"] for st in stats)) / 1e9
+                total = len(names) * self.packets
+                return total / dt, total / cpu, peak_rss_kib(collector.p.pid)
+            finally:
+                collector.stop()
+        finally:
+            for r in replays:
+                r.kill()
+                r.wait()
+
+    def streams_table(self, pcap, counts, runs):
+        """The collector with 1, 2, 4, ... streams at once (collector_streams,
+        each stream the capture's recording under its own name), printed as
+        a table: all streams' packets per second together, per CPU second,
+        and the peak RSS (each stream has its own tables)."""
+        records = []
+        try:
+            for k in range(max(counts)):
+                name = "%s%d" % (STREAM, k)
+                path = os.path.join(self.tmp, name + ".bus")
+                self.probe_alone(pcap, path, name)
+                records.append((name, path))
+            print("\nthe collector with several streams at once, each the capture's bus "
+                  "messages replayed (medians of %d runs)" % runs)
+            print("%-10s %16s %22s %14s" % ("streams", "packets/s, all", "per CPU second, all",
+                                           "collector RSS"))
+            for n in counts:
+                got = [self.collector_streams(records[:n]) for _ in range(runs)]
+                print("%-10d %16s %22s %14s" % (
+                    n, "{:,.0f}".format(statistics.median(g[0] for g in got)),
+                    "{:,.0f}".format(statistics.median(g[1] for g in got)),
+                    "%.1f MiB" % (statistics.median(g[2] for g in got) / 1024)))
+        finally:
+            for _, path in records:
+                if os.path.exists(path):
+                    os.unlink(path)
+
     def end_to_end(self, pcap, db=None, latencies=None):
         bus = h.Bus([(STREAM, "file:" + pcap)],
                     collector_args=self._db_args(db) if db else ())
@@ -267,11 +349,19 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--captures", default="zipf,new")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--streams", default="1,2,4,8",
+                    help="stream counts for the collector with several streams (zipf; '' for none)")
     ap.add_argument("--keep", help="keep the captures and logs in this directory")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     if a.packets < 1 or a.runs < 1:
         sys.exit("suite.py: --packets and --runs must be at least 1")
+    try:
+        counts = [int(c) for c in a.streams.split(",") if c.strip()]
+    except ValueError:
+        counts = [0]
+    if any(c < 1 or c > 64 for c in counts):
+        sys.exit("suite.py: --streams takes stream counts of 1-64, e.g. 1,2,4,8")
     need = ["tapbus-probe", "tapbus-collector", "tapbusctl", "tb-gen-pcap", "tb-pcap-rate",
             "tb-bus-sink", "tb-bus-replay"]
     missing = [t for t in need if not os.access(os.path.join(build, "bin", t), os.X_OK)]
@@ -350,6 +440,8 @@ def main():
                 print("tapbusctl status during the run with InfluxDB: median %.1f ms, "
                       "max %.1f ms (%d calls)" % (1000 * statistics.median(lat),
                                                   1000 * lat[-1], len(lat)))
+            if cap == "zipf" and counts:
+                s.streams_table(pcap, counts, a.runs)
             os.unlink(pcap)
         for n in s.notes:
             print("note: " + n)

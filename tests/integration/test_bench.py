@@ -31,7 +31,7 @@ class Suite(unittest.TestCase):
         # Its own process group: on a timeout the suite's collector, probe
         # and influxd go with it.
         p = subprocess.Popen([sys.executable, SUITE, build, "--packets", "20000", "--runs", "1",
-                              "--no-peers"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              "--no-peers", "--streams", "1,2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, start_new_session=True)
         try:
             out, err = p.communicate(timeout=480)
@@ -51,6 +51,14 @@ class Suite(unittest.TestCase):
                 self.assertIsNotNone(m, "%s: no row '%s'\n%s" % (title, row, sec[0]))
                 self.assertGreater(int(m.group(1).replace(",", "")), 0)
             self.assertIn("tapbusctl status during the run with InfluxDB", sec[0])
+        # The collector with several streams: 40,000 packets with 2.
+        sec = [s for s in sections if s.strip().startswith("the collector with several streams")]
+        self.assertEqual(len(sec), 1, r.stdout)
+        for n in (1, 2):
+            m = re.search(r"^%d +([0-9,]+) +([0-9,]+) +[0-9.]+ MiB" % n, sec[0], re.M)
+            self.assertIsNotNone(m, "no row for %d streams\n%s" % (n, sec[0]))
+            self.assertGreater(int(m.group(1).replace(",", "")), 0)
+            self.assertGreater(int(m.group(2).replace(",", "")), 0)
         print(r.stdout, file=sys.stderr)
 
     def test_build_without_the_tools_is_refused(self):
@@ -65,6 +73,12 @@ class Suite(unittest.TestCase):
             self.assertIn("has no tb-gen-pcap, tb-pcap-rate, tb-bus-sink, tb-bus-replay",
                           r.stderr)
             self.assertIn("cmake --build", r.stderr)
+            # A bad stream count is refused before anything runs.
+            r = subprocess.run([sys.executable, SUITE, d, "--streams", "1,x"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn("--streams takes stream counts", r.stderr)
 
 
 if __name__ == "__main__":
