@@ -27,8 +27,8 @@ tb_streams_t *tb_streams_new(size_t max_streams, size_t flow_capacity, size_t ho
     t->seed = seed;
     t->slot = calloc(max_streams, sizeof *t->slot);
     t->agg = malloc(sizeof *t->agg);
-    t->stage = malloc(TB_AGG_CHUNK * sizeof *t->stage);
-    if (t->slot == NULL || t->agg == NULL || t->stage == NULL) {
+    t->stages[0].items = malloc(TB_AGG_CHUNK * sizeof *t->stages[0].items);
+    if (t->slot == NULL || t->agg == NULL || t->stages[0].items == NULL) {
         tb_streams_destroy(&t);
         return NULL;
     }
@@ -64,7 +64,7 @@ void tb_streams_destroy(tb_streams_t **p)
     }
     tb_streams_t *t = *p;
     *p = NULL;
-    if (t->stage != NULL && t->agg != NULL) {
+    if (t->stages[0].items != NULL && t->agg != NULL) {
         tb_streams_flush(t);
     }
     if (t->slot != NULL) {
@@ -78,7 +78,9 @@ void tb_streams_destroy(tb_streams_t **p)
     }
     free(t->agg);
     free(t->agg_next);
-    free(t->stage);
+    for (size_t i = 0; i < TB_STREAMS_STAGES; i++) {
+        free(t->stages[i].items);
+    }
     free(t->slot);
     free(t);
 }
@@ -381,13 +383,11 @@ static void s_new_run(tb_streams_t *t, tb_stream_t *st, tb_track_t *pt, const tb
 void tb_streams_apply(tb_streams_t *t, tb_stream_t *st, const tb_wire_msg_t *m)
 {
     const tb_wire_header_t *h = &m->hdr;
-    /* Only batches of the staged stream join the stage: anything else
-     * (another stream, a heartbeat, an end, a new run) sees it counted,
-     * and anything but a batch also waits for a chunk still being counted
-     * on the second thread (an end writes the final points, which read the
-     * top tables). */
-    if ((t->stage_st != NULL && (t->stage_st != st || h->type != TB_MSG_BATCH)) ||
-        (t->job_pending && h->type != TB_MSG_BATCH)) {
+    /* A batch joins its stream's stage; anything else (a heartbeat, an
+     * end, a new run) sees every stage counted and waits for a chunk still
+     * being counted on the second thread (an end writes the final points,
+     * which read the top tables). */
+    if (h->type != TB_MSG_BATCH) {
         tb_streams_flush(t);
     }
     if (st->state == TB_STREAM_FINISHED) {

@@ -77,6 +77,20 @@ typedef struct {
     uint64_t gap_until_ns;  /* ... and of the restart */
 } tb_stream_t;
 
+/* Streams staged at once (tb_streams_t.stages): with several streams
+ * running, each probe's messages come in turn, and a stage shared by all
+ * would be counted after every message (1,000-odd packets, not 8,192),
+ * grouping far less. A stage holds TB_AGG_CHUNK summaries (512 KiB),
+ * allocated when first needed; a ninth stream interleaved takes over the
+ * fullest stage, which is counted first. */
+#define TB_STREAMS_STAGES 8
+
+typedef struct {
+    tb_summary_t *items; /* TB_AGG_CHUNK of them, or NULL until first used */
+    size_t n;            /* staged */
+    tb_stream_t *st;     /* whose (NULL: free) */
+} tb_stage_t;
+
 typedef struct {
     tb_stream_t *slot;                      /* max slots, owned */
     size_t max;                             /* streams measured at once */
@@ -85,11 +99,11 @@ typedef struct {
     tb_sink_t *sinks[TB_STREAMS_MAX_SINKS]; /* owned, called in this order */
     size_t nsinks;
     tb_batchagg_t *agg; /* owned: a chunk of a batch, grouped by flow and host */
-    /* Owned: summaries of consecutive batches of one stream (stage_st),
-     * counted together in chunks of TB_AGG_CHUNK (tb_streams_flush). */
-    tb_summary_t *stage;
-    size_t nstage;
-    tb_stream_t *stage_st;
+    /* Summaries of consecutive batches of a stream, counted together in
+     * chunks of TB_AGG_CHUNK (tb_streams_flush): a stage per stream whose
+     * batches arrive interleaved with others' (the SUB socket takes turns
+     * among probes), at most TB_STREAMS_STAGES. */
+    tb_stage_t stages[TB_STREAMS_STAGES];
     /* Borrowed (tb_streams_set_assist; NULL: every chunk is counted on the
      * loop thread alone): a second thread that counts a chunk's top tables
      * while the loop counts the totals and hands the chunk to the sinks,

@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void s_sinks_batch(tb_streams_t *t, tb_stream_t *st, size_t n)
+static void s_sinks_batch(tb_streams_t *t, tb_stream_t *st, const tb_summary_t *items, size_t n)
 {
     for (size_t i = 0; i < t->nsinks; i++) {
         if (t->sinks[i]->ops->stream_batch != NULL) {
-            t->sinks[i]->ops->stream_batch(t->sinks[i], st->sink_state[i], t->stage, n, t->agg);
+            t->sinks[i]->ops->stream_batch(t->sinks[i], st->sink_state[i], items, n, t->agg);
         }
     }
 }
@@ -36,31 +36,30 @@ static void s_settle(tb_streams_t *t)
     }
 }
 
-/* Count the staged chunk. With a second thread (t->assist) and a chunk big
- * enough, that thread counts the stream's top tables while the loop counts
- * the totals and hands the chunk to the sinks; they share only the grouped
- * chunk, which neither writes. keep_going: do not wait for the other thread
- * (a full chunk in the middle of a batch: the loop goes on decoding and
- * grouping the next chunk, in the other buffer, while the tables are
- * counted). Otherwise everything is counted on return. */
-static void s_count_stage(tb_streams_t *t, int keep_going)
+/* Count a stage's chunk and free the stage. With a second thread
+ * (t->assist) and a chunk big enough, that thread counts the stream's top
+ * tables while the loop counts the totals and hands the chunk to the
+ * sinks; they share only the grouped chunk, which neither writes. The
+ * other thread may still be at it on return: the next chunk (of any
+ * stream) is grouped into the other buffer first, then waits for it
+ * (s_settle), and so does tb_streams_flush. */
+static void s_count_stage(tb_streams_t *t, tb_stage_t *sg)
 {
-    tb_stream_t *st = t->stage_st;
-    size_t n = t->nstage;
-    t->stage_st = NULL;
-    t->nstage = 0;
+    tb_stream_t *st = sg->st;
+    size_t n = sg->n;
+    sg->st = NULL;
+    sg->n = 0;
     if (st == NULL || n == 0) {
-        s_settle(t);
         return;
     }
     /* The chunk's keys are built, hashed and grouped once for every
      * consumer (batchagg.h), in the buffer the other thread is not reading;
      * then the tables are free once the chunk before is counted. */
-    tb_batchagg_build(t->agg, t->stage, n);
+    tb_batchagg_build(t->agg, sg->items, n);
     s_settle(t);
     if (t->assist == NULL || n < TB_STREAMS_ASSIST_MIN) {
-        tb_stats_add(st->stats, t->stage, n, t->agg);
-        s_sinks_batch(t, st, n);
+        tb_stats_add(st->stats, sg->items, n, t->agg);
+        s_sinks_batch(t, st, sg->items, n);
         return;
     }
     t->job.agg = t->agg;
@@ -69,20 +68,20 @@ static void s_count_stage(tb_streams_t *t, int keep_going)
     tb_assist_begin(t->assist, s_count_tables, &t->job);
     t->job_pending = 1;
     t->chunks_assisted++;
-    tb_stats_add_totals(st->stats, t->stage, n);
-    s_sinks_batch(t, st, n);
+    tb_stats_add_totals(st->stats, sg->items, n);
+    s_sinks_batch(t, st, sg->items, n);
     /* The next chunk is grouped into the other buffer. */
     tb_batchagg_t *busy = t->agg;
     t->agg = t->agg_next;
     t->agg_next = busy;
-    if (!keep_going) {
-        s_settle(t);
-    }
 }
 
 void tb_streams_flush(tb_streams_t *t)
 {
-    s_count_stage(t, 0);
+    for (size_t i = 0; i < TB_STREAMS_STAGES; i++) {
+        s_count_stage(t, &t->stages[i]);
+    }
+    s_settle(t);
 }
 
 int tb_streams_set_assist(tb_streams_t *t, tb_assist_t *assist)
@@ -99,6 +98,37 @@ int tb_streams_set_assist(tb_streams_t *t, tb_assist_t *assist)
     return 0;
 }
 
+/* The stage of st: its own, a free one, or the fullest, counted first
+ * (more streams interleave than there are stages). Stage 0 is allocated
+ * with the table; a stage whose buffer cannot be allocated is passed
+ * over. */
+static tb_stage_t *s_stage_of(tb_streams_t *t, tb_stream_t *st)
+{
+    tb_stage_t *free_sg = NULL, *fullest = &t->stages[0];
+    for (size_t i = 0; i < TB_STREAMS_STAGES; i++) {
+        tb_stage_t *sg = &t->stages[i];
+        if (sg->st == st) {
+            return sg;
+        }
+        if (sg->st == NULL && free_sg == NULL) {
+            if (sg->items == NULL) {
+                sg->items = malloc(TB_AGG_CHUNK * sizeof *sg->items);
+            }
+            if (sg->items != NULL) {
+                free_sg = sg;
+            }
+        }
+        if (sg->items != NULL && sg->n > fullest->n) {
+            fullest = sg;
+        }
+    }
+    if (free_sg != NULL) {
+        return free_sg;
+    }
+    s_count_stage(t, fullest);
+    return fullest;
+}
+
 void tb_streams_stage(tb_streams_t *t, tb_stream_t *st, tb_track_t *pt, const tb_wire_msg_t *m)
 {
     /* Absurd capture times are replaced (and counted) before anything sees
@@ -107,15 +137,16 @@ void tb_streams_stage(tb_streams_t *t, tb_stream_t *st, tb_track_t *pt, const tb
     tb_pointstats_add(&st->stats->points, &m->points, m->items, m->count);
     /* Staged with the stream's batches before and after it: counted chunk
      * by chunk when the stage is full or flushed. */
+    tb_stage_t *sg = s_stage_of(t, st);
     for (size_t off = 0; off < m->count;) {
-        size_t k = TB_AGG_CHUNK - t->nstage;
+        size_t k = TB_AGG_CHUNK - sg->n;
         k = m->count - off < k ? m->count - off : k;
-        memcpy(t->stage + t->nstage, m->items + off, k * sizeof *t->stage);
-        t->nstage += k;
-        t->stage_st = st;
+        memcpy(sg->items + sg->n, m->items + off, k * sizeof *sg->items);
+        sg->n += k;
+        sg->st = st;
         off += k;
-        if (t->nstage == TB_AGG_CHUNK) {
-            s_count_stage(t, 1);
+        if (sg->n == TB_AGG_CHUNK) {
+            s_count_stage(t, sg);
         }
     }
     st->rx_packets += m->count;

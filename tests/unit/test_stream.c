@@ -264,12 +264,13 @@ static void test_batches_are_staged_and_counted_once(void **state)
     tb_stream_t *b = tb_streams_find(f->t, "b");
     s_apply(f, a, TB_MSG_BATCH, "p1", 0, 1, 3);
     s_apply(f, a, TB_MSG_BATCH, "p1", 1, 1, 5);
-    s_apply(f, b, TB_MSG_BATCH, "p1", 0, 1, 2); /* a's counted */
-    assert_int_equal(a->stats->packets, 8);
-    s_apply(f, a, TB_MSG_BATCH, "p1", 2, 1, 4); /* b's counted */
-    assert_int_equal(b->stats->packets, 2);
-    s_apply(f, a, TB_MSG_HEARTBEAT, "p1", 3, 1, 0);
+    s_apply(f, b, TB_MSG_BATCH, "p1", 0, 1, 2); /* a stage each: nothing counted */
+    s_apply(f, a, TB_MSG_BATCH, "p1", 2, 1, 4);
+    assert_int_equal(a->stats->packets, 0);
+    assert_int_equal(b->stats->packets, 0);
+    s_apply(f, a, TB_MSG_HEARTBEAT, "p1", 3, 1, 0); /* every stage counted */
     assert_int_equal(a->stats->packets, 12);
+    assert_int_equal(b->stats->packets, 2);
     assert_int_equal(f->rec->packets, 14);
     /* Every packet of a is one flow: its top entry holds them all. */
     tb_topk_item_t top[2];
@@ -562,7 +563,7 @@ static void test_an_end_waits_for_the_counting_thread(void **state)
     tb_stream_t *st = tb_streams_find(f->t, "s");
     s_apply(f, st, TB_MSG_BATCH, "p1", 0, 1, TB_AGG_CHUNK / 2);
     s_apply(f, st, TB_MSG_BATCH, "p1", 1, 1, TB_AGG_CHUNK / 2); /* fills the chunk */
-    assert_int_equal(f->t->nstage, 0);
+    assert_int_equal(f->t->stages[0].n, 0);
     assert_true(f->t->job_pending);
     s_eos(f, st, "p1", 2, 1, TB_AGG_CHUNK, 0);
     assert_int_equal(f->rec->finals, 1);
@@ -575,6 +576,74 @@ static void test_an_end_waits_for_the_counting_thread(void **state)
     tb_streams_destroy(&f->t); /* before the thread it uses */
     f->rec = NULL;
     tb_assist_stop(&assist);
+}
+
+/* Streams whose batches come in turn keep a stage each, so each counts
+ * full chunks; one more stream than there are stages takes over the
+ * fullest, which is counted first; nothing is lost or counted twice. */
+static void test_interleaved_streams_keep_their_stages(void **state)
+{
+    fixture_t *f = *state;
+    tb_streams_t *own = f->t;
+    tb_streams_t *t = tb_streams_new(TB_STREAMS_STAGES + 2, 64, 64, 1);
+    assert_non_null(t);
+    t->sub = f->sub;
+    t->offers = f->offers;
+    t->log = &f->log;
+    f->t = t;
+    tb_stream_t *st[TB_STREAMS_STAGES + 1];
+    uint64_t sent[TB_STREAMS_STAGES + 1] = {0};
+    for (size_t i = 0; i <= TB_STREAMS_STAGES; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "s%zu", i);
+        assert_int_equal(tb_streams_start(t, name), 0);
+        st[i] = tb_streams_find(t, name);
+        assert_non_null(st[i]);
+    }
+    /* One batch of each of the first TB_STREAMS_STAGES streams, in turn:
+     * each its own stage, none counted yet. */
+    for (size_t i = 0; i < TB_STREAMS_STAGES; i++) {
+        s_apply(f, st[i], TB_MSG_BATCH, "p1", 0, 1, 100 + i);
+        sent[i] += 100 + i;
+    }
+    for (size_t i = 0; i < TB_STREAMS_STAGES; i++) {
+        assert_ptr_equal(t->stages[i].st, st[i]);
+        assert_int_equal(t->stages[i].n, 100 + i);
+        assert_int_equal(st[i]->stats->packets, 0);
+    }
+    /* Half a chunk more for s0 and s1 each, in turn, then s0's fills its
+     * chunk: counted whole, s1's still staged. */
+    s_apply(f, st[0], TB_MSG_BATCH, "p1", 1, 1, TB_AGG_CHUNK / 2);
+    s_apply(f, st[1], TB_MSG_BATCH, "p1", 1, 1, TB_AGG_CHUNK / 2);
+    s_apply(f, st[0], TB_MSG_BATCH, "p1", 2, 1, TB_AGG_CHUNK / 2 - 100);
+    sent[0] += TB_AGG_CHUNK - 100;
+    sent[1] += TB_AGG_CHUNK / 2;
+    assert_int_equal(st[0]->stats->packets, TB_AGG_CHUNK);
+    assert_int_equal(t->stages[0].n, 0);
+    assert_int_equal(st[1]->stats->packets, 0);
+    assert_int_equal(t->stages[1].n, 101 + TB_AGG_CHUNK / 2);
+    /* One stream more than stages: the fullest (s1's) is counted and
+     * taken over. */
+    s_apply(f, st[0], TB_MSG_BATCH, "p1", 3, 1, 10);
+    sent[0] += 10;
+    s_apply(f, st[TB_STREAMS_STAGES], TB_MSG_BATCH, "p1", 0, 1, 7);
+    sent[TB_STREAMS_STAGES] += 7;
+    assert_int_equal(st[1]->stats->packets, sent[1]);
+    assert_ptr_equal(t->stages[1].st, st[TB_STREAMS_STAGES]);
+    /* A heartbeat sees every stage counted. */
+    s_apply(f, st[2], TB_MSG_HEARTBEAT, "p1", 1, 1, 0);
+    for (size_t i = 0; i < TB_STREAMS_STAGES; i++) {
+        assert_int_equal(t->stages[i].n, 0);
+    }
+    for (size_t i = 0; i <= TB_STREAMS_STAGES; i++) {
+        assert_int_equal(st[i]->stats->packets, sent[i]);
+        assert_int_equal(st[i]->rx_packets, sent[i]);
+        tb_topk_item_t top[2];
+        assert_int_equal(tb_topk_top(st[i]->stats->flows, top, 2), 1);
+        assert_int_equal(top[0].packets, sent[i]);
+    }
+    tb_streams_destroy(&t);
+    f->t = own;
 }
 
 int main(void)
@@ -596,6 +665,8 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_starting_again_rejoins, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_a_counting_thread_counts_the_same, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_interleaved_streams_keep_their_stages, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_an_end_waits_for_the_counting_thread, s_setup,
                                         s_teardown),
