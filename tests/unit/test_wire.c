@@ -1629,71 +1629,47 @@ static void s_assert_summaries_as_msgpack_c(const tb_summary_t *items, size_t n)
  * field, and random values of random sizes, whatever room the buffer has
  * left. (The point index, the 14th field, is written by the same function:
  * test_golden_points.) */
+/* Set an unsigned field of `size` bytes (1, 2, 4 or 8) at p to v. */
+static void s_set_uint(void *p, size_t size, uint64_t v)
+{
+    uint8_t u8 = (uint8_t)v;
+    uint16_t u16 = (uint16_t)v;
+    uint32_t u32 = (uint32_t)v;
+    memcpy(p,
+           size == 1   ? (void *)&u8
+           : size == 2 ? (void *)&u16
+           : size == 4 ? (void *)&u32
+                       : &v,
+           size);
+}
+
 static void test_encode_as_msgpack_c(void **state)
 {
     (void)state;
     static const uint64_t edges[] = {0,          1,           0x7f,           0x80,
                                      0xff,       0x100,       0xffff,         0x10000,
                                      0xffffffff, 0x100000000, UINT64_MAX - 1, UINT64_MAX};
+#define F(name, max)                                                                               \
+    {                                                                                              \
+        offsetof(tb_summary_t, name), sizeof(((tb_summary_t *)0)->name), max                       \
+    }
+    static const struct {
+        size_t off, size;
+        uint64_t max;
+    } fields[] = {F(ts_ns, UINT64_MAX),    F(wire_len, UINT32_MAX), F(cap_len, UINT32_MAX),
+                  F(proto, UINT8_MAX),     F(sport, UINT16_MAX),    F(dport, UINT16_MAX),
+                  F(tcp_flags, UINT8_MAX), F(vlan, 4095),           F(flags, UINT8_MAX),
+                  F(ethertype, UINT16_MAX)};
+#undef F
     tb_summary_t base = s_max_summary(4);
     base.point = 0;
-    for (size_t field = 0; field < 10; field++) {
+    for (size_t f = 0; f < N(fields); f++) {
         tb_summary_t it[N(edges)];
         size_t n = 0;
-        for (size_t e = 0; e < N(edges); e++) {
-            uint64_t v = edges[e];
-            tb_summary_t s = base;
-            switch (field) {
-            case 0:
-                s.ts_ns = v;
-                break;
-            case 1:
-                if (v > UINT32_MAX)
-                    continue;
-                s.wire_len = (uint32_t)v;
-                break;
-            case 2:
-                if (v > UINT32_MAX)
-                    continue;
-                s.cap_len = (uint32_t)v;
-                break;
-            case 3:
-                if (v > UINT8_MAX)
-                    continue;
-                s.proto = (uint8_t)v;
-                break;
-            case 4:
-                if (v > UINT16_MAX)
-                    continue;
-                s.sport = (uint16_t)v;
-                break;
-            case 5:
-                if (v > UINT16_MAX)
-                    continue;
-                s.dport = (uint16_t)v;
-                break;
-            case 6:
-                if (v > UINT8_MAX)
-                    continue;
-                s.tcp_flags = (uint8_t)v;
-                break;
-            case 7:
-                if (v > 4095)
-                    continue;
-                s.vlan = (uint16_t)v;
-                break;
-            case 8:
-                if (v > UINT8_MAX)
-                    continue;
-                s.flags = (uint8_t)v;
-                break;
-            default:
-                if (v > UINT16_MAX)
-                    continue;
-                s.ethertype = (uint16_t)v;
-                break;
-            }
-            it[n++] = s;
+        for (size_t e = 0; e < N(edges) && edges[e] <= fields[f].max; e++) {
+            it[n] = base;
+            s_set_uint((uint8_t *)&it[n] + fields[f].off, fields[f].size, edges[e]);
+            n++;
         }
         s_assert_summaries_as_msgpack_c(it, n);
     }
@@ -1701,25 +1677,17 @@ static void test_encode_as_msgpack_c(void **state)
     for (int round = 0; round < 500; round++) {
         tb_summary_t it[40];
         for (size_t i = 0; i < N(it); i++) {
-            uint64_t r[12];
-            for (size_t k = 0; k < N(r); k++) {
-                /* A random value of 0 to 64 bits. */
+            it[i] = s_max_summary(i % 3 == 0 ? 6 : 4);
+            it[i].point = 0;
+            for (size_t f = 0; f < N(fields); f++) {
+                /* A random value of 0 to 64 bits, in the field's range. */
                 unsigned bits = (unsigned)(s_rand() % 65);
-                r[k] = bits == 0 ? 0 : s_rand() >> (64 - bits);
+                uint64_t v = bits == 0 ? 0 : s_rand() >> (64 - bits);
+                if (fields[f].max < UINT64_MAX) {
+                    v %= fields[f].max + 1;
+                }
+                s_set_uint((uint8_t *)&it[i] + fields[f].off, fields[f].size, v);
             }
-            tb_summary_t s = s_max_summary(i % 3 == 0 ? 6 : 4);
-            s.ts_ns = r[0];
-            s.wire_len = (uint32_t)r[1];
-            s.cap_len = (uint32_t)r[2];
-            s.proto = (uint8_t)r[3];
-            s.sport = (uint16_t)r[4];
-            s.dport = (uint16_t)r[5];
-            s.tcp_flags = (uint8_t)r[6];
-            s.vlan = (uint16_t)(r[7] % 4096);
-            s.flags = (uint8_t)r[8];
-            s.ethertype = (uint16_t)r[9];
-            s.point = 0;
-            it[i] = s;
         }
         s_assert_summaries_as_msgpack_c(it, N(it));
     }
