@@ -146,17 +146,20 @@ class Suite:
         finally:
             probe.stop()
 
-    def _measure(self, collector, control, started, wait_points=None, status_probe=None):
-        """Start the stream, time until finished; returns (pps, peak RSS).
-        The time is the collector's own, from the start request to the
-        stream's end (its started_ns and ended_ns): polling for the end
-        adds no latency to it, and polls are half a second apart, as each
-        is a tapbusctl process that costs 5-15 ms of CPU (its libraries
-        loaded and linked), taken from the two cores the programs measured
-        share; the status probe asks every 250 ms."""
+    def _measure(self, collector, control, names=(STREAM,), wait_points=None,
+                 status_probe=None):
+        """Start the streams named, time until every one is finished;
+        returns (packets per second of all of them, peak RSS), and the
+        collector's own CPU time meanwhile in self.own_cpu. The time is the
+        collector's own, from the start request to the last stream's end
+        (their started_ns and ended_ns): polling for the end adds no
+        latency to it, and polls (status: every stream's state) are half a
+        second apart, as each is a tapbusctl process that costs 5-15 ms of
+        CPU (its libraries loaded and linked), taken from the two cores the
+        programs measured share; the status probe asks every 250 ms."""
         t0 = time.monotonic()
         cpu0 = own_cpu_s(collector.p.pid)
-        h.ctl_json(control, "start", STREAM)
+        h.ctl_json(control, "start", *names)
         latencies = []
         stop = threading.Event()
         if status_probe is not None:
@@ -170,27 +173,30 @@ class Suite:
             th.start()
         try:
             while True:
-                st = h.ctl_json(control, "stats", STREAM)
-                if st["state"] in ("finished", "error"):
+                states = {e["stream"]: e["state"]
+                          for e in h.ctl_json(control, "status")["streams"]}
+                if all(states.get(n) in ("finished", "error") for n in names):
                     break
                 if time.monotonic() - t0 > 1800:
-                    raise AssertionError("the stream did not finish")
+                    raise AssertionError("the streams did not finish")
                 time.sleep(0.5)
-            dt = (st["ended_ns"] - st["started_ns"]) / 1e9
             self.own_cpu = own_cpu_s(collector.p.pid) - cpu0
         finally:
             stop.set()
             if status_probe is not None:
                 th.join()
-        if st["state"] != "finished" or st["packets"] != self.packets:
-            raise AssertionError("stream ended %s with %d of %d packets"
-                                 % (st["state"], st["packets"], self.packets))
+        stats = [h.ctl_json(control, "stats", n) for n in names]
+        for st in stats:
+            if st["state"] != "finished" or st["packets"] != self.packets:
+                raise AssertionError("stream %s ended %s with %d of %d packets"
+                                     % (st["stream"], st["state"], st["packets"], self.packets))
+        dt = (max(st["ended_ns"] for st in stats) - min(st["started_ns"] for st in stats)) / 1e9
         rss = peak_rss_kib(collector.p.pid)
         if wait_points is not None:
             wait_points()
         if status_probe is not None:
             status_probe.extend(latencies)
-        return self.packets / dt, rss
+        return len(names) * self.packets / dt, rss
 
     def _db_args(self, db):
         self.influx.create_db(db)
@@ -203,31 +209,10 @@ class Suite:
             return rows and rows[0]["p"] == self.packets
         return lambda: h.wait_for(written, 120, "the final point in the database")
 
-    def collector_alone(self, record, db=None):
-        pub = h.endpoint()
-        control = h.endpoint()
-        replay = subprocess.Popen([self.tool("tb-bus-replay"), record, pub, STREAM, "600"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        args = ["--probe", pub, "--control", control]
-        if db:
-            args += self._db_args(db)
-        collector = h.Proc("tapbus-collector", args, self.tmp)
-        try:
-            h.wait_for(lambda: h.ctl(control, "status", timeout_ms=500, check=False)[0] == 0, 30,
-                       "the collector to answer")
-            return self._measure(collector, control, time.monotonic(),
-                                 self._points_check(db) if db else None)
-        finally:
-            collector.stop()
-            replay.kill()
-            replay.wait()
-
-    def collector_streams(self, records):
-        """Several streams into one collector at once, each recording
-        [(stream, path)] played by a tb-bus-replay of its own: from one
-        start request for all until the last is finished. Returns the
-        packets per second of all streams together, the same over the
-        collector's own CPU time (as collector_alone's), and its peak RSS."""
+    def collector_alone(self, records, db=None):
+        """Recordings [(stream, path)] each played by a tb-bus-replay of its
+        own into one collector, started at once (_measure); with db, the
+        first stream's final point checked in the database."""
         control = h.endpoint()
         replays = []
         args = ["--control", control]
@@ -238,33 +223,14 @@ class Suite:
                     [self.tool("tb-bus-replay"), record, pub, stream, "600"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 args += ["--probe", pub]
+            if db:
+                args += self._db_args(db)
             collector = h.Proc("tapbus-collector", args, self.tmp)
             try:
                 h.wait_for(lambda: h.ctl(control, "status", timeout_ms=500, check=False)[0] == 0,
                            30, "the collector to answer")
-                names = [name for name, _ in records]
-                cpu0 = own_cpu_s(collector.p.pid)
-                h.ctl_json(control, "start", *names)
-                t0 = time.monotonic()
-                while True:
-                    states = {e["stream"]: e["state"]
-                              for e in h.ctl_json(control, "status")["streams"]}
-                    if all(states.get(n) in ("finished", "error") for n in names):
-                        break
-                    if time.monotonic() - t0 > 1800:
-                        raise AssertionError("the streams did not finish")
-                    time.sleep(0.5)
-                cpu = own_cpu_s(collector.p.pid) - cpu0
-                stats = [h.ctl_json(control, "stats", n) for n in names]
-                for st in stats:
-                    if st["state"] != "finished" or st["packets"] != self.packets:
-                        raise AssertionError("stream %s ended %s with %d of %d packets"
-                                             % (st["stream"], st["state"], st["packets"],
-                                                self.packets))
-                dt = (max(st["ended_ns"] for st in stats)
-                      - min(st["started_ns"] for st in stats)) / 1e9
-                total = len(names) * self.packets
-                return total / dt, total / cpu, peak_rss_kib(collector.p.pid)
+                return self._measure(collector, control, [name for name, _ in records],
+                                     self._points_check(db) if db else None)
             finally:
                 collector.stop()
         finally:
@@ -273,7 +239,7 @@ class Suite:
                 r.wait()
 
     def streams_table(self, pcap, counts, runs):
-        """The collector with 1, 2, 4, ... streams at once (collector_streams,
+        """The collector with 1, 2, 4, ... streams at once (collector_alone,
         each stream the capture's recording under its own name), printed as
         a table: all streams' packets per second together, per CPU second,
         and the peak RSS (each stream has its own tables)."""
@@ -289,7 +255,10 @@ class Suite:
             print("%-10s %16s %22s %14s" % ("streams", "packets/s, all", "per CPU second, all",
                                            "collector RSS"))
             for n in counts:
-                got = [self.collector_streams(records[:n]) for _ in range(runs)]
+                got = []
+                for _ in range(runs):
+                    pps, rss = self.collector_alone(records[:n])
+                    got.append((pps, n * self.packets / self.own_cpu, rss))
                 print("%-10d %16s %22s %14s" % (
                     n, "{:,.0f}".format(statistics.median(g[0] for g in got)),
                     "{:,.0f}".format(statistics.median(g[1] for g in got)),
@@ -303,7 +272,7 @@ class Suite:
         bus = h.Bus([(STREAM, "file:" + pcap)],
                     collector_args=self._db_args(db) if db else ())
         try:
-            return self._measure(bus.collector, bus.control, time.monotonic(),
+            return self._measure(bus.collector, bus.control, (STREAM,),
                                  self._points_check(db) if db else None, latencies)
         finally:
             codes, logs = bus.close()
@@ -406,12 +375,12 @@ def main():
                 add("tcpdump -r F -w /dev/null", s.tcpdump(pcap), raw)
                 record = os.path.join(tmp, cap + ".bus")
                 add("probe alone", s.probe_alone(pcap, record), raw)
-                pps, m = s.collector_alone(record)
+                pps, m = s.collector_alone([(STREAM, record)])
                 add("collector alone", pps, raw)
                 rss.setdefault("collector alone", []).append(m)
                 add("collector alone, per CPU second", a.packets / s.own_cpu, raw)
                 if have_influx:
-                    pps, m = s.collector_alone(record, db="c%s%d" % (cap, i))
+                    pps, m = s.collector_alone([(STREAM, record)], db="c%s%d" % (cap, i))
                     add("collector alone + InfluxDB", pps, raw)
                     rss.setdefault("collector alone + InfluxDB", []).append(m)
                     add("collector alone + InfluxDB, per CPU second", a.packets / s.own_cpu, raw)
