@@ -88,23 +88,10 @@ static uint16_t s_host(tb_batchagg_t *a, uint8_t family, const uint8_t *addr, ui
     }
 }
 
-void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
+/* Flows, grouped: every packet's hash first, then the lookups, each slot
+ * prefetched SLOT_AHEAD packets before. */
+static void s_group_flows(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
 {
-    if (n > TB_AGG_CHUNK) {
-        n = TB_AGG_CHUNK;
-    }
-    /* A new generation makes every slot free without clearing the tables;
-     * generation 0 is never used, so zeroed slots are free too. */
-    a->gen = (a->gen + 1) & 0xffffu;
-    if (a->gen == 0) {
-        memset(a->fslot, 0, sizeof a->fslot);
-        memset(a->hslot, 0, sizeof a->hslot);
-        a->gen = 1;
-    }
-    a->nflows = 0;
-    a->nhosts = 0;
-    /* Flows: every packet's hash first, then the lookups, each slot
-     * prefetched SLOT_AHEAD packets before. */
     uint64_t *hash = a->hash;
     for (size_t i = 0; i < n; i++) {
         uint64_t w[TB_FLOW_KEY_WORDS];
@@ -123,8 +110,30 @@ void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
         a->flows[fi].bytes += s->wire_len;
         a->pkt_flow[i] = fi;
     }
-    /* Hosts, from the distinct flows: source and destination of flow f are
-     * keys 2f and 2f + 1. */
+}
+
+/* Flows, one entry per packet. */
+static void s_each_flow(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const tb_summary_t *s = &items[i];
+        uint64_t w[TB_FLOW_KEY_WORDS];
+        tb_flow_key_words(s, w);
+        tb_agg_flow_t *f = &a->flows[i];
+        memcpy(&f->key, w, sizeof f->key);
+        f->hash = tb_hash_words(w, sizeof(tb_flow_key_t), a->flow_seed);
+        f->packets = 1;
+        f->bytes = s->wire_len;
+        a->pkt_flow[i] = (uint16_t)i;
+    }
+    a->nflows = n;
+}
+
+/* Hosts, grouped, from the flow entries: source and destination of flow f
+ * are keys 2f and 2f + 1. */
+static void s_group_hosts(tb_batchagg_t *a)
+{
+    uint64_t *hash = a->hash;
     size_t nf = a->nflows;
     for (size_t f = 0; f < nf; f++) {
         const tb_agg_flow_t *e = &a->flows[f];
@@ -144,9 +153,62 @@ void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
             e->host[0] = s_host(a, e->key.family, e->key.src, hash[2 * f], e->packets, e->bytes);
             e->host[1] =
                 s_host(a, e->key.family, e->key.dst, hash[2 * f + 1], e->packets, e->bytes);
+            a->host_keys += 2;
         } else {
             e->host[0] = e->host[1] = TB_AGG_NONE;
         }
+    }
+}
+
+/* Hosts, an entry per flow's source and destination. */
+static void s_each_host(tb_batchagg_t *a)
+{
+    size_t nf = a->nflows;
+    for (size_t f = 0; f < nf; f++) {
+        tb_agg_flow_t *e = &a->flows[f];
+        if (e->key.family == 0) {
+            e->host[0] = e->host[1] = TB_AGG_NONE;
+            continue;
+        }
+        for (int k = 0; k < 2; k++) {
+            uint64_t w[TB_HOST_KEY_WORDS];
+            tb_host_key_words(e->key.family, k == 0 ? e->key.src : e->key.dst, w);
+            tb_agg_host_t *h = &a->hosts[a->nhosts];
+            memcpy(&h->key, w, sizeof h->key);
+            h->hash = tb_hash_words(w, sizeof(tb_host_key_t), a->host_seed);
+            h->packets = e->packets;
+            h->bytes = e->bytes;
+            e->host[k] = (uint16_t)a->nhosts++;
+        }
+    }
+    a->host_keys = a->nhosts;
+}
+
+void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n, unsigned group)
+{
+    if (n > TB_AGG_CHUNK) {
+        n = TB_AGG_CHUNK;
+    }
+    /* A new generation makes every slot free without clearing the tables;
+     * generation 0 is never used, so zeroed slots are free too. */
+    a->gen = (a->gen + 1) & 0xffffu;
+    if (a->gen == 0) {
+        memset(a->fslot, 0, sizeof a->fslot);
+        memset(a->hslot, 0, sizeof a->hslot);
+        a->gen = 1;
+    }
+    a->nflows = 0;
+    a->nhosts = 0;
+    a->host_keys = 0;
+    if (group & TB_AGG_GROUP_FLOWS) {
+        s_group_flows(a, items, n);
+    } else {
+        s_each_flow(a, items, n);
+    }
+    if (group & TB_AGG_GROUP_HOSTS) {
+        s_group_hosts(a);
+    } else {
+        s_each_host(a);
     }
 }
 

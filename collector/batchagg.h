@@ -62,6 +62,7 @@ struct tb_batchagg_s {
     uint64_t host_seed;
     size_t nflows;
     size_t nhosts;
+    size_t host_keys;
     tb_agg_flow_t flows[TB_AGG_CHUNK];
     tb_agg_host_t hosts[2 * TB_AGG_CHUNK];
     uint16_t pkt_flow[TB_AGG_CHUNK]; /* index into flows, per packet */
@@ -74,11 +75,28 @@ struct tb_batchagg_s {
     uint64_t hash[2 * TB_AGG_CHUNK];
 };
 
+/* What a build groups (tb_batchagg_build): packets by flow, flows' hosts
+ * by host. A part not grouped gets an entry per key as it comes (per
+ * packet; per flow's source and destination), duplicates and all: every
+ * consumer counts them as it counts one grouped entry (a top-N table sums
+ * the updates of a key, an estimate of distinct keys sees it again), so
+ * the counts are the same. Grouping pays when keys repeat within a chunk
+ * (a skewed stream); when nearly every key is new (a scan, a flood of
+ * spoofed sources) it is a lookup per key that saves nothing, and the
+ * collector skips it (stream_stage.c). */
+#define TB_AGG_GROUP_FLOWS 1u
+#define TB_AGG_GROUP_HOSTS 2u
+#define TB_AGG_GROUP_ALL   (TB_AGG_GROUP_FLOWS | TB_AGG_GROUP_HOSTS)
+
 /* Prepare for a collector whose tables use `seed`. */
 void tb_batchagg_init(tb_batchagg_t *a, uint64_t seed);
 
-/* Group items[0, n), n <= TB_AGG_CHUNK (more are not looked at). */
-void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n);
+/* Group items[0, n), n <= TB_AGG_CHUNK (more are not looked at), as far as
+ * `group` (TB_AGG_GROUP_*) says. Afterwards nflows and nhosts are the
+ * entries made, and host_keys the host keys looked at (two per IP flow
+ * entry): with a part grouped, its entries against its keys tell how much
+ * the grouping saved. */
+void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n, unsigned group);
 
 /* Count the chunk's groups into top-N tables created with the collector's
  * seeds: every IP flow into flows (and its hash into seen, unless NULL),

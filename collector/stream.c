@@ -272,6 +272,8 @@ int tb_streams_start(tb_streams_t *t, const char *name)
     st->unmeasured_ns = 0;
     st->gap_from_ns = 0;
     st->gap_until_ns = 0;
+    st->agg_skip = 0;
+    st->agg_since = 0;
     t->dirty = 1;
     s_subscribe(t, st);
     if (!st->subscribed) {

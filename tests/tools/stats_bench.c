@@ -63,7 +63,7 @@ static void s_free(tables_t *t)
 static void s_per_packet(tables_t *t, const tb_summary_t *s, size_t n, uint64_t seed,
                          tb_batchagg_t *agg, int with_db)
 {
-    tb_batchagg_build(agg, s, 0); /* scalars only through tb_stats_add below */
+    tb_batchagg_build(agg, s, 0, TB_AGG_GROUP_ALL); /* scalars only through tb_stats_add below */
     tb_stats_add(t->st, s, n, agg);
     for (size_t i = 0; i < n; i++) {
         tb_flow_key_t fk;
@@ -91,7 +91,7 @@ static void s_per_packet(tables_t *t, const tb_summary_t *s, size_t n, uint64_t 
 static void s_grouped(tables_t *t, const tb_summary_t *s, size_t n, tb_batchagg_t *agg,
                       int with_db)
 {
-    tb_batchagg_build(agg, s, n);
+    tb_batchagg_build(agg, s, n, TB_AGG_GROUP_ALL);
     tb_stats_add(t->st, s, n, agg);
     if (with_db) {
         tb_batchagg_count(agg, t->flows, t->hosts, &t->hll);

@@ -112,7 +112,7 @@ static void test_points_of_a_stream(void **state)
     for (int i = 0; i < 4; i++) {
         pk[n++] = s_pkt(T0 + 2 * SEC + (uint64_t)i, 2, 2000, 300);
     }
-    tb_batchagg_build(&agg, pk, n);
+    tb_batchagg_build(&agg, pk, n, TB_AGG_GROUP_ALL);
     tb_stats_add(stats, pk, n, &agg);
     sink->ops->stream_batch(sink, st, pk, n, &agg);
     sink->ops->stream_final(sink, st, "s1", "finished", "", stats);

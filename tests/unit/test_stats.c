@@ -81,7 +81,7 @@ static tb_batchagg_t s_agg;
 static void s_account(tb_stats_t *st, batch_t *b)
 {
     tb_batchagg_init(&s_agg, 1);
-    tb_batchagg_build(&s_agg, b->items, b->n);
+    tb_batchagg_build(&s_agg, b->items, b->n, TB_AGG_GROUP_ALL);
     tb_stats_add(st, b->items, b->n, &s_agg);
     b->n = 0;
 }

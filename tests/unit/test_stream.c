@@ -646,6 +646,101 @@ static void test_interleaved_streams_keep_their_stages(void **state)
     f->t = own;
 }
 
+/* A batch of `count` packets for st whose flows are numbered from `first`:
+ * packet i is flow (first + i) % flows, each flow its own pair of hosts
+ * when hosts_per_flow, else one of 8 sources and 8 destinations. */
+static void s_apply_flows(fixture_t *f, tb_stream_t *st, uint64_t seq, size_t count,
+                          uint32_t first, uint32_t flows, int hosts_per_flow)
+{
+    tb_wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.hdr.type = TB_MSG_BATCH;
+    snprintf(m.hdr.probe_id, sizeof m.hdr.probe_id, "p1");
+    snprintf(m.hdr.stream, sizeof m.hdr.stream, "%s", st->name);
+    m.hdr.boot_ns = 100;
+    m.hdr.seq = seq;
+    m.hdr.run = 1;
+    for (size_t i = 0; i < count; i++) {
+        tb_summary_t *s = &f->items[i];
+        uint32_t flow = (uint32_t)((first + i) % flows);
+        memset(s, 0, sizeof *s);
+        s->ts_ns = 1000000000ull + seq * 4096 + i;
+        s->wire_len = s->cap_len = 100;
+        s->family = TB_FAMILY_IPV4;
+        s->proto = 6;
+        s->flags = TB_SUM_PORTS;
+        s->sport = (uint16_t)flow;
+        s->dport = (uint16_t)(flow >> 16);
+        uint32_t src = hosts_per_flow ? flow : flow % 8;
+        uint32_t dst = hosts_per_flow ? flow : flow / 8 % 8;
+        s->src[0] = 10, s->src[1] = (uint8_t)(src >> 16), s->src[2] = (uint8_t)(src >> 8);
+        s->src[3] = (uint8_t)src;
+        s->dst[0] = 11, s->dst[1] = (uint8_t)(dst >> 16), s->dst[2] = (uint8_t)(dst >> 8);
+        s->dst[3] = (uint8_t)dst;
+    }
+    m.items = f->items;
+    m.count = count;
+    tb_streams_apply(f->t, st, &m);
+}
+
+/* A stream whose every packet is a new flow between new hosts stops
+ * grouping its chunks (and counts every packet as before: tables big
+ * enough to hold every key hold each with one packet, no error); many
+ * flows between few hosts stop only the flows' grouping; once its
+ * traffic repeats again, a chunk grouped in full to look again brings
+ * the grouping back. */
+static void test_grouping_follows_the_traffic(void **state)
+{
+    fixture_t *f = *state;
+    tb_streams_t *own = f->t;
+    enum { FLOWS = 5 * TB_AGG_CHUNK };
+    tb_streams_t *t = tb_streams_new(1, FLOWS, 2 * FLOWS, 1);
+    assert_non_null(t);
+    t->sub = f->sub;
+    t->offers = f->offers;
+    t->log = &f->log;
+    f->t = t;
+    assert_int_equal(tb_streams_start(t, "scan"), 0);
+    tb_stream_t *st = tb_streams_find(t, "scan");
+    assert_non_null(st);
+    assert_int_equal(st->agg_skip, 0);
+    uint64_t seq = 0;
+    for (uint32_t first = 0; first < FLOWS; first += 4096) {
+        s_apply_flows(f, st, seq++, 4096, first, FLOWS, 1);
+        if (first + 4096 >= TB_AGG_CHUNK) {
+            assert_int_equal(st->agg_skip, TB_AGG_GROUP_ALL); /* from the first chunk on */
+        }
+    }
+    tb_streams_flush(t);
+    assert_int_equal(st->stats->packets, FLOWS);
+    static tb_topk_item_t top[FLOWS];
+    assert_int_equal(tb_topk_top(st->stats->flows, top, FLOWS), FLOWS);
+    assert_int_equal(top[0].packets, 1);
+    assert_int_equal(top[FLOWS - 1].packets, 1);
+    assert_int_equal(top[0].error, 0);
+    assert_int_equal(tb_topk_top(st->stats->hosts, top, FLOWS), FLOWS);
+    assert_int_equal(tb_topk_total(st->stats->hosts), 2 * FLOWS);
+    assert_int_equal(top[0].packets, 1);
+    /* New flows between 8 sources and 8 destinations: hosts grouped again
+     * at the next full chunk, flows not. */
+    for (int k = 0; k < 16 * 2 + 2; k++) {
+        s_apply_flows(f, st, seq++, 4096, FLOWS + (uint32_t)k * 4096, UINT32_MAX, 0);
+    }
+    assert_int_equal(st->agg_skip, TB_AGG_GROUP_FLOWS);
+    /* 500 flows, over and over: within AGG_RECHECK chunks it is grouped in
+     * full again. */
+    for (int k = 0; k < 16 * 2 + 2; k++) {
+        s_apply_flows(f, st, seq++, 4096, 0, 500, 0);
+    }
+    assert_int_equal(st->agg_skip, 0);
+    tb_streams_flush(t);
+    assert_int_equal(st->stats->packets, FLOWS + 2 * (16 * 2 + 2) * 4096);
+    assert_int_equal(tb_topk_total(st->stats->flows), st->stats->packets);
+    assert_int_equal(tb_topk_total(st->stats->hosts), 2 * st->stats->packets);
+    tb_streams_destroy(&t);
+    f->t = own;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +765,7 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_an_end_waits_for_the_counting_thread, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_grouping_follows_the_traffic, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -240,7 +240,7 @@ static tb_batchagg_t s_agg;
 static void s_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, uint64_t seed)
 {
     tb_batchagg_init(&s_agg, seed);
-    tb_batchagg_build(&s_agg, items, n);
+    tb_batchagg_build(&s_agg, items, n, TB_AGG_GROUP_ALL);
     tb_stats_add(st, items, n, &s_agg);
 }
 
@@ -510,7 +510,7 @@ static void test_batchagg_groups_exactly(void **state)
     tb_batchagg_init(&s_agg, 42);
     for (int round = 0; round < 3; round++) { /* the generations reuse the slots */
         size_t n = round == 1 ? 17 : N;
-        tb_batchagg_build(&s_agg, pk, n);
+        tb_batchagg_build(&s_agg, pk, n, TB_AGG_GROUP_ALL);
         uint64_t packets = 0, bytes = 0, host_packets = 0, ip = 0;
         for (size_t f = 0; f < s_agg.nflows; f++) {
             const tb_agg_flow_t *e = &s_agg.flows[f];
@@ -552,6 +552,123 @@ static void test_batchagg_groups_exactly(void **state)
     }
 }
 
+/* Every way of building a chunk (each part grouped or one entry per key)
+ * counts the same: the same top tables, to the packet and byte, and the
+ * same distinct-flow estimate; a part not grouped has one entry per packet
+ * (flows) or per IP flow entry's source and destination (hosts), each
+ * pointing where it should. */
+static void test_batchagg_every_build_counts_the_same(void **state)
+{
+    (void)state;
+    enum { N = 3000, CAP = 512 };
+    static tb_summary_t pk[N];
+    uint64_t rng = 7;
+    for (size_t i = 0; i < N; i++) {
+        uint64_t r = s_rng(&rng);
+        /* 13 sources, 3 ports, 2 protocols, 6 destinations: 468 flows */
+        pk[i] = s_pkt((uint8_t)(r % 13), (uint16_t)(1000 + (r >> 8) % 3), 60 + (uint32_t)(r % 1400),
+                      i, (r >> 16) % 2 ? 6 : 17);
+        pk[i].dst[3] = (uint8_t)((r >> 28) % 6);
+        if ((r >> 20) % 10 == 0) {
+            pk[i].family = TB_FAMILY_NONE;
+            memset(pk[i].src, 0, 16);
+            memset(pk[i].dst, 0, 16);
+        }
+    }
+    static tb_topk_item_t want_f[CAP], want_h[CAP], got[CAP];
+    static uint8_t want_keys[2][CAP][TB_TOPK_KEY_MAX];
+    size_t nwant_f = 0, nwant_h = 0;
+    tb_hll_t want_seen;
+    for (int m = TB_AGG_GROUP_ALL; m >= 0; m--) {
+        unsigned group = (unsigned)m;
+        tb_topk_t *flows = tb_topk_new(CAP, sizeof(tb_flow_key_t), 42);
+        tb_topk_t *hosts = tb_topk_new(CAP, sizeof(tb_host_key_t), TB_HOST_SEED(42));
+        assert_non_null(flows);
+        assert_non_null(hosts);
+        tb_hll_t seen;
+        tb_hll_reset(&seen);
+        tb_batchagg_init(&s_agg, 42);
+        for (size_t off = 0; off < N; off += 1000) { /* three chunks */
+            tb_batchagg_build(&s_agg, pk + off, 1000, group);
+            if (!(group & TB_AGG_GROUP_FLOWS)) {
+                assert_int_equal(s_agg.nflows, 1000);
+                for (size_t i = 0; i < 1000; i++) {
+                    tb_flow_key_t k;
+                    tb_flow_key(&pk[off + i], &k);
+                    assert_int_equal(s_agg.pkt_flow[i], i);
+                    assert_memory_equal(&s_agg.flows[i].key, &k, sizeof k);
+                    assert_int_equal(s_agg.flows[i].packets, 1);
+                    assert_int_equal(s_agg.flows[i].bytes, pk[off + i].wire_len);
+                }
+            } else {
+                assert_true(s_agg.nflows < 1000);
+            }
+            size_t ip_flows = 0;
+            for (size_t f = 0; f < s_agg.nflows; f++) {
+                const tb_agg_flow_t *e = &s_agg.flows[f];
+                if (e->key.family == 0) {
+                    assert_int_equal(e->host[0], TB_AGG_NONE);
+                    assert_int_equal(e->host[1], TB_AGG_NONE);
+                    continue;
+                }
+                ip_flows++;
+                tb_host_key_t hk;
+                tb_host_key(&hk, e->key.family, e->key.src);
+                assert_memory_equal(&s_agg.hosts[e->host[0]].key, &hk, sizeof hk);
+                tb_host_key(&hk, e->key.family, e->key.dst);
+                assert_memory_equal(&s_agg.hosts[e->host[1]].key, &hk, sizeof hk);
+            }
+            assert_int_equal(s_agg.host_keys, 2 * ip_flows);
+            if (group & TB_AGG_GROUP_HOSTS) {
+                assert_true(s_agg.nhosts < s_agg.host_keys);
+            } else {
+                assert_int_equal(s_agg.nhosts, s_agg.host_keys);
+            }
+            tb_batchagg_count(&s_agg, flows, hosts, &seen);
+        }
+        if (group == TB_AGG_GROUP_ALL) {
+            /* Kept with copies of their keys (an item's key is the
+             * table's). */
+            nwant_f = tb_topk_top(flows, want_f, CAP);
+            nwant_h = tb_topk_top(hosts, want_h, CAP);
+            for (size_t i = 0; i < nwant_f; i++) {
+                memcpy(want_keys[0][i], want_f[i].key, sizeof(tb_flow_key_t));
+                want_f[i].key = want_keys[0][i];
+            }
+            for (size_t i = 0; i < nwant_h; i++) {
+                memcpy(want_keys[1][i], want_h[i].key, sizeof(tb_host_key_t));
+                want_h[i].key = want_keys[1][i];
+            }
+            want_seen = seen;
+            assert_true(nwant_f > 400 && nwant_f <= 468);
+            assert_int_equal(nwant_h, 19);
+        } else {
+            const tb_topk_item_t *want[2] = {want_f, want_h};
+            size_t nwant[2] = {nwant_f, nwant_h};
+            const tb_topk_t *tables[2] = {flows, hosts};
+            size_t ksize[2] = {sizeof(tb_flow_key_t), sizeof(tb_host_key_t)};
+            for (int k = 0; k < 2; k++) {
+                assert_int_equal(tb_topk_top(tables[k], got, CAP), nwant[k]);
+                /* Equal counts may come in another order: every key is
+                 * looked up among the wanted ones. */
+                for (size_t i = 0; i < nwant[k]; i++) {
+                    size_t j = 0;
+                    while (j < nwant[k] && memcmp(want[k][j].key, got[i].key, ksize[k]) != 0) {
+                        j++;
+                    }
+                    assert_true(j < nwant[k]);
+                    assert_int_equal(got[i].packets, want[k][j].packets);
+                    assert_int_equal(got[i].bytes, want[k][j].bytes);
+                    assert_int_equal(got[i].error, 0);
+                }
+            }
+            assert_memory_equal(&seen, &want_seen, sizeof seen);
+        }
+        tb_topk_destroy(&flows);
+        tb_topk_destroy(&hosts);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_keys_seen_once_stay_out),
         cmocka_unit_test(test_keys_and_hashes_by_words),
         cmocka_unit_test(test_batchagg_groups_exactly),
+        cmocka_unit_test(test_batchagg_every_build_counts_the_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
