@@ -16,6 +16,14 @@
 #define S_MAGIC_USEC    0xa1b2c3d4u
 #define S_MAGIC_NSEC    0xa1b23c4du
 
+/* Records are read once, in order, from memory no cache holds yet, and the
+ * processor's own prefetching stops at each page's end: each record asks
+ * for the two cache lines (a record of 128 bytes captured and its header
+ * span about two) a page ahead of it. The probe's reading thread spent a
+ * sixth less time per packet (3 M packets of 136 bytes: 160-168 -> 124-136
+ * ms), where one line 1 KiB ahead saved half that. */
+#define S_AHEAD 4096
+
 static uint32_t s_u32(const uint8_t *p)
 {
     uint32_t v;
@@ -177,6 +185,10 @@ int tb_pcapmap_next(tb_pcapmap_t *m, struct pcap_pkthdr *hdr, const uint8_t **da
         }
     }
     const uint8_t *rh = m->win + (m->off - m->win_off);
+    if (m->off + S_AHEAD + 128 <= m->win_off + m->win_len) {
+        __builtin_prefetch(rh + S_AHEAD);
+        __builtin_prefetch(rh + S_AHEAD + 64);
+    }
     uint32_t caplen = s_u32(rh + 8);
     uint32_t len = s_u32(rh + 12);
     if (caplen > m->snaplen || m->off + S_RECORD_HEADER + caplen > m->size || len == 0) {
