@@ -1,6 +1,7 @@
 /* collector — the loop: bus messages in, statistics kept; see collector.h. */
 #include "collector_int.h"
 #include "control.h"
+#include "cpus.h"
 #include "sink_log.h"
 #include "state.h"
 
@@ -153,9 +154,11 @@ size_t tb_collector_threads(const tb_collector_config_t *cfg)
     }
     /* With two cores the probe, ZeroMQ's I/O threads and the database
      * share the second one: a counting thread there measured no faster
-     * end to end (README, Performance). */
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    return cpus >= 4 ? 2 : 1;
+     * end to end (README, Performance). The CPUs are those the process
+     * may use: a container limited to 2 of a host's 32 has 2. */
+    tb_cpus_t cpus;
+    tb_cpus_get(&cpus);
+    return cpus.usable >= 4 ? 2 : 1;
 }
 
 tb_collector_t *tb_collector_new(const tb_collector_config_t *cfg, char *err, size_t errsize)
@@ -499,6 +502,17 @@ static void s_announce(const tb_collector_t *c)
         tb_log(TB_LOG_INFO, LOG_COMPONENT, "accepting probes on %s", c->cfg.listen[i]);
     }
     tb_log(TB_LOG_INFO, LOG_COMPONENT, "control on %s", c->cfg.control);
+    tb_cpus_t cpus;
+    tb_cpus_get(&cpus);
+    char quota[32] = "none";
+    if (cpus.quota != 0) {
+        snprintf(quota, sizeof quota, "%zu", cpus.quota);
+    }
+    tb_log(TB_LOG_INFO, LOG_COMPONENT,
+           "counting on %zu thread(s) (--threads %s; %zu CPUs usable: %zu online, %zu in the "
+           "affinity mask, quota %s)",
+           tb_collector_threads(&c->cfg), c->cfg.threads == 0 ? "auto" : "given", cpus.usable,
+           cpus.online, cpus.affinity, quota);
     if (c->cfg.curve != NULL) {
         return;
     }

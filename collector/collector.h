@@ -45,8 +45,8 @@ typedef struct tb_collector tb_collector_t;
 
 void tb_collector_config_defaults(tb_collector_config_t *cfg);
 
-/* The threads that count packets cfg asks for: 1 or 2 (auto: 2 on a
- * machine with at least 4 CPUs online). */
+/* The threads that count packets cfg asks for: 1 or 2 (auto: 2 when the
+ * process may use at least 4 CPUs: cpus.h). */
 size_t tb_collector_threads(const tb_collector_config_t *cfg);
 
 /* Check cfg and create the parts: the streams' table and sinks, the offer
