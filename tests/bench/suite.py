@@ -14,8 +14,8 @@ packet): `zipf`, N packets over 10,000 flows of Zipf-like popularity, and
 - probe alone: tapbus-probe publishing the file to tb-bus-sink (which
   records the messages);
 - collector alone: those recorded messages played by tb-bus-replay into
-  tapbus-collector (no sink, then with InfluxDB): from `tapbusctl start`
-  until the stream is finished; and "per CPU second": packets over the CPU
+  tapbus-collector (no sink, then with InfluxDB): once it is connected to
+  the replay, from `tapbusctl start` until the stream is finished; and "per CPU second": packets over the CPU
   time the collector's own threads used meanwhile (ZeroMQ's I/O thread,
   which reads the socket, apart), the rate one core of its own would
   ingest, whatever the replaying process and the transport take from the
@@ -229,6 +229,13 @@ class Suite:
             try:
                 h.wait_for(lambda: h.ctl(control, "status", timeout_ms=500, check=False)[0] == 0,
                            30, "the collector to answer")
+                # Connected to every replay before the clock starts: a
+                # replay binds only once its recording is loaded, and the
+                # collector retries a refused connection every 100 ms,
+                # which would be timed as the collector's.
+                h.wait_for(lambda: all(e["state"] == "connected" for e in
+                                       h.ctl_json(control, "status")["collector"]["endpoints"]),
+                           60, "the collector to connect to every replay")
                 return self._measure(collector, control, [name for name, _ in records],
                                      self._points_check(db) if db else None)
             finally:
