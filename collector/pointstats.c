@@ -34,6 +34,17 @@ void tb_pointstats_add(tb_pointstats_t *ps, const tb_point_table_t *t, const tb_
 {
     int slot[TB_POINTS_MAX + 1];
     size_t tn = t != NULL && t->n <= TB_POINTS_MAX ? t->n : 0;
+    if (tn == 0) {
+        /* A batch without points (any source but DPMI): every packet is
+         * unnamed, summed in a local rather than through ps. */
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < n; i++) {
+            bytes += items[i].wire_len;
+        }
+        ps->unnamed_packets += n;
+        ps->unnamed_bytes += bytes;
+        return;
+    }
     for (size_t i = 1; i <= tn; i++) {
         slot[i] = S_UNMAPPED;
     }

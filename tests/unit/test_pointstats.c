@@ -84,6 +84,7 @@ static void test_batches_map_by_name(void **state)
     tb_pointstats_add(&empty, NULL, none, 2);
     assert_int_equal(empty.n, 0);
     assert_int_equal(empty.unnamed_packets, 4);
+    assert_int_equal(empty.unnamed_bytes, 22);
     assert_false(tb_pointstats_any(&empty));
 }
 
