@@ -457,6 +457,21 @@ static void test_starting_again_rejoins(void **state)
     assert_int_equal(st->run_resets, 0); /* nothing of run 2 was counted before */
 }
 
+/* A batch of st from probe p1 (boot 100, run 1). */
+static void s_batch_msg(tb_wire_msg_t *m, const tb_stream_t *st, uint64_t seq,
+                        tb_summary_t *items, size_t count)
+{
+    memset(m, 0, sizeof *m);
+    m->hdr.type = TB_MSG_BATCH;
+    snprintf(m->hdr.probe_id, sizeof m->hdr.probe_id, "p1");
+    snprintf(m->hdr.stream, sizeof m->hdr.stream, "%s", st->name);
+    m->hdr.boot_ns = 100;
+    m->hdr.seq = seq;
+    m->hdr.run = 1;
+    m->items = items;
+    m->count = count;
+}
+
 /* Batches of many flows (4,000 packets each, 500 flows of uneven size) for
  * a stream, run as the loop runs them: a flush after every few messages. */
 static void s_feed_flows(fixture_t *f, tb_stream_t *st, uint64_t now)
@@ -478,15 +493,7 @@ static void s_feed_flows(fixture_t *f, tb_stream_t *st, uint64_t now)
             s->dst[0] = 10, s->dst[2] = 1, s->dst[3] = (uint8_t)(flow % 11);
         }
         tb_wire_msg_t m;
-        memset(&m, 0, sizeof m);
-        m.hdr.type = TB_MSG_BATCH;
-        snprintf(m.hdr.probe_id, sizeof m.hdr.probe_id, "p1");
-        snprintf(m.hdr.stream, sizeof m.hdr.stream, "%s", st->name);
-        m.hdr.boot_ns = 100;
-        m.hdr.seq = seq;
-        m.hdr.run = 1;
-        m.items = items;
-        m.count = 4000;
+        s_batch_msg(&m, st, seq, items, 4000);
         tb_streams_apply(f->t, st, &m);
         if (seq % 5 == 4) {
             tb_streams_flush(f->t);
@@ -652,14 +659,6 @@ static void test_interleaved_streams_keep_their_stages(void **state)
 static void s_apply_flows(fixture_t *f, tb_stream_t *st, uint64_t seq, size_t count,
                           uint32_t first, uint32_t flows, int hosts_per_flow)
 {
-    tb_wire_msg_t m;
-    memset(&m, 0, sizeof m);
-    m.hdr.type = TB_MSG_BATCH;
-    snprintf(m.hdr.probe_id, sizeof m.hdr.probe_id, "p1");
-    snprintf(m.hdr.stream, sizeof m.hdr.stream, "%s", st->name);
-    m.hdr.boot_ns = 100;
-    m.hdr.seq = seq;
-    m.hdr.run = 1;
     for (size_t i = 0; i < count; i++) {
         tb_summary_t *s = &f->items[i];
         uint32_t flow = (uint32_t)((first + i) % flows);
@@ -678,8 +677,8 @@ static void s_apply_flows(fixture_t *f, tb_stream_t *st, uint64_t seq, size_t co
         s->dst[0] = 11, s->dst[1] = (uint8_t)(dst >> 16), s->dst[2] = (uint8_t)(dst >> 8);
         s->dst[3] = (uint8_t)dst;
     }
-    m.items = f->items;
-    m.count = count;
+    tb_wire_msg_t m;
+    s_batch_msg(&m, st, seq, f->items, count);
     tb_streams_apply(f->t, st, &m);
 }
 
