@@ -114,7 +114,8 @@ static const tb_option_t s_options[] = {
     {TB_OPTION_ENUM, "threads", .arg = "N", F(c.threads), .words = "auto|1|2",
      .help = "threads counting packets: 2 counts each chunk's top\n"
              "tables beside the loop thread, 1 on the loop alone,\n"
-             "auto 2 with at least 4 CPUs (default {default})"},
+             "auto 2 with at least 4 CPUs it may use, affinity\n"
+             "and CPU quota counted (default {default})"},
     {TB_OPTION_U64, "hwm", .arg = "N", F(c.rcvhwm), .min = 1, .max = 10000000,
      .help = "bus receive high-water mark in messages (default {default})"},
     {TB_OPTION_STRING, "state-dir", .arg = "DIR", F(c.state_dir),
