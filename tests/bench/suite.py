@@ -15,11 +15,11 @@ packet): `zipf`, N packets over 10,000 flows of Zipf-like popularity, and
   records the messages);
 - collector alone: those recorded messages played by tb-bus-replay into
   tapbus-collector (no sink, then with InfluxDB): once it is connected to
-  the replay, from `tapbusctl start` until the stream is finished; and "per CPU second": packets over the CPU
-  time the collector's own threads used meanwhile (ZeroMQ's I/O thread,
-  which reads the socket, apart), the rate one core of its own would
-  ingest, whatever the replaying process and the transport take from the
-  same cores;
+  the replay, from `tapbusctl start` until the stream is finished; and
+  "per CPU second": packets over the CPU time the collector's own threads
+  used meanwhile (ZeroMQ's I/O thread, which reads the socket, apart), the
+  rate one core of its own would ingest, whatever the replaying process
+  and the transport take from the same cores;
 - end to end: probe -> bus -> collector, without a sink and with a real
   influxd (the harness's, private): from start until finished, then the
   stream's final point is checked in the database (packets exact);
