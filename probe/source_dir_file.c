@@ -193,6 +193,15 @@ static int s_open_file(dir_source_t *self, uint64_t now, char *err, size_t errsi
     uint8_t magic[8] = {0};
     size_t got = fread(magic, 1, 8, fp);
     rewind(fp);
+    if (got < 4 && !self->newer_exists) {
+        /* Not even the magic number is written yet. libpcap, reading next,
+         * may find the writer further on and open the file, whose format
+         * (a pcapng file waits until it is complete) must come from the
+         * bytes that open it: wait for the header. */
+        fclose(fp);
+        self->wait_why = W_HEADER;
+        return 0;
+    }
     if (tb_capfile_is_magic(magic, got)) {
         return s_open_capfile(self, fp, err, errsize);
     }
