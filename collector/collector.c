@@ -511,7 +511,7 @@ static void s_announce(const tb_collector_t *c)
     tb_log(TB_LOG_INFO, LOG_COMPONENT,
            "counting on %zu thread(s) (--threads %s; %zu CPUs usable: %zu online, %zu in the "
            "affinity mask, quota %s)",
-           tb_collector_threads(&c->cfg), c->cfg.threads == 0 ? "auto" : "given", cpus.usable,
+           (size_t)(c->assist != NULL ? 2 : 1), c->cfg.threads == 0 ? "auto" : "given", cpus.usable,
            cpus.online, cpus.affinity, quota);
     if (c->cfg.curve != NULL) {
         return;
