@@ -150,6 +150,16 @@ static void s_handshake_reason(const tb_fanout_t *f, const char *endpoint,
     }
 }
 
+/* A message snprintf() cut (n, its full length, does not fit) ends in "..."
+ * so the operator sees that it goes on: a long endpoint named twice, once in
+ * the reason, can outgrow the answer's error field. */
+static void s_mark_cut(char *msg, size_t size, int n)
+{
+    if (n >= 0 && (size_t)n >= size && size > 4) {
+        memcpy(msg + size - 4, "...", 4);
+    }
+}
+
 /* Why a tcp:// endpoint did not answer, told apart for the operator: an
  * unknown host, a refused connection (nothing listens there), or nothing
  * ("" : it accepts connections but did not reply in time). ZeroMQ retries
@@ -366,10 +376,11 @@ int tb_fanout_ask(const tb_fanout_t *f, const tb_ctl_request_t *const *reqs, int
             char why[300];
             s_why(f->endpoint[i], why, sizeof why, 500);
             ans[i].code = TB_CALL_UNREACHABLE;
-            snprintf(ans[i].err, sizeof ans[i].err,
-                     "no reply from collector at %s within %d ms (%d attempt%s)%s%s",
-                     f->endpoint[i], f->timeout_ms, attempts, attempts == 1 ? "" : "s",
-                     why[0] ? ": " : "", why);
+            int n = snprintf(ans[i].err, sizeof ans[i].err,
+                             "no reply from collector at %s within %d ms (%d attempt%s)%s%s",
+                             f->endpoint[i], f->timeout_ms, attempts, attempts == 1 ? "" : "s",
+                             why[0] ? ": " : "", why);
+            s_mark_cut(ans[i].err, sizeof ans[i].err, n);
         }
     }
     rc = 0;
