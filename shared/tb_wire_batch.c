@@ -67,6 +67,26 @@ static inline uint8_t *s_put_uint(uint8_t *p, uint64_t v)
     return p;
 }
 
+/* Append v as uint 16 (0xcd) when it fits, as uint 32 (0xce) otherwise: the
+ * bytes of msgpack-c's msgpack_pack_fix_uint16/32. For the lengths and the
+ * ports (docs/wire-format.md, section 5.1): their smallest encoding changes
+ * from packet to packet (a 60-byte ACK, a 1514-byte segment; port 53 and
+ * port 5353), and a decoder's branch on it then goes wrong for a good part
+ * of the packets; one width keeps it on one path. */
+static inline uint8_t *s_put_uint16_up(uint8_t *p, uint32_t v)
+{
+    if (v > UINT16_MAX) {
+        *p++ = 0xce;
+        *p++ = (uint8_t)(v >> 24);
+        *p++ = (uint8_t)(v >> 16);
+    } else {
+        *p++ = 0xcd;
+    }
+    *p++ = (uint8_t)(v >> 8);
+    *p++ = (uint8_t)v;
+    return p;
+}
+
 /* An address: bin 8 of n bytes, n 0, 4 or 16 (copies of a constant size
  * are a move or two, not a call). */
 static inline uint8_t *s_put_bin(uint8_t *p, const uint8_t *data, size_t n)
@@ -87,26 +107,28 @@ static inline uint8_t *s_put_bin(uint8_t *p, const uint8_t *data, size_t n)
  * ts 9, lengths 5+5, family 1, proto 2, addresses 18+18, ports 3+3,
  * tcp_flags 2, vlan 3, flags 2, ethertype 3), and a 14th, the point index
  * (1 byte: at most TB_POINTS_MAX), when it names one; TB_WIRE_SUMMARY_MAX_BYTES
- * leaves a margin.
+ * leaves a margin. The lengths and ports are written in 16 bits at least
+ * (s_put_uint16_up), every other integer in its smallest encoding.
  *
  * Why not msgpack-c's packer here: this is the probe's per-packet hot path,
  * and the packer reaches the buffer through a callback for each of the 16
  * pieces of a summary, which made encoding cost more than decoding the packet.
  * Writing the bytes directly is about three times faster and produces exactly
- * the bytes msgpack-c would (checked against it in tests/unit/test_wire.c);
- * everything else in the format goes through msgpack-c. */
+ * the bytes msgpack-c's packer functions would (checked against them in
+ * tests/unit/test_wire.c); everything else in the format goes through
+ * msgpack-c. */
 static uint8_t *s_put_summary(uint8_t *p, const tb_summary_t *s, size_t alen)
 {
     *p++ = (uint8_t)(0x90 | (s->point != 0 ? S_SUMMARY_LEN + 1 : S_SUMMARY_LEN));
     p = s_put_uint(p, s->ts_ns);
-    p = s_put_uint(p, s->wire_len);
-    p = s_put_uint(p, s->cap_len);
+    p = s_put_uint16_up(p, s->wire_len);
+    p = s_put_uint16_up(p, s->cap_len);
     p = s_put_uint(p, s->family);
     p = s_put_uint(p, s->proto);
     p = s_put_bin(p, s->src, alen);
     p = s_put_bin(p, s->dst, alen);
-    p = s_put_uint(p, s->sport);
-    p = s_put_uint(p, s->dport);
+    p = s_put_uint16_up(p, s->sport);
+    p = s_put_uint16_up(p, s->dport);
     p = s_put_uint(p, s->tcp_flags);
     p = s_put_uint(p, s->vlan);
     p = s_put_uint(p, s->flags);

@@ -24,8 +24,61 @@
 /* clang-format off */
 
 /* tests/data/wire/batch.bin: three summaries (IPv4 TCP, IPv6 UDP on VLAN
- * 100, ARP) from probe "p1", stream "01::10:01", seq 42. */
+ * 100, ARP) from probe "p1", stream "01::10:01", seq 42; the lengths and
+ * ports in 16 bits, every other integer in its smallest encoding. */
 static const uint8_t k_batch[] = {
+    0x98,                                                 /* envelope: array of 8 */
+    0x01,                                                 /* version 1 */
+    0x01,                                                 /* type 1 = batch */
+    0xa2, 0x70, 0x31,                                     /* probe_id "p1" */
+    0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x36, 0x2a, 0x00, 0x00, /* boot_ns 1700000000000000000 */
+    0xa9, 0x30, 0x31, 0x3a, 0x3a, 0x31, 0x30, 0x3a, 0x30, 0x31, /* stream "01::10:01" */
+    0x2a,                                                 /* seq 42 */
+    0x93,                                                 /* payload: array of 3 */
+    /* 1: IPv4 TCP 192.0.2.1:49152 -> 198.51.100.2:443 SYN|ACK */
+    0x9d,                                                 /* array of 13 */
+    0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x3d, 0x85, 0xcd, 0x15, /* ts_ns */
+    0xcd, 0x00, 0x3c, 0xcd, 0x00, 0x3c,                   /* wire_len 60, cap_len 60 */
+    0x04, 0x06,                                           /* family 4, proto 6 */
+    0xc4, 0x04, 0xc0, 0x00, 0x02, 0x01,                   /* src */
+    0xc4, 0x04, 0xc6, 0x33, 0x64, 0x02,                   /* dst */
+    0xcd, 0xc0, 0x00, 0xcd, 0x01, 0xbb,                   /* sport 49152, dport 443 */
+    0x12,                                                 /* tcp_flags */
+    0x00,                                                 /* vlan */
+    0x22,                                                 /* flags PORTS|TCPFLAGS */
+    0xcd, 0x08, 0x00,                                     /* ethertype IPv4 */
+    /* 2: IPv6 UDP 2001:db8::1:53 -> 2001:db8::2:5353, VLAN 100, 128 of 1514 */
+    0x9d,                                                 /* array of 13 */
+    0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x43, 0x7b, 0xae, 0x15, /* ts_ns */
+    0xcd, 0x05, 0xea, 0xcd, 0x00, 0x80,                   /* wire_len 1514, cap_len 128 */
+    0x06, 0x11,                                           /* family 6, proto 17 */
+    0xc4, 0x10,                                           /* src: bin of 16 */
+    0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+    0xc4, 0x10,                                           /* dst: bin of 16 */
+    0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
+    0xcd, 0x00, 0x35, 0xcd, 0x14, 0xe9,                   /* sport 53, dport 5353 */
+    0x00,                                                 /* tcp_flags */
+    0x64,                                                 /* vlan 100 */
+    0x03,                                                 /* flags VLAN|PORTS */
+    0xcd, 0x86, 0xdd,                                     /* ethertype IPv6 */
+    /* 3: ARP (not IP): no addresses */
+    0x9d,                                                 /* array of 13 */
+    0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x49, 0x71, 0x8f, 0x15, /* ts_ns */
+    0xcd, 0x00, 0x2a, 0xcd, 0x00, 0x2a,                   /* wire_len 42, cap_len 42 */
+    0x00, 0x00,                                           /* family 0, proto 0 */
+    0xc4, 0x00, 0xc4, 0x00,                               /* src, dst: empty bins */
+    0xcd, 0x00, 0x00, 0xcd, 0x00, 0x00,                   /* ports 0 */
+    0x00, 0x00, 0x00,                                     /* tcp_flags, vlan, flags */
+    0xcd, 0x08, 0x06,                                     /* ethertype ARP */
+    0x03,                                                 /* run 3 */
+};
+
+/* tests/data/wire/batch_smallest.bin: the same batch with every integer in
+ * its smallest encoding, as encoders before the 16-bit lengths and ports
+ * wrote it (and as any msgpack library may): read as the same values. */
+static const uint8_t k_batch_smallest[] = {
     0x98,                                                 /* envelope: array of 8 */
     0x01,                                                 /* version 1 */
     0x01,                                                 /* type 1 = batch */
@@ -135,7 +188,8 @@ static const uint8_t k_batch_points[] = {
     /* 1: the golden IPv4 TCP summary, at point 2 */
     0x9e,                                                 /* array of 14 */
     0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x3d, 0x85, 0xcd, 0x15, /* ts_ns */
-    0x3c, 0x3c, 0x04, 0x06,                               /* lengths, family, proto */
+    0xcd, 0x00, 0x3c, 0xcd, 0x00, 0x3c,                   /* lengths */
+    0x04, 0x06,                                           /* family, proto */
     0xc4, 0x04, 0xc0, 0x00, 0x02, 0x01,                   /* src */
     0xc4, 0x04, 0xc6, 0x33, 0x64, 0x02,                   /* dst */
     0xcd, 0xc0, 0x00, 0xcd, 0x01, 0xbb,                   /* ports */
@@ -145,9 +199,11 @@ static const uint8_t k_batch_points[] = {
     /* 2: the golden ARP summary, at point 1 */
     0x9e,                                                 /* array of 14 */
     0xcf, 0x17, 0x97, 0x9c, 0xfe, 0x49, 0x71, 0x8f, 0x15, /* ts_ns */
-    0x2a, 0x2a, 0x00, 0x00,                               /* lengths, family, proto */
+    0xcd, 0x00, 0x2a, 0xcd, 0x00, 0x2a,                   /* lengths */
+    0x00, 0x00,                                           /* family, proto */
     0xc4, 0x00, 0xc4, 0x00,                               /* src, dst: empty */
-    0x00, 0x00, 0x00, 0x00, 0x00,                         /* ports, tcp_flags, vlan, flags */
+    0xcd, 0x00, 0x00, 0xcd, 0x00, 0x00,                   /* ports */
+    0x00, 0x00, 0x00,                                     /* tcp_flags, vlan, flags */
     0xcd, 0x08, 0x06,                                     /* ethertype */
     0x01,                                                 /* point 1 */
     0x03,                                                 /* run 3 */
@@ -381,6 +437,7 @@ static void test_golden_files(void **state)
         size_t len;
     } g[] = {
         {"wire/batch.bin", k_batch, sizeof k_batch},
+        {"wire/batch_smallest.bin", k_batch_smallest, sizeof k_batch_smallest},
         {"wire/heartbeat.bin", k_heartbeat, sizeof k_heartbeat},
         {"wire/eos.bin", k_eos, sizeof k_eos},
         {"wire/batch_points.bin", k_batch_points, sizeof k_batch_points},
@@ -402,17 +459,22 @@ static void test_golden_decode(void **state)
     tb_wire_msg_t m;
     s_golden_items(want);
 
-    uint8_t *buf = s_load("wire/batch.bin", &len);
-    assert_int_equal(tb_wire_decode(buf, len, &m, got, N(got)), 0);
     tb_wire_header_t h = s_header("01::10:01", 42);
     h.type = TB_MSG_BATCH;
-    s_assert_header_eq(&m.hdr, &h);
-    assert_ptr_equal(m.items, got);
-    assert_int_equal(m.count, 3);
-    for (size_t i = 0; i < 3; i++) {
-        s_assert_summary_eq(&got[i], &want[i]);
+    /* The batch as written, and with every integer in its smallest encoding. */
+    static const char *const batches[] = {"wire/batch.bin", "wire/batch_smallest.bin"};
+    uint8_t *buf;
+    for (size_t b = 0; b < N(batches); b++) {
+        buf = s_load(batches[b], &len);
+        assert_int_equal(tb_wire_decode(buf, len, &m, got, N(got)), 0);
+        s_assert_header_eq(&m.hdr, &h);
+        assert_ptr_equal(m.items, got);
+        assert_int_equal(m.count, 3);
+        for (size_t i = 0; i < 3; i++) {
+            s_assert_summary_eq(&got[i], &want[i]);
+        }
+        free(buf);
     }
-    free(buf);
 
     buf = s_load("wire/heartbeat.bin", &len);
     assert_int_equal(tb_wire_decode(buf, len, &m, got, N(got)), 0);
@@ -1179,7 +1241,7 @@ static void test_points_refused(void **state)
     /* Decoding: an index the batch's table does not hold. */
     uint8_t b[sizeof k_batch_points];
     memcpy(b, k_batch_points, sizeof b);
-    size_t at_point1 = 27 + 1 + 37; /* the envelope to the payload, summary 1, its 37 bytes */
+    size_t at_point1 = 27 + 1 + 41; /* the envelope to the payload, summary 1, its 41 bytes */
     assert_int_equal(b[at_point1], 0x02);
     b[at_point1] = 0x03;
     assert_int_equal(tb_wire_decode(b, sizeof b, &m, got, N(got)), TB_EPROTO);
@@ -1560,18 +1622,29 @@ static void s_check_any(const uint8_t *buf, size_t len, int *accepted)
 }
 
 /* A summary as msgpack-c packs it (the smallest encoding of each integer). */
+/* The lengths: uint 16 when they fit, uint 32 otherwise (wire-format.md,
+ * 5.1); the ports always uint 16; every other integer the smallest. */
+static void s_pack_uint16_up(msgpack_packer *pk, uint32_t v)
+{
+    if (v <= UINT16_MAX) {
+        msgpack_pack_fix_uint16(pk, (uint16_t)v);
+    } else {
+        msgpack_pack_fix_uint32(pk, v);
+    }
+}
+
 static void s_pack_summary_c(msgpack_packer *pk, const tb_summary_t *s, size_t alen)
 {
     msgpack_pack_array(pk, s->point != 0 ? 14 : 13);
     msgpack_pack_uint64(pk, s->ts_ns);
-    msgpack_pack_uint64(pk, s->wire_len);
-    msgpack_pack_uint64(pk, s->cap_len);
+    s_pack_uint16_up(pk, s->wire_len);
+    s_pack_uint16_up(pk, s->cap_len);
     msgpack_pack_uint64(pk, s->family);
     msgpack_pack_uint64(pk, s->proto);
     msgpack_pack_bin_with_body(pk, s->src, alen);
     msgpack_pack_bin_with_body(pk, s->dst, alen);
-    msgpack_pack_uint64(pk, s->sport);
-    msgpack_pack_uint64(pk, s->dport);
+    msgpack_pack_fix_uint16(pk, s->sport);
+    msgpack_pack_fix_uint16(pk, s->dport);
     msgpack_pack_uint64(pk, s->tcp_flags);
     msgpack_pack_uint64(pk, s->vlan);
     msgpack_pack_uint64(pk, s->flags);

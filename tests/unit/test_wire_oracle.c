@@ -36,6 +36,15 @@ static uint64_t s_any(uint64_t max)
     return max == UINT64_MAX ? v : v % (max + 1);
 }
 
+static void s_pack_len(msgpack_packer *pk, uint32_t v)
+{
+    if (v <= UINT16_MAX) {
+        msgpack_pack_fix_uint16(pk, (uint16_t)v);
+    } else {
+        msgpack_pack_fix_uint32(pk, v);
+    }
+}
+
 static void s_random_summary(tb_summary_t *s)
 {
     static const uint8_t families[] = {TB_FAMILY_NONE, TB_FAMILY_IPV4, TB_FAMILY_IPV6};
@@ -109,16 +118,17 @@ static void s_reference(msgpack_sbuffer *sb, const tb_wire_header_t *h, const tb
         size_t alen = s->family == TB_FAMILY_IPV4 ? 4 : s->family == TB_FAMILY_IPV6 ? 16 : 0;
         msgpack_pack_array(&pk, s->point != 0 ? 14 : 13);
         msgpack_pack_uint64(&pk, s->ts_ns);
-        msgpack_pack_uint32(&pk, s->wire_len);
-        msgpack_pack_uint32(&pk, s->cap_len);
+        /* lengths: uint 16 at least; ports: always uint 16 (5.1) */
+        s_pack_len(&pk, s->wire_len);
+        s_pack_len(&pk, s->cap_len);
         msgpack_pack_uint8(&pk, s->family);
         msgpack_pack_uint8(&pk, s->proto);
         msgpack_pack_bin(&pk, alen);
         msgpack_pack_bin_body(&pk, s->src, alen);
         msgpack_pack_bin(&pk, alen);
         msgpack_pack_bin_body(&pk, s->dst, alen);
-        msgpack_pack_uint16(&pk, s->sport);
-        msgpack_pack_uint16(&pk, s->dport);
+        msgpack_pack_fix_uint16(&pk, s->sport);
+        msgpack_pack_fix_uint16(&pk, s->dport);
         msgpack_pack_uint8(&pk, s->tcp_flags);
         msgpack_pack_uint16(&pk, s->vlan);
         msgpack_pack_uint8(&pk, s->flags);
