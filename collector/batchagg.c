@@ -235,6 +235,14 @@ static inline void s_prefetch(tb_topk_t *t, const uint64_t *hash, size_t i, size
     }
 }
 
+/* Every call inlined (with link-time optimisation, the top-N tables' too):
+ * with every packet a new flow this loop calls tb_topk_add_n three times a
+ * packet, and the calls' register saves and restores cost 2-3 % of the
+ * collector's time (tb-ingest-bench: 72.6-73.0 -> 70.2-71.8 ns per packet,
+ * with InfluxDB 109.5-110.6 -> 106.8-107.6; zipf the same). */
+#if defined(__GNUC__)
+__attribute__((flatten))
+#endif
 void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *hosts,
                        tb_hll_t *seen)
 {
