@@ -212,26 +212,21 @@ void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n, un
     }
 }
 
-/* Prefetch distances: a key's hash slot is asked for SLOT_AHEAD keys before
- * its update, its entry, position and filter counter (which the slot names)
- * ENTRY_AHEAD keys before, its count in the heap (whose place the position
- * gives) COUNT_AHEAD keys before. A chunk holds thousands of keys: slots
+/* Prefetch distances: a key's hash slot and filter counter are asked for
+ * SLOT_AHEAD_TOPK keys before its update, its entry and count (which the slot
+ * names) ENTRY_AHEAD keys before. A chunk holds thousands of keys: slots
  * asked for all at once would leave the cache before their turn. */
-#define SLOT_COUNT_AHEAD 24
-#define ENTRY_AHEAD      8
-#define COUNT_AHEAD      4
+#define SLOT_AHEAD_TOPK 24
+#define ENTRY_AHEAD     8
 
 static inline void s_prefetch(tb_topk_t *t, const uint64_t *hash, size_t i, size_t n,
                               size_t stride)
 {
-    if (i + SLOT_COUNT_AHEAD < n) {
-        tb_topk_prefetch_slot(t, hash[(i + SLOT_COUNT_AHEAD) * stride]);
+    if (i + SLOT_AHEAD_TOPK < n) {
+        tb_topk_prefetch_slot(t, hash[(i + SLOT_AHEAD_TOPK) * stride]);
     }
     if (i + ENTRY_AHEAD < n) {
         tb_topk_prefetch_entry(t, hash[(i + ENTRY_AHEAD) * stride]);
-    }
-    if (i + COUNT_AHEAD < n) {
-        tb_topk_prefetch_count(t, hash[(i + COUNT_AHEAD) * stride]);
     }
 }
 
@@ -253,7 +248,7 @@ void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *host
     const size_t hstride = sizeof(tb_agg_host_t) / sizeof(uint64_t);
     const uint64_t *fhash = &a->flows[0].hash;
     const uint64_t *hhash = &a->hosts[0].hash;
-    for (size_t i = 0; i < SLOT_COUNT_AHEAD && i < a->nflows; i++) {
+    for (size_t i = 0; i < SLOT_AHEAD_TOPK && i < a->nflows; i++) {
         tb_topk_prefetch_slot(flows, a->flows[i].hash);
     }
     for (size_t i = 0; i < a->nflows; i++) {
@@ -267,7 +262,7 @@ void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *host
         }
         tb_topk_add_n(flows, &f->key, f->hash, f->packets, f->bytes);
     }
-    for (size_t i = 0; i < SLOT_COUNT_AHEAD && i < a->nhosts; i++) {
+    for (size_t i = 0; i < SLOT_AHEAD_TOPK && i < a->nhosts; i++) {
         tb_topk_prefetch_slot(hosts, a->hosts[i].hash);
     }
     for (size_t i = 0; i < a->nhosts; i++) {

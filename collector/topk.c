@@ -299,26 +299,24 @@ uint64_t tb_topk_hash(const tb_topk_t *t, const void *key)
     return s_hash(t, key);
 }
 
+/* A key's slot, and the filter counter it reads if it is not in the table
+ * (the counter's place comes from the hash alone). */
 void tb_topk_prefetch_slot(const tb_topk_t *t, uint64_t hash)
 {
     __builtin_prefetch(&t->slots[(size_t)hash & t->slot_mask]);
+    __builtin_prefetch(&t->alpha[s_alpha_of(t, hash)]);
 }
 
+/* Once the slot has landed: the entry it names and the entry's count in the
+ * heap (positions and heap are small enough to stay in the cache, so the
+ * position is read at once). One read of the slot per key: a third stage,
+ * the count asked for apart from the entry, read the slot again for every
+ * key and cost 2-5 % of the collector's time. */
 void tb_topk_prefetch_entry(const tb_topk_t *t, uint64_t hash)
 {
     uint32_t e = t->slots[(size_t)hash & t->slot_mask].entry;
     if (e != EMPTY) {
         __builtin_prefetch(&t->entries[e]);
-        __builtin_prefetch(&t->pos[e]);
-    }
-    /* A key not in the table reads its filter counter. */
-    __builtin_prefetch(&t->alpha[s_alpha_of(t, hash)]);
-}
-
-void tb_topk_prefetch_count(const tb_topk_t *t, uint64_t hash)
-{
-    uint32_t e = t->slots[(size_t)hash & t->slot_mask].entry;
-    if (e != EMPTY) {
         __builtin_prefetch(&t->heap[t->pos[e]]);
     }
 }

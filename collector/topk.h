@@ -48,14 +48,12 @@ void tb_topk_destroy(tb_topk_t **p);
 void tb_topk_add(tb_topk_t *t, const void *key, uint64_t bytes);
 
 /* The same in steps, for callers that work through a batch: hash every key
- * first and prefetch its slot, then prefetch the entries a few keys ahead,
- * then add, so that cache misses overlap instead of queueing up. */
+ * first and prefetch its slot and filter counter, then, a few keys ahead,
+ * its entry and its count (the landed slot names them), then add, so that
+ * cache misses overlap instead of queueing up. */
 uint64_t tb_topk_hash(const tb_topk_t *t, const void *key);
 void tb_topk_prefetch_slot(const tb_topk_t *t, uint64_t hash);
 void tb_topk_prefetch_entry(const tb_topk_t *t, uint64_t hash);
-/* After tb_topk_prefetch_entry of the same hash has had time to land: the
- * count of the key in its home slot. */
-void tb_topk_prefetch_count(const tb_topk_t *t, uint64_t hash);
 void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t bytes);
 
 /* Count `packets` packets of `bytes` bytes in all for a key at once (the
