@@ -31,6 +31,7 @@ typedef struct {
     tb_series_t *series;
     uint64_t ival_start; /* capture-time second the current interval starts at */
     uint64_t ival_next;  /* no interval starts before this: earlier ones are written */
+    uint64_t last_sec, last_start; /* the last packet's second and its interval's start */
     int ival_open;
     uint64_t clock_sec; /* the capture clock's second at the last clock call */
     uint64_t packets, bytes;
@@ -398,8 +399,14 @@ static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *ite
         /* The interval follows the stream's capture clock: a packet of a
          * later interval closes the current one; a late packet joins the
          * open one (or the next, when the clock closed its own). */
+        /* The interval's start, worked out once per second of packets (a
+         * division by the interval, per packet, was a tenth of this loop). */
         uint64_t sec = s->ts_ns / TB_NS_PER_SEC;
-        uint64_t start = sec - sec % d->cfg.interval_s;
+        if (sec != ds->last_sec) {
+            ds->last_sec = sec;
+            ds->last_start = sec - sec % d->cfg.interval_s;
+        }
+        uint64_t start = ds->last_start;
         if (ds->ival_open && start > ds->ival_start) {
             s_keys_each(ds, items, seg, i, agg);
             seg = i;

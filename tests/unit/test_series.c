@@ -219,6 +219,50 @@ static void test_clock_closes_and_fills(void **state)
     tb_series_destroy(&s);
 }
 
+/* Packets of the second before go to its bucket at once; once the second
+ * is closed (by the clock, or by a newer second taking its bucket), the
+ * next packet of it is late, not counted in a bucket already written. */
+static void test_same_second_after_close(void **state)
+{
+    (void)state;
+    sink_t k = {.n = 0};
+    tb_series_t *s = tb_series_new(2, s_emit, &k);
+    assert_non_null(s);
+    tb_summary_t p = s_pkt(100, 0, 60, 6);
+    assert_int_equal(tb_series_add(s, &p), 0);
+    p = s_pkt(100, 1, 40, 6);
+    assert_int_equal(tb_series_add(s, &p), 0);
+    tb_series_advance(s, 105); /* closes 100 to 102 */
+    assert_int_equal(k.n, 3);
+    assert_int_equal(k.got[0].sec, 100);
+    assert_int_equal(k.got[0].proto[TB_PC_TCP].packets, 2);
+    assert_int_equal(k.got[0].proto[TB_PC_TCP].bytes, 100);
+    p = s_pkt(100, 2, 10, 6);
+    assert_int_equal(tb_series_add(s, &p), 1);
+    assert_int_equal(tb_series_late(s), 1);
+
+    /* 200 and 203 share a bucket (3 of them): 203 closes 200. */
+    p = s_pkt(200, 0, 60, 17);
+    assert_int_equal(tb_series_add(s, &p), 0);
+    p = s_pkt(203, 0, 60, 17);
+    assert_int_equal(tb_series_add(s, &p), 0);
+    p = s_pkt(200, 5, 60, 17);
+    assert_int_equal(tb_series_add(s, &p), 1);
+    assert_int_equal(tb_series_late(s), 2);
+    p = s_pkt(203, 5, 20, 17);
+    assert_int_equal(tb_series_add(s, &p), 0);
+    tb_series_flush(s);
+    assert_int_equal(k.got[k.n - 1].sec, 203);
+    assert_int_equal(k.got[k.n - 1].proto[TB_PC_UDP].packets, 2);
+    assert_int_equal(k.got[k.n - 1].proto[TB_PC_UDP].bytes, 80);
+    for (size_t i = 0; i < k.n; i++) {
+        if (k.got[i].sec == 200) {
+            assert_int_equal(k.got[i].proto[TB_PC_UDP].packets, 1);
+        }
+    }
+    tb_series_destroy(&s);
+}
+
 /* Time a packet jumped over (Monday's file, then Wednesday's) is not
  * filled: only what the clock lived through after the jump. */
 static void test_jump_not_filled(void **state)
@@ -407,6 +451,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_and_lateness),
+        cmocka_unit_test(test_same_second_after_close),
         cmocka_unit_test(test_skip_marks_nothing),
         cmocka_unit_test(test_snapshot_round_trip),
         cmocka_unit_test(test_gaps_and_jumps),
