@@ -398,9 +398,9 @@ static void s_stream_batch(tb_sink_t *sink, void *state, const tb_summary_t *ite
         d->late += (uint64_t)tb_series_add(ds->series, s);
         /* The interval follows the stream's capture clock: a packet of a
          * later interval closes the current one; a late packet joins the
-         * open one (or the next, when the clock closed its own). */
-        /* The interval's start, worked out once per second of packets (a
-         * division by the interval, per packet, was a tenth of this loop). */
+         * open one (or the next, when the clock closed its own). Its start
+         * is worked out once per second of packets: a division per packet
+         * stood out in this loop's profile. */
         uint64_t sec = s->ts_ns / TB_NS_PER_SEC;
         if (sec != ds->last_sec) {
             ds->last_sec = sec;
