@@ -7,8 +7,13 @@
  * time of this thread, best of ROUNDS, default 5) decoding every body with
  * tb_wire_decode, as the collector does for each message it receives, and
  * encoding each batch's summaries again with tb_wire_encode_batch_points,
- * as the probe does for each batch it sends (the bytes must come out as
- * they went in). Prints the summaries and ns per summary of each. */
+ * as the probe does for each batch it sends. Prints the summaries and ns
+ * per summary of each, and how many batches came out in other bytes than
+ * they went in (none for a recording of this build's probe; every batch of
+ * one made by an encoder that writes other encodings of the same integers,
+ * such as the smallest encoding of each length and port before those were
+ * written in 16 bits: docs/wire-format.md, section 5.1). Fails on a message
+ * refused or a batch that cannot be encoded again. */
 #include "recording.h"
 #include "tb_wire.h"
 
@@ -45,9 +50,9 @@ int main(int argc, char **argv)
         return 1;
     }
     double best = 0, best_enc = 0;
-    uint64_t summaries = 0, failed = 0, differ = 0;
+    uint64_t summaries = 0, failed = 0, differ = 0, unencoded = 0;
     for (int round = 0; round < (rounds > 0 ? rounds : 1); round++) {
-        summaries = failed = differ = 0;
+        summaries = failed = differ = unencoded = 0;
         double enc = 0;
         double t0 = s_cpu();
         size_t off = 0;
@@ -73,7 +78,8 @@ int main(int argc, char **argv)
                         TB_WIRE_POINTS_MAX_BYTES,
                     &olen);
                 enc += s_cpu() - e0;
-                differ += erc != 0 || olen != n || memcmp(out, body, n) != 0;
+                unencoded += erc != 0;
+                differ += erc == 0 && (olen != n || memcmp(out, body, n) != 0);
             }
         }
         double t = s_cpu() - t0 - enc;
@@ -85,12 +91,13 @@ int main(int argc, char **argv)
         }
     }
     printf("%llu summaries, %llu messages refused: decoding %.1f ns/summary, encoding %.1f "
-           "ns/summary (%llu batches encoded differently)\n",
+           "ns/summary (%llu batches in other bytes, %llu not encoded)\n",
            (unsigned long long)summaries, (unsigned long long)failed,
            summaries > 0 ? best * 1e9 / (double)summaries : 0.0,
-           summaries > 0 ? best_enc * 1e9 / (double)summaries : 0.0, (unsigned long long)differ);
+           summaries > 0 ? best_enc * 1e9 / (double)summaries : 0.0, (unsigned long long)differ,
+           (unsigned long long)unencoded);
     free(out);
     free(items);
     free(buf);
-    return failed > 0 || differ > 0 ? 1 : 0;
+    return failed > 0 || unencoded > 0 ? 1 : 0;
 }
