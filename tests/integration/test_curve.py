@@ -412,9 +412,12 @@ class Curve(unittest.TestCase):
         self.assertIn(name.encode(), plain)  # the test can see it when it is there
         data, n = self._capture(True, name)
         # The measurement's traffic was captured (5000 packet summaries in a
-        # few large messages)...
+        # few large messages of some 45 KB each)... The capture's size is not
+        # compared with the plain run's: on a busy machine either run holds
+        # 100-300 KB, tcpdump reporting no drop, so half of the one was more
+        # than the other now and then.
         self.assertGreater(n, 20)
-        self.assertGreater(len(data), len(plain) // 2)
+        self.assertGreater(len(data), 50000)
         self.assertNotIn(name.encode(), data)  # ...and the name is not in it
 
     def test_bad_set_ups_are_refused_at_start(self):
