@@ -214,18 +214,19 @@ void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n, un
 
 /* Prefetch distances: a key's hash slot and filter counter are asked for
  * SLOT_AHEAD_TOPK keys before its update, its entry and count (which the slot
- * names) ENTRY_AHEAD keys before. A chunk holds thousands of keys: slots
+ * names) ENTRY_AHEAD keys before, when the table expects the chunk's keys to
+ * be in it (tb_topk_expect_hits). A chunk holds thousands of keys: slots
  * asked for all at once would leave the cache before their turn. */
 #define SLOT_AHEAD_TOPK 24
 #define ENTRY_AHEAD     8
 
 static inline void s_prefetch(tb_topk_t *t, const uint64_t *hash, size_t i, size_t n,
-                              size_t stride)
+                              size_t stride, int entries)
 {
     if (i + SLOT_AHEAD_TOPK < n) {
         tb_topk_prefetch_slot(t, hash[(i + SLOT_AHEAD_TOPK) * stride]);
     }
-    if (i + ENTRY_AHEAD < n) {
+    if (entries && i + ENTRY_AHEAD < n) {
         tb_topk_prefetch_entry(t, hash[(i + ENTRY_AHEAD) * stride]);
     }
 }
@@ -248,11 +249,13 @@ void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *host
     const size_t hstride = sizeof(tb_agg_host_t) / sizeof(uint64_t);
     const uint64_t *fhash = &a->flows[0].hash;
     const uint64_t *hhash = &a->hosts[0].hash;
+    int entries = tb_topk_expect_hits(flows);
+    size_t keys = 0, hits = 0;
     for (size_t i = 0; i < SLOT_AHEAD_TOPK && i < a->nflows; i++) {
         tb_topk_prefetch_slot(flows, a->flows[i].hash);
     }
     for (size_t i = 0; i < a->nflows; i++) {
-        s_prefetch(flows, fhash, i, a->nflows, fstride);
+        s_prefetch(flows, fhash, i, a->nflows, fstride, entries);
         const tb_agg_flow_t *f = &a->flows[i];
         if (f->key.family == 0) {
             continue;
@@ -260,14 +263,19 @@ void tb_batchagg_count(const tb_batchagg_t *a, tb_topk_t *flows, tb_topk_t *host
         if (seen != NULL) {
             tb_hll_add(seen, f->hash);
         }
-        tb_topk_add_n(flows, &f->key, f->hash, f->packets, f->bytes);
+        hits += (size_t)tb_topk_add_n(flows, &f->key, f->hash, f->packets, f->bytes);
+        keys++;
     }
+    tb_topk_note_hits(flows, keys, hits);
+    entries = tb_topk_expect_hits(hosts);
+    hits = 0;
     for (size_t i = 0; i < SLOT_AHEAD_TOPK && i < a->nhosts; i++) {
         tb_topk_prefetch_slot(hosts, a->hosts[i].hash);
     }
     for (size_t i = 0; i < a->nhosts; i++) {
-        s_prefetch(hosts, hhash, i, a->nhosts, hstride);
+        s_prefetch(hosts, hhash, i, a->nhosts, hstride, entries);
         const tb_agg_host_t *h = &a->hosts[i];
-        tb_topk_add_n(hosts, &h->key, h->hash, h->packets, h->bytes);
+        hits += (size_t)tb_topk_add_n(hosts, &h->key, h->hash, h->packets, h->bytes);
     }
+    tb_topk_note_hits(hosts, a->nhosts, hits);
 }

@@ -85,6 +85,7 @@ struct tb_topk {
     size_t slot_mask;  /* table size - 1 (power of two, >= 8 * capacity) */
     alpha_t *alpha;    /* the filter's counters */
     size_t alpha_mask; /* their number - 1 (ALPHA_PER_ENTRY per entry, rounded up) */
+    int hits_expected; /* the last batch's keys were mostly in the table */
 };
 
 /* The filter's counter of a key: from its slot tag (the hash's low 32 bits,
@@ -150,6 +151,7 @@ tb_topk_t *tb_topk_new(size_t capacity, size_t key_size, uint64_t seed)
         return NULL;
     }
     tb_topk_reset(t);
+    t->hits_expected = 1;
     return t;
 }
 
@@ -321,6 +323,10 @@ void tb_topk_prefetch_entry(const tb_topk_t *t, uint64_t hash)
     }
 }
 
+/* Keys a batch must have for its hits to say what the next batch's will
+ * be: fewer say too little (a quiet stream, a flush). */
+#define HITS_JUDGE_MIN 256
+
 void tb_topk_add(tb_topk_t *t, const void *key, uint64_t bytes)
 {
     tb_topk_add_hashed(t, key, s_hash(t, key), bytes);
@@ -328,13 +334,25 @@ void tb_topk_add(tb_topk_t *t, const void *key, uint64_t bytes)
 
 void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t bytes)
 {
-    tb_topk_add_n(t, key, hash, 1, bytes);
+    (void)tb_topk_add_n(t, key, hash, 1, bytes);
 }
 
-void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packets, uint64_t bytes)
+int tb_topk_expect_hits(const tb_topk_t *t)
+{
+    return t->hits_expected;
+}
+
+void tb_topk_note_hits(tb_topk_t *t, size_t keys, size_t hits)
+{
+    if (keys >= HITS_JUDGE_MIN) {
+        t->hits_expected = hits * 2 >= keys;
+    }
+}
+
+int tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packets, uint64_t bytes)
 {
     if (packets == 0) {
-        return;
+        return 0;
     }
     t->total += packets;
     int found;
@@ -345,7 +363,7 @@ void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packet
         size_t p = t->pos[idx];
         t->heap[p].packets += packets;
         s_sift_down(t, p);
-        return;
+        return 1;
     }
     /* A key not in the table: what its filter counter says it may have had
      * before (every packet of a key left out went to its counter). */
@@ -364,7 +382,7 @@ void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packet
          * out and its counter keeps its packets (a stream of keys seen once
          * costs one counter each, not a take-over and a sift). */
         *alpha = s_alpha_put(count);
-        return;
+        return 0;
     } else {
         /* Full: the new key takes over the entry with the smallest count. */
         idx = t->heap[0].entry;
@@ -404,6 +422,7 @@ void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packet
         __builtin_prefetch(&t->alpha[s_alpha_of(t, t->heap[0].tag)]);
         __builtin_prefetch(&t->entries[t->heap[0].entry], 1);
     }
+    return 0;
 }
 
 int tb_topk_pack(const tb_topk_t *t, msgpack_packer *pk)

@@ -59,9 +59,19 @@ void tb_topk_add_hashed(tb_topk_t *t, const void *key, uint64_t hash, uint64_t b
 /* Count `packets` packets of `bytes` bytes in all for a key at once (the
  * packets of one key in a batch, grouped first: tb_batchagg). Space-Saving
  * with weights keeps its guarantees: a key that takes over the smallest
- * entry inherits that entry's count as its error. hash as tb_topk_hash. */
-void tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packets,
-                   uint64_t bytes);
+ * entry inherits that entry's count as its error. hash as tb_topk_hash.
+ * Returns 1 if the key had an entry, 0 if not (or packets is 0). */
+int tb_topk_add_n(tb_topk_t *t, const void *key, uint64_t hash, uint64_t packets,
+                  uint64_t bytes);
+
+/* Whether the entries are worth prefetching: a key that has none (most keys
+ * of a stream of new flows) costs that prefetch a slot read for nothing.
+ * The caller tells the table how many keys of a batch it added and how many
+ * had an entry (tb_topk_add_n's results); the next batch expects the same
+ * (a batch of fewer than 256 keys changes nothing). A new table expects
+ * hits. */
+int tb_topk_expect_hits(const tb_topk_t *t);
+void tb_topk_note_hits(tb_topk_t *t, size_t keys, size_t hits);
 
 /* Put back a key with the counts a table held (a snapshot being restored):
  * the entry takes `packets`, `bytes` and `error` as they were. Restore the

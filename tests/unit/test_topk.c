@@ -669,6 +669,60 @@ static void test_batchagg_every_build_counts_the_same(void **state)
     }
 }
 
+/* tb_topk_add_n says whether a key had an entry, and tb_batchagg_count
+ * tells each table how many of a chunk's keys did: a chunk of new keys
+ * turns entry prefetching off for the next, a chunk of known keys turns it
+ * back on, a chunk of fewer than 256 keys changes nothing. */
+static void test_hits_decide_entry_prefetch(void **state)
+{
+    (void)state;
+    enum { CAP = 64, N = 1000 };
+    tb_topk_t *t = tb_topk_new(CAP, 8, 5);
+    assert_non_null(t);
+    uint64_t key = 1;
+    assert_int_equal(tb_topk_add_n(t, &key, tb_topk_hash(t, &key), 0, 0), 0);
+    assert_int_equal(tb_topk_add_n(t, &key, tb_topk_hash(t, &key), 3, 300), 0);
+    assert_int_equal(tb_topk_add_n(t, &key, tb_topk_hash(t, &key), 1, 100), 1);
+    assert_true(tb_topk_expect_hits(t));
+    tb_topk_note_hits(t, 1000, 499);
+    assert_false(tb_topk_expect_hits(t));
+    tb_topk_note_hits(t, 255, 0);
+    assert_false(tb_topk_expect_hits(t));
+    tb_topk_note_hits(t, 1000, 500);
+    assert_true(tb_topk_expect_hits(t));
+    tb_topk_destroy(&t);
+
+    /* Through a chunk: N new flows (new hosts too), then the same again
+     * with the first CAP flows' keys repeated (in the tables now). */
+    static tb_summary_t pk[N];
+    for (size_t i = 0; i < N; i++) {
+        pk[i] = s_pkt(0, 1000, 100, i, 6);
+        memcpy(pk[i].src, &i, sizeof(uint32_t));
+        pk[i].dst[0] = 10;
+        memcpy(pk[i].dst + 1, &i, 2);
+    }
+    tb_topk_t *flows = tb_topk_new(CAP, sizeof(tb_flow_key_t), 42);
+    tb_topk_t *hosts = tb_topk_new(CAP, sizeof(tb_host_key_t), TB_HOST_SEED(42));
+    assert_non_null(flows);
+    assert_non_null(hosts);
+    tb_batchagg_init(&s_agg, 42);
+    tb_batchagg_build(&s_agg, pk, N, 0);
+    tb_batchagg_count(&s_agg, flows, hosts, NULL);
+    assert_false(tb_topk_expect_hits(flows));
+    assert_false(tb_topk_expect_hits(hosts));
+    for (size_t i = 0; i < N; i++) {
+        pk[i] = pk[i % (CAP / 4)];
+    }
+    tb_batchagg_build(&s_agg, pk, N, 0);
+    tb_batchagg_count(&s_agg, flows, hosts, NULL);
+    assert_true(tb_topk_expect_hits(flows));
+    assert_true(tb_topk_expect_hits(hosts));
+    assert_int_equal(tb_topk_total(flows), 2 * N);
+    assert_int_equal(tb_topk_total(hosts), 4 * N);
+    tb_topk_destroy(&flows);
+    tb_topk_destroy(&hosts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -685,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_keys_and_hashes_by_words),
         cmocka_unit_test(test_batchagg_groups_exactly),
         cmocka_unit_test(test_batchagg_every_build_counts_the_same),
+        cmocka_unit_test(test_hits_decide_entry_prefetch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
