@@ -374,12 +374,68 @@ static void test_weighted_updates_keep_the_bounds(void **state)
     s_weighted_updates(1);
 }
 
-/* Counts beyond 2^32 (the filter's counters are 32-bit and saturate: a
- * full counter stands for the smallest count, which only overestimates). */
+/* Counts beyond 2^32 (the filter's counters hold 16 bits above a base that
+ * follows the smallest count up). */
 static void test_counts_beyond_32_bits_keep_the_bounds(void **state)
 {
     (void)state;
     s_weighted_updates(3ull << 30);
+}
+
+/* The filter's counters hold 16 bits above a base: with the smallest count
+ * far beyond 2^16, a key that went out still comes back with its count (its
+ * counter moved with the base, not saturated), and keys seen once still
+ * stay out. */
+static void test_filter_beyond_16_bits(void **state)
+{
+    (void)state;
+    enum { CAP = 64, ONCE = 2000 };
+    const uint64_t heavy = 1000000;
+    tb_topk_t *t = tb_topk_new(CAP, 8, 5);
+    assert_non_null(t);
+    for (uint64_t k = 0; k < CAP; k++) {
+        assert_int_equal(tb_topk_add_n(t, &k, tb_topk_hash(t, &k), heavy + k, 0), 0);
+    }
+    /* Key 1000 takes over key 0 (heavy packets), whose counter keeps them. */
+    uint64_t big = 1000, out = 0;
+    tb_topk_add_n(t, &big, tb_topk_hash(t, &big), 3 * heavy, 0);
+    assert_int_equal(tb_topk_error_bound(t), heavy + 1);
+    for (uint64_t i = 0; i < ONCE; i++) {
+        uint64_t k = 100000 + i;
+        assert_int_equal(tb_topk_add_n(t, &k, tb_topk_hash(t, &k), 1, 0), 0);
+    }
+    /* A key seen once gets in only through a counter at the smallest count
+     * (key 0's, then those of the keys it pushes out): a few in 2,000 with
+     * 4,096 counters. Counters that the base's move had raised to the
+     * smallest count would let in every one. */
+    tb_topk_item_t top[CAP];
+    size_t n = tb_topk_top(t, top, CAP);
+    assert_int_equal(n, CAP);
+    size_t once_in = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k;
+        memcpy(&k, top[i].key, 8);
+        once_in += k >= 100000;
+    }
+    assert_true(once_in <= 8);
+    /* Key 0 comes back with 100 packets: in again, counted with the packets
+     * it had (a count below its true one would break the guarantee), its
+     * error at most the smallest count. */
+    tb_topk_add_n(t, &out, tb_topk_hash(t, &out), 100, 0);
+    n = tb_topk_top(t, top, CAP);
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k;
+        memcpy(&k, top[i].key, 8);
+        if (k == out) {
+            found = 1;
+            assert_true(top[i].packets >= heavy + 100);
+            assert_true(top[i].packets - top[i].error <= heavy + 100);
+            assert_true(top[i].error <= tb_topk_error_bound(t));
+        }
+    }
+    assert_true(found);
+    tb_topk_destroy(&t);
 }
 
 /* A stream of keys seen once (every packet a new flow) interleaved with a
@@ -735,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_add_n_matches_single_adds),
         cmocka_unit_test(test_weighted_updates_keep_the_bounds),
         cmocka_unit_test(test_counts_beyond_32_bits_keep_the_bounds),
+        cmocka_unit_test(test_filter_beyond_16_bits),
         cmocka_unit_test(test_keys_seen_once_stay_out),
         cmocka_unit_test(test_keys_and_hashes_by_words),
         cmocka_unit_test(test_batchagg_groups_exactly),
