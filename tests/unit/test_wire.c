@@ -608,6 +608,75 @@ static void test_roundtrip_batch_max(void **state)
     assert_int_equal(m.count, 0);
 }
 
+/* Summaries of the usual shapes (read at fixed offsets) and of every
+ * shape beside them: each field at, just below and just above the values
+ * where its encoding changes, in batches where each summary lies early
+ * (plenty of bytes after it) and last. All decode to what was encoded. */
+static void test_roundtrip_every_shape(void **state)
+{
+    (void)state;
+    enum { N_SUM = 400 };
+    static const uint64_t ts[] = {0, 127, 128, UINT32_MAX, 1ull << 32, 1764600000123456789ull};
+    static const uint32_t len[] = {0, 60, 127, 128, 1514, 65535, 65536, UINT32_MAX};
+    static const uint8_t families[] = {TB_FAMILY_IPV4, TB_FAMILY_IPV6, TB_FAMILY_NONE};
+    static const uint8_t u8[] = {0, 6, 17, 127, 128, 255};
+    static const uint16_t u16[] = {0, 53, 127, 128, 443, 65535};
+    static const uint16_t vlan[] = {0, 1, 127, 128, 4095};
+    static const uint8_t flags[] = {0, TB_SUM_PORTS, TB_SUM_PORTS | TB_SUM_TCPFLAGS,
+                                    TB_SUM_VLAN | TB_SUM_PORTS | TB_SUM_FRAGMENT,
+                                    TB_SUM_TRUNC | TB_SUM_MALFORMED};
+    static const uint16_t eth[] = {0, 127, 128, 0x0800, 0x86dd, 0xffff};
+    static tb_summary_t in[N_SUM], out[N_SUM];
+    uint64_t rng = 12345;
+#define PICK(a) (a)[((rng = rng * 6364136223846793005ull + 1442695040888963407ull) >> 33) % N(a)]
+    for (size_t i = 0; i < N_SUM; i++) {
+        tb_summary_t *x = &in[i];
+        memset(x, 0, sizeof *x);
+        /* Every other summary of the usual shape, varied only in value. */
+        int usual = i % 2 == 0;
+        x->ts_ns = usual ? 1764600000000000000ull + i * 977 : PICK(ts);
+        x->wire_len = usual ? 60 + (uint32_t)(i * 37 % 1455) : PICK(len);
+        x->cap_len = usual ? x->wire_len : PICK(len);
+        x->family = usual ? (i % 4 == 0 ? TB_FAMILY_IPV4 : TB_FAMILY_IPV6) : PICK(families);
+        x->proto = usual ? (i % 3 == 0 ? 6 : 17) : PICK(u8);
+        size_t alen = x->family == TB_FAMILY_IPV4 ? 4 : x->family == TB_FAMILY_IPV6 ? 16 : 0;
+        for (size_t k = 0; k < sizeof x->src; k++) {
+            x->src[k] = k < alen ? (uint8_t)(i * 7 + k) : 0;
+            x->dst[k] = k < alen ? (uint8_t)(i * 13 + k * 3) : 0;
+        }
+        x->sport = usual ? (uint16_t)(i * 101) : PICK(u16);
+        x->dport = usual ? (uint16_t)(i * 7) : PICK(u16);
+        x->tcp_flags = usual ? (uint8_t)(i % 0x80) : PICK(u8);
+        x->vlan = usual ? (uint16_t)(i % 100) : PICK(vlan);
+        x->flags = usual ? TB_SUM_PORTS | TB_SUM_TCPFLAGS : PICK(flags);
+        x->ethertype = usual ? 0x0800 : PICK(eth);
+    }
+#undef PICK
+    tb_wire_header_t h = s_header("shapes", 1);
+    h.type = TB_MSG_BATCH;
+    static uint8_t buf[TB_WIRE_HEADER_MAX_BYTES + N_SUM * TB_WIRE_SUMMARY_MAX_BYTES];
+    for (size_t n = 1; n <= N_SUM; n += n < 16 ? 1 : 37) {
+        size_t blen;
+        assert_int_equal(tb_wire_encode_batch(&h, in, n, buf, sizeof buf, &blen), 0);
+        tb_wire_msg_t m;
+        memset(out, 0, sizeof out);
+        assert_int_equal(tb_wire_decode(buf, blen, &m, out, N_SUM), 0);
+        assert_int_equal(m.count, n);
+        for (size_t i = 0; i < n; i++) {
+            s_assert_summary_eq(&out[i], &in[i]);
+        }
+    }
+    /* The last one alone, at a batch's end. */
+    for (size_t i = 0; i < N_SUM; i++) {
+        size_t blen;
+        assert_int_equal(tb_wire_encode_batch(&h, &in[i], 1, buf, sizeof buf, &blen), 0);
+        tb_wire_msg_t m;
+        tb_summary_t one;
+        assert_int_equal(tb_wire_decode(buf, blen, &m, &one, 1), 0);
+        s_assert_summary_eq(&one, &in[i]);
+    }
+}
+
 /* The documented size bound holds for the largest batch of the largest
  * summaries, and that batch decodes. */
 static void test_batch_size_bound(void **state)
@@ -1794,6 +1863,7 @@ int main(void)
         cmocka_unit_test(test_points_roundtrip_full_table),
         cmocka_unit_test(test_points_refused),
         cmocka_unit_test(test_roundtrip_batch_max),
+        cmocka_unit_test(test_roundtrip_every_shape),
         cmocka_unit_test(test_batch_size_bound),
         cmocka_unit_test(test_encode_as_msgpack_c),
         cmocka_unit_test(test_roundtrip_heartbeat_eos),
