@@ -76,7 +76,7 @@ typedef struct {
     uint64_t gap_from_ns;   /* the latest gap: wall-clock time of the snapshot */
     uint64_t gap_until_ns;  /* ... and of the restart */
     /* What its chunks are not grouped by (TB_AGG_GROUP_*: grouping saved
-     * too little in the last chunk grouped in full), and its chunks since
+     * too little in the last chunk grouped in full), and its packets since
      * that one (stream_stage.c). */
     unsigned agg_skip;
     unsigned agg_since;

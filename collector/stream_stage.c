@@ -45,21 +45,23 @@ static void s_settle(tb_streams_t *t)
  * less from it than flows: a host key is smaller, a host entry cheaper to
  * make. So a stream whose chunk gave more than 7 flows per 8 packets stops
  * grouping flows, more than 3 hosts per 4 host keys stops grouping hosts,
- * and every AGG_RECHECK-th chunk is grouped in full again to see whether
- * its traffic changed. Chunks of fewer than AGG_JUDGE_MIN packets (a quiet
+ * and once AGG_RECHECK packets (16 chunks' worth) went by not grouped in
+ * full, a chunk is grouped in full again to see whether its traffic
+ * changed. Chunks of fewer than AGG_JUDGE_MIN packets (a quiet
  * stream, a flush) say too little and change nothing. The counts are the
  * same either way (batchagg.h). */
 #define AGG_SKIP_FLOWS(flows, packets) ((flows) * 8 > (packets) * 7)
 #define AGG_SKIP_HOSTS(hosts, keys)    ((hosts) * 4 > (keys) * 3)
-#define AGG_RECHECK                    16
+#define AGG_RECHECK                    (16 * TB_AGG_CHUNK) /* packets */
 #define AGG_JUDGE_MIN                  1024
 
 static void s_group(tb_streams_t *t, tb_stream_t *st, const tb_summary_t *items, size_t n)
 {
     unsigned group = TB_AGG_GROUP_ALL & ~st->agg_skip;
-    if (st->agg_skip != 0 && ++st->agg_since >= AGG_RECHECK) {
+    if (st->agg_skip != 0 && st->agg_since >= AGG_RECHECK) {
         group = TB_AGG_GROUP_ALL;
     }
+    st->agg_since = group == TB_AGG_GROUP_ALL ? 0 : st->agg_since + (unsigned)n;
     tb_batchagg_build(t->agg, items, n, group);
     if (n < AGG_JUDGE_MIN) {
         return;
@@ -74,35 +76,25 @@ static void s_group(tb_streams_t *t, tb_stream_t *st, const tb_summary_t *items,
                            ? st->agg_skip | TB_AGG_GROUP_HOSTS
                            : st->agg_skip & ~TB_AGG_GROUP_HOSTS;
     }
-    if (group == TB_AGG_GROUP_ALL) {
-        st->agg_since = 0;
-    }
 }
 
-/* Count a stage's chunk and free the stage. With a second thread
+/* Count a chunk of st. With a second thread
  * (t->assist) and a chunk big enough, that thread counts the stream's top
  * tables while the loop counts the totals and hands the chunk to the
  * sinks; they share only the grouped chunk, which neither writes. The
  * other thread may still be at it on return: the next chunk (of any
  * stream) is grouped into the other buffer first, then waits for it
  * (s_settle), and so does tb_streams_flush. */
-static void s_count_stage(tb_streams_t *t, tb_stage_t *sg)
+static void s_count_chunk(tb_streams_t *t, tb_stream_t *st, const tb_summary_t *items, size_t n)
 {
-    tb_stream_t *st = sg->st;
-    size_t n = sg->n;
-    sg->st = NULL;
-    sg->n = 0;
-    if (st == NULL || n == 0) {
-        return;
-    }
     /* The chunk's keys are built, hashed and grouped once for every
      * consumer (batchagg.h), in the buffer the other thread is not reading;
      * then the tables are free once the chunk before is counted. */
-    s_group(t, st, sg->items, n);
+    s_group(t, st, items, n);
     s_settle(t);
     if (t->assist == NULL || n < TB_STREAMS_ASSIST_MIN) {
-        tb_stats_add(st->stats, sg->items, n, t->agg);
-        s_sinks_batch(t, st, sg->items, n);
+        tb_stats_add(st->stats, items, n, t->agg);
+        s_sinks_batch(t, st, items, n);
         return;
     }
     t->job.agg = t->agg;
@@ -111,12 +103,24 @@ static void s_count_stage(tb_streams_t *t, tb_stage_t *sg)
     tb_assist_begin(t->assist, s_count_tables, &t->job);
     t->job_pending = 1;
     t->chunks_assisted++;
-    tb_stats_add_totals(st->stats, sg->items, n);
-    s_sinks_batch(t, st, sg->items, n);
+    tb_stats_add_totals(st->stats, items, n);
+    s_sinks_batch(t, st, items, n);
     /* The next chunk is grouped into the other buffer. */
     tb_batchagg_t *busy = t->agg;
     t->agg = t->agg_next;
     t->agg_next = busy;
+}
+
+/* Count a stage's chunk and free the stage. */
+static void s_count_stage(tb_streams_t *t, tb_stage_t *sg)
+{
+    tb_stream_t *st = sg->st;
+    size_t n = sg->n;
+    sg->st = NULL;
+    sg->n = 0;
+    if (st != NULL && n > 0) {
+        s_count_chunk(t, st, sg->items, n);
+    }
 }
 
 void tb_streams_flush(tb_streams_t *t)
@@ -172,12 +176,51 @@ static tb_stage_t *s_stage_of(tb_streams_t *t, tb_stream_t *st)
     return fullest;
 }
 
+static void s_received(tb_stream_t *st, tb_track_t *pt, const tb_wire_msg_t *m)
+{
+    st->rx_packets += m->count;
+    pt->received += m->count;
+    if (st->state == TB_STREAM_FINISHED && !pt->eos_seen) {
+        st->state = TB_STREAM_RUNNING; /* a probe that had not ended yet */
+    }
+}
+
+/* Whether st's batch m is counted where it was decoded, without staging:
+ * a stream that groups nothing (nearly every key new) gains nothing from
+ * chunks bigger than a batch, and the copy into the stage and back out of
+ * the cache cost it 4-8 % of its time (tb-ingest-bench). Not while packets
+ * of the stream wait in a stage (they come first), nor once the stream is
+ * due to be grouped in full again (staged, to judge a whole chunk), nor for
+ * a batch too small for the counting thread (TB_STREAMS_ASSIST_MIN: a
+ * quiet stream's batches are staged into bigger chunks). */
+static int s_direct(const tb_streams_t *t, const tb_stream_t *st, const tb_wire_msg_t *m)
+{
+    if (st->agg_skip != TB_AGG_GROUP_ALL || st->agg_since >= AGG_RECHECK ||
+        m->count < TB_STREAMS_ASSIST_MIN) {
+        return 0;
+    }
+    for (size_t i = 0; i < TB_STREAMS_STAGES; i++) {
+        if (t->stages[i].st == st) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 void tb_streams_stage(tb_streams_t *t, tb_stream_t *st, tb_track_t *pt, const tb_wire_msg_t *m)
 {
     /* Absurd capture times are replaced (and counted) before anything sees
      * them. */
     tb_timebase_judge(&st->tbase, m->items, m->count);
     tb_pointstats_add(&st->stats->points, &m->points, m->items, m->count);
+    if (s_direct(t, st, m)) {
+        for (size_t off = 0; off < m->count; off += TB_AGG_CHUNK) {
+            size_t k = m->count - off < TB_AGG_CHUNK ? m->count - off : TB_AGG_CHUNK;
+            s_count_chunk(t, st, m->items + off, k);
+        }
+        s_received(st, pt, m);
+        return;
+    }
     /* Staged with the stream's batches before and after it: counted chunk
      * by chunk when the stage is full or flushed. */
     tb_stage_t *sg = s_stage_of(t, st);
@@ -192,9 +235,5 @@ void tb_streams_stage(tb_streams_t *t, tb_stream_t *st, tb_track_t *pt, const tb
             s_count_stage(t, sg);
         }
     }
-    st->rx_packets += m->count;
-    pt->received += m->count;
-    if (st->state == TB_STREAM_FINISHED && !pt->eos_seen) {
-        st->state = TB_STREAM_RUNNING; /* a probe that had not ended yet */
-    }
+    s_received(st, pt, m);
 }

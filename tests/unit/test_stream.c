@@ -740,6 +740,59 @@ static void test_grouping_follows_the_traffic(void **state)
     f->t = own;
 }
 
+/* A stream of new flows (grouped in nothing) has its batches counted where
+ * they were decoded, without staging: each counted at once, nothing left in
+ * a stage. With the counting thread beside the loop its statistics are
+ * exactly those counted on the loop alone, and the sink saw every packet. */
+static void test_new_flows_are_counted_where_decoded(void **state)
+{
+    fixture_t *alone = *state;
+    fixture_t *two = NULL;
+    assert_int_equal(s_setup((void **)&two), 0);
+    tb_assist_t *assist = tb_assist_start();
+    assert_non_null(assist);
+    assert_int_equal(tb_streams_set_assist(two->t, assist), 0);
+    enum { BATCHES = 30, N = 4096 }; /* within the first 16 chunks' worth ungrouped */
+    tb_stream_t *st[2];
+    fixture_t *fx[2] = {alone, two};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(tb_streams_start(fx[k]->t, "scan"), 0);
+        st[k] = tb_streams_find(fx[k]->t, "scan");
+        assert_non_null(st[k]);
+        for (uint64_t seq = 0; seq < BATCHES; seq++) {
+            s_apply_flows(fx[k], st[k], seq, N, (uint32_t)(seq * N), UINT32_MAX, 1);
+            if ((seq + 1) * N > TB_AGG_CHUNK) { /* the first chunk, staged, was judged */
+                assert_int_equal(st[k]->agg_skip, TB_AGG_GROUP_ALL);
+                assert_int_equal(st[k]->stats->packets, (seq + 1) * N);
+                for (size_t i = 0; i < TB_STREAMS_STAGES; i++) {
+                    assert_true(fx[k]->t->stages[i].st != st[k]);
+                }
+            }
+            if (seq % 5 == 4) {
+                tb_streams_flush(fx[k]->t);
+            }
+        }
+        tb_streams_flush(fx[k]->t);
+        assert_false(fx[k]->t->job_pending);
+        assert_int_equal(st[k]->stats->packets, BATCHES * N);
+        assert_int_equal(fx[k]->rec->packets, BATCHES * N);
+        assert_int_equal(tb_topk_total(st[k]->stats->flows), BATCHES * N);
+        assert_int_equal(tb_topk_total(st[k]->stats->hosts), 2 * BATCHES * N);
+    }
+    assert_int_equal(alone->t->chunks_assisted, 0);
+    assert_true(two->t->chunks_assisted >= BATCHES - 2);
+    assert_int_equal(st[0]->stats->bytes, st[1]->stats->bytes);
+    assert_memory_equal(st[0]->stats->proto, st[1]->stats->proto, sizeof st[0]->stats->proto);
+    assert_int_equal(st[0]->stats->first_ts, st[1]->stats->first_ts);
+    assert_int_equal(st[0]->stats->last_pkt.ts_ns, st[1]->stats->last_pkt.ts_ns);
+    assert_int_equal(st[0]->stats->last_pkt.ts_ns, 1000000000ull + (BATCHES - 1) * 4096 + N - 1);
+    s_assert_same_table(st[0]->stats->flows, st[1]->stats->flows);
+    s_assert_same_table(st[0]->stats->hosts, st[1]->stats->hosts);
+    two->rec = NULL; /* the table's */
+    s_free(two);     /* the streams first: their last flush uses the thread */
+    tb_assist_stop(&assist);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -758,6 +811,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_probes_beyond_the_limit_are_refused, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_starting_again_rejoins, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_new_flows_are_counted_where_decoded, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_a_counting_thread_counts_the_same, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_interleaved_streams_keep_their_stages, s_setup,
