@@ -493,49 +493,63 @@ static inline int s_fast_summary(const uint8_t **pp, const uint8_t *end, tb_summ
 }
 
 /* The usual shapes of a summary: IPv4 or IPv6, no point, the timestamp in
- * 64 bits, the lengths, ports and ethertype in 16, protocol, TCP flags, VLAN
- * and flags as positive fixints (below 0x80), which is what a probe writes
- * for nearly every IP packet. Every field then sits at a fixed offset: the
- * type bytes of a summary are checked all at once (a mask and the bytes
- * wanted, eight at a time), then the fields read without a chain of
- * per-field dispatches. A summary of any other shape takes s_fast_summary.
- * Values need no range checks here: 16-bit fields and fixints fit. */
-#define SHAPE_WORDS 9 /* 72 bytes: the longer shape (66) rounded up */
+ * 64 bits, the lengths, ports and ethertype in 16, protocol, TCP flags and
+ * flags as positive fixints (below 0x80), the VLAN id a fixint or in 16 bits:
+ * what a probe writes for nearly every IP packet. Every field then sits at
+ * a fixed offset: the type bytes of a summary are checked all at once (a
+ * mask and the bytes wanted, eight at a time), then the fields read without
+ * a chain of per-field dispatches. A summary of any other shape takes
+ * s_fast_summary. Values need no range checks here but the VLAN id's: 16-bit
+ * fields and fixints fit their fields. */
+#define SHAPE_WORDS 9 /* 72 bytes: the longest shape (68) rounded up */
 
 typedef struct {
     size_t len;       /* bytes of the summary */
     size_t addr_len;  /* 4 or 16 */
+    size_t vlan_wide; /* 0: the VLAN id a fixint; 2: in 16 bits (2 bytes more) */
     uint8_t mask[8 * SHAPE_WORDS];
     uint8_t want[8 * SHAPE_WORDS];
 } s_shape_t;
 
-/* Offsets after the destination address, relative to it. */
-#define SHAPE_TYPE_BYTES(a)                                                                            [0] = 0xff, [1] = 0xff, [10] = 0xff, [13] = 0xff, [16] = 0xff, [17] = 0x80, [18] = 0xff,          [19] = 0xff, [20 + (a)] = 0xff, [21 + (a)] = 0xff, [22 + 2 * (a)] = 0xff,                         [25 + 2 * (a)] = 0xff, [28 + 2 * (a)] = 0x80, [29 + 2 * (a)] = 0x80, [30 + 2 * (a)] = 0x80,      [31 + 2 * (a)] = 0xff
-#define SHAPE_WANTED(a, family)                                                                        [0] = 0x90 | S_SUMMARY_LEN, [1] = 0xcf, [10] = 0xcd, [13] = 0xcd, [16] = (family),                [18] = 0xc4, [19] = (a), [20 + (a)] = 0xc4, [21 + (a)] = (a), [22 + 2 * (a)] = 0xcd,              [25 + 2 * (a)] = 0xcd, [31 + 2 * (a)] = 0xcd
+/* Type bytes (0xff: all of it; 0x80: a fixint's top bit) and what they must
+ * be, for addresses of a bytes and a VLAN id v bytes wider than a fixint:
+ * array, ts, wire_len, cap_len, family, proto, src, dst, sport, dport,
+ * tcp_flags, vlan, flags, ethertype. */
+#define SHAPE_MASK(a, v)                                                                           \
+    {                                                                                              \
+        [0] = 0xff, [1] = 0xff, [10] = 0xff, [13] = 0xff, [16] = 0xff, [17] = 0x80, [18] = 0xff,  \
+        [19] = 0xff, [20 + (a)] = 0xff, [21 + (a)] = 0xff, [22 + 2 * (a)] = 0xff,                 \
+        [25 + 2 * (a)] = 0xff, [28 + 2 * (a)] = 0x80, [29 + 2 * (a)] = (v) ? 0xff : 0x80,         \
+        [30 + 2 * (a) + (v)] = 0x80, [31 + 2 * (a) + (v)] = 0xff,                                 \
+    }
+#define SHAPE_WANT(a, v, family)                                                                   \
+    {                                                                                              \
+        [0] = 0x90 | S_SUMMARY_LEN, [1] = 0xcf, [10] = 0xcd, [13] = 0xcd, [16] = (family),        \
+        [18] = 0xc4, [19] = (a), [20 + (a)] = 0xc4, [21 + (a)] = (a), [22 + 2 * (a)] = 0xcd,      \
+        [25 + 2 * (a)] = 0xcd, [29 + 2 * (a)] = (v) ? 0xcd : 0, [31 + 2 * (a) + (v)] = 0xcd,     \
+    }
+#define SHAPE(a, v, family)                                                                        \
+    {                                                                                              \
+        .len = 34 + 2 * (a) + (v), .addr_len = (a), .vlan_wide = (v), .mask = SHAPE_MASK(a, v),   \
+        .want = SHAPE_WANT(a, v, family),                                                          \
+    }
 
-static const s_shape_t s_shape4 = {
-    .len = 34 + 2 * 4,
-    .addr_len = 4,
-    .mask = {SHAPE_TYPE_BYTES(4)},
-    .want = {SHAPE_WANTED(4, TB_FAMILY_IPV4)},
-};
-static const s_shape_t s_shape6 = {
-    .len = 34 + 2 * 16,
-    .addr_len = 16,
-    .mask = {SHAPE_TYPE_BYTES(16)},
-    .want = {SHAPE_WANTED(16, TB_FAMILY_IPV6)},
-};
+static const s_shape_t s_shape4 = SHAPE(4, 0, TB_FAMILY_IPV4);
+static const s_shape_t s_shape4v = SHAPE(4, 2, TB_FAMILY_IPV4);
+static const s_shape_t s_shape6 = SHAPE(16, 0, TB_FAMILY_IPV6);
+static const s_shape_t s_shape6v = SHAPE(16, 2, TB_FAMILY_IPV6);
 
-_Static_assert(34 + 2 * 16 <= 8 * SHAPE_WORDS && 8 * SHAPE_WORDS <= S_SUMMARY_WORST,
+_Static_assert(34 + 2 * 16 + 2 <= 8 * SHAPE_WORDS && 8 * SHAPE_WORDS <= S_SUMMARY_WORST,
                "a shape's words lie inside the bytes the bounds check covers");
 
-/* A summary of shape sh at p (inlined with sh constant, its masks become
- * immediates). */
+/* A summary of shape sh at p: 1 with *pp past it, or 0 (inlined with sh
+ * constant, its masks become immediates). */
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
-static inline int s_shape_at(const uint8_t *p, const s_shape_t *sh, tb_summary_t *s)
+static inline int s_shape_at(const uint8_t **pp, const s_shape_t *sh, tb_summary_t *s)
 {
+    const uint8_t *p = *pp;
     uint64_t diff = 0;
     for (size_t i = 0; i < (sh->len + 7) / 8; i++) {
         uint64_t v, m, w;
@@ -544,11 +558,13 @@ static inline int s_shape_at(const uint8_t *p, const s_shape_t *sh, tb_summary_t
         memcpy(&w, sh->want + 8 * i, 8);
         diff |= (v & m) ^ w;
     }
-    if (diff != 0) {
+    const size_t a = sh->addr_len;
+    const uint8_t *t = p + 22 + 2 * a;    /* the source port's type byte */
+    const uint8_t *u = t + sh->vlan_wide; /* the same, moved by the VLAN id */
+    uint16_t vlan = sh->vlan_wide ? (uint16_t)s_be(t + 8, 2) : t[7];
+    if (diff != 0 || vlan > S_VLAN_MAX) {
         return 0;
     }
-    const size_t a = sh->addr_len;
-    const uint8_t *t = p + 22 + 2 * a; /* the source port's type byte */
     s->ts_ns = s_be(p + 2, 8);
     s->wire_len = (uint32_t)s_be(p + 11, 2);
     s->cap_len = (uint32_t)s_be(p + 14, 2);
@@ -561,10 +577,11 @@ static inline int s_shape_at(const uint8_t *p, const s_shape_t *sh, tb_summary_t
     s->sport = (uint16_t)s_be(t + 1, 2);
     s->dport = (uint16_t)s_be(t + 4, 2);
     s->tcp_flags = t[6];
-    s->vlan = t[7];
-    s->flags = (uint8_t)(t[8] & S_KNOWN_FLAGS);
-    s->ethertype = (uint16_t)s_be(t + 10, 2);
+    s->vlan = vlan;
+    s->flags = (uint8_t)(u[8] & S_KNOWN_FLAGS);
+    s->ethertype = (uint16_t)s_be(u + 10, 2);
     s->point = 0;
+    *pp = p + sh->len;
     return 1;
 }
 
@@ -578,17 +595,9 @@ static inline int s_shape_summary(const uint8_t **pp, const uint8_t *end, tb_sum
         return 0;
     }
     if (p[16] == TB_FAMILY_IPV4) {
-        if (!s_shape_at(p, &s_shape4, s)) {
-            return 0;
-        }
-        *pp = p + s_shape4.len;
-        return 1;
+        return s_shape_at(pp, &s_shape4, s) || s_shape_at(pp, &s_shape4v, s);
     }
-    if (!s_shape_at(p, &s_shape6, s)) {
-        return 0;
-    }
-    *pp = p + s_shape6.len;
-    return 1;
+    return s_shape_at(pp, &s_shape6, s) || s_shape_at(pp, &s_shape6v, s);
 }
 
 int tb_wire_read_batch(tb_mp_reader_t *r, tb_wire_msg_t *msg, tb_summary_t *items, size_t max_items,
