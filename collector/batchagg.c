@@ -184,42 +184,6 @@ static void s_each_host(tb_batchagg_t *a)
     a->host_keys = a->nhosts;
 }
 
-/* Flows and hosts, an entry per packet and per IP packet's source and
- * destination, in one pass: the host keys come from the packet, not read
- * back from the flow entry just written. */
-static void s_each_flow_host(tb_batchagg_t *a, const tb_summary_t *items, size_t n)
-{
-    size_t nh = 0;
-    for (size_t i = 0; i < n; i++) {
-        const tb_summary_t *s = &items[i];
-        uint64_t w[TB_FLOW_KEY_WORDS];
-        tb_flow_key_words(s, w);
-        tb_agg_flow_t *f = &a->flows[i];
-        memcpy(&f->key, w, sizeof f->key);
-        f->hash = tb_hash_words(w, sizeof(tb_flow_key_t), a->flow_seed);
-        f->packets = 1;
-        f->bytes = s->wire_len;
-        a->pkt_flow[i] = (uint16_t)i;
-        if (s->family == 0) {
-            f->host[0] = f->host[1] = TB_AGG_NONE;
-            continue;
-        }
-        for (int k = 0; k < 2; k++) {
-            uint64_t hw[TB_HOST_KEY_WORDS];
-            tb_host_key_words(s->family, k == 0 ? s->src : s->dst, hw);
-            tb_agg_host_t *h = &a->hosts[nh];
-            memcpy(&h->key, hw, sizeof h->key);
-            h->hash = tb_hash_words(hw, sizeof(tb_host_key_t), a->host_seed);
-            h->packets = 1;
-            h->bytes = s->wire_len;
-            f->host[k] = (uint16_t)nh++;
-        }
-    }
-    a->nflows = n;
-    a->nhosts = nh;
-    a->host_keys = nh;
-}
-
 void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n, unsigned group)
 {
     if (n > TB_AGG_CHUNK) {
@@ -236,10 +200,6 @@ void tb_batchagg_build(tb_batchagg_t *a, const tb_summary_t *items, size_t n, un
     a->nflows = 0;
     a->nhosts = 0;
     a->host_keys = 0;
-    if (group == 0) {
-        s_each_flow_host(a, items, n);
-        return;
-    }
     if (group & TB_AGG_GROUP_FLOWS) {
         s_group_flows(a, items, n);
     } else {

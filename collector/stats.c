@@ -68,63 +68,49 @@ void tb_host_key_text(const tb_host_key_t *k, char *addr)
     tb_summary_addr(&s, 0, addr, TB_KEY_TEXT_MAX);
 }
 
-/* Totals, extremes and protocol classes, summed in locals and written back
- * once: counted through st, every packet's additions would wait for the
- * previous packet's stores to the same fields. The first packet of the
- * smallest (largest) length is the one kept, as packet by packet. */
+/* Totals, extremes and protocol classes of one packet. */
+static void s_scalar(tb_stats_t *st, const tb_summary_t *s)
+{
+    if (st->packets == 0) {
+        st->first_ts = s->ts_ns;
+        st->last_ts = s->ts_ns;
+        st->min_pkt = *s;
+        st->max_pkt = *s;
+    } else {
+        if (s->ts_ns < st->first_ts) {
+            st->first_ts = s->ts_ns;
+        }
+        if (s->ts_ns > st->last_ts) {
+            st->last_ts = s->ts_ns;
+        }
+        if (s->wire_len < st->min_pkt.wire_len) {
+            st->min_pkt = *s;
+        }
+        if (s->wire_len > st->max_pkt.wire_len) {
+            st->max_pkt = *s;
+        }
+    }
+    st->packets++;
+    st->bytes += s->wire_len;
+    tb_counter_t *pc = &st->proto[tb_proto_class(s)];
+    pc->packets++;
+    pc->bytes += s->wire_len;
+    if (s->flags & (TB_SUM_TRUNC | TB_SUM_MALFORMED)) {
+        st->decode_flagged++;
+    }
+    if (s->flags & TB_SUM_TS_OUTLIER) {
+        st->ts_outliers++;
+    }
+}
+
 void tb_stats_add_totals(tb_stats_t *st, const tb_summary_t *items, size_t n)
 {
-    if (n == 0) {
-        return;
-    }
-    if (st->packets == 0) {
-        st->first_ts = items[0].ts_ns;
-        st->last_ts = items[0].ts_ns;
-        st->min_pkt = items[0];
-        st->max_pkt = items[0];
-    }
-    uint64_t first = st->first_ts, last = st->last_ts;
-    uint32_t min_len = st->min_pkt.wire_len, max_len = st->max_pkt.wire_len;
-    size_t min_i = n, max_i = n;
-    uint64_t bytes = 0, flagged = 0, outliers = 0;
-    tb_counter_t proto[TB_PC_COUNT];
-    memset(proto, 0, sizeof proto);
     for (size_t i = 0; i < n; i++) {
-        const tb_summary_t *s = &items[i];
-        first = s->ts_ns < first ? s->ts_ns : first;
-        last = s->ts_ns > last ? s->ts_ns : last;
-        if (s->wire_len < min_len) {
-            min_len = s->wire_len;
-            min_i = i;
-        }
-        if (s->wire_len > max_len) {
-            max_len = s->wire_len;
-            max_i = i;
-        }
-        bytes += s->wire_len;
-        tb_counter_t *pc = &proto[tb_proto_class(s)];
-        pc->packets++;
-        pc->bytes += s->wire_len;
-        flagged += (s->flags & (TB_SUM_TRUNC | TB_SUM_MALFORMED)) != 0;
-        outliers += (s->flags & TB_SUM_TS_OUTLIER) != 0;
+        s_scalar(st, &items[i]);
     }
-    st->first_ts = first;
-    st->last_ts = last;
-    if (min_i < n) {
-        st->min_pkt = items[min_i];
+    if (n > 0) {
+        st->last_pkt = items[n - 1];
     }
-    if (max_i < n) {
-        st->max_pkt = items[max_i];
-    }
-    st->packets += n;
-    st->bytes += bytes;
-    for (int c = 0; c < TB_PC_COUNT; c++) {
-        st->proto[c].packets += proto[c].packets;
-        st->proto[c].bytes += proto[c].bytes;
-    }
-    st->decode_flagged += flagged;
-    st->ts_outliers += outliers;
-    st->last_pkt = items[n - 1];
 }
 
 void tb_stats_add(tb_stats_t *st, const tb_summary_t *items, size_t n, const tb_batchagg_t *agg)
