@@ -519,6 +519,35 @@ static void s_assert_same_table(tb_topk_t *a, tb_topk_t *b)
     assert_int_equal(tb_topk_total(a), tb_topk_total(b));
 }
 
+/* A second fixture whose table counts with the counting thread. */
+static fixture_t *s_fixture_with_thread(tb_assist_t **assist)
+{
+    fixture_t *two = NULL;
+    assert_int_equal(s_setup((void **)&two), 0);
+    *assist = tb_assist_start();
+    assert_non_null(*assist);
+    assert_int_equal(tb_streams_set_assist(two->t, *assist), 0);
+    return two;
+}
+
+static void s_free_with_thread(fixture_t *two, tb_assist_t **assist)
+{
+    two->rec = NULL; /* the table's */
+    s_free(two);     /* the streams first: their last flush uses the thread */
+    tb_assist_stop(assist);
+}
+
+/* The same statistics: totals, classes, last packet, top tables. */
+static void s_assert_same_stats(const tb_stream_t *a, const tb_stream_t *b)
+{
+    assert_int_equal(a->stats->bytes, b->stats->bytes);
+    assert_memory_equal(a->stats->proto, b->stats->proto, sizeof a->stats->proto);
+    assert_int_equal(a->stats->max_pkt.wire_len, b->stats->max_pkt.wire_len);
+    assert_int_equal(a->stats->last_pkt.ts_ns, b->stats->last_pkt.ts_ns);
+    s_assert_same_table(a->stats->flows, b->stats->flows);
+    s_assert_same_table(a->stats->hosts, b->stats->hosts);
+}
+
 /* With the counting thread (--threads 2) a stream's statistics are exactly
  * those counted on the loop alone: totals, every top flow and host with
  * its counts and error, and the sink saw every packet; full chunks were
@@ -526,11 +555,8 @@ static void s_assert_same_table(tb_topk_t *a, tb_topk_t *b)
 static void test_a_counting_thread_counts_the_same(void **state)
 {
     fixture_t *alone = *state;
-    fixture_t *two = NULL;
-    assert_int_equal(s_setup((void **)&two), 0);
-    tb_assist_t *assist = tb_assist_start();
-    assert_non_null(assist);
-    assert_int_equal(tb_streams_set_assist(two->t, assist), 0);
+    tb_assist_t *assist = NULL;
+    fixture_t *two = s_fixture_with_thread(&assist);
     tb_stream_t *st[2];
     fixture_t *fx[2] = {alone, two};
     uint64_t now = tb_time_now_ns();
@@ -545,15 +571,8 @@ static void test_a_counting_thread_counts_the_same(void **state)
     }
     assert_int_equal(alone->t->chunks_assisted, 0);
     assert_true(two->t->chunks_assisted >= 30 * 4000 / TB_AGG_CHUNK);
-    assert_int_equal(st[0]->stats->bytes, st[1]->stats->bytes);
-    assert_memory_equal(st[0]->stats->proto, st[1]->stats->proto, sizeof st[0]->stats->proto);
-    assert_int_equal(st[0]->stats->max_pkt.wire_len, st[1]->stats->max_pkt.wire_len);
-    assert_int_equal(st[0]->stats->last_pkt.ts_ns, st[1]->stats->last_pkt.ts_ns);
-    s_assert_same_table(st[0]->stats->flows, st[1]->stats->flows);
-    s_assert_same_table(st[0]->stats->hosts, st[1]->stats->hosts);
-    two->rec = NULL; /* the table's */
-    s_free(two);     /* the streams first: their last flush uses the thread */
-    tb_assist_stop(&assist);
+    s_assert_same_stats(st[0], st[1]);
+    s_free_with_thread(two, &assist);
 }
 
 /* A chunk filled exactly by a batch is counted on the second thread while
@@ -747,11 +766,8 @@ static void test_grouping_follows_the_traffic(void **state)
 static void test_new_flows_are_counted_where_decoded(void **state)
 {
     fixture_t *alone = *state;
-    fixture_t *two = NULL;
-    assert_int_equal(s_setup((void **)&two), 0);
-    tb_assist_t *assist = tb_assist_start();
-    assert_non_null(assist);
-    assert_int_equal(tb_streams_set_assist(two->t, assist), 0);
+    tb_assist_t *assist = NULL;
+    fixture_t *two = s_fixture_with_thread(&assist);
     enum { BATCHES = 30, N = 4096 }; /* within the first 16 chunks' worth ungrouped */
     tb_stream_t *st[2];
     fixture_t *fx[2] = {alone, two};
@@ -781,16 +797,10 @@ static void test_new_flows_are_counted_where_decoded(void **state)
     }
     assert_int_equal(alone->t->chunks_assisted, 0);
     assert_true(two->t->chunks_assisted >= BATCHES - 2);
-    assert_int_equal(st[0]->stats->bytes, st[1]->stats->bytes);
-    assert_memory_equal(st[0]->stats->proto, st[1]->stats->proto, sizeof st[0]->stats->proto);
     assert_int_equal(st[0]->stats->first_ts, st[1]->stats->first_ts);
-    assert_int_equal(st[0]->stats->last_pkt.ts_ns, st[1]->stats->last_pkt.ts_ns);
     assert_int_equal(st[0]->stats->last_pkt.ts_ns, 1000000000ull + (BATCHES - 1) * 4096 + N - 1);
-    s_assert_same_table(st[0]->stats->flows, st[1]->stats->flows);
-    s_assert_same_table(st[0]->stats->hosts, st[1]->stats->hosts);
-    two->rec = NULL; /* the table's */
-    s_free(two);     /* the streams first: their last flush uses the thread */
-    tb_assist_stop(&assist);
+    s_assert_same_stats(st[0], st[1]);
+    s_free_with_thread(two, &assist);
 }
 
 int main(void)
