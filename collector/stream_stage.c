@@ -61,7 +61,9 @@ static void s_group(tb_streams_t *t, tb_stream_t *st, const tb_summary_t *items,
     if (st->agg_skip != 0 && st->agg_since >= AGG_RECHECK) {
         group = TB_AGG_GROUP_ALL;
     }
-    st->agg_since = group == TB_AGG_GROUP_ALL ? 0 : st->agg_since + (unsigned)n;
+    if (group != TB_AGG_GROUP_ALL) {
+        st->agg_since += (unsigned)n;
+    }
     tb_batchagg_build(t->agg, items, n, group);
     if (n < AGG_JUDGE_MIN) {
         return;
@@ -75,6 +77,9 @@ static void s_group(tb_streams_t *t, tb_stream_t *st, const tb_summary_t *items,
         st->agg_skip = AGG_SKIP_HOSTS(a->nhosts, a->host_keys)
                            ? st->agg_skip | TB_AGG_GROUP_HOSTS
                            : st->agg_skip & ~TB_AGG_GROUP_HOSTS;
+    }
+    if (group == TB_AGG_GROUP_ALL) {
+        st->agg_since = 0;
     }
 }
 

@@ -127,11 +127,15 @@ static void s_alpha_rebase(tb_topk_t *t)
 }
 
 /* Set a counter to v, at least its value and at most the smallest count
- * (the table is full). */
+ * (the table is full); v may lie below the base a move just made. */
 static inline void s_alpha_set(tb_topk_t *t, alpha_t *a, uint64_t v)
 {
     if (v - t->alpha_base > UINT16_MAX) {
         s_alpha_rebase(t);
+        if (v < t->alpha_base) {
+            /* Below the new base: raised to it, like the others. */
+            v = t->alpha_base;
+        }
     }
     *a = (alpha_t)(v - t->alpha_base);
 }

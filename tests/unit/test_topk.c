@@ -438,6 +438,34 @@ static void test_filter_beyond_16_bits(void **state)
     tb_topk_destroy(&t);
 }
 
+/* A counter written with a value that no longer fits 16 bits above the base
+ * while the smallest count lies far above it: the base moves past that
+ * value, and the counter is raised to the base, not wrapped. The key's
+ * error then stays within the bound. */
+static void test_filter_move_past_a_value(void **state)
+{
+    (void)state;
+    enum { CAP = 4 };
+    tb_topk_t *t = tb_topk_new(CAP, 8, 5);
+    assert_non_null(t);
+    for (uint64_t k = 0; k < CAP; k++) {
+        tb_topk_add_n(t, &k, tb_topk_hash(t, &k), 200000, 0);
+    }
+    uint64_t x = 77;
+    tb_topk_add_n(t, &x, tb_topk_hash(t, &x), 70000, 0);
+    tb_topk_add_n(t, &x, tb_topk_hash(t, &x), 1, 0);
+    tb_topk_item_t top[CAP];
+    size_t n = tb_topk_top(t, top, CAP);
+    uint64_t bound = tb_topk_error_bound(t);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(top[i].error <= bound);
+        uint64_t k;
+        memcpy(&k, top[i].key, 8);
+        assert_true(k < CAP); /* 70,001 packets outrank none of 200,000 */
+    }
+    tb_topk_destroy(&t);
+}
+
 /* A stream of keys seen once (every packet a new flow) interleaved with a
  * few heavy keys: the heavy keys stay in with counts within their bounds,
  * the keys seen once mostly stay out (their packets go to the filter's
@@ -792,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_weighted_updates_keep_the_bounds),
         cmocka_unit_test(test_counts_beyond_32_bits_keep_the_bounds),
         cmocka_unit_test(test_filter_beyond_16_bits),
+        cmocka_unit_test(test_filter_move_past_a_value),
         cmocka_unit_test(test_keys_seen_once_stay_out),
         cmocka_unit_test(test_keys_and_hashes_by_words),
         cmocka_unit_test(test_batchagg_groups_exactly),
