@@ -1781,6 +1781,28 @@ static void test_unsupported_linktype(void **state)
     }
 }
 
+/* Every protocol number's class, over IPv4 and IPv6, and none without IP. */
+static void test_proto_class_of_every_number(void **state)
+{
+    (void)state;
+    tb_summary_t s;
+    memset(&s, 0, sizeof s);
+    for (unsigned p = 0; p < 256; p++) {
+        s.proto = (uint8_t)p;
+        tb_proto_class_t want = p == 6    ? TB_PC_TCP
+                                : p == 17 ? TB_PC_UDP
+                                : p == 1  ? TB_PC_ICMP
+                                : p == 58 ? TB_PC_ICMPV6
+                                          : TB_PC_OTHER;
+        s.family = TB_FAMILY_IPV4;
+        assert_int_equal(tb_proto_class(&s), want);
+        s.family = TB_FAMILY_IPV6;
+        assert_int_equal(tb_proto_class(&s), want);
+        s.family = TB_FAMILY_NONE;
+        assert_int_equal(tb_proto_class(&s), TB_PC_NON_IP);
+    }
+}
+
 static void test_names_and_addr_formatting(void **state)
 {
     (void)state;
@@ -1921,6 +1943,7 @@ int main(void)
         cmocka_unit_test(test_tso_zero_total_length),
         cmocka_unit_test(test_caplen_above_wirelen_kept),
         cmocka_unit_test(test_unsupported_linktype),
+        cmocka_unit_test(test_proto_class_of_every_number),
         cmocka_unit_test(test_names_and_addr_formatting),
         cmocka_unit_test(test_corpus_sweep),
     };
