@@ -23,8 +23,8 @@ BUILD = os.path.dirname(os.path.abspath(h.BIN)) if h.BIN else ""
 PROGRAMS = ("tapbus-probe", "tapbus-collector", "tapbusctl")
 UNITS = ("tapbus-collector.service", "tapbus-probe@.service", "tapbus-gateway.service")
 DOCS = ("README.md", "control-protocol.md", "database.md", "dataflow.md", "deploying.md",
-        "operating.md", "restarts.md", "schema.md", "security.md", "sources.md",
-        "wire-format.md")
+        "operating.md", "performance.md", "restarts.md", "schema.md", "security.md",
+        "sources.md", "wire-format.md")
 # example -> the program that reads it
 EXAMPLES = {"collector.conf": "tapbus-collector", "probe-edge1.conf": "tapbus-probe",
             "gateway.conf": "tapbusctl"}
